@@ -1,0 +1,34 @@
+# reenact — every target sets itself up; `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TORCH_VERSION ?= 2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-all demo bench bench-gpu doctor clean
+
+setup: $(STAMP)
+
+# torch goes in first, pinned, so no later step pulls a second (multi-GB CUDA) build.
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
+	  || $(PY) -m pip install --disable-pip-version-check -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/reenact demo
+
+doctor: setup
+	$(VENV)/bin/reenact doctor
+
+bench: setup
+	$(PY) tools/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

@@ -1,0 +1,40 @@
+"""Configuration: defaults from configs/default.yaml, overridden by files and dotted key=value pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> DictConfig:
+    """Defaults, then an optional YAML file, then `key.sub=value` overrides, in that order."""
+    cfg = OmegaConf.load(DEFAULT_CONFIG)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"config file not found: {path}")
+        cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
+    overrides = list(overrides)
+    for item in overrides:
+        if "=" not in item:
+            raise InputError(f"bad override {item!r}: expected key=value, for example faces.crop_size=256")
+    if overrides:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
+    return cfg
+
+
+def resolve_path(p: str | Path) -> Path:
+    """Relative asset paths in the config are relative to the repository root."""
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def to_yaml(cfg: Any) -> str:
+    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -1,0 +1,66 @@
+"""What the face stage hands to the rest of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+FACE_TRACK_SCHEMA = 1
+N_LANDMARKS = 478
+N_BLENDSHAPES = 52
+
+
+@dataclass
+class FaceTrack:
+    """Per-frame MediaPipe face landmarks of one chosen face, and the aligned crops.
+
+    Coordinates are pixels of the original frame: x right, y down, z in the same pixel
+    scale as x (MediaPipe's normalised z multiplied by the frame width), smaller z nearer.
+    `crop_transforms[t]` is the 2x3 similarity that maps original-frame pixels to pixels
+    of the `crop_size` square crop of frame t; invert it to paste a crop back.
+    """
+
+    landmarks: np.ndarray        # (T, 478, 3) float32
+    blendshapes: np.ndarray      # (T, 52) float32, MediaPipe's scores in [0, 1]
+    transforms: np.ndarray       # (T, 4, 4) float32, MediaPipe facial transformation matrices
+    boxes: np.ndarray            # (T, 4) float32, smoothed square crop boxes x0, y0, x1, y1
+    crop_transforms: np.ndarray  # (T, 2, 3) float32, frame pixels -> crop pixels
+    detected: np.ndarray         # (T,) bool; False where the frame was filled by interpolation
+    image_size: tuple[int, int]  # (height, width) of the original frames
+    crop_size: int
+    fps: float
+
+    def __len__(self) -> int:
+        return int(self.landmarks.shape[0])
+
+    def landmarks_in_crop(self) -> np.ndarray:
+        """(T, 478, 3) landmarks in crop pixels; z scaled by the same similarity scale."""
+        a = self.crop_transforms[:, :, :2]
+        xy = np.einsum("tij,tnj->tni", a, self.landmarks[..., :2]) + self.crop_transforms[:, None, :, 2]
+        scale = np.sqrt(np.abs(np.linalg.det(a)))[:, None, None]
+        return np.concatenate([xy, self.landmarks[..., 2:] * scale], axis=-1).astype(np.float32)
+
+    def save(self, path: str | Path) -> None:
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        np.savez_compressed(path, schema=FACE_TRACK_SCHEMA, kind="face_track", **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FaceTrack":
+        with np.load(path, allow_pickle=False) as z:
+            if str(z.get("kind", "")) != "face_track" or int(z["schema"]) != FACE_TRACK_SCHEMA:
+                from ..errors import InputError
+
+                raise InputError(f"{path} is not a reenact face-track file (schema {FACE_TRACK_SCHEMA})")
+            return cls(
+                landmarks=z["landmarks"],
+                blendshapes=z["blendshapes"],
+                transforms=z["transforms"],
+                boxes=z["boxes"],
+                crop_transforms=z["crop_transforms"],
+                detected=z["detected"].astype(bool),
+                image_size=tuple(int(v) for v in z["image_size"]),
+                crop_size=int(z["crop_size"]),
+                fps=float(z["fps"]),
+            )

@@ -1,0 +1,69 @@
+"""What the tracking stage hands to alignment and rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HEAD_TRACK_SCHEMA = 1
+
+
+@dataclass
+class HeadTrack:
+    """Per-frame head parameters from one tracker backend, in the crop frame of the video.
+
+    backend "flame": params holds
+        shape (n_shape,)  expression (T, n_exp)  jaw (T, 3)  global_rot (T, 3)  neck (T, 3)
+        eyes (T, 6)  cam (T, 3) weak-perspective [scale, tx, ty]  (axis-angle rotations, radians)
+    backend "mesh" (MediaPipe face mesh, relative motion only): params holds
+        rotation (T, 3) axis-angle  translation (T, 3)  scale (T,)  canonical (T, 478, 3)
+        pose-free landmarks, so that crop landmarks = scale * R @ canonical + translation
+    """
+
+    backend: str
+    params: dict[str, np.ndarray]
+    fps: float
+    image_size: tuple[int, int]         # (height, width) of the original frames
+    crop_size: int
+    crop_transforms: np.ndarray         # (T, 2, 3) frame pixels -> crop pixels
+    residuals: np.ndarray               # (T,) RMS landmark residual per frame, crop pixels
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.crop_transforms.shape[0])
+
+    def save(self, path: str | Path) -> None:
+        arrays = {f"param_{k}": np.asarray(v) for k, v in self.params.items()}
+        meta = {f"meta_{k}": np.asarray(str(v)) for k, v in self.meta.items()}
+        np.savez_compressed(
+            path, kind="head_track", schema=HEAD_TRACK_SCHEMA, backend=self.backend, fps=self.fps,
+            image_size=np.asarray(self.image_size), crop_size=self.crop_size,
+            crop_transforms=self.crop_transforms, residuals=self.residuals, **arrays, **meta,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "HeadTrack":
+        from ..errors import InputError
+
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read track file {path}: {exc}") from None
+        with z:
+            if str(z.get("kind", "")) != "head_track":
+                raise InputError(f"{path} is not a reenact head-track file")
+            if int(z["schema"]) != HEAD_TRACK_SCHEMA:
+                raise InputError(f"{path} has track schema {int(z['schema'])}; this reenact reads {HEAD_TRACK_SCHEMA}."
+                                 " Re-run `reenact track`.")
+            return cls(
+                backend=str(z["backend"]),
+                params={k[6:]: z[k] for k in z.files if k.startswith("param_")},
+                fps=float(z["fps"]),
+                image_size=tuple(int(v) for v in z["image_size"]),
+                crop_size=int(z["crop_size"]),
+                crop_transforms=z["crop_transforms"],
+                residuals=z["residuals"],
+                meta={k[5:]: str(z[k]) for k in z.files if k.startswith("meta_")},
+            )
