@@ -1,0 +1,182 @@
+"""The `reenact` command. Only this module turns errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import NotAvailableError, ReenactError
+
+log = logging.getLogger("reenact")
+
+SUBCOMMANDS = ("doctor", "landmarks")
+
+MAIN_EPILOG = """\
+other commands:
+  reenact doctor                       list the assets the pipeline can use, found or missing
+  reenact landmarks --input IMG|VIDEO -o OUT.npz [--preview PATH]
+                                       478 face landmarks per frame (and an overlay to look at)
+run `reenact COMMAND --help` for a command's options.
+"""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes, errors only")
+    parser.add_argument("--config", metavar="YAML", help="a config file overriding configs/default.yaml")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="override one config key, e.g. --set faces.crop_size=256 (repeatable)")
+
+
+def _main_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reenact", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=MAIN_EPILOG,
+        description="Animate a portrait photo with the expressions and head motion of a driving video.")
+    p.add_argument("--version", action="version", version=f"reenact {__version__}")
+    p.add_argument("--source", "-s", required=True, metavar="IMG", help="the portrait to animate")
+    p.add_argument("--driving", "-d", required=True, metavar="VIDEO", help="the video whose motion is copied")
+    p.add_argument("--output", "-o", required=True, metavar="OUT.mp4", help="the video to write (or a folder for PNGs)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
+    p.add_argument("--face-index", type=int, metavar="K", help="which face when several: 0 = largest (default)")
+    _common(p)
+    return p
+
+
+def _landmarks_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reenact landmarks",
+                                description="Detect 478 MediaPipe face landmarks per frame and save them as .npz.")
+    p.add_argument("--input", "-i", required=True, metavar="IMG|VIDEO")
+    p.add_argument("--output", "-o", required=True, metavar="OUT.npz")
+    p.add_argument("--preview", metavar="PATH", help="also write the landmarks drawn on the input (.png/.jpg for an image, .mp4 for a video)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--max-frames", type=int, metavar="N")
+    p.add_argument("--face-index", type=int, metavar="K")
+    _common(p)
+    return p
+
+
+def _doctor_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reenact doctor", description="List the assets reenact can use on this machine.")
+    _common(p)
+    return p
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.ERROR if quiet else logging.INFO)
+    log.propagate = False
+
+
+def _config(args):
+    from .config import load_config
+
+    overrides = list(args.set)
+    if getattr(args, "face_index", None) is not None:
+        overrides.append(f"faces.face_index={args.face_index}")
+    return load_config(args.config, overrides)
+
+
+def _face_options(cfg):
+    from .faces import FaceOptions
+
+    return FaceOptions.from_config(cfg.faces)
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import collect
+
+    rows = collect(_config(args))
+    width = max(len(r.name) for r in rows)
+    group = None
+    for r in rows:
+        if r.group != group:
+            group = r.group
+            print(f"[{group}]")
+        mark = "found  " if r.found else ("MISSING" if r.required else "missing")
+        print(f"  {mark}  {r.name:<{width}}  {r.path}")
+        if not r.found or r.note != "sha256 verified":
+            print(f"           {'':<{width}}  {r.note}")
+    return 0
+
+
+def cmd_landmarks(args) -> int:
+    from .faces import detect_in_file
+    from .io.paths import check_output, require_input_file
+    from .progress import make_progress
+
+    src = require_input_file(args.input, "input")
+    out = check_output(args.output, [src], args.overwrite)
+    if out.suffix.lower() != ".npz":
+        raise ReenactError(f"landmarks are saved as .npz; got {out.name}")
+    preview = check_output(args.preview, [src, out], args.overwrite) if args.preview else None
+    progress = make_progress(args.quiet)
+    track = detect_in_file(src, _face_options(_config(args)), args.max_frames, progress)
+    from .io.paths import atomic_path
+
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            track.save(fh)
+    log.info("wrote %s (%d frame(s), %d detected)", out, len(track), int(track.detected.sum()))
+    if preview is not None:
+        from .faces.preview import write_preview
+
+        write_preview(src, track, preview, args.max_frames, progress)
+        log.info("wrote %s", preview)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .faces import detect_in_file
+    from .io.images import is_image_path
+    from .io.paths import check_output, require_input_file
+    from .progress import make_progress
+
+    source = require_input_file(args.source, "source")
+    driving = require_input_file(args.driving, "driving")
+    if not is_image_path(source):
+        raise ReenactError(f"--source must be an image (jpg, png, …); got {source.name}")
+    check_output(args.output, [source, driving], args.overwrite)
+    cfg = _config(args)
+    progress = make_progress(args.quiet)
+    src_track = detect_in_file(source, _face_options(cfg), progress=progress)
+    drv_track = detect_in_file(driving, _face_options(cfg), args.max_frames, progress)
+    log.info("faces: source ok, driving %d frame(s) (%d with a detected face)", len(drv_track),
+             int(drv_track.detected.sum()))
+    del src_track
+    raise NotAvailableError("generation is not available in this build yet (tracking, guidance and the "
+                            "generators arrive with later releases); nothing was written")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if argv and argv[0] in SUBCOMMANDS:
+        name, rest = argv[0], argv[1:]
+        parser = {"doctor": _doctor_parser, "landmarks": _landmarks_parser}[name]()
+        handler = {"doctor": cmd_doctor, "landmarks": cmd_landmarks}[name]
+    else:
+        parser, rest, handler = _main_parser(), argv, cmd_run
+    args = parser.parse_args(rest)
+    _setup_logging(args.quiet)
+    try:
+        return handler(args)
+    except ReenactError as exc:
+        print(f"reenact: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("reenact: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("reenact: error: out of memory; try --max-frames or a smaller --set faces.crop_size", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

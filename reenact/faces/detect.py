@@ -1,0 +1,135 @@
+"""Per-frame face landmarks for a video or an image, one chosen face, gaps filled, crops smoothed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..errors import InputError, NoFaceError
+from .crop import corner_boxes, crop_transforms, landmark_boxes, smooth_boxes
+from .landmarker import FaceDetection, Landmarker
+from .types import N_BLENDSHAPES, N_LANDMARKS, FaceTrack
+
+log = logging.getLogger("reenact")
+
+
+@dataclass
+class FaceOptions:
+    crop_size: int = 512
+    crop_scale: float = 1.6
+    box_smoothing: float = 3.0        # Gaussian sigma over time, frames; 0 disables
+    max_gap: int = 8                  # longer runs without a face are filled too, with a warning
+    face_index: int | None = None     # None: the largest face; k: the k-th largest in the first frame
+    min_detection_confidence: float = 0.5
+    max_faces: int = 4
+
+    @classmethod
+    def from_config(cls, cfg) -> "FaceOptions":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in dict(cfg).items() if k in known})
+
+
+def choose_face(faces: list[FaceDetection], previous: FaceDetection | None, index: int | None) -> FaceDetection:
+    """The face to follow: by size rank at the start, then the one nearest the previous choice."""
+    if previous is not None:
+        centre = previous.box.reshape(2, 2).mean(0)
+        return min(faces, key=lambda f: float(np.linalg.norm(f.box.reshape(2, 2).mean(0) - centre)))
+    ranked = sorted(faces, key=lambda f: f.area, reverse=True)
+    if index is not None and index >= len(ranked):
+        raise InputError(f"face index {index} requested but only {len(ranked)} face(s) found")
+    return ranked[index or 0]
+
+
+def _fill_gaps(values: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    """Linear interpolation over time between detected frames; the ends hold the nearest value."""
+    t = np.arange(len(values))
+    known = t[detected]
+    flat = values.reshape(len(values), -1)
+    out = np.empty_like(flat)
+    for j in range(flat.shape[1]):
+        out[:, j] = np.interp(t, known, flat[detected, j])
+    return out.reshape(values.shape)
+
+
+def _gaps(detected: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of every run of frames without a face."""
+    runs, start = [], None
+    for i, ok in enumerate(list(detected) + [True]):
+        if not ok and start is None:
+            start = i
+        elif ok and start is not None:
+            runs.append((start, i - start))
+            start = None
+    return runs
+
+
+def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOptions | None = None,
+                 video: bool = True, total: int | None = None,
+                 progress: Callable[[Iterable, int | None, str], Iterable] | None = None,
+                 source_name: str = "input") -> FaceTrack:
+    """Landmarks of one face through a sequence of RGB frames, with smoothed square crops."""
+    opts = options or FaceOptions()
+    frames = progress(frames, total, f"landmarks {source_name}") if progress else frames
+    landmarks, blends, transforms, detected = [], [], [], []
+    chosen: FaceDetection | None = None
+    several_reported = False
+    image_size = None
+    with Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence) as lm:
+        for frame in frames:
+            image_size = frame.shape[:2]
+            faces = lm.detect(frame)
+            if faces:
+                if len(faces) > 1 and not several_reported:
+                    rank = opts.face_index or 0
+                    log.warning("%s: %d faces found; using the %s (face_index=%d)", source_name, len(faces),
+                                "largest" if rank == 0 else f"{rank + 1}-th largest", rank)
+                    several_reported = True
+                chosen = choose_face(faces, chosen, opts.face_index)
+                landmarks.append(chosen.landmarks)
+                blends.append(chosen.blendshapes)
+                transforms.append(chosen.transform)
+                detected.append(True)
+            else:
+                landmarks.append(np.zeros((N_LANDMARKS, 3), np.float32))
+                blends.append(np.zeros(N_BLENDSHAPES, np.float32))
+                transforms.append(np.eye(4, dtype=np.float32))
+                detected.append(False)
+    if image_size is None:
+        raise InputError(f"{source_name} has no frames")
+    det = np.asarray(detected, bool)
+    if not det.any():
+        raise NoFaceError(f"no face found in {source_name}; use a clearer, frontal, well-lit face "
+                          "that fills a good part of the picture")
+    if not det.all():
+        gaps = _gaps(det)
+        missing = int((~det).sum())
+        longest = max(length for _, length in gaps)
+        log.warning("%s: no face in %d of %d frames (%d gap(s), longest %d); filled by interpolation%s",
+                    source_name, missing, len(det), len(gaps), longest,
+                    "" if longest <= opts.max_gap else f" — gaps over {opts.max_gap} frames may look frozen")
+    lms = _fill_gaps(np.stack(landmarks), det).astype(np.float32)
+    bss = _fill_gaps(np.stack(blends), det).astype(np.float32)
+    tfs = _fill_gaps(np.stack(transforms), det).astype(np.float32)
+    boxes = smooth_boxes(landmark_boxes(lms, opts.crop_scale), opts.box_smoothing)
+    return FaceTrack(
+        landmarks=lms, blendshapes=bss, transforms=tfs, boxes=corner_boxes(boxes),
+        crop_transforms=crop_transforms(boxes, opts.crop_size), detected=det,
+        image_size=(int(image_size[0]), int(image_size[1])), crop_size=opts.crop_size, fps=float(fps),
+    )
+
+
+def detect_in_file(path, options: FaceOptions | None = None, max_frames: int | None = None,
+                   progress=None) -> FaceTrack:
+    """Face track of an image (one frame, fps 0) or a video file."""
+    from ..io.images import is_image_path, read_image
+    from ..io.video import iter_frames, probe_video
+
+    if is_image_path(path):
+        return detect_faces([read_image(path)], 0.0, options, video=False, source_name=str(path))
+    info = probe_video(path)
+    total = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
+    return detect_faces(iter_frames(path, max_frames=max_frames), info.fps, options, video=True,
+                        total=total or None, progress=progress, source_name=str(path))

@@ -1,0 +1,126 @@
+"""Writing frames as an H.264 mp4 (optionally with another file's audio) or a PNG sequence."""
+
+from __future__ import annotations
+
+import contextlib
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import av
+import numpy as np
+from PIL import Image
+
+from ..errors import OutputError
+from .paths import atomic_path
+
+
+def _even_pad(frame: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sides: pad by edge replication rather than crop the picture."""
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+class Mp4Writer:
+    """Incremental H.264/yuv420p writer into an already-chosen (temporary) path."""
+
+    def __init__(self, path: Path, fps: float, crf: int = 18, audio_from: Path | None = None):
+        self.path = path
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.crf = crf
+        self.audio_from = audio_from
+        self.container = av.open(str(path), mode="w", format="mp4")
+        self.stream = None
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        frame = _even_pad(np.ascontiguousarray(frame, dtype=np.uint8))
+        if self.stream is None:
+            self.stream = self.container.add_stream("libx264", rate=self.fps)
+            self.stream.height, self.stream.width = frame.shape[:2]
+            self.stream.pix_fmt = "yuv420p"
+            self.stream.options = {"crf": str(self.crf), "preset": "medium"}
+        elif frame.shape[:2] != (self.stream.height, self.stream.width):
+            raise OutputError(f"frame size changed mid-video ({frame.shape[1]}x{frame.shape[0]})")
+        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        video_frame.pts = self.frames
+        video_frame.time_base = 1 / self.fps
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.stream is not None:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+        self.container.close()
+        if self.audio_from is not None and self.frames:
+            _mux_audio(self.path, self.audio_from, duration=self.frames / float(self.fps))
+
+
+def _mux_audio(video_path: Path, audio_source: Path, duration: float) -> None:
+    """Re-mux `video_path` with the first audio stream of `audio_source`, trimmed to `duration`.
+
+    The audio is re-encoded to AAC so any source codec works in mp4.
+    """
+    tmp = video_path.with_name(video_path.stem + ".mux" + video_path.suffix)
+    with av.open(str(audio_source)) as src_audio:
+        if not src_audio.streams.audio:
+            return
+        with av.open(str(video_path)) as src_video, av.open(str(tmp), "w", format="mp4") as out:
+            vin = src_video.streams.video[0]
+            vout = out.add_stream_from_template(vin)
+            ain = src_audio.streams.audio[0]
+            aout = out.add_stream("aac", rate=ain.codec_context.sample_rate or 44100)
+            for packet in src_video.demux(vin):
+                if packet.dts is None:
+                    continue
+                packet.stream = vout
+                out.mux(packet)
+            for frame in src_audio.decode(ain):
+                if frame.time is not None and frame.time >= duration:
+                    break
+                frame.pts = None
+                for packet in aout.encode(frame):
+                    out.mux(packet)
+            for packet in aout.encode():
+                out.mux(packet)
+    tmp.replace(video_path)
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float,
+                audio_from: str | Path | None = None, crf: int = 18) -> Path:
+    """Write frames atomically: an mp4 for a video suffix, else a folder of numbered PNGs."""
+    with open_writer(path, fps, audio_from=audio_from, crf=crf) as sink:
+        for frame in frames:
+            sink(frame)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def open_writer(path: str | Path, fps: float, audio_from: str | Path | None = None,
+                crf: int = 18) -> Iterator:
+    """Context manager yielding a `write(frame)` callable; the output appears only on success."""
+    path = Path(path)
+    if path.suffix.lower() in (".mp4", ".mov", ".m4v"):
+        with atomic_path(path) as tmp:
+            writer = Mp4Writer(tmp, fps, crf=crf, audio_from=Path(audio_from) if audio_from else None)
+            try:
+                yield writer.write
+            finally:
+                writer.close()
+            if writer.frames == 0:
+                raise OutputError(f"no frames were produced for {path}")
+    elif path.suffix == "":
+        with atomic_path(path, is_dir=True) as tmp:
+            counter = iter(range(10**9))
+
+            def write_png(frame: np.ndarray) -> None:
+                Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8)).save(
+                    tmp / f"{next(counter):05d}.png", compress_level=1)
+
+            yield write_png
+    else:
+        raise OutputError(f"unsupported output {path}: use a .mp4 file or a folder name for PNG frames")

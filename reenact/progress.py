@@ -1,0 +1,22 @@
+"""Progress display for long stages; library functions accept it as an optional callable."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+def make_progress(quiet: bool = False):
+    """A `progress(iterable, total, label)` wrapper: a tqdm bar on stderr, or nothing when quiet."""
+
+    def progress(items: Iterable[T], total: int | None = None, label: str = "") -> Iterable[T]:
+        if quiet:
+            return items
+        return tqdm(items, total=total, desc=label, unit="frame", file=sys.stderr, leave=False,
+                    dynamic_ncols=True, mininterval=0.5)
+
+    return progress
