@@ -43,6 +43,80 @@ def choose_face(faces: list[FaceDetection], previous: FaceDetection | None, inde
     return ranked[index or 0]
 
 
+def _shifted(face: FaceDetection, x: int, y: int) -> FaceDetection:
+    lm = face.landmarks.copy()
+    lm[:, 0] += x
+    lm[:, 1] += y
+    return FaceDetection(lm, face.blendshapes, face.transform)
+
+
+def _window_origins(length: int, side: int) -> list[int]:
+    starts = list(range(0, max(length - side, 0) + 1, max(side // 2, 1)))
+    if starts[-1] + side < length:
+        starts.append(length - side)
+    return starts
+
+
+def _distinct(faces: list[FaceDetection]) -> list[FaceDetection]:
+    """Drop repeats of one face seen from overlapping windows (keep the larger view)."""
+    kept: list[FaceDetection] = []
+    for face in sorted(faces, key=lambda f: f.area, reverse=True):
+        centre, side = face.box.reshape(2, 2).mean(0), np.sqrt(face.area)
+        if all(np.linalg.norm(k.box.reshape(2, 2).mean(0) - centre) > 0.5 * side for k in kept):
+            kept.append(face)
+    return kept
+
+
+class _FaceFinder:
+    """Full-frame detection first; MediaPipe's detector sees a 128 px thumbnail, so faces that are
+    small in a large frame are looked for near the previous face, then in overlapping windows."""
+
+    def __init__(self, opts: "FaceOptions", video: bool):
+        self.opts = opts
+        self.full = Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence)
+        self._local: Landmarker | None = None
+
+    @property
+    def local(self) -> Landmarker:
+        if self._local is None:
+            self._local = Landmarker(max_faces=self.opts.max_faces, video=False,
+                                     min_confidence=self.opts.min_detection_confidence)
+        return self._local
+
+    def find(self, frame: np.ndarray, previous: FaceDetection | None) -> list[FaceDetection]:
+        faces = self.full.detect(frame)
+        if faces:
+            return faces
+        h, w = frame.shape[:2]
+        if previous is not None:
+            (x0, y0), (x1, y1) = previous.box.reshape(2, 2)
+            side = int(max(x1 - x0, y1 - y0) * 3)
+            cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
+            x, y = max(0, cx - side // 2), max(0, cy - side // 2)
+            faces = [_shifted(f, x, y) for f in self.local.detect(frame[y:y + side, x:x + side])]
+            if faces:
+                return faces
+        side = min(h, w) // 2
+        if side < 96:
+            return []
+        found = []
+        for y in _window_origins(h, side):
+            for x in _window_origins(w, side):
+                found += [_shifted(f, x, y) for f in self.local.detect(frame[y:y + side, x:x + side])]
+        return _distinct(found)
+
+    def close(self) -> None:
+        self.full.close()
+        if self._local is not None:
+            self._local.close()
+
+    def __enter__(self) -> "_FaceFinder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _fill_gaps(values: np.ndarray, detected: np.ndarray) -> np.ndarray:
     """Linear interpolation over time between detected frames; the ends hold the nearest value."""
     t = np.arange(len(values))
@@ -77,10 +151,10 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     chosen: FaceDetection | None = None
     several_reported = False
     image_size = None
-    with Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence) as lm:
+    with _FaceFinder(opts, video) as finder:
         for frame in frames:
             image_size = frame.shape[:2]
-            faces = lm.detect(frame)
+            faces = finder.find(frame, chosen)
             if faces:
                 if len(faces) > 1 and not several_reported:
                     rank = opts.face_index or 0

@@ -74,6 +74,7 @@ def _mux_audio(video_path: Path, audio_source: Path, duration: float) -> None:
             vout = out.add_stream_from_template(vin)
             ain = src_audio.streams.audio[0]
             aout = out.add_stream("aac", rate=ain.codec_context.sample_rate or 44100)
+            aout.layout = ain.codec_context.layout  # keep mono mono: an up-mix would lower the level
             for packet in src_video.demux(vin):
                 if packet.dts is None:
                     continue

@@ -1,0 +1,126 @@
+import logging
+
+import numpy as np
+import pytest
+
+from conftest import similarity, warp
+from reenact.errors import InputError, NoFaceError
+from reenact.faces import FaceOptions, FaceTrack, detect_faces
+from reenact.faces.crop import paste_from_crop, warp_to_crop
+
+
+@pytest.fixture(scope="module")
+def moving_portrait(astronaut):
+    """The astronaut moved, rotated and scaled by known similarities, frame 0 untouched."""
+    rng = np.random.default_rng(0)
+    params = [(0, 1, 0, 0)] + [(rng.uniform(-20, 20), rng.uniform(0.8, 1.2), rng.uniform(-30, 30),
+                                rng.uniform(-30, 30)) for _ in range(11)]
+    transforms = [similarity(*p) for p in params]
+    return [warp(astronaut, m) for m in transforms], transforms
+
+
+@pytest.fixture(scope="module")
+def moving_track(moving_portrait):
+    frames, _ = moving_portrait
+    return detect_faces(frames, fps=25)
+
+
+def test_landmarks_follow_known_transforms_within_2px(moving_portrait, moving_track):
+    _, transforms = moving_portrait
+    base = moving_track.landmarks[0, :, :2]
+    assert moving_track.landmarks.shape == (12, 478, 3) and moving_track.detected.all()
+    for t, m in enumerate(transforms):
+        expected = base @ m[:, :2].T + m[:, 2]
+        err = np.linalg.norm(moving_track.landmarks[t, :, :2] - expected, axis=1)
+        assert err.mean() < 2.0 and np.median(err) < 1.0, (t, err.mean())
+
+
+def test_face_track_outputs_are_well_formed(moving_track):
+    assert moving_track.blendshapes.shape == (12, 52)
+    assert (moving_track.blendshapes >= 0).all() and (moving_track.blendshapes <= 1).all()
+    rot = moving_track.transforms[:, :3, :3] / np.cbrt(np.linalg.det(moving_track.transforms[:, :3, :3]))[:, None, None]
+    assert np.allclose(rot @ rot.transpose(0, 2, 1), np.eye(3), atol=1e-3)  # rotation (times a scale)
+    assert moving_track.image_size == (512, 512) and moving_track.crop_size == 512
+
+
+def test_crop_landmarks_match_detection_in_the_crop(moving_portrait, moving_track):
+    frames, _ = moving_portrait
+    crops = [warp_to_crop(f, moving_track.crop_transforms[t], 512) for t, f in enumerate(frames[:4])]
+    assert all(len(detect_faces([c], video=False).landmarks) for c in crops)
+    in_crop = detect_faces(crops, video=False, options=FaceOptions(crop_scale=2.0))
+    mapped = moving_track.landmarks_in_crop()[:4]
+    err = np.linalg.norm(in_crop.landmarks[..., :2] - mapped[..., :2], axis=-1)
+    assert err.mean() < 2.0
+
+
+def test_unsmoothed_crop_centres_the_face_at_a_fixed_size(moving_portrait):
+    frames, _ = moving_portrait
+    track = detect_faces(frames[:5], options=FaceOptions(box_smoothing=0, crop_scale=1.6))
+    xy = track.landmarks_in_crop()[..., :2]
+    lo, hi = xy.min(1), xy.max(1)
+    assert np.abs((lo + hi) / 2 - 256).max() < 0.01
+    assert np.abs((hi - lo).max(1) - 512 / 1.6).max() < 0.01
+
+
+def test_paste_back_returns_crop_pixels_to_where_they_came_from(astronaut):
+    m = np.array([[1.7, 0, -250], [0, 1.7, -100]], np.float32)  # zoom on the face
+    crop = warp_to_crop(astronaut, m, 512)
+    back = paste_from_crop(astronaut.shape[:2], crop, m)
+    inside = (slice(80, 330), slice(160, 400))
+    assert np.abs(back[inside].astype(float) - astronaut[inside]).mean() < 4.0
+    # geometry: a single bright pixel lands within 1 px of its origin
+    dot = np.zeros_like(astronaut)
+    dot[200, 240] = 255
+    crop = warp_to_crop(dot, m, 512)
+    y, x = np.unravel_index(crop[..., 0].argmax(), crop.shape[:2])
+    assert abs(x - (1.7 * 240 - 250)) <= 1 and abs(y - (1.7 * 200 - 100)) <= 1
+
+
+def test_still_head_gives_still_crop(astronaut):
+    rng = np.random.default_rng(1)
+    frames = [np.clip(astronaut + rng.normal(0, 3, astronaut.shape), 0, 255).astype(np.uint8) for _ in range(20)]
+    track = detect_faces(frames, fps=25)
+    raw_jitter = np.diff(track.landmarks[:, :, :2], axis=0).std()
+    box_jitter = np.abs(np.diff(track.boxes, axis=0)).max()
+    assert box_jitter < 0.25, (box_jitter, raw_jitter)
+
+
+def test_short_gaps_are_interpolated_and_reported(astronaut, caplog):
+    blank = np.full_like(astronaut, 128)
+    shifted = warp(astronaut, similarity(0, 1, 20, 0))
+    frames = [astronaut, astronaut, blank, blank, shifted, shifted]
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        track = detect_faces(frames, fps=25)
+    assert list(track.detected) == [True, True, False, False, True, True]
+    a, b = track.landmarks[1], track.landmarks[4]
+    assert np.allclose(track.landmarks[2], a + (b - a) / 3, atol=1e-3)
+    assert np.allclose(track.landmarks[3], a + 2 * (b - a) / 3, atol=1e-3)
+    assert "no face in 2 of 6 frames" in caplog.text
+
+
+def test_no_face_anywhere_is_a_clear_error():
+    with pytest.raises(NoFaceError, match="no face found"):
+        detect_faces([np.full((256, 256, 3), 90, np.uint8)] * 3, fps=25, source_name="blank.mp4")
+
+
+def test_several_faces_pick_the_largest_and_say_so(astronaut, caplog):
+    canvas = np.full((640, 1024, 3), 200, np.uint8)
+    canvas[64:576, 0:512] = astronaut
+    small = astronaut[::2, ::2]
+    canvas[200:456, 700:956] = small
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        largest = detect_faces([canvas], video=False)
+    assert "2 faces found; using the largest" in caplog.text
+    assert largest.landmarks[0, :, 0].mean() < 512
+    second = detect_faces([canvas], video=False, options=FaceOptions(face_index=1))
+    assert second.landmarks[0, :, 0].mean() > 700
+    with pytest.raises(InputError, match="face index 5"):
+        detect_faces([canvas], video=False, options=FaceOptions(face_index=5))
+
+
+def test_face_track_save_load_roundtrip(tmp_path, moving_track):
+    moving_track.save(tmp_path / "t.npz")
+    back = FaceTrack.load(tmp_path / "t.npz")
+    for name in ("landmarks", "blendshapes", "transforms", "boxes", "crop_transforms", "detected"):
+        assert np.array_equal(getattr(back, name), getattr(moving_track, name))
+    assert (back.image_size, back.crop_size, back.fps) == (moving_track.image_size, 512, 25.0)

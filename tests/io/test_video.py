@@ -1,0 +1,122 @@
+import av
+import numpy as np
+import pytest
+
+from reenact.errors import InputError, OutputError
+from reenact.io.paths import check_output
+from reenact.io.video import iter_frames, probe_video
+from reenact.io.writer import open_writer, write_video
+
+
+def gradient_frames(n, h=64, w=96):
+    y, x = np.mgrid[:h, :w]
+    for i in range(n):
+        yield np.dstack([(x * 2 + i * 5) % 256, (y * 3) % 256, np.full_like(x, i * 7 % 256)]).astype(np.uint8)
+
+
+@pytest.mark.parametrize("backend", ["av", "decord"])
+def test_roundtrip_mp4_keeps_frames_fps_and_size(tmp_path, backend):
+    if backend == "decord":
+        pytest.importorskip("decord")
+    src = list(gradient_frames(30))
+    path = write_video(tmp_path / "v.mp4", src, fps=24, crf=0)
+    info = probe_video(path)
+    assert (info.width, info.height, info.frame_count, info.has_audio) == (96, 64, 30, False)
+    assert info.fps == pytest.approx(24)
+    back = list(iter_frames(path, backend=backend))
+    assert len(back) == 30
+    err = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(src, back)])
+    assert err < 3.0  # yuv420p chroma subsampling is the only loss at crf 0
+    assert len(list(iter_frames(path, max_frames=7, backend=backend))) == 7
+
+
+def test_odd_sizes_are_padded_to_even(tmp_path):
+    path = write_video(tmp_path / "odd.mp4", gradient_frames(3, 33, 51), fps=10)
+    info = probe_video(path)
+    assert (info.width, info.height) == (52, 34)
+
+
+def test_audio_is_carried_from_another_file(tmp_path):
+    src = tmp_path / "with_audio.mp4"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for f in gradient_frames(50, 64, 64):
+            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)).astype(np.float32)[None]
+        for k in range(0, tone.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            for p in a.encode(frame):
+                c.mux(p)
+        for s in (v, a):
+            for p in s.encode():
+                c.mux(p)
+    out = write_video(tmp_path / "out.mp4", gradient_frames(25, 64, 64), fps=25, audio_from=src)
+    info = probe_video(out)
+    assert info.has_audio and info.frame_count == 25
+
+    def samples(path):
+        with av.open(str(path)) as c:
+            return np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+
+    carried, original = samples(out), samples(src)
+    assert abs(carried.shape[1] / 16000 - 1.0) < 0.1  # trimmed to the 1 s of video
+    rms = lambda a: float(np.sqrt(np.mean(a[:, 4000:12000] ** 2)))  # noqa: E731
+    assert rms(carried) == pytest.approx(rms(original), rel=0.05)  # the tone at its level, not silence
+
+
+def test_png_sequence_output(tmp_path):
+    write_video(tmp_path / "frames", gradient_frames(4), fps=25)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path):
+    def broken():
+        yield from gradient_frames(3)
+        raise RuntimeError("generator died")
+
+    with pytest.raises(RuntimeError):
+        write_video(tmp_path / "x.mp4", broken(), fps=25)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_checks(tmp_path):
+    inp = tmp_path / "in.mp4"
+    inp.write_bytes(b"x")
+    with pytest.raises(OutputError, match="same file as an input"):
+        check_output(tmp_path / "." / "in.mp4", [inp], overwrite=True)
+    with pytest.raises(OutputError, match="--overwrite"):
+        check_output(inp, [], overwrite=False)
+    assert check_output(inp, [], overwrite=True) == inp
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        import os
+        if os.geteuid() != 0:  # root can write anywhere; the check is for real users
+            with pytest.raises(OutputError, match="not writable"):
+                check_output(ro / "out.mp4", [])
+    finally:
+        ro.chmod(0o700)
+    with pytest.raises(OutputError, match="unsupported output"):
+        with open_writer(tmp_path / "out.avi", 25):
+            pass
+
+
+def test_corrupt_and_empty_videos_raise_input_error(tmp_path):
+    good = write_video(tmp_path / "good.mp4", gradient_frames(40, 128, 128), fps=25)
+    data = good.read_bytes()
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 4096)
+    with pytest.raises(InputError):
+        list(iter_frames(tmp_path / "junk.mp4"))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(InputError):
+        probe_video(tmp_path / "empty.mp4")
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError):
+        list(iter_frames(tmp_path / "cut.mp4"))
+    with pytest.raises(InputError, match="not found"):
+        probe_video(tmp_path / "missing.mp4")
