@@ -1,0 +1,71 @@
+"""MediaPipe face-mesh topology: triangles of the canonical mesh and the named contour loops."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+CANONICAL_FACE = Path(__file__).resolve().parents[1] / "assets" / "mediapipe_canonical_face.npz"
+
+# Inner-lip landmarks: the ring that bounds the mouth opening (MediaPipe's lips connections, inner half).
+_INNER_LIP_START = 78
+
+
+@lru_cache(maxsize=1)
+def face_triangles() -> np.ndarray:
+    """(898, 3) int32 triangles over landmarks 0..467 (MediaPipe's canonical face mesh)."""
+    with np.load(CANONICAL_FACE, allow_pickle=False) as z:
+        return z["triangles"].astype(np.int32)
+
+
+def _ordered_loops(edges: list[tuple[int, int]]) -> list[list[int]]:
+    adj: dict[int, list[int]] = defaultdict(list)
+    for a, b in edges:
+        adj[a].append(b)
+        adj[b].append(a)
+    loops, seen = [], set()
+    for start in sorted(adj):
+        if start in seen:
+            continue
+        loop, prev, cur = [start], None, start
+        seen.add(start)
+        while True:
+            nxt = [n for n in adj[cur] if n != prev and n not in seen]
+            if not nxt:
+                break
+            prev, cur = cur, nxt[0]
+            loop.append(cur)
+            seen.add(cur)
+        loops.append(loop)
+    return loops
+
+
+@lru_cache(maxsize=None)
+def contour(name: str) -> tuple[int, ...]:
+    """An ordered closed loop of landmark indices: face_oval, lips_inner, lips_outer, left_eye,
+    right_eye, left_iris, right_iris (left/right are the subject's, as MediaPipe names them)."""
+    from mediapipe.tasks.python.vision import FaceLandmarksConnections as C
+
+    groups = {
+        "face_oval": C.FACE_LANDMARKS_FACE_OVAL, "left_eye": C.FACE_LANDMARKS_LEFT_EYE,
+        "right_eye": C.FACE_LANDMARKS_RIGHT_EYE, "left_iris": C.FACE_LANDMARKS_LEFT_IRIS,
+        "right_iris": C.FACE_LANDMARKS_RIGHT_IRIS, "lips_inner": C.FACE_LANDMARKS_LIPS,
+        "lips_outer": C.FACE_LANDMARKS_LIPS,
+    }
+    if name not in groups:
+        raise KeyError(f"unknown contour {name!r}; known: {sorted(groups)}")
+    loops = _ordered_loops([(c.start, c.end) for c in groups[name]])
+    if name.startswith("lips"):
+        inner = [lp for lp in loops if _INNER_LIP_START in lp]
+        loops = inner if name == "lips_inner" else [lp for lp in loops if _INNER_LIP_START not in lp]
+    (loop,) = loops
+    return tuple(int(i) for i in loop)
+
+
+def polygon_area(points: np.ndarray) -> np.ndarray:
+    """Unsigned shoelace area of (..., N, 2) polygons."""
+    x, y = points[..., 0], points[..., 1]
+    return 0.5 * np.abs(np.sum(x * np.roll(y, -1, -1) - np.roll(x, -1, -1) * y, axis=-1))

@@ -1,0 +1,212 @@
+"""The built-in warp engine: no learned weights, runs anywhere.
+
+The source face is textured onto its own MediaPipe mesh and re-drawn at the driving-aligned
+landmark positions (a piecewise-affine backward warp, nearest triangle wins). Around the face two
+rings of control points carry the head's rigid motion out to hair and ears and fade it to zero at a
+static frame, so the background far from the head is untouched, bit for bit. The mouth opening is
+its own region: the opening is filled from the source's own mouth interior when the source's mouth is open (the
+lip-bridging triangles carry it), or with a drawn interior (dark cavity, upper teeth) when it is
+closed (then those triangles are slivers that would smear the lips, so they are dropped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial import Delaunay
+
+from ..faces.topology import contour, face_triangles, polygon_area
+
+RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
+
+
+@dataclass
+class WarpOptions:
+    head_ring: float = 1.35      # oval scale of the ring that moves rigidly with the head
+    fade_ring: float = 1.8       # oval scale of the ring that moves half as much
+    frame_scale: float = 2.4     # oval scale of the static frame; beyond it nothing changes
+    open_mouth_ratio: float = 0.04  # inner-lip area / mouth width² above which a mouth counts as open
+    teeth: bool = True
+
+
+def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares 2x3 similarity taking src (N, 2) to dst (N, 2) (Umeyama, no reflection)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    cov = b.T @ a / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(u @ vt))
+    r = u @ np.diag([1.0, d]) @ vt
+    scale = (sig * [1.0, d]).sum() / max((a ** 2).sum() / len(src), 1e-12)
+    m = np.zeros((2, 3))
+    m[:, :2] = scale * r
+    m[:, 2] = mu_d - scale * r @ mu_s
+    return m
+
+
+def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def _triangle_affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """(K, 2, 3) affines mapping each triangle's dst corners to its src corners (backward warp)."""
+    t = np.concatenate([dst[tris].transpose(0, 2, 1), np.ones((len(tris), 1, 3))], axis=1)   # (K, 3, 3)
+    s = src[tris].transpose(0, 2, 1)                                                          # (K, 2, 3)
+    det = np.linalg.det(t)
+    ok = np.abs(det) > 1e-9
+    out = np.zeros((len(tris), 2, 3))
+    out[ok] = s[ok] @ np.linalg.inv(t[ok])
+    return out
+
+
+def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, xs: np.ndarray,
+                  ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Source coordinates for every pixel covered by `tris` at their dst positions; identity elsewhere.
+
+    Later triangles overwrite earlier ones, so the order is the painter's order.
+    """
+    affines = _triangle_affines(dst, src, tris)
+    index = np.full(xs.shape, -1, np.int32)
+    corners = np.round((dst[tris] - origin) * 16).astype(np.int32)
+    for k, poly in enumerate(corners):
+        cv2.fillConvexPoly(index, poly, int(k), lineType=cv2.LINE_8, shift=4)
+    covered = index >= 0
+    a = affines[np.maximum(index, 0)].astype(np.float32)
+    map_x = np.where(covered, a[..., 0, 0] * xs + a[..., 0, 1] * ys + a[..., 0, 2], xs)
+    map_y = np.where(covered, a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2], ys)
+    return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+class WarpEngine:
+    """Re-draws one source portrait at new landmark positions. Coordinates are source-image pixels."""
+
+    def __init__(self, source: np.ndarray, source_points: np.ndarray, options: WarpOptions | None = None):
+        self.opts = options or WarpOptions()
+        self.source = np.ascontiguousarray(source)
+        self.src_pts = np.asarray(source_points, np.float64)[:, :2]
+        h, w = source.shape[:2]
+        oval = self.src_pts[list(contour("face_oval"))]
+        self.centre = oval.mean(0)
+        rel = oval - self.centre
+        self.head_ring = self.centre + self.opts.head_ring * rel
+        self.fade_ring = self.centre + self.opts.fade_ring * rel
+        radius = np.abs(rel).max() * self.opts.frame_scale
+        x0, y0 = np.floor(np.maximum(self.centre - radius, 0)).astype(int)
+        x1, y1 = np.ceil(np.minimum(self.centre + radius, [w - 1, h - 1])).astype(int)
+        self.roi = (x0, y0, x1 + 1, y1 + 1)
+        frame = np.array([(x, y) for x in np.linspace(x0, x1, 6) for y in np.linspace(y0, y1, 6)
+                          if x in (x0, x1) or y in (y0, y1)], np.float64)
+        self.frame = frame
+        self.n_face = 468
+        # Ring triangles: a Delaunay mesh of oval + rings + frame, minus what lies inside the face oval.
+        ring_src = np.concatenate([oval, self.head_ring, self.fade_ring, frame])
+        tri = Delaunay(ring_src).simplices
+        centroids = ring_src[tri].mean(1)
+        oval_poly = oval.astype(np.float32).reshape(-1, 1, 2)
+        keep = np.array([cv2.pointPolygonTest(oval_poly, (float(x), float(y)), False) < 0 for x, y in centroids])
+        oval_idx = np.array(contour("face_oval"))
+        n_oval = len(oval_idx)
+        # vertex ids: 0..467 face, then head ring, fade ring, frame
+        remap = np.concatenate([oval_idx, self.n_face + np.arange(len(ring_src) - n_oval)])
+        self.ring_tris = remap[tri[keep]]
+        self.lips_inner = np.array(contour("lips_inner"))
+        self.source_mouth_open = self._mouth_openness(self.src_pts) > self.opts.open_mouth_ratio
+        # The triangles bridging the lips hold the source's mouth interior when it is open; when it
+        # is closed they are slivers that would smear the lips across the opening, so they go.
+        inner = set(self.lips_inner.tolist())
+        face = face_triangles()
+        bridge = np.array([all(int(v) in inner for v in t) for t in face])
+        self.face_tris = face if self.source_mouth_open else face[~bridge]
+        self.mouth_tint = self._mouth_colours()
+
+    def _mouth_openness(self, pts: np.ndarray) -> float:
+        width = np.linalg.norm(pts[61] - pts[291])
+        return float(polygon_area(pts[self.lips_inner]) / max(width ** 2, 1e-6))
+
+    def _mouth_colours(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cavity and teeth colours in the source's lighting: from the lips' own colour and brightness."""
+        lips = np.array(contour("lips_outer"))
+        mask = np.zeros(self.source.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(self.src_pts[lips]).astype(np.int32)], 1)
+        cv2.fillPoly(mask, [np.round(self.src_pts[self.lips_inner]).astype(np.int32)], 0)
+        lip = self.source[mask > 0].reshape(-1, 3).astype(np.float64)
+        lip = lip.mean(0) if len(lip) else np.array([150.0, 80.0, 80.0])
+        cavity = lip * 0.22
+        teeth = np.clip(np.array([214.0, 204.0, 190.0]) * min(1.0, lip.mean() / 120.0), 0, 255)
+        return cavity, teeth
+
+    def _vertices(self, target: np.ndarray) -> np.ndarray:
+        """All control points at their target positions (face, head ring, fade ring, frame)."""
+        rigid = list(RIGID_POINTS)
+        head = similarity_fit(self.src_pts[rigid], target[rigid])
+        head_ring = _apply(head, self.head_ring)
+        fade_ring = 0.5 * (self.fade_ring + _apply(head, self.fade_ring))
+        return np.concatenate([target[:self.n_face], head_ring, fade_ring, self.frame])
+
+    def _source_vertices(self) -> np.ndarray:
+        return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame])
+
+    def render(self, target_points: np.ndarray) -> np.ndarray:
+        """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
+        target = np.asarray(target_points, np.float64)
+        dst = self._vertices(target[:, :2])
+        src = self._source_vertices()
+        x0, y0, x1, y1 = self.roi
+        depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
+        # Face triangles far to near (MediaPipe z: smaller is nearer), so the near side wins folds.
+        face = self.face_tris[np.argsort(-depth[self.face_tris].mean(1), kind="stable")]
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        ring_x, ring_y = _backward_map(dst, src, self.ring_tris, (x0, y0), xs, ys)
+        face_x, face_y = _backward_map(dst, src, face, (x0, y0), xs, ys)
+        # The face layer over the ring layer with an anti-aliased edge along the target face oval.
+        alpha = np.zeros(xs.shape, np.float32)
+        oval = dst[list(contour("face_oval"))] - (x0, y0)
+        cv2.fillPoly(alpha, [np.round(oval * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        ring = cv2.remap(self.source, ring_x, ring_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        face_img = cv2.remap(self.source, face_x, face_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        a = alpha[..., None]
+        region = ring * (1 - a) + face_img * a
+        # Pixels whose source position did not move keep their exact value.
+        moved = (np.abs(ring_x - xs) > 1e-3) | (np.abs(ring_y - ys) > 1e-3)
+        moved |= (alpha > 0) & ((np.abs(face_x - xs) > 1e-3) | (np.abs(face_y - ys) > 1e-3))
+        out = self.source.copy()
+        view = out[y0:y1, x0:x1]
+        view[moved] = np.clip(region[moved] + 0.5, 0, 255).astype(np.uint8)
+        self._draw_mouth(out, target[:, :2], (x0, y0, x1, y1))
+        return out
+
+    def _draw_mouth(self, out: np.ndarray, target: np.ndarray, roi) -> None:
+        """A closed source mouth has no interior to stretch: draw one where the target opens."""
+        if self.source_mouth_open or self._mouth_openness(target) <= 0.01:
+            return
+        x0, y0, x1, y1 = roi
+        poly_t = target[self.lips_inner]
+        region = out[y0:y1, x0:x1]
+        mask = np.zeros(region.shape[:2], np.float32)
+        cv2.fillPoly(mask, [np.round((poly_t - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        fill = self._drawn_interior(poly_t, region.shape[:2], (x0, y0))
+        mask = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
+        region[:] = np.clip(region * (1 - mask) + fill * mask, 0, 255).astype(np.uint8)
+
+    def _drawn_interior(self, poly_t: np.ndarray, shape, origin) -> np.ndarray:
+        """A dark cavity with the upper teeth showing under the upper lip."""
+        cavity, teeth = self.mouth_tint
+        fill = np.empty((*shape, 3), np.float32)
+        fill[:] = cavity
+        if self.opts.teeth:
+            upper = poly_t[[i for i, v in enumerate(self.lips_inner) if v in _UPPER_INNER_LIP]] - origin
+            upper = upper[np.argsort(upper[:, 0])]
+            lower = poly_t[[i for i, v in enumerate(self.lips_inner) if v in _LOWER_INNER_LIP]] - origin
+            opening = max(float(np.median(lower[:, 1]) - np.median(upper[:, 1])), 1.0)
+            band = np.concatenate([upper, upper[::-1] + (0, 0.35 * opening)])
+            tmask = np.zeros(shape, np.float32)
+            cv2.fillPoly(tmask, [np.round(band * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+            tmask = cv2.GaussianBlur(tmask, (0, 0), max(0.8, 0.1 * opening))[..., None]
+            fill = fill * (1 - 0.85 * tmask) + teeth * 0.85 * tmask
+        return fill
+
+
+_UPPER_INNER_LIP = {78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308}
+_LOWER_INNER_LIP = {78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308}
