@@ -9,17 +9,18 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import NotAvailableError, ReenactError
+from .errors import ReenactError
 
 log = logging.getLogger("reenact")
 
-SUBCOMMANDS = ("doctor", "landmarks")
+SUBCOMMANDS = ("doctor", "landmarks", "demo")
 
 MAIN_EPILOG = """\
 other commands:
   reenact doctor                       list the assets the pipeline can use, found or missing
   reenact landmarks --input IMG|VIDEO -o OUT.npz [--preview PATH]
                                        478 face landmarks per frame (and an overlay to look at)
+  reenact demo [-o outputs/demo.mp4]   the bundled portrait performing a bundled preset
 run `reenact COMMAND --help` for a command's options.
 """
 
@@ -37,11 +38,30 @@ def _main_parser() -> argparse.ArgumentParser:
         description="Animate a portrait photo with the expressions and head motion of a driving video.")
     p.add_argument("--version", action="version", version=f"reenact {__version__}")
     p.add_argument("--source", "-s", required=True, metavar="IMG", help="the portrait to animate")
-    p.add_argument("--driving", "-d", required=True, metavar="VIDEO", help="the video whose motion is copied")
-    p.add_argument("--output", "-o", required=True, metavar="OUT.mp4", help="the video to write (or a folder for PNGs)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--driving", "-d", required=True, metavar="VIDEO",
+                   help="the motion: a video, a single image (its expression), or preset:nod|talk|blink|smile")
+    p.add_argument("--output", "-o", required=True, metavar="OUT.mp4",
+                   help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
+    p.add_argument("--engine", choices=["auto", "warp", "diffusion"],
+                   help="auto (default): diffusion when its weights and FLAME are present, else warp")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
+                      help="transfer the driving's motion since its first frame (default)")
+    mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
+                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+    p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
+    p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
+    p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
+    p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's)")
+    p.add_argument("--no-pasteback", dest="pasteback", action="store_false", default=None,
+                   help="write the square face crop instead of the full source picture")
+    p.add_argument("--no-audio", dest="audio", action="store_false", default=None,
+                   help="do not copy the driving video's audio")
+    p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
+                   help="re-track the driving video even if it was seen before")
     p.add_argument("--face-index", type=int, metavar="K", help="which face when several: 0 = largest (default)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     _common(p)
     return p
 
@@ -55,6 +75,15 @@ def _landmarks_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--max-frames", type=int, metavar="N")
     p.add_argument("--face-index", type=int, metavar="K")
+    _common(p)
+    return p
+
+
+def _demo_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reenact demo",
+                                description="Animate the bundled public-domain astronaut portrait with a bundled preset.")
+    p.add_argument("--output", "-o", default="outputs/demo.mp4")
+    p.add_argument("--preset", default="talk", choices=["nod", "talk", "blink", "smile"])
     _common(p)
     return p
 
@@ -132,25 +161,33 @@ def cmd_landmarks(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .faces import detect_in_file
-    from .io.images import is_image_path
-    from .io.paths import check_output, require_input_file
-    from .progress import make_progress
+    from .pipeline import Reenactor
 
-    source = require_input_file(args.source, "source")
-    driving = require_input_file(args.driving, "driving")
-    if not is_image_path(source):
-        raise ReenactError(f"--source must be an image (jpg, png, …); got {source.name}")
-    check_output(args.output, [source, driving], args.overwrite)
-    cfg = _config(args)
-    progress = make_progress(args.quiet)
-    src_track = detect_in_file(source, _face_options(cfg), progress=progress)
-    drv_track = detect_in_file(driving, _face_options(cfg), args.max_frames, progress)
-    log.info("faces: source ok, driving %d frame(s) (%d with a detected face)", len(drv_track),
-             int(drv_track.detected.sum()))
-    del src_track
-    raise NotAvailableError("generation is not available in this build yet (tracking, guidance and the "
-                            "generators arrive with later releases); nothing was written")
+    reenactor = Reenactor(_config(args), engine=args.engine, quiet=args.quiet)
+    result = reenactor.run(args.source, args.driving, args.output, overwrite=args.overwrite,
+                           mode=args.mode, expression_scale=args.expression_scale, pose_scale=args.pose_scale,
+                           smoothing=args.smooth, max_frames=args.max_frames, fps=args.fps,
+                           pasteback=args.pasteback, audio=args.audio, cache=args.cache)
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    log.info("timings: %s", stages)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
+    from skimage import data
+
+    from .io.images import write_image
+    from .pipeline import Reenactor
+
+    out = Path(args.output)
+    source = out.parent / "demo_source.png"
+    if not source.exists():
+        write_image(source, data.astronaut())
+    result = Reenactor(_config(args), engine="warp", quiet=args.quiet).run(
+        source, f"preset:{args.preset}", out, overwrite=True)
+    print(f"demo: {result.output} ({result.frames} frames, {sum(result.timings.values()):.1f} s)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if argv and argv[0] in SUBCOMMANDS:
         name, rest = argv[0], argv[1:]
-        parser = {"doctor": _doctor_parser, "landmarks": _landmarks_parser}[name]()
-        handler = {"doctor": cmd_doctor, "landmarks": cmd_landmarks}[name]
+        parser = {"doctor": _doctor_parser, "landmarks": _landmarks_parser, "demo": _demo_parser}[name]()
+        handler = {"doctor": cmd_doctor, "landmarks": cmd_landmarks, "demo": cmd_demo}[name]
     else:
         parser, rest, handler = _main_parser(), argv, cmd_run
     args = parser.parse_args(rest)

@@ -68,3 +68,20 @@ def collect(cfg) -> list[AssetStatus]:
     return (landmarker_status()
             + flame_status(resolve_path(cfg.paths.flame_dir))
             + diffusion_status(resolve_path(cfg.paths.weights_dir)))
+
+
+def flame_ready(cfg) -> bool:
+    """FLAME model and its landmark embedding are both present."""
+    rows = flame_status(resolve_path(cfg.paths.flame_dir))
+    return rows[0].found and rows[1].found
+
+
+def diffusion_ready(cfg) -> tuple[bool, str]:
+    """Whether the diffusion engine has every file it needs; if not, which is missing."""
+    rows = diffusion_status(resolve_path(cfg.paths.weights_dir))
+    missing = [r for r in rows if r.required and not r.found]
+    if not any(r.required for r in rows):
+        return False, rows[0].note
+    if missing:
+        return False, f"missing {missing[0].name} at {missing[0].path}"
+    return True, "all diffusion weights found"

@@ -210,3 +210,33 @@ class WarpEngine:
 
 _UPPER_INNER_LIP = {78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308}
 _LOWER_INNER_LIP = {78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308}
+
+
+class WarpGenerator:
+    """The warp engine behind the generator interface; it consumes mesh-backend alignments."""
+
+    name = "warp"
+    backend = "mesh"
+
+    def __init__(self, options: WarpOptions | None = None):
+        self.options = options or WarpOptions()
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "WarpGenerator":
+        node = cfg.get("warp", {}) if cfg is not None else {}
+        return cls(WarpOptions(**{k: v for k, v in dict(node).items() if k in WarpOptions.__dataclass_fields__}))
+
+    def frames(self, source, aligned, pasteback: bool, progress=None):
+        from ..faces.crop import invert_transform, warp_to_crop
+
+        crop_tf = aligned.crop_transform[0]
+        to_frame = invert_transform(crop_tf)
+        scale = float(np.sqrt(abs(np.linalg.det(crop_tf[:, :2]))))
+        engine = WarpEngine(source.image, source.faces.landmarks[0], self.options)
+        points = aligned.points
+        items = progress(range(len(points)), len(points), "warp") if progress else range(len(points))
+        for t in items:
+            p = points[t].astype(np.float64)
+            in_frame = np.concatenate([p[:, :2] @ to_frame[:, :2].T + to_frame[:, 2], p[:, 2:] / scale], axis=1)
+            out = engine.render(in_frame)
+            yield out if pasteback else warp_to_crop(out, crop_tf, aligned.crop_size)
