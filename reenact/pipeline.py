@@ -88,8 +88,8 @@ class Reenactor:
             **options: Any) -> RunResult:
         """Animate `source` with `driving` (a video, an image, or 'preset:NAME') into `output`.
 
-        Keyword options override the config's `run` section (engine, mode, expression_scale,
-        pose_scale, smoothing, pasteback, audio, max_frames, fps, …).
+        Keyword options override the config's `run` and `align` sections (engine, mode,
+        expression_scale, pose_scale, smoothing, pasteback, audio, max_frames, fps, …).
         """
         cfg = self._with_options(options)
         run = cfg.run
@@ -116,7 +116,7 @@ class Reenactor:
             drv_head = self._track(drv_faces, backend, cfg, cache_key=self._cache_key(driving_path, face_opts, backend, run))
         # 4. alignment
         with timer.stage("align"):
-            aligned = self._align(src_head, drv_head, run, backend)
+            aligned = self._align(src_head, drv_head, cfg.align, backend)
             if still:
                 aligned = _ease_in(aligned, frames=max(2, int(round(fps * run.still_seconds))))
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
@@ -139,8 +139,11 @@ class Reenactor:
                 cfg.faces.face_index = value
             elif key in cfg.run:
                 cfg.run[key] = value
+            elif key in cfg.align:
+                cfg.align[key] = value
             else:
-                raise InputError(f"unknown run option {key!r}; known: {', '.join(sorted(cfg.run))}")
+                known = sorted(set(cfg.run) | set(cfg.align))
+                raise InputError(f"unknown run option {key!r}; known: {', '.join(known)}")
         return cfg
 
     def _choose_engine(self, requested: str) -> str:
@@ -195,17 +198,13 @@ class Reenactor:
             cache.put(cache_key, f"head-{backend}", head.save)
         return head
 
-    def _align(self, source, driving, run, backend: str):
+    def _align(self, source, driving, align_cfg, backend: str):
         from .geometry.align import AlignOptions, align
 
-        mode = run.mode
-        if backend == "mesh" and mode == "absolute":
+        if backend == "mesh" and align_cfg.mode == "absolute":
             raise InputError("absolute alignment needs FLAME (the official MagicPortrait split); "
                              "use --relative, or add FLAME to flame_assets/")
-        opts = AlignOptions(mode=mode, reference_frame=int(run.reference_frame),
-                            expression_scale=float(run.expression_scale), pose_scale=float(run.pose_scale),
-                            smoothing=float(run.smoothing))
-        return align(source, driving, opts)
+        return align(source, driving, AlignOptions.from_config(align_cfg))
 
     def _write(self, output: Path, frames, fps: float, audio: Path | None, timer: _Timer, still_image: bool) -> int:
         from .io.writer import open_writer

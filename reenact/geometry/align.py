@@ -1,0 +1,290 @@
+"""Parametric alignment: the source's head performing the driving's motion.
+
+Two modes (guidance-maps.md §3 for the first):
+
+* absolute (the official MagicPortrait split, FLAME only): shape, texture, light, camera and
+  crop from the source; expression, jaw and global head rotation from each driving frame;
+  neck and eyes zero. The head stays where the source's is; only rotation, expression and
+  jaw move. Multipliers do not apply.
+* relative: the driving's change since a reference frame (its first by default), applied to
+  the source's own expression and pose: expression offsets are added, rotations composed
+  (delta · source), the head's image translation and scale follow the driving's, measured in
+  head sizes. `expression_scale` multiplies the expression, jaw and eye changes,
+  `pose_scale` the head rotation, neck, translation and scale changes. Works for FLAME and
+  for the MediaPipe mesh backend (whose only mode it is).
+
+Optional Gaussian smoothing over time (sigma in frames) applies to the driving motion first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from ..errors import InputError
+from ..tracking.types import HeadTrack
+from .rotations import smooth, smooth_rotations, transfer_rotation
+
+MODES = ("auto", "absolute", "relative")
+
+
+@dataclass
+class AlignOptions:
+    mode: str = "auto"              # auto: absolute for FLAME tracks, relative for mesh tracks
+    reference_frame: int = 0        # driving frame whose pose/expression count as "neutral" (relative)
+    source_frame: int = 0           # which frame of the source track is the source
+    expression_scale: float = 1.0   # relative mode only
+    pose_scale: float = 1.0         # relative mode only
+    smoothing: float = 0.0          # Gaussian sigma in frames on the driving motion; 0 = off
+
+    @classmethod
+    def from_config(cls, cfg) -> "AlignOptions":
+        return cls(**{k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg})
+
+    def resolved_mode(self, backend: str) -> str:
+        if self.mode not in MODES:
+            raise InputError(f"unknown alignment mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.mode == "auto":
+            return "absolute" if backend == "flame" else "relative"
+        if self.mode == "absolute" and backend != "flame":
+            raise InputError(f"the {backend} tracker supports relative alignment only; use mode=relative")
+        if self.mode == "absolute" and (self.expression_scale != 1.0 or self.pose_scale != 1.0):
+            raise InputError("expression/pose multipliers apply to relative alignment only; use mode=relative")
+        return self.mode
+
+
+@dataclass
+class AlignedFlame:
+    """Per-frame FLAME parameters to pose, and the source camera and crop to view them with.
+
+    pose (T, 15) = [global | neck | jaw | left eye | right eye] axis-angle (FLAME joint order).
+    cam (T, 3) weak perspective [s, tx, ty] in the source crop; crop_transform (T, 2, 3)
+    source frame -> source crop pixels; crop_size the side that NDC -1..1 spans.
+    """
+
+    shape: np.ndarray
+    expression: np.ndarray
+    pose: np.ndarray
+    cam: np.ndarray
+    crop_transform: np.ndarray
+    crop_size: int
+    tex: np.ndarray | None
+    light: np.ndarray | None
+    mode: str
+
+    def __len__(self) -> int:
+        return int(self.expression.shape[0])
+
+
+@dataclass
+class AlignedMesh:
+    """Per-frame posed MediaPipe points (T, 478, 3) in source crop pixels (x right, y down,
+    z smaller nearer), and the source frame -> crop transform they live in."""
+
+    points: np.ndarray
+    crop_transform: np.ndarray
+    crop_size: int
+    mode: str = "relative"
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+def _param(track: HeadTrack, name: str, role: str) -> np.ndarray:
+    if name not in track.params:
+        raise InputError(f"the {role} track has no '{name}' parameters; re-run tracking")
+    return np.asarray(track.params[name], dtype=np.float64)
+
+
+def _frames(track: HeadTrack, name: str, role: str, width: int) -> np.ndarray:
+    """(T, width) per-frame parameter, zeros when a FLAME track omits it (neck, eyes)."""
+    if name not in track.params:
+        return np.zeros((len(track), width))
+    values = _param(track, name, role).reshape(len(track), -1)
+    if values.shape[1] != width:
+        raise InputError(f"{role} track '{name}' has {values.shape[1]} values per frame, expected {width}")
+    return values
+
+
+def _optional_row(track: HeadTrack, name: str, index: int, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+    """A static-or-per-frame source parameter (tex (n,) or (T, n); light (9, 3) or (T, 9, 3)) at `index`."""
+    if name not in track.params:
+        return None
+    values = np.asarray(track.params[name], dtype=np.float64)
+    shape = shape or values.shape[-1:]
+    try:
+        values = values.reshape(-1, *shape)
+    except ValueError:
+        raise InputError(f"source track '{name}' has shape {values.shape}, expected {shape} per frame") from None
+    return values[min(index, len(values) - 1)]
+
+
+def _check_index(index: int, n: int, what: str) -> int:
+    if not -n <= index < n:
+        raise InputError(f"{what} {index} is outside the track's {n} frames")
+    return index % n
+
+
+def _scale_of(transform: np.ndarray) -> np.ndarray:
+    """(T,) isotropic scale of (T, 2, 3) similarity transforms."""
+    return np.sqrt(np.abs(np.linalg.det(transform[:, :, :2])))
+
+
+def _rotation_of(transform: np.ndarray) -> np.ndarray:
+    return transform[:, :, :2] / _scale_of(transform)[:, None, None]
+
+
+def _frame_from_crop(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(T, 2) crop pixels -> frame pixels through the inverse of (T, 2, 3) transforms."""
+    lin_inv = np.linalg.inv(transform[:, :, :2])
+    return np.einsum("tij,tj->ti", lin_inv, points - transform[:, :, 2])
+
+
+def align(source: HeadTrack, driving: HeadTrack, options: AlignOptions | None = None) -> AlignedFlame | AlignedMesh:
+    """Combine a source track (usually one frame) with a driving track, frame by frame."""
+    options = options or AlignOptions()
+    if source.backend != driving.backend:
+        raise InputError(f"source was tracked with '{source.backend}' but driving with '{driving.backend}';"
+                         " track both with the same backend")
+    if len(source) == 0 or len(driving) == 0:
+        raise InputError("cannot align an empty track")
+    mode = options.resolved_mode(source.backend)
+    if source.backend == "flame":
+        return align_flame(source, driving, options, mode)
+    if source.backend == "mesh":
+        return align_mesh(source, driving, options)
+    raise InputError(f"unknown tracker backend {source.backend!r}")
+
+
+# ------------------------------------------------------------------------------------- FLAME
+
+def _flame_driving(driving: HeadTrack, sigma: float) -> dict[str, np.ndarray]:
+    d = {
+        "expression": _param(driving, "expression", "driving").reshape(len(driving), -1),
+        "jaw": _frames(driving, "jaw", "driving", 3),
+        "global_rot": _frames(driving, "global_rot", "driving", 3),
+        "neck": _frames(driving, "neck", "driving", 3),
+        "eyes": _frames(driving, "eyes", "driving", 6),
+        "cam": _frames(driving, "cam", "driving", 3),
+    }
+    if sigma > 0:
+        d["expression"] = smooth(d["expression"], sigma)
+        d["cam"] = smooth(d["cam"], sigma)
+        for key in ("jaw", "global_rot", "neck"):
+            d[key] = smooth_rotations(d[key], sigma)
+        d["eyes"] = np.concatenate([smooth_rotations(d["eyes"][:, :3], sigma),
+                                    smooth_rotations(d["eyes"][:, 3:], sigma)], 1)
+    return d
+
+
+def _head_in_frame(cam: np.ndarray, crop_transform: np.ndarray, crop_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the FLAME origin lands in frame pixels (T, 2), and frame pixels per world unit (T,)."""
+    half = crop_size / 2
+    s, tx, ty = cam[:, 0], cam[:, 1], cam[:, 2]
+    crop_xy = np.stack([(s * tx + 1) * half, (-s * ty + 1) * half], 1)
+    return _frame_from_crop(crop_transform, crop_xy), s * half / _scale_of(crop_transform)
+
+
+def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mode: str | None = None) -> AlignedFlame:
+    mode = mode or options.resolved_mode("flame")
+    n = len(driving)
+    i_src = _check_index(options.source_frame, len(source), "source frame")
+    d = _flame_driving(driving, options.smoothing)
+    shape = _param(source, "shape", "source").reshape(-1)
+    src_cam = _frames(source, "cam", "source", 3)[i_src]
+    src_crop = np.asarray(source.crop_transforms, dtype=np.float64)[i_src]
+    tex = _optional_row(source, "tex", i_src)
+    light = _optional_row(source, "light", i_src, (9, 3))
+    pose = np.zeros((n, 15))
+
+    if mode == "absolute":
+        # guidance-maps.md §3: driving global rotation, expression and jaw; zero neck and eyes;
+        # the source's camera and crop for every frame.
+        expression = d["expression"]
+        pose[:, 0:3] = d["global_rot"]
+        pose[:, 6:9] = d["jaw"]
+        cam = np.repeat(src_cam[None], n, 0)
+    else:
+        ref = _check_index(options.reference_frame, n, "reference frame")
+        a_exp, a_pose = options.expression_scale, options.pose_scale
+        src_exp = _param(source, "expression", "source").reshape(len(source), -1)[i_src]
+        if src_exp.shape[0] != d["expression"].shape[1]:
+            raise InputError(f"source has {src_exp.shape[0]} expression coefficients, driving"
+                             f" {d['expression'].shape[1]}; track both with the same FLAME setup")
+        expression = src_exp + a_exp * (d["expression"] - d["expression"][ref])
+        for key, cols, factor in (("global_rot", slice(0, 3), a_pose), ("neck", slice(3, 6), a_pose),
+                                  ("jaw", slice(6, 9), a_exp)):
+            src_rot = _frames(source, key, "source", 3)[i_src]
+            pose[:, cols] = transfer_rotation(d[key], d[key][ref], src_rot, factor)
+        src_eyes = _frames(source, "eyes", "source", 6)[i_src]
+        for cols in (slice(0, 3), slice(3, 6)):
+            pose[:, slice(cols.start + 9, cols.stop + 9)] = transfer_rotation(
+                d["eyes"][:, cols], d["eyes"][ref, cols], src_eyes[cols], a_exp)
+        cam = _relative_flame_camera(d["cam"], np.asarray(driving.crop_transforms, np.float64), driving.crop_size,
+                                     ref, src_cam, src_crop, a_pose)
+    return AlignedFlame(shape=shape, expression=expression, pose=pose, cam=cam,
+                        crop_transform=np.repeat(src_crop[None], n, 0), crop_size=int(source.crop_size),
+                        tex=tex, light=light, mode=mode)
+
+
+def _relative_flame_camera(drv_cam, drv_crop, drv_crop_size, ref, src_cam, src_crop, factor) -> np.ndarray:
+    """Source camera moved and scaled as the driving head moves in its frame, in head units."""
+    anchor, px_per_unit = _head_in_frame(drv_cam, drv_crop, drv_crop_size)
+    shift_units = (anchor - anchor[ref]) / px_per_unit[ref]              # (T, 2) world units, y down
+    shift_units = shift_units @ _rotation_of(src_crop[None])[0].T           # into the source crop's axes
+    s_src, tx_src, ty_src = src_cam
+    s_new = s_src * (px_per_unit / px_per_unit[ref]) ** factor
+    ndc_x = s_src * tx_src + factor * s_src * shift_units[:, 0]
+    ndc_y = s_src * ty_src - factor * s_src * shift_units[:, 1]             # NDC y = -s(Y + ty)
+    return np.stack([s_new, ndc_x / s_new, ndc_y / s_new], 1)
+
+
+# -------------------------------------------------------------------------------------- mesh
+
+def _spread(points: np.ndarray) -> float:
+    """RMS distance of points from their centroid: a head-size measure."""
+    centred = points - points.mean(0)
+    return float(np.sqrt((centred ** 2).sum(1).mean()))
+
+
+def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions) -> AlignedMesh:
+    n = len(driving)
+    i_src = _check_index(options.source_frame, len(source), "source frame")
+    ref = _check_index(options.reference_frame, n, "reference frame")
+    a_exp, a_pose = options.expression_scale, options.pose_scale
+
+    canon_d = _param(driving, "canonical", "driving")
+    rot_d = _param(driving, "rotation", "driving").reshape(n, 3)
+    trans_d = _param(driving, "translation", "driving").reshape(n, 3)
+    scale_d = _param(driving, "scale", "driving").reshape(n)
+    if options.smoothing > 0:
+        canon_d = smooth(canon_d, options.smoothing)
+        rot_d = smooth_rotations(rot_d, options.smoothing)
+        trans_d = smooth(trans_d, options.smoothing)
+        scale_d = smooth(scale_d, options.smoothing)
+    canon_s = _param(source, "canonical", "source")[i_src]
+    rot_s = _param(source, "rotation", "source").reshape(-1, 3)[i_src]
+    trans_s = _param(source, "translation", "source").reshape(-1, 3)[i_src]
+    scale_s = float(_param(source, "scale", "source").reshape(-1)[i_src])
+    if canon_s.shape != canon_d.shape[1:]:
+        raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
+
+    size_s, size_ref = _spread(canon_s), _spread(canon_d[ref])
+    canonical = canon_s + a_exp * (canon_d - canon_d[ref]) * (size_s / size_ref)
+    rotation = transfer_rotation(rot_d, rot_d[ref], rot_s, a_pose)
+
+    drv_crop = np.asarray(driving.crop_transforms, np.float64)
+    src_crop = np.asarray(source.crop_transforms, np.float64)[i_src]
+    anchor = _frame_from_crop(drv_crop, trans_d[:, :2])                  # driving head position, frame px
+    px_per_unit = scale_d / _scale_of(drv_crop)                          # driving frame px per canonical unit
+    shift = (anchor - anchor[ref]) / (px_per_unit[ref] * size_ref)       # in driving head sizes
+    shift = shift @ _rotation_of(src_crop[None])[0].T * (scale_s * size_s)
+    scale = scale_s * (px_per_unit / px_per_unit[ref]) ** a_pose
+    translation = np.repeat(trans_s[None], n, 0)
+    translation[:, :2] += a_pose * shift
+    rmat = Rotation.from_rotvec(rotation).as_matrix()                    # (T, 3, 3)
+    points = scale[:, None, None] * np.einsum("tij,tnj->tni", rmat, canonical) + translation[:, None, :]
+    return AlignedMesh(points=points, crop_transform=np.repeat(src_crop[None], n, 0),
+                       crop_size=int(source.crop_size))

@@ -1,0 +1,45 @@
+"""Axis-angle helpers for motion transfer (numpy, float64, via scipy's Rotation)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.spatial.transform import Rotation
+
+
+def relative_rotation(rotvec_t: np.ndarray, rotvec_ref: np.ndarray) -> Rotation:
+    """delta with R_t = delta · R_ref (the motion from the reference to frame t)."""
+    return Rotation.from_rotvec(rotvec_t) * Rotation.from_rotvec(rotvec_ref).inv()
+
+
+def scaled(rotation: Rotation, factor: float) -> Rotation:
+    """rotation^factor: the same axis, `factor` times the angle."""
+    return Rotation.from_rotvec(rotation.as_rotvec() * factor)
+
+
+def transfer_rotation(rotvec_t: np.ndarray, rotvec_ref: np.ndarray, rotvec_src: np.ndarray,
+                      factor: float = 1.0) -> np.ndarray:
+    """(T, 3) axis-angle: the driving's motion since its reference, scaled, applied to the source."""
+    delta = scaled(relative_rotation(rotvec_t, rotvec_ref), factor)
+    src = Rotation.from_rotvec(np.array(np.broadcast_to(rotvec_src, np.shape(rotvec_t))))
+    return (delta * src).as_rotvec()
+
+
+def smooth_rotations(rotvecs: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing over time of (T, 3) rotations, done on sign-continuous quaternions."""
+    if sigma <= 0 or len(rotvecs) < 2:
+        return np.array(rotvecs, dtype=np.float64)
+    quat = Rotation.from_rotvec(rotvecs).as_quat()
+    flips = np.sign(np.einsum("ij,ij->i", quat[1:], quat[:-1]))
+    flips[flips == 0] = 1
+    quat[1:] *= np.cumprod(flips)[:, None]
+    quat = gaussian_filter1d(quat, sigma, axis=0, mode="nearest")
+    return Rotation.from_quat(quat / np.linalg.norm(quat, axis=1, keepdims=True)).as_rotvec()
+
+
+def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Zero-phase Gaussian smoothing along time (axis 0)."""
+    values = np.asarray(values, dtype=np.float64)
+    if sigma <= 0 or len(values) < 2:
+        return values.copy()
+    return gaussian_filter1d(values, sigma, axis=0, mode="nearest")

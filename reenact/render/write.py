@@ -1,0 +1,169 @@
+"""Guidance maps on disk: DIR/depth, DIR/normal, DIR/render as lossless PNG sequences.
+
+That is the folder layout the official inference reads (`<guidance_data_folder>/<type>/`,
+files sorted by path, opened as RGB, divided by 255). Files are 3-channel 8-bit PNGs named
+by zero-padded frame number, so path order is frame order. A `guidance.json` next to the
+folders records how the maps were made (albedo, light, rasteriser, alignment mode...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ..errors import InputError, OutputError
+from .maps import MAP_NAMES, GuidanceFrames
+
+GUIDANCE_SCHEMA = 1
+META_FILE = "guidance.json"
+
+
+class GuidanceWriter:
+    """Streams GuidanceFrames batches into `out_dir`; the folders appear only on success.
+
+    Frames go to a hidden staging folder inside `out_dir` and are moved into place by
+    `close()`. Existing map folders are an error unless `overwrite`.
+    """
+
+    def __init__(self, out_dir: str | Path, *, total: int | None = None, overwrite: bool = False,
+                 meta: dict | None = None):
+        self.out_dir = Path(out_dir)
+        self.overwrite = overwrite
+        self.meta = dict(meta or {})
+        self.width = max(4, len(str(total - 1))) if total else 6
+        self.count = 0
+        self.frame_meta: dict[str, str] = {}
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise OutputError(f"{self.out_dir} exists and is not a folder")
+        existing = [n for n in (*MAP_NAMES, META_FILE) if (self.out_dir / n).exists()]
+        if existing and not overwrite:
+            raise OutputError(f"{self.out_dir} already holds {', '.join(existing)}; choose another folder or overwrite")
+        self._created = not self.out_dir.exists()
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.stage = Path(tempfile.mkdtemp(prefix=".guidance-partial-", dir=self.out_dir))
+        except OSError as exc:
+            raise OutputError(f"cannot write to {self.out_dir}: {exc}") from None
+        for name in MAP_NAMES:
+            (self.stage / name).mkdir()
+
+    def write(self, frames: GuidanceFrames) -> None:
+        images = frames.to_uint8()
+        self.frame_meta.update(frames.meta)
+        for i in range(len(frames)):
+            file_name = f"{self.count:0{self.width}d}.png"
+            for name in MAP_NAMES:
+                Image.fromarray(images[name][i]).save(self.stage / name / file_name, format="PNG", compress_level=1)
+            self.count += 1
+
+    def close(self) -> Path:
+        if self.count == 0:
+            self.abort()
+            raise OutputError(f"no guidance frames were produced for {self.out_dir}")
+        first = np.asarray(Image.open(self.stage / MAP_NAMES[0] / f"{0:0{self.width}d}.png"))
+        meta = {"kind": "reenact_guidance", "schema": GUIDANCE_SCHEMA, "frames": self.count,
+                "size": list(first.shape[:2]), "maps": list(MAP_NAMES), "format": "png rgb8 lossless",
+                **self.frame_meta, **self.meta}
+        (self.stage / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        for name in (*MAP_NAMES, META_FILE):
+            target = self.out_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            os.replace(self.stage / name, target)
+        shutil.rmtree(self.stage, ignore_errors=True)
+        return self.out_dir
+
+    def abort(self) -> None:
+        shutil.rmtree(self.stage, ignore_errors=True)
+        if self._created:
+            try:
+                self.out_dir.rmdir()
+            except OSError:
+                pass
+
+    def __enter__(self) -> "GuidanceWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_guidance(out_dir: str | Path, batches: Iterable[GuidanceFrames], *, total: int | None = None,
+                   overwrite: bool = False, meta: dict | None = None) -> Path:
+    """Write batches of guidance frames to out_dir/{depth,normal,render}/NNNN.png (+ guidance.json)."""
+    with GuidanceWriter(out_dir, total=total, overwrite=overwrite, meta=meta) as writer:
+        for batch in batches:
+            writer.write(batch)
+    return Path(out_dir)
+
+
+def read_guidance(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    """({'depth'|'normal'|'render': (T, H, W, 3) uint8}, metadata) from a guidance folder."""
+    folder = Path(folder)
+    maps = {}
+    for name in MAP_NAMES:
+        files = sorted((folder / name).glob("*.png")) if (folder / name).is_dir() else []
+        if not files:
+            raise InputError(f"{folder / name} has no PNG frames; is {folder} a guidance folder?")
+        maps[name] = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+    counts = {len(v) for v in maps.values()}
+    if len(counts) != 1:
+        raise InputError(f"{folder}: depth, normal and render have different frame counts")
+    meta_path = folder / META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    return maps, meta
+
+
+PREVIEW_LABELS = ("source", "driving", *MAP_NAMES)
+
+
+def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    width = max(1, round(w * height / h))
+    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(image), (width, height), interpolation=interp)
+
+
+def preview_frame(source: np.ndarray, driving: np.ndarray, depth: np.ndarray, normal: np.ndarray,
+                  render: np.ndarray, height: int = 256, labels: bool = True) -> np.ndarray:
+    """One preview row: source | driving | depth | normal | render, all `height` px tall, uint8 RGB."""
+    panels = []
+    for label, image in zip(PREVIEW_LABELS, (source, driving, depth, normal, render)):
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        panel = _fit_height(image.astype(np.uint8), height)
+        if labels:
+            panel = panel.copy()
+            scale = height / 512
+            cv2.putText(panel, label, (int(8 * scale) + 2, int(28 * scale) + 10), cv2.FONT_HERSHEY_SIMPLEX,
+                        max(0.4, scale), (255, 255, 255), 1, cv2.LINE_AA)
+        panels.append(panel)
+    row = np.concatenate(panels, axis=1)
+    if row.shape[1] % 2:   # even width for yuv420p video
+        row = np.pad(row, ((0, 0), (0, 1), (0, 0)))
+    return row
+
+
+def iter_preview_frames(source: np.ndarray, driving_frames: Iterable[np.ndarray],
+                        batches: Iterable[GuidanceFrames], height: int = 256) -> Iterable[np.ndarray]:
+    """Preview rows for a whole clip, pairing driving frames with guidance frames in order."""
+    driving_iter = iter(driving_frames)
+    for batch in batches:
+        images = batch.to_uint8()
+        for i in range(len(batch)):
+            driving = next(driving_iter)
+            yield preview_frame(source, driving, images["depth"][i], images["normal"][i], images["render"][i], height)

@@ -1,0 +1,182 @@
+"""Parametric alignment: the official absolute split and relative motion transfer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+from toy_heads import flame_track, mesh_track, official_crop, random_flame_track
+
+from reenact.errors import InputError
+from reenact.geometry import AlignOptions, align
+from reenact.geometry.rotations import smooth_rotations
+
+
+@pytest.fixture
+def tracks(toy_flame):
+    return random_flame_track(1, seed=1, model=toy_flame), random_flame_track(6, seed=2, model=toy_flame)
+
+
+def test_absolute_mode_is_exactly_the_official_parameter_split(tracks):
+    source, driving = tracks
+    out = align(source, driving, AlignOptions(mode="absolute"))
+    p, d = source.params, driving.params
+    np.testing.assert_array_equal(out.shape, p["shape"])
+    np.testing.assert_array_equal(out.expression, d["expression"])
+    np.testing.assert_array_equal(out.pose[:, 0:3], d["global_rot"])
+    np.testing.assert_array_equal(out.pose[:, 6:9], d["jaw"])
+    assert (out.pose[:, 3:6] == 0).all() and (out.pose[:, 9:15] == 0).all()       # neck and eyes zero
+    np.testing.assert_array_equal(out.cam, np.repeat(p["cam"], 6, 0))                # source camera ...
+    np.testing.assert_array_equal(out.crop_transform, np.repeat(source.crop_transforms, 6, 0))  # ... and crop
+    np.testing.assert_array_equal(out.tex, p["tex"])
+    np.testing.assert_array_equal(out.light, p["light"])
+    assert out.mode == "absolute" and out.crop_size == 224 and len(out) == 6
+
+
+def test_auto_mode_is_absolute_for_flame_and_relative_for_the_mesh(tracks):
+    assert align(*tracks).mode == "absolute"
+
+
+def test_relative_mode_at_the_reference_frame_reproduces_the_source(tracks):
+    source, driving = tracks
+    for ref in (0, 3):
+        out = align(source, driving, AlignOptions(mode="relative", reference_frame=ref))
+        p = source.params
+        np.testing.assert_allclose(out.expression[ref], p["expression"][0], atol=1e-6)
+        np.testing.assert_allclose(out.pose[ref], np.r_[p["global_rot"][0], p["neck"][0], p["jaw"][0], p["eyes"][0]],
+                                   atol=1e-6)
+        np.testing.assert_allclose(out.cam[ref], p["cam"][0], rtol=1e-6)
+
+
+def test_relative_mode_composes_rotations_and_adds_expression_changes(tracks):
+    source, driving = tracks
+    out = align(source, driving, AlignOptions(mode="relative", expression_scale=0.5, pose_scale=2.0))
+    d, p = driving.params, source.params
+    for t in range(6):
+        delta = Rotation.from_rotvec(d["global_rot"][t]) * Rotation.from_rotvec(d["global_rot"][0]).inv()
+        expected = Rotation.from_rotvec(delta.as_rotvec() * 2.0) * Rotation.from_rotvec(p["global_rot"][0])
+        assert (Rotation.from_rotvec(out.pose[t, :3]) * expected.inv()).magnitude() < 1e-6
+        jaw_delta = Rotation.from_rotvec(d["jaw"][t]) * Rotation.from_rotvec(d["jaw"][0]).inv()
+        jaw = Rotation.from_rotvec(jaw_delta.as_rotvec() * 0.5) * Rotation.from_rotvec(p["jaw"][0])
+        assert (Rotation.from_rotvec(out.pose[t, 6:9]) * jaw.inv()).magnitude() < 1e-6
+    np.testing.assert_allclose(out.expression, p["expression"][0] + 0.5 * (d["expression"] - d["expression"][0]),
+                               atol=1e-6)
+    frozen = align(source, driving, AlignOptions(mode="relative", pose_scale=0.0))
+    np.testing.assert_allclose(frozen.pose[:, :6], np.repeat(np.r_[p["global_rot"][0], p["neck"][0]][None], 6, 0),
+                               atol=1e-6)
+    np.testing.assert_allclose(frozen.cam, np.repeat(p["cam"], 6, 0), rtol=1e-6)
+
+
+def _origin_in_frame(cam, crop, crop_size=224):
+    s, tx, ty = cam
+    uc = np.array([(s * tx + 1) * crop_size / 2, (-s * ty + 1) * crop_size / 2])
+    return np.linalg.solve(crop[:, :2], uc - crop[:, 2])
+
+
+def test_relative_camera_follows_the_head_in_the_frame_not_the_crop(toy_flame):
+    # The driving head sits still in its video while the tracker's crop moves and zooms:
+    # each frame's camera compensates, so the source must not move at all.
+    source = random_flame_track(1, seed=5, model=toy_flame)
+    crops = [official_crop(256 + 9 * t, 250 - 5 * t, 300 + 12 * t) for t in range(4)]
+    head_xy, px_per_metre = np.array([270.0, 240.0]), 1500.0
+    cams = []
+    for crop in crops:
+        a = crop[0, 0]
+        s = px_per_metre * a / 112
+        u_c = crop[:, :2] @ head_xy + crop[:, 2]
+        cams.append([s, (u_c[0] / 112 - 1) / s, -(u_c[1] / 112 - 1) / s])
+    n = len(crops)
+    still = flame_track(np.zeros((n, 8)), np.zeros((n, 3)), np.zeros((n, 3)), cams, crops, np.zeros(10))
+    out = align(source, still, AlignOptions(mode="relative"))
+    np.testing.assert_allclose(out.cam, np.repeat(source.params["cam"], n, 0), rtol=1e-5, atol=1e-7)
+
+    # Now the head moves 30 px right, 12 px up and grows 10% in its (static-crop) video: the
+    # source's origin moves by the same amount in head units, and its scale grows by 10%.
+    crop = official_crop(256, 250, 300)
+    s0 = px_per_metre * crop[0, 0] / 112
+    moved = [[s0, 0.0, 0.0], [s0 * 1.1, 0.0, 0.0]]
+    shift_px = np.array([30.0, -12.0])
+    u_c = crop[:, :2] @ (_origin_in_frame(moved[0], crop) + shift_px) + crop[:, 2]
+    moved[1][1:] = [(u_c[0] / 112 - 1) / moved[1][0], -(u_c[1] / 112 - 1) / moved[1][0]]
+    driving = flame_track(np.zeros((2, 8)), np.zeros((2, 3)), np.zeros((2, 3)), moved, [crop, crop], np.zeros(10))
+    out = align(source, driving, AlignOptions(mode="relative"))
+    src_crop = source.crop_transforms[0]
+    src_px_per_metre = source.params["cam"][0, 0] * 112 / src_crop[0, 0]
+    step = _origin_in_frame(out.cam[1], src_crop) - _origin_in_frame(out.cam[0], src_crop)
+    np.testing.assert_allclose(step, shift_px / px_per_metre * src_px_per_metre, rtol=1e-5)
+    assert out.cam[1, 0] / out.cam[0, 0] == pytest.approx(1.1, rel=1e-6)
+
+
+def test_smoothing_removes_jitter_but_keeps_constant_motion(toy_flame):
+    source = random_flame_track(1, seed=3, model=toy_flame)
+    n = 40
+    rng = np.random.default_rng(0)
+    steady = flame_track(np.zeros((n, 8)), np.zeros((n, 3)), np.tile([0.1, 0.2, 0.0], (n, 1)),
+                         np.tile([8.0, 0.0, 0.0], (n, 1)), [official_crop(256, 256, 300)] * n, np.zeros(10))
+    out = align(source, steady, AlignOptions(mode="absolute", smoothing=3.0))
+    np.testing.assert_allclose(out.pose[:, :3], np.tile([0.1, 0.2, 0.0], (n, 1)), atol=1e-6)
+    jitter = flame_track(rng.normal(0, 1, (n, 8)), np.zeros((n, 3)), rng.normal(0, 0.1, (n, 3)),
+                         np.tile([8.0, 0.0, 0.0], (n, 1)), [official_crop(256, 256, 300)] * n, np.zeros(10))
+    raw = align(source, jitter, AlignOptions(mode="absolute"))
+    smooth = align(source, jitter, AlignOptions(mode="absolute", smoothing=3.0))
+    assert np.diff(smooth.expression, axis=0).std() < 0.3 * np.diff(raw.expression, axis=0).std()
+    assert np.diff(smooth.pose[:, :3], axis=0).std() < 0.3 * np.diff(raw.pose[:, :3], axis=0).std()
+
+
+def test_rotation_smoothing_survives_quaternion_sign_flips():
+    angles = np.linspace(3.0, 3.3, 30)            # crosses pi: rotvecs jump, quaternions flip sign
+    rotvecs = np.c_[np.zeros(30), angles, np.zeros(30)]
+    rotvecs = Rotation.from_rotvec(rotvecs).as_rotvec()
+    smoothed = smooth_rotations(rotvecs, 2.0)
+    step = (Rotation.from_rotvec(smoothed[1:]) * Rotation.from_rotvec(smoothed[:-1]).inv()).magnitude()
+    assert step.max() < 0.02
+
+
+def test_bad_requests_are_input_errors(tracks, toy_flame):
+    source, driving = tracks
+    with pytest.raises(InputError, match="relative alignment only"):
+        align(source, driving, AlignOptions(mode="absolute", expression_scale=2.0))
+    with pytest.raises(InputError, match="outside"):
+        align(source, driving, AlignOptions(mode="relative", reference_frame=6))
+    with pytest.raises(InputError, match="unknown alignment mode"):
+        align(source, driving, AlignOptions(mode="sideways"))
+    mesh = _mesh_tracks(3)[1]
+    with pytest.raises(InputError, match="same backend"):
+        align(source, mesh)
+    with pytest.raises(InputError, match="relative alignment only"):
+        align(_mesh_tracks(1)[0], mesh, AlignOptions(mode="absolute"))
+
+
+def _mesh_tracks(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0, 5, (478, 3))
+    src = mesh_track(base[None] * 1.2, [[0.1, -0.2, 0.05]], [[250.0, 260.0, 0.0]], [9.0],
+                     [[[0.5, 0, -40], [0, 0.5, -10]]])
+    canon = base + rng.normal(0, 0.3, (n, 478, 3))
+    rot = rng.normal(0, 0.2, (n, 3))
+    trans = np.c_[rng.uniform(200, 300, (n, 2)), np.zeros(n)]
+    crops = [[[0.8, 0, -100 + 5 * t], [0, 0.8, -50]] for t in range(n)]
+    drv = mesh_track(canon, rot, trans, rng.uniform(7, 9, n), crops)
+    return src, drv
+
+
+def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_flame):
+    source, driving = _mesh_tracks(5)
+    out = align(source, driving)
+    assert out.mode == "relative" and out.points.shape == (5, 478, 3)
+    c_s, r_s = source.params["canonical"][0], Rotation.from_rotvec(source.params["rotation"][0])
+    s_s, t_s = float(source.params["scale"][0]), source.params["translation"][0]
+    np.testing.assert_allclose(out.points[0], s_s * r_s.apply(c_s) + t_s, atol=1e-3)       # reference = source
+    d = driving.params
+    for t in range(5):
+        delta = Rotation.from_rotvec(d["rotation"][t]) * Rotation.from_rotvec(d["rotation"][0]).inv()
+        # Undo the aligned pose with the expected rotation: what is left is the source's
+        # canonical shape plus the driving's expression change (scaled by head size).
+        m = out.points[t] - out.points[t].mean(0)
+        rotation = delta * r_s
+        canon = rotation.inv().apply(m)
+        spread = lambda p: np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean())
+        expected = c_s + (d["canonical"][t] - d["canonical"][0]) * spread(c_s) / spread(d["canonical"][0])
+        expected = expected - expected.mean(0)
+        scale = np.sqrt((canon ** 2).sum() / (expected ** 2).sum())
+        np.testing.assert_allclose(canon / scale, expected, atol=1e-3)
