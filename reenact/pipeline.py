@@ -247,7 +247,7 @@ class Reenactor:
         if path is None or not run.cache or is_image_path(path):
             return None
         settings = {"faces": vars(opts), "backend": backend, "max_frames": run.max_frames,
-                    "tracking": OmegaConf.to_container(self.cfg.get("tracking", {}), resolve=True)}
+                    "tracking": OmegaConf.to_container(self.cfg.tracking, resolve=True) if "tracking" in self.cfg else {}}
         return self._cache().key(path, settings)
 
 

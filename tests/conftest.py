@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+
+from portrait_helpers import write_test_video
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_DATA = SHARED / "data"
@@ -19,24 +20,6 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
-
-
-def similarity(angle_deg: float, scale: float, tx: float, ty: float, centre=(256.0, 256.0)) -> np.ndarray:
-    """2x3 similarity: rotate/scale about `centre`, then translate."""
-    m = cv2.getRotationMatrix2D(centre, angle_deg, scale)
-    m[:, 2] += (tx, ty)
-    return m
-
-
-def warp(image: np.ndarray, m: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    return cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def write_test_video(path: Path, frames, fps: float = 25.0) -> Path:
-    from reenact.io.writer import write_video
-
-    return write_video(path, frames, fps, crf=12)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import similarity, warp, write_test_video
+from portrait_helpers import similarity, warp, write_test_video
 from reenact.cli import main
 from reenact.faces import FaceTrack
 from reenact.io.images import write_image

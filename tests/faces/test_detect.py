@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-from conftest import similarity, warp
+from portrait_helpers import similarity, warp
 from reenact.errors import InputError, NoFaceError
 from reenact.faces import FaceOptions, FaceTrack, detect_faces
 from reenact.faces.crop import paste_from_crop, warp_to_crop

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import similarity
+from portrait_helpers import similarity
 from reenact.faces import detect_faces
 from reenact.faces.topology import contour
 from reenact.generate.warp import WarpEngine, WarpOptions, similarity_fit
