@@ -77,11 +77,10 @@ class Reenactor:
         if cfg.run.engine not in ENGINES:
             raise InputError(f"unknown engine {cfg.run.engine!r}; choose one of {', '.join(ENGINES)}")
         self.cfg = cfg
-        if progress is None:
-            from .progress import make_progress
+        from .progress import make_counter, make_progress
 
-            progress = make_progress(quiet)
-        self.progress = progress
+        self.progress = progress or make_progress(quiet)
+        self.counter = make_counter(quiet)
 
     # ---- the run, top to bottom -------------------------------------------------------------
     def run(self, source: str | Path, driving: str | Path, output: str | Path, *, overwrite: bool = False,
@@ -187,13 +186,13 @@ class Reenactor:
         return track, fps, False
 
     def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None):
-        from .tracking import track
+        from .tracking.base import track
         from .tracking.types import HeadTrack
 
         cache = self._cache()
         if cache_key and (hit := cache.get(cache_key, f"head-{backend}")) is not None:
             return HeadTrack.load(hit)
-        head = track(faces, backend, cfg, self.progress if len(faces) > 1 else None)
+        head = track(faces, backend, cfg, self.counter(f"tracking ({backend})") if len(faces) > 1 else None)
         if cache_key:
             cache.put(cache_key, f"head-{backend}", head.save)
         return head

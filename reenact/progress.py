@@ -20,3 +20,26 @@ def make_progress(quiet: bool = False):
                     dynamic_ncols=True, mininterval=0.5)
 
     return progress
+
+
+def make_counter(quiet: bool = False):
+    """A `counter(label)` factory of `(done, total)` callbacks, for stages that report counts."""
+
+    def counter(label: str):
+        bar = None
+
+        def update(done: int, total: int) -> None:
+            nonlocal bar
+            if quiet:
+                return
+            if bar is None:
+                bar = tqdm(total=total, desc=label, unit="frame", file=sys.stderr, leave=False,
+                           dynamic_ncols=True, mininterval=0.5)
+            bar.n = done
+            bar.refresh()
+            if done >= total:
+                bar.close()
+
+        return update
+
+    return counter

@@ -28,7 +28,9 @@ class WarpOptions:
     fade_ring: float = 1.8       # oval scale of the ring that moves half as much
     frame_scale: float = 2.4     # oval scale of the static frame; beyond it nothing changes
     open_mouth_ratio: float = 0.04  # inner-lip area / mouth width² above which a mouth counts as open
+    mouth_interior: str = "auto"    # auto: the source's own when its mouth is open, else drawn | source | drawn
     teeth: bool = True
+    map_stride: int = 2          # the warp map is computed this much coarser, then resized
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -61,22 +63,43 @@ def _triangle_affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.
     return out
 
 
-def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, xs: np.ndarray,
-                  ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Source coordinates for every pixel covered by `tris` at their dst positions; identity elsewhere.
+def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, shape: tuple[int, int],
+                  stride: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source coordinates for every pixel of an ROI at `origin` covered by `tris` at their dst
+    positions; identity elsewhere. Later triangles overwrite earlier ones (painter's order).
 
-    Later triangles overwrite earlier ones, so the order is the painter's order.
+    The map is piecewise affine and continuous, so it is evaluated on a grid `stride` times
+    coarser (at the centres of stride x stride blocks) and resized: exact inside triangles,
+    sub-pixel at their edges, and `stride`² times less work. Also returns where the map moves.
     """
+    h, w = shape
+    # one extra sample beyond each side, so the resize never clamps at the ROI's border
+    pad = 1 if stride > 1 else 0
+    gh, gw = -(-h // stride) + 2 * pad, -(-w // stride) + 2 * pad
+    gx0 = origin[0] - pad * stride + (stride - 1) / 2
+    gy0 = origin[1] - pad * stride + (stride - 1) / 2
     affines = _triangle_affines(dst, src, tris)
-    index = np.full(xs.shape, -1, np.int32)
-    corners = np.round((dst[tris] - origin) * 16).astype(np.int32)
+    # an extra identity affine at index len(tris) for uncovered pixels
+    affines = np.concatenate([affines, [[[1.0, 0, 0], [0, 1.0, 0]]]]).astype(np.float32)
+    index = np.full((gh, gw), len(tris), np.int32)
+    corners = np.round((dst[tris] - (gx0, gy0)) / stride * 16).astype(np.int32)
     for k, poly in enumerate(corners):
         cv2.fillConvexPoly(index, poly, int(k), lineType=cv2.LINE_8, shift=4)
-    covered = index >= 0
-    a = affines[np.maximum(index, 0)].astype(np.float32)
-    map_x = np.where(covered, a[..., 0, 0] * xs + a[..., 0, 1] * ys + a[..., 0, 2], xs)
-    map_y = np.where(covered, a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2], ys)
-    return map_x.astype(np.float32), map_y.astype(np.float32)
+    ys, xs = np.mgrid[:gh, :gw].astype(np.float32)
+    xs = xs * stride + np.float32(gx0)
+    ys = ys * stride + np.float32(gy0)
+    a = affines[index]
+    map_x = a[..., 0, 0] * xs + a[..., 0, 1] * ys + a[..., 0, 2]
+    map_y = a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2]
+    moved = ((np.abs(map_x - xs) > 1e-3) | (np.abs(map_y - ys) > 1e-3)).astype(np.uint8)
+    if stride > 1:
+        size = (gw * stride, gh * stride)
+        cut = (slice(pad * stride, pad * stride + h), slice(pad * stride, pad * stride + w))
+        map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)[cut]
+        map_y = cv2.resize(map_y, size, interpolation=cv2.INTER_LINEAR)[cut]
+        # a pixel may move when any coarse sample around it does
+        moved = cv2.resize(cv2.dilate(moved, np.ones((3, 3), np.uint8)), size, interpolation=cv2.INTER_NEAREST)[cut]
+    return map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False), moved.astype(bool)
 
 
 class WarpEngine:
@@ -112,7 +135,10 @@ class WarpEngine:
         remap = np.concatenate([oval_idx, self.n_face + np.arange(len(ring_src) - n_oval)])
         self.ring_tris = remap[tri[keep]]
         self.lips_inner = np.array(contour("lips_inner"))
-        self.source_mouth_open = self._mouth_openness(self.src_pts) > self.opts.open_mouth_ratio
+        if self.opts.mouth_interior not in ("auto", "source", "drawn"):
+            raise ValueError(f"mouth_interior must be auto, source or drawn, not {self.opts.mouth_interior!r}")
+        self.source_mouth_open = (self.opts.mouth_interior == "source" or (
+            self.opts.mouth_interior == "auto" and self._mouth_openness(self.src_pts) > self.opts.open_mouth_ratio))
         # The triangles bridging the lips hold the source's mouth interior when it is open; when it
         # is closed they are slivers that would smear the lips across the opening, so they go.
         inner = set(self.lips_inner.tolist())
@@ -157,23 +183,15 @@ class WarpEngine:
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
         # Face triangles far to near (MediaPipe z: smaller is nearer), so the near side wins folds.
         face = self.face_tris[np.argsort(-depth[self.face_tris].mean(1), kind="stable")]
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        ring_x, ring_y = _backward_map(dst, src, self.ring_tris, (x0, y0), xs, ys)
-        face_x, face_y = _backward_map(dst, src, face, (x0, y0), xs, ys)
-        # The face layer over the ring layer with an anti-aliased edge along the target face oval.
-        alpha = np.zeros(xs.shape, np.float32)
-        oval = dst[list(contour("face_oval"))] - (x0, y0)
-        cv2.fillPoly(alpha, [np.round(oval * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        ring = cv2.remap(self.source, ring_x, ring_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        face_img = cv2.remap(self.source, face_x, face_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = alpha[..., None]
-        region = ring * (1 - a) + face_img * a
-        # Pixels whose source position did not move keep their exact value.
-        moved = (np.abs(ring_x - xs) > 1e-3) | (np.abs(ring_y - ys) > 1e-3)
-        moved |= (alpha > 0) & ((np.abs(face_x - xs) > 1e-3) | (np.abs(face_y - ys) > 1e-3))
+        shape = (y1 - y0, x1 - x0)
+        # One map: ring triangles first, face triangles over them. The map is evaluated coarse and
+        # resized, which also softens the edge where the face overlaps the ring (a chin over the neck).
+        tris = np.concatenate([self.ring_tris, face])
+        map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride)
+        region = cv2.remap(self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out = self.source.copy()
-        view = out[y0:y1, x0:x1]
-        view[moved] = np.clip(region[moved] + 0.5, 0, 255).astype(np.uint8)
+        # Pixels whose source position did not move keep their exact value.
+        np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
         self._draw_mouth(out, target[:, :2], (x0, y0, x1, y1))
         return out
 
@@ -181,8 +199,13 @@ class WarpEngine:
         """A closed source mouth has no interior to stretch: draw one where the target opens."""
         if self.source_mouth_open or self._mouth_openness(target) <= 0.01:
             return
-        x0, y0, x1, y1 = roi
         poly_t = target[self.lips_inner]
+        lo = np.floor(poly_t.min(0) - 4).astype(int)
+        hi = np.ceil(poly_t.max(0) + 4).astype(int)
+        x0, y0 = np.maximum(lo, (roi[0], roi[1]))
+        x1, y1 = np.minimum(hi, (roi[2], roi[3]))
+        if x1 <= x0 or y1 <= y0:
+            return
         region = out[y0:y1, x0:x1]
         mask = np.zeros(region.shape[:2], np.float32)
         cv2.fillPoly(mask, [np.round((poly_t - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)

@@ -58,8 +58,8 @@ def test_closed_mouth_opens_without_holes_or_smear(portrait):
     closed = WarpEngine(image, pts).render(closed_target)
     closed_pts = detect_faces([closed], video=False)
     # MediaPipe reads this warped-shut smile as slightly parted (inner-lip ratio ~0.07, where real
-    # closed mouths measure 0.001-0.02), so the threshold is set to exercise the drawn interior.
-    engine = WarpEngine(closed, closed_pts.landmarks[0], WarpOptions(open_mouth_ratio=0.08))
+    # closed mouths measure 0.001-0.02), so the drawn interior is asked for explicitly.
+    engine = WarpEngine(closed, closed_pts.landmarks[0], WarpOptions(mouth_interior="drawn"))
     assert not engine.source_mouth_open
     target = jaw_open(closed_pts.landmarks[0], 14.0)
     opened = engine.render(target)
