@@ -41,7 +41,7 @@ class Mp4Writer:
             self.stream = self.container.add_stream("libx264", rate=self.fps)
             self.stream.height, self.stream.width = frame.shape[:2]
             self.stream.pix_fmt = "yuv420p"
-            self.stream.options = {"crf": str(self.crf), "preset": "medium"}
+            self.stream.options = {"crf": str(self.crf), "preset": "fast"}
         elif frame.shape[:2] != (self.stream.height, self.stream.width):
             raise OutputError(f"frame size changed mid-video ({frame.shape[1]}x{frame.shape[0]})")
         video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")

@@ -1,0 +1,170 @@
+"""The product as a user runs it: API, CLI, presets, stills, caching, audio, pasteback."""
+
+import logging
+
+import av
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA, shared_data
+from portrait_helpers import similarity, warp
+from reenact import Reenactor, reenact
+from reenact.cli import main
+from reenact.faces import detect_in_file
+from reenact.io.images import read_image, write_image
+from reenact.io.video import iter_frames, probe_video
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, astronaut):
+    d = tmp_path_factory.mktemp("e2e")
+    write_image(d / "face.png", astronaut)
+    return d
+
+
+@pytest.fixture(scope="module")
+def isolated_cache(tmp_path_factory):
+    return [f"paths.cache_dir={tmp_path_factory.mktemp('cache')}"]
+
+
+@pytest.fixture(scope="module")
+def talking_clip(workdir, astronaut):
+    """The astronaut turning slightly while a 440 Hz tone plays: a driving clip with audio."""
+    path = workdir / "drive.mp4"
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width = v.height = 512
+        v.pix_fmt = "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for t in range(20):
+            frame = warp(astronaut, similarity(4 * np.sin(t / 3), 1.0, 3 * np.sin(t / 4), 0))
+            for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)[None]
+        for k in range(0, tone.shape[1], 1024):
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
+            af.sample_rate = 16000
+            for p in a.encode(af):
+                c.mux(p)
+        for s in (v, a):
+            for p in s.encode():
+                c.mux(p)
+    return path
+
+
+def test_api_runs_a_preset_and_reports_stages(workdir, isolated_cache, astronaut):
+    result = Reenactor(engine="warp", overrides=isolated_cache).run(
+        workdir / "face.png", "preset:talk", workdir / "talk.mp4", preset_seconds=2)
+    assert result.frames == 50 and result.fps == 25 and result.engine == "warp" and result.backend == "mesh"
+    assert set(result.timings) >= {"faces", "tracking", "align", "generate", "write"}
+    info = probe_video(result.output)
+    assert (info.width, info.height, info.frame_count) == (512, 512, 50)
+    assert result.config_path.read_text().count("engine: warp") == 1
+    frames = list(iter_frames(result.output))
+    # the talk preset opens the mouth: MediaPipe on the output sees jawOpen rise and fall
+    jaw = detect_in_file(result.output).blendshapes[:, 25]
+    assert jaw.max() > jaw[0] + 0.05
+    # far from the face nothing changes (only video coding noise)
+    corner = (slice(400, 512), slice(0, 110))
+    rmse = np.sqrt(np.mean((frames[20][corner].astype(float) - astronaut[corner]) ** 2)) / 255
+    assert rmse < 0.02
+
+
+def test_function_form_refuses_to_overwrite(workdir):
+    with pytest.raises(Exception, match="--overwrite"):
+        reenact(workdir / "face.png", "preset:blink", workdir / "face.png")
+
+
+def test_video_driving_keeps_audio_and_caches_the_track(workdir, talking_clip, isolated_cache, caplog):
+    r = Reenactor(engine="warp", overrides=isolated_cache)
+    first = r.run(workdir / "face.png", talking_clip, workdir / "v1.mp4")
+    assert first.frames == 20 and probe_video(first.output).has_audio
+    with caplog.at_level(logging.INFO, logger="reenact"):
+        second = r.run(workdir / "face.png", talking_clip, workdir / "v2.mp4", audio=False)
+    assert "reused from cache" in caplog.text
+    assert not probe_video(second.output).has_audio
+    a = list(iter_frames(first.output))
+    b = list(iter_frames(second.output))
+    assert np.abs(a[10].astype(float) - b[10]).mean() < 0.5  # same track, same frames
+
+
+def test_head_motion_of_the_driving_reaches_the_output(workdir, talking_clip, isolated_cache):
+    out = Reenactor(engine="warp", overrides=isolated_cache).run(
+        workdir / "face.png", talking_clip, workdir / "motion.mp4", overwrite=True)
+    drv = detect_in_file(talking_clip).landmarks[:, :, :2]
+    got = detect_in_file(out.output).landmarks[:, :, :2]
+    # same source as driving person: the output should follow the driving's landmarks closely
+    err = np.linalg.norm(drv - got, axis=-1).mean(-1)
+    assert np.median(err) < 3.0
+
+
+def test_still_image_driving_and_crop_output(workdir, astronaut, isolated_cache):
+    tilted = warp(astronaut, similarity(8, 1.0, 0, 0))
+    write_image(workdir / "tilt.png", tilted)
+    r = Reenactor(engine="warp", overrides=isolated_cache)
+    still = r.run(workdir / "face.png", workdir / "tilt.png", workdir / "still.png")
+    out = read_image(still.output)
+    assert out.shape == astronaut.shape
+    got = detect_in_file(still.output).landmarks[0, :, :2]
+    want = detect_in_file(workdir / "tilt.png").landmarks[0, :, :2]
+    assert np.linalg.norm(got - want, axis=-1).mean() < 3.0
+    crop = r.run(workdir / "face.png", "preset:nod", workdir / "crop.mp4", pasteback=False, preset_seconds=1)
+    info = probe_video(crop.output)
+    assert (info.width, info.height) == (512, 512) and info.frame_count == 25
+
+
+def test_cli_main_command_and_demo(workdir, tmp_path, capsys, isolated_cache):
+    code = main(["--source", str(workdir / "face.png"), "--driving", "preset:smile", "-o", str(tmp_path / "s.mp4"),
+                 "--engine", "warp", "-q", "--set", isolated_cache[0], "--set", "run.preset_seconds=1"])
+    assert code == 0 and probe_video(tmp_path / "s.mp4").frame_count == 25
+    code = main(["demo", "-o", str(tmp_path / "demo.mp4"), "-q", "--set", isolated_cache[0],
+                 "--set", "run.preset_seconds=1"])
+    out = capsys.readouterr().out
+    assert code == 0 and "demo.mp4" in out and probe_video(tmp_path / "demo.mp4").frame_count == 25
+    code = main(["--source", str(workdir / "face.png"), "--driving", "preset:smile", "-o", str(tmp_path / "a.mp4"),
+                 "--absolute", "-q", "--engine", "warp"])
+    assert code != 0 and "absolute alignment needs FLAME" in capsys.readouterr().err
+
+
+def _angles(track):
+    from scipy.spatial.transform import Rotation
+
+    r = track.transforms[:, :3, :3]
+    r = r / np.cbrt(np.linalg.det(r))[:, None, None]
+    return Rotation.from_matrix(r).as_euler("YXZ", degrees=True)
+
+
+@shared_data
+@pytest.mark.slow
+@pytest.mark.parametrize("clip, source", [("d18", "s6"), ("d11", "s1")])
+def test_independent_check_on_real_clips(tmp_path, clip, source):
+    """MediaPipe on the output follows the driving: jawOpen correlates, head angles follow, background kept."""
+    driving = SHARED_DATA / "driving" / f"{clip}.mp4"
+    src = SHARED_DATA / "source" / f"{source}.jpg"
+    n = 120
+    result = Reenactor(engine="warp", overrides=[f"paths.cache_dir={tmp_path / 'cache'}"]).run(
+        src, driving, tmp_path / "out.mp4", max_frames=n)
+    d = detect_in_file(driving, max_frames=n)
+    o = detect_in_file(result.output, max_frames=n)
+    r_jaw = np.corrcoef(d.blendshapes[:, 25], o.blendshapes[:, 25])[0, 1]
+    assert r_jaw >= 0.8, r_jaw
+    ad, ao = _angles(d), _angles(o)
+    for axis in (0, 1):  # yaw, pitch changes since the first frame
+        diff = (ad[:, axis] - ad[0, axis]) - (ao[:, axis] - ao[0, axis])
+        assert np.median(np.abs(diff)) <= 3.0, (axis, np.median(np.abs(diff)))
+    # background: everything outside the head (1.8x the face oval around its centre, where hair
+    # and ears move with the head)
+    import cv2
+
+    from reenact.generate.warp import WarpEngine
+
+    image = read_image(src)
+    engine = WarpEngine(image, detect_in_file(src).landmarks[0])
+    head = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(head, cv2.convexHull(engine.fade_ring.astype(np.int32)), 1)
+    outside = head == 0
+    for i, frame in enumerate(iter_frames(result.output)):
+        if i % 30 == 0:
+            frame = frame[:image.shape[0], :image.shape[1]]
+            rmse = np.sqrt(np.mean((frame[outside].astype(float) - image[outside]) ** 2)) / 255
+            assert rmse <= 0.02, (i, rmse)
