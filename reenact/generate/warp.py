@@ -24,9 +24,10 @@ RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234
 
 @dataclass
 class WarpOptions:
-    head_ring: float = 1.35      # oval scale of the ring that moves rigidly with the head
-    fade_ring: float = 1.8       # oval scale of the ring that moves half as much
-    frame_scale: float = 2.4     # oval scale of the static frame; beyond it nothing changes
+    head_ring: float = 1.25      # oval scale of the ring that moves rigidly with the head
+    fade_ring: float = 1.5       # oval scale of the ring that moves part of the way (fade_motion)
+    fade_motion: float = 0.2     # share of the head's motion the fade ring follows
+    frame_scale: float = 1.9     # oval scale of the static frame; beyond it nothing changes
     open_mouth_ratio: float = 0.04  # inner-lip area / mouth width² above which a mouth counts as open
     mouth_interior: str = "auto"    # auto: the source's own when its mouth is open, else drawn | source | drawn
     teeth: bool = True
@@ -168,7 +169,8 @@ class WarpEngine:
         rigid = list(RIGID_POINTS)
         head = similarity_fit(self.src_pts[rigid], target[rigid])
         head_ring = _apply(head, self.head_ring)
-        fade_ring = 0.5 * (self.fade_ring + _apply(head, self.fade_ring))
+        k = self.opts.fade_motion
+        fade_ring = (1 - k) * self.fade_ring + k * _apply(head, self.fade_ring)
         return np.concatenate([target[:self.n_face], head_ring, fade_ring, self.frame])
 
     def _source_vertices(self) -> np.ndarray:
