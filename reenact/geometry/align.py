@@ -99,7 +99,7 @@ def _param(track: HeadTrack, name: str, role: str) -> np.ndarray:
 
 
 def _frames(track: HeadTrack, name: str, role: str, width: int) -> np.ndarray:
-    """(T, width) per-frame parameter, zeros when a FLAME track omits it (neck, eyes)."""
+    """(T, width) per-frame rotation parameter, zeros when a FLAME track omits it (neck, eyes, jaw)."""
     if name not in track.params:
         return np.zeros((len(track), width))
     values = _param(track, name, role).reshape(len(track), -1)
@@ -167,7 +167,7 @@ def _flame_driving(driving: HeadTrack, sigma: float) -> dict[str, np.ndarray]:
         "global_rot": _frames(driving, "global_rot", "driving", 3),
         "neck": _frames(driving, "neck", "driving", 3),
         "eyes": _frames(driving, "eyes", "driving", 6),
-        "cam": _frames(driving, "cam", "driving", 3),
+        "cam": _param(driving, "cam", "driving").reshape(len(driving), 3),
     }
     if sigma > 0:
         d["expression"] = smooth(d["expression"], sigma)
@@ -193,7 +193,7 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
     i_src = _check_index(options.source_frame, len(source), "source frame")
     d = _flame_driving(driving, options.smoothing)
     shape = _param(source, "shape", "source").reshape(-1)
-    src_cam = _frames(source, "cam", "source", 3)[i_src]
+    src_cam = _param(source, "cam", "source").reshape(len(source), 3)[i_src]
     src_crop = np.asarray(source.crop_transforms, dtype=np.float64)[i_src]
     tex = _optional_row(source, "tex", i_src)
     light = _optional_row(source, "light", i_src, (9, 3))

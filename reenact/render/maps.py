@@ -18,46 +18,79 @@ from .albedo import Albedo
 from .fragments import Fragments
 from .mesh import interpolate_corner_attributes, interpolate_vertex_attributes, vertex_normals
 from .rasterizer import rasterize
-from .shading import DEFAULT_LIGHT, sh_shading
+from .shading import DEFAULT_LIGHT, sh_basis
 
 MAP_NAMES = ("depth", "normal", "render")
 
 
 @dataclass
 class GuidanceFrames:
-    """A batch of guidance maps, as float tensors before quantisation.
+    """A batch of guidance maps before quantisation, kept sparse: values at covered pixels only.
 
-    depth (T, H, W) in [0, 1]; normal (T, H, W, 3) raw interpolated normals (negative
-    components included, they are clipped only when written); render (T, H, W, 3) shaded
-    albedo, unclamped; mask (T, H, W) coverage. `to_uint8` gives what the official files hold.
+    pixel (N,) flat indices `b*H*W + row*W + col`; values (N, 7) = depth in [0, 1], the raw
+    interpolated normal (negative components included; they are clipped only when written)
+    and the unclamped shaded albedo. Background is 0 in all maps. Dense (B, H, W[, 3]) views:
+    `depth`, `normal`, `render`, `mask`; `to_uint8` gives what the official files hold.
     """
 
-    depth: torch.Tensor
-    normal: torch.Tensor
-    render: torch.Tensor
-    mask: torch.Tensor
+    pixel: torch.Tensor
+    values: torch.Tensor
+    batch_size: int
+    image_size: tuple[int, int]
     meta: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return int(self.depth.shape[0])
+        return self.batch_size
+
+    @classmethod
+    def from_dense(cls, depth: torch.Tensor, normal: torch.Tensor, render: torch.Tensor, mask: torch.Tensor,
+                   meta: dict | None = None) -> "GuidanceFrames":
+        """From (B, H, W), (B, H, W, 3), (B, H, W, 3) maps and their (B, H, W) coverage."""
+        b, h, w = depth.shape
+        pixel = mask.reshape(-1).nonzero().squeeze(1)
+        values = torch.cat([depth.reshape(-1, 1), normal.reshape(-1, 3), render.reshape(-1, 3)], 1)[pixel]
+        return cls(pixel, values, b, (h, w), dict(meta or {}))
+
+    def _dense(self, columns: slice, fill: float = 0.0) -> torch.Tensor:
+        h, w = self.image_size
+        out = self.values.new_full((self.batch_size * h * w, columns.stop - columns.start), fill)
+        out[self.pixel] = self.values[:, columns]
+        return out.view(self.batch_size, h, w, -1)
 
     @property
-    def image_size(self) -> tuple[int, int]:
-        return int(self.depth.shape[1]), int(self.depth.shape[2])
+    def depth(self) -> torch.Tensor:
+        return self._dense(slice(0, 1))[..., 0]
+
+    @property
+    def normal(self) -> torch.Tensor:
+        return self._dense(slice(1, 4))
+
+    @property
+    def render(self) -> torch.Tensor:
+        return self._dense(slice(4, 7))
+
+    @property
+    def mask(self) -> torch.Tensor:
+        h, w = self.image_size
+        out = torch.zeros(self.batch_size * h * w, dtype=torch.bool, device=self.pixel.device)
+        out[self.pixel] = True
+        return out.view(self.batch_size, h, w)
 
     def to_uint8(self) -> dict[str, np.ndarray]:
-        """{'depth'|'normal'|'render': (T, H, W, 3) uint8} as torchvision's save_image writes them.
+        """{'depth'|'normal'|'render': (B, H, W, 3) uint8} as torchvision's save_image writes them.
 
-        save_image computes floor(clamp(255 x + 0.5, 0, 255)) in float32; depth becomes three
-        equal channels.
+        save_image computes floor(clamp(255 x + 0.5, 0, 255)) in float32; the background (0)
+        stays 0; depth becomes three equal channels.
         """
+        h, w = self.image_size
+        q = torch.nan_to_num(self.values.detach().to("cpu", torch.float32), nan=0.0)
+        q = q.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+        pixel = self.pixel.cpu()
         out = {}
-        for name in MAP_NAMES:
-            x = getattr(self, name).detach().to("cpu", torch.float32)
-            if name == "depth":
-                x = x.unsqueeze(-1).expand(*x.shape, 3)
-            x = torch.nan_to_num(x, nan=0.0)
-            out[name] = x.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
+        for name, cols in (("depth", [0, 0, 0]), ("normal", [1, 2, 3]), ("render", [4, 5, 6])):
+            image = torch.zeros(self.batch_size * h * w, 3, dtype=torch.uint8)
+            image[pixel] = q[:, cols]
+            out[name] = image.view(self.batch_size, h, w, 3).numpy()
         return out
 
 
@@ -84,7 +117,7 @@ def shade_fragments(fragments: Fragments, faces: torch.Tensor, view_vertices: to
 
     light_source = "default" if light is None else "given"
     light = _broadcast_light(light, batch, device, dtype)
-    shading = sh_shading(normal, light[fragments.batch_index])
+    shading = _sh_per_sample(normal, light, fragments)
     if albedo.texture is not None:
         if uv_corners is None:
             raise ValueError("a texture albedo needs per-corner UVs")
@@ -92,18 +125,22 @@ def shade_fragments(fragments: Fragments, faces: torch.Tensor, view_vertices: to
         tex = albedo.texture.to(device=device, dtype=dtype).unsqueeze(0)
         colour = F.grid_sample(tex, grid.view(1, 1, -1, 2), mode="bilinear", padding_mode="zeros",
                                align_corners=False)[0, :, 0].T
+        render = colour * shading
     else:
-        colour = torch.tensor(albedo.constant, dtype=dtype, device=device).expand(len(depth), 3)
-    render = colour * shading
+        render = shading * torch.tensor(albedo.constant, dtype=dtype, device=device)
 
-    meta = {"albedo": albedo.source, "light": light_source}
-    return GuidanceFrames(
-        depth=fragments.to_dense(depth),
-        normal=fragments.to_dense(normal),
-        render=fragments.to_dense(render),
-        mask=fragments.mask,
-        meta=meta,
-    )
+    return GuidanceFrames(fragments.pixel, torch.cat([depth.unsqueeze(1), normal, render], 1), batch,
+                          fragments.image_size, {"albedo": albedo.source, "light": light_source})
+
+
+def _sh_per_sample(normal: torch.Tensor, light: torch.Tensor, fragments: Fragments) -> torch.Tensor:
+    """SH shading with each sample's own light; pixels are sorted by sample, so one matmul each."""
+    basis = sh_basis(normal)
+    if bool((light == light[:1]).all()):
+        return basis @ light[0]
+    counts = torch.bincount(fragments.batch_index, minlength=light.shape[0]).tolist()
+    parts = [part @ light[b] for b, part in enumerate(torch.split(basis, counts))]
+    return torch.cat(parts) if parts else basis.new_zeros(0, 3)
 
 
 def render_guidance(screen_vertices: torch.Tensor, view_vertices: torch.Tensor, faces: torch.Tensor, *,

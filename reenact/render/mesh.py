@@ -33,9 +33,10 @@ def interpolate_vertex_attributes(fragments: Fragments, faces: torch.Tensor, att
     batch, n_vertices, channels = attributes.shape
     corner_ids = faces[fragments.face] + (fragments.batch_index * n_vertices).unsqueeze(1)   # (N, 3)
     corner_values = attributes.reshape(batch * n_vertices, channels)[corner_ids]              # (N, 3, C)
-    return torch.einsum("nk,nkc->nc", fragments.bary.to(attributes.dtype), corner_values)
+    return torch.bmm(fragments.bary.to(attributes.dtype).unsqueeze(1), corner_values).squeeze(1)
 
 
 def interpolate_corner_attributes(fragments: Fragments, corner_attributes: torch.Tensor) -> torch.Tensor:
     """(N, C): per-triangle-corner attributes (F, 3, C), e.g. UVs with their own index list."""
-    return torch.einsum("nk,nkc->nc", fragments.bary.to(corner_attributes.dtype), corner_attributes[fragments.face])
+    corner_values = corner_attributes[fragments.face]                                           # (N, 3, C)
+    return torch.bmm(fragments.bary.to(corner_attributes.dtype).unsqueeze(1), corner_values).squeeze(1)

@@ -148,9 +148,10 @@ def preview_frame(source: np.ndarray, driving: np.ndarray, depth: np.ndarray, no
         panel = _fit_height(image.astype(np.uint8), height)
         if labels:
             panel = panel.copy()
-            scale = height / 512
-            cv2.putText(panel, label, (int(8 * scale) + 2, int(28 * scale) + 10), cv2.FONT_HERSHEY_SIMPLEX,
-                        max(0.4, scale), (255, 255, 255), 1, cv2.LINE_AA)
+            size = max(0.4, height / 512)
+            org = (6, 6 + int(22 * size))
+            cv2.putText(panel, label, org, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(panel, label, org, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1, cv2.LINE_AA)
         panels.append(panel)
     row = np.concatenate(panels, axis=1)
     if row.shape[1] % 2:   # even width for yuv420p video

@@ -140,6 +140,9 @@ def test_bad_requests_are_input_errors(tracks, toy_flame):
         align(source, driving, AlignOptions(mode="relative", reference_frame=6))
     with pytest.raises(InputError, match="unknown alignment mode"):
         align(source, driving, AlignOptions(mode="sideways"))
+    del driving.params["cam"]
+    with pytest.raises(InputError, match="no 'cam'"):
+        align(source, driving)
     mesh = _mesh_tracks(3)[1]
     with pytest.raises(InputError, match="same backend"):
         align(source, mesh)

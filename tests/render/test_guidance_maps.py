@@ -211,14 +211,15 @@ def test_sh_constants_are_the_documented_values():
 
 def test_uint8_conversion_follows_save_image():
     values = torch.tensor([-0.3, 0.0, 0.5 / 255, 0.4999 / 255, 0.5, 0.998, 1.0, 7.0, float("nan")])
-    frames = GuidanceFrames(depth=values.view(1, 1, -1), normal=values.view(1, 1, -1, 1).expand(1, 1, 9, 3),
-                            render=torch.zeros(1, 1, 9, 3), mask=torch.ones(1, 1, 9, dtype=torch.bool))
+    frames = GuidanceFrames.from_dense(depth=values.view(1, 1, -1), normal=values.view(1, 1, -1, 1).expand(1, 1, 9, 3),
+                                       render=torch.zeros(1, 1, 9, 3), mask=torch.ones(1, 1, 9, dtype=torch.bool))
     out = frames.to_uint8()
     expected = [0, 0, 1, 0, 128, 254, 255, 255, 0]
     assert out["depth"].shape == (1, 1, 9, 3) and out["depth"].dtype == np.uint8
     assert out["depth"][0, 0, :, 0].tolist() == expected
     assert (out["depth"][..., 0] == out["depth"][..., 2]).all()
     assert out["normal"][0, 0, :, 1].tolist() == expected
+    torch.testing.assert_close(frames.depth, values.view(1, 1, -1), equal_nan=True)
 
 
 def test_official_projection_chain():

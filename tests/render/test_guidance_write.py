@@ -16,7 +16,7 @@ from reenact.render import GuidanceFrames, GuidanceWriter, preview_frame, read_g
 def _frames(n: int, size: int = 24, seed: int = 0) -> GuidanceFrames:
     g = torch.Generator().manual_seed(seed)
     mask = torch.rand(n, size, size, generator=g) > 0.3
-    return GuidanceFrames(
+    return GuidanceFrames.from_dense(
         depth=torch.rand(n, size, size, generator=g) * mask,
         normal=(torch.rand(n, size, size, 3, generator=g) * 2 - 1) * mask[..., None],
         render=torch.rand(n, size, size, 3, generator=g) * 1.2 * mask[..., None],
