@@ -17,9 +17,19 @@ class HeadTrack:
     backend "flame": params holds
         shape (n_shape,)  expression (T, n_exp)  jaw (T, 3)  global_rot (T, 3)  neck (T, 3)
         eyes (T, 6)  cam (T, 3) weak-perspective [scale, tx, ty]  (axis-angle rotations, radians)
+        A posed FLAME point (X, Y, Z) (metres, y up) lands on crop pixel
+        u = (scale * (X + tx) + 1) * crop_size / 2,  v = (-scale * (Y + ty) + 1) * crop_size / 2
+        (DECA's camera, with the crop in place of DECA's 224 image; pixel coordinates as in
+        FaceTrack.landmarks_in_crop). The tracker keeps neck and eyes at zero.
     backend "mesh" (MediaPipe face mesh, relative motion only): params holds
         rotation (T, 3) axis-angle  translation (T, 3)  scale (T,)  canonical (T, 478, 3)
-        pose-free landmarks, so that crop landmarks = scale * R @ canonical + translation
+        pose-free landmarks, so that crop landmarks = scale * R @ canonical + translation, with
+        crop landmarks as FaceTrack.landmarks_in_crop gives them (x right, y down, z away from the
+        camera, pixels) and canonical in MediaPipe's canonical-face units (cm) on the same axes;
+        R is the identity for a frontal face. Triangles: reenact.tracking.canonical_face.
+
+    residuals: per frame, RMS distance in crop pixels between the fitted and the observed
+    landmarks (flame), or of MediaPipe's rigid reference points from the posed canonical face (mesh).
     """
 
     backend: str

@@ -1,0 +1,252 @@
+"""FLAME tracker: fit one identity and per-frame expression, jaw, head rotation and camera to landmarks.
+
+The fit works in the square crop of each frame (pixels rescaled to a 512 crop, so weights do not
+depend on the crop size) with DECA's weak-perspective camera: for a posed point (X, Y, Z)
+    u = (s (X + tx) + 1) * crop / 2,    v = (-s (Y + ty) + 1) * crop / 2.
+Model landmarks are the 68 iBUG points with FLAME's fixed contour (MediaPipe's contour points are
+surface points, not silhouettes), plus the dense MediaPipe embedding when the user has one.
+
+1. Rotation initialised from MediaPipe's facial transformation matrix (a Procrustes fit of the
+   template landmarks to MediaPipe's 3D points where the matrix is missing); camera by least squares.
+2. Identity: shape plus the per-frame parameters of up to `shape_frames` frames spread over the
+   clip, fitted jointly.
+3. Per frame, chunk by chunk (memory does not grow with the clip): expression, jaw, rotation and
+   camera with the shape fixed; robust (pseudo-Huber) landmark loss, Gaussian priors, and
+   temporal smoothness on the landmark trajectories (acceleration) and on the expression.
+All stages are Levenberg-Marquardt with exact Jacobians of a closed form of FLAME's landmarks
+(flame_fit.py; equal to smplx's LBS with the neck and eyes at rest, which the tracker keeps them
+at). Temporal terms couple neighbouring frames, so each chunk's normal equations are block-banded
+and solved exactly. Runs on CUDA when available.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..errors import NoFaceError
+from ..faces.types import FaceTrack
+from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
+from ..flame.model import FlameModel
+from .flame_fit import (REF, T_UNIT, FitWeights, FrameFitter, FrameParams, History, LandmarkMaps, Observations,
+                        so3_log, world_landmarks)
+from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
+from .types import HeadTrack
+
+
+@dataclass
+class FlameFitSettings:
+    n_shape: int = 100
+    n_expression: int = 50
+    chunk_size: int = 64            # frames fitted together; memory is flat in clip length
+    chunk_overlap: int = 8          # frames each chunk re-fits from the previous one
+    shape_frames: int = 16          # frames used to fit the identity
+    shape_iterations: int = 10      # Levenberg-Marquardt iterations, identity stage
+    frame_iterations: int = 6       # Levenberg-Marquardt iterations per chunk
+    noise_px: float = 2.0           # expected landmark error (px at 512): sets the prior strength
+    robust_px: float = 6.0          # pseudo-Huber scale (px at 512): larger errors count linearly
+    depth_weight: float = 0.25      # MediaPipe's landmark depth, relative to x/y (0 = image plane only)
+    contour_weight: float = 0.5     # jaw-contour points are less reliable correspondences
+    dense_weight: float = 0.5       # per point of the dense MediaPipe embedding, when present
+    use_dense: bool = True
+    interpolated_weight: float = 0.3  # frames the face stage filled in rather than detected
+    jaw_side_sigma: float = 0.05    # prior std of jaw yaw/roll, radians
+    smooth_accel: float = 0.5       # landmark acceleration penalty per point, relative to the data term
+    smooth_rotation: float = 0.2    # head-rotation acceleration, per point at a 100 px lever arm
+    smooth_expression: float = 1.0  # expression-change penalty per frame, in units of the prior
+    device: str = "auto"
+    cpu_threads: int = 1            # torch threads while fitting on CPU (0 = leave torch's setting)
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> "FlameFitSettings":
+        node = cfg
+        for part in ("tracking", "flame"):
+            node = node.get(part) if node is not None and hasattr(node, "get") else None
+        values = dict(node) if node is not None else {}
+        kwargs = {}
+        for f in fields(cls):
+            if f.name in values and values[f.name] is not None:
+                kwargs[f.name] = type(f.default)(values[f.name])
+        return cls(**kwargs)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run with n torch CPU threads (0 = unchanged). The fit is many small batched operations, for
+    which OpenMP synchronisation costs more than extra threads give: on a busy 2-core machine one
+    thread was an order of magnitude faster than two. It also leaves cores to the face stage."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class FlameTracker:
+    """Tracker backend "flame"."""
+
+    name = "flame"
+
+    def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None) -> None:
+        self.settings = s = settings or FlameFitSettings()
+        if head.model.n_shape != s.n_shape or head.model.n_expression != s.n_expression:
+            head = FlameHead(FlameModel(head.model.data, s.n_shape, s.n_expression), head.landmarks, head.mediapipe)
+        self.head = head
+        self.device = pick_device(s.device)
+        self.lset = head.landmark_set(s.use_dense)
+        self.maps = LandmarkMaps.build(head, self.lset, self.device)
+        w = np.ones(len(self.lset.kind))
+        w[self.lset.kind == CONTOUR] = s.contour_weight
+        w[self.lset.kind == DENSE] = s.dense_weight
+        self.point_weights = torch.as_tensor(w, dtype=torch.float64, device=self.device)
+        self.fitter = FrameFitter(self.maps, FitWeights(
+            prior=s.noise_px ** 2, robust2=s.robust_px ** 2, jaw_side_sigma=s.jaw_side_sigma,
+            accel=s.smooth_accel, expression_change=s.smooth_expression,
+            rotation_accel=s.smooth_rotation * float(self.point_weights.sum()) * 100.0 ** 2), self.point_weights)
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> "FlameTracker":
+        settings = FlameFitSettings.from_cfg(cfg)
+        return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings)
+
+    # ------------------------------------------------------------------------------------------
+    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
+        """Fit the clip (or a one-frame photo); returns FLAME parameters per frame in the crop frame."""
+        with torch_threads(self.settings.cpu_threads if self.device.type == "cpu" else 0), torch.no_grad():
+            return self._track(face_track, progress)
+
+    def _track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None) -> HeadTrack:
+        s, dev, f64 = self.settings, self.device, torch.float64
+        n = len(face_track)
+        crop = float(face_track.crop_size)
+        lmk = face_track.landmarks_in_crop().astype(np.float64)
+        target = lmk[:, self.lset.mediapipe_index] * (REF / crop)        # (T, L, 3) px of a 512 crop
+        valid = np.isfinite(target[..., :2]).all(axis=2)                 # (T, L)
+        frame_ok = valid.sum(axis=1) >= 6
+        if not frame_ok.any():
+            raise NoFaceError("no frame of the face track has landmarks; nothing to track")
+        frame_w = np.where(np.asarray(face_track.detected, bool), 1.0, s.interpolated_weight) * frame_ok
+        depth = np.where(np.isfinite(target[..., 2]), target[..., 2], 0.0)
+        has_depth = (np.abs(depth) * valid).max(axis=1) > 1e-6          # a face stage without depth gives zeros
+        obs = Observations(
+            target=torch.as_tensor(np.nan_to_num(target), dtype=f64, device=dev),
+            weight=torch.as_tensor(valid * frame_w[:, None], dtype=f64, device=dev) * self.point_weights,
+            depth=torch.as_tensor(has_depth * s.depth_weight, dtype=f64, device=dev))
+        rot0 = torch.as_tensor(self._initial_rotations(face_track, lmk), dtype=f64, device=dev)
+
+        # 1-2. identity from frames spread over the clip (every frame of a short clip or a photo)
+        good = np.flatnonzero(frame_w >= 1.0) if (frame_w >= 1.0).any() else np.flatnonzero(frame_ok)
+        keys = np.unique(good[np.linspace(0, len(good) - 1, min(s.shape_frames, len(good))).round().astype(int)])
+        shape = torch.zeros(s.n_shape, dtype=f64, device=dev)
+        p_keys = self._initial_params(rot0[keys], obs.index(keys), shape)
+        shape, p_keys = self.fitter.fit(shape, p_keys, obs.index(keys), s.shape_iterations,
+                                        temporal=False, fit_shape=True)
+
+        # 3. every frame, in overlapping chunks, shape fixed. Each chunk re-fits the last
+        # `chunk_overlap` frames of the previous one (which then see the future too) and holds the
+        # two frames before that fixed, so chunks join without seams.
+        out = FrameParams(torch.zeros(n, 3, 3, dtype=f64), torch.zeros(n, 3, 3, dtype=f64),
+                          torch.zeros(n, 3, dtype=f64), torch.zeros(n, s.n_expression, dtype=f64))
+        residuals = np.zeros(n, np.float32)
+        overlap = min(max(s.chunk_overlap, 0), s.chunk_size // 2)
+        done = 0
+        while done < n:
+            first = max(done - overlap, 0)
+            sl = slice(first, min(first + s.chunk_size, n))
+            history = None
+            if first > 0:
+                held = out.index(slice(max(first - 2, 0), first))
+                held = FrameParams(*(x.to(dev) for x in (held.rot, held.jaw, held.cam, held.expression)))
+                history = History(self.fitter.project(shape, held)[..., :2], held.expression, so3_log(held.rot))
+            p = self._initial_params(rot0[sl], obs.index(sl), shape, history)
+            _, p = self.fitter.fit(shape, p, obs.index(sl), s.frame_iterations, temporal=True, history=history)
+            err = (self.fitter.project(shape, p)[..., :2] - obs.target[sl, :, :2]).norm(dim=-1) * (crop / REF)
+            m = torch.as_tensor(valid[sl], dtype=f64, device=dev)
+            residuals[sl] = torch.sqrt((err ** 2 * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()
+            out.rot[sl], out.jaw[sl], out.cam[sl], out.expression[sl] = (x.cpu() for x in (p.rot, p.jaw, p.cam,
+                                                                                           p.expression))
+            done = sl.stop
+            if progress is not None:
+                progress(done, n)
+
+        rot, jaw, cam = out.rot, out.jaw, out.cam.numpy()
+        scale = np.exp(cam[:, 0])
+        translation = cam[:, 1:] * T_UNIT / (scale[:, None] * REF / 2)
+        f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+        return HeadTrack(
+            backend=self.name,
+            params={"shape": f32(shape.cpu()), "expression": f32(out.expression),
+                    "jaw": f32(so3_log(jaw)), "global_rot": f32(so3_log(rot)),
+                    "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
+                    "cam": f32(np.concatenate([scale[:, None], translation], axis=1))},
+            fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
+            crop_transforms=np.asarray(face_track.crop_transforms, np.float32), residuals=residuals,
+            meta={"flame_model": self.head.model.data.source, "landmarks": f"{len(self.lset.kind)} points",
+                  "camera": "u = (s*(X+tx)+1)*crop/2, v = (-s*(Y+ty)+1)*crop/2 (crop pixels)"},
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def _initial_rotations(self, face_track: FaceTrack, lmk: np.ndarray) -> np.ndarray:
+        """(T, 3, 3): MediaPipe's matrix where usable, else a 3D Procrustes of the template landmarks."""
+        n = len(face_track)
+        transforms = np.asarray(face_track.transforms, np.float64)
+        if transforms.shape == (n, 4, 4):
+            rot, ok = mediapipe_rotation_in_crop(transforms, np.asarray(face_track.crop_transforms, np.float64))
+        else:
+            rot, ok = np.tile(np.eye(3), (n, 1, 1)), np.zeros(n, bool)
+        if not ok.all():
+            eye = torch.eye(3, dtype=torch.float64, device=self.device)[None]
+            rest = FrameParams(eye, eye, torch.zeros(1, 3, dtype=torch.float64, device=self.device),
+                               torch.zeros(1, self.settings.n_expression, dtype=torch.float64, device=self.device))
+            shape0 = torch.zeros(self.settings.n_shape, dtype=torch.float64, device=self.device)
+            template = world_landmarks(self.maps, shape0, rest)[0].cpu().numpy()
+            pts = lmk[:, self.lset.mediapipe_index] @ FLIP_YZ   # image axes -> model axes
+            w = np.isfinite(pts).all(axis=2).astype(np.float64)
+            need = ~ok & (w.sum(axis=1) >= 3)
+            if need.any():
+                rot[need] = similarity_procrustes(template, np.nan_to_num(pts[need]), w[need])[0]
+            ok |= need
+        if ok.any() and not ok.all():  # no matrix and no landmarks: borrow the nearest frame's rotation
+            known = np.flatnonzero(ok)
+            nearest = known[np.abs(np.arange(n)[:, None] - known[None]).argmin(axis=1)]
+            rot = rot[nearest]
+        return rot
+
+    def _initial_params(self, rot: torch.Tensor, obs: Observations, shape: torch.Tensor,
+                        history: History | None = None) -> FrameParams:
+        """Given rotations: jaw closed, expression zero (or the previous chunk's), least-squares camera."""
+        b, dt, dev = len(rot), rot.dtype, rot.device
+        eye = torch.eye(3, dtype=dt, device=dev).expand(b, 3, 3).clone()
+        expression = (history.expression[-1:].expand(b, -1).clone() if history is not None
+                      else torch.zeros(b, self.settings.n_expression, dtype=dt, device=dev))
+        p = FrameParams(rot, eye, torch.zeros(b, 3, dtype=dt, device=dev), expression)
+        world = world_landmarks(self.maps, shape, p)
+        # u - REF/2 = a X + c_u,  v - REF/2 = -a Y + c_v  (a = s REF/2): linear least squares
+        w = obs.weight[..., None]
+        x, y = world[..., 0:1], world[..., 1:2]
+        du, dv = obs.target[..., 0:1] - REF / 2, obs.target[..., 1:2] - REF / 2
+        sw = w.sum(1).clamp(min=1e-9)
+        mx, my = (w * x).sum(1) / sw, (w * y).sum(1) / sw
+        mu, mv = (w * du).sum(1) / sw, (w * dv).sum(1) / sw
+        num = (w * ((x - mx[:, None]) * (du - mu[:, None]) - (y - my[:, None]) * (dv - mv[:, None]))).sum(1)
+        den = (w * ((x - mx[:, None]) ** 2 + (y - my[:, None]) ** 2)).sum(1).clamp(min=1e-12)
+        a = (num / den).clamp(min=1.0)
+        p.cam = torch.cat([torch.log(a / (REF / 2)), (mu - a * mx) / T_UNIT, -(mv + a * my) / T_UNIT], dim=1)
+        seen = (obs.weight.sum(1) > 0).cpu().numpy()
+        if seen.any() and not seen.all():  # frames without landmarks start from the nearest seen frame
+            known = np.flatnonzero(seen)
+            nearest = known[np.abs(np.arange(b)[:, None] - known[None]).argmin(axis=1)]
+            p.cam = p.cam[torch.as_tensor(nearest, device=dev)]
+        return p

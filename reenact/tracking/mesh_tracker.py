@@ -1,0 +1,121 @@
+"""FLAME-free tracker: MediaPipe's own face mesh as a per-frame similarity pose + canonical shape.
+
+Each frame's 478 crop-space landmarks are explained as `scale * R @ canonical + translation`:
+the pose comes from a similarity Procrustes fit of MediaPipe's canonical face on the points that
+expressions hardly move (forehead, temples, nose, upper cheeks; not brows, eyelids, lips or jaw),
+and `canonical` is what is left once that pose is undone,
+i.e. the frame's face shape and expression in the canonical face's frame and units (cm). It needs
+no licensed file, so it always runs; it supports relative motion transfer only (no identity
+model, so a source and a driving face cannot be compared in absolute terms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import NoFaceError
+from ..faces.types import FaceTrack
+from .canonical_face import load_canonical_face
+from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
+from .types import HeadTrack
+
+N_MESH = 468  # MediaPipe mesh points with a canonical position (478 minus the 10 iris points)
+# MediaPipe indices of the brow lines and the eyelid rims; points near them move with expressions.
+_BROWS = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276, 283, 282, 295, 285]
+_EYELIDS = [33, 246, 161, 160, 159, 158, 157, 173, 133, 7, 163, 144, 145, 153, 154, 155,
+            263, 466, 388, 387, 386, 385, 384, 398, 362, 249, 390, 373, 374, 380, 381, 382]
+
+
+@dataclass
+class MeshSettings:
+    pose_sigma: float = 1.0        # Gaussian smoothing of the pose over time, frames (0 = off)
+    canonical_sigma: float = 0.0   # same for the canonical landmarks (expressions), frames
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> "MeshSettings":
+        node = _node(cfg, "tracking.mesh")
+        return cls(**{k: type(getattr(cls, k))(node[k]) for k in cls.__dataclass_fields__ if k in node})
+
+
+def _node(cfg: Any, key: str) -> dict:
+    node = cfg
+    for part in key.split("."):
+        if node is None or not hasattr(node, "get"):
+            return {}
+        node = node.get(part)
+    return dict(node) if node is not None else {}
+
+
+def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's canonical face in image axes (x right, y down, z away), cm; and the Procrustes
+    weights: 1 on the ~165 points above the nostrils that are at least 1 cm from a brow line and
+    6 mm from an eyelid rim (MediaPipe's own 33 weighted points include the jaw line, which moves
+    when the mouth opens, and weigh a few points heavily, which makes the pose noisier)."""
+    v = load_canonical_face()["vertices"].astype(np.float64)
+    near_brow = np.linalg.norm(v[:, None] - v[_BROWS][None], axis=-1).min(axis=1) < 1.0
+    near_lid = np.linalg.norm(v[:, None] - v[_EYELIDS][None], axis=-1).min(axis=1) < 0.6
+    rigid = (v[:, 1] >= -1.2) & ~near_brow & ~near_lid
+    return v @ FLIP_YZ, rigid.astype(np.float64)
+
+
+def _fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Linear interpolation over frames that had no usable landmarks (nearest at the ends)."""
+    if valid.all():
+        return values
+    t = np.arange(len(values))
+    flat = values.reshape(len(values), -1)
+    out = np.stack([np.interp(t, t[valid], flat[valid, k]) for k in range(flat.shape[1])], axis=1)
+    return out.reshape(values.shape).astype(values.dtype)
+
+
+class MeshTracker:
+    """Tracker backend "mesh"."""
+
+    name = "mesh"
+
+    def __init__(self, settings: MeshSettings | None = None) -> None:
+        self.settings = settings or MeshSettings()
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> "MeshTracker":
+        return cls(MeshSettings.from_cfg(cfg))
+
+    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
+        lmk = face_track.landmarks_in_crop().astype(np.float64)  # (T, 478, 3) x right, y down, z away
+        n = len(lmk)
+        valid = np.isfinite(lmk).all(axis=(1, 2))
+        if not valid.any():
+            raise NoFaceError("no frame of the face track has landmarks; nothing to track")
+        ref, weights = canonical_reference()
+        rot = np.tile(np.eye(3), (n, 1, 1))
+        trans, scale = np.zeros((n, 3)), np.ones(n)
+        rot[valid], trans[valid], scale[valid] = similarity_procrustes(ref, lmk[valid, :N_MESH], weights)
+        rotvec = _fill_invalid(matrix_to_rotvec(rot), valid)
+        trans, log_scale = _fill_invalid(trans, valid), _fill_invalid(np.log(scale), valid)
+        # Axis-angle vectors average safely here: head rotations stay far from the half turn.
+        rotvec = smooth_in_time(rotvec, self.settings.pose_sigma)
+        trans = smooth_in_time(trans, self.settings.pose_sigma)
+        scale = np.exp(smooth_in_time(log_scale, self.settings.pose_sigma))
+        rot = rotvec_to_matrix(rotvec)
+        lmk_filled = _fill_invalid(np.nan_to_num(lmk), valid)
+        canonical = np.einsum("tji,tnj->tni", rot, lmk_filled - trans[:, None]) / scale[:, None, None]
+        canonical = smooth_in_time(canonical, self.settings.canonical_sigma)
+        # Residual: how far the rigid points sit from the canonical face once posed, crop px.
+        posed_ref = scale[:, None, None] * np.einsum("tij,nj->tni", rot, ref) + trans[:, None]
+        err = np.linalg.norm(posed_ref - lmk_filled[:, :N_MESH], axis=-1)
+        residuals = np.sqrt((err ** 2 * weights).sum(axis=1) / weights.sum())
+        if progress is not None:
+            progress(n, n)
+        return HeadTrack(
+            backend=self.name,
+            params={"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
+                    "scale": scale.astype(np.float32), "canonical": canonical.astype(np.float32)},
+            fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
+            crop_transforms=np.asarray(face_track.crop_transforms, np.float32),
+            residuals=residuals.astype(np.float32),
+            meta={"canonical_units": "cm", "axes": "x right, y down, z away from camera (crop pixels)",
+                  "valid_frames": str(int(valid.sum()))},
+        )

@@ -1,0 +1,198 @@
+"""The FLAME tracker on the synthetic head: known motion in, parameters and landmarks back out.
+
+Landmarks are the head's own MediaPipe points, projected into a 512 crop with 1 px Gaussian
+noise per coordinate (x, y and depth), and MediaPipe-style matrices that are 3 degrees off.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from reenact.errors import InputError, NoFaceError
+from reenact.flame.landmarks import MEDIAPIPE_TO_IBUG68
+from reenact.flame.model import FlameModel
+from reenact.tracking import HeadTrack, make_tracker, track
+from reenact.tracking.flame_fit import FrameParams, LandmarkMaps, landmarks_and_jacobians, project, so3_exp
+from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker
+from reenact.tracking.geometry import rotation_angle_deg, rotvec_to_matrix
+from synthetic_head import Motion, make_face_track, posed_points, random_motion
+from synthetic_head import project as project_cam
+
+
+def fitted_landmarks(head, track: HeadTrack) -> np.ndarray:
+    p = track.params
+    motion = Motion(p["shape"], p["expression"], p["jaw"], p["global_rot"], p["cam"])
+    return project_cam(posed_points(head, motion).numpy().astype(np.float64), p["cam"].astype(np.float64))
+
+
+def errors(head, track: HeadTrack, motion: Motion, clean: np.ndarray) -> dict[str, np.ndarray]:
+    fit = fitted_landmarks(head, track)[:, MEDIAPIPE_TO_IBUG68, :2]
+    truth = clean[:, MEDIAPIPE_TO_IBUG68, :2]
+    return {
+        "landmark_px": np.linalg.norm(fit - truth, axis=-1),
+        "rotation_deg": rotation_angle_deg(rotvec_to_matrix(track.params["global_rot"]), rotvec_to_matrix(motion.global_rot)),
+        "jaw_deg": rotation_angle_deg(rotvec_to_matrix(track.params["jaw"]), rotvec_to_matrix(motion.jaw)),
+        "fit": fit, "truth": truth,
+    }
+
+
+@pytest.fixture(scope="module")
+def tracker(test_head):
+    return FlameTracker(test_head, FlameFitSettings(use_dense=False, device="cpu"))
+
+
+def test_closed_form_landmarks_equal_smplx_lbs_and_jacobians_are_exact(test_head):
+    lset = test_head.landmark_set(use_dense=False)
+    maps = LandmarkMaps.build(test_head, lset, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    d = torch.float64
+    shape = torch.randn(100, dtype=d, generator=g)
+    rot, jaw = 0.4 * torch.randn(4, 3, dtype=d, generator=g), 0.2 * torch.randn(4, 3, dtype=d, generator=g)
+    p = FrameParams(so3_exp(rot), so3_exp(jaw), torch.tensor([[1.9, 0.1, -0.2]] * 4, dtype=d),
+                    torch.randn(4, 50, dtype=d, generator=g))
+    proj, jac, _ = landmarks_and_jacobians(maps, shape, p)
+    model = FlameModel(test_head.model.data).double()
+    out = model(shape=shape[None], expression=p.expression, global_rot=rot, jaw=jaw)
+    tri = out.vertices[:, model.faces[torch.as_tensor(lset.faces)]]               # (T, L, 3, 3)
+    world = (torch.as_tensor(lset.bary, dtype=d)[None, :, :, None] * tri).sum(2)
+    # smplx's Rodrigues adds 1e-8 to the axis-angle before normalising: a 1e-5 px difference
+    torch.testing.assert_close(proj, project(world, p.cam), atol=1e-4, rtol=0)
+    eps = 1e-6
+    for k in (0, 4, 7, 9, 40):  # a global-rotation, jaw, camera and two expression columns
+        step = torch.zeros(4, 59, dtype=d)
+        step[:, k] = eps
+        plus = landmarks_and_jacobians(maps, shape, p.updated(step), jacobian=False)[0]
+        minus = landmarks_and_jacobians(maps, shape, p.updated(-step), jacobian=False)[0]
+        torch.testing.assert_close(jac[..., k], (plus - minus) / (2 * eps), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_motion_is_recovered_within_tolerance(test_head, tracker, seed):
+    motion = random_motion(48, seed)
+    assert np.degrees(np.abs(motion.global_rot[:, 1])).max() > 35  # the clip really turns the head far
+    face_track, clean = make_face_track(test_head, motion, noise_px=1.0, seed=seed)
+    result = tracker.track(face_track)
+    e = errors(test_head, result, motion, clean)
+    rmse = np.sqrt((e["landmark_px"] ** 2).mean())
+    print(f"seed {seed}: landmark RMSE {rmse:.2f} px, rotation median {np.median(e['rotation_deg']):.2f} deg "
+          f"(max {e['rotation_deg'].max():.2f}), jaw median {np.median(e['jaw_deg']):.2f} deg (max {e['jaw_deg'].max():.2f})")
+    assert rmse <= 1.5
+    assert np.median(e["rotation_deg"]) <= 2.0
+    assert np.median(e["jaw_deg"]) <= 2.0 and np.percentile(e["jaw_deg"], 90) <= 3.0
+    assert result.residuals.shape == (48,) and 0.5 < result.residuals.mean() < 2.5  # about the 1 px noise
+
+
+def test_still_head_gives_a_still_track(test_head, tracker):
+    motion = random_motion(40, seed=7, still=True)
+    face_track, clean = make_face_track(test_head, motion, noise_px=1.0, seed=7)
+    result = tracker.track(face_track)
+    e = errors(test_head, result, motion, clean)
+    noise_jitter = np.sqrt((np.diff(face_track.landmarks_in_crop()[:, MEDIAPIPE_TO_IBUG68, :2], axis=0) ** 2)
+                           .sum(-1).mean())                                  # about 2 px for 1 px noise
+    track_jitter = np.sqrt((np.diff(e["fit"], axis=0) ** 2).sum(-1).mean())
+    rot = rotvec_to_matrix(result.params["global_rot"])
+    turn = rotation_angle_deg(rot[1:], rot[:-1])
+    print(f"still head: track jitter {track_jitter:.3f} px vs landmark jitter {noise_jitter:.3f} px; "
+          f"rotation jitter {turn.mean():.3f} deg")
+    assert noise_jitter > 1.5
+    assert track_jitter < 0.25 * noise_jitter
+    assert turn.mean() < 0.1 and turn.max() < 0.3
+
+
+def test_a_single_portrait_is_tracked_the_same_way(test_head, tracker):
+    motion = random_motion(1, seed=4)
+    face_track, clean = make_face_track(test_head, motion, noise_px=1.0, seed=4)
+    result = tracker.track(face_track)
+    e = errors(test_head, result, motion, clean)
+    assert len(result) == 1 and result.params["shape"].shape == (100,)
+    assert np.sqrt((e["landmark_px"] ** 2).mean()) <= 1.5
+    assert e["rotation_deg"][0] <= 3.0
+
+
+def test_without_mediapipe_matrices_the_landmarks_initialise_the_pose(test_head, tracker):
+    motion = random_motion(32, seed=3)
+    face_track, clean = make_face_track(test_head, motion, noise_px=1.0, seed=3, with_matrices=False)
+    e = errors(test_head, tracker.track(face_track), motion, clean)
+    assert np.sqrt((e["landmark_px"] ** 2).mean()) <= 1.5 and np.median(e["rotation_deg"]) <= 2.0
+
+
+def test_chunks_join_without_seams(test_head):
+    motion = random_motion(40, seed=5)
+    face_track, _ = make_face_track(test_head, motion, noise_px=1.0, seed=5)
+    whole = FlameTracker(test_head, FlameFitSettings(use_dense=False, chunk_size=64)).track(face_track)
+    pieces = FlameTracker(test_head, FlameFitSettings(use_dense=False, chunk_size=12)).track(face_track)
+    diff = rotation_angle_deg(rotvec_to_matrix(whole.params["global_rot"]), rotvec_to_matrix(pieces.params["global_rot"]))
+    assert diff.max() < 0.3
+    np.testing.assert_allclose(whole.params["cam"], pieces.params["cam"], atol=2e-3, rtol=2e-3)
+
+
+def test_missing_and_interpolated_frames_are_bridged(test_head, tracker):
+    motion = random_motion(30, seed=6)
+    face_track, clean = make_face_track(test_head, motion, noise_px=1.0, seed=6)
+    face_track.landmarks[12:15] = np.nan
+    face_track.detected[15:18] = False
+    calls = []
+    result = tracker.track(face_track, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (30, 30)
+    assert all(np.isfinite(v).all() for v in result.params.values())
+    e = errors(test_head, result, motion, clean)
+    gap, rest = e["landmark_px"][12:15], np.delete(e["landmark_px"], np.s_[12:15], axis=0)
+    assert np.sqrt((gap ** 2).mean()) < 5.0   # fast motion carried through 3 blind frames
+    assert np.sqrt((rest ** 2).mean()) <= 1.5
+
+
+def test_dense_mediapipe_embedding_tightens_the_fit(test_head):
+    motion = random_motion(24, seed=8)
+    face_track, clean = make_face_track(test_head, motion, noise_px=1.0, seed=8)
+    sparse = errors(test_head, FlameTracker(test_head, FlameFitSettings(use_dense=False)).track(face_track), motion, clean)
+    dense = errors(test_head, FlameTracker(test_head, FlameFitSettings(use_dense=True)).track(face_track), motion, clean)
+    assert np.median(dense["rotation_deg"]) < np.median(sparse["rotation_deg"])
+    assert (dense["landmark_px"] ** 2).mean() < (sparse["landmark_px"] ** 2).mean()
+
+
+def test_track_round_trips_through_npz(tmp_path, test_head, tracker):
+    face_track, _ = make_face_track(test_head, random_motion(5, seed=9), seed=9)
+    result = tracker.track(face_track)
+    result.save(tmp_path / "t.npz")
+    back = HeadTrack.load(tmp_path / "t.npz")
+    assert back.backend == "flame" and back.fps == result.fps and back.image_size == result.image_size
+    assert back.params.keys() == result.params.keys()
+    for k, v in result.params.items():
+        np.testing.assert_array_equal(back.params[k], v)
+        assert back.params[k].dtype == v.dtype
+    np.testing.assert_array_equal(back.crop_transforms, result.crop_transforms)
+    np.testing.assert_array_equal(back.residuals, result.residuals)
+    assert back.meta == result.meta
+
+
+def test_backends_are_chosen_by_name_from_config(tmp_path, head_files, test_head):
+    import shutil
+
+    face_track, _ = make_face_track(test_head, random_motion(3, seed=2), seed=2)
+    empty = {"paths": {"flame_dir": str(tmp_path / "none")}, "tracking": {"backend": "auto"}}
+    assert track(face_track, "auto", empty).backend == "mesh"
+    with pytest.raises(InputError, match="unknown tracker backend"):
+        make_tracker("deca", empty)
+    flame_dir = tmp_path / "flame"
+    flame_dir.mkdir()
+    shutil.copy(head_files["model"], flame_dir / "generic_model.pkl")
+    shutil.copy(head_files["landmark_embedding"], flame_dir)
+    cfg = {"paths": {"flame_dir": str(flame_dir)}, "tracking": {"flame": {"n_shape": 50, "use_dense": False}}}
+    result = track(face_track, "auto", cfg)
+    assert result.backend == "flame" and result.params["shape"].shape == (50,)
+
+
+def test_no_landmarks_at_all_is_a_no_face_error(test_head, tracker):
+    face_track, _ = make_face_track(test_head, random_motion(3, seed=2), seed=2)
+    face_track.landmarks[:] = np.nan
+    with pytest.raises(NoFaceError):
+        tracker.track(face_track)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_gives_the_cpu_result(test_head):
+    face_track, _ = make_face_track(test_head, random_motion(20, seed=3), seed=3)
+    cpu = FlameTracker(test_head, FlameFitSettings(use_dense=False, device="cpu")).track(face_track)
+    gpu = FlameTracker(test_head, FlameFitSettings(use_dense=False, device="cuda")).track(face_track)
+    diff = rotation_angle_deg(rotvec_to_matrix(cpu.params["global_rot"]), rotvec_to_matrix(gpu.params["global_rot"]))
+    assert diff.max() < 0.05

@@ -1,0 +1,116 @@
+"""The FLAME-free MediaPipe-mesh tracker: similarity pose plus pose-free canonical landmarks."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from reenact.errors import NoFaceError
+from reenact.faces.types import FaceTrack
+from reenact.tracking import HeadTrack, track
+from reenact.tracking.geometry import rotation_angle_deg, rotvec_to_matrix
+from reenact.tracking.mesh_tracker import MeshSettings, MeshTracker, canonical_reference
+
+
+def canonical_with_expression(mouth_open: np.ndarray) -> np.ndarray:
+    """(T, 478, 3) canonical faces (image axes, cm): the lower face drops by mouth_open cm; irises
+    at the eye centres."""
+    ref, _ = canonical_reference()
+    faces = np.repeat(ref[None], len(mouth_open), axis=0)
+    below_mouth = 1 / (1 + np.exp(-(ref[:, 1] - 4.2) / 0.3))        # y grows downward in image axes
+    faces[:, :, 1] += mouth_open[:, None] * below_mouth[None]
+    eyes = [ref[[33, 133, 159, 145]].mean(0), ref[[362, 263, 386, 374]].mean(0)]
+    iris = []
+    for centre in eyes:
+        iris += [centre, centre + [0.5, 0, 0], centre + [0, -0.5, 0], centre + [-0.5, 0, 0], centre + [0, 0.5, 0]]
+    iris = np.repeat(np.asarray(iris)[None], len(mouth_open), axis=0)
+    return np.concatenate([faces, iris], axis=1)
+
+
+def posed_face_track(canonical: np.ndarray, rotvec: np.ndarray, scale: np.ndarray, trans: np.ndarray,
+                     noise_px: float, seed: int) -> FaceTrack:
+    rng = np.random.default_rng(seed)
+    crop = scale[:, None, None] * np.einsum("tij,tnj->tni", rotvec_to_matrix(rotvec), canonical) + trans[:, None]
+    crop = crop + rng.normal(0, noise_px, crop.shape)
+    n = len(canonical)
+    ident = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (n, 1, 1))
+    return FaceTrack(landmarks=crop.astype(np.float32), blendshapes=np.zeros((n, 52), np.float32),
+                     transforms=np.zeros((n, 4, 4), np.float32), boxes=np.zeros((n, 4), np.float32),
+                     crop_transforms=ident.astype(np.float32), detected=np.ones(n, bool),
+                     image_size=(512, 512), crop_size=512, fps=30.0)
+
+
+def moving_pose(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    euler = np.stack([np.radians(15) * np.sin(t / 9 + rng.uniform(0, 6)),      # pitch
+                      np.radians(40) * np.sin(t / 7 + rng.uniform(0, 6)),      # yaw
+                      np.radians(12) * np.sin(t / 11 + rng.uniform(0, 6))], 1)  # roll
+    rotvec = Rotation.from_euler("XYZ", euler).as_rotvec()
+    scale = 12 + np.sin(t / 13)
+    trans = np.stack([256 + 10 * np.sin(t / 10), 250 + 8 * np.cos(t / 12), 5 * np.sin(t / 8)], 1)
+    return rotvec, scale, trans
+
+
+def test_pose_and_pose_free_landmarks_are_recovered():
+    n = 60
+    mouth = 0.6 * (1 + np.sin(np.arange(n) / 5))
+    rotvec, scale, trans = moving_pose(n, seed=0)
+    canonical = canonical_with_expression(mouth)
+    face_track = posed_face_track(canonical, rotvec, scale, trans, noise_px=1.0, seed=0)
+    result = MeshTracker(MeshSettings(pose_sigma=0.0)).track(face_track)
+    rot_err = rotation_angle_deg(rotvec_to_matrix(result.params["rotation"]), rotvec_to_matrix(rotvec))
+    print(f"mesh: rotation error median {np.median(rot_err):.2f} deg, max {rot_err.max():.2f}")
+    assert np.median(rot_err) < 0.3 and rot_err.max() < 0.6
+    np.testing.assert_allclose(result.params["scale"], scale, rtol=0.01)
+    np.testing.assert_allclose(result.params["translation"][:, :2], trans[:, :2], atol=1.0)
+    # the expression survives in canonical space, independent of the head pose
+    chin = result.params["canonical"][:, 152, 1] - result.params["canonical"][:, 10, 1]
+    truth = canonical[:, 152, 1] - canonical[:, 10, 1]
+    assert np.corrcoef(chin, truth)[0, 1] > 0.97
+    assert np.abs(chin - truth).max() < 0.5   # cm; 1 px noise is about 0.1 cm here
+    # and the model reproduces the landmarks it was given
+    p = result.params
+    posed = p["scale"][:, None, None] * np.einsum("tij,tnj->tni", rotvec_to_matrix(p["rotation"]), p["canonical"]) \
+        + p["translation"][:, None]
+    np.testing.assert_allclose(posed, face_track.landmarks_in_crop(), atol=1e-3)
+
+
+def test_still_head_gives_still_pose():
+    n = 40
+    one = moving_pose(1, seed=3)
+    rotvec, scale, trans = (np.repeat(x, n, axis=0) for x in one)
+    face_track = posed_face_track(canonical_with_expression(np.zeros(n)), rotvec, scale, trans, noise_px=1.0, seed=3)
+    result = MeshTracker().track(face_track)
+    rot = rotvec_to_matrix(result.params["rotation"])
+    turn = rotation_angle_deg(rot[1:], rot[:-1])
+    move = np.linalg.norm(np.diff(result.params["translation"][:, :2], axis=0), axis=1)
+    print(f"mesh still: rotation jitter {turn.mean():.3f} deg, translation jitter {move.mean():.3f} px")
+    assert turn.mean() < 0.1 and turn.max() < 0.2     # degrees
+    assert move.mean() < 0.1 and move.max() < 0.25    # px, against about 1.4 px of landmark jitter
+
+
+def test_missing_frames_are_interpolated_and_all_missing_is_no_face():
+    n = 12
+    rotvec, scale, trans = moving_pose(n, seed=4)
+    face_track = posed_face_track(canonical_with_expression(np.zeros(n)), rotvec, scale, trans, noise_px=0.5, seed=4)
+    face_track.landmarks[5] = np.nan
+    result = MeshTracker(MeshSettings(pose_sigma=0.0)).track(face_track)
+    assert all(np.isfinite(v).all() for v in result.params.values())
+    assert rotation_angle_deg(rotvec_to_matrix(result.params["rotation"][5]), rotvec_to_matrix(rotvec[5])) < 3.0
+    face_track.landmarks[:] = np.nan
+    with pytest.raises(NoFaceError):
+        MeshTracker().track(face_track)
+
+
+def test_mesh_track_round_trips_and_is_picked_without_flame(tmp_path):
+    n = 6
+    rotvec, scale, trans = moving_pose(n, seed=5)
+    face_track = posed_face_track(canonical_with_expression(np.zeros(n)), rotvec, scale, trans, noise_px=0.5, seed=5)
+    result = track(face_track, "auto", {"paths": {"flame_dir": str(tmp_path / "no_flame")},
+                                        "tracking": {"mesh": {"pose_sigma": 0.5}}})
+    assert result.backend == "mesh" and result.params["canonical"].shape == (n, 478, 3)
+    result.save(tmp_path / "m.npz")
+    back = HeadTrack.load(tmp_path / "m.npz")
+    for k, v in result.params.items():
+        np.testing.assert_array_equal(back.params[k], v)
+    np.testing.assert_array_equal(back.residuals, result.residuals)
