@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from portrait_helpers import write_test_video
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SHARED_DATA = SHARED / "data"
+os.environ.setdefault("GLOG_minloglevel", "2")
 
 
 @pytest.fixture(scope="session")
@@ -20,21 +16,3 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
-
-
-@pytest.fixture
-def make_video(tmp_path):
-    def make(frames, name="clip.mp4", fps=25.0):
-        return write_test_video(tmp_path / name, frames, fps)
-
-    return make
-
-
-shared_data = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
-
-
-def shared_clips() -> list[Path]:
-    return sorted((SHARED_DATA / "driving").glob("*.mp4")) if SHARED_DATA.is_dir() else []
-
-
-os.environ.setdefault("GLOG_minloglevel", "2")

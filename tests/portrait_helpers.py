@@ -24,3 +24,16 @@ def write_test_video(path: Path, frames, fps: float = 25.0) -> Path:
     from reenact.io.writer import write_video
 
     return write_video(path, frames, fps, crf=12)
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+def _skip_without_shared():
+    import pytest
+
+    return pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is absent")
+
+
+shared_data = _skip_without_shared()

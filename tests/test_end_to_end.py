@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, shared_data
+from portrait_helpers import SHARED_DATA, shared_data
 from portrait_helpers import similarity, warp
 from reenact import Reenactor, reenact
 from reenact.cli import main
