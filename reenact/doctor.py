@@ -31,26 +31,13 @@ def landmarker_status() -> list[AssetStatus]:
                         note if found else f"{note} (source: {MODEL_SOURCE})")]
 
 
-FLAME_URL = "https://flame.is.tue.mpg.de (register, then download)"
-DECA_DATA = "DECA's data/ folder (https://github.com/yfeng95/DECA)"
+def flame_status(cfg) -> list[AssetStatus]:
+    """FLAME-side files (all optional for reenact as a whole: the mesh path needs none)."""
+    from .flame.assets import flame_asset_report
 
-
-def flame_status(flame_dir: Path) -> list[AssetStatus]:
-    models = ["generic_model.pkl", "flame2023.pkl", "flame2023_no_jaw.pkl", "flame2023_Open.pkl"]
-    present = [m for m in models if (flame_dir / m).is_file()]
-    rows = [AssetStatus("flame", "FLAME head model", flame_dir / (present[0] if present else models[0]),
-                        bool(present), False,
-                        f"FLAME 2020 generic_model.pkl or a FLAME 2023 pickle from {FLAME_URL}; "
-                        "without it reenact uses the MediaPipe face mesh")]
-    emb = flame_dir / "landmark_embedding.npy"
-    split = (flame_dir / "flame_static_embedding.pkl").is_file() and (flame_dir / "flame_dynamic_embedding.npy").is_file()
-    rows.append(AssetStatus("flame", "FLAME 68-landmark embedding", emb, emb.is_file() or split, False,
-                            f"landmark_embedding.npy from {DECA_DATA}, or flame_static_embedding.pkl + "
-                            "flame_dynamic_embedding.npy from the FLAME fitting code"))
-    tex = flame_dir / "FLAME_texture.npz"
-    rows.append(AssetStatus("flame", "FLAME texture space (render-map albedo)", tex, tex.is_file(), False,
-                            f"FLAME_texture.npz from {FLAME_URL}; without it the render map uses a constant albedo"))
-    return rows
+    return [AssetStatus("flame", r.name, Path(r.path), r.found, False,
+                        r.purpose if r.found else f"{r.purpose}; get it from {r.where_to_get}")
+            for r in flame_asset_report(cfg)]
 
 
 def diffusion_status(weights_dir: Path) -> list[AssetStatus]:
@@ -66,14 +53,19 @@ def diffusion_status(weights_dir: Path) -> list[AssetStatus]:
 
 def collect(cfg) -> list[AssetStatus]:
     return (landmarker_status()
-            + flame_status(resolve_path(cfg.paths.flame_dir))
+            + flame_status(cfg)
             + diffusion_status(resolve_path(cfg.paths.weights_dir)))
 
 
 def flame_ready(cfg) -> bool:
     """FLAME model and its landmark embedding are both present."""
-    rows = flame_status(resolve_path(cfg.paths.flame_dir))
-    return rows[0].found and rows[1].found
+    from .errors import AssetError
+    from .flame.assets import find_flame_files
+
+    try:
+        return find_flame_files(cfg).complete
+    except AssetError:
+        return False
 
 
 def diffusion_ready(cfg) -> tuple[bool, str]:

@@ -128,6 +128,82 @@ class Reenactor:
         return RunResult(output=output, frames=n, fps=fps, engine=engine_name, backend=backend,
                          timings=dict(timer.seconds), config_path=config_path)
 
+    def track(self, path: str | Path, output: str | Path, *, backend: str = "auto", overwrite: bool = False,
+              max_frames: int | None = None) -> Path:
+        """Track a driving video or a source image into a HeadTrack .npz (`reenact track`)."""
+        from .io.paths import atomic_path
+        from .tracking.base import resolve_backend
+
+        path = require_input_file(path, "input")
+        output = check_output(output, [path], overwrite)
+        backend = resolve_backend(backend, self.cfg)
+        faces = detect_in_file(path, FaceOptions.from_config(self.cfg.faces), max_frames, self.progress)
+        head = self._track(faces, backend, self.cfg, cache_key=None)
+        with atomic_path(output) as tmp:
+            with open(tmp, "wb") as fh:
+                head.save(fh)
+        log.info("wrote %s (%d frame(s), %s backend, median residual %.2f px)", output, len(head), backend,
+                 float(np.median(head.residuals)) if len(head) else 0.0)
+        return output
+
+    def guidance(self, source: str | Path, driving: str | Path, out_dir: str | Path, *, backend: str = "auto",
+                 preview: str | Path | None = None, overwrite: bool = False, **options: Any) -> Path:
+        """Depth / normal / render guidance maps of the source under the driving motion, as PNG
+        folders in the official layout (`reenact guidance`); optionally a side-by-side preview video."""
+        from .geometry.align import AlignOptions
+        from .tracking.base import resolve_backend
+        from .tracking.types import HeadTrack
+
+        cfg = self._with_options(options)
+        source = require_input_file(source, "source")
+        preset = parse_preset(str(driving))
+        driving_path = None if preset else require_input_file(driving, "driving")
+        out_dir = check_output(out_dir, [p for p in (source, driving_path) if p], overwrite)
+        preview = check_output(preview, [source, driving_path], overwrite) if preview else None
+        face_opts = FaceOptions.from_config(cfg.faces)
+        image = read_image(source)
+        src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
+        if driving_path is not None and driving_path.suffix == ".npz":
+            drv_head = HeadTrack.load(driving_path)
+            backend = drv_head.backend
+        else:
+            backend = resolve_backend(backend, cfg)
+            drv_faces, _, _ = self._driving_faces(preset, driving_path, src_faces, face_opts, cfg.run)
+            drv_head = self._track(drv_faces, backend, cfg,
+                                   cache_key=self._cache_key(driving_path, face_opts, backend, cfg.run))
+        src_head = self._track(src_faces, backend, cfg, cache_key=None)
+        total, batches = self._guidance_batches(src_head, drv_head, AlignOptions.from_config(cfg.align), cfg)
+        batches = list(self.progress(batches, None, "guidance")) if preview else self.progress(batches, None, "guidance")
+        from .render.write import write_guidance
+
+        write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta={"source": str(source)})
+        if preview is not None:
+            from .io.video import iter_frames
+            from .io.writer import write_video
+            from .render.write import iter_preview_frames
+
+            driving_frames = (iter_frames(driving_path, max_frames=total) if driving_path and driving_path.suffix != ".npz"
+                              and not is_image_path(driving_path) else (image for _ in range(total)))
+            write_video(preview, iter_preview_frames(image, driving_frames, batches), fps=float(cfg.run.fps or 25.0))
+        log.info("wrote %s (%d frame(s) of depth, normal and render, %s geometry)", out_dir, total, backend)
+        return out_dir
+
+    def _guidance_batches(self, src_head, drv_head, align_options, cfg):
+        """(frame count, GuidanceFrames batches) with the FLAME model and topology when needed."""
+        from .geometry.guidance import guidance_from_tracks
+
+        flame = topology = None
+        if drv_head.backend == "flame":
+            flame, topology = _flame_renderer(cfg)
+        # the maps cover the source's square crop, as the official tool's 512 source crop
+        size = int(cfg.render.size)
+        canvas_from_frame = src_head.crop_transforms[0].astype(np.float64) * (size / src_head.crop_size)
+        return guidance_from_tracks(
+            src_head, drv_head, options=align_options, flame=flame, topology=topology,
+            canvas_from_frame=canvas_from_frame,
+            texture_path=resolve_path(cfg.render.flame_texture), constant_albedo=list(cfg.render.constant_albedo),
+            size=size, batch_size=int(cfg.render.batch_size), backend=str(cfg.render.backend))
+
     # ---- stages ------------------------------------------------------------------------------
     def _with_options(self, options: dict[str, Any]) -> DictConfig:
         cfg = OmegaConf.create(OmegaConf.to_container(self.cfg, resolve=True))
@@ -248,6 +324,30 @@ class Reenactor:
         settings = {"faces": vars(opts), "backend": backend, "max_frames": run.max_frames,
                     "tracking": OmegaConf.to_container(self.cfg.tracking, resolve=True) if "tracking" in self.cfg else {}}
         return self._cache().key(path, settings)
+
+
+def _flame_renderer(cfg):
+    """The FLAME forward pass and mesh topology the guidance maps are rendered with."""
+    from .errors import AssetError
+    from .flame.assets import find_flame_files
+    from .flame.model import load_flame_model
+    from .geometry.guidance import FlameTopology
+
+    files = find_flame_files(cfg)
+    if files.model is None:
+        raise AssetError("FLAME guidance maps need the FLAME model in flame_assets/ (see `reenact doctor`)")
+    template = resolve_path(cfg.render.head_template)
+    if not template.is_file():
+        raise AssetError(f"FLAME guidance maps need head_template.obj at {template} "
+                         "(DECA repository data/ folder: https://github.com/yfeng95/DECA)")
+    model = load_flame_model(files.model)
+
+    def flame(shape, expression, pose):
+        # pose (B, 15) = [global | neck | jaw | left eye | right eye], FLAME's joint order
+        return model(shape=shape, expression=expression, global_rot=pose[:, :3], neck=pose[:, 3:6],
+                     jaw=pose[:, 6:9], eyes=pose[:, 9:15]).vertices
+
+    return flame, FlameTopology.from_obj(template)
 
 
 def _has_audio(path: Path) -> bool:
