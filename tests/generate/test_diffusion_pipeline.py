@@ -121,6 +121,9 @@ def test_bf16_model_tracks_the_fp32_forward():
 
 
 def test_settings_from_config_section():
+    from reenact.config import load_config
+
+    assert GenerationSettings.from_config(load_config().generate.diffusion) == GenerationSettings()
     s = GenerationSettings.from_config({"num_inference_steps": 4, "guidance_scale": 2.0, "context_frames": 16,
                                         "context_overlap": 4, "seed": 7, "dtype": "bf16"})
     assert (s.num_inference_steps, s.guidance_scale, s.seed) == (4, 2.0, 7)

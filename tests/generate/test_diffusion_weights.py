@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from reenact.errors import AssetError, OutputError
-from reenact.generate.diffusion import WeightPaths, check_weights, convert_weights, load_checkpoints, load_pipeline
+from reenact.generate.diffusion import (WeightPaths, check_weights, convert_weights, diffusion_available,
+                                        load_checkpoints, load_pipeline)
 from reenact.generate.diffusion import keys
 from reenact.generate.diffusion.weights import MODEL_PARTS, load_pth
 from tests.generate._magicportrait import TINY, case, tiny_checkpoints
@@ -172,3 +173,15 @@ def test_check_weights_reports_every_file_with_path_and_source(tmp_path):
         assert status[name].found, name
     assert not status["SD1.5 text encoder"].found          # not in the fixtures: reported missing
     assert status["MagicPortrait motion module"].path.name == "motion_module.pth"
+
+
+def test_diffusion_is_available_only_when_every_required_file_is_there(tmp_path):
+    assert not diffusion_available(tmp_path / "nothing")
+    weights = make_weights_dir(tmp_path)
+    assert not diffusion_available(weights)                     # no text encoder / tokenizer yet
+    sd15 = weights / "stable-diffusion-v1-5"
+    for rel in ("text_encoder/config.json", "text_encoder/model.safetensors", "tokenizer/vocab.json",
+                "tokenizer/merges.txt"):
+        (sd15 / rel).parent.mkdir(exist_ok=True)
+        (sd15 / rel).write_text("{}")
+    assert diffusion_available(weights)

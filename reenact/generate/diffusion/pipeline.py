@@ -206,7 +206,7 @@ class MagicPortraitPipeline:
     def encode_reference(self, image: Any, width: int, height: int) -> torch.Tensor:
         """(1, 4, H/8, W/8): the VAE posterior mean times 0.18215 (not a sample; Q13)."""
         pixels = reference_tensor(image, width, height).to(self.vae.device, self.vae.dtype)
-        return self.vae.encode(pixels).latent_dist.mean.to(self.model.dtype) * VAE_LATENT_SCALE
+        return (self.vae.encode(pixels).latent_dist.mean * VAE_LATENT_SCALE).to(self.model.dtype)
 
     def _step(self, latents: torch.Tensor, t: torch.Tensor, windows: list[list[int]],
               guidance_features: _GuidanceFeatures, text: torch.Tensor, reference: ReferenceFeatures,

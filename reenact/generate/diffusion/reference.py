@@ -65,9 +65,9 @@ class ReferenceWriter:
 
     def __init__(self, reference_unet: nn.Module) -> None:
         self.unet = reference_unet
-        self.processors = {name: _WriteProcessor(None, name)
-                           for name in spatial_transformer_blocks(reference_unet)}
+        self.processors: dict[str, _WriteProcessor] = {}
         for name, block in spatial_transformer_blocks(reference_unet).items():
+            self.processors[name] = _WriteProcessor(None, name)
             block.attn1.set_processor(self.processors[name])
 
     @property

@@ -117,7 +117,12 @@ def load_pth(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state dict from an official .pth; no pickled code runs (weights_only)."""
     path = Path(path)
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):      # files from before the zip format cannot be memory-mapped
+                raise
+            sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:   # torch raises several types for corrupt, truncated or unsafe pickles
         raise AssetError(f"cannot read {path} as a weights-only PyTorch checkpoint ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}); re-download it") from None
@@ -233,7 +238,7 @@ def load_model(checkpoints: ConvertedCheckpoints, device: torch.device | str = "
     leftover = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.device.type == "meta"]
     if leftover:
         raise AssetError(f"weights incomplete: {leftover[0]} was not loaded")
-    return model.eval()
+    return model.eval().requires_grad_(False)
 
 
 def _part(model: MagicPortraitModel, part: str) -> torch.nn.Module:
@@ -384,3 +389,8 @@ def check_weights(weights_dir: str | Path) -> list[WeightStatus]:
         (vae / n).is_file() for n in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")),
         VAE_URL))
     return out
+
+
+def diffusion_available(weights_dir: str | Path) -> bool:
+    """True when every required file is present, i.e. the CLI can pick the diffusion engine."""
+    return all(s.found for s in check_weights(weights_dir) if s.required)
