@@ -133,7 +133,7 @@ def peak_tflops(device: torch.device, dtype: str, override: float | None) -> flo
 
 def run(tiny: bool = False, device: str | None = None, dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16"),
         size: int | None = None, frames: int = 24, steps: int = 20, guidance_scale: float = 3.5,
-        peak: float | None = None) -> list[Result]:
+        peak: float | None = None, warmup: bool = True) -> list[Result]:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     size = size or (128 if tiny else 512)
     context = ContextSettings()
@@ -146,9 +146,9 @@ def run(tiny: bool = False, device: str | None = None, dtypes: tuple[str, ...] =
     for name in dtypes:
         dtype = parse_dtype(name)
         pipe = build_pipeline(tiny, dev, dtype)
-        # warm-up: kernel selection and lazy initialisation stay out of the timing
-        pipe(reference, {t: g[:2] for t, g in guidance.items()},
-             GenerationSettings(width=size, height=size, num_inference_steps=1), progress=False)
+        if warmup:   # kernel selection and lazy initialisation stay out of the timing
+            pipe(reference, {t: g[:2] for t, g in guidance.items()},
+                 GenerationSettings(width=size, height=size, num_inference_steps=1), progress=False)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
@@ -181,10 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cfg", type=float, default=3.5)
     ap.add_argument("--peak-tflops", type=float, default=None, help="device peak for the FLOP-limit estimate")
+    ap.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     dtypes = tuple((args.dtypes or ("fp32" if args.tiny else "fp32,bf16,fp16")).split(","))
-    results = run(args.tiny, args.device, dtypes, args.size, args.frames, args.steps, args.cfg, args.peak_tflops)
+    results = run(args.tiny, args.device, dtypes, args.size, args.frames, args.steps, args.cfg, args.peak_tflops,
+                  warmup=not args.no_warmup)
     print("| device | dtype | size | frames | steps | CFG | s/frame | peak GPU mem | TFLOP/clip | FLOP-limit s/frame |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:

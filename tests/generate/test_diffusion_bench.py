@@ -23,7 +23,8 @@ def load_bench():
 def test_tiny_benchmark_runs_on_cpu_and_reports_per_frame_time(tmp_path):
     bench = load_bench()
     out = tmp_path / "bench.json"
-    assert bench.main(["--tiny", "--device", "cpu", "--frames", "2", "--steps", "1", "--json", str(out)]) == 0
+    assert bench.main(["--tiny", "--device", "cpu", "--frames", "2", "--steps", "1", "--no-warmup",
+                       "--json", str(out)]) == 0
     (result,) = json.loads(out.read_text())
     assert result["dtype"] == "fp32" and result["frames"] == 2 and result["size"] == 128
     assert result["seconds_per_frame"] > 0 and result["tflop_total"] > 0

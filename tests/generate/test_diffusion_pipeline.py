@@ -47,7 +47,8 @@ def test_uniform_windows_cover_every_frame_with_any_settings():
 
 
 def test_long_clip_runs_window_by_window_with_guidance_features_computed_once_per_frame(pipe, capsys):
-    frames, size = 23, 128      # 23 frames: windows start at 0, 11, 22 (the last wraps)
+    # windows of 4 with overlap 1 over 8 frames: [0..3], [3..6], [6, 7, 0, 1] (the last wraps around)
+    frames, size, context = 8, 128, ContextSettings(frames=4, overlap=1)
     encoder_batches: list[int] = []
     hooks = [enc.register_forward_hook(lambda m, args, out: encoder_batches.append(args[0].shape[2]))
              for enc in pipe.model.guidance_encoders.values()]
@@ -61,15 +62,16 @@ def test_long_clip_runs_window_by_window_with_guidance_features_computed_once_pe
     pipe.model.denoise = spy
     try:
         video = pipe(np.full((size, size, 3), 128, np.uint8), random_guidance(frames, size),
-                     GenerationSettings(width=size, height=size, num_inference_steps=1), progress=True)
+                     GenerationSettings(width=size, height=size, num_inference_steps=1, context=context),
+                     progress=True)
     finally:
         del pipe.model.denoise
         for h in hooks:
             h.remove()
     assert video.frames.shape == (frames, 3, size, size) and video.latents.shape == (1, 4, frames, 16, 16)
     assert bool(torch.isfinite(video.frames).all()) and 0 <= video.frames.min() and video.frames.max() <= 1
-    assert unet_frames == [12] * 3                                   # 3 windows, never the whole clip
-    assert max(encoder_batches) <= 12 and sum(encoder_batches) == 3 * frames   # each frame encoded once per type
+    assert unet_frames == [4, 4, 4]                                  # one window per call, never the whole clip
+    assert max(encoder_batches) <= 4 and sum(encoder_batches) == 3 * frames   # each frame encoded once per type
     assert "diffusion" in capsys.readouterr().err                    # progress bar on stderr
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 import torch
 
 from ...errors import AssetError
 
 Shapes = Mapping[str, tuple[int, ...]]
+MissingHint = Callable[[str], tuple[str, str, str]]    # internal key -> (file, official key, advice)
 
 # (official, internal) fragments after the "motion_modules.<n>.temporal_transformer." prefix
 _MOTION_RENAMES = [
@@ -81,7 +82,7 @@ def motion_key_to_official(key: str) -> str:
 
 
 def _finish(converted: dict[str, tuple[torch.Tensor, str, str]], expected: Shapes,
-            missing_hint: callable) -> dict[str, torch.Tensor]:
+            missing_hint: MissingHint) -> dict[str, torch.Tensor]:
     """converted: internal key -> (tensor, source file, official key). Checks against expected shapes."""
     out = {}
     for key, (tensor, source, official) in converted.items():
@@ -95,10 +96,10 @@ def _finish(converted: dict[str, tuple[torch.Tensor, str, str]], expected: Shape
         out[key] = tensor
     missing = [k for k in expected if k not in out]
     if missing:
-        source, official = missing_hint(missing[0])
+        source, official, advice = missing_hint(missing[0])
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise AssetError(f"{source}: missing key {official!r}{more}; the file is incomplete or not the "
-                         "official MagicPortrait release")
+        raise AssetError(f"{source}: missing key {official!r}{more}; "
+                         f"{advice or 'the file is incomplete or not the official MagicPortrait release'}")
     return out
 
 
@@ -106,7 +107,7 @@ def convert_reference_unet(sd: Mapping[str, torch.Tensor], expected: Shapes,
                            source: str = "reference_unet.pth") -> Converted:
     ignored = {k: REFERENCE_UNET_IGNORED[k] for k in sd if k in REFERENCE_UNET_IGNORED}
     converted = {k: (v, source, k) for k, v in sd.items() if k not in ignored}
-    return Converted(_finish(converted, expected, lambda k: (source, k)), ignored)
+    return Converted(_finish(converted, expected, lambda k: (source, k, "")), ignored)
 
 
 def convert_denoising_unet(stage1: Mapping[str, torch.Tensor], motion: Mapping[str, torch.Tensor] | None,
@@ -148,13 +149,14 @@ def convert_denoising_unet(stage1: Mapping[str, torch.Tensor], motion: Mapping[s
         if sd is not None:
             add(sd, source, allow_2d)
 
-    def hint(key: str) -> tuple[str, str]:
-        if ".motion_modules." in key:
+    def hint(key: str) -> tuple[str, str, str]:
+        if is_motion_key(key):
             official = motion_key_to_official(key)
             if motion_source is None:
-                return (stage1_source, f"{official}' (no motion_module*.pth was found either")
-            return (motion_source, official)
-        return (stage1_source, key)
+                return (stage1_source, official, "it has no motion-module keys and no motion_module*.pth was found "
+                        "next to it; put the release's motion-module file there")
+            return (motion_source, official, "")
+        return (stage1_source, key, "")
 
     return Converted(_finish(merged, expected, hint), ignored)
 
@@ -171,7 +173,8 @@ def convert_guidance_encoder(sd: Mapping[str, torch.Tensor], expected: Shapes,
             ignored[key] = "built but never used by the official forward, which uses attentions[-1] only (Q3)"
         else:
             converted[key] = (tensor, source, key)
-    return Converted(_finish(converted, expected, lambda k: (source, k.replace("attention.", last, 1))), ignored)
+    return Converted(_finish(converted, expected, lambda k: (source, k.replace("attention.", last, 1), "")),
+                     ignored)
 
 
 def guidance_config_from_state_dict(sd: Mapping[str, torch.Tensor], source: str) -> tuple[int, int, tuple[int, ...]]:

@@ -119,6 +119,8 @@ class _ReadProcessor:
         else:
             ref = ref.repeat_interleave(st.num_frames, dim=0)
         n_u = st.uncond_rows
+        if n_u >= rows:
+            return _sdpa(attn, hidden_states, None, attention_mask, temb)
         cond = hidden_states[n_u:]
         out = _sdpa(attn, cond, torch.cat([cond, ref[n_u:]], dim=1), attention_mask, temb)
         if n_u:
