@@ -93,6 +93,13 @@ def test_missing_official_file_is_named_with_where_to_get_it(tmp_path):
         load_pipeline(weights, device="cpu")
 
 
+def test_missing_vae_is_named_with_where_to_get_it(tmp_path):
+    weights = make_weights_dir(tmp_path)
+    (weights / "sd-vae-ft-mse").unlink()
+    with pytest.raises(AssetError, match=r"sd-vae-ft-mse.*huggingface\.co/stabilityai/sd-vae-ft-mse"):
+        load_pipeline(weights, device="cpu")
+
+
 def test_missing_motion_module_is_an_error_naming_it(tmp_path):
     weights = make_weights_dir(tmp_path, {n: TINY / n for n in OFFICIAL if n != "motion_module.pth"})
     with pytest.raises(AssetError, match=r"denoising_unet\.pth: missing key .*motion_modules.*motion_module"):

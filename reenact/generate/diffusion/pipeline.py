@@ -263,11 +263,12 @@ def load_pipeline(weights_dir: str | Path | None = None, *, paths: WeightPaths |
         if weights_dir is None:
             raise ValueError("give weights_dir or paths")
         paths = WeightPaths.from_weights_dir(weights_dir)
-    checkpoints = load_checkpoints(paths.checkpoints, paths.sd15, motion_precedence=motion_precedence)
     device = torch.device(device) if device is not None else default_device()
     torch_dtype = parse_dtype(dtype)
+    vae = load_vae(paths.vae, torch_dtype)          # small: a missing VAE fails before the big files load
+    checkpoints = load_checkpoints(paths.checkpoints, paths.sd15, motion_precedence=motion_precedence)
     model = load_model(checkpoints, device=device, dtype=torch_dtype)
-    pipe = MagicPortraitPipeline(model, load_vae(paths.vae, torch_dtype), make_scheduler(), prompt_embeds=prompt_embeds,
+    pipe = MagicPortraitPipeline(model, vae, make_scheduler(), prompt_embeds=prompt_embeds,
                                  sd15_dir=paths.sd15, cache_dir=cache_dir)
     return pipe.to(device, torch_dtype)
 
