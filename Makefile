@@ -30,5 +30,9 @@ doctor: setup
 bench: setup
 	$(PY) tools/bench.py
 
+# diffusion generator: full-size random-weight models on the GPU, fp32/bf16/fp16 (BENCHMARKS.md)
+bench-gpu: setup
+	$(PY) tools/bench_generator.py --device cuda
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

@@ -1,0 +1,203 @@
+#!/usr/bin/env python
+"""Benchmark the MagicPortrait diffusion generator (random weights: speed does not depend on them).
+
+Default: full-size models (SD1.5 widths, official guidance encoders, sd-vae-ft-mse-sized VAE),
+512x512, 20 steps, CFG 3.5, a 24-frame clip, official context windows; reports seconds per output
+frame, peak GPU memory, and the FLOP count with the time it would take at the device's peak rate.
+
+    python tools/bench_generator.py                         # GPU, fp32 bf16 fp16
+    python tools/bench_generator.py --tiny                  # tiny models on CPU: keeps the script working
+    python tools/bench_generator.py --tiny --frames 4 --steps 1 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffusers import AutoencoderKL  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from reenact.generate.diffusion import (ContextSettings, GenerationSettings, MagicPortraitModel,  # noqa: E402
+                                        MagicPortraitPipeline, ModelConfig, uniform_windows)
+from reenact.generate.diffusion.pipeline import parse_dtype, vae_dtype_for  # noqa: E402
+
+SD_VAE = dict(block_out_channels=[128, 256, 512, 512], layers_per_block=2, latent_channels=4, sample_size=512,
+              down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+              scaling_factor=0.18215)
+TINY_VAE = dict(block_out_channels=[8, 16, 16, 16], layers_per_block=1, latent_channels=4, norm_num_groups=8,
+                down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                scaling_factor=0.18215)
+
+# dense peak TFLOP/s by device-name fragment (fp32 = CUDA cores; PyTorch leaves TF32 matmul off by default)
+PEAK_TFLOPS = {"H200": {"fp32": 67, "bf16": 989, "fp16": 989}, "H100": {"fp32": 67, "bf16": 989, "fp16": 989},
+               "A100": {"fp32": 19.5, "bf16": 312, "fp16": 312}, "L40S": {"fp32": 91.6, "bf16": 362, "fp16": 362},
+               "4090": {"fp32": 82.6, "bf16": 165, "fp16": 165}}
+
+
+@dataclass
+class Result:
+    device: str
+    dtype: str
+    size: int
+    frames: int
+    steps: int
+    guidance_scale: float
+    seconds: float
+    seconds_per_frame: float
+    peak_memory_gib: float | None
+    tflop_total: float
+    flop_limit_seconds_per_frame: float | None
+
+
+def build_pipeline(tiny: bool, device: torch.device, dtype: torch.dtype) -> MagicPortraitPipeline:
+    config = ModelConfig.tiny() if tiny else ModelConfig.full_size()
+    torch.manual_seed(0)
+    with torch.device(device):                       # random init straight on the device
+        model = MagicPortraitModel(config)
+        vae = AutoencoderKL(**(TINY_VAE if tiny else SD_VAE))
+    model.to(dtype=dtype).eval()
+    # nn.Module.to: diffusers' own .to() warns about casting a model it did not load itself
+    torch.nn.Module.to(vae, dtype=vae_dtype_for(dtype, vae.config)).eval()
+    text_dim = config.unet["cross_attention_dim"]
+    return MagicPortraitPipeline(model, vae, prompt_embeds=torch.randn(1, 77, text_dim))
+
+
+def count_flops(tiny: bool, size: int, frames: int, steps: int, guidance_scale: float,
+                context: ContextSettings) -> float:
+    """Total FLOPs of one clip, counted on the meta device (no memory, no compute)."""
+    config = ModelConfig.tiny() if tiny else ModelConfig.full_size()
+    h = size // 8
+    copies = 2 if guidance_scale > 1 else 1
+    window = min(frames, context.frames)
+    calls = steps * len(uniform_windows(frames, context))
+    with torch.device("meta"):
+        model = MagicPortraitModel(config)
+        vae = AutoencoderKL(**(TINY_VAE if tiny else SD_VAE))
+        text = torch.empty(copies, 77, config.unet["cross_attention_dim"])
+        ref = torch.empty(1, 4, h, h)
+        latents = torch.empty(copies, 4, window, h, h)
+        features = torch.empty(copies, config.guidance.embedding_channels, window, h, h)
+        maps = torch.empty(1, 3, 1, size, size)
+        image = torch.empty(1, 3, size, size)
+    counts = {}
+    with torch.no_grad():
+        for name, fn in {
+            "vae_encode": lambda: vae.encode(image),
+            "reference_unet": lambda: model.reference_features(ref, text[:1]),
+            "unet_call": lambda: model.denoise(latents, torch.tensor(999), text, features,
+                                               model.reference_features(ref, text[:1]), uncond_batches=copies - 1),
+            "guidance_frame": lambda: [enc(maps) for enc in model.guidance_encoders.values()],
+            "vae_decode_frame": lambda: vae.decode(ref),
+        }.items():
+            counter = FlopCounterMode(display=False)
+            with counter:
+                fn()
+            counts[name] = counter.get_total_flops()
+    counts["unet_call"] -= counts["reference_unet"]
+    return (counts["vae_encode"] + counts["reference_unet"] + calls * counts["unet_call"]
+            + frames * (counts["guidance_frame"] + counts["vae_decode_frame"]))
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
+
+
+def peak_tflops(device: torch.device, dtype: str, override: float | None) -> float | None:
+    if override:
+        return override
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for fragment, table in PEAK_TFLOPS.items():
+        if fragment in name:
+            return table[dtype]
+    return None
+
+
+def run(tiny: bool = False, device: str | None = None, dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16"),
+        size: int | None = None, frames: int = 24, steps: int = 20, guidance_scale: float = 3.5,
+        peak: float | None = None, warmup: bool = True) -> list[Result]:
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    size = size or (128 if tiny else 512)
+    context = ContextSettings()
+    flops = count_flops(tiny, size, frames, steps, guidance_scale, context)
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    guidance = {t: rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8) for t in ("depth", "normal", "render")}
+    settings = GenerationSettings(width=size, height=size, num_inference_steps=steps, guidance_scale=guidance_scale)
+    results = []
+    for name in dtypes:
+        dtype = parse_dtype(name)
+        pipe = build_pipeline(tiny, dev, dtype)
+        if warmup:   # kernel selection and lazy initialisation stay out of the timing
+            pipe(reference, {t: g[:2] for t, g in guidance.items()},
+                 GenerationSettings(width=size, height=size, num_inference_steps=1), progress=False)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+        start = time.perf_counter()
+        pipe(reference, guidance, settings, progress=False)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds = time.perf_counter() - start
+        mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+        limit = peak_tflops(dev, "fp32" if dtype == torch.float32 else name.replace("float", "fp")[:4], peak)
+        results.append(Result(
+            device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else
+            f"{cpu_name()}, {torch.get_num_threads()} threads",
+            dtype=name, size=size, frames=frames, steps=steps, guidance_scale=guidance_scale, seconds=seconds,
+            seconds_per_frame=seconds / frames, peak_memory_gib=mem, tflop_total=flops / 1e12,
+            flop_limit_seconds_per_frame=(flops / frames / (limit * 1e12)) if limit else None))
+        del pipe
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tiny", action="store_true", help="tiny models (fixture widths), 128x128 by default")
+    ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    ap.add_argument("--dtypes", default=None, help="comma list of fp32,bf16,fp16 (default all; fp32 only with --tiny)")
+    ap.add_argument("--size", type=int, default=None)
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--cfg", type=float, default=3.5)
+    ap.add_argument("--peak-tflops", type=float, default=None, help="device peak for the FLOP-limit estimate")
+    ap.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+    dtypes = tuple((args.dtypes or ("fp32" if args.tiny else "fp32,bf16,fp16")).split(","))
+    results = run(args.tiny, args.device, dtypes, args.size, args.frames, args.steps, args.cfg, args.peak_tflops,
+                  warmup=not args.no_warmup)
+    print("| device | dtype | size | frames | steps | CFG | s/frame | peak GPU mem | TFLOP/clip | FLOP-limit s/frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        mem = f"{r.peak_memory_gib:.1f} GiB" if r.peak_memory_gib is not None else "-"
+        lim = f"{r.flop_limit_seconds_per_frame:.3g}" if r.flop_limit_seconds_per_frame is not None else "-"
+        print(f"| {r.device} | {r.dtype} | {r.size} | {r.frames} | {r.steps} | {r.guidance_scale} | "
+              f"{r.seconds_per_frame:.3g} | {mem} | {r.tflop_total:.3g} | {lim} |")
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
