@@ -13,7 +13,7 @@ from .errors import ReenactError
 
 log = logging.getLogger("reenact")
 
-SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance")
+SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights")
 
 MAIN_EPILOG = """\
 other commands:
@@ -24,6 +24,8 @@ other commands:
                                        head-model parameters per frame
   reenact guidance --source IMG --driving VIDEO|TRACK.npz --out DIR [--preview GRID.mp4]
                                        depth / normal / render guidance maps (MagicPortrait's layout)
+  reenact weights convert [--src DIR] [--out DIR]
+                                       official MagicPortrait checkpoints -> a safetensors folder
   reenact demo [-o outputs/demo.mp4]   the bundled portrait performing a bundled preset
 run `reenact COMMAND --help` for a command's options.
 """
@@ -112,6 +114,20 @@ def _guidance_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, metavar="N")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
+    return p
+
+
+def _weights_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reenact weights", description="Manage the diffusion weights.")
+    sub = p.add_subparsers(dest="action", required=True)
+    conv = sub.add_parser("convert", help="write the official checkpoints as a safetensors folder (faster, no pickle)")
+    conv.add_argument("--src", metavar="DIR", help="weights folder or official ckpts folder (default: paths.weights_dir)")
+    conv.add_argument("--out", metavar="DIR", help="default: <weights_dir>/magicportrait-converted, which loads first")
+    conv.add_argument("--sd15", metavar="DIR", help="the SD1.5 folder, if not next to the checkpoints")
+    conv.add_argument("--half", action="store_true", help="store float16 (half the size; not bit-exact)")
+    conv.add_argument("--overwrite", action="store_true")
+    _common(conv)
+    p.set_defaults(quiet=False, config=None, set=[])
     return p
 
 
@@ -226,6 +242,21 @@ def cmd_guidance(args) -> int:
     return 0
 
 
+def cmd_weights(args) -> int:
+    from .config import resolve_path
+    from .generate.diffusion import convert_weights
+
+    cfg = _config(args)
+    src = Path(args.src) if args.src else resolve_path(cfg.paths.weights_dir)
+    out = Path(args.out) if args.out else resolve_path(cfg.paths.weights_dir) / "magicportrait-converted"
+    import torch
+
+    written = convert_weights(src, out, sd15_dir=args.sd15, dtype=torch.float16 if args.half else None,
+                              overwrite=args.overwrite)
+    log.info("wrote %s", written)
+    return 0
+
+
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
     from skimage import data
@@ -252,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         parser, handler = {
             "doctor": (_doctor_parser, cmd_doctor), "landmarks": (_landmarks_parser, cmd_landmarks),
             "demo": (_demo_parser, cmd_demo), "track": (_track_parser, cmd_track),
-            "guidance": (_guidance_parser, cmd_guidance),
+            "guidance": (_guidance_parser, cmd_guidance), "weights": (_weights_parser, cmd_weights),
         }[name]
         parser = parser()
     else:

@@ -41,14 +41,11 @@ def flame_status(cfg) -> list[AssetStatus]:
 
 
 def diffusion_status(weights_dir: Path) -> list[AssetStatus]:
-    try:
-        from .generate.diffusion.weights import weight_status  # lands with the generator
-    except ImportError:
-        weight_status = None
-    if weight_status is not None:
-        return weight_status(weights_dir)
-    return [AssetStatus("diffusion", "MagicPortrait checkpoints", weights_dir / "magicportrait", False, False,
-                        "the diffusion generator is not part of this build yet; the warp engine is used")]
+    from .generate.diffusion.weights import check_weights
+
+    return [AssetStatus("diffusion", w.name, w.path, w.found, False,
+                        (w.note or "") if w.found else f"get it from {w.source}" + (f" ({w.note})" if w.note else ""))
+            for w in check_weights(weights_dir)]
 
 
 def collect(cfg) -> list[AssetStatus]:
@@ -69,11 +66,14 @@ def flame_ready(cfg) -> bool:
 
 
 def diffusion_ready(cfg) -> tuple[bool, str]:
-    """Whether the diffusion engine has every file it needs; if not, which is missing."""
-    rows = diffusion_status(resolve_path(cfg.paths.weights_dir))
-    missing = [r for r in rows if r.required and not r.found]
-    if not any(r.required for r in rows):
-        return False, rows[0].note
+    """Whether the diffusion engine has every file it needs; if not, the first that is missing."""
+    from .generate.diffusion.prompt import prompt_cached
+    from .generate.diffusion.weights import WeightPaths, check_weights
+
+    weights_dir = resolve_path(cfg.paths.weights_dir)
+    missing = [w for w in check_weights(weights_dir) if w.required and not w.found]
+    if prompt_cached(WeightPaths.from_weights_dir(weights_dir).sd15, resolve_path(cfg.paths.cache_dir)):
+        missing = [w for w in missing if "text encoder" not in w.name and "tokenizer" not in w.name]
     if missing:
         return False, f"missing {missing[0].name} at {missing[0].path}"
     return True, "all diffusion weights found"

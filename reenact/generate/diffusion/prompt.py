@@ -74,3 +74,10 @@ def prompt_embedding(sd15_dir: str | Path, cache_dir: str | Path | None = None,
         tmp.replace(path)
     _memory[key] = emb
     return emb
+
+
+def prompt_cached(sd15_dir: str | Path, cache_dir: str | Path | None, prompt: str = PROMPT) -> bool:
+    """Whether the prompt embedding is already cached, so the text encoder need not be present."""
+    if cache_dir is None:
+        return False
+    return (Path(cache_dir) / f"prompt-{_cache_key(Path(sd15_dir), prompt)}.safetensors").is_file()
