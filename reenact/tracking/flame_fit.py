@@ -91,6 +91,20 @@ class LandmarkMaps:
     j2_s: torch.Tensor
     j2_e: torch.Tensor
 
+    def __post_init__(self) -> None:
+        # d world / d x = [R_g | R_g (R_j - I)] @ stack(A - J0, C - w J2) + J0 for x = shape or expression,
+        # the stack laid out (6, L * n) so that one matrix product per frame gives all landmarks.
+        w = self.w[:, None, None]
+        n_l = len(self.w)
+
+        def stacked(a: torch.Tensor, c: torch.Tensor, j0: torch.Tensor, j2: torch.Tensor) -> torch.Tensor:
+            return torch.cat([(a - j0[None]).permute(1, 0, 2).reshape(3, -1),
+                              (c - w * j2[None]).permute(1, 0, 2).reshape(3, -1)]).contiguous()
+
+        self.basis_e = stacked(self.a_e, self.c_e, self.j0_e, self.j2_e)          # (6, L * E)
+        self.basis_s = stacked(self.a_s, self.c_s, self.j0_s, self.j2_s)          # (6, L * S)
+        self.n_landmarks = n_l
+
     @classmethod
     def build(cls, head: FlameHead, lset: LandmarkSet, device: torch.device) -> "LandmarkMaps":
         data, model = head.model.data, head.model
@@ -178,46 +192,42 @@ def project(world: torch.Tensor, cam: torch.Tensor) -> torch.Tensor:
 
 def landmarks_and_jacobians(maps: LandmarkMaps, shape: torch.Tensor, p: FrameParams, jacobian: bool = True,
                             shape_jacobian: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Projected landmarks (T, L, 3) (u, v, depth) in reference pixels; d/d[frame params]
-    (T, L, 3, 9+E); d/d shape (T, L, 3, S) when asked."""
+    """Projected landmarks (T, L, 3) (u, v, depth) in reference pixels, and their Jacobians laid out
+    channel-major: d/d[frame params] (T, 3, L, 9+E), d/d shape (T, 3, L, S) when asked."""
     eye = torch.eye(3, dtype=shape.dtype, device=shape.device)
     world, j0, c = _posed(maps, shape, p)
     proj = project(world, p.cam)
-    s = p.cam[:, 0].exp()
-    half = REF / 2
     if not jacobian:
         return proj, None, None
-
-    # d proj / d world: rows u, v, z
-    dproj = torch.zeros(len(s), 3, 3, dtype=s.dtype, device=s.device)
-    dproj[:, 0, 0], dproj[:, 1, 1], dproj[:, 2, 2] = half * s, -half * s, -half * s
-    d_rot = -skew(world - j0[:, None])                                         # (T, L, 3, 3): [e_a]x R_g g
+    s = p.cam[:, 0].exp()
+    half = REF / 2
+    t, n_l = world.shape[:2]
+    n_e = p.expression.shape[1]
+    scale_uvz = torch.stack([half * s, -half * s, -half * s], 1)[:, :, None, None]   # d proj / d world (diagonal)
+    jac = world.new_empty(t, 3, n_l, 9 + n_e)
+    jac[..., 0:3] = -skew(world - j0[:, None]).transpose(1, 2)                 # [e_a]x R_g g, left increment
     # jaw: d/d_a of g = a - J0 + (R_j - I) c, where a and c also carry the pose correctives
     d_rj = torch.einsum("aij,tjk->taik", skew(eye), p.jaw).reshape(-1, 3, 9)  # vec([e_a]x R_j)
     dg_jaw = torch.einsum("lcn,tan->tlca", maps.a_p, d_rj) \
         + torch.einsum("tij,tlja->tlia", p.jaw - eye, torch.einsum("lcn,tan->tlca", maps.c_p, d_rj)) \
         + torch.einsum("taij,tlj->tlia", d_rj.reshape(-1, 3, 3, 3), c)
-    d_jaw = torch.einsum("tij,tlja->tlia", p.rot, dg_jaw)
-    jac_world = [d_rot, d_jaw]
-    jw = torch.cat(jac_world, dim=-1)                                          # (T, L, 3, 6)
-    j_pose = torch.einsum("tpi,tlia->tlpa", dproj, jw)                         # (T, L, 3, 6)
-    j_cam = torch.zeros(*proj.shape, 3, dtype=s.dtype, device=s.device)
-    j_cam[..., 0, 0] = half * s[:, None] * world[..., 0]
-    j_cam[..., 1, 0] = -half * s[:, None] * world[..., 1]
-    j_cam[..., 2, 0] = proj[..., 2]
-    j_cam[..., 0, 1] = T_UNIT
-    j_cam[..., 1, 2] = -T_UNIT
+    jac[..., 3:6] = torch.einsum("tij,tlja->tila", p.rot, dg_jaw)
+    jac[..., 0:6] *= scale_uvz
+    jac[..., 6:9] = 0
+    jac[:, 0, :, 6] = half * s[:, None] * world[..., 0]
+    jac[:, 1, :, 6] = -half * s[:, None] * world[..., 1]
+    jac[:, 2, :, 6] = proj[..., 2]
+    jac[:, 0, :, 7] = T_UNIT
+    jac[:, 1, :, 8] = -T_UNIT
+    mixer = torch.cat([p.rot, p.rot @ (p.jaw - eye)], dim=2)                  # (T, 3, 6)
 
-    def d_linear(a_x: torch.Tensor, c_x: torch.Tensor, j0_x: torch.Tensor, j2_x: torch.Tensor) -> torch.Tensor:
-        # d world / d x = R_g (A - J0 + (R_j - I)(C - w J2)) + J0
-        cc = c_x[None] - maps.w[None, :, None, None] * j2_x[None, None]       # (1, L, 3, n)
-        inner = a_x[None] - j0_x[None, None] + torch.einsum("tij,tljn->tlin", p.jaw - eye, cc.expand(len(s), -1, -1, -1))
-        dw = torch.einsum("tij,tljn->tlin", p.rot, inner) + j0_x[None, None]
-        return torch.einsum("tpi,tlin->tlpn", dproj, dw)
+    def d_linear(basis: torch.Tensor, j0_x: torch.Tensor) -> torch.Tensor:
+        n = j0_x.shape[1]
+        dw = (mixer @ basis).view(t, 3, n_l, n) + j0_x[None, :, None, :]
+        return dw.mul_(scale_uvz)
 
-    j_expr = d_linear(maps.a_e, maps.c_e, maps.j0_e, maps.j2_e)
-    jac = torch.cat([j_pose, j_cam, j_expr], dim=-1)
-    j_shape = d_linear(maps.a_s, maps.c_s, maps.j0_s, maps.j2_s) if shape_jacobian else None
+    jac[..., 9:] = d_linear(maps.basis_e, maps.j0_e)
+    j_shape = d_linear(maps.basis_s, maps.j0_s) if shape_jacobian else None
     return proj, jac, j_shape
 
 
@@ -253,6 +263,13 @@ def _jaw_prior(jaw: torch.Tensor, sigma: float, with_jacobian: bool) -> tuple[to
     return r, jl
 
 
+def _gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Batched a^T b, the bulk of each iteration's arithmetic. Done in float32 (twice the speed
+    of float64 on a CPU): it only shapes the step, which the float64 energy test then accepts or
+    rejects, so rounding here cannot move the optimum."""
+    return (a.float().transpose(1, 2) @ b.float()).to(a.dtype)
+
+
 def _difference_gram(n: int, order: int) -> np.ndarray:
     """D^T D for the finite-difference operator of the given order on n samples."""
     if n <= order:
@@ -261,43 +278,47 @@ def _difference_gram(n: int, order: int) -> np.ndarray:
     return d.T @ d
 
 
-def _banded_matvec(blocks: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """y = H x for a symmetric block-banded H: blocks[0] (T,D,D) diagonal, blocks[d] (T-d,D,D) upper."""
-    y = (blocks[0] @ x[..., None])[..., 0]
-    for d, block in enumerate(blocks[1:], start=1):
-        y[:-d] += (block @ x[d:, :, None])[..., 0]
-        y[d:] += (block.transpose(1, 2) @ x[:-d, :, None])[..., 0]
-    return y
+def _banded_solve(blocks: list[torch.Tensor], g: torch.Tensor) -> torch.Tensor:
+    """Solve H x = g exactly, H symmetric positive definite and block-banded: blocks[0] (T,D,D)
+    diagonal blocks, blocks[d] (T-d,D,D) the blocks d frames above the diagonal (d <= 2).
 
-
-def _banded_solve(blocks: list[torch.Tensor], g: torch.Tensor, iterations: int = 50, tol: float = 1e-4) -> torch.Tensor:
-    """Solve H x = g (H symmetric positive definite, block-banded) by conjugate gradients with the
-    block-diagonal part as preconditioner. The temporal coupling is moderate next to each frame's
-    own block, so a few dozen iterations reach the accuracy Levenberg-Marquardt needs; every step
-    is a batched product, on CPU or GPU alike."""
-    chol = torch.linalg.cholesky(blocks[0])
-
-    def precondition(r: torch.Tensor) -> torch.Tensor:
-        return torch.cholesky_solve(r[..., None], chol)[..., 0]
-
-    x = precondition(g)
-    r = g - _banded_matvec(blocks, x)
-    z = precondition(r)
-    d = z.clone()
-    rz = (r * z).sum()
-    g_norm = g.norm().clamp(min=1e-30)
-    for _ in range(iterations):
-        if r.norm() <= tol * g_norm:
-            break
-        hd = _banded_matvec(blocks, d)
-        alpha = rz / (d * hd).sum().clamp(min=1e-30)
-        x = x + alpha * d
-        r = r - alpha * hd
-        z = precondition(r)
-        rz_new = (r * z).sum()
-        d = z + (rz_new / rz) * d
-        rz = rz_new
-    return x
+    Pairs of frames form super-blocks, which makes H block-tridiagonal; a block Cholesky sweep
+    (forward elimination, back substitution) then costs T/2 small dense factorisations."""
+    t, dim = g.shape
+    if len(blocks) == 1:
+        return torch.linalg.solve(blocks[0], g)
+    h0 = blocks[0]
+    h1 = blocks[1] if len(blocks) > 1 else h0.new_zeros(max(t - 1, 0), dim, dim)
+    h2 = blocks[2] if len(blocks) > 2 else h0.new_zeros(max(t - 2, 0), dim, dim)
+    if t % 2:  # pad with a decoupled dummy frame
+        eye = torch.eye(dim, dtype=g.dtype, device=g.device)[None]
+        h0 = torch.cat([h0, eye])
+        h1 = torch.cat([h1, h1.new_zeros(1, dim, dim)])
+        h2 = torch.cat([h2, h2.new_zeros(1, dim, dim)])
+        g = torch.cat([g, g.new_zeros(1, dim)])
+    k = g.shape[0] // 2
+    z = torch.zeros(dim, dim, dtype=g.dtype, device=g.device)
+    diag = torch.cat([torch.cat([h0[0::2], h1[0::2]], 2),
+                      torch.cat([h1[0::2].transpose(1, 2), h0[1::2]], 2)], 1)      # (K, 2D, 2D)
+    # coupling of super-block i (frames 2i, 2i+1) with i+1 (frames 2i+2, 2i+3)
+    up = torch.cat([torch.cat([h2[0::2][: k - 1], z.expand(k - 1, dim, dim)], 2),
+                    torch.cat([h1[1::2][: k - 1], h2[1::2][: k - 1]], 2)], 1)      # (K-1, 2D, 2D)
+    rhs = g.reshape(k, 2 * dim)
+    chols, ys = [], []
+    w_prev = None
+    for i in range(k):
+        s_i = diag[i] if i == 0 else diag[i] - up[i - 1].T @ w_prev
+        y_i = rhs[i] if i == 0 else rhs[i] - w_prev.T @ ys[-1]
+        chol = torch.linalg.cholesky(s_i)
+        if i < k - 1:
+            w_prev = torch.cholesky_solve(up[i], chol)                             # S_i^-1 C_i
+        chols.append(chol)
+        ys.append(y_i)
+    x = [None] * k
+    x[k - 1] = torch.cholesky_solve(ys[k - 1][:, None], chols[k - 1])[:, 0]
+    for i in range(k - 2, -1, -1):
+        x[i] = torch.cholesky_solve((ys[i] - up[i] @ x[i + 1])[:, None], chols[i])[:, 0]
+    return torch.stack(x).reshape(-1, dim)[:t]
 
 
 @dataclass
@@ -342,23 +363,23 @@ class FrameFitter:
     # -- objective ------------------------------------------------------------------------------
     def _residuals(self, proj: torch.Tensor, obs: Observations, jac: torch.Tensor | None = None,
                    j_shape: torch.Tensor | None = None):
-        """Data residuals (T, L, 3), scaled so that their squared norm is the distance, and the
-        matching Jacobians; the depth channel is centred per frame."""
-        wsum = obs.weight.sum(1, keepdim=True).clamp(min=1e-12)
-        wn = obs.weight / wsum                                                    # (T, L)
-        scale = obs.depth.sqrt()[:, None]
+        """Data residuals (T, 3, L), scaled so that their squared norm over the channels is the
+        distance, and the matching channel-major Jacobians (modified in place); the depth channel is
+        centred per frame."""
+        wn = obs.weight / obs.weight.sum(1, keepdim=True).clamp(min=1e-12)      # (T, L)
+        scale = obs.depth.sqrt()
 
-        def centred(x: torch.Tensor) -> torch.Tensor:                             # x (T, L, ...)
-            return x - torch.einsum("tl,tl...->t...", wn, x)[:, None]
+        def centre_depth(x: torch.Tensor) -> None:                               # x (T, 3, L, ...)
+            z = x[:, 2]
+            z -= torch.einsum("tl,tl...->t...", wn, z)[:, None]
+            z *= scale.view(-1, *([1] * (z.dim() - 1)))
 
-        r = proj - obs.target
-        r = torch.cat([r[..., :2], scale[..., None] * centred(r[..., 2:3])], dim=-1)
-        out = [r]
+        r = (proj - obs.target).transpose(1, 2).contiguous()
+        centre_depth(r)
         for j in (jac, j_shape):
             if j is not None:
-                j = torch.cat([j[..., :2, :], scale[..., None, None] * centred(j[..., 2:3, :])], dim=2)
-            out.append(j)
-        return out
+                centre_depth(j)
+        return r, jac, j_shape
 
     def energy(self, shape: torch.Tensor, p: FrameParams, obs: Observations, temporal: bool,
                history: History | None, shape_prior: bool) -> torch.Tensor:
@@ -367,7 +388,7 @@ class FrameFitter:
     def _energy(self, proj, shape, p, obs, temporal, history, shape_prior) -> torch.Tensor:
         w = self.w
         r = self._residuals(proj, obs)[0]
-        total = (obs.weight * _robust((r ** 2).sum(-1), w.robust2)[0]).sum()
+        total = (obs.weight * _robust((r ** 2).sum(1), w.robust2)[0]).sum()
         total = total + w.prior * (p.expression ** 2).sum()
         total = total + w.prior * (_jaw_prior(p.jaw, w.jaw_side_sigma, False)[0] ** 2).sum()
         if shape_prior:
@@ -389,14 +410,14 @@ class FrameFitter:
     def _normal_equations(self, shape, p, obs, temporal, history, with_shape):
         w = self.w
         proj, jac, j_shape = landmarks_and_jacobians(self.maps, shape, p, shape_jacobian=with_shape)
-        r, jac_r, js_r = self._residuals(proj, obs, jac, j_shape)
-        t, n_l, n_c, dim = jac_r.shape
-        _, irls = _robust((r ** 2).sum(-1), w.robust2)
-        omega = (obs.weight * irls)[..., None].expand(-1, -1, n_c).reshape(t, -1)  # (T, C L)
-        jf = jac_r.reshape(t, n_c * n_l, dim)
-        rf = r.reshape(t, -1)
-        h0 = torch.einsum("tkd,tke->tde", omega[..., None] * jf, jf)
-        g = torch.einsum("tkd,tk->td", jf, omega * rf)
+        r, jac, j_shape = self._residuals(proj, obs, jac, j_shape)               # centring touches depth only
+        t, n_c, n_l, dim = jac.shape
+        _, irls = _robust((r ** 2).sum(1), w.robust2)
+        root = (obs.weight * irls).sqrt()[:, None, :, None]                        # (T, 1, L, 1)
+        jw = (jac * root).reshape(t, n_c * n_l, dim)
+        rw = (r * root[..., 0]).reshape(t, n_c * n_l)
+        h0 = _gram(jw, jw)
+        g = (jw.transpose(1, 2) @ rw[..., None])[..., 0]
         e_idx = slice(9, dim)
         h0[:, e_idx, e_idx] += w.prior * torch.eye(dim - 9, dtype=h0.dtype, device=h0.device)
         g[:, e_idx] += w.prior * p.expression
@@ -405,35 +426,36 @@ class FrameFitter:
         g[:, 3:6] += w.prior * torch.einsum("tri,tr->ti", jj, jr)
         blocks = [h0]
         if temporal:
-            self._add_temporal(blocks, g, proj[..., :2], jac[..., :2, :], p, history)
+            self._add_temporal(blocks, g, proj[..., :2], jac[:, :2], p, history)
         extra = None
         if with_shape:
-            js = js_r.reshape(t, n_c * n_l, -1)
-            h_ss = torch.einsum("tks,tkr->sr", omega[..., None] * js, js) \
-                + w.prior * torch.eye(js.shape[-1], dtype=js.dtype, device=js.device)
-            h_fs = torch.einsum("tkd,tks->tds", omega[..., None] * jf, js)
-            g_s = torch.einsum("tks,tk->s", js, omega * rf) + w.prior * shape
+            js = (j_shape * root).reshape(t, n_c * n_l, -1)
+            h_ss = torch.einsum("tks,tkr->sr", js, js) + w.prior * torch.eye(js.shape[-1], dtype=js.dtype,
+                                                                                  device=js.device)
+            h_fs = jw.transpose(1, 2) @ js
+            g_s = torch.einsum("tks,tk->s", js, rw) + w.prior * shape
             extra = (h_ss, h_fs, g_s)
         energy = self._energy(proj, shape, p, obs, temporal, history, with_shape)
         return blocks, g, extra, energy
 
     def _add_temporal(self, blocks, g, uv, jac_uv, p, history) -> None:
-        """Landmark acceleration and expression change, coupling frames up to two apart."""
+        """Landmark acceleration and expression change, coupling frames up to two apart.
+        uv (T, L, 2); jac_uv (T, 2, L, D)."""
         w = self.w
-        t, n_l, _, dim = jac_uv.shape
+        t, _, n_l, dim = jac_uv.shape
         h = 0 if history is None else len(history.proj)
         dev, dt = uv.device, uv.dtype
         full_gram = torch.as_tensor(_difference_gram(h + t, 2), dtype=dt, device=dev)   # D^T D
         gram = full_gram[h:, h:]
         seq = uv if history is None else torch.cat([history.proj, uv])
-        pull = torch.einsum("ij,jlc->ilc", full_gram, seq)[h:]
-        pw = self.point_w[:, None].expand(-1, 2).reshape(1, -1, 1)
+        pull = torch.einsum("ij,jlc->icl", full_gram, seq)[h:]                     # (T, 2, L)
+        pw = self.point_w[None, None, :, None]
         jf = jac_uv.reshape(t, 2 * n_l, dim)
-        jw = jf * pw
-        g += w.accel * torch.einsum("tkd,tk->td", jw, pull.reshape(t, -1))
+        jw = (jac_uv * (w.accel * pw)).reshape(t, 2 * n_l, dim)
+        g += (jw.transpose(1, 2) @ pull.reshape(t, -1, 1))[..., 0]
         for d in range(min(3, t)):
             coef = torch.diagonal(gram, offset=d)[:, None, None]
-            prod = w.accel * coef * torch.einsum("tkd,tke->tde", jw[: t - d], jf[d:])
+            prod = coef * _gram(jw[: t - d], jf[d:])
             if d == 0:
                 blocks[0] = blocks[0] + prod
             else:
