@@ -12,7 +12,7 @@ from reenact.errors import InputError, NoFaceError
 from reenact.flame.landmarks import MEDIAPIPE_TO_IBUG68
 from reenact.flame.model import FlameModel
 from reenact.tracking import HeadTrack, make_tracker, track
-from reenact.tracking.flame_fit import FrameParams, LandmarkMaps, landmarks_and_jacobians, project, so3_exp
+from reenact.tracking.flame_closed_form import FrameParams, LandmarkMaps, landmarks_and_jacobians, project, so3_exp
 from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker
 from reenact.tracking.geometry import rotation_angle_deg, rotvec_to_matrix
 from synthetic_head import Motion, make_face_track, posed_points, random_motion
