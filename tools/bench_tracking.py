@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))
 
 from reenact.flame.head import FlameHead  # noqa: E402
 from reenact.flame.landmarks import MediaPipeEmbedding  # noqa: E402
 from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker  # noqa: E402
 from reenact.tracking.mesh_tracker import MeshTracker  # noqa: E402
-from synthetic_head import load_head, make_face_track, random_motion, write_head_once  # noqa: E402
+from tests.synthetic_head import load_head, make_face_track, random_motion, write_head_once  # noqa: E402
 
 # SMIRK's mediapipe_landmark_embedding.npz landmark_indices (see shared docs, guidance-maps.md section 9).
 SMIRK_105 = [276, 282, 283, 285, 293, 295, 296, 300, 334, 336, 46, 52, 53, 55, 63, 65, 66, 70, 105, 107, 249, 263,

@@ -15,8 +15,8 @@ from reenact.tracking import HeadTrack, make_tracker, track
 from reenact.tracking.flame_closed_form import FrameParams, LandmarkMaps, landmarks_and_jacobians, project, so3_exp
 from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker
 from reenact.tracking.geometry import rotation_angle_deg, rotvec_to_matrix
-from synthetic_head import Motion, make_face_track, posed_points, random_motion
-from synthetic_head import project as project_cam
+from tests.synthetic_head import Motion, make_face_track, posed_points, random_motion
+from tests.synthetic_head import project as project_cam
 
 
 def fitted_landmarks(head, track: HeadTrack) -> np.ndarray:
