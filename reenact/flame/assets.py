@@ -44,7 +44,7 @@ class FlameFiles:
 
     @property
     def complete(self) -> bool:
-        return self.model is not None and self.landmark_embedding is not None
+        return all(p is not None and p.is_file() for p in (self.model, self.landmark_embedding))
 
 
 def _find(flame_dir: Path, name: str) -> Path | None:
@@ -71,21 +71,25 @@ def flame_dir_from(cfg: Any = None) -> Path:
     return resolve_path(_cfg_get(cfg, "paths.flame_dir", "flame_assets"))
 
 
-def _override(cfg: Any, key: str) -> Path | None:
+def _override(cfg: Any, key: str, strict: bool) -> Path | None:
     value = _cfg_get(cfg, f"flame.{key}")
     if value in (None, ""):
         return None
     path = resolve_path(value)
-    if not path.is_file():
+    if strict and not path.is_file():
         raise AssetError(f"flame.{key} points at {path}, which does not exist; fix the path or remove the setting")
     return path
 
 
-def find_flame_files(cfg: Any = None) -> FlameFiles:
-    """Locate the FLAME model and its landmark embeddings (config overrides first, then the search)."""
+def find_flame_files(cfg: Any = None, strict: bool = True) -> FlameFiles:
+    """Locate the FLAME model and its landmark embeddings (config overrides first, then the search).
+
+    With strict=False a configured path that does not exist is returned as is (for reports)."""
     flame_dir = flame_dir_from(cfg)
-    model = _override(cfg, "model_file") or next((p for n in MODEL_FILES if (p := _find(flame_dir, n))), None)
-    static, dynamic = _override(cfg, "landmark_embedding"), _override(cfg, "landmark_embedding_dynamic")
+    model = (_override(cfg, "model_file", strict)
+             or next((p for n in MODEL_FILES if (p := _find(flame_dir, n))), None))
+    static = _override(cfg, "landmark_embedding", strict)
+    dynamic = _override(cfg, "landmark_embedding_dynamic", strict)
     if static is None:
         static = _find(flame_dir, "landmark_embedding.npy")
     if static is None:
@@ -93,21 +97,18 @@ def find_flame_files(cfg: Any = None) -> FlameFiles:
         ringnet_dynamic = _find(flame_dir, "flame_dynamic_embedding.npy")
         if ringnet_static and ringnet_dynamic:
             static, dynamic = ringnet_static, ringnet_dynamic
-    mediapipe = _override(cfg, "mediapipe_embedding") or _find(flame_dir, "mediapipe_landmark_embedding.npz")
+    mediapipe = _override(cfg, "mediapipe_embedding", strict) or _find(flame_dir, "mediapipe_landmark_embedding.npz")
     return FlameFiles(model, static, dynamic, mediapipe)
 
 
 def flame_asset_report(cfg: Any = None) -> list[AssetStatus]:
     """Every FLAME-side file reenact can use: found or not, where, and where to get it."""
     flame_dir = flame_dir_from(cfg)
-    try:
-        files = find_flame_files(cfg)
-    except AssetError:
-        files = FlameFiles(None, None, None, None)
+    files = find_flame_files(cfg, strict=False)
 
     def row(name: str, path: Path | None, required: bool, purpose: str, where: str) -> AssetStatus:
-        return AssetStatus(name, str(path if path is not None else flame_dir / name), path is not None,
-                           required, purpose, where)
+        return AssetStatus(name, str(path if path is not None else flame_dir / name),
+                           path is not None and path.is_file(), required, purpose, where)
 
     ringnet = files.landmark_embedding_dynamic is not None
     return [

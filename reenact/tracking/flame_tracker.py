@@ -4,17 +4,18 @@ The fit works in the square crop of each frame (pixels rescaled to a 512 crop, s
 depend on the crop size) with DECA's weak-perspective camera: for a posed point (X, Y, Z)
     u = (s (X + tx) + 1) * crop / 2,    v = (-s (Y + ty) + 1) * crop / 2.
 Model landmarks are the 68 iBUG points with FLAME's fixed contour (MediaPipe's contour points are
-surface points, not silhouettes), plus the dense MediaPipe embedding when the user has one.
+surface points, not silhouettes), plus the dense MediaPipe embedding when the user has one;
+MediaPipe's landmark depth (centred per frame) counts with a small weight.
 
 1. Rotation initialised from MediaPipe's facial transformation matrix (a Procrustes fit of the
    template landmarks to MediaPipe's 3D points where the matrix is missing); camera by least squares.
 2. Identity: shape plus the per-frame parameters of up to `shape_frames` frames spread over the
    clip, fitted jointly.
-3. Per frame, chunk by chunk (memory does not grow with the clip): expression, jaw, rotation and
-   camera with the shape fixed; robust (pseudo-Huber) landmark loss, Gaussian priors, and
-   temporal smoothness on the landmark trajectories (acceleration) and on the expression.
+3. Per frame, in overlapping chunks (memory does not grow with the clip): expression, jaw,
+   rotation and camera with the shape fixed; robust (pseudo-Huber) landmark loss, Gaussian priors,
+   and temporal smoothness (landmark and head-rotation acceleration, expression change).
 All stages are Levenberg-Marquardt with exact Jacobians of a closed form of FLAME's landmarks
-(flame_fit.py; equal to smplx's LBS with the neck and eyes at rest, which the tracker keeps them
+(flame_closed_form.py; equal to smplx's LBS with the neck and eyes at rest, which the tracker keeps them
 at). Temporal terms couple neighbouring frames, so each chunk's normal equations are block-banded
 and solved exactly. Runs on CUDA when available.
 """
@@ -32,8 +33,8 @@ from ..errors import NoFaceError
 from ..faces.types import FaceTrack
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
 from ..flame.model import FlameModel
-from .flame_fit import (REF, T_UNIT, FitWeights, FrameFitter, FrameParams, History, LandmarkMaps, Observations,
-                        so3_log, world_landmarks)
+from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
+from .flame_solver import FitWeights, FrameFitter, History, Observations
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
 from .types import HeadTrack
 

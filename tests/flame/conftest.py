@@ -1,10 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from synthetic_head import load_head, write_head_once  # noqa: E402
+from tests.synthetic_head import load_head, write_head_once
 
 
 @pytest.fixture(scope="session")

@@ -151,3 +151,9 @@ def test_forward_on_cuda_matches_cpu(test_head):
     gpu_model = FlameModel(test_head.model.data).cuda()
     gpu = gpu_model(**{k: v.cuda() for k, v in params.items()}).vertices.cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-5, rtol=0)
+
+
+def test_report_shows_a_configured_path_that_is_missing(tmp_path):
+    missing = tmp_path / "elsewhere" / "generic_model.pkl"
+    report = flame_asset_report({"paths": {"flame_dir": str(tmp_path)}, "flame": {"model_file": str(missing)}})
+    assert report[0].path == str(missing) and not report[0].found
