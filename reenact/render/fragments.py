@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -28,7 +29,7 @@ class Fragments:
     batch_size: int
     image_size: tuple[int, int]
 
-    @property
+    @cached_property
     def batch_index(self) -> torch.Tensor:
         h, w = self.image_size
         return torch.div(self.pixel, h * w, rounding_mode="floor")

@@ -18,7 +18,7 @@ from .albedo import Albedo
 from .fragments import Fragments
 from .mesh import interpolate_corner_attributes, interpolate_vertex_attributes, vertex_normals
 from .rasterizer import rasterize
-from .shading import DEFAULT_LIGHT, sh_basis
+from .shading import DEFAULT_LIGHT, scaled_light, sh_basis
 
 MAP_NAMES = ("depth", "normal", "render")
 
@@ -84,13 +84,13 @@ class GuidanceFrames:
         """
         h, w = self.image_size
         q = torch.nan_to_num(self.values.detach().to("cpu", torch.float32), nan=0.0)
-        q = q.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
-        pixel = self.pixel.cpu()
+        q = q.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
+        pixel = self.pixel.cpu().numpy()
         out = {}
         for name, cols in (("depth", [0, 0, 0]), ("normal", [1, 2, 3]), ("render", [4, 5, 6])):
-            image = torch.zeros(self.batch_size * h * w, 3, dtype=torch.uint8)
+            image = np.zeros((self.batch_size * h * w, 3), np.uint8)
             image[pixel] = q[:, cols]
-            out[name] = image.view(self.batch_size, h, w, 3).numpy()
+            out[name] = image.reshape(self.batch_size, h, w, 3)
         return out
 
 
@@ -135,7 +135,8 @@ def shade_fragments(fragments: Fragments, faces: torch.Tensor, view_vertices: to
 
 def _sh_per_sample(normal: torch.Tensor, light: torch.Tensor, fragments: Fragments) -> torch.Tensor:
     """SH shading with each sample's own light; pixels are sorted by sample, so one matmul each."""
-    basis = sh_basis(normal)
+    basis = sh_basis(normal, scaled=False)
+    light = scaled_light(light)
     if bool((light == light[:1]).all()):
         return basis @ light[0]
     counts = torch.bincount(fragments.batch_index, minlength=light.shape[0]).tolist()

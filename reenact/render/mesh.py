@@ -28,15 +28,19 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor, eps: float = 1e-
     return F.normalize(summed, dim=-1, eps=eps)
 
 
+def _blend(bary: torch.Tensor, corner_values: torch.Tensor) -> torch.Tensor:
+    return (corner_values[:, 0] * bary[:, 0:1] + corner_values[:, 1] * bary[:, 1:2]
+            + corner_values[:, 2] * bary[:, 2:3])
+
+
 def interpolate_vertex_attributes(fragments: Fragments, faces: torch.Tensor, attributes: torch.Tensor) -> torch.Tensor:
     """(N, C): (B, V, C) per-vertex attributes at each covered pixel, barycentrically blended."""
     batch, n_vertices, channels = attributes.shape
-    corner_ids = faces[fragments.face] + (fragments.batch_index * n_vertices).unsqueeze(1)   # (N, 3)
-    corner_values = attributes.reshape(batch * n_vertices, channels)[corner_ids]              # (N, 3, C)
-    return torch.bmm(fragments.bary.to(attributes.dtype).unsqueeze(1), corner_values).squeeze(1)
+    corner_ids = faces.index_select(0, fragments.face) + (fragments.batch_index * n_vertices).unsqueeze(1)
+    corner_values = attributes.reshape(batch * n_vertices, channels).index_select(0, corner_ids.view(-1))
+    return _blend(fragments.bary.to(attributes.dtype), corner_values.view(-1, 3, channels))
 
 
 def interpolate_corner_attributes(fragments: Fragments, corner_attributes: torch.Tensor) -> torch.Tensor:
     """(N, C): per-triangle-corner attributes (F, 3, C), e.g. UVs with their own index list."""
-    corner_values = corner_attributes[fragments.face]                                           # (N, 3, C)
-    return torch.bmm(fragments.bary.to(corner_attributes.dtype).unsqueeze(1), corner_values).squeeze(1)
+    return _blend(fragments.bary.to(corner_attributes.dtype), corner_attributes.index_select(0, fragments.face))

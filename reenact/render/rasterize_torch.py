@@ -125,49 +125,48 @@ def _rasterize_group(ids, kx, ky, planes, base, face_id, room_x, room_y, width, 
     col = torch.arange(kx, device=device)
     row = torch.arange(ky, device=device).unsqueeze(1)
     colf, rowf = col.float(), row.float()
-    p = planes[ids]                                   # (n, 4, 3)
+    p = planes.index_select(0, ids)                   # (n, 4, 3); index_select: much faster than p[ids]
 
     def plane(j: int) -> torch.Tensor:              # (n, ky, kx)
         q = p[:, j, :, None, None]
         return torch.addcmul(torch.addcmul(q[:, 0], q[:, 1], colf), q[:, 2], rowf)
 
     e0, e1, e2 = plane(0), plane(1), plane(2)
-    inside = (e0 > 0) & (e1 > 0) & (e2 > 0)
-    rx, ry = room_x[ids], room_y[ids]
+    inside = torch.minimum(torch.minimum(e0, e1), e2) > 0
+    rx, ry = room_x.index_select(0, ids), room_y.index_select(0, ids)
     if bool(((rx < kx - 1) | (ry < ky - 1)).any()):   # boxes clipped by the image border
         inside &= (col <= rx[:, None, None]) & (row <= ry[:, None, None])
     flat = inside.view(-1).nonzero().squeeze(1)
     if flat.numel() == 0:
         return
-    cell = kx * ky
-    tri = torch.div(flat, cell, rounding_mode="floor")
-    rem = flat - tri * cell
-    r = torch.div(rem, kx, rounding_mode="floor")
-    c = rem - r * kx
-    zw = p[tri, 3]
-    depth = torch.addcmul(torch.addcmul(zw[:, 0], e1.view(-1)[flat], zw[:, 1]), e2.view(-1)[flat], zw[:, 2])
-    members = ids[tri]
-    pixel = base[members] + r * width + c
-    key = (depth.view(torch.int32).long() << 32) + face_id[members]
+    # Depth, key and pixel index over the whole box grid, then gathered at the inside cells:
+    # cheaper than recovering (triangle, row, col) of each inside cell by integer division.
+    zw = p[:, 3, :, None, None]
+    depth = torch.addcmul(torch.addcmul(zw[:, 0], e1, zw[:, 1]), e2, zw[:, 2])
+    key = (depth.view(torch.int32).long() << 32) + face_id.index_select(0, ids)[:, None, None]
+    pixel = base.index_select(0, ids)[:, None, None] + (row * width + col)
+    key = key.view(-1).index_select(0, flat)
+    pixel = pixel.view(-1).index_select(0, flat)
     keys.scatter_reduce_(0, pixel, key, "amin")
 
 
 def _winners(s: dict, keys: torch.Tensor, screen: torch.Tensor, faces: torch.Tensor, height: int, width: int):
     """Covered pixels, their triangle, barycentrics and depth, from the reduced keys."""
     pixel = (keys != _EMPTY_KEY).nonzero().squeeze(1)
-    face = keys[pixel] & 0xFFFFFFFF
+    face = keys.index_select(0, pixel) & 0xFFFFFFFF
     b = torch.div(pixel, height * width, rounding_mode="floor")
     rem = pixel - b * (height * width)
     row = torch.div(rem, width, rounding_mode="floor")
     col = rem - row * width
     tri = b * faces.shape[0] + face
-    p = s["planes"].reshape(-1, 4, 3)[tri]                              # (N, 4, 3)
-    c = (col - s["x_lo"].reshape(-1)[tri]).float().unsqueeze(1)
-    r = (row - s["y_lo"].reshape(-1)[tri]).float().unsqueeze(1)
+    p = s["planes"].reshape(-1, 4, 3).index_select(0, tri)             # (N, 4, 3)
+    c = (col - s["x_lo"].reshape(-1).index_select(0, tri)).float().unsqueeze(1)
+    r = (row - s["y_lo"].reshape(-1).index_select(0, tri)).float().unsqueeze(1)
     edge = torch.addcmul(torch.addcmul(p[:, :3, 0], p[:, :3, 1], c), p[:, :3, 2], r)   # (N, 3)
     total = edge.sum(1, keepdim=True)                                   # = |doubled area|
     bary = edge / total
-    corner_z = screen[..., 2].reshape(-1)[faces[face] + (b * screen.shape[1]).unsqueeze(1)]
+    corner_ids = faces.index_select(0, face) + (b * screen.shape[1]).unsqueeze(1)
+    corner_z = screen[..., 2].reshape(-1).index_select(0, corner_ids.view(-1)).view(-1, 3)
     bary = bary.to(screen.dtype)
     depth = corner_z[:, 0] + bary[:, 1] * (corner_z[:, 1] - corner_z[:, 0]) + bary[:, 2] * (corner_z[:, 2] - corner_z[:, 0])
     return pixel, face, bary, depth

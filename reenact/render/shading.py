@@ -31,11 +31,18 @@ DEFAULT_LIGHT = (
 )
 
 
-def sh_basis(normals: torch.Tensor) -> torch.Tensor:
-    """(..., 9) scaled SH basis of (..., 3) normals (used as given: not re-normalised)."""
+def sh_basis(normals: torch.Tensor, scaled: bool = True) -> torch.Tensor:
+    """(..., 9) SH basis of (..., 3) normals (used as given: not re-normalised), times c_k if scaled."""
     x, y, z = normals.unbind(-1)
     basis = torch.stack([torch.ones_like(x), x, y, z, x * y, x * z, y * z, x * x - y * y, 3 * (z * z) - 1], -1)
+    if not scaled:
+        return basis
     return basis * torch.tensor(SH_CONSTANTS, dtype=normals.dtype, device=normals.device)
+
+
+def scaled_light(light: torch.Tensor) -> torch.Tensor:
+    """light (..., 9, 3) with c_k folded in, so that shading = unscaled basis @ scaled light."""
+    return light * torch.tensor(SH_CONSTANTS, dtype=light.dtype, device=light.device)[:, None]
 
 
 def sh_shading(normals: torch.Tensor, light: torch.Tensor) -> torch.Tensor:
