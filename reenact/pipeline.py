@@ -81,6 +81,7 @@ class Reenactor:
 
         self.progress = progress or make_progress(quiet)
         self.counter = make_counter(quiet)
+        self._trackers: dict[str, Any] = {}
 
     # ---- the run, top to bottom -------------------------------------------------------------
     def run(self, source: str | Path, driving: str | Path, output: str | Path, *, overwrite: bool = False,
@@ -262,13 +263,15 @@ class Reenactor:
         return track, fps, False
 
     def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None):
-        from .tracking.base import track
+        from .tracking.base import make_tracker
         from .tracking.types import HeadTrack
 
         cache = self._cache()
         if cache_key and (hit := cache.get(cache_key, f"head-{backend}")) is not None:
             return HeadTrack.load(hit)
-        head = track(faces, backend, cfg, self.counter(f"tracking ({backend})") if len(faces) > 1 else None)
+        if backend not in self._trackers:  # FLAME loads once for the source and the driving
+            self._trackers[backend] = make_tracker(backend, cfg)
+        head = self._trackers[backend].track(faces, self.counter(f"tracking ({backend})") if len(faces) > 1 else None)
         if cache_key:
             cache.put(cache_key, f"head-{backend}", head.save)
         return head
