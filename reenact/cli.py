@@ -38,6 +38,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="override one config key, e.g. --set faces.crop_size=256 (repeatable)")
 
 
+def _alignment_mode(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
+                      help="transfer the driving's motion since its first frame (default for the mesh)")
+    mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
+                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+
+
 def _main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reenact", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=MAIN_EPILOG,
@@ -50,11 +58,7 @@ def _main_parser() -> argparse.ArgumentParser:
                    help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
     p.add_argument("--engine", choices=["auto", "warp", "diffusion"],
                    help="auto (default): diffusion when its weights and FLAME are present, else warp")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
-                      help="transfer the driving's motion since its first frame (default)")
-    mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
-                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+    _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
     p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
@@ -108,9 +112,7 @@ def _guidance_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="writes DIR/depth, DIR/normal, DIR/render")
     p.add_argument("--preview", metavar="GRID.mp4", help="source | driving | depth | normal | render, side by side")
     p.add_argument("--backend", default="auto", choices=["auto", "flame", "mesh"])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--relative", dest="mode", action="store_const", const="relative")
-    mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute")
+    _alignment_mode(p)
     p.add_argument("--max-frames", type=int, metavar="N")
     p.add_argument("--overwrite", action="store_true")
     _common(p)

@@ -16,3 +16,18 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def head_files(tmp_path_factory):
+    """Paths of the synthetic FLAME-format test head and its embeddings (written once per session)."""
+    from tests.synthetic_head import write_head_once
+
+    return write_head_once(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def test_head(head_files):
+    from tests.synthetic_head import load_head
+
+    return load_head(head_files)

@@ -37,3 +37,29 @@ def _skip_without_shared():
 
 
 shared_data = _skip_without_shared()
+
+
+def write_clip_with_tone(path: Path, frames, fps: int = 25, seconds: float = 2.0, amplitude: float = 0.3,
+                         rate: int = 16000) -> Path:
+    """An H.264 clip of `frames` with a 440 Hz AAC tone of `seconds` as its audio track."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libx264", rate=fps)
+        audio = c.add_stream("aac", rate=rate)
+        for i, frame in enumerate(frames):
+            if i == 0:
+                video.height, video.width = frame.shape[:2]
+                video.pix_fmt = "yuv420p"
+            for p in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        tone = (amplitude * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)[None]
+        for k in range(0, tone.shape[1], 1024):
+            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
+            chunk.sample_rate = rate
+            for p in audio.encode(chunk):
+                c.mux(p)
+        for stream in (video, audio):
+            for p in stream.encode():
+                c.mux(p)
+    return path

@@ -2,12 +2,10 @@
 
 import logging
 
-import av
 import numpy as np
 import pytest
 
-from portrait_helpers import SHARED_DATA, shared_data
-from portrait_helpers import similarity, warp
+from portrait_helpers import SHARED_DATA, shared_data, similarity, warp, write_clip_with_tone
 from reenact import Reenactor, reenact
 from reenact.cli import main
 from reenact.faces import detect_in_file
@@ -30,26 +28,8 @@ def isolated_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def talking_clip(workdir, astronaut):
     """The astronaut turning slightly while a 440 Hz tone plays: a driving clip with audio."""
-    path = workdir / "drive.mp4"
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=25)
-        v.width = v.height = 512
-        v.pix_fmt = "yuv420p"
-        a = c.add_stream("aac", rate=16000)
-        for t in range(20):
-            frame = warp(astronaut, similarity(4 * np.sin(t / 3), 1.0, 3 * np.sin(t / 4), 0))
-            for p in v.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                c.mux(p)
-        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)[None]
-        for k in range(0, tone.shape[1], 1024):
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
-            af.sample_rate = 16000
-            for p in a.encode(af):
-                c.mux(p)
-        for s in (v, a):
-            for p in s.encode():
-                c.mux(p)
-    return path
+    frames = (warp(astronaut, similarity(4 * np.sin(t / 3), 1.0, 3 * np.sin(t / 4), 0)) for t in range(20))
+    return write_clip_with_tone(workdir / "drive.mp4", frames, seconds=1.0, amplitude=0.2)
 
 
 def test_api_runs_a_preset_and_reports_stages(workdir, isolated_cache, astronaut):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools.benchlib import cpu_name  # noqa: E402
 
 from diffusers import AutoencoderKL  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
@@ -109,14 +110,6 @@ def count_flops(tiny: bool, size: int, frames: int, steps: int, guidance_scale: 
             + frames * (counts["guidance_frame"] + counts["vae_decode_frame"]))
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
 
 
 def peak_tflops(device: torch.device, dtype: str, override: float | None) -> float | None:

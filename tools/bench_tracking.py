@@ -12,7 +12,6 @@ head times the real FLAME fit too. The dense case uses SMIRK's 105-point MediaPi
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from tools.benchlib import cpu_name  # noqa: E402
 
 from reenact.flame.head import FlameHead  # noqa: E402
 from reenact.flame.landmarks import MediaPipeEmbedding  # noqa: E402
@@ -39,14 +40,6 @@ SMIRK_105 = [276, 282, 283, 285, 293, 295, 296, 300, 334, 336, 46, 52, 53, 55, 6
              291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415]
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def with_smirk_subset(head: FlameHead) -> FlameHead:

@@ -2,6 +2,7 @@ import av
 import numpy as np
 import pytest
 
+from portrait_helpers import write_clip_with_tone
 from reenact.errors import InputError, OutputError
 from reenact.io.paths import check_output
 from reenact.io.video import iter_frames, probe_video
@@ -37,23 +38,7 @@ def test_odd_sizes_are_padded_to_even(tmp_path):
 
 
 def test_audio_is_carried_from_another_file(tmp_path):
-    src = tmp_path / "with_audio.mp4"
-    with av.open(str(src), "w") as c:
-        v = c.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
-        a = c.add_stream("aac", rate=16000)
-        for f in gradient_frames(50, 64, 64):
-            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)).astype(np.float32)[None]
-        for k in range(0, tone.shape[1], 1024):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp", layout="mono")
-            frame.sample_rate = 16000
-            for p in a.encode(frame):
-                c.mux(p)
-        for s in (v, a):
-            for p in s.encode():
-                c.mux(p)
+    src = write_clip_with_tone(tmp_path / "with_audio.mp4", gradient_frames(50, 64, 64), seconds=2.0)
     out = write_video(tmp_path / "out.mp4", gradient_frames(25, 64, 64), fps=25, audio_from=src)
     info = probe_video(out)
     assert info.has_audio and info.frame_count == 25
