@@ -123,7 +123,7 @@ class WarpEngine:
         frame = np.array([(x, y) for x in np.linspace(x0, x1, 6) for y in np.linspace(y0, y1, 6)
                           if x in (x0, x1) or y in (y0, y1)], np.float64)
         self.frame = frame
-        self.n_face = 468
+        self.n_face = len(self.src_pts)  # 478: the mesh's 468 and the two irises
         # Ring triangles: a Delaunay mesh of oval + rings + frame, minus what lies inside the face oval.
         ring_src = np.concatenate([oval, self.head_ring, self.fade_ring, frame])
         tri = Delaunay(ring_src).simplices
@@ -145,7 +145,17 @@ class WarpEngine:
         inner = set(self.lips_inner.tolist())
         face = face_triangles()
         bridge = np.array([all(int(v) in inner for v in t) for t in face])
-        self.face_tris = face if self.source_mouth_open else face[~bridge]
+        face = face if self.source_mouth_open else face[~bridge]
+        # Each eye opening is re-triangulated as a fan around its iris centre, so the iris follows
+        # the driving's gaze; the fans go under the lids, which close over them in a blink.
+        fans = []
+        for eye, centre in (("right_eye", 468), ("left_eye", 473)):
+            ring = list(contour(eye))
+            inside = np.array([all(int(v) in set(ring) for v in t) for t in face])
+            face = face[~inside]
+            fans += [(centre, ring[i], ring[(i + 1) % len(ring)]) for i in range(len(ring))]
+        self.face_tris = face
+        self.eye_tris = np.array(fans, np.int64) if self.n_face > 473 else np.zeros((0, 3), np.int64)
         self.mouth_tint = self._mouth_colours()
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
@@ -186,9 +196,9 @@ class WarpEngine:
         # Face triangles far to near (MediaPipe z: smaller is nearer), so the near side wins folds.
         face = self.face_tris[np.argsort(-depth[self.face_tris].mean(1), kind="stable")]
         shape = (y1 - y0, x1 - x0)
-        # One map: ring triangles first, face triangles over them. The map is evaluated coarse and
+        # One map: ring triangles first, then the eye fans, then the face over them. The map is evaluated coarse and
         # resized, which also softens the edge where the face overlaps the ring (a chin over the neck).
-        tris = np.concatenate([self.ring_tris, face])
+        tris = np.concatenate([self.ring_tris, self.eye_tris, face])
         map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride)
         region = cv2.remap(self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         out = self.source.copy()

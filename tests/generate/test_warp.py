@@ -76,3 +76,15 @@ def test_closed_mouth_opens_without_holes_or_smear(portrait):
     after = detect_faces([opened], video=False).blendshapes[0]
     before = closed_pts.blendshapes[0]
     assert after[25] > before[25] + 0.04  # MediaPipe's jawOpen sees the mouth open (0.004 -> ~0.05)
+
+
+def test_gaze_follows_the_iris_target(portrait):
+    image, pts = portrait
+    target = pts.copy()
+    eye_width = np.linalg.norm(pts[33, :2] - pts[133, :2])
+    target[468:478, 0] += 0.25 * eye_width  # both irises look to the image right
+    got = detect_faces([WarpEngine(image, pts).render(target)], video=False).landmarks[0]
+    shift = got[[468, 473], 0] - pts[[468, 473], 0]
+    corners = got[[33, 133, 362, 263], :2] - pts[[33, 133, 362, 263], :2]
+    assert (shift > 0.8).all(), shift          # MediaPipe reads the moved irises (4.6 px asked)
+    assert np.abs(corners).max() < 0.6         # the eyes themselves stay put
