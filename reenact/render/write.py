@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -102,11 +102,18 @@ class GuidanceWriter:
 
 
 def write_guidance(out_dir: str | Path, batches: Iterable[GuidanceFrames], *, total: int | None = None,
-                   overwrite: bool = False, meta: dict | None = None) -> Path:
-    """Write batches of guidance frames to out_dir/{depth,normal,render}/NNNN.png (+ guidance.json)."""
+                   overwrite: bool = False, meta: dict | None = None,
+                   on_batch: Callable[[GuidanceFrames], None] | None = None) -> Path:
+    """Write batches of guidance frames to out_dir/{depth,normal,render}/NNNN.png (+ guidance.json).
+
+    on_batch, if given, sees every batch after it is written (for a preview video or progress),
+    so nothing has to be rendered twice.
+    """
     with GuidanceWriter(out_dir, total=total, overwrite=overwrite, meta=meta) as writer:
         for batch in batches:
             writer.write(batch)
+            if on_batch is not None:
+                on_batch(batch)
     return Path(out_dir)
 
 
@@ -161,7 +168,11 @@ def preview_frame(source: np.ndarray, driving: np.ndarray, depth: np.ndarray, no
 
 def iter_preview_frames(source: np.ndarray, driving_frames: Iterable[np.ndarray],
                         batches: Iterable[GuidanceFrames], height: int = 256) -> Iterable[np.ndarray]:
-    """Preview rows for a whole clip, pairing driving frames with guidance frames in order."""
+    """Preview rows, pairing driving frames with guidance frames in order.
+
+    `driving_frames` may be one iterator shared across calls (e.g. from `on_batch` of
+    write_guidance): each call advances it by the number of guidance frames it is given.
+    """
     driving_iter = iter(driving_frames)
     for batch in batches:
         images = batch.to_uint8()
