@@ -68,9 +68,10 @@ class GuidanceWriter:
         if self.count == 0:
             self.abort()
             raise OutputError(f"no guidance frames were produced for {self.out_dir}")
-        first = np.asarray(Image.open(self.stage / MAP_NAMES[0] / f"{0:0{self.width}d}.png"))
+        with Image.open(self.stage / MAP_NAMES[0] / f"{0:0{self.width}d}.png") as first:
+            width, height = first.size
         meta = {"kind": "reenact_guidance", "schema": GUIDANCE_SCHEMA, "frames": self.count,
-                "size": list(first.shape[:2]), "maps": list(MAP_NAMES), "format": "png rgb8 lossless",
+                "size": [height, width], "maps": list(MAP_NAMES), "format": "png rgb8 lossless",
                 **self.frame_meta, **self.meta}
         (self.stage / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         for name in (*MAP_NAMES, META_FILE):
@@ -117,6 +118,11 @@ def write_guidance(out_dir: str | Path, batches: Iterable[GuidanceFrames], *, to
     return Path(out_dir)
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
 def read_guidance(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     """({'depth'|'normal'|'render': (T, H, W, 3) uint8}, metadata) from a guidance folder."""
     folder = Path(folder)
@@ -125,7 +131,7 @@ def read_guidance(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
         files = sorted((folder / name).glob("*.png")) if (folder / name).is_dir() else []
         if not files:
             raise InputError(f"{folder / name} has no PNG frames; is {folder} a guidance folder?")
-        maps[name] = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+        maps[name] = np.stack([_read_rgb(f) for f in files])
     counts = {len(v) for v in maps.values()}
     if len(counts) != 1:
         raise InputError(f"{folder}: depth, normal and render have different frame counts")
