@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.ndimage import binary_dilation
-from toy_heads import dome_face, flame_track, mesh_track, official_crop, random_flame_track
+from toy_heads import dome_face, flame_track, mesh_track, random_flame_track
 
 from reenact.geometry import AlignOptions, FlameTopology, align, flame_guidance, guidance_from_tracks
 from reenact.geometry.face_mesh import N_MESH_POINTS, mediapipe_triangles
