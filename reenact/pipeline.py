@@ -174,18 +174,25 @@ class Reenactor:
                                    cache_key=self._cache_key(driving_path, face_opts, backend, cfg.run))
         src_head = self._track(src_faces, backend, cfg, cache_key=None)
         total, batches = self._guidance_batches(src_head, drv_head, AlignOptions.from_config(cfg.align), cfg)
-        batches = list(self.progress(batches, None, "guidance")) if preview else self.progress(batches, None, "guidance")
-        from .render.write import write_guidance
+        from .render.write import iter_preview_frames, write_guidance
 
-        write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta={"source": str(source)})
-        if preview is not None:
+        batches = self.progress(batches, None, "guidance")
+        if preview is None:
+            write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta={"source": str(source)})
+        else:
             from .io.video import iter_frames
-            from .io.writer import write_video
-            from .render.write import iter_preview_frames
+            from .io.writer import open_writer
 
-            driving_frames = (iter_frames(driving_path, max_frames=total) if driving_path and driving_path.suffix != ".npz"
-                              and not is_image_path(driving_path) else (image for _ in range(total)))
-            write_video(preview, iter_preview_frames(image, driving_frames, batches), fps=float(cfg.run.fps or 25.0))
+            has_frames = driving_path is not None and driving_path.suffix != ".npz" and not is_image_path(driving_path)
+            driving_frames = iter(iter_frames(driving_path, max_frames=total) if has_frames
+                                  else (image for _ in range(total)))
+            with open_writer(preview, float(cfg.run.fps or 25.0)) as write:
+                def show(batch):  # the preview is made from the same batches, not rendered twice
+                    for row in iter_preview_frames(image, driving_frames, [batch]):
+                        write(row)
+
+                write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta={"source": str(source)},
+                               on_batch=show)
         log.info("wrote %s (%d frame(s) of depth, normal and render, %s geometry)", out_dir, total, backend)
         return out_dir
 

@@ -129,3 +129,27 @@ def guidance_from_tracks(source: HeadTrack, driving: HeadTrack, *, options: Alig
         batches = mesh_guidance(aligned, size=size, canvas_from_frame=canvas_from_frame, albedo=albedo,
                                 batch_size=batch_size, backend=backend, device=device)
     return len(aligned), batches
+
+
+def guidance_from_config(cfg, source: HeadTrack, driving: HeadTrack, *, flame: FlameFn | None = None,
+                         flame_faces=None, canvas_from_frame=None,
+                         device: str | torch.device = "cpu") -> tuple[int, Iterator[GuidanceFrames]]:
+    """guidance_from_tracks with the `render:` and `align:` sections of the config.
+
+    FLAME triangles and UVs come from `render.head_template` when that file exists; otherwise
+    from `flame_faces` (the FLAME model's own `f`), without UVs, hence with the constant albedo.
+    """
+    from ..config import resolve_path
+
+    topology = None
+    if source.backend == "flame":
+        template = resolve_path(cfg.render.head_template)
+        if template.is_file():
+            topology = FlameTopology.from_obj(template)
+        elif flame_faces is not None:
+            topology = FlameTopology(torch.as_tensor(np.asarray(flame_faces, dtype=np.int64)))
+    return guidance_from_tracks(
+        source, driving, options=AlignOptions.from_config(cfg.align), flame=flame, topology=topology,
+        texture_path=resolve_path(cfg.render.flame_texture), constant_albedo=list(cfg.render.constant_albedo),
+        size=int(cfg.render.size), canvas_from_frame=canvas_from_frame, batch_size=int(cfg.render.batch_size),
+        backend=str(cfg.render.backend), device=device)

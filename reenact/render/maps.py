@@ -95,7 +95,9 @@ class GuidanceFrames:
 
 
 def _broadcast_light(light, batch: int, device, dtype) -> torch.Tensor:
-    light = torch.as_tensor(np.asarray(DEFAULT_LIGHT if light is None else light), dtype=dtype, device=device)
+    if not isinstance(light, torch.Tensor):
+        light = torch.as_tensor(np.asarray(DEFAULT_LIGHT if light is None else light, dtype=np.float64))
+    light = light.to(device=device, dtype=dtype)
     if light.shape[-2:] != (9, 3):
         raise ValueError(f"SH light must be (9, 3) or (B, 9, 3), got {tuple(light.shape)}")
     return light.expand(batch, 9, 3) if light.dim() == 2 else light

@@ -10,13 +10,13 @@ Conventions (guidance-maps.md §5.1), in screen coordinates (u right, v down, pi
 
 How: every triangle's bounding box of pixel centres is tested against its three edge
 functions. Triangles are grouped by bounding-box size (rounded up to a few fixed widths and
-heights), so each group is one dense broadcast over (triangles, rows, cols) with no per-pixel
-gathers. Inside candidates are reduced per pixel with one `scatter_reduce(amin)` over a
+heights), so each group is one dense broadcast over (triangles, rows, cols); values are
+gathered only at the cells found inside. Inside candidates are reduced per pixel with one `scatter_reduce(amin)` over a
 64-bit key: the monotone bit pattern of the float32 depth in the high word, the triangle
 index in the low word. The winner's barycentrics are then recomputed per covered pixel.
 Edge functions are evaluated relative to each triangle's bounding-box corner, so they are
-small numbers: exact whenever the corners sit on a 1/16-pixel grid (all analytic tests),
-and otherwise accurate to float32 rounding of triangle-sized quantities.
+small numbers, in float32 while that is exact for corners on a 1/16-pixel grid (values below
+2^15) and in float64 for larger boxes, both for the coverage test and for the barycentrics.
 """
 
 from __future__ import annotations
@@ -24,17 +24,19 @@ from __future__ import annotations
 import torch
 
 from .fragments import Fragments
+from .mesh import gather_rows
 
 # Bounding-box sides a group is padded to; padding cells lie outside the triangle, so they
 # cost time but never change the result.
 _SIDES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536,
           2048, 3072, 4096, 6144, 8192, 12288, 16384)
 _EMPTY_KEY = torch.iinfo(torch.int64).max
+_FLOAT32_EXACT = 2.0 ** 15
 
 
 def _triangle_setup(screen: torch.Tensor, faces: torch.Tensor, height: int, width: int) -> dict:
     """Per-triangle edge and depth planes in the local pixel grid of its bounding box."""
-    corners = screen[:, faces]                      # (B, F, 3 corners, 3 coords)
+    corners = screen[:, faces].double()             # (B, F, 3 corners, 3 coords); cheap per triangle
     x = corners[..., 0] - 0.5                       # pixel centres at integer coordinates
     y = corners[..., 1] - 0.5
     z = corners[..., 2]
@@ -79,14 +81,23 @@ def _triangle_setup(screen: torch.Tensor, faces: torch.Tensor, height: int, widt
         torch.stack([c_coef[..., 2], a_coef[..., 2], b_coef[..., 2]], -1),
         z_weights,                                  # (z0 + shift, dz1 / |area|, dz2 / |area|)
     ], -2)
-    return dict(planes=planes.float(), z_shift=z_shift.reshape(-1), x_lo=x_lo_safe.long(), y_lo=y_lo_safe.long(),
-                nx=(x_hi - x_lo + 1).long(), ny=(y_hi - y_lo + 1).long(), live=live)
+    planes = planes.double()
+    nx, ny = (x_hi - x_lo + 1), (y_hi - y_lo + 1)
+    # float32 edge values are exact on a 1/16-pixel grid while |values| < 2^15; larger boxes or
+    # far-away corners (clipped boxes) are tested in float64 instead.
+    span = (planes[..., :3, 0].abs() + planes[..., :3, 1].abs() * nx.unsqueeze(-1)
+            + planes[..., :3, 2].abs() * ny.unsqueeze(-1)).amax(-1)
+    wide = ~(span < _FLOAT32_EXACT)
+    return dict(planes=planes.float(), planes64=planes, wide=wide, x_lo=x_lo_safe.long(), y_lo=y_lo_safe.long(),
+                nx=nx.long(), ny=ny.long(), live=live)
 
 
 def _nearest_keys(s: dict, batch: int, n_faces: int, height: int, width: int, max_cells: int) -> torch.Tensor:
     """(B*H*W,) int64: per pixel, min over covering triangles of (depth bits << 32 | face)."""
     device = s["planes"].device
-    planes = s["planes"].reshape(batch * n_faces, 4, 3)
+    planes = {torch.float32: s["planes"].reshape(batch * n_faces, 4, 3),
+              torch.float64: s["planes64"].reshape(batch * n_faces, 4, 3)}
+    wide = s["wide"].reshape(-1).long()
     x_lo, y_lo = s["x_lo"].reshape(-1), s["y_lo"].reshape(-1)
     live = s["live"].reshape(-1)
     nx = torch.where(live, s["nx"].reshape(-1), torch.zeros_like(x_lo))
@@ -101,7 +112,8 @@ def _nearest_keys(s: dict, batch: int, n_faces: int, height: int, width: int, ma
         raise ValueError(f"image side above {_SIDES[-1]} px is not supported")
     sx = torch.searchsorted(sides, nx)
     sy = torch.searchsorted(sides, ny)
-    group = torch.where(live, sx * len(_SIDES) + sy, torch.full_like(sx, -1))
+    n_sides = len(_SIDES)
+    group = torch.where(live, (wide * n_sides + sx) * n_sides + sy, torch.full_like(sx, -1))
     order = torch.argsort(group)
     groups, counts = torch.unique_consecutive(group[order], return_counts=True)
 
@@ -112,10 +124,11 @@ def _nearest_keys(s: dict, batch: int, n_faces: int, height: int, width: int, ma
         start += count
         if g < 0:
             continue
-        kx, ky = _SIDES[g // len(_SIDES)], _SIDES[g % len(_SIDES)]
+        dtype = torch.float64 if g >= n_sides * n_sides else torch.float32
+        kx, ky = _SIDES[g // n_sides % n_sides], _SIDES[g % n_sides]
         step = max(1, max_cells // (kx * ky))
         for i in range(0, count, step):
-            _rasterize_group(members[i:i + step], kx, ky, planes, base, face_id, room_x, room_y,
+            _rasterize_group(members[i:i + step], kx, ky, planes[dtype], base, face_id, room_x, room_y,
                              width, keys)
     return keys
 
@@ -124,8 +137,8 @@ def _rasterize_group(ids, kx, ky, planes, base, face_id, room_x, room_y, width, 
     device = planes.device
     col = torch.arange(kx, device=device)
     row = torch.arange(ky, device=device).unsqueeze(1)
-    colf, rowf = col.float(), row.float()
-    p = planes.index_select(0, ids)                   # (n, 4, 3); index_select: much faster than p[ids]
+    colf, rowf = col.to(planes.dtype), row.to(planes.dtype)
+    p = gather_rows(planes, ids)                      # (n, 4, 3)
 
     def plane(j: int) -> torch.Tensor:              # (n, ky, kx)
         q = p[:, j, :, None, None]
@@ -143,11 +156,20 @@ def _rasterize_group(ids, kx, ky, planes, base, face_id, room_x, room_y, width, 
     # cheaper than recovering (triangle, row, col) of each inside cell by integer division.
     zw = p[:, 3, :, None, None]
     depth = torch.addcmul(torch.addcmul(zw[:, 0], e1, zw[:, 1]), e2, zw[:, 2])
-    key = (depth.view(torch.int32).long() << 32) + face_id.index_select(0, ids)[:, None, None]
+    key = (depth.float().view(torch.int32).long() << 32) + face_id.index_select(0, ids)[:, None, None]
     pixel = base.index_select(0, ids)[:, None, None] + (row * width + col)
     key = key.view(-1).index_select(0, flat)
     pixel = pixel.view(-1).index_select(0, flat)
     keys.scatter_reduce_(0, pixel, key, "amin")
+
+
+def _barycentric(planes: torch.Tensor, tri: torch.Tensor, col: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+    """(N, 3) barycentrics at local pixel (col, row) of triangles `tri`, in the planes' dtype."""
+    p = gather_rows(planes.reshape(-1, 12), tri).view(-1, 4, 3)
+    c = col.to(p.dtype).unsqueeze(1)
+    r = row.to(p.dtype).unsqueeze(1)
+    edge = torch.addcmul(torch.addcmul(p[:, :3, 0], p[:, :3, 1], c), p[:, :3, 2], r)   # (N, 3)
+    return edge / edge.sum(1, keepdim=True)                                          # sum = |doubled area|
 
 
 def _winners(s: dict, keys: torch.Tensor, screen: torch.Tensor, faces: torch.Tensor, height: int, width: int):
@@ -159,12 +181,13 @@ def _winners(s: dict, keys: torch.Tensor, screen: torch.Tensor, faces: torch.Ten
     row = torch.div(rem, width, rounding_mode="floor")
     col = rem - row * width
     tri = b * faces.shape[0] + face
-    p = s["planes"].reshape(-1, 4, 3).index_select(0, tri)             # (N, 4, 3)
-    c = (col - s["x_lo"].reshape(-1).index_select(0, tri)).float().unsqueeze(1)
-    r = (row - s["y_lo"].reshape(-1).index_select(0, tri)).float().unsqueeze(1)
-    edge = torch.addcmul(torch.addcmul(p[:, :3, 0], p[:, :3, 1], c), p[:, :3, 2], r)   # (N, 3)
-    total = edge.sum(1, keepdim=True)                                   # = |doubled area|
-    bary = edge / total
+    c = col - s["x_lo"].reshape(-1).index_select(0, tri)
+    r = row - s["y_lo"].reshape(-1).index_select(0, tri)
+    bary = _barycentric(s["planes"], tri, c, r)
+    wide = s["wide"].reshape(-1).index_select(0, tri).nonzero().squeeze(1)
+    if wide.numel():                           # large boxes: redo those pixels in float64
+        bary = bary.double()
+        bary[wide] = _barycentric(s["planes64"], tri[wide], c[wide], r[wide])
     corner_ids = faces.index_select(0, face) + (b * screen.shape[1]).unsqueeze(1)
     corner_z = screen[..., 2].reshape(-1).index_select(0, corner_ids.view(-1)).view(-1, 3)
     bary = bary.to(screen.dtype)

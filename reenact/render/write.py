@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -68,9 +68,10 @@ class GuidanceWriter:
         if self.count == 0:
             self.abort()
             raise OutputError(f"no guidance frames were produced for {self.out_dir}")
-        first = np.asarray(Image.open(self.stage / MAP_NAMES[0] / f"{0:0{self.width}d}.png"))
+        with Image.open(self.stage / MAP_NAMES[0] / f"{0:0{self.width}d}.png") as first:
+            width, height = first.size
         meta = {"kind": "reenact_guidance", "schema": GUIDANCE_SCHEMA, "frames": self.count,
-                "size": list(first.shape[:2]), "maps": list(MAP_NAMES), "format": "png rgb8 lossless",
+                "size": [height, width], "maps": list(MAP_NAMES), "format": "png rgb8 lossless",
                 **self.frame_meta, **self.meta}
         (self.stage / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         for name in (*MAP_NAMES, META_FILE):
@@ -102,12 +103,24 @@ class GuidanceWriter:
 
 
 def write_guidance(out_dir: str | Path, batches: Iterable[GuidanceFrames], *, total: int | None = None,
-                   overwrite: bool = False, meta: dict | None = None) -> Path:
-    """Write batches of guidance frames to out_dir/{depth,normal,render}/NNNN.png (+ guidance.json)."""
+                   overwrite: bool = False, meta: dict | None = None,
+                   on_batch: Callable[[GuidanceFrames], None] | None = None) -> Path:
+    """Write batches of guidance frames to out_dir/{depth,normal,render}/NNNN.png (+ guidance.json).
+
+    on_batch, if given, sees every batch after it is written (for a preview video or progress),
+    so nothing has to be rendered twice.
+    """
     with GuidanceWriter(out_dir, total=total, overwrite=overwrite, meta=meta) as writer:
         for batch in batches:
             writer.write(batch)
+            if on_batch is not None:
+                on_batch(batch)
     return Path(out_dir)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
 
 
 def read_guidance(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -118,7 +131,7 @@ def read_guidance(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
         files = sorted((folder / name).glob("*.png")) if (folder / name).is_dir() else []
         if not files:
             raise InputError(f"{folder / name} has no PNG frames; is {folder} a guidance folder?")
-        maps[name] = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+        maps[name] = np.stack([_read_rgb(f) for f in files])
     counts = {len(v) for v in maps.values()}
     if len(counts) != 1:
         raise InputError(f"{folder}: depth, normal and render have different frame counts")
@@ -161,7 +174,11 @@ def preview_frame(source: np.ndarray, driving: np.ndarray, depth: np.ndarray, no
 
 def iter_preview_frames(source: np.ndarray, driving_frames: Iterable[np.ndarray],
                         batches: Iterable[GuidanceFrames], height: int = 256) -> Iterable[np.ndarray]:
-    """Preview rows for a whole clip, pairing driving frames with guidance frames in order."""
+    """Preview rows, pairing driving frames with guidance frames in order.
+
+    `driving_frames` may be one iterator shared across calls (e.g. from `on_batch` of
+    write_guidance): each call advances it by the number of guidance frames it is given.
+    """
     driving_iter = iter(driving_frames)
     for batch in batches:
         images = batch.to_uint8()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.ndimage import binary_dilation
-from toy_heads import dome_face, flame_track, mesh_track, official_crop, random_flame_track
+from toy_heads import dome_face, flame_track, mesh_track, random_flame_track
 
 from reenact.geometry import AlignOptions, FlameTopology, align, flame_guidance, guidance_from_tracks
 from reenact.geometry.face_mesh import N_MESH_POINTS, mediapipe_triangles
@@ -160,9 +160,25 @@ def test_flame_texture_is_used_when_available(tmp_path, toy_flame):
     assert (textured.render[0][m] - plain.render[0][m]).abs().mean() > 0.05
 
 
-def test_mediapipe_tessellation_is_a_consistently_wound_surface():
+def test_config_settings_reach_the_maps(tmp_path, toy_flame):
+    from reenact.config import load_config
+    from reenact.geometry import guidance_from_config
+
+    source, driving = _tracks(toy_flame, n=2, seed=50)
+    cfg = load_config(overrides=[f"render.size={SIZE}", "render.batch_size=1", "align.mode=relative",
+                                 "render.constant_albedo=[0.5,0.5,0.5]",
+                                 f"render.head_template={tmp_path / 'missing.obj'}",
+                                 f"render.flame_texture={tmp_path / 'missing.npz'}"])
+    n, batches = guidance_from_config(cfg, source, driving, flame=toy_flame, flame_faces=toy_flame.faces.numpy())
+    batches = list(batches)
+    assert n == 2 and [len(b) for b in batches] == [1, 1]
+    assert batches[0].image_size == (SIZE, SIZE)
+    assert batches[0].meta["alignment"] == "relative" and batches[0].meta["albedo"] == "constant 0.5,0.5,0.5"
+
+
+def test_mediapipe_mesh_is_a_consistently_wound_surface():
     tris = mediapipe_triangles()
-    assert tris.shape == (852, 3) and set(np.unique(tris)) == set(range(N_MESH_POINTS))
+    assert tris.shape == (880, 3) and set(np.unique(tris)) == set(range(N_MESH_POINTS))
     directed = [(a, b) for t in tris for a, b in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0]))]
     assert len(set(directed)) == len(directed)           # no edge twice the same way: one orientation
 

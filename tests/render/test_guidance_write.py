@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -77,6 +76,12 @@ def test_no_frames_is_an_error(tmp_path):
 def test_reading_a_non_guidance_folder_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="no PNG frames"):
         read_guidance(tmp_path)
+
+
+def test_on_batch_sees_every_batch_once(tmp_path):
+    seen = []
+    write_guidance(tmp_path / "g", [_frames(2, seed=1), _frames(3, seed=2)], on_batch=lambda b: seen.append(len(b)))
+    assert seen == [2, 3]
 
 
 def test_writer_streams_batches_in_order(tmp_path):

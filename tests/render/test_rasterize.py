@@ -100,6 +100,39 @@ def test_triangles_crossing_the_image_border_are_clipped():
     _assert_matches_exact(_run(tris, 11, 13), tris, 11, 13)
 
 
+def test_far_away_corners_keep_exact_edges():
+    # Two triangles sharing an edge through the centres (1.5 + 2m, 0.5 + m), with corners
+    # hundreds of thousands of pixels away: edge functions are ~1e11 here, beyond float32's
+    # exact range, and a rounding error would hand those centres to one of the triangles.
+    k = 300007.0
+    a, b = (1.5 - 2 * k, 0.5 - k, 0.0), (1.5 + 2 * k, 0.5 + k, 0.0)
+    tris = [[a, b, (-3 * k, 5 * k, 1.0)], [b, a, (3 * k, -5 * k, 1.0)]]
+    frags = _run(tris, 12, 12)
+    _assert_matches_exact(frags, tris, 12, 12)
+    on_edge = {(m, 1 + 2 * m) for m in range(6)}
+    mask = frags.mask[0].numpy()
+    assert all(not mask[r, q] for r, q in on_edge)
+    assert mask.sum() == 144 - len(on_edge)
+
+
+def test_large_triangles_use_exact_edges_too():
+    tri = [[(0.5, 0.25, 0.0), (511.75, 300.5, 1.0), (20.25, 511.5, 2.0)]]
+    frags = _run(tri, 512, 512)
+    # Check the exact rule on the pixels along the three edges, where rounding would show.
+    v = np.asarray(tri[0])[:, :2]
+    mask = frags.mask[0].numpy()
+    from fractions import Fraction
+    for r in range(0, 512, 31):
+        for q in range(512):
+            p = (Fraction(2 * q + 1, 2), Fraction(2 * r + 1, 2))
+            e = []
+            for a, b in ((1, 2), (2, 0), (0, 1)):
+                ax, ay, bx, by = (Fraction(float(t)) for t in (*v[a], *v[b]))
+                e.append((bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax))
+            inside = all(x > 0 for x in e) or all(x < 0 for x in e)
+            assert mask[r, q] == inside, (r, q)
+
+
 def test_non_square_images_keep_rows_and_columns_apart():
     tris = [[(0.5, 0.5, 0.0), (20.0, 1.0, 0.0), (1.0, 6.0, 0.0)]]
     frags = _run(tris, 7, 21)
