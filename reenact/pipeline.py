@@ -338,6 +338,8 @@ class Reenactor:
 
 def _flame_renderer(cfg):
     """The FLAME forward pass and mesh topology the guidance maps are rendered with."""
+    import torch
+
     from .errors import AssetError
     from .flame.assets import find_flame_files
     from .flame.model import load_flame_model
@@ -346,18 +348,22 @@ def _flame_renderer(cfg):
     files = find_flame_files(cfg)
     if files.model is None:
         raise AssetError("FLAME guidance maps need the FLAME model in flame_assets/ (see `reenact doctor`)")
-    template = resolve_path(cfg.render.head_template)
-    if not template.is_file():
-        raise AssetError(f"FLAME guidance maps need head_template.obj at {template} "
-                         "(DECA repository data/ folder: https://github.com/yfeng95/DECA)")
     model = load_flame_model(files.model)
+    template = resolve_path(cfg.render.head_template)
+    if template.is_file():
+        topology = FlameTopology.from_obj(template)
+    else:
+        # without DECA's head_template.obj there are no texture coordinates: the model's own
+        # triangles, and the render map in its constant albedo
+        log.info("no %s: the render map uses a constant albedo", template)
+        topology = FlameTopology(torch.as_tensor(model.faces, dtype=torch.int64))
 
     def flame(shape, expression, pose):
         # pose (B, 15) = [global | neck | jaw | left eye | right eye], FLAME's joint order
         return model(shape=shape, expression=expression, global_rot=pose[:, :3], neck=pose[:, 3:6],
                      jaw=pose[:, 6:9], eyes=pose[:, 9:15]).vertices
 
-    return flame, FlameTopology.from_obj(template)
+    return flame, topology
 
 
 def _has_audio(path: Path) -> bool:
