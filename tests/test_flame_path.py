@@ -57,7 +57,7 @@ def test_cli_guidance_with_flame_on_a_real_portrait(flame_cfg, head_files, tmp_p
     assert main(argv) == 0, capsys.readouterr().err
     maps, meta = read_guidance(tmp_path / "maps")
     assert maps["depth"].shape == (10, 512, 512, 3)
-    assert meta.get("geometry") == "flame" or "flame" in str(meta)
+    assert meta["geometry"] == "flame" and meta["alignment"] == "absolute"
     covered = maps["depth"][0, ..., 0] > 0
     ys, xs = np.nonzero(covered)
     assert abs(xs.mean() - 256) < 60 and abs(ys.mean() - 256) < 80   # the head sits in the source crop
