@@ -1,0 +1,1 @@
+"""Benchmark evaluation: metrics, estimators, protocols and the report."""
