@@ -82,26 +82,33 @@ def bg_rmse(a: np.ndarray, b: np.ndarray, face_mask: np.ndarray) -> float | None
     return float(np.sqrt((diff ** 2).mean()))
 
 
-def head_mask(shape: tuple[int, int], landmarks: np.ndarray, scale: float = 1.8) -> np.ndarray:
-    """(H, W) bool: an ellipse around the face landmarks' bounding box, its semi-axes `scale` times
-    the half box sides, so that hair, ears and the top of the neck count as face region."""
+def head_mask(shape: tuple[int, int], landmarks: np.ndarray, scale: float = 1.8, forehead: float = 0.5) -> np.ndarray:
+    """(H, W) bool: the head region of a face whose landmarks (68-point style: brows to chin) are
+    given. Their bounding box is extended upwards by `forehead` times its height (forehead and
+    hair carry no landmarks), and the ellipse inscribed in that box, scaled `scale` times about its
+    centre, is the region: hair, ears and the top of the neck included."""
     h, w = shape
     pts = np.asarray(landmarks, np.float64)[:, :2]
     (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    y0 -= forehead * (y1 - y0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     ax, ay = max((x1 - x0) / 2 * scale, 1.0), max((y1 - y0) / 2 * scale, 1.0)
     ys, xs = np.ogrid[:h, :w]
     return ((xs - cx) / ax) ** 2 + ((ys - cy) / ay) ** 2 <= 1.0
 
 
-def mean_abs_change(previous: np.ndarray, current: np.ndarray) -> float:
-    """Frame-to-frame change: mean absolute difference of consecutive frames, grey levels."""
-    return l1(previous, current)
+def mean_abs_change(previous: np.ndarray, current: np.ndarray, region: np.ndarray | None = None) -> float:
+    """Frame-to-frame change: mean absolute difference of consecutive frames, grey levels, over
+    the pixels of `region` ((H, W) bool) or the whole frame."""
+    if region is None:
+        return l1(previous, current)
+    a, b = _pair(previous, current)
+    return float(np.abs(a - b)[np.asarray(region, bool)].mean())
 
 
 def flicker_ratio(output_changes: np.ndarray, driving_changes: np.ndarray, floor: float = 0.05) -> float:
     """Temporal instability of an output relative to its driving video: the output's mean
-    frame-to-frame change divided by the driving's (1 = it changes as much as the driving does,
+    frame-to-frame change (over its head region) divided by the driving's (1 = it changes as much as the driving does,
     above 1 = it shimmers more than the motion explains). `floor` (grey levels) keeps a frozen
     driving clip from dividing by almost zero."""
     out = float(np.mean(output_changes)) if len(output_changes) else 0.0

@@ -69,11 +69,15 @@ def test_bg_rmse_measures_background_noise_and_ignores_the_face(astronaut):
     assert pm.bg_rmse(noisy, astronaut, np.ones(mask.shape, bool)) is None
 
 
-def test_head_mask_is_the_scaled_ellipse_around_the_landmarks():
-    landmarks = np.array([[100, 100], [160, 180]], float)   # box 60 x 80
-    mask = pm.head_mask((400, 400), landmarks, scale=2.0)
-    assert mask.sum() == pytest.approx(np.pi * 60 * 80, rel=0.01)
-    assert mask[140, 130] and not mask[140, 195] and mask[140, 185]
+def test_head_mask_is_the_scaled_ellipse_around_the_landmarks_and_the_forehead_above_them():
+    landmarks = np.array([[100, 100], [160, 180]], float)   # box 60 x 80, extended up to 60 x 120
+    mask = pm.head_mask((400, 400), landmarks, scale=2.0, forehead=0.5)
+    assert mask.sum() == pytest.approx(np.pi * 60 * 120, rel=0.01)    # semi-axes 2 x 30 and 2 x 60
+    centre = (120, 130)                                                # (y, x): 40 px above the box centre
+    assert mask[centre[0] - 119, 130] and not mask[centre[0] - 121, 130]
+    assert mask[centre[0], 130 + 59] and not mask[centre[0], 130 + 61]
+    flat = pm.head_mask((400, 400), landmarks, scale=2.0, forehead=0.0)
+    assert flat.sum() == pytest.approx(np.pi * 60 * 80, rel=0.01)
 
 
 def test_flicker_is_1_for_a_copy_0_for_a_frozen_output_and_grows_with_temporal_noise():

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ...errors import AssetError
 from ..weights import describe, find_weight, missing
+
+DETECT_SIDE = 640
 
 
 def dlib_missing_reason(weights_dir: Path, need_recognition: bool = False) -> str | None:
@@ -63,13 +66,23 @@ class DlibFaces:
 
     def _largest_face(self, frame: np.ndarray):
         """The largest confident detection: weak ones (a badge, a pattern) can be larger than the
-        face, so only detections scoring at least half the best score compete on size."""
+        face, so only detections scoring at least half the best score compete on size. Detection
+        runs on a copy at most DETECT_SIDE px on its longer side (the HOG detector's cost grows with
+        the pixel count); landmarks are then fitted on the full frame."""
+        h, w = frame.shape[:2]
+        scale = min(1.0, DETECT_SIDE / max(h, w))
+        small = frame if scale == 1.0 else cv2.resize(frame, (round(w * scale), round(h * scale)),
+                                                      interpolation=cv2.INTER_AREA)
         # upsampling once finds faces down to ~40 px; only worth its 4x cost when the plain pass fails
         for upsample in (0, 1):
-            rects, scores, _ = self._detector.run(frame, upsample, 0.0)
+            rects, scores, _ = self._detector.run(small, upsample, 0.0)
             if len(rects):
                 best = max(scores)
-                return max((r for r, s in zip(rects, scores) if s >= 0.5 * best), key=lambda r: r.area())
+                r = max((r for r, s in zip(rects, scores) if s >= 0.5 * best), key=lambda r: r.area())
+                if scale == 1.0:
+                    return r
+                return self._dlib.rectangle(round(r.left() / scale), round(r.top() / scale),
+                                            round(r.right() / scale), round(r.bottom() / scale))
         return None
 
     def _shape(self, frame: np.ndarray):
