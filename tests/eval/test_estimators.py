@@ -202,3 +202,15 @@ def test_fid_and_fvd_networks_load_from_torchscript_files(tmp_path):
     (tmp_path / "i3d_torchscript.pt").write_bytes(b"garbage")
     with pytest.raises(AssetError, match="not a TorchScript archive"):
         Estimators.load(tmp_path, "cpu", {"fvd"})
+
+
+def test_doctor_lists_every_evaluation_weight_file(tmp_path):
+    from reenact.eval.weights import WEIGHT_FILES, weight_status
+
+    (tmp_path / "i3d_torchscript.pt").write_bytes(b"x")
+    rows = {r.name.split(": ")[1]: r for r in weight_status(tmp_path)}
+    assert set(rows) == {w.filename for w in WEIGHT_FILES.values()}
+    assert rows["i3d_torchscript.pt"].found and rows["i3d_torchscript.pt"].note == "used for fvd"
+    assert not rows["inception-2015-12-05.pt"].found
+    assert rows["inception-2015-12-05.pt"].note.startswith("optional (without it FID is not measured)")
+    assert all(r.group == "eval" and not r.required for r in rows.values())
