@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..io.images import write_image
+from ..io.paths import atomic_path
 
 TILE = 192
 LABEL_H = 18
@@ -74,13 +75,11 @@ def _grid(n: int) -> tuple[int, int]:
 
 
 def _plot_matplotlib(path, clips, metrics, values, titles) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure   # no pyplot: no global figure state, no GUI backend
 
     rows, cols = _grid(len(metrics))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.8 * rows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 2.8 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     x = np.arange(len(clips))
     for ax, m in zip(axes.flat, metrics):
         ys = [np.nan if v is None else v for v in values[m]]
@@ -94,11 +93,8 @@ def _plot_matplotlib(path, clips, metrics, values, titles) -> Path:
     if not metrics:
         axes.flat[0].text(0.5, 0.5, "no per-clip metric was measured", ha="center", va="center")
     fig.tight_layout()
-    from ..io.paths import atomic_path
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -131,8 +127,6 @@ def _plot_pil(path, clips, metrics, values, titles) -> Path:
                 draw.rectangle([x0, min(y, zero), x1, max(y, zero)], fill=(76, 114, 176))
             label = clip if len(clip) <= 10 else clip[:9] + "…"
             draw.text((x0, bottom + 4 + (i % 3) * 12), label, fill=(0, 0, 0), font=font)
-    from ..io.paths import atomic_path
-
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
     return path
