@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED_DATA, shared_data, similarity, warp
-from evalkit import estimators  # noqa: F401  (fixture)
+from portrait_helpers import SHARED_DATA, shared_data, similarity, warp
 from reenact.errors import AssetError
 from reenact.eval import face_metrics as fm
 from reenact.eval.estimators import Estimators
@@ -187,7 +186,7 @@ def test_arcface_loads_an_iresnet_state_dict_of_any_depth_and_embeds_aligned_fac
 def test_fid_and_fvd_networks_load_from_torchscript_files(tmp_path):
     import torch
 
-    from tiny_scripts import TinyI3D, TinyInception
+    from tests.eval.tiny_scripts import TinyI3D, TinyInception
 
     with pytest.warns(DeprecationWarning):
         torch.jit.save(torch.jit.script(TinyInception()), str(tmp_path / "inception-2015-12-05.pt"))

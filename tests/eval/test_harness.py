@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evalkit import clip_dir, copy_driving, estimators, source_dir, still_source  # noqa: F401  (fixtures)
 from reenact.errors import InputError, NotAvailableError, OutputError
 from reenact.eval import merge_run, run_eval
 from reenact.eval.estimators import Estimators
 from reenact.eval.figures import plot_metrics
 from reenact.io.video import iter_frames
+from tests.eval.runners import copy_driving, still_source
 
 ALL_METRICS = {"l1", "psnr", "ssim", "lpips", "fid", "fvd", "csim", "aed", "apd", "akd", "bg_rmse", "flicker"}
 REPO = Path(__file__).resolve().parents[2]
@@ -199,7 +199,7 @@ def test_fid_and_fvd_pool_feature_statistics_over_clips(tmp_path, clip_dir):
     import torch
 
     from reenact.eval import EvalOptions
-    from tiny_scripts import TinyI3D, TinyInception
+    from tests.eval.tiny_scripts import TinyI3D, TinyInception
 
     weights = tmp_path / "weights"
     weights.mkdir()

@@ -1,6 +1,5 @@
-"""Helpers and fixtures for the evaluation tests (test modules import the fixtures they use):
-short clips of the public-domain astronaut portrait, fake generators (runners) that write known
-outputs, and the face estimators loaded once."""
+"""Fixtures for the evaluation tests: short clips of the public-domain astronaut portrait, source
+portraits, and the face estimators loaded once (fake generators live in runners.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import similarity, warp, write_test_video
-from runners import copy_driving, still_source  # noqa: F401  (re-exported for the tests)
+from portrait_helpers import similarity, warp, write_test_video
 
 
 def moving_frames(image: np.ndarray, n: int, seed: int = 0) -> list[np.ndarray]:
