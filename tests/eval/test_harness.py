@@ -138,9 +138,8 @@ def _darker(source, driving, output, max_frames):
 @pytest.mark.slow
 def test_accelerate_launch_shards_clips_across_processes(tmp_path, clip_dir):
     pytest.importorskip("accelerate")
-    launcher = Path(sys.executable).parent / "accelerate"
     env = dict(os.environ, PYTHONPATH=str(REPO), GLOG_minloglevel="2")
-    cmd = [str(launcher), "launch", "--num_processes", "2", "--cpu", "--num_machines", "1", "--mixed_precision", "no",
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "-m", "reenact.eval", "self", "--videos", str(clip_dir), "-o", str(tmp_path / "run"),
            "--max-frames", "3", "--runner", "tests.eval.runners:copy_driving", "--set", "eval.face_frames=2", "-q"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
