@@ -49,9 +49,13 @@ def diffusion_status(weights_dir: Path) -> list[AssetStatus]:
 
 
 def collect(cfg) -> list[AssetStatus]:
+    from .eval.weights import weight_status
+
+    eval_dir = cfg.eval.weights_dir if "eval" in cfg else f"{cfg.paths.weights_dir}/eval"
     return (landmarker_status()
             + flame_status(cfg)
-            + diffusion_status(resolve_path(cfg.paths.weights_dir)))
+            + diffusion_status(resolve_path(cfg.paths.weights_dir))
+            + weight_status(resolve_path(eval_dir)))
 
 
 def flame_ready(cfg) -> bool:
