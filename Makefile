@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-all demo bench bench-gpu doctor clean
+.PHONY: setup test demo bench bench-gpu doctor eval eval-self eval-cross clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,23 @@ bench: setup
 # diffusion generator: full-size random-weight models on the GPU, fp32/bf16/fp16 (BENCHMARKS.md)
 bench-gpu: setup
 	$(PY) tools/bench_generator.py --device cuda
+
+# Benchmark evaluation (docs/eval.md). DATA: a folder of driving videos, or a dataset folder with
+# driving/ and source/ (as ../shared/data is); SOURCES: portraits for cross-reenactment.
+DATA ?= ../shared/data
+SOURCES ?=
+ENGINE ?= warp
+FRAMES ?=
+EVAL_OUT ?= outputs/eval
+EVAL_ARGS = --videos $(DATA) --engine $(ENGINE) $(if $(FRAMES),--max-frames $(FRAMES))
+
+eval: eval-self eval-cross
+
+eval-self: setup
+	$(VENV)/bin/reenact eval self $(EVAL_ARGS) -o $(EVAL_OUT)/self
+
+eval-cross: setup
+	$(VENV)/bin/reenact eval cross $(EVAL_ARGS) $(if $(SOURCES),--sources $(SOURCES)) -o $(EVAL_OUT)/cross
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

@@ -13,7 +13,7 @@ from .errors import ReenactError
 
 log = logging.getLogger("reenact")
 
-SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights")
+SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval")
 
 MAIN_EPILOG = """\
 other commands:
@@ -26,6 +26,8 @@ other commands:
                                        depth / normal / render guidance maps (MagicPortrait's layout)
   reenact weights convert [--src DIR] [--out DIR]
                                        official MagicPortrait checkpoints -> a safetensors folder
+  reenact eval self|cross --videos DIR [--sources DIR] --engine warp|diffusion -o RUN_DIR
+                                       benchmark evaluation: metrics.json, report.md, plots
   reenact demo [-o outputs/demo.mp4]   the bundled portrait performing a bundled preset
 run `reenact COMMAND --help` for a command's options.
 """
@@ -259,6 +261,18 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def _eval_parser() -> argparse.ArgumentParser:
+    from .eval.command import build_parser
+
+    return build_parser("reenact eval")
+
+
+def cmd_eval(args) -> int:
+    from .eval.command import run
+
+    return run(args)
+
+
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
     from skimage import data
@@ -286,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             "doctor": (_doctor_parser, cmd_doctor), "landmarks": (_landmarks_parser, cmd_landmarks),
             "demo": (_demo_parser, cmd_demo), "track": (_track_parser, cmd_track),
             "guidance": (_guidance_parser, cmd_guidance), "weights": (_weights_parser, cmd_weights),
+            "eval": (_eval_parser, cmd_eval),
         }[name]
         parser = parser()
     else:
