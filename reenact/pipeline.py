@@ -314,7 +314,7 @@ class Reenactor:
         from .io.paths import atomic_path
 
         resolved = OmegaConf.merge(cfg, {"run": {"engine": engine, "backend": backend}})
-        target = output.with_name(output.name + ".yaml") if output.suffix else output.with_name(output.name + ".yaml")
+        target = output.with_name(output.name + ".yaml")
         try:
             with atomic_path(target) as tmp:
                 tmp.write_text(to_yaml(resolved))
