@@ -11,7 +11,7 @@ from reenact.flame.assets import find_flame_files, flame_asset_report
 from reenact.flame.head import load_flame_head
 from reenact.flame.landmarks import (IBUG68_MIRROR, MEDIAPIPE_TO_IBUG68, flame_landmarks68, load_landmark_embedding,
                                      yaw_row)
-from reenact.flame.model import FlameModel, flame_data_from_dict, load_flame_data
+from reenact.flame.model import FlameModel, flame_data_from_dict
 from reenact.flame.pickle_safe import load_pickle
 from reenact.tracking.canonical_face import load_canonical_face
 from reenact.tracking.geometry import rotvec_to_matrix
