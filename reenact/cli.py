@@ -292,8 +292,6 @@ def cmd_demo(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if argv and argv[0] in SUBCOMMANDS:
         name, rest = argv[0], argv[1:]
         parser, handler = {
@@ -305,7 +303,13 @@ def main(argv: list[str] | None = None) -> int:
         parser = parser()
     else:
         parser, rest, handler = _main_parser(), argv, cmd_run
-    args = parser.parse_args(rest)
+    return run_handler(handler, parser.parse_args(rest))
+
+
+def run_handler(handler, args) -> int:
+    """Run one command: its notes on stderr, a ReenactError as one line and an exit code."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _setup_logging(args.quiet)
     try:
         return handler(args)

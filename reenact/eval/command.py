@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import InputError, ReenactError
+from ..errors import InputError
 
 log = logging.getLogger("reenact")
 
@@ -76,18 +76,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser("python -m reenact.eval").parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.ERROR if args.quiet else logging.INFO)
-    log.propagate = False
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    try:
-        return run(args)
-    except ReenactError as exc:
-        print(f"reenact: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("reenact: interrupted", file=sys.stderr)
-        return 130
+    """`python -m reenact.eval` (what `accelerate launch -m reenact.eval` runs in each process)."""
+    from ..cli import run_handler
+
+    return run_handler(run, build_parser("python -m reenact.eval").parse_args(argv))
