@@ -94,6 +94,13 @@ def test_still_image_driving_and_crop_output(workdir, astronaut, isolated_cache)
     got = detect_in_file(still.output).landmarks[0, :, :2]
     want = detect_in_file(workdir / "tilt.png").landmarks[0, :, :2]
     assert np.linalg.norm(got - want, axis=-1).mean() < 3.0
+    # a video out of a still: one second easing from the source into the still's expression and pose
+    eased = r.run(workdir / "face.png", workdir / "tilt.png", workdir / "still.mp4")
+    assert eased.frames == 25 and probe_video(eased.output).frame_count == 25
+    track = detect_in_file(eased.output)
+    assert np.linalg.norm(track.landmarks[0, :, :2] - detect_in_file(workdir / "face.png").landmarks[0, :, :2],
+                          axis=-1).mean() < 2.0
+    assert np.linalg.norm(track.landmarks[-1, :, :2] - want, axis=-1).mean() < 3.0
     crop = r.run(workdir / "face.png", "preset:nod", workdir / "crop.mp4", pasteback=False, preset_seconds=1)
     info = probe_video(crop.output)
     assert (info.width, info.height) == (512, 512) and info.frame_count == 25
