@@ -64,6 +64,29 @@ def bench_end_to_end(clip: Path, source: Path, out_dir: Path, repeats: int) -> t
     return result.frames / statistics.median(times), stages[k], result.frames
 
 
+def bench_tracking(clip: Path, repeats: int, flame_files: dict | None) -> list[tuple[str, float, int]]:
+    """Landmarks + fitting per backend (the issue-3 target: faster than real time)."""
+    from reenact.config import load_config
+    from reenact.faces import detect_in_file
+    from reenact.tracking import make_tracker
+
+    rows = []
+    backends = [("mesh", [])]
+    if flame_files:
+        backends.append(("flame", [f"flame.model_file={flame_files['model']}",
+                                   f"flame.landmark_embedding={flame_files['landmark_embedding']}"]))
+    for backend, overrides in backends:
+        tracker = make_tracker(backend, load_config(overrides=overrides))
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            faces = detect_in_file(clip)
+            tracker.track(faces)
+            times.append(time.perf_counter() - start)
+        rows.append((backend, len(faces) / statistics.median(times), len(faces)))
+    return rows
+
+
 def machine() -> str:
     import torch
 
@@ -74,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--frames", type=int, default=120)
-    ap.add_argument("--only", choices=["landmarks", "e2e"], default=None)
+    ap.add_argument("--only", choices=["landmarks", "track", "e2e"], default=None)
     args = ap.parse_args()
     os.environ.setdefault("GLOG_minloglevel", "2")
     print(f"machine: {machine()}")
@@ -84,6 +107,13 @@ def main() -> None:
             fps, n = bench_landmarks(clip, args.repeats)
             print(f"| landmarks (decode + MediaPipe 478 + crops), 512x512, {n} frames | {fps:.1f} frames/s "
                   f"| median of {args.repeats} |")
+        if args.only in (None, "track"):
+            # FLAME itself cannot ship; the synthetic FLAME-format test head has the same fitting cost
+            from tests.synthetic_head import write_head_once
+
+            for backend, fps, n in bench_tracking(clip, args.repeats, write_head_once(Path(tmp))):
+                print(f"| tracking = landmarks + {backend} fit, 512x512, {n} frames | {fps:.1f} frames/s "
+                      f"| median of {args.repeats} |")
         if args.only in (None, "e2e"):
             from skimage import data
 
