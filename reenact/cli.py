@@ -319,6 +319,9 @@ def run_handler(handler, args) -> int:
     except KeyboardInterrupt:
         print("reenact: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `reenact doctor | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 0
     except MemoryError:
         print("reenact: error: out of memory; try --max-frames or a smaller --set faces.crop_size", file=sys.stderr)
         return 1

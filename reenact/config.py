@@ -9,8 +9,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from .errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "default.yaml"
+PACKAGE_DIR = Path(__file__).resolve().parent
+# configs/default.yaml at the top of a checkout is a link to the packaged copy, so an installed
+# wheel carries its defaults too
+DEFAULT_CONFIG = PACKAGE_DIR / "configs" / "default.yaml"
+# Relative asset paths (flame_assets/, weights/, .cache/) are relative to the checkout when reenact
+# runs from one (an editable install, `make setup`), else to the working directory.
+REPO_ROOT = PACKAGE_DIR.parent if (PACKAGE_DIR.parent / "setup.cfg").is_file() else Path.cwd()
 
 
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> DictConfig:

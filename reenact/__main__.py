@@ -1,0 +1,7 @@
+"""`python -m reenact` is the `reenact` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
