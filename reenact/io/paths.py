@@ -60,6 +60,8 @@ def atomic_path(path: str | Path, is_dir: bool = False) -> Iterator[Path]:
         raise OutputError(f"cannot write in {path.parent}: {exc.strerror}") from None
     try:
         yield tmp
+        # temporary files are private (0600); the output gets the permissions a plain write would
+        os.chmod(tmp, (0o777 if is_dir else 0o666) & ~_umask())
         if is_dir and path.is_dir():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -69,3 +71,9 @@ def atomic_path(path: str | Path, is_dir: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -105,3 +105,17 @@ def test_corrupt_and_empty_videos_raise_input_error(tmp_path):
         list(iter_frames(tmp_path / "cut.mp4"))
     with pytest.raises(InputError, match="not found"):
         probe_video(tmp_path / "missing.mp4")
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from reenact.io.images import write_image
+
+    out = write_image(tmp_path / "x.png", np.zeros((4, 4, 3), np.uint8))
+    frames = write_video(tmp_path / "seq", gradient_frames(2), fps=25)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE(frames.stat().st_mode) == 0o777 & ~mask
