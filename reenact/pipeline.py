@@ -117,8 +117,9 @@ class Reenactor:
         # 4. alignment
         with timer.stage("align"):
             aligned = self._align(src_head, drv_head, cfg.align, backend)
-            if still:
-                aligned = _ease_in(aligned, frames=max(2, int(round(fps * run.still_seconds))))
+            if still:  # a still image out needs only the arrival frame
+                eased = 2 if is_image_path(output) else max(2, int(round(fps * run.still_seconds)))
+                aligned = _ease_in(aligned, frames=eased)
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
         context = SourceContext(image=image, faces=src_faces, head=src_head)
         frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
