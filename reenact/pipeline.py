@@ -101,7 +101,7 @@ class Reenactor:
         preset = parse_preset(str(driving))
         driving_path = None if preset else require_input_file(driving, "driving")
         output = check_output(output, [p for p in (source, driving_path) if p], overwrite)
-        engine_name = self._choose_engine(run.engine)
+        engine_name = self._choose_engine(run.engine, cfg)
         generator = make_generator(engine_name, cfg)
         backend = generator.backend
         # 2. faces
@@ -230,17 +230,17 @@ class Reenactor:
                 raise InputError(f"unknown run option {key!r}; known: {', '.join(known)}")
         return cfg
 
-    def _choose_engine(self, requested: str) -> str:
+    def _choose_engine(self, requested: str, cfg) -> str:
         from .doctor import diffusion_ready, flame_ready
 
-        diffusion_ok, why = diffusion_ready(self.cfg)
+        diffusion_ok, why = diffusion_ready(cfg)
         if requested == "diffusion":
             if not diffusion_ok:
                 raise NotAvailableError(f"the diffusion engine cannot run: {why}")
             return "diffusion"
         if requested == "warp":
             return "warp"
-        if diffusion_ok and flame_ready(self.cfg):
+        if diffusion_ok and flame_ready(cfg):
             log.info("engine: diffusion (MagicPortrait weights and FLAME found); --engine warp for the fast preview engine")
             return "diffusion"
         log.info("engine: warp (no learned weights); for MagicPortrait quality add FLAME and the diffusion "
