@@ -29,7 +29,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from reenact.flame.landmarks import MEDIAPIPE_TO_IBUG68, N_DYNAMIC_ROWS  # noqa: E402
-from reenact.tracking.canonical_face import load_canonical_face  # noqa: E402
+from reenact.faces.topology import load_canonical_face  # noqa: E402
 
 NOTE = "SYNTHETIC TEST HEAD written by reenact tools/make_test_head.py - not FLAME, not a face model"
 N_ID, N_EXP = 300, 100

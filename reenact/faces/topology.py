@@ -15,10 +15,26 @@ _INNER_LIP_START = 78
 
 
 @lru_cache(maxsize=1)
+def load_canonical_face() -> dict[str, np.ndarray]:
+    """MediaPipe's canonical face model, vendored (Apache-2.0, Google LLC; extracted from the Face
+    Landmarker bundle by tools/extract_mediapipe_canonical.py): {'vertices' (468, 3) cm, x right,
+    y up, z toward the camera; 'uv' (468, 2); 'triangles' (898, 3); 'procrustes_weights' (468,)}."""
+    from ..errors import AssetError
+
+    try:
+        with np.load(CANONICAL_FACE, allow_pickle=False) as z:
+            data = {k: z[k] for k in ("vertices", "uv", "triangles", "procrustes_weights")}
+    except (OSError, KeyError, ValueError) as exc:
+        raise AssetError(f"the packaged MediaPipe canonical face {CANONICAL_FACE} is missing or damaged ({exc}); "
+                         "reinstall reenact") from None
+    for arr in data.values():
+        arr.setflags(write=False)
+    return data
+
+
 def face_triangles() -> np.ndarray:
     """(898, 3) int32 triangles over landmarks 0..467 (MediaPipe's canonical face mesh)."""
-    with np.load(CANONICAL_FACE, allow_pickle=False) as z:
-        return z["triangles"].astype(np.int32)
+    return load_canonical_face()["triangles"].astype(np.int32)
 
 
 def _ordered_loops(edges: list[tuple[int, int]]) -> list[list[int]]:

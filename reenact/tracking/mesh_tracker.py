@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import NoFaceError
 from ..faces.types import FaceTrack
-from .canonical_face import load_canonical_face
+from ..faces.topology import load_canonical_face
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
 

@@ -26,7 +26,7 @@ class HeadTrack:
         pose-free landmarks, so that crop landmarks = scale * R @ canonical + translation, with
         crop landmarks as FaceTrack.landmarks_in_crop gives them (x right, y down, z away from the
         camera, pixels) and canonical in MediaPipe's canonical-face units (cm) on the same axes;
-        R is the identity for a frontal face. Triangles: reenact.tracking.canonical_face.
+        R is the identity for a frontal face. Triangles: reenact.faces.topology.face_triangles.
 
     residuals: per frame, RMS distance in crop pixels between the fitted and the observed
     landmarks (flame), or of MediaPipe's rigid reference points from the posed canonical face (mesh).

@@ -13,7 +13,7 @@ from reenact.flame.landmarks import (IBUG68_MIRROR, MEDIAPIPE_TO_IBUG68, flame_l
                                      yaw_row)
 from reenact.flame.model import FlameModel, flame_data_from_dict
 from reenact.flame.pickle_safe import load_pickle
-from reenact.tracking.canonical_face import load_canonical_face
+from reenact.faces.topology import load_canonical_face
 from reenact.tracking.geometry import rotvec_to_matrix
 
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ...faces.topology import CANONICAL_FACE
+from ...faces.topology import load_canonical_face
 from ..face_metrics import euler_angles
 
 # dlib 68-point index -> MediaPipe canonical-face vertex at the same place on the face. Measured
@@ -39,8 +39,7 @@ DLIB68_FROM_MEDIAPIPE = np.array([
 @lru_cache(maxsize=1)
 def _model_points() -> tuple[np.ndarray, np.ndarray]:
     """(dlib indices, (K, 3) canonical points in camera axes: x right, y down, z away from the camera)."""
-    with np.load(CANONICAL_FACE, allow_pickle=False) as z:
-        vertices = z["vertices"].astype(np.float64)   # y up, z towards the viewer, cm
+    vertices = load_canonical_face()["vertices"].astype(np.float64)   # y up, z towards the viewer, cm
     idx = np.array(sorted(RIGID_DLIB_TO_MEDIAPIPE))
     pts = vertices[[RIGID_DLIB_TO_MEDIAPIPE[i] for i in idx]] * np.array([1.0, -1.0, -1.0])
     return idx, pts
