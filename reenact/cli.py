@@ -13,7 +13,7 @@ from .errors import ReenactError
 
 log = logging.getLogger("reenact")
 
-SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval")
+SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval", "train")
 
 MAIN_EPILOG = """\
 other commands:
@@ -28,6 +28,7 @@ other commands:
                                        official MagicPortrait checkpoints -> a safetensors folder
   reenact eval self|cross --videos DIR [--sources DIR] --engine warp|diffusion -o RUN_DIR
                                        benchmark evaluation: metrics.json, report.md, plots
+  reenact train prepare|stage1|stage2  training data from videos, and the two training stages
   reenact demo [-o outputs/demo.mp4]   the bundled portrait performing a bundled preset
 run `reenact COMMAND --help` for a command's options.
 """
@@ -273,6 +274,20 @@ def cmd_eval(args) -> int:
     return run(args)
 
 
+# ---- train (issue 14): the command lives in reenact/train/command.py ----
+def _train_parser() -> argparse.ArgumentParser:
+    from .train.command import build_parser
+
+    return build_parser("reenact train")
+
+
+def cmd_train(args) -> int:
+    from .train.command import run
+
+    return run(args)
+# ---- end train ----
+
+
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
     from skimage import data
@@ -298,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             "doctor": (_doctor_parser, cmd_doctor), "landmarks": (_landmarks_parser, cmd_landmarks),
             "demo": (_demo_parser, cmd_demo), "track": (_track_parser, cmd_track),
             "guidance": (_guidance_parser, cmd_guidance), "weights": (_weights_parser, cmd_weights),
-            "eval": (_eval_parser, cmd_eval),
+            "eval": (_eval_parser, cmd_eval), "train": (_train_parser, cmd_train),
         }[name]
         parser = parser()
     else:

@@ -81,6 +81,11 @@ class ReferenceWriter:
 
         fp16_roundtrip reproduces Q6: the official bank is copied to float16 on its way to the reader,
         so the reference tokens are rounded to fp16 even in a float32 run."""
+        return self.record(ref_latents, text_embeds, fp16_roundtrip)
+
+    def record(self, ref_latents: torch.Tensor, text_embeds: torch.Tensor,
+               fp16_roundtrip: bool = False) -> ReferenceFeatures:
+        """`collect` with autograd left as the caller set it: training backpropagates through it."""
         sink: dict[str, torch.Tensor] = {}
         for proc in self.processors.values():
             proc.sink = sink
