@@ -113,7 +113,8 @@ def test_the_trained_model_generates_a_video_through_the_inference_path(stage2, 
 def test_saved_files_have_the_official_names_and_key_sets(prepared, train_assets, tmp_path):
     from _setup import TINY
 
-    cfg = small_config(train_assets, tmp_path / "run", max_steps=1, motion_module=str(train_assets["motion_module"]))
+    cfg = small_config(train_assets, tmp_path / "run", max_steps=1, motion_module=str(train_assets["motion_module"]),
+                       width=128, height=128)     # the fixture UNet needs 16-px latents (2x2 at its deepest level)
     cfg.init.sd15 = str(train_assets["tiny"])            # the fixture-sized architecture
     final = train_stage(cfg, prepared[0]).final
     names = sorted(p.name for p in final.iterdir())
