@@ -104,12 +104,13 @@ def _read_sd15(sd15: Path, unet_config: dict, widths: tuple[int, ...], seed: int
     empty = build_empty_model(replace(config, motion=NO_MOTION))
     parts = {"reference_unet": convert_reference_unet(sd, _shapes(empty.reference_unet), str(path)).state_dict,
              "denoising_unet": convert_denoising_unet(sd, None, _shapes(empty.denoising_unet), str(path)).state_dict}
-    torch.manual_seed(seed)      # new guidance encoders: the same draw for the same seed on every process
-    for t in config.guidance_types:
-        encoder = GuidanceEncoder(config.guidance)
-        nn.init.zeros_(encoder.conv_out.weight)      # the official encoder starts silent (zero conv_out)
-        nn.init.zeros_(encoder.conv_out.bias)
-        parts[f"guidance_encoder_{t}"] = encoder.state_dict()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)      # new guidance encoders: the same draw for the same seed on every process
+        for t in config.guidance_types:
+            encoder = GuidanceEncoder(config.guidance)
+            nn.init.zeros_(encoder.conv_out.weight)      # the official encoder starts silent (zero conv_out)
+            nn.init.zeros_(encoder.conv_out.bias)
+            parts[f"guidance_encoder_{t}"] = encoder.state_dict()
     return InitialWeights(config, parts, None, {})
 
 
@@ -140,8 +141,9 @@ def build_stage_model(cfg: TrainConfig, weights: InitialWeights) -> MagicPortrai
     """The model of `cfg.stage` with its initial weights, trainable parameters marked."""
     stage2 = cfg.stage == "stage2"
     config = weights.config if stage2 else replace(weights.config, motion=NO_MOTION)
-    torch.manual_seed(cfg.seed)                  # new motion modules draw the same numbers everywhere
-    model = MagicPortraitModel(config)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed)              # new motion modules draw the same numbers everywhere
+        model = MagicPortraitModel(config)
     for part, sd in weights.parts.items():
         target = model.guidance_encoders[part[17:]] if part.startswith("guidance_encoder_") else getattr(model, part)
         missing, unexpected = target.load_state_dict(sd, strict=False)
