@@ -95,7 +95,8 @@ def official_state_dicts(model: MagicPortraitModel, motion: dict[str, torch.Tens
     den = model.denoising_unet.state_dict()
     files: dict[str, dict] = {
         "reference_unet.pth": _cpu(model.reference_unet.state_dict()),
-        "denoising_unet.pth": _cpu(OrderedDict((k, v) for k, v in den.items() if not is_motion_key(k))),
+        "denoising_unet.pth": _cpu(_official_unet_order(
+            OrderedDict((k, v) for k, v in den.items() if not is_motion_key(k)), den)),
     }
     own_motion = {k: v for k, v in den.items() if is_motion_key(k)}
     if own_motion or motion:
@@ -103,6 +104,19 @@ def official_state_dicts(model: MagicPortraitModel, motion: dict[str, torch.Tens
     for t, enc in model.guidance_encoders.items():
         files[f"guidance_encoder_{t}.pth"] = _cpu(official_guidance_state(enc, unused.get(f"guidance_encoder_{t}")))
     return files
+
+
+# the official UNet3D registers its up blocks before its mid block (diffusers' 2D UNet does too)
+_UNET_ORDER = ("conv_in.", "time_proj.", "time_embedding.", "down_blocks.", "up_blocks.", "mid_block.",
+               "conv_norm_out.", "conv_act.", "conv_out.")
+
+
+def _official_unet_order(sd: "OrderedDict[str, torch.Tensor]", source) -> "OrderedDict[str, torch.Tensor]":
+    rank = {k: next((i for i, p in enumerate(_UNET_ORDER) if k.startswith(p)), len(_UNET_ORDER)) for k in sd}
+    out = OrderedDict(sorted(sd.items(), key=lambda kv: rank[kv[0]]))     # stable: keeps order within a part
+    if hasattr(source, "_metadata"):
+        out._metadata = source._metadata
+    return out
 
 
 def _cpu(sd):
