@@ -71,6 +71,12 @@ def flame_ready(cfg) -> bool:
 
 def diffusion_ready(cfg) -> tuple[bool, str]:
     """Whether the diffusion engine has every file it needs; if not, the first that is missing."""
+    import importlib.util
+
+    # the engine's libraries are an extra: a warp-only install lacks them
+    absent = [m for m in ("diffusers", "transformers", "accelerate") if importlib.util.find_spec(m) is None]
+    if absent:
+        return False, f"{absent[0]} is not installed (pip install 'reenact[diffusion]')"
     from .generate.diffusion.prompt import prompt_cached
     from .generate.diffusion.weights import WeightPaths, check_weights
 

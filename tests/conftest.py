@@ -12,10 +12,12 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
-    """NASA's public-domain portrait of Eileen Collins, 512x512 RGB, as scikit-image ships it."""
-    from skimage import data
+    """NASA's public-domain portrait of Eileen Collins, 512x512 RGB (skimage.data.astronaut()'s
+    pixels), as reenact ships it for the demo."""
+    from reenact.cli import DEMO_PORTRAIT
+    from reenact.io.images import read_image
 
-    return data.astronaut()
+    return read_image(DEMO_PORTRAIT)
 
 
 @pytest.fixture(scope="session")
