@@ -33,6 +33,7 @@ def inputs(tmp_path_factory, astronaut):
     return d
 
 
+@pytest.mark.slow
 def test_console_script_help_and_doctor():
     help_ = subprocess.run([sys.executable, "-m", "reenact.cli", "--help"], capture_output=True, text=True)
     assert help_.returncode == 0 and "--source" in help_.stdout and "reenact doctor" in help_.stdout

@@ -42,6 +42,7 @@ def test_track_command_writes_a_reloadable_mesh_track(inputs, tmp_path):
     assert len(HeadTrack.load(tmp_path / "s.npz")) == 1
 
 
+@pytest.mark.slow
 def test_guidance_command_writes_three_map_folders(inputs, tmp_path, capsys):
     code = main(["guidance", "--source", str(inputs / "face.png"), "--driving", str(inputs / "drive.mp4"),
                  "--out", str(tmp_path / "maps"), "--preview", str(tmp_path / "grid.mp4"), "-q"])
