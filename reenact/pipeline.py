@@ -112,8 +112,9 @@ class Reenactor:
             drv_faces, fps, still = self._driving_faces(preset, driving_path, src_faces, face_opts, run)
         # 3. tracking
         with timer.stage("tracking"):
-            src_head = self._track(src_faces, backend, cfg, cache_key=None)
-            drv_head = self._track(drv_faces, backend, cfg, cache_key=self._cache_key(driving_path, face_opts, backend, run))
+            src_head = self._track(src_faces, backend, cfg, cache_key=None, frames=lambda: [image])
+            drv_head = self._track(drv_faces, backend, cfg, cache_key=self._cache_key(driving_path, face_opts, backend, run),
+                                   frames=_frames_of(driving_path, preset, still, run.max_frames))
         # 4. alignment
         with timer.stage("align"):
             aligned = self._align(src_head, drv_head, cfg.align, backend)
@@ -140,7 +141,8 @@ class Reenactor:
         output = check_output(output, [path], overwrite)
         backend = resolve_backend(backend, self.cfg)
         faces = detect_in_file(path, FaceOptions.from_config(self.cfg.faces), max_frames, self.progress)
-        head = self._track(faces, backend, self.cfg, cache_key=None)
+        frames = (lambda: [read_image(path)]) if is_image_path(path) else _frames_of(path, None, False, max_frames)
+        head = self._track(faces, backend, self.cfg, cache_key=None, frames=frames)
         with atomic_path(output) as tmp:
             with open(tmp, "wb") as fh:
                 head.save(fh)
@@ -170,10 +172,11 @@ class Reenactor:
             backend = drv_head.backend
         else:
             backend = resolve_backend(backend, cfg)
-            drv_faces, _, _ = self._driving_faces(preset, driving_path, src_faces, face_opts, cfg.run)
+            drv_faces, _, still = self._driving_faces(preset, driving_path, src_faces, face_opts, cfg.run)
             drv_head = self._track(drv_faces, backend, cfg,
-                                   cache_key=self._cache_key(driving_path, face_opts, backend, cfg.run))
-        src_head = self._track(src_faces, backend, cfg, cache_key=None)
+                                   cache_key=self._cache_key(driving_path, face_opts, backend, cfg.run),
+                                   frames=_frames_of(driving_path, preset, still, cfg.run.max_frames))
+        src_head = self._track(src_faces, backend, cfg, cache_key=None, frames=lambda: [image])
         total, batches = self._guidance_batches(src_head, drv_head, AlignOptions.from_config(cfg.align), cfg)
         from .render.write import iter_preview_frames, write_guidance
 
@@ -270,18 +273,24 @@ class Reenactor:
         fps = float(run.fps or info.fps or 25.0)
         return track, fps, False
 
-    def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None):
+    def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None, frames=None):
+        """frames: None, or a zero-argument callable giving the track's RGB frames again (issue 12:
+        the FLAME tracker's optional DECA/SMIRK encoders read pixels, not only landmarks)."""
         from .tracking.base import make_tracker
         from .tracking.types import HeadTrack
 
-        cache = self._cache()
-        if cache_key and (hit := cache.get(cache_key, f"head-{backend}")) is not None:
-            return HeadTrack.load(hit)
         if backend not in self._trackers:  # FLAME loads once for the source and the driving
             self._trackers[backend] = make_tracker(backend, cfg)
-        head = self._trackers[backend].track(faces, self.counter(f"tracking ({backend})") if len(faces) > 1 else None)
+        tracker = self._trackers[backend]
+        kind = f"head-{backend}{getattr(tracker, 'cache_tag', '')}"
+        cache = self._cache()
+        if cache_key and (hit := cache.get(cache_key, kind)) is not None:
+            return HeadTrack.load(hit)
+        progress = self.counter(f"tracking ({backend})") if len(faces) > 1 else None
+        head = (tracker.track(faces, progress, frames=frames) if frames is not None and backend == "flame"
+                else tracker.track(faces, progress))
         if cache_key:
-            cache.put(cache_key, f"head-{backend}", head.save)
+            cache.put(cache_key, kind, head.save)
         return head
 
     def _align(self, source, driving, align_cfg, backend: str):
@@ -337,19 +346,30 @@ class Reenactor:
         return self._cache().key(path, settings)
 
 
+def _frames_of(path: Path | None, preset: str | None, still: bool, max_frames: int | None):
+    """A callable giving the driving's RGB frames again, or None (a preset has no pixels; a still
+    driving image is paired with the source by `_still_pair`, whose frames are not one file)."""
+    if preset or path is None or still:
+        return None
+    from .io.video import iter_frames
+
+    return lambda: iter_frames(path, max_frames=max_frames)
+
+
 def _flame_renderer(cfg):
     """The FLAME forward pass and mesh topology the guidance maps are rendered with."""
     import torch
 
     from .errors import AssetError
     from .flame.assets import find_flame_files
-    from .flame.model import load_flame_model
+    from .flame.model import FlameModel, load_flame_data
     from .geometry.guidance import FlameTopology
 
     files = find_flame_files(cfg)
     if files.model is None:
         raise AssetError("FLAME guidance maps need the FLAME model in flame_assets/ (see `reenact doctor`)")
-    model = load_flame_model(files.model)
+    data = load_flame_data(files.model)
+    models: dict[tuple[int, int], FlameModel] = {}   # issue 12: as many coefficients as the tracks carry
     template = resolve_path(cfg.render.head_template)
     if template.is_file():
         topology = FlameTopology.from_obj(template)
@@ -357,12 +377,15 @@ def _flame_renderer(cfg):
         # without DECA's head_template.obj there are no texture coordinates: the model's own
         # triangles, and the render map in its constant albedo
         log.info("no %s: the render map uses a constant albedo", template)
-        topology = FlameTopology(torch.as_tensor(model.faces, dtype=torch.int64))
+        topology = FlameTopology(torch.as_tensor(data.faces, dtype=torch.int64))
 
     def flame(shape, expression, pose):
         # pose (B, 15) = [global | neck | jaw | left eye | right eye], FLAME's joint order
-        return model(shape=shape, expression=expression, global_rot=pose[:, :3], neck=pose[:, 3:6],
-                     jaw=pose[:, 6:9], eyes=pose[:, 9:15]).vertices
+        key = (int(shape.shape[-1]), int(expression.shape[-1]))
+        if key not in models:
+            models[key] = FlameModel(data, *key)
+        return models[key](shape=shape, expression=expression, global_rot=pose[:, :3], neck=pose[:, 3:6],
+                           jaw=pose[:, 6:9], eyes=pose[:, 9:15]).vertices
 
     return flame, topology
 

@@ -67,17 +67,17 @@ class DiffusionGenerator:
 
 def _guidance_for(source, aligned, cfg):
     """Guidance batches for an alignment, on the source crop canvas."""
-    from ..geometry.guidance import choose_albedo, flame_guidance, mesh_guidance
+    from ..geometry.guidance import choose_look, flame_guidance, mesh_guidance
 
     size = int(cfg.render.size)
     canvas = source.head.crop_transforms[0].astype(np.float64) * (size / source.head.crop_size)
     common = dict(size=size, canvas_from_frame=canvas, batch_size=int(cfg.render.batch_size),
                   backend=str(cfg.render.backend))
     if hasattr(aligned, "points"):
-        albedo = choose_albedo(aligned, None, None, list(cfg.render.constant_albedo))
-        return len(aligned), mesh_guidance(aligned, albedo=albedo, **common)
+        look = choose_look(aligned, None, None, list(cfg.render.constant_albedo))
+        return len(aligned), mesh_guidance(aligned, albedo=look.albedo, **common)
     from ..pipeline import _flame_renderer
 
     flame, topology = _flame_renderer(cfg)
-    albedo = choose_albedo(aligned, topology, resolve_path(cfg.render.flame_texture), list(cfg.render.constant_albedo))
-    return len(aligned), flame_guidance(aligned, flame, topology, albedo=albedo, **common)
+    look = choose_look(aligned, topology, resolve_path(cfg.render.flame_texture), list(cfg.render.constant_albedo))
+    return len(aligned), flame_guidance(aligned, flame, topology, look=look, **common)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..render.albedo import Albedo, flame_albedo, read_obj_uvs, uv_grid_corners
+from ..render.albedo import Albedo, RenderLook, choose_render_look, read_obj_uvs, uv_grid_corners
 from ..render.camera import canvas_transform, flame_screen, in_plane_rotation, rotate_view
 from ..render.maps import GuidanceFrames, render_guidance
 from ..tracking.types import HeadTrack
@@ -37,16 +37,13 @@ class FlameTopology:
         return cls(torch.from_numpy(faces), uv_grid_corners(uvs, uv_faces))
 
 
-def choose_albedo(aligned: AlignedFlame | AlignedMesh, topology: FlameTopology | None = None,
-                  texture_path: str | Path | None = None, constant=None) -> Albedo:
-    """The FLAME texture space when the file, the source's texture code and UVs are all there;
-    otherwise the documented constant albedo (the metadata says which)."""
-    fallback = Albedo.constant_colour() if constant is None else Albedo.constant_colour(constant)
-    if not isinstance(aligned, AlignedFlame) or texture_path is None or not Path(texture_path).is_file():
-        return fallback
-    if aligned.tex is None or topology is None or topology.uv_corners is None:
-        return fallback
-    return flame_albedo(texture_path, aligned.tex)
+def choose_look(aligned: AlignedFlame | AlignedMesh, topology: FlameTopology | None = None,
+                texture_path: str | Path | None = None, constant=None) -> RenderLook:
+    """Albedo and light of the render map for these tracks (render/albedo.py: choose_render_look)."""
+    if not isinstance(aligned, AlignedFlame):
+        return choose_render_look(None, None, None, False, constant)
+    has_uvs = topology is not None and topology.uv_corners is not None
+    return choose_render_look(aligned.tex, aligned.light, texture_path, has_uvs, constant)
 
 
 def _per_frame(m, n: int) -> torch.Tensor | None:
@@ -58,7 +55,8 @@ def _per_frame(m, n: int) -> torch.Tensor | None:
 
 def flame_guidance(aligned: AlignedFlame, flame: FlameFn, topology: FlameTopology, *, size: int = 512,
                    canvas_from_frame=None, albedo: Albedo | None = None, batch_size: int = 8,
-                   backend: str = "torch", device: str | torch.device = "cpu") -> Iterator[GuidanceFrames]:
+                   backend: str = "torch", device: str | torch.device = "cpu",
+                   look: RenderLook | None = None) -> Iterator[GuidanceFrames]:
     """Pose the aligned FLAME parameters and render them, `batch_size` frames at a time.
 
     canvas_from_frame: (2, 3) or (T, 2, 3) source frame -> output canvas pixels (None: the
@@ -67,7 +65,11 @@ def flame_guidance(aligned: AlignedFlame, flame: FlameFn, topology: FlameTopolog
     n = len(aligned)
     canvas = _per_frame(canvas_from_frame, n)
     faces = topology.faces.to(device)
-    light = None if aligned.light is None else torch.as_tensor(aligned.light, dtype=torch.float32)
+    if look is not None:
+        albedo = look.albedo
+        light = None if look.light is None else torch.as_tensor(look.light, dtype=torch.float32)
+    else:
+        light = None if aligned.light is None else torch.as_tensor(aligned.light, dtype=torch.float32)
     for start in range(0, n, batch_size):
         stop = min(n, start + batch_size)
         b = stop - start
@@ -84,6 +86,8 @@ def flame_guidance(aligned: AlignedFlame, flame: FlameFn, topology: FlameTopolog
         frames = render_guidance(screen, view, faces, image_size=size, albedo=albedo, light=light,
                                  uv_corners=topology.uv_corners, backend=backend)
         frames.meta.update(geometry="flame", alignment=aligned.mode)
+        if look is not None:
+            frames.meta["render_look"] = look.description
         yield frames
 
 
@@ -119,14 +123,14 @@ def guidance_from_tracks(source: HeadTrack, driving: HeadTrack, *, options: Alig
     a texture code. Mesh tracks need neither.
     """
     aligned = align(source, driving, options or AlignOptions())
-    albedo = choose_albedo(aligned, topology, texture_path, constant_albedo)
+    look = choose_look(aligned, topology, texture_path, constant_albedo)
     if isinstance(aligned, AlignedFlame):
         if flame is None or topology is None:
             raise InputError("FLAME tracks need the FLAME model and head_template.obj to render guidance maps")
         batches = flame_guidance(aligned, flame, topology, size=size, canvas_from_frame=canvas_from_frame,
-                                 albedo=albedo, batch_size=batch_size, backend=backend, device=device)
+                                 batch_size=batch_size, backend=backend, device=device, look=look)
     else:
-        batches = mesh_guidance(aligned, size=size, canvas_from_frame=canvas_from_frame, albedo=albedo,
+        batches = mesh_guidance(aligned, size=size, canvas_from_frame=canvas_from_frame, albedo=look.albedo,
                                 batch_size=batch_size, backend=backend, device=device)
     return len(aligned), batches
 

@@ -22,9 +22,10 @@ and solved exactly. Runs on CUDA when available.
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -38,6 +39,8 @@ from .flame_solver import FitWeights, FrameFitter, History, Observations
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
 from .types import HeadTrack
 
+log = logging.getLogger("reenact")
+Frames = Callable[[], Iterable[np.ndarray]]   # a fresh iterator over the track's RGB frames
 
 @dataclass
 class FlameFitSettings:
@@ -59,6 +62,8 @@ class FlameFitSettings:
     smooth_accel: float = 0.5       # landmark acceleration penalty per point, relative to the data term
     smooth_rotation: float = 0.2    # head-rotation acceleration, per point at a 100 px lever arm
     smooth_expression: float = 1.0  # expression-change penalty per frame, in units of the prior
+    jaw_side_limit: float = 0.2     # |jaw yaw|, |jaw roll| <= this (rad), and no negative opening: SMIRK's clamps
+    confidence_residual: float = 3.0  # a frame whose residual exceeds this many robust deviations above the clip's median is flagged
     device: str = "auto"
     cpu_threads: int = 1            # torch threads while fitting on CPU (0 = leave torch's setting)
 
@@ -95,13 +100,22 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _no_encoders():
+    from .encoders.routing import EncoderOutputs
+
+    return EncoderOutputs(None, None, None)
+
+
 class FlameTracker:
     """Tracker backend "flame"."""
 
     name = "flame"
 
-    def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None) -> None:
+    def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None, deca=None, smirk=None) -> None:
+        """deca / smirk: the optional official encoders (reenact.tracking.encoders); without one, the
+        parameters it would give come from the landmark fit."""
         self.settings = s = settings or FlameFitSettings()
+        self.deca, self.smirk = deca, smirk
         if head.model.n_shape != s.n_shape or head.model.n_expression != s.n_expression:
             head = FlameHead(FlameModel(head.model.data, s.n_shape, s.n_expression), head.landmarks, head.mediapipe)
         self.head = head
@@ -119,14 +133,39 @@ class FlameTracker:
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> "FlameTracker":
+        from .encoders.assets import encoder_files
+        from .encoders.checkpoint import load_deca_encoder, load_smirk_encoder
+
         settings = FlameFitSettings.from_cfg(cfg)
-        return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings)
+        deca_path, smirk_path = encoder_files(cfg)
+        device = pick_device(settings.device)
+        return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings,
+                   deca=load_deca_encoder(deca_path, device) if deca_path else None,
+                   smirk=load_smirk_encoder(smirk_path, device) if smirk_path else None)
+
+    @property
+    def cache_tag(self) -> str:
+        """Distinguishes cached tracks made with and without the encoders."""
+        return "".join(t for t, m in (("+deca", self.deca), ("+smirk", self.smirk)) if m is not None)
 
     # ------------------------------------------------------------------------------------------
-    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
-        """Fit the clip (or a one-frame photo); returns FLAME parameters per frame in the crop frame."""
+    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
+              frames: Frames | None = None) -> HeadTrack:
+        """Fit the clip (or a one-frame photo); returns FLAME parameters per frame in the crop frame.
+
+        With `frames` (the clip's RGB frames, in track order) and encoder weights, the encoders'
+        parameters replace the fitted ones as the official code routes them (encoders/routing.py);
+        the track's meta `sources` says where each parameter came from."""
+        from .encoders.routing import encode_clip, route
+
         with torch_threads(self.settings.cpu_threads if self.device.type == "cpu" else 0), torch.no_grad():
-            return self._track(face_track, progress)
+            fit = self._track(face_track, progress)
+            fit = hold_unreliable_frames(fit, face_track, self.settings)
+            if frames is None or (self.deca is None and self.smirk is None):
+                return route(fit, _no_encoders())
+            routed = route(fit, encode_clip(frames(), face_track, self.deca, self.smirk, device=self.device))
+            log.info("flame parameters: %s", routed.meta["sources"])
+            return routed
 
     def _track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None) -> HeadTrack:
         s, dev, f64 = self.settings, self.device, torch.float64
@@ -189,7 +228,7 @@ class FlameTracker:
         return HeadTrack(
             backend=self.name,
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression),
-                    "jaw": f32(so3_log(jaw)), "global_rot": f32(so3_log(rot)),
+                    "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
                     "cam": f32(np.concatenate([scale[:, None], translation], axis=1))},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
@@ -251,3 +290,65 @@ class FlameTracker:
             nearest = known[np.abs(np.arange(b)[:, None] - known[None]).argmin(axis=1)]
             p.cam = p.cam[torch.as_tensor(nearest, device=dev)]
         return p
+
+
+def clamp_jaw(jaw: np.ndarray, side_limit: float) -> np.ndarray:
+    """SMIRK's jaw rule on axis-angle (T, 3): opening (x) not negative, yaw and roll within ±limit,
+    so the landmark fit gives jaws of the kind MagicPortrait was trained on."""
+    out = np.array(jaw, np.float64, copy=True)
+    out[:, 0] = np.maximum(out[:, 0], 0.0)
+    out[:, 1:] = np.clip(out[:, 1:], -side_limit, side_limit)
+    return out
+
+
+def unreliable_frames(residuals: np.ndarray, detected: np.ndarray, blendshapes: np.ndarray | None,
+                      threshold: float) -> np.ndarray:
+    """(T,) bool: frames whose fitted expression should not be trusted.
+
+    A frame is flagged when the face stage filled it in (no detection), when its landmark
+    residual is an outlier (more than `threshold` robust deviations, 1.4826 MAD, above the
+    clip's median, and at least 1 px above it), or when MediaPipe's blendshapes are not
+    finite. A hand over the mouth leaves MediaPipe
+    confident but bends its points away from any face FLAME can make: the residual rises."""
+    residuals = np.asarray(residuals, np.float64)
+    flagged = ~np.asarray(detected, bool)
+    if len(residuals) >= 5:
+        median = np.median(residuals[~flagged]) if (~flagged).any() else np.median(residuals)
+        mad = 1.4826 * np.median(np.abs(residuals - median))
+        flagged |= residuals > median + max(threshold * mad, 1.0)
+    if blendshapes is not None and len(blendshapes) == len(residuals):
+        b = np.asarray(blendshapes, np.float64)
+        flagged |= ~np.isfinite(b).all(axis=1)
+    return flagged
+
+
+def hold_through(values: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """Values of flagged frames replaced by linear interpolation between the nearest good frames
+    (held at the ends); unchanged when no frame is good."""
+    good = np.flatnonzero(~flagged)
+    if len(good) == 0 or not flagged.any():
+        return values
+    out = np.array(values, copy=True)
+    t = np.arange(len(values))
+    flat = out.reshape(len(values), -1)
+    for j in range(flat.shape[1]):
+        flat[:, j] = np.interp(t, good, flat[good, j])
+    return flat.reshape(out.shape).astype(values.dtype)
+
+
+def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, settings: FlameFitSettings) -> HeadTrack:
+    """Expression and jaw held (interpolated) through unreliable frames, with a warning naming them;
+    the per-frame confidence (1 good, 0 flagged) goes into the track."""
+    flagged = unreliable_frames(track.residuals, face_track.detected, face_track.blendshapes,
+                                settings.confidence_residual)
+    params = dict(track.params)
+    params["confidence"] = (~flagged).astype(np.float32)
+    if flagged.any() and not flagged.all():
+        for key in ("expression", "jaw"):
+            params[key] = hold_through(params[key], flagged)
+        frames = np.flatnonzero(flagged)
+        shown = ", ".join(str(int(f)) for f in frames[:20]) + (" …" if len(frames) > 20 else "")
+        log.warning("tracking: %d frame(s) look occluded or unreliable; expression held through them: %s",
+                    len(frames), shown)
+    meta = dict(track.meta, unreliable_frames=" ".join(str(int(f)) for f in np.flatnonzero(flagged)))
+    return HeadTrack(**{**track.__dict__, "params": params, "meta": meta})
