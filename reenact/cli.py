@@ -116,6 +116,8 @@ def _guidance_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="auto", choices=["auto", "flame", "mesh"])
     _alignment_mode(p)
     p.add_argument("--max-frames", type=int, metavar="N")
+    p.add_argument("--format", choices=["png", "jpg"], default=None,
+                   help="png (lossless, default) or jpg (JPEG quality 75, as the official README's frames)")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
     return p
@@ -242,7 +244,8 @@ def cmd_guidance(args) -> int:
 
     Reenactor(_config(args), quiet=args.quiet).guidance(args.source, args.driving, args.out, backend=args.backend,
                                                         preview=args.preview, overwrite=args.overwrite,
-                                                        mode=args.mode, max_frames=args.max_frames)
+                                                        mode=args.mode, max_frames=args.max_frames,
+                                                        image_format=args.format)
     return 0
 
 

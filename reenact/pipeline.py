@@ -151,9 +151,11 @@ class Reenactor:
         return output
 
     def guidance(self, source: str | Path, driving: str | Path, out_dir: str | Path, *, backend: str = "auto",
-                 preview: str | Path | None = None, overwrite: bool = False, **options: Any) -> Path:
-        """Depth / normal / render guidance maps of the source under the driving motion, as PNG
-        folders in the official layout (`reenact guidance`); optionally a side-by-side preview video."""
+                 preview: str | Path | None = None, overwrite: bool = False, image_format: str | None = None,
+                 **options: Any) -> Path:
+        """Depth / normal / render guidance maps of the source under the driving motion, as PNG (or,
+        image_format "jpg", the official JPEG q75) folders in the official layout (`reenact guidance`);
+        optionally a side-by-side preview video."""
         from .geometry.align import AlignOptions
         from .tracking.base import resolve_backend
         from .tracking.types import HeadTrack
@@ -182,7 +184,8 @@ class Reenactor:
 
         batches = self.progress(batches, None, "guidance")
         if preview is None:
-            write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta={"source": str(source)})
+            write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta={"source": str(source)},
+                           image_format=image_format or str(cfg.render.get("format", "png")))
         else:
             from .io.video import iter_frames
             from .io.writer import open_writer
@@ -196,7 +199,7 @@ class Reenactor:
                         write(row)
 
                 write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta={"source": str(source)},
-                               on_batch=show)
+                               on_batch=show, image_format=image_format or str(cfg.render.get("format", "png")))
         log.info("wrote %s (%d frame(s) of depth, normal and render, %s geometry)", out_dir, total, backend)
         return out_dir
 
@@ -214,7 +217,8 @@ class Reenactor:
             src_head, drv_head, options=align_options, flame=flame, topology=topology,
             canvas_from_frame=canvas_from_frame,
             texture_path=resolve_path(cfg.render.flame_texture), constant_albedo=list(cfg.render.constant_albedo),
-            size=size, batch_size=int(cfg.render.batch_size), backend=str(cfg.render.backend))
+            size=size, batch_size=int(cfg.render.batch_size), backend=str(cfg.render.backend),
+            threads=int(cfg.render.get("cpu_threads", 1)))
 
     # ---- stages ------------------------------------------------------------------------------
     def _with_options(self, options: dict[str, Any]) -> DictConfig:

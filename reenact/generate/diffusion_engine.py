@@ -72,7 +72,7 @@ def _guidance_for(source, aligned, cfg):
     size = int(cfg.render.size)
     canvas = source.head.crop_transforms[0].astype(np.float64) * (size / source.head.crop_size)
     common = dict(size=size, canvas_from_frame=canvas, batch_size=int(cfg.render.batch_size),
-                  backend=str(cfg.render.backend))
+                  backend=str(cfg.render.backend), threads=int(cfg.render.get("cpu_threads", 1)))
     if hasattr(aligned, "points"):
         look = choose_look(aligned, None, None, list(cfg.render.constant_albedo))
         return len(aligned), mesh_guidance(aligned, albedo=look.albedo, **common)

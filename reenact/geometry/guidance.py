@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..render.albedo import Albedo, RenderLook, choose_render_look, read_obj_uvs, uv_grid_corners
 from ..render.camera import canvas_transform, flame_screen, in_plane_rotation, rotate_view
 from ..render.maps import GuidanceFrames, render_guidance
+from ..threads import torch_threads
 from ..tracking.types import HeadTrack
 from .align import AlignedFlame, AlignedMesh, AlignOptions, align
 from .face_mesh import mediapipe_triangles
@@ -56,11 +57,12 @@ def _per_frame(m, n: int) -> torch.Tensor | None:
 def flame_guidance(aligned: AlignedFlame, flame: FlameFn, topology: FlameTopology, *, size: int = 512,
                    canvas_from_frame=None, albedo: Albedo | None = None, batch_size: int = 8,
                    backend: str = "torch", device: str | torch.device = "cpu",
-                   look: RenderLook | None = None) -> Iterator[GuidanceFrames]:
+                   look: RenderLook | None = None, threads: int = 1) -> Iterator[GuidanceFrames]:
     """Pose the aligned FLAME parameters and render them, `batch_size` frames at a time.
 
     canvas_from_frame: (2, 3) or (T, 2, 3) source frame -> output canvas pixels (None: the
     canvas is the source frame itself, as in the official tool where it is the 512 crop).
+    threads: torch CPU threads while rendering a batch (0 = torch's setting; see reenact/threads.py).
     """
     n = len(aligned)
     canvas = _per_frame(canvas_from_frame, n)
@@ -71,51 +73,67 @@ def flame_guidance(aligned: AlignedFlame, flame: FlameFn, topology: FlameTopolog
     else:
         light = None if aligned.light is None else torch.as_tensor(aligned.light, dtype=torch.float32)
     for start in range(0, n, batch_size):
-        stop = min(n, start + batch_size)
-        b = stop - start
-        with torch.no_grad():
-            verts = flame(torch.as_tensor(aligned.shape, dtype=torch.float32, device=device).expand(b, -1),
-                          torch.as_tensor(aligned.expression[start:stop], dtype=torch.float32, device=device),
-                          torch.as_tensor(aligned.pose[start:stop], dtype=torch.float32, device=device))
-        crop = torch.as_tensor(aligned.crop_transform[start:stop], dtype=torch.float64)
-        cam = torch.as_tensor(aligned.cam[start:stop], dtype=torch.float32, device=device)
-        part = None if canvas is None else canvas[start:stop]
-        screen = flame_screen(verts, cam, crop.to(device), aligned.crop_size, None if part is None else part.to(device))
-        # World normals, turned by the canvas's in-plane rotation (the identity in the official chain).
-        view = rotate_view(verts, in_plane_rotation(canvas_transform(crop, part)).to(device))
-        frames = render_guidance(screen, view, faces, image_size=size, albedo=albedo, light=light,
-                                 uv_corners=topology.uv_corners, backend=backend)
-        frames.meta.update(geometry="flame", alignment=aligned.mode)
+        with torch_threads(threads if torch.device(device).type == "cpu" else 0):
+            frames = _flame_batch(aligned, flame, faces, topology, canvas, start, min(n, start + batch_size),
+                                  size, albedo, light, backend, device)
         if look is not None:
             frames.meta["render_look"] = look.description
         yield frames
 
 
+def _flame_batch(aligned: AlignedFlame, flame: FlameFn, faces, topology: FlameTopology, canvas, start: int,
+                 stop: int, size: int, albedo, light, backend: str, device) -> GuidanceFrames:
+    """Frames start..stop of `flame_guidance`: pose, project, render."""
+    b = stop - start
+    with torch.no_grad():
+        verts = flame(torch.as_tensor(aligned.shape, dtype=torch.float32, device=device).expand(b, -1),
+                      torch.as_tensor(aligned.expression[start:stop], dtype=torch.float32, device=device),
+                      torch.as_tensor(aligned.pose[start:stop], dtype=torch.float32, device=device))
+    crop = torch.as_tensor(aligned.crop_transform[start:stop], dtype=torch.float64)
+    cam = torch.as_tensor(aligned.cam[start:stop], dtype=torch.float32, device=device)
+    part = None if canvas is None else canvas[start:stop]
+    screen = flame_screen(verts, cam, crop.to(device), aligned.crop_size, None if part is None else part.to(device))
+    # World normals, turned by the canvas's in-plane rotation (the identity in the official chain).
+    view = rotate_view(verts, in_plane_rotation(canvas_transform(crop, part)).to(device))
+    frames = render_guidance(screen, view, faces, image_size=size, albedo=albedo, light=light,
+                             uv_corners=topology.uv_corners, backend=backend)
+    frames.meta.update(geometry="flame", alignment=aligned.mode)
+    return frames
+
+
 def mesh_guidance(aligned: AlignedMesh, *, size: int = 512, canvas_from_frame=None, albedo: Albedo | None = None,
                   light=None, batch_size: int = 8, backend: str = "torch", device: str | torch.device = "cpu",
-                  triangles: np.ndarray | None = None) -> Iterator[GuidanceFrames]:
+                  triangles: np.ndarray | None = None, threads: int = 1) -> Iterator[GuidanceFrames]:
     """Render posed MediaPipe points (crop pixels) with the face-mesh tessellation."""
     n = len(aligned)
     canvas = _per_frame(canvas_from_frame, n)
     faces = torch.tensor(mediapipe_triangles() if triangles is None else triangles, dtype=torch.int64, device=device)
     for start in range(0, n, batch_size):
-        stop = min(n, start + batch_size)
-        pts = torch.as_tensor(aligned.points[start:stop], dtype=torch.float32, device=device)
-        crop = torch.as_tensor(aligned.crop_transform[start:stop], dtype=torch.float64)
-        m = canvas_transform(crop, None if canvas is None else canvas[start:stop])
-        uv = pts[..., :2] @ m[:, :, :2].transpose(1, 2).to(pts) + m[:, None, :, 2].to(pts)
-        screen = torch.cat([uv, pts[..., 2:]], -1)
-        view = rotate_view(pts * pts.new_tensor([1.0, -1.0, -1.0]), in_plane_rotation(m).to(device))
-        frames = render_guidance(screen, view, faces, image_size=size, albedo=albedo, light=light, backend=backend)
-        frames.meta.update(geometry="mediapipe_mesh", alignment=aligned.mode)
+        with torch_threads(threads if torch.device(device).type == "cpu" else 0):
+            frames = _mesh_batch(aligned, faces, canvas, start, min(n, start + batch_size), size, albedo, light,
+                                 backend, device)
         yield frames
+
+
+def _mesh_batch(aligned: AlignedMesh, faces, canvas, start: int, stop: int, size: int, albedo, light,
+                backend: str, device) -> GuidanceFrames:
+    """Frames start..stop of `mesh_guidance`."""
+    pts = torch.as_tensor(aligned.points[start:stop], dtype=torch.float32, device=device)
+    crop = torch.as_tensor(aligned.crop_transform[start:stop], dtype=torch.float64)
+    m = canvas_transform(crop, None if canvas is None else canvas[start:stop])
+    uv = pts[..., :2] @ m[:, :, :2].transpose(1, 2).to(pts) + m[:, None, :, 2].to(pts)
+    screen = torch.cat([uv, pts[..., 2:]], -1)
+    view = rotate_view(pts * pts.new_tensor([1.0, -1.0, -1.0]), in_plane_rotation(m).to(device))
+    frames = render_guidance(screen, view, faces, image_size=size, albedo=albedo, light=light, backend=backend)
+    frames.meta.update(geometry="mediapipe_mesh", alignment=aligned.mode)
+    return frames
 
 
 def guidance_from_tracks(source: HeadTrack, driving: HeadTrack, *, options: AlignOptions | None = None,
                          flame: FlameFn | None = None, topology: FlameTopology | None = None,
                          texture_path: str | Path | None = None, constant_albedo=None, size: int = 512,
                          canvas_from_frame=None, batch_size: int = 8, backend: str = "torch",
-                         device: str | torch.device = "cpu") -> tuple[int, Iterator[GuidanceFrames]]:
+                         device: str | torch.device = "cpu", threads: int = 1) -> tuple[int, Iterator[GuidanceFrames]]:
     """(frame count, batches of guidance maps) for a source and a driving track.
 
     FLAME tracks need `flame` (the forward pass) and `topology` (head_template.obj); the
@@ -128,10 +146,10 @@ def guidance_from_tracks(source: HeadTrack, driving: HeadTrack, *, options: Alig
         if flame is None or topology is None:
             raise InputError("FLAME tracks need the FLAME model and head_template.obj to render guidance maps")
         batches = flame_guidance(aligned, flame, topology, size=size, canvas_from_frame=canvas_from_frame,
-                                 batch_size=batch_size, backend=backend, device=device, look=look)
+                                 batch_size=batch_size, backend=backend, device=device, look=look, threads=threads)
     else:
         batches = mesh_guidance(aligned, size=size, canvas_from_frame=canvas_from_frame, albedo=look.albedo,
-                                batch_size=batch_size, backend=backend, device=device)
+                                batch_size=batch_size, backend=backend, device=device, threads=threads)
     return len(aligned), batches
 
 
@@ -156,4 +174,4 @@ def guidance_from_config(cfg, source: HeadTrack, driving: HeadTrack, *, flame: F
         source, driving, options=AlignOptions.from_config(cfg.align), flame=flame, topology=topology,
         texture_path=resolve_path(cfg.render.flame_texture), constant_albedo=list(cfg.render.constant_albedo),
         size=int(cfg.render.size), canvas_from_frame=canvas_from_frame, batch_size=int(cfg.render.batch_size),
-        backend=str(cfg.render.backend), device=device)
+        backend=str(cfg.render.backend), device=device, threads=int(cfg.render.get("cpu_threads", 1)))

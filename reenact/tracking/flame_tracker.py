@@ -23,7 +23,6 @@ and solved exactly. Runs on CUDA when available.
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterable
 
@@ -34,6 +33,7 @@ from ..errors import NoFaceError
 from ..faces.types import FaceTrack
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
 from ..flame.model import FlameModel
+from ..threads import torch_threads  # noqa: F401  (re-exported: tests and callers use it from here)
 from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
 from .flame_solver import FitWeights, FrameFitter, History, Observations
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
@@ -78,20 +78,6 @@ class FlameFitSettings:
             if f.name in values and values[f.name] is not None:
                 kwargs[f.name] = type(f.default)(values[f.name])
         return cls(**kwargs)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run with n torch CPU threads (0 = unchanged). The fit is many small batched operations, for
-    which OpenMP synchronisation costs more than extra threads give: on a busy 2-core machine one
-    thread was an order of magnitude faster than two. It also leaves cores to the face stage."""
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def pick_device(name: str) -> torch.device:
