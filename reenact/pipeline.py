@@ -105,7 +105,7 @@ class Reenactor:
         generator = make_generator(engine_name, cfg)
         backend = generator.backend
         # 2. faces
-        face_opts = FaceOptions.from_config(cfg.faces)
+        face_opts = FaceOptions.from_config(cfg.faces).for_magicportrait(engine_name == "diffusion")
         with timer.stage("faces"):
             image = read_image(source)
             src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
@@ -166,7 +166,7 @@ class Reenactor:
         driving_path = None if preset else require_input_file(driving, "driving")
         out_dir = check_output(out_dir, [p for p in (source, driving_path) if p], overwrite)
         preview = check_output(preview, [source, driving_path], overwrite) if preview else None
-        face_opts = FaceOptions.from_config(cfg.faces)
+        face_opts = FaceOptions.from_config(cfg.faces).for_magicportrait(True)
         image = read_image(source)
         src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
         if driving_path is not None and driving_path.suffix == ".npz":
