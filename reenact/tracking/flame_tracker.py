@@ -37,6 +37,7 @@ from ..threads import torch_threads  # noqa: F401  (re-exported: tests and calle
 from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
 from .flame_solver import FitWeights, FrameFitter, History, Observations
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
+from .confidence import hold_unreliable_frames, mouth_detail
 from .types import HeadTrack
 
 log = logging.getLogger("reenact")
@@ -64,6 +65,7 @@ class FlameFitSettings:
     smooth_expression: float = 1.0  # expression-change penalty per frame, in units of the prior
     jaw_side_limit: float = 0.2     # |jaw yaw|, |jaw roll| <= this (rad), and no negative opening: SMIRK's clamps
     confidence_residual: float = 3.0  # a frame whose residual exceeds this many robust deviations above the clip's median is flagged
+    mouth_detail_ratio: float = 0.6   # ... or whose mouth detail is below this x the clip's median (covered mouth)
     device: str = "auto"
     cpu_threads: int = 1            # torch threads while fitting on CPU (0 = leave torch's setting)
 
@@ -146,7 +148,9 @@ class FlameTracker:
 
         with torch_threads(self.settings.cpu_threads if self.device.type == "cpu" else 0), torch.no_grad():
             fit = self._track(face_track, progress)
-            fit = hold_unreliable_frames(fit, face_track, self.settings)
+            mouth = mouth_detail(frames(), face_track) if frames is not None else None
+            fit = hold_unreliable_frames(fit, face_track, self.settings.confidence_residual, mouth,
+                                         self.settings.mouth_detail_ratio)
             if frames is None or (self.deca is None and self.smirk is None):
                 return route(fit, _no_encoders())
             routed = route(fit, encode_clip(frames(), face_track, self.deca, self.smirk, device=self.device))
@@ -285,56 +289,3 @@ def clamp_jaw(jaw: np.ndarray, side_limit: float) -> np.ndarray:
     out[:, 0] = np.maximum(out[:, 0], 0.0)
     out[:, 1:] = np.clip(out[:, 1:], -side_limit, side_limit)
     return out
-
-
-def unreliable_frames(residuals: np.ndarray, detected: np.ndarray, blendshapes: np.ndarray | None,
-                      threshold: float) -> np.ndarray:
-    """(T,) bool: frames whose fitted expression should not be trusted.
-
-    A frame is flagged when the face stage filled it in (no detection), when its landmark
-    residual is an outlier (more than `threshold` robust deviations, 1.4826 MAD, above the
-    clip's median, and at least 1 px above it), or when MediaPipe's blendshapes are not
-    finite. A hand over the mouth leaves MediaPipe
-    confident but bends its points away from any face FLAME can make: the residual rises."""
-    residuals = np.asarray(residuals, np.float64)
-    flagged = ~np.asarray(detected, bool)
-    if len(residuals) >= 5:
-        median = np.median(residuals[~flagged]) if (~flagged).any() else np.median(residuals)
-        mad = 1.4826 * np.median(np.abs(residuals - median))
-        flagged |= residuals > median + max(threshold * mad, 1.0)
-    if blendshapes is not None and len(blendshapes) == len(residuals):
-        b = np.asarray(blendshapes, np.float64)
-        flagged |= ~np.isfinite(b).all(axis=1)
-    return flagged
-
-
-def hold_through(values: np.ndarray, flagged: np.ndarray) -> np.ndarray:
-    """Values of flagged frames replaced by linear interpolation between the nearest good frames
-    (held at the ends); unchanged when no frame is good."""
-    good = np.flatnonzero(~flagged)
-    if len(good) == 0 or not flagged.any():
-        return values
-    out = np.array(values, copy=True)
-    t = np.arange(len(values))
-    flat = out.reshape(len(values), -1)
-    for j in range(flat.shape[1]):
-        flat[:, j] = np.interp(t, good, flat[good, j])
-    return flat.reshape(out.shape).astype(values.dtype)
-
-
-def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, settings: FlameFitSettings) -> HeadTrack:
-    """Expression and jaw held (interpolated) through unreliable frames, with a warning naming them;
-    the per-frame confidence (1 good, 0 flagged) goes into the track."""
-    flagged = unreliable_frames(track.residuals, face_track.detected, face_track.blendshapes,
-                                settings.confidence_residual)
-    params = dict(track.params)
-    params["confidence"] = (~flagged).astype(np.float32)
-    if flagged.any() and not flagged.all():
-        for key in ("expression", "jaw"):
-            params[key] = hold_through(params[key], flagged)
-        frames = np.flatnonzero(flagged)
-        shown = ", ".join(str(int(f)) for f in frames[:20]) + (" …" if len(frames) > 20 else "")
-        log.warning("tracking: %d frame(s) look occluded or unreliable; expression held through them: %s",
-                    len(frames), shown)
-    meta = dict(track.meta, unreliable_frames=" ".join(str(int(f)) for f in np.flatnonzero(flagged)))
-    return HeadTrack(**{**track.__dict__, "params": params, "meta": meta})

@@ -197,3 +197,40 @@ def test_guidance_meta_names_the_render_look(case, test_head, tmp_path):
     assert looks["deca"][0].startswith("flame texture with the source's DECA texture code")
     assert looks["fit"][0] == "flame texture mean, fixed light"
     assert not torch.equal(looks["deca"][1], looks["fit"][1])
+
+
+class _Known:
+    """An encoder stand-in whose `encode` returns known codes, one row per image, in order."""
+
+    def __init__(self, code):
+        self.code, self.seen = code, 0
+
+    def encode(self, images):
+        rows = slice(self.seen, self.seen + len(images))
+        self.seen += len(images)
+        assert images.shape[1:] == (3, 224, 224) and 0 <= float(images.min()) and float(images.max()) <= 1
+        return type(self.code)(**{k: getattr(self.code, k)[rows] for k in self.code.__dataclass_fields__})
+
+
+def test_the_flame_tracker_runs_the_encoders_on_the_frames_and_routes_them(test_head):
+    from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker
+    from tests.synthetic_head import make_face_track, random_motion
+
+    rng = np.random.default_rng(2)
+    face_track, _ = make_face_track(test_head, random_motion(4, seed=3), frame_size=(360, 640))
+    deca, smirk = _deca_code(4, rng), SmirkCode(rng.normal(0, 1, (4, 50)).astype(np.float32),
+                                                np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32))
+    tracker = FlameTracker(test_head, FlameFitSettings(use_dense=False, device="cpu", frame_iterations=2,
+                                                       shape_iterations=2), deca=_Known(deca), smirk=_Known(smirk))
+    frames = [np.full((360, 640, 3), 90 + 10 * t, np.uint8) for t in range(4)]
+    track = tracker.track(face_track, frames=lambda: iter(frames))
+    np.testing.assert_array_equal(track.params["expression"], smirk.expression)
+    np.testing.assert_array_equal(track.params["global_rot"], deca.pose[:, :3])
+    np.testing.assert_allclose(track.params["shape"], deca.shape.mean(0))
+    sources = parameter_sources(track)
+    # the synthetic face stage crops with a rotation, which DECA's camera cannot express: fit camera
+    assert sources["cam"] == "landmark_fit" and sources["expression"] == "smirk" and sources["tex"] == "deca"
+    assert tracker.cache_tag == "+deca+smirk"
+    # without frames, nothing to encode: all from the fit, and said so
+    plain = tracker.track(face_track)
+    assert set(parameter_sources(plain).values()) <= {"landmark_fit", "zero", "none"}
