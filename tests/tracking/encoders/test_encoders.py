@@ -78,8 +78,8 @@ def test_deca_code_layout_follows_the_official_order():
 
 
 def test_smirk_encoder_reproduces_official_outputs(smirk_file):
-    golden = np.load(FIX / "smirk" / "smirk_golden.npz")
-    code = load_smirk_encoder(smirk_file).encode(_images(golden))
+    golden = np.load(FIX / "smirk" / "smirk_golden.npz")      # same inputs as DECA's
+    code = load_smirk_encoder(smirk_file).encode(_images(np.load(FIX / "deca" / "deca_golden.npz")))
     np.testing.assert_allclose(code.expression, golden["expression_params"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(code.jaw, golden["jaw_params"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(code.eyelids, golden["eyelid_params"], atol=1e-5, rtol=0)
