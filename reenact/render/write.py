@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -27,6 +28,11 @@ from .maps import MAP_NAMES, GuidanceFrames
 GUIDANCE_SCHEMA = 1
 META_FILE = "guidance.json"
 FORMATS = {"png": ("png", "png rgb8 lossless"), "jpg": ("jpg", "jpeg rgb8 quality 75 (official)")}
+# Image encoding runs in background threads (Pillow releases the GIL while encoding), so on a
+# multi-core CPU it overlaps the rasteriser, which runs on one torch thread. At most this many
+# frames wait to be encoded, so memory stays flat.
+ENCODE_THREADS = 2
+MAX_PENDING_FRAMES = 16
 
 
 class GuidanceWriter:
@@ -60,6 +66,19 @@ class GuidanceWriter:
             raise OutputError(f"cannot write to {self.out_dir}: {exc}") from None
         for name in MAP_NAMES:
             (self.stage / name).mkdir()
+        self._pool = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="guidance-encode")
+        self._pending: list[Future] = []
+
+    def _save(self, image: np.ndarray, path: Path) -> None:
+        if self.ext == "png":
+            Image.fromarray(image).save(path, format="PNG", compress_level=1)
+        else:
+            Image.fromarray(image).save(path, format="JPEG")   # Pillow's defaults = the official files
+
+    def _drain(self, keep: int) -> None:
+        """Wait until at most `keep` frames' files are still being encoded (re-raising any error)."""
+        while len(self._pending) > keep * len(MAP_NAMES):
+            self._pending.pop(0).result()
 
     def write(self, frames: GuidanceFrames) -> None:
         images = frames.to_uint8()
@@ -67,14 +86,17 @@ class GuidanceWriter:
         for i in range(len(frames)):
             file_name = f"{self.count:0{self.width}d}.{self.ext}"
             for name in MAP_NAMES:
-                image = Image.fromarray(images[name][i])
-                if self.ext == "png":
-                    image.save(self.stage / name / file_name, format="PNG", compress_level=1)
-                else:
-                    image.save(self.stage / name / file_name, format="JPEG")   # Pillow's defaults = official
+                self._pending.append(self._pool.submit(self._save, images[name][i], self.stage / name / file_name))
             self.count += 1
+        self._drain(MAX_PENDING_FRAMES)
 
     def close(self) -> Path:
+        try:
+            self._drain(0)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write guidance frames to {self.out_dir}: {exc}") from None
+        self._pool.shutdown()
         if self.count == 0:
             self.abort()
             raise OutputError(f"no guidance frames were produced for {self.out_dir}")
@@ -95,6 +117,10 @@ class GuidanceWriter:
         return self.out_dir
 
     def abort(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
         shutil.rmtree(self.stage, ignore_errors=True)
         if self._created:
             try:
