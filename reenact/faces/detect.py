@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import InputError, NoFaceError
+from ..schema import FaceOptions
 from .crop import (corner_boxes, crop_transforms, detector_box_from_landmarks, is_already_cropped, landmark_boxes,
                    official_boxes, smooth_boxes)
 from .landmarker import FaceDetection, Landmarker
@@ -17,30 +18,12 @@ from .types import N_BLENDSHAPES, N_LANDMARKS, FaceTrack
 log = logging.getLogger("reenact")
 
 
-@dataclass
-class FaceOptions:
-    crop_size: int = 512
-    crop_rule: str = "auto"           # landmarks: crop_scale x the landmark box, smoothed | official: MagicPortrait's
-    #                                   rule | auto: official when the maps feed MagicPortrait (see `for_magicportrait`)
-    crop_scale: float = 1.6
-    source_is_cropped: str = "auto"   # still images: yes = use the image as the crop; auto = when it already is one
-    box_smoothing: float = 3.0        # Gaussian sigma over time, frames; 0 disables
-    max_gap: int = 8                  # longer runs without a face are filled too, with a warning
-    face_index: int | None = None     # None: the largest face; k: the k-th largest in the first frame
-    min_detection_confidence: float = 0.5
-    max_faces: int = 4
-
-    def for_magicportrait(self, feeds: bool) -> "FaceOptions":
-        """These options with an "auto" crop rule resolved: the official crop when the maps feed
-        the MagicPortrait model (diffusion engine, `reenact guidance`), else the landmark crop."""
-        if self.crop_rule != "auto":
-            return self
-        return replace(self, crop_rule="official" if feeds else "landmarks")
-
-    @classmethod
-    def from_config(cls, cfg) -> "FaceOptions":
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in dict(cfg).items() if k in known})
+def for_magicportrait(opts: FaceOptions, feeds: bool) -> FaceOptions:
+    """The options with an "auto" crop rule resolved: the official crop when the maps feed the
+    MagicPortrait model (diffusion engine, `reenact guidance`), else the landmark crop."""
+    if opts.crop_rule != "auto":
+        return opts
+    return replace(opts, crop_rule="official" if feeds else "landmarks")
 
 
 def choose_face(faces: list[FaceDetection], previous: FaceDetection | None, index: int | None) -> FaceDetection:

@@ -7,7 +7,7 @@ import pytest
 
 from reenact.errors import InputError
 from reenact.faces.crop import crop_transforms, detector_box_from_landmarks, is_already_cropped, official_boxes
-from reenact.faces.detect import FaceOptions, _crop_boxes
+from reenact.faces.detect import FaceOptions, _crop_boxes, for_magicportrait
 
 
 def _official_corner_map(box):
@@ -70,8 +70,8 @@ def test_an_already_cropped_512_face_is_used_as_is():
 
 
 def test_auto_rule_is_official_only_when_the_maps_feed_magicportrait():
-    assert FaceOptions().for_magicportrait(True).crop_rule == "official"
-    assert FaceOptions().for_magicportrait(False).crop_rule == "landmarks"
-    assert FaceOptions(crop_rule="landmarks").for_magicportrait(True).crop_rule == "landmarks"
+    assert for_magicportrait(FaceOptions(), True).crop_rule == "official"
+    assert for_magicportrait(FaceOptions(), False).crop_rule == "landmarks"
+    assert for_magicportrait(FaceOptions(crop_rule="landmarks"), True).crop_rule == "landmarks"
     with pytest.raises(InputError, match="crop_rule"):
         _crop_boxes(_face(512, 0.3), FaceOptions(crop_rule="tight"), False, (512, 512))
