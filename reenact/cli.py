@@ -123,6 +123,8 @@ def _guidance_parser() -> argparse.ArgumentParser:
                    help="tracker (default tracking.backend): auto = FLAME when present, else the MediaPipe mesh")
     _alignment_mode(p)
     p.add_argument("--max-frames", type=int, metavar="N")
+    p.add_argument("--format", choices=["png", "jpg"], default=None,
+                   help="png (lossless, default) or jpg (JPEG quality 75, as the official README's frames)")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
     return p
@@ -251,7 +253,8 @@ def cmd_guidance(args) -> int:
     from .pipeline import Reenactor
 
     Reenactor(_config(args), quiet=args.quiet).guidance(args.source, args.driving, args.out, backend=args.backend,
-                                                        preview=args.preview, overwrite=args.overwrite)
+                                                        preview=args.preview, overwrite=args.overwrite,
+                                                        image_format=args.format)
     return 0
 
 
