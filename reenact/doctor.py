@@ -41,11 +41,16 @@ def flame_status(cfg) -> list[AssetStatus]:
 
 
 def diffusion_status(weights_dir: Path) -> list[AssetStatus]:
-    from .generate.diffusion.weights import check_weights
+    from .generate.diffusion.weights import inspect_weights
 
-    return [AssetStatus("diffusion", w.name, w.path, w.found, False,
+    layout = inspect_weights(weights_dir)
+    rows = [AssetStatus("diffusion", w.name, w.path, w.found, False,
                         (w.note or "") if w.found else f"get it from {w.source}" + (f" ({w.note})" if w.note else ""))
-            for w in check_weights(weights_dir)]
+            for w in layout.rows]
+    # misplaced files: one row each, with the exact move that fixes it
+    rows += [AssetStatus("diffusion", "misplaced file", weights_dir, False, False, problem)
+             for problem in layout.problems]
+    return rows
 
 
 def collect(cfg) -> list[AssetStatus]:
@@ -70,14 +75,17 @@ def flame_ready(cfg) -> bool:
 
 
 def diffusion_ready(cfg) -> tuple[bool, str]:
-    """Whether the diffusion engine has every file it needs; if not, the first that is missing."""
+    """Whether the diffusion engine has every file it needs; if not, the first that is missing or misplaced."""
     from .generate.diffusion.prompt import prompt_cached
-    from .generate.diffusion.weights import WeightPaths, check_weights
+    from .generate.diffusion.weights import inspect_weights
 
-    weights_dir = resolve_path(cfg.paths.weights_dir)
-    missing = [w for w in check_weights(weights_dir) if w.required and not w.found]
-    if prompt_cached(WeightPaths.from_weights_dir(weights_dir).sd15, resolve_path(cfg.paths.cache_dir)):
+    layout = inspect_weights(resolve_path(cfg.paths.weights_dir))
+    if layout.problems:
+        return False, layout.problems[0]
+    missing = [w for w in layout.rows if w.required and not w.found]
+    if prompt_cached(layout.sd15, resolve_path(cfg.paths.cache_dir), text_encoder=layout.text_encoder,
+                     tokenizer=layout.tokenizer):
         missing = [w for w in missing if "text encoder" not in w.name and "tokenizer" not in w.name]
     if missing:
         return False, f"missing {missing[0].name} at {missing[0].path}"
-    return True, "all diffusion weights found"
+    return True, f"all diffusion weights found ({layout.name})"

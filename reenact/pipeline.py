@@ -82,6 +82,7 @@ class Reenactor:
         self.progress = progress or make_progress(quiet)
         self.counter = make_counter(quiet)
         self._trackers: dict[str, Any] = {}
+        self._generators: dict[str, Any] = {}   # engine name -> generator: weights load once per Reenactor
 
     # ---- the run, top to bottom -------------------------------------------------------------
     def run(self, source: str | Path, driving: str | Path, output: str | Path, *, overwrite: bool = False,
@@ -102,7 +103,9 @@ class Reenactor:
         driving_path = None if preset else require_input_file(driving, "driving")
         output = check_output(output, [p for p in (source, driving_path) if p], overwrite)
         engine_name = self._choose_engine(run.engine, cfg)
-        generator = make_generator(engine_name, cfg)
+        if engine_name not in self._generators:
+            self._generators[engine_name] = make_generator(engine_name, cfg)
+        generator = self._generators[engine_name]
         backend = generator.backend
         # 2. faces
         face_opts = FaceOptions.from_config(cfg.faces)
@@ -232,6 +235,7 @@ class Reenactor:
 
     def _choose_engine(self, requested: str, cfg) -> str:
         from .doctor import diffusion_ready, flame_ready
+        from .generate.diffusion.device import diffusion_device
 
         diffusion_ok, why = diffusion_ready(cfg)
         if requested == "diffusion":
@@ -240,9 +244,14 @@ class Reenactor:
             return "diffusion"
         if requested == "warp":
             return "warp"
-        if diffusion_ok and flame_ready(cfg):
-            log.info("engine: diffusion (MagicPortrait weights and FLAME found); --engine warp for the fast preview engine")
+        accelerator = diffusion_device(cfg.generate.diffusion.get("device"))
+        if diffusion_ok and flame_ready(cfg) and accelerator.device is not None:
+            log.info("engine: diffusion (MagicPortrait weights and FLAME found, %s); --engine warp for the fast "
+                     "preview engine", accelerator.reason)
             return "diffusion"
+        if diffusion_ok and accelerator.device is None:
+            log.info("engine: warp; %s; --engine diffusion to run it anyway", accelerator.reason)
+            return "warp"
         log.info("engine: warp (no learned weights); for MagicPortrait quality add FLAME and the diffusion "
                  "weights (`reenact doctor` says what is missing) — %s", why)
         return "warp"
