@@ -13,7 +13,7 @@ from .errors import ReenactError
 
 log = logging.getLogger("reenact")
 
-SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval")
+SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval", "batch")
 
 MAIN_EPILOG = """\
 other commands:
@@ -29,6 +29,8 @@ other commands:
   reenact eval self|cross --videos DIR [--sources DIR] --engine warp|diffusion -o RUN_DIR
                                        benchmark evaluation: metrics.json, report.md, plots
   reenact demo [-o outputs/demo.mp4]   the bundled portrait performing a bundled preset
+  reenact batch LIST|DIR -o OUT_DIR    many source/driving pairs, weights loaded once
+                                       (`accelerate launch -m reenact batch ...` spreads them over GPUs)
 run `reenact COMMAND --help` for a command's options.
 """
 
@@ -59,7 +61,8 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, metavar="OUT.mp4",
                    help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
     p.add_argument("--engine", choices=["auto", "warp", "diffusion"],
-                   help="auto (default): diffusion when its weights and FLAME are present, else warp")
+                   help="auto (default): diffusion when its weights, FLAME and a GPU are present, else warp")
+    _weights_options(p)
     _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
@@ -144,8 +147,57 @@ def _demo_parser() -> argparse.ArgumentParser:
     return p
 
 
+# ---- diffusion generator options and `reenact batch` (issue 13) ---------------------------------------
+def _weights_options(parser: argparse.ArgumentParser, official: bool = True) -> None:
+    parser.add_argument("--weights", metavar="DIR", help="folder holding the diffusion weights, in any layout "
+                        "`reenact doctor` recognises (default: paths.weights_dir)")
+    if official:
+        parser.add_argument("--official", action="store_true", default=None,
+                            help="diffusion: every official numeric choice (fp32, DDIM 20, wrapping windows)")
+
+
+def _weights_overrides(args) -> list[str]:
+    out = []
+    if getattr(args, "weights", None):
+        out.append(f"paths.weights_dir={Path(args.weights).expanduser().resolve()}")
+    if getattr(args, "official", None):
+        out.append("generate.diffusion.official=true")
+    return out
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reenact batch", description="Run many source/driving pairs with one model load.")
+    p.add_argument("jobs", metavar="LIST|DIR",
+                   help="a text file of `SOURCE DRIVING [OUTPUT]` lines, or a folder with source/ and driving/")
+    p.add_argument("--output", "-o", required=True, metavar="OUT_DIR", help="where the videos go")
+    p.add_argument("--engine", choices=["auto", "warp", "diffusion"])
+    p.add_argument("--overwrite", action="store_true", help="redo jobs whose output exists (default: skip them)")
+    _weights_options(p)
+    _common(p)
+    return p
+
+
+def cmd_batch(args) -> int:
+    from .batch import process_slot, read_jobs, run_batch, shard
+    from .pipeline import Reenactor
+
+    jobs = read_jobs(args.jobs, args.output)
+    index, count, device = process_slot()
+    cfg = _config(args)
+    if device is not None:
+        cfg.generate.diffusion.device = device
+    mine = shard(jobs, index, count)
+    report = run_batch(Reenactor(cfg, engine=args.engine, quiet=args.quiet), mine, overwrite=args.overwrite)
+    log.info("batch%s: %d done, %d skipped (output exists), %d failed",
+             f" (process {index + 1}/{count})" if count > 1 else "", len(report.done), len(report.skipped),
+             len(report.failed))
+    return 1 if report.failed else 0
+# ---- end of issue-13 options -----------------------------------------------------------------------------
+
+
 def _doctor_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reenact doctor", description="List the assets reenact can use on this machine.")
+    _weights_options(p, official=False)
     _common(p)
     return p
 
@@ -161,7 +213,7 @@ def _setup_logging(quiet: bool) -> None:
 def _config(args):
     from .config import load_config
 
-    overrides = list(args.set)
+    overrides = list(args.set) + _weights_overrides(args)
     if getattr(args, "face_index", None) is not None:
         overrides.append(f"faces.face_index={args.face_index}")
     return load_config(args.config, overrides)
@@ -298,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             "doctor": (_doctor_parser, cmd_doctor), "landmarks": (_landmarks_parser, cmd_landmarks),
             "demo": (_demo_parser, cmd_demo), "track": (_track_parser, cmd_track),
             "guidance": (_guidance_parser, cmd_guidance), "weights": (_weights_parser, cmd_weights),
-            "eval": (_eval_parser, cmd_eval),
+            "eval": (_eval_parser, cmd_eval), "batch": (_batch_parser, cmd_batch),
         }[name]
         parser = parser()
     else:

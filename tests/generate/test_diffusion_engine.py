@@ -52,3 +52,47 @@ def test_weights_convert_command(tmp_path, capsys):
     code = main(["weights", "convert", "--src", str(tmp_path / "missing"), "--out", str(tmp_path / "c2"), "-q"])
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("reenact: error:") and "Traceback" not in err
+
+
+def _complete_weights(tmp_path):
+    weights = make_weights_dir(tmp_path)
+    sd15 = weights / "stable-diffusion-v1-5"
+    for rel in ("text_encoder/config.json", "text_encoder/model.safetensors", "tokenizer/vocab.json",
+                "tokenizer/merges.txt"):
+        (sd15 / rel).parent.mkdir(exist_ok=True)
+        (sd15 / rel).write_text("{}")
+    return weights
+
+
+def test_auto_picks_warp_without_a_gpu_and_says_what_diffusion_would_cost(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import reenact.doctor
+    from reenact.generate.diffusion import device as device_mod
+
+    weights = _complete_weights(tmp_path)
+    monkeypatch.setattr(reenact.doctor, "flame_ready", lambda cfg: True)
+    monkeypatch.setattr(device_mod.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device_mod.torch.backends.mps, "is_available", lambda: False)
+    r = Reenactor(overrides=[f"paths.weights_dir={weights}"])
+    with caplog.at_level(logging.INFO, logger="reenact"):
+        assert r._choose_engine("auto", r.cfg) == "warp"
+    assert "no CUDA or MPS device" in caplog.text and "per 512x512 frame" in caplog.text
+    assert r._choose_engine("diffusion", r.cfg) == "diffusion"          # asked for explicitly: allowed
+    monkeypatch.setattr(device_mod.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(device_mod.torch.cuda, "get_device_name", lambda i=0: "Test GPU")
+    assert r._choose_engine("auto", r.cfg) == "diffusion"
+    assert device_mod.diffusion_device().device.type == "cuda"
+
+
+def test_a_reenactor_loads_each_engine_once_across_runs(tmp_path, astronaut, monkeypatch):
+    import reenact.pipeline
+
+    made = []
+    real = reenact.pipeline.make_generator
+    monkeypatch.setattr(reenact.pipeline, "make_generator", lambda name, cfg: made.append(name) or real(name, cfg))
+    write_image(tmp_path / "face.png", astronaut)
+    r = Reenactor(engine="warp")
+    for i in range(2):
+        r.run(tmp_path / "face.png", "preset:blink", tmp_path / f"out{i}.mp4", preset_seconds=0.2, audio=False)
+    assert made == ["warp"] and (tmp_path / "out1.mp4").is_file()

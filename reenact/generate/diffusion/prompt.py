@@ -46,21 +46,24 @@ def _text_encoder_from_single_file(path: Path):
 
     from .weights import load_single_file
 
-    sd = convert_ldm_clip_checkpoint(load_single_file(path))
-    sd.pop("text_model.embeddings.position_ids", None)       # a buffer older files carry
+    # LDM names are `text_model.*`; transformers 5 dropped that level from CLIPTextModel
+    sd = {k.removeprefix("text_model."): v for k, v in convert_ldm_clip_checkpoint(load_single_file(path)).items()}
+    sd.pop("embeddings.position_ids", None)       # a buffer older files carry
     try:
-        vocab, hidden = sd["text_model.embeddings.token_embedding.weight"].shape
+        vocab, hidden = sd["embeddings.token_embedding.weight"].shape
         config = CLIPTextConfig(
             vocab_size=vocab, hidden_size=hidden, num_attention_heads=max(1, hidden // 64),
-            intermediate_size=sd["text_model.encoder.layers.0.mlp.fc1.weight"].shape[0],
-            num_hidden_layers=len({k.split(".")[3] for k in sd if k.startswith("text_model.encoder.layers.")}),
-            max_position_embeddings=sd["text_model.embeddings.position_embedding.weight"].shape[0],
+            intermediate_size=sd["encoder.layers.0.mlp.fc1.weight"].shape[0],
+            num_hidden_layers=len({k.split(".")[2] for k in sd if k.startswith("encoder.layers.")}),
+            max_position_embeddings=sd["embeddings.position_embedding.weight"].shape[0],
             hidden_act="quick_gelu", projection_dim=hidden)
     except KeyError as exc:
         raise AssetError(f"{path}: no CLIP text encoder (missing key {exc}); expected a Stable Diffusion 1.5 "
                          "checkpoint such as v1-5-pruned-emaonly.safetensors") from None
     with torch.device("meta"):
         model = CLIPTextModel(config)
+    nested = "text_model." if hasattr(model, "text_model") else ""      # transformers < 5
+    sd = {nested + k: v for k, v in sd.items()}
     expected = model.state_dict()
     for key, tensor in sd.items():
         if key not in expected or expected[key].shape != tensor.shape:
@@ -69,8 +72,10 @@ def _text_encoder_from_single_file(path: Path):
     if missing:
         raise AssetError(f"{path}: missing text-encoder key {missing[0]!r}; the file is incomplete")
     model.load_state_dict(sd, strict=False, assign=True)
-    model.text_model.embeddings.register_buffer(
-        "position_ids", torch.arange(config.max_position_embeddings)[None], persistent=False)
+    embeddings = getattr(model, "text_model", model).embeddings
+    if hasattr(embeddings, "position_ids"):
+        embeddings.register_buffer("position_ids", torch.arange(config.max_position_embeddings)[None],
+                                   persistent=False)
     return model
 
 

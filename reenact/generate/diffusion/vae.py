@@ -59,16 +59,37 @@ def vae_config_from_ldm(sd: dict[str, torch.Tensor], path: Path) -> dict[str, An
                          f"vae-ft-mse-840000-ema-pruned from {VAE_URL}") from None
 
 
+def ldm_vae_key(key: str, levels: int) -> str:
+    """diffusers AutoencoderKL key -> its original LDM name (what the single files hold). diffusers only
+    maps the other way; this direction names a single file's unexpected keys."""
+    k = re.sub(r"^encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.", r"encoder.down.\1.block.\2.", key)
+    k = re.sub(r"^encoder\.down_blocks\.(\d+)\.downsamplers\.0\.", r"encoder.down.\1.downsample.", k)
+    k = re.sub(r"^decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.",
+               lambda m: f"decoder.up.{levels - 1 - int(m.group(1))}.block.{m.group(2)}.", k)
+    k = re.sub(r"^decoder\.up_blocks\.(\d+)\.upsamplers\.0\.",
+               lambda m: f"decoder.up.{levels - 1 - int(m.group(1))}.upsample.", k)
+    k = re.sub(r"\.mid_block\.resnets\.(\d+)\.", lambda m: f".mid.block_{int(m.group(1)) + 1}.", k)
+    k = k.replace(".mid_block.attentions.0.", ".mid.attn_1.")
+    for new, old in (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out")):
+        k = k.replace(f".attn_1.{new}.", f".attn_1.{old}.")
+    return k.replace("conv_shortcut", "nin_shortcut").replace("conv_norm_out", "norm_out")
+
+
 def load_vae_single_file(path: Path, dtype: torch.dtype = torch.float32) -> AutoencoderKL:
     sd = load_single_file(path)
     prefix = next((p for p in ("first_stage_model.", "vae.") if any(k.startswith(p) for k in sd)), "")
     sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
     sd = {k: v for k, v in sd.items() if not k.startswith(("loss.", "model_ema."))}   # training leftovers
     config = vae_config_from_ldm(sd, path)
-    converted = convert_ldm_vae_checkpoint(sd, config)
     with torch.device("meta"):
         vae = AutoencoderKL(**config)
     expected = vae.state_dict()
+    known = {ldm_vae_key(k, len(config["block_out_channels"])) for k in expected}
+    stray = sorted(k for k in sd if k not in known)
+    if stray:
+        raise AssetError(f"{path}: unexpected VAE key {stray[0]!r}; is it an SD1.x VAE? (expected the one "
+                         f"from {VAE_URL})")
+    converted = convert_ldm_vae_checkpoint(sd, config)
     for key, tensor in converted.items():
         if key not in expected or expected[key].shape != tensor.shape:
             raise AssetError(f"{path}: unexpected VAE key {key!r} with shape {tuple(tensor.shape)}; "
