@@ -9,7 +9,7 @@ import torch
 
 from reenact.generate.diffusion import ContextSettings, GenerationSettings, MagicPortraitPipeline
 from reenact.generate.diffusion.pipeline import load_vae
-from tests.generate._magicportrait import TINY, case, tiny_model
+from tests.generate._magicportrait import TINY, case, recording_unet_calls, tiny_model
 
 SIZE = 128          # the tiny UNet downsamples 16x16 latents to 2x2
 
@@ -50,21 +50,11 @@ def test_official_switch_restores_every_official_choice():
 
 def test_batched_windows_and_device_features_compute_what_one_window_per_call_does(pipe):
     maps = guidance(10)
-    calls: list[int] = []
-    denoise = pipe.model.denoise
-
-    def spy(x, *args, **kwargs):
-        calls.append(x.shape[0])
-        return denoise(x, *args, **kwargs)
-
-    pipe.model.denoise = spy
-    try:
+    with recording_unet_calls(pipe, lambda x: x.shape[0]) as calls:
         one = latents(pipe, maps, window_batch=1, features_on_device=False)
         n_single = len(calls)
         calls.clear()
         batched = latents(pipe, maps, window_batch=4)
-    finally:
-        del pipe.model.denoise
     # 10 frames in windows of 4 (overlap 1): 3 windows; 1 step; CFG doubles the batch
     assert n_single == 3 and calls == [6]
     assert (one - batched).abs().max().item() < 1e-4

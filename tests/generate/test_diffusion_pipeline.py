@@ -12,7 +12,8 @@ from reenact.generate.diffusion import (ContextSettings, GenerationSettings, Mag
                                         uniform_windows)
 from reenact.generate.diffusion.inputs import guidance_sources
 from reenact.generate.diffusion.pipeline import load_vae
-from tests.generate._magicportrait import TINY, case, forward_inputs, tiny_checkpoints, tiny_model
+from tests.generate._magicportrait import (TINY, case, forward_inputs, recording_unet_calls, tiny_checkpoints,
+                                          tiny_model)
 
 
 @pytest.fixture(scope="module")
@@ -71,21 +72,13 @@ def test_long_clip_runs_window_by_window_with_guidance_features_computed_once_pe
     encoder_batches: list[int] = []
     hooks = [enc.register_forward_hook(lambda m, args, out: encoder_batches.append(args[0].shape[2]))
              for enc in pipe.model.guidance_encoders.values()]
-    unet_frames: list[int] = []
-    denoise = pipe.model.denoise
-
-    def spy(latents, *args, **kwargs):
-        unet_frames.append(latents.shape[2])
-        return denoise(latents, *args, **kwargs)
-
-    pipe.model.denoise = spy
     try:
-        video = pipe(np.full((size, size, 3), 128, np.uint8), random_guidance(frames, size),
-                     GenerationSettings(width=size, height=size, num_inference_steps=1, context=context,
-                                        window_batch=1, features_on_device=False),
-                     progress=True)
+        with recording_unet_calls(pipe, lambda latents: latents.shape[2]) as unet_frames:
+            video = pipe(np.full((size, size, 3), 128, np.uint8), random_guidance(frames, size),
+                         GenerationSettings(width=size, height=size, num_inference_steps=1, context=context,
+                                            window_batch=1, features_on_device=False),
+                         progress=True)
     finally:
-        del pipe.model.denoise
         for h in hooks:
             h.remove()
     assert video.frames.shape == (frames, 3, size, size) and video.latents.shape == (1, 4, frames, 16, 16)
