@@ -12,10 +12,8 @@ from __future__ import annotations
 import logging
 
 import cv2
-import numpy as np
 
-from ..config import resolve_path
-from .diffusion.pipeline import to_uint8
+from ..config import cache_dir, resolve_path
 from .pasteback import ColourTransform, feathered_mask, paste_back
 
 log = logging.getLogger("reenact")
@@ -23,21 +21,33 @@ log = logging.getLogger("reenact")
 
 class DiffusionGenerator:
     name = "diffusion"
+    # The checkpoint was trained on FLAME maps; the mesh maps are an approximation.
+    trackers = ("flame", "mesh")
+    renders_guidance = True
+
+    @classmethod
+    def readiness(cls, cfg, inventory, device) -> str | None:
+        return inventory.diffusion_problem()
 
     def __init__(self, cfg):
-        from ..doctor import flame_ready
-
         self.cfg = cfg
+        self._renderers: dict = {}
         self._pipe = None
-        # The checkpoint was trained on FLAME maps; the mesh maps are an approximation.
-        self.backend = "flame" if flame_ready(cfg) else "mesh"
-        if self.backend == "mesh":
-            log.warning("diffusion engine without FLAME: guidance maps come from the MediaPipe mesh, which the "
-                        "MagicPortrait checkpoint was not trained on; add FLAME to flame_assets/ for its real input")
 
     @classmethod
     def from_cfg(cls, cfg) -> "DiffusionGenerator":
         return cls(cfg)
+
+    def renderer(self, geometry: str):
+        """The guidance-map renderer for tracks of `geometry` (FLAME loaded once per engine)."""
+        from ..geometry.guidance import GuidanceRenderer
+
+        if geometry not in self._renderers:
+            if geometry == "mesh":
+                log.warning("diffusion engine without FLAME: guidance maps come from the MediaPipe mesh, which the "
+                            "MagicPortrait checkpoint was not trained on; add FLAME to flame_assets/ for its real input")
+            self._renderers[geometry] = GuidanceRenderer.from_config(self.cfg, geometry)
+        return self._renderers[geometry]
 
     def pipeline(self):
         """The loaded pipeline, loaded on first use and kept: weights are read once per generator."""
@@ -47,20 +57,20 @@ class DiffusionGenerator:
             d = self.cfg.generate.diffusion
             settings = GenerationSettings.from_config(d)
             self._pipe = load_pipeline(resolve_path(self.cfg.paths.weights_dir), device=d.device,
-                                       dtype=settings.dtype, cache_dir=resolve_path(self.cfg.paths.cache_dir))
+                                       dtype=settings.dtype, cache_dir=cache_dir(self.cfg))
         return self._pipe
 
     def frames(self, source, aligned, pasteback: bool, progress=None):
         from ..faces.crop import warp_to_crop
         from .diffusion import GenerationSettings
+        from .diffusion.pipeline import to_uint8
 
-        cfg = self.cfg
-        settings = GenerationSettings.from_config(cfg.generate.diffusion)
+        settings = GenerationSettings.from_config(self.cfg.generate.diffusion)
         crop_tf = source.head.crop_transforms[0]
         side = source.head.crop_size
         reference = warp_to_crop(source.image, crop_tf, side)
         pipe = self.pipeline()
-        total, batches = _guidance_for(source, aligned, cfg)
+        total, batches = self.renderer(source.head.geometry).batches(source.head, aligned)
         if progress:
             batches = progress(batches, total, "guidance")
         latents = pipe.generate_latents(reference, batches, settings, num_frames=total,
@@ -73,21 +83,3 @@ class DiffusionGenerator:
                 colour = ColourTransform.fit(crops, reference, feathered_mask(side) > 0.5)
             for crop in crops:
                 yield paste_back(source.image, crop, crop_tf, colour=colour) if pasteback else crop
-
-
-def _guidance_for(source, aligned, cfg):
-    """Guidance batches for an alignment, on the source crop canvas."""
-    from ..geometry.guidance import choose_albedo, flame_guidance, mesh_guidance
-
-    size = int(cfg.render.size)
-    canvas = source.head.crop_transforms[0].astype(np.float64) * (size / source.head.crop_size)
-    common = dict(size=size, canvas_from_frame=canvas, batch_size=int(cfg.render.batch_size),
-                  backend=str(cfg.render.backend))
-    if hasattr(aligned, "points"):
-        albedo = choose_albedo(aligned, None, None, list(cfg.render.constant_albedo))
-        return len(aligned), mesh_guidance(aligned, albedo=albedo, **common)
-    from ..pipeline import _flame_renderer
-
-    flame, topology = _flame_renderer(cfg)
-    albedo = choose_albedo(aligned, topology, resolve_path(cfg.render.flame_texture), list(cfg.render.constant_albedo))
-    return len(aligned), flame_guidance(aligned, flame, topology, albedo=albedo, **common)

@@ -64,24 +64,25 @@ def _complete_weights(tmp_path):
     return weights
 
 
-def test_auto_picks_warp_without_a_gpu_and_says_what_diffusion_would_cost(tmp_path, monkeypatch, caplog):
-    import logging
-
-    import reenact.doctor
+def test_auto_picks_warp_without_a_gpu_and_diffusion_with_one(tmp_path, monkeypatch):
+    from reenact.config import load_config
     from reenact.generate.diffusion import device as device_mod
+    from reenact.plan import make_plan
 
     weights = _complete_weights(tmp_path)
-    monkeypatch.setattr(reenact.doctor, "flame_ready", lambda cfg: True)
+    cfg = load_config(None, [f"paths.weights_dir={weights}"])
+    cpu = make_plan(cfg, device=None)
+    assert cpu.engine == "warp" and "no GPU" in cpu.why
+    assert make_plan(load_config(None, [f"paths.weights_dir={weights}", "run.engine=diffusion"]),
+                     device=None).engine == "diffusion"           # asked for explicitly: allowed
+    assert make_plan(cfg, device="cuda").engine == "diffusion"
+    # the generator's own device probe says the same, with the cost in one line
     monkeypatch.setattr(device_mod.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(device_mod.torch.backends.mps, "is_available", lambda: False)
-    r = Reenactor(overrides=[f"paths.weights_dir={weights}"])
-    with caplog.at_level(logging.INFO, logger="reenact"):
-        assert r._choose_engine("auto", r.cfg) == "warp"
-    assert "no CUDA or MPS device" in caplog.text and "per 512x512 frame" in caplog.text
-    assert r._choose_engine("diffusion", r.cfg) == "diffusion"          # asked for explicitly: allowed
+    found = device_mod.diffusion_device()
+    assert found.device is None and "per 512x512 frame" in found.reason and "\n" not in found.reason
     monkeypatch.setattr(device_mod.torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(device_mod.torch.cuda, "get_device_name", lambda i=0: "Test GPU")
-    assert r._choose_engine("auto", r.cfg) == "diffusion"
     assert device_mod.diffusion_device().device.type == "cuda"
 
 

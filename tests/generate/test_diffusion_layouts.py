@@ -213,3 +213,15 @@ def test_nothing_there_lists_every_component_where_it_belongs(tmp_path):
     assert rows["MagicPortrait reference unet"].path == tmp_path / "absent" / "magicportrait" / "reference_unet.pth"
     assert rows["sd-vae-ft-mse VAE"].path == tmp_path / "absent" / "sd-vae-ft-mse"
     assert json.dumps([r.source for r in layout.rows])        # plain data for the asset registry
+
+
+def test_doctor_with_weights_flag_prints_the_move_advice(tmp_path, capsys):
+    from reenact.cli import main
+
+    weights = tmp_path / "dl"
+    _official_download(weights)
+    (weights / "ckpts" / "guidance_encoder_render.pth").rename(weights / "guidance_encoder_render.pth")
+    assert main(["doctor", "--weights", str(weights)]) == 0
+    out = capsys.readouterr().out
+    assert "misplaced file" in out
+    assert f"move it to {weights / 'ckpts' / 'guidance_encoder_render.pth'}" in out
