@@ -167,9 +167,9 @@ def run(tiny: bool = False, device: str | None = None, modes: tuple[str, ...] = 
         settings = GenerationSettings(width=size, height=size, guidance_scale=guidance_scale, **options)
         dtype = settings.torch_dtype(dev)
         pipe = build_pipeline(tiny, dev, dtype)          # the same seed: the same random weights every mode
-        if warmup:   # kernel selection, lazy initialisation and compilation stay out of the timing
+        if warmup:   # kernel selection, lazy initialisation and compilation (same shapes) stay out of the timing
             warm = GenerationSettings(**{**settings.__dict__, "num_inference_steps": 1})
-            pipe(reference, {t: g[:settings.context.frames] for t, g in guidance.items()}, warm, progress=False)
+            pipe(reference, guidance, warm, progress=False)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)

@@ -12,7 +12,6 @@ stays flat with clip length: only the latents (64 KB per frame at 512^2) live fo
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -33,7 +32,6 @@ from .reference import ReferenceFeatures
 from .vae import load_vae, vae_dtype_for
 from .weights import WeightPaths, inspect_weights, load_checkpoints, load_model
 
-log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}

@@ -59,8 +59,10 @@ class WeightPaths:
         if strict:
             if layout.problems:
                 raise AssetError(f"misplaced weights: {layout.problems[0]}")
-            missing = [r for r in layout.rows if r.required and not r.found and "text encoder" not in r.name
-                       and "tokenizer" not in r.name]
+            # the text encoder is needed only without a cached prompt, the motion module only when
+            # denoising_unet.pth lacks its keys: the loaders say so precisely when it matters
+            optional = ("text encoder", "tokenizer", "motion module")
+            missing = [r for r in layout.rows if r.required and not r.found and not any(o in r.name for o in optional)]
             if missing:
                 r = missing[0]
                 raise AssetError(f"missing {r.name} at {r.path}: get it from {r.source} (`reenact doctor` lists all)")
