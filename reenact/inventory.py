@@ -73,7 +73,9 @@ def _diffusion(cfg: Any) -> list[Asset]:
     layout = inspect_weights(resolve_path(cfg.paths.weights_dir))
     # once the fixed prompt's embedding is cached, the text encoder and tokenizer are not needed
     prompt_ok = prompt_cached(layout.sd15, cache_dir(cfg), text_encoder=layout.text_encoder, tokenizer=layout.tokenizer)
-    rows = []
+    # which layout was recognised (official download, reenact folders, converted, single files)
+    rows = [Asset("diffusion", f"weights layout: {layout.name}", layout.root, layout.name != "incomplete", False,
+                  "no MagicPortrait checkpoints found here; docs/generator.md lists the layouts")]
     for w in layout.rows:
         required = w.required and not (prompt_ok and ("text encoder" in w.name or "tokenizer" in w.name))
         note = (w.note or "") if w.found else f"get it from {w.source}" + (f" ({w.note})" if w.note else "")

@@ -223,5 +223,5 @@ def test_doctor_with_weights_flag_prints_the_move_advice(tmp_path, capsys):
     (weights / "ckpts" / "guidance_encoder_render.pth").rename(weights / "guidance_encoder_render.pth")
     assert main(["doctor", "--weights", str(weights)]) == 0
     out = capsys.readouterr().out
-    assert "misplaced file" in out
+    assert "weights layout: official download" in out and "misplaced file" in out
     assert f"move it to {weights / 'ckpts' / 'guidance_encoder_render.pth'}" in out
