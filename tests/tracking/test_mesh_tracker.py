@@ -115,3 +115,17 @@ def test_mesh_track_round_trips_with_the_config_settings(tmp_path):
     for k, v in result.params.items():
         np.testing.assert_array_equal(back.params[k], v)
     np.testing.assert_array_equal(back.residuals, result.residuals)
+
+
+def test_tracks_give_a_typed_view_of_their_geometry():
+    from reenact.errors import InputError
+    from reenact.tracking.types import MeshParams
+
+    n = 3
+    rotvec, scale, trans = moving_pose(n, seed=6)
+    head = MeshTracker().track(posed_face_track(canonical_with_expression(np.zeros(n)), rotvec, scale, trans, noise_px=0.5, seed=6))
+    view = head.typed()
+    assert isinstance(view, MeshParams) and view.canonical.shape == (n, 478, 3) and view.scale.shape == (n,)
+    del head.params["scale"]
+    with pytest.raises(InputError, match="lacks its 'scale' parameters"):
+        head.typed()
