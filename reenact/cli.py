@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -140,6 +143,7 @@ def _demo_parser() -> argparse.ArgumentParser:
                                 description="Animate the bundled public-domain astronaut portrait with a bundled preset.")
     p.add_argument("--output", "-o", default="outputs/demo.mp4")
     p.add_argument("--preset", default="talk", choices=["nod", "talk", "blink", "smile"])
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     _common(p)
     return p
 
@@ -278,14 +282,15 @@ def cmd_demo(args) -> int:
     from skimage import data
 
     from .io.images import write_image
+    from .io.paths import check_output
     from .pipeline import Reenactor
 
-    out = Path(args.output)
+    out = check_output(args.output, [], args.overwrite)  # before the bundled portrait is written
     source = out.parent / "demo_source.png"
     if not source.exists():
         write_image(source, data.astronaut())
     result = Reenactor(_config(args), engine="warp", quiet=args.quiet).run(
-        source, f"preset:{args.preset}", out, overwrite=True)
+        source, f"preset:{args.preset}", out, overwrite=args.overwrite)
     print(f"demo: {result.output} ({result.frames} frames, {sum(result.timings.values()):.1f} s)")
     return 0
 
@@ -307,24 +312,82 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_handler(handler, args) -> int:
-    """Run one command: its notes on stderr, a ReenactError as one line and an exit code."""
+    """Run one command: its notes on stderr, a ReenactError as one line and an exit code.
+
+    SIGTERM and SIGHUP (a job scheduler, a container stop, a closed terminal) end the run as
+    Ctrl-C does: every temporary file and folder is removed, one line, exit status 128 + signal.
+    """
+    from .io.paths import protect, remove_scratch, unlock_all, unprotect_all
+
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _setup_logging(args.quiet)
+    # the files a command reads are never among those it may write over
+    protect(*(getattr(args, name, None) for name in _INPUT_ARGS))
+    previous = _install_signal_handlers()
     try:
         return handler(args)
     except ReenactError as exc:
         print(f"reenact: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except _Terminated as exc:
+        print(f"reenact: interrupted by {signal.Signals(exc.signum).name}; temporary files removed", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("reenact: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `reenact doctor | head`: the reader left; nothing to report
         sys.stderr.close()
         return 0
+    except OSError as exc:  # disk full, read-only filesystem, vanished folder: say which file and why
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = "; free some space and run again" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        print(f"reenact: error: {where}{exc.strerror or exc}{hint}", file=sys.stderr)
+        return 3 if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else 1
     except MemoryError:
         print("reenact: error: out of memory; try --max-frames or a smaller --set faces.crop_size", file=sys.stderr)
         return 1
+    finally:
+        remove_scratch()
+        unlock_all()
+        unprotect_all()
+        _restore_signal_handlers(previous)
+
+
+# argparse names of the files commands read
+_INPUT_ARGS = ("source", "driving", "input", "config", "src", "sd15")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so every cleanup on the way out runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame) -> None:
+    # a second signal must not cut the cleanup short
+    for sig in _HANDLED_SIGNALS + (signal.SIGINT,):
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Terminated(signum)
+
+
+_HANDLED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _install_signal_handlers() -> dict:
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # handlers can only be set from the main thread (an embedding app's worker)
+    previous = {sig: signal.getsignal(sig) for sig in _HANDLED_SIGNALS + (signal.SIGINT,)}
+    for sig in _HANDLED_SIGNALS:
+        signal.signal(sig, _on_signal)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ from .errors import InputError, NotAvailableError
 from .faces import FaceOptions, FaceTrack, detect_faces, detect_in_file
 from .faces.presets import parse_preset, preset_track
 from .generate.base import SourceContext, make_generator
-from .io.images import is_image_path, read_image, write_image
+from .io.images import MAX_MEGAPIXELS, is_image_path, read_image, write_image
 from .io.paths import check_output, require_input_file
 from .io.video import probe_video
+from .io.writer import output_format
 
 log = logging.getLogger("reenact")
 
@@ -100,14 +101,17 @@ class Reenactor:
             raise InputError(f"--source must be an image (jpg, png, …); got {source.name}")
         preset = parse_preset(str(driving))
         driving_path = None if preset else require_input_file(driving, "driving")
+        # output kind and suffix, the sidecar and the lock: settled before any work (io/paths.py)
         output = check_output(output, [p for p in (source, driving_path) if p], overwrite)
+        output_format(output, still=driving_path is not None and is_image_path(driving_path))
+        check_output(_sidecar(output), [p for p in (source, driving_path) if p], overwrite, kind="file")
         engine_name = self._choose_engine(run.engine, cfg)
         generator = make_generator(engine_name, cfg)
         backend = generator.backend
         # 2. faces
         face_opts = FaceOptions.from_config(cfg.faces)
         with timer.stage("faces"):
-            image = read_image(source)
+            image = read_image(source, float(cfg.run.get("max_megapixels", MAX_MEGAPIXELS)))
             src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
             drv_faces, fps, still = self._driving_faces(preset, driving_path, src_faces, face_opts, run)
         # 3. tracking
@@ -160,7 +164,7 @@ class Reenactor:
         source = require_input_file(source, "source")
         preset = parse_preset(str(driving))
         driving_path = None if preset else require_input_file(driving, "driving")
-        out_dir = check_output(out_dir, [p for p in (source, driving_path) if p], overwrite)
+        out_dir = check_output(out_dir, [p for p in (source, driving_path) if p], overwrite, kind="into")
         preview = check_output(preview, [source, driving_path], overwrite) if preview else None
         face_opts = FaceOptions.from_config(cfg.faces)
         image = read_image(source)
@@ -315,7 +319,7 @@ class Reenactor:
         from .io.paths import atomic_path
 
         resolved = OmegaConf.merge(cfg, {"run": {"engine": engine, "backend": backend}})
-        target = output.with_name(output.name + ".yaml")
+        target = _sidecar(output)
         try:
             with atomic_path(target) as tmp:
                 tmp.write_text(to_yaml(resolved))
@@ -365,6 +369,11 @@ def _flame_renderer(cfg):
                      jaw=pose[:, 6:9], eyes=pose[:, 9:15]).vertices
 
     return flame, topology
+
+
+def _sidecar(output: Path) -> Path:
+    """The resolved config next to an output: out.mp4 -> out.mp4.yaml."""
+    return output.with_name(output.name + ".yaml")
 
 
 def _has_audio(path: Path) -> bool:

@@ -1,3 +1,4 @@
+import json
 import logging
 from fractions import Fraction
 
@@ -7,7 +8,7 @@ import pytest
 
 from portrait_helpers import write_clip_with_tone
 from reenact.errors import InputError, OutputError
-from reenact.io.paths import check_output
+from reenact.io.paths import MANIFEST, check_output
 from reenact.io.video import VideoReader, is_video_path, iter_frames, probe_video
 from reenact.io.writer import open_writer, write_video
 
@@ -55,7 +56,9 @@ def test_audio_is_carried_from_another_file(tmp_path):
 
 def test_png_sequence_output(tmp_path):
     write_video(tmp_path / "frames", gradient_frames(4), fps=25)
-    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+    names = [f"{i:05d}.png" for i in range(4)]
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [MANIFEST] + names
+    assert json.loads((tmp_path / "frames" / MANIFEST).read_text())["files"] == names
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path):
