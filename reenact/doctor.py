@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import default_cache_dir
 from .config import resolve_path
 from .errors import AssetError
 
@@ -76,7 +77,7 @@ def diffusion_ready(cfg) -> tuple[bool, str]:
 
     weights_dir = resolve_path(cfg.paths.weights_dir)
     missing = [w for w in check_weights(weights_dir) if w.required and not w.found]
-    if prompt_cached(WeightPaths.from_weights_dir(weights_dir).sd15, resolve_path(cfg.paths.cache_dir)):
+    if prompt_cached(WeightPaths.from_weights_dir(weights_dir).sd15, default_cache_dir(cfg.paths.cache_dir)):
         missing = [w for w in missing if "text encoder" not in w.name and "tokenizer" not in w.name]
     if missing:
         return False, f"missing {missing[0].name} at {missing[0].path}"

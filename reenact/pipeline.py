@@ -263,9 +263,8 @@ class Reenactor:
             return _still_pair(source, still), float(run.fps or 25.0), True
         info = probe_video(path)
         key = self._cache_key(path, opts, "faces", run)
-        cached = self._cache().get(key, "faces") if key else None
-        if cached is not None:
-            track = FaceTrack.load(cached)
+        track = self._cache().load(key, "faces", FaceTrack.load) if key else None
+        if track is not None:
             log.info("driving landmarks: reused from cache")
         else:
             track = detect_in_file(path, opts, run.max_frames, self.progress)
@@ -279,8 +278,8 @@ class Reenactor:
         from .tracking.types import HeadTrack
 
         cache = self._cache()
-        if cache_key and (hit := cache.get(cache_key, f"head-{backend}")) is not None:
-            return HeadTrack.load(hit)
+        if cache_key and (hit := cache.load(cache_key, f"head-{backend}", HeadTrack.load)) is not None:
+            return hit
         if backend not in self._trackers:  # FLAME loads once for the source and the driving
             self._trackers[backend] = make_tracker(backend, cfg)
         head = self._trackers[backend].track(faces, self.counter(f"tracking ({backend})") if len(faces) > 1 else None)
@@ -329,9 +328,9 @@ class Reenactor:
 
     # ---- caching -----------------------------------------------------------------------------
     def _cache(self):
-        from .cache import TrackCache
+        from .cache import TrackCache, default_cache_dir
 
-        return TrackCache(resolve_path(self.cfg.paths.cache_dir), enabled=bool(self.cfg.run.cache))
+        return TrackCache(default_cache_dir(self.cfg.paths.cache_dir), enabled=bool(self.cfg.run.cache))
 
     def _cache_key(self, path: Path | None, opts: FaceOptions, backend: str, run) -> str | None:
         if path is None or not run.cache or is_image_path(path):

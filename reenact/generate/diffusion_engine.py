@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import default_cache_dir
 from ..config import resolve_path
 from .pasteback import paste_back
 
@@ -52,7 +53,7 @@ class DiffusionGenerator:
             write_guidance(scratch / "maps", progress(batches, None, "guidance") if progress else batches,
                            total=total, overwrite=True)
             pipe = load_pipeline(resolve_path(cfg.paths.weights_dir), device=cfg.generate.diffusion.device,
-                                 dtype=str(cfg.generate.diffusion.dtype), cache_dir=resolve_path(cfg.paths.cache_dir))
+                                 dtype=str(cfg.generate.diffusion.dtype), cache_dir=default_cache_dir(cfg.paths.cache_dir))
             video = pipe(reference, scratch / "maps", settings, num_frames=total, progress=progress is not None)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
