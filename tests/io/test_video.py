@@ -1,12 +1,11 @@
 import json
 import logging
-from fractions import Fraction
 
 import av
 import numpy as np
 import pytest
 
-from portrait_helpers import write_clip_with_tone
+from portrait_helpers import write_clip_with_tone, write_tagged_clip
 from reenact.errors import InputError, OutputError
 from reenact.io.paths import MANIFEST, check_output
 from reenact.io.video import VideoReader, is_video_path, iter_frames, probe_video
@@ -124,30 +123,6 @@ def test_outputs_get_ordinary_permissions(tmp_path):
     assert stat.S_IMODE(frames.stat().st_mode) == 0o777 & ~mask
 
 
-def _tagged_clip(path, frames, fps=25, rotation=0, faststart=False, pts=None, gop=None):
-    """An H.264 mp4 with a display-matrix rotation (as phones write) and optional frame times."""
-    options = {"movflags": "faststart"} if faststart else {}
-    with av.open(str(path), "w", format="mp4", options=options) as c:
-        stream = c.add_stream("libx264", rate=fps)
-        stream.time_base = Fraction(1, 1000)
-        if gop:
-            stream.gop_size = gop
-        for i, frame in enumerate(frames):
-            if i == 0:
-                stream.height, stream.width = frame.shape[:2]
-                stream.pix_fmt = "yuv420p"
-                if rotation:
-                    stream.set_display_rotation(rotation)
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            vf.pts = pts[i] if pts is not None else i * 1000 // fps
-            vf.time_base = Fraction(1, 1000)
-            for packet in stream.encode(vf):
-                c.mux(packet)
-        for packet in stream.encode():
-            c.mux(packet)
-    return path
-
-
 def _marked_frames(n, h=48, w=96):
     """Landscape frames, white in the top-left quarter: where that corner lands shows the turn."""
     for _ in range(n):
@@ -158,7 +133,7 @@ def _marked_frames(n, h=48, w=96):
 
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_rotation_metadata_gives_upright_frames(tmp_path, rotation):
-    clip = _tagged_clip(tmp_path / "phone.mp4", _marked_frames(5), rotation=rotation)
+    clip = write_tagged_clip(tmp_path / "phone.mp4", _marked_frames(5), rotation=rotation)
     stored = next(_marked_frames(1))
     expected = np.rot90(stored, rotation // 90)  # FFmpeg's angle is counter-clockwise
     info = probe_video(clip)
@@ -170,7 +145,7 @@ def test_rotation_metadata_gives_upright_frames(tmp_path, rotation):
 
 
 def test_truncated_stream_warns_once_with_the_frame_count(tmp_path, caplog):
-    clip = _tagged_clip(tmp_path / "full.mp4", gradient_frames(60, 128, 128), faststart=True)
+    clip = write_tagged_clip(tmp_path / "full.mp4", gradient_frames(60, 128, 128), faststart=True)
     data = clip.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: int(len(data) * 0.6)])  # index at the front, media cut off
@@ -187,7 +162,7 @@ def test_truncated_stream_warns_once_with_the_frame_count(tmp_path, caplog):
 
 
 def test_damaged_packets_are_skipped_not_fatal(tmp_path, caplog):
-    clip = _tagged_clip(tmp_path / "full.mp4", gradient_frames(60, 128, 128), faststart=True, gop=10)
+    clip = write_tagged_clip(tmp_path / "full.mp4", gradient_frames(60, 128, 128), faststart=True, gop=10)
     data = bytearray(clip.read_bytes())
     rng = np.random.default_rng(0)
     start = len(data) // 3
@@ -200,7 +175,7 @@ def test_damaged_packets_are_skipped_not_fatal(tmp_path, caplog):
 
 def test_variable_frame_rate_keeps_timestamps_and_says_so(tmp_path, caplog):
     times = [0, 40, 80, 200, 240, 400, 440, 480, 520, 720]  # ms: gaps of 40, 120, 160 and 200
-    clip = _tagged_clip(tmp_path / "vfr.mp4", gradient_frames(10), pts=times)
+    clip = write_tagged_clip(tmp_path / "vfr.mp4", gradient_frames(10), pts=times)
     reader = VideoReader(clip)
     with caplog.at_level(logging.INFO, logger="reenact"):
         assert len(list(reader)) == 10
