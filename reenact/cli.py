@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import errno
 import logging
 import os
@@ -322,6 +323,7 @@ def run_handler(handler, args) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _setup_logging(args.quiet)
+    _bound_heap()
     # the files a command reads are never among those it may write over
     protect(*(getattr(args, name, None) for name in _INPUT_ARGS))
     previous = _install_signal_handlers()
@@ -353,6 +355,24 @@ def run_handler(handler, args) -> int:
         unprotect_all()
         _restore_signal_handlers(previous)
 
+
+def _bound_heap() -> None:
+    """Serve large blocks (decoded frames, crops, maps) from mmap, so each goes back to the OS when freed.
+
+    glibc otherwise raises its mmap threshold after the first large free and carves later frames
+    from the heap, where the small per-frame records kept for the whole clip pin it: peak memory
+    then creeps with clip length (BENCHMARKS.md, "Memory against clip length").
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)  # glibc's initial value, now fixed
+    except (OSError, AttributeError):  # not glibc (musl): nothing to tune
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 
 # argparse names of the files commands read
 _INPUT_ARGS = ("source", "driving", "input", "config", "src", "sd15")

@@ -364,7 +364,7 @@ def _signal_when(argv, ready, sig, cwd, timeout=240.0):
 def test_real_signal_mid_run_cleans_up(tmp_path, clips, astronaut, stage, sig):
     (tmp_path / "in").mkdir()
     write_image(tmp_path / "in" / "face.png", astronaut)
-    long = [warp(astronaut, similarity(3 * np.sin(t / 3), 1, 2 * np.sin(t / 5), 0)) for t in range(90)]
+    long = [warp(astronaut, similarity(3 * np.sin(t / 3), 1, 2 * np.sin(t / 5), 0)) for t in range(50)]
     write_test_video(tmp_path / "in" / "drive.mp4", long)
     before = snapshot(tmp_path / "in")
     output = tmp_path / ("frames" if stage == "png writing" else "out.mp4")
