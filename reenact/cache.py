@@ -14,7 +14,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -26,18 +25,6 @@ T = TypeVar("T")
 
 _MAGIC = b"reenact-cache 1 sha256="
 _HEADER_LEN = len(_MAGIC) + 64 + 1  # tag, hex digest, newline
-
-
-def default_cache_dir(configured: str | Path | None = None) -> Path:
-    """paths.cache_dir when set, else $REENACT_CACHE_DIR, else $XDG_CACHE_HOME/reenact (~/.cache/reenact)."""
-    if configured not in (None, ""):
-        from .config import resolve_path
-
-        return resolve_path(configured)
-    if os.environ.get("REENACT_CACHE_DIR"):
-        return Path(os.environ["REENACT_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "reenact"
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -55,8 +42,9 @@ class TrackCache:
         self.root = Path(root)
         self.enabled = enabled
 
-    def key(self, path: str | Path, settings: dict[str, Any]) -> str:
-        blob = json.dumps({"file": file_digest(path), "settings": settings}, sort_keys=True, default=str)
+    def key(self, path: str | Path, settings: dict[str, Any], digest: str | None = None) -> str:
+        """The entry for a file's content (`digest`, when already known) and its settings."""
+        blob = json.dumps({"file": digest or file_digest(path), "settings": settings}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def path(self, key: str, kind: str) -> Path:

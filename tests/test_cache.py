@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from reenact.cache import TrackCache, default_cache_dir
+from reenact.cache import TrackCache
 from reenact.faces import FaceTrack
 
 
@@ -48,18 +48,6 @@ def test_bad_entry_is_dropped_with_one_note(tmp_path, caplog, how):
     cache.put("k", "faces", track.save)  # recomputed and stored again
     assert cache.load("k", "faces", FaceTrack.load).landmarks == pytest.approx(track.landmarks)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.faces.npz"]  # no temp files
-
-
-def test_default_location_follows_config_env_and_xdg(tmp_path, monkeypatch):
-    monkeypatch.delenv("REENACT_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir(None) == tmp_path / "xdg" / "reenact"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir(None) == tmp_path / "home" / ".cache" / "reenact"
-    monkeypatch.setenv("REENACT_CACHE_DIR", str(tmp_path / "env"))
-    assert default_cache_dir(None) == tmp_path / "env"
-    assert default_cache_dir(tmp_path / "cfg") == tmp_path / "cfg"
 
 
 def test_unwritable_cache_never_fails_the_run(tmp_path):

@@ -388,3 +388,26 @@ def test_real_signal_mid_run_cleans_up(tmp_path, clips, astronaut, stage, sig):
     assert snapshot(tmp_path / "in") == before
     assert not output.exists() and not leftovers(tmp_path)
     assert not (set(_lock_dir().glob("*.lock")) - locks_before)  # the lock went with the run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("output, size", [("out.mp4", "16k"), ("frames", "200k")])
+def test_real_full_disk_is_one_line_and_leaves_nothing(tmp_path, clips, astronaut, output, size):
+    """A real full filesystem (a tiny tmpfs; needs root and mount, skipped elsewhere)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        write_image(tmp_path / "face.png", astronaut)
+        env = {**os.environ, "PYTHONPATH": str(REPO), "REENACT_CACHE_DIR": str(tmp_path / "cache")}
+        done = subprocess.run([sys.executable, "-m", "reenact.cli", "-s", str(tmp_path / "face.png"),
+                               "-d", str(clips / "drive.mp4"), "-o", str(disk / output), "-q"],
+                              capture_output=True, text=True, env=env)
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        assert done.returncode == 3, done.stderr
+        assert len(lines) == 1 and "No space left on device" in lines[0] and str(disk / output) in lines[0]
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -24,35 +24,25 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
+from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.types import HeadTrack
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
-MODES = ("auto", "absolute", "relative")
+MODES = ALIGN_MODES
 
 
-@dataclass
-class AlignOptions:
-    mode: str = "auto"              # auto: absolute for FLAME tracks, relative for mesh tracks
-    reference_frame: int = 0        # driving frame whose pose/expression count as "neutral" (relative)
-    source_frame: int = 0           # which frame of the source track is the source
-    expression_scale: float = 1.0   # relative mode only
-    pose_scale: float = 1.0         # relative mode only
-    smoothing: float = 0.0          # Gaussian sigma in frames on the driving motion; 0 = off
-
-    @classmethod
-    def from_config(cls, cfg) -> "AlignOptions":
-        return cls(**{k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg})
-
-    def resolved_mode(self, backend: str) -> str:
-        if self.mode not in MODES:
-            raise InputError(f"unknown alignment mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.mode == "auto":
-            return "absolute" if backend == "flame" else "relative"
-        if self.mode == "absolute" and backend != "flame":
-            raise InputError(f"the {backend} tracker supports relative alignment only; use mode=relative")
-        if self.mode == "absolute" and (self.expression_scale != 1.0 or self.pose_scale != 1.0):
-            raise InputError("expression/pose multipliers apply to relative alignment only; use mode=relative")
-        return self.mode
+def resolved_mode(options: AlignOptions, geometry: str) -> str:
+    """The alignment mode for a track geometry ('auto': absolute for FLAME, relative otherwise)."""
+    if options.mode not in MODES:
+        raise InputError(f"unknown alignment mode {options.mode!r}; choose one of {', '.join(MODES)}")
+    if options.mode == "auto":
+        return "absolute" if geometry == "flame" else "relative"
+    if options.mode == "absolute" and geometry != "flame":
+        raise InputError(f"absolute alignment needs FLAME tracks (the official MagicPortrait split); {geometry} "
+                         "tracks support relative alignment only: use --relative (align.mode=relative)")
+    if options.mode == "absolute" and (options.expression_scale != 1.0 or options.pose_scale != 1.0):
+        raise InputError("expression/pose multipliers apply to relative alignment only; use mode=relative")
+    return options.mode
 
 
 @dataclass
@@ -150,12 +140,12 @@ def align(source: HeadTrack, driving: HeadTrack, options: AlignOptions | None = 
                          " track both with the same backend")
     if len(source) == 0 or len(driving) == 0:
         raise InputError("cannot align an empty track")
-    mode = options.resolved_mode(source.backend)
-    if source.backend == "flame":
+    mode = resolved_mode(options, source.geometry)
+    if source.geometry == "flame":
         return align_flame(source, driving, options, mode)
-    if source.backend == "mesh":
+    if source.geometry == "mesh":
         return align_mesh(source, driving, options)
-    raise InputError(f"unknown tracker backend {source.backend!r}")
+    raise InputError(f"unknown track geometry {source.geometry!r} (backend {source.backend!r})")
 
 
 # ------------------------------------------------------------------------------------- FLAME
@@ -188,7 +178,7 @@ def _head_in_frame(cam: np.ndarray, crop_transform: np.ndarray, crop_size: float
 
 
 def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mode: str | None = None) -> AlignedFlame:
-    mode = mode or options.resolved_mode("flame")
+    mode = mode or resolved_mode(options, "flame")
     n = len(driving)
     i_src = _check_index(options.source_frame, len(source), "source frame")
     d = _flame_driving(driving, options.smoothing)
