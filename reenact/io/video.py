@@ -20,6 +20,7 @@ import av.logging
 import numpy as np
 
 from ..errors import InputError
+from .memory import TRIM_EVERY, release_free_heap
 from .paths import require_input_file
 
 log = logging.getLogger("reenact")
@@ -154,6 +155,8 @@ class VideoReader:
                         image = np.ascontiguousarray(np.rot90(image, turns))
                     t = float(frame.pts * time_base) if frame.pts is not None else self.count / max(self.info.fps, 1e-6)
                     self.timestamps.append(t)
+                    if self.count % TRIM_EVERY == 0:
+                        release_free_heap()
                     yield image
                     if self.max_frames is not None and self.count >= self.max_frames:
                         return

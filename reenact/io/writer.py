@@ -13,6 +13,7 @@ from PIL import Image
 
 from ..errors import OutputError
 from .images import IMAGE_SUFFIXES
+from .memory import TRIM_EVERY, release_free_heap
 from .paths import atomic_path, release_scratch, scratch_path
 
 VIDEO_OUT_SUFFIXES = (".mp4", ".mov", ".m4v")
@@ -74,6 +75,8 @@ class Mp4Writer:
         for packet in self.stream.encode(video_frame):
             self.container.mux(packet)
         self.frames += 1
+        if self.frames % TRIM_EVERY == 0:
+            release_free_heap()
 
     def close(self) -> None:
         if self.stream is not None:
@@ -157,8 +160,11 @@ def open_writer(path: str | Path, fps: float, audio_from: str | Path | None = No
             counter = iter(range(10**9))
 
             def write_png(frame: np.ndarray) -> None:
+                index = next(counter)
                 Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8)).save(
-                    tmp / f"{next(counter):05d}.png", compress_level=1)
+                    tmp / f"{index:05d}.png", compress_level=1)
+                if (index + 1) % TRIM_EVERY == 0:
+                    release_free_heap()
 
             yield write_png
     else:
