@@ -235,7 +235,8 @@ class Reenactor:
         if drive.kind == "preset":
             return preset_track(drive.preset, source, fps=drive.fps(run.fps), seconds=float(run.preset_seconds))
         if drive.kind == "image":
-            still = detect_faces([read_image(drive.path, float(run.max_megapixels))], 0.0, opts, video=False, source_name=str(drive.path))
+            picture = read_image(drive.path, float(run.max_megapixels))
+            still = detect_faces([picture], 0.0, opts, video=False, source_name=str(drive.path))
             return _still_pair(source, still)
         key = self._cache_key(drive, opts, "faces", cfg)
         cache = self._cache(cfg)
