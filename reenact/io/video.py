@@ -163,6 +163,7 @@ class VideoReader:
                 if packet is None:
                     break
         self.damaged = self.damaged or bad_packets > 0
+        release_free_heap()  # the decoded frames are gone: their pages go back before the next stage
         self._report(bad_packets)
 
     def _report(self, bad_packets: int) -> None:
