@@ -152,6 +152,7 @@ def _demo_parser() -> argparse.ArgumentParser:
                                 description="Animate the bundled public-domain astronaut portrait with a bundled preset.")
     p.add_argument("--output", "-o", default="outputs/demo.mp4")
     p.add_argument("--preset", default="talk", choices=PRESETS)
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     _common(p)
     return p
 
@@ -332,10 +333,12 @@ def cmd_eval(args) -> int:
 
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
+    from .io.paths import check_output
     from .pipeline import Reenactor
 
+    out = check_output(args.output, [], args.overwrite)
     result = Reenactor(_config(args), engine="warp", quiet=args.quiet).run(
-        DEMO_PORTRAIT, f"preset:{args.preset}", Path(args.output), overwrite=True)
+        DEMO_PORTRAIT, f"preset:{args.preset}", out, overwrite=args.overwrite)
     print(f"demo: {result.output} ({result.frames} frames, {sum(result.timings.values()):.1f} s)")
     return 0
 

@@ -93,6 +93,8 @@ class RunOptions(Section):
     still_seconds: float = setting(1.0, "an image as driving: ease into its expression over this long (video out), s",
                                    lo=0, hi=60, lo_open=True)
     cache: bool = setting(True, "reuse the driving track when the same clip is used again")
+    max_megapixels: float = setting(100.0, "refuse larger source or driving pictures before decoding them (RAM guard)",
+                                    lo=0, lo_open=True)
 
 
 # ---- geometry ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ...errors import AssetError, InputError, OutputError
+from ...io.paths import check_output
 from .config import GUIDANCE_TYPES, SD15_UNET_CONFIG, GuidanceEncoderConfig, ModelConfig, MotionModuleConfig
 from .layout import (CONVERTED_MANIFEST, MAGICPORTRAIT_URL, SD15_URL, VAE_URL, WeightLayout,  # noqa: F401
                      WeightStatus, inspect_weights)
@@ -334,8 +335,9 @@ def convert_weights(src_dir: str | Path, out_dir: str | Path, sd15_dir: str | Pa
     out = Path(out_dir)
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise OutputError(f"output folder {out} must not be the checkpoint folder {src} or inside it")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} already exists; pass overwrite to replace it")
+    # never the sources or a folder holding them; an existing folder only if it is a converted one
+    check_output(out, [src, sd15_dir], overwrite, kind="folder",
+                 owned=[f"{part}.safetensors" for part in MODEL_PARTS] + [CONVERTED_MANIFEST])
     if not src.is_dir():
         raise InputError(f"checkpoint folder not found: {src}")
 
