@@ -45,7 +45,7 @@ def _alignment_mode(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
                       help="transfer the driving's motion since its first frame (default for the mesh)")
     mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
-                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+                      help="the driving's head rotation (and with FLAME its expression) as they are (official MagicPortrait)")
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -63,6 +63,9 @@ def _main_parser() -> argparse.ArgumentParser:
     _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
+    p.add_argument("--head-motion", choices=["anchored", "follow"],
+                   help="anchored (default): the head stays on the body, only rotation and expression move it;"
+                        " follow: also a bounded part of the driving head's movement and zoom")
     p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's)")
@@ -222,7 +225,7 @@ def cmd_run(args) -> int:
     reenactor = Reenactor(_config(args), engine=args.engine, quiet=args.quiet)
     result = reenactor.run(args.source, args.driving, args.output, overwrite=args.overwrite,
                            mode=args.mode, expression_scale=args.expression_scale, pose_scale=args.pose_scale,
-                           smoothing=args.smooth, max_frames=args.max_frames, fps=args.fps,
+                           head_motion=args.head_motion, smoothing=args.smooth, max_frames=args.max_frames, fps=args.fps,
                            pasteback=args.pasteback, audio=args.audio, cache=args.cache)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     log.info("timings: %s", stages)

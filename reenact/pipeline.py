@@ -287,9 +287,6 @@ class Reenactor:
     def _align(self, source, driving, align_cfg, backend: str):
         from .geometry.align import AlignOptions, align
 
-        if backend == "mesh" and align_cfg.mode == "absolute":
-            raise InputError("absolute alignment needs FLAME (the official MagicPortrait split); "
-                             "use --relative, or add FLAME to flame_assets/")
         return align(source, driving, AlignOptions.from_config(align_cfg))
 
     def _write(self, output: Path, frames, fps: float, audio: Path | None, timer: _Timer, still_image: bool) -> int:
