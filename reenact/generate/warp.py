@@ -20,6 +20,7 @@ from scipy.spatial import Delaunay
 from ..faces.topology import INNER_LIP_PAIRS, contour, face_triangles, lip_gaps
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
+IRIS_CORE = 0.45   # share of the eye opening, around the iris, that moves rigidly with the gaze
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR}
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
@@ -146,6 +147,11 @@ class WarpEngine:
         remap = np.concatenate([oval_idx, self.n_face + np.arange(len(ring_src) - n_oval)])
         self.ring_tris = remap[tri[keep]]
         self.oval_idx = oval_idx
+        # Each eye's iris core: a copy of the eye opening shrunk around the iris centre, moving
+        # rigidly with it (so the whole iris shifts with the gaze, not only its centre).
+        self.eyes = [(c, np.array(contour(eye))) for eye, c in (("right_eye", 468), ("left_eye", 473))
+                     if self.n_face > c]
+        self.iris_src = self._iris_core(self.src_pts)
         self.ring_sign = np.sign(signed_areas(self._source_vertices(), self.ring_tris))
         self.last_folds = 0          # ring triangles still folded in the last render (0 unless impossible)
         self.lips_inner = np.array(contour("lips_inner"))
@@ -161,16 +167,21 @@ class WarpEngine:
         face = face_triangles()
         bridge = np.array([all(int(v) in inner for v in t) for t in face])
         face = face if self.source_mouth_open else face[~bridge]
-        # Each eye opening is re-triangulated as a fan around its iris centre, so the iris follows
-        # the driving's gaze; the fans go under the lids, which close over them in a blink.
-        fans = []
-        for eye, centre in (("right_eye", 468), ("left_eye", 473)):
-            ring = list(contour(eye))
-            inside = np.array([all(int(v) in set(ring) for v in t) for t in face])
+        # Each eye opening is re-triangulated around its iris: a fan from the iris centre to the
+        # iris core ring (rigid), and a band from the core ring to the eye contour that takes up
+        # the motion; they go under the lids, which close over them in a blink.
+        fans, base = [], self.n_face + len(self.head_ring) + len(self.fade_ring) + len(self.frame)
+        for centre, ring in self.eyes:
+            inside = np.array([all(int(v) in set(ring.tolist()) for v in t) for t in face])
             face = face[~inside]
-            fans += [(centre, ring[i], ring[(i + 1) % len(ring)]) for i in range(len(ring))]
+            m = len(ring)
+            for i in range(m):
+                j = (i + 1) % m
+                fans += [(centre, base + i, base + j), (base + i, ring[i], ring[j]), (base + i, ring[j], base + j)]
+            base += m
         self.face_tris = face
-        self.eye_tris = np.array(fans, np.int64) if self.n_face > 473 else np.zeros((0, 3), np.int64)
+        self.eye_tris = np.array(fans, np.int64) if fans else np.zeros((0, 3), np.int64)
+        self.eye_sign = np.sign(signed_areas(self._source_vertices(), self.eye_tris))
         self.mouth_tint = self._mouth_colours()
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
@@ -231,12 +242,30 @@ class WarpEngine:
         return dst
 
     def _source_vertices(self) -> np.ndarray:
-        return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame])
+        return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame, self.iris_src])
+
+    def _iris_core(self, pts: np.ndarray, pull: float = 1.0) -> np.ndarray:
+        """(E*16, 2) iris core rings: the eye contour shrunk by IRIS_CORE around the eye's centre,
+        carried by `pull` times the iris centre's offset from it."""
+        rings = []
+        for centre, ring in self.eyes:
+            contour_pts = pts[ring, :2]
+            middle = contour_pts.mean(0)
+            rings.append(middle + pull * (pts[centre, :2] - middle) + IRIS_CORE * (contour_pts - middle))
+        return np.concatenate(rings) if rings else np.zeros((0, 2))
+
+    def _with_iris(self, dst: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """dst with the iris cores appended; the gaze is held back where the core would cross the lids."""
+        for pull in (1.0, 0.8, 0.6, 0.4, 0.2, 0.0):
+            out = np.concatenate([dst, self._iris_core(target, pull)])
+            if not (np.sign(signed_areas(out, self.eye_tris)) != self.eye_sign).any():
+                break
+        return out
 
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
         target = np.asarray(target_points, np.float64)
-        dst = self._vertices(target[:, :2])
+        dst = self._with_iris(self._vertices(target[:, :2]), target[:, :2])
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)

@@ -192,3 +192,95 @@ def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_fl
         expected = expected[keep] - expected[keep].mean(0)
         scale = np.sqrt((canon ** 2).sum() / (expected ** 2).sum())
         np.testing.assert_allclose(canon / scale, expected, atol=1e-3)
+
+
+def _canonical_face() -> np.ndarray:
+    """(478, 3) MediaPipe's canonical face in the mesh tracker's axes (irises at the eye centres)."""
+    from reenact.tracking.mesh_tracker import canonical_reference
+
+    v = canonical_reference()[0]
+    eyes = [v[[33, 133]].mean(0)] * 5 + [v[[263, 362]].mean(0)] * 5
+    return np.concatenate([v, eyes])
+
+
+def _open_jaw(face: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """(T, 478, 3): the lower lip and chin moved down by amount[t] cm (more towards the chin)."""
+    from reenact.faces.topology import lip_gaps
+
+    lower = np.array(sorted({lo for up, lo in INNER_LIP_PAIRS if up != lo}))
+    out = np.repeat(face[None], len(amount), 0)
+    below = face[:, 1] > face[14, 1] + 0.3           # chin and outer lower lip
+    out[:, below, 1] += 1.3 * amount[:, None]
+    out[:, lower, 1] += amount[:, None]
+    assert np.allclose(lip_gaps(out).mean(1) - lip_gaps(face).mean(), amount * 9 / 11, atol=1e-6)
+    return out
+
+
+def test_camera_zoom_and_pan_in_the_driving_do_not_move_the_source_head():
+    # the driving head holds still while its camera zooms 1.5x and pans half a frame: in the
+    # tracks that is a head growing and sliding, which the default alignment must not pass on
+    face = _canonical_face()
+    n = 30
+    zoom = np.linspace(1.0, 1.5, n)
+    pan = np.linspace(0, 256, n)
+    source = mesh_track(face[None], [[0.05, -0.1, 0.0]], [[256.0, 250.0, 0.0]], [10.0],
+                        [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(np.repeat(face[None], n, 0), np.zeros((n, 3)), np.c_[256 + pan, np.full(n, 240.0), np.zeros(n)],
+                         9.0 * zoom, [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    out = align(source, driving)
+    drift = np.linalg.norm(out.points[:, :, :2] - out.points[:1, :, :2], axis=-1).max()
+    assert drift < 1e-6
+    follow = align(source, driving, AlignOptions(head_motion="follow"))
+    iod = np.linalg.norm(out.points[0, 468, :2] - out.points[0, 473, :2])
+    moved = np.linalg.norm(follow.points[:, 1, :2] - follow.points[0, 1, :2], axis=-1)
+    size = np.sqrt(((face - face.mean(0)) ** 2).sum(1).mean()) * 10.0      # source head size, px
+    assert 0.1 * size < moved.max() <= 0.5 * size * np.sqrt(2) + 1e-6    # follows, bounded (0.5 head sizes)
+    spread = np.sqrt(((follow.points[-1, :, :2] - follow.points[-1, :, :2].mean(0)) ** 2).sum(1).mean())
+    spread0 = np.sqrt(((follow.points[0, :, :2] - follow.points[0, :, :2].mean(0)) ** 2).sum(1).mean())
+    assert 1.05 < spread / spread0 <= 1.2 + 1e-6                          # zoom follows, bounded at 20%
+    assert iod > 0
+
+
+def test_a_camera_cut_is_not_head_motion_even_when_following():
+    face = _canonical_face()
+    n = 20
+    trans = np.c_[np.full(n, 256.0), np.full(n, 240.0), np.zeros(n)]
+    trans[10:, 0] += 120.0                                                  # a cut: the face jumps 120 px
+    scale = np.where(np.arange(n) < 10, 9.0, 11.0)
+    source = mesh_track(face[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(np.repeat(face[None], n, 0), np.zeros((n, 3)), trans, scale, [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    out = align(source, driving, AlignOptions(head_motion="follow"))
+    assert np.abs(out.points - out.points[:1]).max() < 1e-6
+
+
+def test_a_clip_starting_mouth_open_opens_and_closes_the_source_mouth_with_it():
+    from reenact.faces.topology import lip_gaps
+
+    face = _canonical_face()
+    n = 60
+    t = np.arange(n)
+    amount = 0.6 * (0.5 + 0.5 * np.cos(2 * np.pi * t / 20))                 # starts wide open, closes, opens ...
+    source = mesh_track(face[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(_open_jaw(face, amount), np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)),
+                         np.full(n, 9.0), [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    out = align(source, driving)
+    gaps = lip_gaps(out.points)
+    assert np.corrcoef(gaps.mean(1), amount)[0, 1] > 0.99
+    assert gaps.min() >= lip_gaps(face).min() - 1e-6       # never less open than the closed source
+    first = align(source, driving, AlignOptions(reference="frame", reference_frame=0))
+    # the old behaviour measured from the open first frame: lips pushed through each other
+    assert lip_gaps(first.points).min() >= -1e-6            # ... now they meet instead of crossing
+
+
+def test_absolute_mode_works_for_the_mesh_tracker_rotation_only():
+    face = _canonical_face()
+    n = 4
+    rot = np.c_[np.zeros(n), np.linspace(0, 0.5, n), np.zeros(n)]
+    source = mesh_track(face[None], [[0.0, 0.2, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(np.repeat(face[None], n, 0), rot, np.c_[np.linspace(200, 300, n), np.full(n, 240.0), np.zeros(n)],
+                         np.full(n, 9.0), [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    out = align(source, driving, AlignOptions(mode="absolute"))
+    assert out.mode == "absolute"
+    for k in range(n):   # the driving's own rotation about the source's anchor, at the source's scale
+        expected = 10.0 * Rotation.from_rotvec(rot[k]).apply(face) + [256.0, 250.0, 0.0]
+        np.testing.assert_allclose(out.points[k], expected, atol=1e-6)
