@@ -256,19 +256,24 @@ def write_strip(path: Path, driving: Path, output: Path, drv, n: int) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
 
-def pairs(data: Path, variants: Path | None, extra: list[str]) -> list[Pair]:
+def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False) -> list[Pair]:
+    """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
+    variants with one of those two portraits (so the plain pair to compare with exists),
+    greyscale and padded portraits, and self-reenactment."""
     sources = sorted((data / "source").glob("*.jpg"))
     clips = sorted((data / "driving").glob("*.mp4"))
-    out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for s in sources for c in clips]
+    chosen = {c.stem: (sources if full else [sources[i % len(sources)], sources[(i + 2) % len(sources)]])
+              for i, c in enumerate(clips)}
+    out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for c in clips for s in chosen[c.stem]]
     if variants is not None and variants.is_dir():
-        for i, c in enumerate(clips):
+        for c in clips:
             for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip")):
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
-                s = sources[(i + j) % len(sources)]
+                s = chosen[c.stem][j % len(chosen[c.stem])]
                 if clip.is_file():
                     base = f"{s.stem}_{c.stem}" if kind in ("zoom", "pan", "shake", "cut") else None
                     out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base))
-        for i, s in enumerate(sources):
+        for i, s in enumerate(sources if full else sources[:2]):
             for kind in ("grey", "padded"):
                 image = variants / "source" / f"{s.stem}-{kind}.jpg"
                 if image.is_file():
@@ -324,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("outputs/judge"))
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
+    ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     args = ap.parse_args(argv)
     from reenact import Reenactor
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     reenactor = Reenactor(engine="warp", overrides=["run.cache=false", *args.set])
     cache: dict = {"_centres": {}}
     results = []
-    todo = pairs(args.data, args.variants, args.only)
+    todo = pairs(args.data, args.variants, args.only, args.full)
     todo.sort(key=lambda p: p.base is not None)   # plain pairs first: the variants compare with them
     for i, pair in enumerate(todo):
         r = judge_pair(pair, args.out, args.frames, cache, reenactor)
