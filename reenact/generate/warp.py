@@ -20,7 +20,7 @@ from scipy.spatial import Delaunay
 from ..faces.topology import INNER_LIP_PAIRS, contour, face_triangles, lip_gaps
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
-IRIS_CORE = 0.45   # share of the eye opening, around the iris, that moves rigidly with the gaze
+IRIS_CORE = 0.3   # share of the eye opening, around the iris, that moves rigidly with the gaze
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR}
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
@@ -170,18 +170,20 @@ class WarpEngine:
         # Each eye opening is re-triangulated around its iris: a fan from the iris centre to the
         # iris core ring (rigid), and a band from the core ring to the eye contour that takes up
         # the motion; they go under the lids, which close over them in a blink.
-        fans, base = [], self.n_face + len(self.head_ring) + len(self.fade_ring) + len(self.frame)
+        bands, cores, base = [], [], self.n_face + len(self.head_ring) + len(self.fade_ring) + len(self.frame)
         for centre, ring in self.eyes:
             inside = np.array([all(int(v) in set(ring.tolist()) for v in t) for t in face])
             face = face[~inside]
-            m = len(ring)
+            m = len(ring)   # the core: its centre at base, its ring at base + 1 ...
             for i in range(m):
-                j = (i + 1) % m
-                fans += [(centre, base + i, base + j), (base + i, ring[i], ring[j]), (base + i, ring[j], base + j)]
-            base += m
+                a, b = base + 1 + i, base + 1 + (i + 1) % m
+                cores.append((base, a, b))
+                bands += [(a, ring[i], ring[(i + 1) % m]), (a, ring[(i + 1) % m], b)]
+            base += m + 1
         self.face_tris = face
-        self.eye_tris = np.array(fans, np.int64) if fans else np.zeros((0, 3), np.int64)
-        self.eye_sign = np.sign(signed_areas(self._source_vertices(), self.eye_tris))
+        # bands first, cores over them, lids (face triangles) over both: where the iris core
+        # reaches past a narrowed eye opening, the lids hide it instead of squashing it
+        self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)
         self.mouth_tint = self._mouth_colours()
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
@@ -244,23 +246,35 @@ class WarpEngine:
     def _source_vertices(self) -> np.ndarray:
         return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame, self.iris_src])
 
-    def _iris_core(self, pts: np.ndarray, pull: float = 1.0) -> np.ndarray:
-        """(E*16, 2) iris core rings: the eye contour shrunk by IRIS_CORE around the eye's centre,
-        carried by `pull` times the iris centre's offset from it."""
+    def _iris_core(self, pts: np.ndarray, pulls=None) -> np.ndarray:
+        """(E*17, 2) iris cores, each its centre then a ring: the source's eye opening shrunk by
+        IRIS_CORE around the iris, turned and scaled with the eye corners (not squashed with the
+        lids), at the eye's middle plus `pull` times the iris centre's offset from it."""
         rings = []
-        for centre, ring in self.eyes:
-            contour_pts = pts[ring, :2]
-            middle = contour_pts.mean(0)
-            rings.append(middle + pull * (pts[centre, :2] - middle) + IRIS_CORE * (contour_pts - middle))
+        pulls = np.ones(len(self.eyes)) if pulls is None else pulls
+        for (centre, ring), (c0, c1), pull in zip(self.eyes, ((33, 133), (263, 362)), pulls):
+            src = self.src_pts[ring, :2]
+            z = complex(*(pts[c1, :2] - pts[c0, :2])) / complex(*(self.src_pts[c1, :2] - self.src_pts[c0, :2]))
+            turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
+            middle = pts[ring, :2].mean(0)
+            core = middle + pull * (pts[centre, :2] - middle)
+            offsets = IRIS_CORE * (src - src.mean(0))
+            rings.append(np.concatenate([core[None], core + offsets @ turn.T]))
         return np.concatenate(rings) if rings else np.zeros((0, 2))
 
     def _with_iris(self, dst: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """dst with the iris cores appended; the gaze is held back where the core would cross the lids."""
-        for pull in (1.0, 0.8, 0.6, 0.4, 0.2, 0.0):
-            out = np.concatenate([dst, self._iris_core(target, pull)])
-            if not (np.sign(signed_areas(out, self.eye_tris)) != self.eye_sign).any():
-                break
-        return out
+        """dst with the iris cores appended; the gaze is held back where the iris centre would
+        leave the eye opening."""
+        pulls = np.ones(len(self.eyes))
+        for k, (centre, ring) in enumerate(self.eyes):
+            poly = target[ring, :2].astype(np.float32).reshape(-1, 1, 2)
+            middle = target[ring, :2].mean(0)
+            for pull in (1.0, 0.75, 0.5, 0.25, 0.0):
+                point = middle + pull * (target[centre, :2] - middle)
+                if cv2.pointPolygonTest(poly, (float(point[0]), float(point[1])), False) >= 0:
+                    break
+            pulls[k] = pull
+        return np.concatenate([dst, self._iris_core(target, pulls)])
 
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
