@@ -24,8 +24,9 @@ class TrackCache:
         self.root = Path(root)
         self.enabled = enabled
 
-    def key(self, path: str | Path, settings: dict[str, Any]) -> str:
-        blob = json.dumps({"file": file_digest(path), "settings": settings}, sort_keys=True, default=str)
+    def key(self, path: str | Path, settings: dict[str, Any], digest: str | None = None) -> str:
+        """The entry for a file's content (`digest`, when already known) and its settings."""
+        blob = json.dumps({"file": digest or file_digest(path), "settings": settings}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def path(self, key: str, kind: str) -> Path:

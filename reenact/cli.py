@@ -1,15 +1,18 @@
-"""The `reenact` command. Only this module turns errors into one line and an exit code."""
+"""The `reenact` command line: argument parsing and one handler per command (run by reenact.console)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 from . import __version__
+from .console import run_handler
 from .errors import ReenactError
+from .faces.presets import PRESETS
+from .generate.base import available_generators
+from .tracking.base import available_backends
 
 log = logging.getLogger("reenact")
 
@@ -55,11 +58,11 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"reenact {__version__}")
     p.add_argument("--source", "-s", required=True, metavar="IMG", help="the portrait to animate")
     p.add_argument("--driving", "-d", required=True, metavar="VIDEO",
-                   help="the motion: a video, a single image (its expression), or preset:nod|talk|blink|smile")
+                   help=f"the motion: a video, a single image (its expression), or preset:{'|'.join(PRESETS)}")
     p.add_argument("--output", "-o", required=True, metavar="OUT.mp4",
                    help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
-    p.add_argument("--engine", choices=["auto", "warp", "diffusion"],
-                   help="auto (default): diffusion when its weights and FLAME are present, else warp")
+    p.add_argument("--engine", choices=["auto", *available_generators()],
+                   help="auto (default): diffusion when its weights and a GPU are present, else warp")
     _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
@@ -101,8 +104,8 @@ def _track_parser() -> argparse.ArgumentParser:
     what.add_argument("--driving", "-d", metavar="VIDEO", help="a driving video")
     what.add_argument("--source", "-s", metavar="IMG", help="a source portrait (one frame)")
     p.add_argument("--output", "-o", required=True, metavar="TRACK.npz")
-    p.add_argument("--backend", default="auto", choices=["auto", "flame", "mesh"],
-                   help="auto (default): FLAME when its files are in flame_assets/, else the MediaPipe mesh")
+    p.add_argument("--backend", choices=["auto", *available_backends()],
+                   help="auto (default, tracking.backend): FLAME when its files are in flame_assets/, else the MediaPipe mesh")
     p.add_argument("--max-frames", type=int, metavar="N")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
@@ -116,7 +119,8 @@ def _guidance_parser() -> argparse.ArgumentParser:
     p.add_argument("--driving", "-d", required=True, metavar="VIDEO|TRACK.npz|preset:NAME")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="writes DIR/depth, DIR/normal, DIR/render")
     p.add_argument("--preview", metavar="GRID.mp4", help="source | driving | depth | normal | render, side by side")
-    p.add_argument("--backend", default="auto", choices=["auto", "flame", "mesh"])
+    p.add_argument("--backend", choices=["auto", *available_backends()],
+                   help="tracker (default tracking.backend): auto = FLAME when present, else the MediaPipe mesh")
     _alignment_mode(p)
     p.add_argument("--max-frames", type=int, metavar="N")
     p.add_argument("--overwrite", action="store_true")
@@ -142,7 +146,7 @@ def _demo_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reenact demo",
                                 description="Animate the bundled public-domain astronaut portrait with a bundled preset.")
     p.add_argument("--output", "-o", default="outputs/demo.mp4")
-    p.add_argument("--preset", default="talk", choices=["nod", "talk", "blink", "smile"])
+    p.add_argument("--preset", default="talk", choices=PRESETS)
     _common(p)
     return p
 
@@ -153,33 +157,34 @@ def _doctor_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _setup_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.ERROR if quiet else logging.INFO)
-    log.propagate = False
+# Flags of the commands and the config keys they set (the config schema validates the values).
+FLAG_KEYS = {
+    "engine": "run.engine", "mode": "align.mode", "expression_scale": "align.expression_scale",
+    "pose_scale": "align.pose_scale", "head_motion": "align.head_motion", "smooth": "align.smoothing",
+    "max_frames": "run.max_frames", "fps": "run.fps",
+    "pasteback": "run.pasteback", "audio": "run.audio", "cache": "run.cache", "face_index": "faces.face_index",
+}
 
 
 def _config(args):
-    from .config import load_config
+    """Defaults, --config, --set, then the command's own flags; each value checked by the schema."""
+    from .config import load_config, override
 
-    overrides = list(args.set)
-    if getattr(args, "face_index", None) is not None:
-        overrides.append(f"faces.face_index={args.face_index}")
-    return load_config(args.config, overrides)
-
-
-def _face_options(cfg):
-    from .faces import FaceOptions
-
-    return FaceOptions.from_config(cfg.faces)
+    cfg = load_config(args.config, args.set)
+    for name, key in FLAG_KEYS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            flag = f"--{value}" if name == "mode" else f"--{name.replace('_', '-')}"
+            cfg = override(cfg, {key: value}, flag)
+    return cfg
 
 
 def cmd_doctor(args) -> int:
-    from .doctor import collect
+    from .inventory import Inventory
+    from .plan import make_plan
 
-    rows = collect(_config(args))
+    cfg = _config(args)
+    rows = Inventory(cfg).rows()
     width = max(len(r.name) for r in rows)
     group = None
     for r in rows:
@@ -190,11 +195,17 @@ def cmd_doctor(args) -> int:
         print(f"  {mark}  {r.name:<{width}}  {r.path}")
         if not r.found:
             print(f"           {'':<{width}}  {r.note}")
+        if r.found and r.licence:
+            print(f"           {'':<{width}}  licence: {r.licence}")
+    try:
+        print(make_plan(cfg).line().replace("plan:", "a video run now would use:", 1))
+    except ReenactError as exc:
+        print(f"a video run now would fail: {exc}")
     return 0
 
 
 def cmd_landmarks(args) -> int:
-    from .faces import detect_in_file
+    from .faces import FaceOptions, detect_in_file
     from .io.paths import check_output, require_input_file
     from .progress import make_progress
 
@@ -204,7 +215,7 @@ def cmd_landmarks(args) -> int:
         raise ReenactError(f"landmarks are saved as .npz; got {out.name}")
     preview = check_output(args.preview, [src, out], args.overwrite) if args.preview else None
     progress = make_progress(args.quiet)
-    track = detect_in_file(src, _face_options(_config(args)), args.max_frames, progress)
+    track = detect_in_file(src, FaceOptions.from_config(_config(args).faces), args.max_frames, progress)
     from .io.paths import atomic_path
 
     with atomic_path(out) as tmp:
@@ -222,11 +233,8 @@ def cmd_landmarks(args) -> int:
 def cmd_run(args) -> int:
     from .pipeline import Reenactor
 
-    reenactor = Reenactor(_config(args), engine=args.engine, quiet=args.quiet)
-    result = reenactor.run(args.source, args.driving, args.output, overwrite=args.overwrite,
-                           mode=args.mode, expression_scale=args.expression_scale, pose_scale=args.pose_scale,
-                           head_motion=args.head_motion, smoothing=args.smooth, max_frames=args.max_frames, fps=args.fps,
-                           pasteback=args.pasteback, audio=args.audio, cache=args.cache)
+    result = Reenactor(_config(args), quiet=args.quiet).run(args.source, args.driving, args.output,
+                                                            overwrite=args.overwrite)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     log.info("timings: %s", stages)
     return 0
@@ -244,8 +252,7 @@ def cmd_guidance(args) -> int:
     from .pipeline import Reenactor
 
     Reenactor(_config(args), quiet=args.quiet).guidance(args.source, args.driving, args.out, backend=args.backend,
-                                                        preview=args.preview, overwrite=args.overwrite,
-                                                        mode=args.mode, max_frames=args.max_frames)
+                                                        preview=args.preview, overwrite=args.overwrite)
     return 0
 
 
@@ -307,27 +314,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parser, rest, handler = _main_parser(), argv, cmd_run
     return run_handler(handler, parser.parse_args(rest))
-
-
-def run_handler(handler, args) -> int:
-    """Run one command: its notes on stderr, a ReenactError as one line and an exit code."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _setup_logging(args.quiet)
-    try:
-        return handler(args)
-    except ReenactError as exc:
-        print(f"reenact: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("reenact: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `reenact doctor | head`: the reader left; nothing to report
-        sys.stderr.close()
-        return 0
-    except MemoryError:
-        print("reenact: error: out of memory; try --max-frames or a smaller --set faces.crop_size", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

@@ -9,27 +9,12 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import InputError, NoFaceError
+from ..schema import FaceOptions
 from .crop import corner_boxes, crop_transforms, landmark_boxes, smooth_boxes
 from .landmarker import FaceDetection, Landmarker
 from .types import N_BLENDSHAPES, N_LANDMARKS, FaceTrack
 
 log = logging.getLogger("reenact")
-
-
-@dataclass
-class FaceOptions:
-    crop_size: int = 512
-    crop_scale: float = 1.6
-    box_smoothing: float = 3.0        # Gaussian sigma over time, frames; 0 disables
-    max_gap: int = 8                  # longer runs without a face are filled too, with a warning
-    face_index: int | None = None     # None: the largest face; k: the k-th largest in the first frame
-    min_detection_confidence: float = 0.5
-    max_faces: int = 4
-
-    @classmethod
-    def from_config(cls, cfg) -> "FaceOptions":
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in dict(cfg).items() if k in known})
 
 
 def choose_face(faces: list[FaceDetection], previous: FaceDetection | None, index: int | None) -> FaceDetection:

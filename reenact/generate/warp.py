@@ -11,32 +11,19 @@ closed (then those triangles are slivers that would smear the lips, so they are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
 from ..faces.topology import INNER_LIP_PAIRS, contour, face_triangles, lip_gaps
+from ..schema import WarpOptions
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # share of the eye opening, around the iris, that moves rigidly with the gaze
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR}
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
-
-
-@dataclass
-class WarpOptions:
-    head_ring: float = 1.25      # oval scale of the ring that moves rigidly with the head
-    fade_ring: float = 1.5       # oval scale of the ring that moves part of the way (fade_motion)
-    fade_motion: float = 0.2     # share of the head's motion the fade ring follows
-    frame_scale: float = 1.9     # oval scale of the static frame; beyond it nothing changes
-    open_mouth_ratio: float = 0.06  # mean inner-lip opening / mouth width above which a mouth counts as open
-    mouth_interior: str = "auto"    # auto: the source's own when its mouth is open, else drawn | source | drawn
-    teeth: bool = True
-    map_stride: int = 2          # the warp map is computed this much coarser, then resized
-    interpolation: str = "cubic"  # resampling of moved pixels: cubic | lanczos | linear (unmoved stay exact)
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -357,15 +344,19 @@ class WarpGenerator:
     """The warp engine behind the generator interface; it consumes mesh-backend alignments."""
 
     name = "warp"
-    backend = "mesh"
+    trackers = ("mesh",)          # it re-draws the source on its own MediaPipe mesh
+    renders_guidance = False
+
+    @classmethod
+    def readiness(cls, cfg, inventory, device) -> str | None:
+        return None               # no learned weights: runs anywhere
 
     def __init__(self, options: WarpOptions | None = None):
         self.options = options or WarpOptions()
 
     @classmethod
     def from_cfg(cls, cfg) -> "WarpGenerator":
-        node = cfg.get("warp", {}) if cfg is not None else {}
-        return cls(WarpOptions(**{k: v for k, v in dict(node).items() if k in WarpOptions.__dataclass_fields__}))
+        return cls(WarpOptions.from_config(cfg.warp))
 
     def frames(self, source, aligned, pasteback: bool, progress=None):
         from ..faces.crop import invert_transform, warp_to_crop

@@ -21,51 +21,35 @@ Optional Gaussian smoothing over time (sigma in frames) applies to the driving m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
+from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.types import HeadTrack
-from .motion import (HEAD_MOTIONS, REFERENCES, FollowLimits, closest_frame, followed_motion, lip_floor,
+from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, lip_floor,
                      mesh_expression_features, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
-MODES = ("auto", "absolute", "relative")
+MODES = ALIGN_MODES
 
 
-@dataclass
-class AlignOptions:
-    mode: str = "auto"              # auto: absolute for FLAME tracks, relative for mesh tracks
-    reference: str = "auto"         # auto: the driving frame closest to the source's expression | frame
-    reference_frame: int = 0        # with reference=frame: the driving frame taken as neutral (relative)
-    head_motion: str = "anchored"   # anchored: head stays on the body | follow: bounded smoothed translation/scale
-    source_frame: int = 0           # which frame of the source track is the source
-    expression_scale: float = 1.0   # relative mode only
-    pose_scale: float = 1.0         # relative mode only
-    smoothing: float = 0.0          # Gaussian sigma in frames on the driving motion; 0 = off
-    follow: FollowLimits = field(default_factory=FollowLimits)   # head_motion=follow: bounds and smoothing
-
-    @classmethod
-    def from_config(cls, cfg) -> "AlignOptions":
-        values = {k: cfg[k] for k in cls.__dataclass_fields__ if k in cfg and k != "follow"}
-        if "follow" in cfg and cfg["follow"] is not None:
-            values["follow"] = FollowLimits(**dict(cfg["follow"]))
-        return cls(**values)
-
-    def resolved_mode(self, backend: str) -> str:
-        if self.mode not in MODES:
-            raise InputError(f"unknown alignment mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.head_motion not in HEAD_MOTIONS:
-            raise InputError(f"unknown head motion {self.head_motion!r}; choose one of {', '.join(HEAD_MOTIONS)}")
-        if self.reference not in REFERENCES:
-            raise InputError(f"unknown reference {self.reference!r}; choose one of {', '.join(REFERENCES)}")
-        if self.mode == "auto":
-            return "absolute" if backend == "flame" else "relative"
-        if self.mode == "absolute" and (self.expression_scale != 1.0 or self.pose_scale != 1.0):
-            raise InputError("expression/pose multipliers apply to relative alignment only; use mode=relative")
-        return self.mode
+def resolved_mode(options: AlignOptions, geometry: str) -> str:
+    """The alignment mode for a track geometry ('auto': absolute for FLAME, relative otherwise).
+    Absolute works for every geometry: for the mesh it is the driving's rotation as it is."""
+    if options.mode not in MODES:
+        raise InputError(f"unknown alignment mode {options.mode!r}; choose one of {', '.join(MODES)}")
+    if options.head_motion not in HEAD_MOTIONS:
+        raise InputError(f"unknown head motion {options.head_motion!r}; choose one of {', '.join(HEAD_MOTIONS)}")
+    if options.reference not in REFERENCES:
+        raise InputError(f"unknown reference {options.reference!r}; choose one of {', '.join(REFERENCES)}")
+    if options.mode == "auto":
+        return "absolute" if geometry == "flame" else "relative"
+    if options.mode == "absolute" and (options.expression_scale != 1.0 or options.pose_scale != 1.0):
+        raise InputError("expression/pose multipliers apply to relative alignment only; use mode=relative")
+    return options.mode
 
 
 @dataclass
@@ -163,12 +147,12 @@ def align(source: HeadTrack, driving: HeadTrack, options: AlignOptions | None = 
                          " track both with the same backend")
     if len(source) == 0 or len(driving) == 0:
         raise InputError("cannot align an empty track")
-    mode = options.resolved_mode(source.backend)
-    if source.backend == "flame":
+    mode = resolved_mode(options, source.geometry)
+    if source.geometry == "flame":
         return align_flame(source, driving, options, mode)
-    if source.backend == "mesh":
+    if source.geometry == "mesh":
         return align_mesh(source, driving, options, mode)
-    raise InputError(f"unknown tracker backend {source.backend!r}")
+    raise InputError(f"unknown track geometry {source.geometry!r} (backend {source.backend!r})")
 
 
 # ------------------------------------------------------------------------------------- FLAME
@@ -201,7 +185,7 @@ def _head_in_frame(cam: np.ndarray, crop_transform: np.ndarray, crop_size: float
 
 
 def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mode: str | None = None) -> AlignedFlame:
-    mode = mode or options.resolved_mode("flame")
+    mode = mode or resolved_mode(options, "flame")
     n = len(driving)
     i_src = _check_index(options.source_frame, len(source), "source frame")
     d = _flame_driving(driving, options.smoothing)
@@ -251,7 +235,7 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
 
 
 def _relative_flame_camera(drv_cam, drv_crop, drv_crop_size, ref, src_cam, src_crop, factor,
-                           limits: FollowLimits) -> np.ndarray:
+                           limits: FollowOptions) -> np.ndarray:
     """Source camera moved and scaled as the driving head moves in its frame, in head units
     (bounded, smoothed, camera jumps removed: motion.followed_motion)."""
     anchor, px_per_unit = _head_in_frame(drv_cam, drv_crop, drv_crop_size)

@@ -131,25 +131,79 @@ def guidance_from_tracks(source: HeadTrack, driving: HeadTrack, *, options: Alig
     return len(aligned), batches
 
 
-def guidance_from_config(cfg, source: HeadTrack, driving: HeadTrack, *, flame: FlameFn | None = None,
-                         flame_faces=None, canvas_from_frame=None,
-                         device: str | torch.device = "cpu") -> tuple[int, Iterator[GuidanceFrames]]:
-    """guidance_from_tracks with the `render:` and `align:` sections of the config.
+@dataclass
+class GuidanceRenderer:
+    """The one tracks -> aligned parameters -> guidance maps path, with the config's render settings.
 
-    FLAME triangles and UVs come from `render.head_template` when that file exists; otherwise
-    from `flame_faces` (the FLAME model's own `f`), without UVs, hence with the constant albedo.
+    Built once per run (FLAME is loaded once); `batches` gives the maps as arrays, on the source
+    crop's canvas (the official tool's 512 source crop). `reenact guidance`, the diffusion engine,
+    training-data preparation and the evaluation all render through it; files are written only by
+    whoever asks for them (reenact.render.write).
     """
-    from ..config import resolve_path
 
-    topology = None
-    if source.backend == "flame":
-        template = resolve_path(cfg.render.head_template)
-        if template.is_file():
-            topology = FlameTopology.from_obj(template)
-        elif flame_faces is not None:
-            topology = FlameTopology(torch.as_tensor(np.asarray(flame_faces, dtype=np.int64)))
-    return guidance_from_tracks(
-        source, driving, options=AlignOptions.from_config(cfg.align), flame=flame, topology=topology,
-        texture_path=resolve_path(cfg.render.flame_texture), constant_albedo=list(cfg.render.constant_albedo),
-        size=int(cfg.render.size), canvas_from_frame=canvas_from_frame, batch_size=int(cfg.render.batch_size),
-        backend=str(cfg.render.backend), device=device)
+    size: int = 512
+    batch_size: int = 8
+    backend: str = "torch"
+    constant_albedo: tuple[float, ...] | None = None
+    texture_path: Path | None = None
+    flame: FlameFn | None = None
+    topology: FlameTopology | None = None
+    device: str | torch.device = "cpu"
+
+    @classmethod
+    def from_config(cls, cfg, geometry: str, device: str | torch.device = "cpu") -> "GuidanceRenderer":
+        """For tracks of `geometry` ("flame" loads the user's FLAME model and DECA's template)."""
+        from ..config import resolve_path
+
+        flame = topology = None
+        if geometry == "flame":
+            flame, topology = flame_forward(cfg)
+        render = cfg.render
+        return cls(size=int(render.size), batch_size=int(render.batch_size), backend=str(render.backend),
+                   constant_albedo=tuple(render.constant_albedo), texture_path=resolve_path(render.flame_texture),
+                   flame=flame, topology=topology, device=device)
+
+    def canvas(self, source: HeadTrack) -> np.ndarray:
+        """Source frame pixels -> canvas pixels: the source's square crop scaled to `size`."""
+        return source.crop_transforms[0].astype(np.float64) * (self.size / source.crop_size)
+
+    def batches(self, source: HeadTrack, aligned: AlignedFlame | AlignedMesh) -> tuple[int, Iterator[GuidanceFrames]]:
+        """(frame count, batches of maps) for an alignment whose source track is `source`."""
+        albedo = choose_albedo(aligned, self.topology, self.texture_path, self.constant_albedo)
+        common = dict(size=self.size, canvas_from_frame=self.canvas(source), albedo=albedo,
+                      batch_size=self.batch_size, backend=self.backend, device=self.device)
+        if isinstance(aligned, AlignedFlame):
+            if self.flame is None or self.topology is None:
+                raise InputError("FLAME tracks need the FLAME model to render guidance maps (see `reenact doctor`)")
+            return len(aligned), flame_guidance(aligned, self.flame, self.topology, **common)
+        return len(aligned), mesh_guidance(aligned, **common)
+
+
+def flame_forward(cfg) -> tuple[FlameFn, FlameTopology]:
+    """The user's FLAME forward pass and the mesh topology the guidance maps are rendered with."""
+    import logging
+
+    from ..config import resolve_path
+    from ..errors import AssetError
+    from ..flame.assets import find_flame_files
+    from ..flame.model import load_flame_model
+
+    files = find_flame_files(cfg)
+    if files.model is None:
+        raise AssetError("FLAME guidance maps need the FLAME model in flame_assets/ (see `reenact doctor`)")
+    model = load_flame_model(files.model, int(cfg.tracking.flame.n_shape), int(cfg.tracking.flame.n_expression))
+    template = resolve_path(cfg.render.head_template)
+    if template.is_file():
+        topology = FlameTopology.from_obj(template)
+    else:
+        # without DECA's head_template.obj there are no texture coordinates: the model's own
+        # triangles, and the render map in its constant albedo
+        logging.getLogger("reenact").info("no %s: the render map uses a constant albedo", template)
+        topology = FlameTopology(torch.as_tensor(model.faces, dtype=torch.int64))
+
+    def flame(shape, expression, pose):
+        # pose (B, 15) = [global | neck | jaw | left eye | right eye], FLAME's joint order
+        return model(shape=shape, expression=expression, global_rot=pose[:, :3], neck=pose[:, 3:6],
+                     jaw=pose[:, 6:9], eyes=pose[:, 9:15]).vertices
+
+    return flame, topology

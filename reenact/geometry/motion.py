@@ -13,33 +13,22 @@ closed mouth through itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..faces.topology import INNER_LIP_PAIRS, lip_gaps
+from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
-HEAD_MOTIONS = ("anchored", "follow")
-REFERENCES = ("auto", "frame")
+__all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
+           "lip_floor", "mesh_expression_features", "uncross_lips"]
+
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
 _LID_PAIRS = ((159, 145), (158, 153), (160, 144), (386, 374), (385, 380), (387, 373))
 _EYE_CORNERS = ((33, 133), (263, 362))
 
 
-@dataclass
-class FollowLimits:
-    """How much of the driving head's own translation and scale `follow` passes on."""
-
-    max_shift: float = 0.5        # head sizes (RMS radius of the mesh); softly saturating beyond
-    max_scale: float = 0.2        # relative size change, softly saturating beyond
-    smoothing: float = 2.0        # Gaussian sigma (frames) on the followed motion
-    jump_shift: float = 0.25      # a one-frame move above this many head sizes is a camera jump
-    jump_scale: float = 0.12      # ... or a one-frame size change above this (log scale)
-
-
-def camera_jumps(shift: np.ndarray, log_scale: np.ndarray, limits: FollowLimits) -> np.ndarray:
+def camera_jumps(shift: np.ndarray, log_scale: np.ndarray, limits: FollowOptions) -> np.ndarray:
     """(T,) bool: frames where the whole head jumps from the previous frame (a cut or camera jerk).
 
     shift (T, 2) is the head position in head sizes, log_scale (T,) its log size.
@@ -67,7 +56,7 @@ def _soft_limit(values: np.ndarray, limit: float) -> np.ndarray:
 
 
 def followed_motion(shift: np.ndarray, log_scale: np.ndarray, ref: int,
-                    limits: FollowLimits) -> tuple[np.ndarray, np.ndarray]:
+                    limits: FollowOptions) -> tuple[np.ndarray, np.ndarray]:
     """(T, 2) shift in head sizes and (T,) scale factor to transfer, relative to frame `ref`:
     jumps removed, smoothed, bounded."""
     jump = camera_jumps(shift, log_scale, limits)

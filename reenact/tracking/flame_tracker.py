@@ -23,7 +23,6 @@ and solved exactly. Runs on CUDA when available.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 import numpy as np
@@ -33,46 +32,11 @@ from ..errors import NoFaceError
 from ..faces.types import FaceTrack
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
 from ..flame.model import FlameModel
+from ..schema import FlameFitSettings
 from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
 from .flame_solver import FitWeights, FrameFitter, History, Observations
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
 from .types import HeadTrack
-
-
-@dataclass
-class FlameFitSettings:
-    n_shape: int = 100
-    n_expression: int = 50
-    chunk_size: int = 64            # frames fitted together; memory is flat in clip length
-    chunk_overlap: int = 8          # frames each chunk re-fits from the previous one
-    shape_frames: int = 16          # frames used to fit the identity
-    shape_iterations: int = 10      # Levenberg-Marquardt iterations, identity stage
-    frame_iterations: int = 6       # Levenberg-Marquardt iterations per chunk
-    noise_px: float = 2.0           # expected landmark error (px at 512): sets the prior strength
-    robust_px: float = 6.0          # pseudo-Huber scale (px at 512): larger errors count linearly
-    depth_weight: float = 0.25      # MediaPipe's landmark depth, relative to x/y (0 = image plane only)
-    contour_weight: float = 0.5     # jaw-contour points are less reliable correspondences
-    dense_weight: float = 0.5       # per point of the dense MediaPipe embedding, when present
-    use_dense: bool = True
-    interpolated_weight: float = 0.3  # frames the face stage filled in rather than detected
-    jaw_side_sigma: float = 0.05    # prior std of jaw yaw/roll, radians
-    smooth_accel: float = 0.5       # landmark acceleration penalty per point, relative to the data term
-    smooth_rotation: float = 0.2    # head-rotation acceleration, per point at a 100 px lever arm
-    smooth_expression: float = 1.0  # expression-change penalty per frame, in units of the prior
-    device: str = "auto"
-    cpu_threads: int = 1            # torch threads while fitting on CPU (0 = leave torch's setting)
-
-    @classmethod
-    def from_cfg(cls, cfg: Any) -> "FlameFitSettings":
-        node = cfg
-        for part in ("tracking", "flame"):
-            node = node.get(part) if node is not None and hasattr(node, "get") else None
-        values = dict(node) if node is not None else {}
-        kwargs = {}
-        for f in fields(cls):
-            if f.name in values and values[f.name] is not None:
-                kwargs[f.name] = type(f.default)(values[f.name])
-        return cls(**kwargs)
 
 
 @contextmanager
@@ -99,6 +63,7 @@ class FlameTracker:
     """Tracker backend "flame"."""
 
     name = "flame"
+    geometry = "flame"
 
     def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None) -> None:
         self.settings = s = settings or FlameFitSettings()
@@ -118,8 +83,13 @@ class FlameTracker:
             rotation_accel=s.smooth_rotation * float(self.point_weights.sum()) * 100.0 ** 2), self.point_weights)
 
     @classmethod
+    def ready(cls, inventory: Any) -> str | None:
+        missing = inventory.missing("flame")
+        return None if not missing else f"FLAME needs {missing[0].name} in {missing[0].path.parent} (see `reenact doctor`)"
+
+    @classmethod
     def from_cfg(cls, cfg: Any) -> "FlameTracker":
-        settings = FlameFitSettings.from_cfg(cfg)
+        settings = FlameFitSettings.from_config(cfg.tracking.flame)
         return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings)
 
     # ------------------------------------------------------------------------------------------
@@ -187,7 +157,7 @@ class FlameTracker:
         translation = cam[:, 1:] * T_UNIT / (scale[:, None] * REF / 2)
         f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
         return HeadTrack(
-            backend=self.name,
+            backend=self.name, geometry=self.geometry,
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression),
                     "jaw": f32(so3_log(jaw)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),

@@ -10,7 +10,7 @@ from toy_heads import flame_track, mesh_track, official_crop, random_flame_track
 from reenact.errors import InputError
 from reenact.geometry import AlignOptions, align
 from reenact.faces.topology import INNER_LIP_PAIRS
-from reenact.geometry.motion import FollowLimits
+from reenact.geometry.motion import FollowOptions
 from reenact.geometry.rotations import smooth_rotations
 
 
@@ -93,7 +93,7 @@ def test_relative_camera_follows_the_head_in_the_frame_not_the_crop(toy_flame):
     n = len(crops)
     still = flame_track(np.zeros((n, 8)), np.zeros((n, 3)), np.zeros((n, 3)), cams, crops, np.zeros(10))
     follow = AlignOptions(mode="relative", reference="frame", head_motion="follow",
-                          follow=FollowLimits(max_shift=1e6, max_scale=1e6, smoothing=0.0))
+                          follow=FollowOptions(max_shift=1e6, max_scale=1e6, smoothing=0.0))
     out = align(source, still, follow)
     np.testing.assert_allclose(out.cam, np.repeat(source.params["cam"], n, 0), rtol=1e-5, atol=1e-7)
 

@@ -102,12 +102,13 @@ def test_missing_frames_are_interpolated_and_all_missing_is_no_face():
         MeshTracker().track(face_track)
 
 
-def test_mesh_track_round_trips_and_is_picked_without_flame(tmp_path):
+def test_mesh_track_round_trips_with_the_config_settings(tmp_path):
+    from reenact.config import load_config
+
     n = 6
     rotvec, scale, trans = moving_pose(n, seed=5)
     face_track = posed_face_track(canonical_with_expression(np.zeros(n)), rotvec, scale, trans, noise_px=0.5, seed=5)
-    result = track(face_track, "auto", {"paths": {"flame_dir": str(tmp_path / "no_flame")},
-                                        "tracking": {"mesh": {"pose_sigma": 0.5}}})
+    result = track(face_track, "mesh", load_config(overrides=["tracking.mesh.pose_sigma=0.5"]))
     assert result.backend == "mesh" and result.params["canonical"].shape == (n, 478, 3)
     result.save(tmp_path / "m.npz")
     back = HeadTrack.load(tmp_path / "m.npz")
