@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("outputs/judge"))
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
+    ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
+                    " flip, grey, padded, self); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     args = ap.parse_args(argv)
@@ -336,13 +338,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     reenactor = Reenactor(engine="warp", overrides=["run.cache=false", *args.set])
-    cache: dict = {"_centres": {}}
+    centres_file = args.out / "centres.json"   # plain pairs' face centres, for `cam` in a later run
+    cache: dict = {"_centres": json.loads(centres_file.read_text()) if centres_file.is_file() else {}}
     results = []
     todo = pairs(args.data, args.variants, args.only, args.full)
+    if args.groups:
+        todo = [p for p in todo if p.group in args.groups.split(",")]
     todo.sort(key=lambda p: p.base is not None)   # plain pairs first: the variants compare with them
     for i, pair in enumerate(todo):
         r = judge_pair(pair, args.out, args.frames, cache, reenactor)
         cache["_centres"][r.name] = r.centres
+        centres_file.write_text(json.dumps(cache["_centres"]))
         results.append(r)
         row = {c: fmt(getattr(r, c)) for c in COLUMNS}
         print(f"[{i + 1}/{len(todo)}] {r.name} {r.error or ''} {json.dumps(row)} {r.seconds:.1f}s", flush=True)
