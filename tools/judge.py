@@ -322,6 +322,25 @@ def summary(results: list[Result]) -> list[str]:
     return lines
 
 
+def from_logs(paths: list[Path]) -> list[Result]:
+    """Results read back from judge logs (one `[i/n] name error {json} seconds` line per pair)."""
+    results = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if not line.startswith("[") or "{" not in line:
+                continue
+            name = line.split("] ", 1)[1].split(" ", 1)[0]
+            row = json.loads(line[line.index("{"):line.rindex("}") + 1])
+            group = name.split("-")[-1] if "-" in name and not name.startswith(("s1-", "s12-", "s42-", "s6-", "s7-")) \
+                else ("self" if name.startswith("self") else name.split("_")[0].split("-")[-1] if "-" in name else "plain")
+            r = Result(name, group)
+            for c in COLUMNS:
+                v = row.get(c, "")
+                setattr(r, c, None if v == "" else (int(v) if c in ("black", "folds") else float(v)))
+            results.append(r)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -333,7 +352,12 @@ def main(argv: list[str] | None = None) -> int:
                     " flip, grey, padded, self); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
+    ap.add_argument("--summarise", nargs="*", type=Path, default=None,
+                    help="only print the per-group summary of these judge logs")
     args = ap.parse_args(argv)
+    if args.summarise:
+        print("\n".join(summary(from_logs(args.summarise))))
+        return 0
     from reenact import Reenactor
 
     args.out.mkdir(parents=True, exist_ok=True)
