@@ -16,6 +16,9 @@ from .tracking.base import available_backends
 
 log = logging.getLogger("reenact")
 
+# NASA's public-domain portrait of Eileen Collins (reenact/assets/NOTICE.md)
+DEMO_PORTRAIT = Path(__file__).resolve().parent / "assets" / "astronaut.png"
+
 SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval")
 
 MAIN_EPILOG = """\
@@ -123,6 +126,8 @@ def _guidance_parser() -> argparse.ArgumentParser:
                    help="tracker (default tracking.backend): auto = FLAME when present, else the MediaPipe mesh")
     _alignment_mode(p)
     p.add_argument("--max-frames", type=int, metavar="N")
+    p.add_argument("--format", choices=["png", "jpg"], default=None,
+                   help="png (lossless, default) or jpg (JPEG quality 75, as the official README's frames)")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
     return p
@@ -252,7 +257,8 @@ def cmd_guidance(args) -> int:
     from .pipeline import Reenactor
 
     Reenactor(_config(args), quiet=args.quiet).guidance(args.source, args.driving, args.out, backend=args.backend,
-                                                        preview=args.preview, overwrite=args.overwrite)
+                                                        preview=args.preview, overwrite=args.overwrite,
+                                                        image_format=args.format)
     return 0
 
 
@@ -285,17 +291,10 @@ def cmd_eval(args) -> int:
 
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
-    from skimage import data
-
-    from .io.images import write_image
     from .pipeline import Reenactor
 
-    out = Path(args.output)
-    source = out.parent / "demo_source.png"
-    if not source.exists():
-        write_image(source, data.astronaut())
     result = Reenactor(_config(args), engine="warp", quiet=args.quiet).run(
-        source, f"preset:{args.preset}", out, overwrite=True)
+        DEMO_PORTRAIT, f"preset:{args.preset}", Path(args.output), overwrite=True)
     print(f"demo: {result.output} ({result.frames} frames, {sum(result.timings.values()):.1f} s)")
     return 0
 

@@ -27,6 +27,7 @@ from .config import cache_dir, load_config, override, to_yaml
 from .driving import DrivingSource
 from .errors import InputError
 from .faces import FaceOptions, FaceTrack, detect_faces, detect_in_file
+from .faces.detect import for_magicportrait
 from .faces.presets import preset_track
 from .generate.base import Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
@@ -129,7 +130,7 @@ class Reenactor:
         log.info(plan.line())
         generator = self._generator(plan.engine, cfg)
         # 2. faces
-        face_opts = FaceOptions.from_config(cfg.faces)
+        face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), plan.engine == "diffusion")
         with timer.stage("faces"):
             image = read_image(source)
             src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
@@ -137,8 +138,9 @@ class Reenactor:
         fps = drive.fps(run.fps)
         # 3. tracking
         with timer.stage("tracking"):
-            src_head = self._track(src_faces, plan.tracker, cfg)
-            drv_head = self._track(drv_faces, plan.tracker, cfg, self._cache_key(drive, face_opts, plan.tracker, cfg))
+            src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
+            drv_head = self._track(drv_faces, plan.tracker, cfg, self._cache_key(drive, face_opts, plan.tracker, cfg),
+                                   frames=_frames_of(drive, run.max_frames))
         # 4. alignment
         with timer.stage("align"):
             options = dataclasses.replace(AlignOptions.from_config(cfg.align), mode=plan.alignment)
@@ -163,7 +165,8 @@ class Reenactor:
         plan = plan_maps(self.cfg, self.inventory, backend, "image" if is_image_path(path) else "video")
         log.info(plan.line())
         faces = detect_in_file(path, FaceOptions.from_config(self.cfg.faces), max_frames, self.progress)
-        head = self._track(faces, plan.tracker, self.cfg)
+        frames = (lambda: [read_image(path)]) if is_image_path(path) else _frames_of(DrivingSource.open(path), max_frames)
+        head = self._track(faces, plan.tracker, self.cfg, frames=frames)
         with atomic_path(output) as tmp:
             with open(tmp, "wb") as fh:
                 head.save(fh)
@@ -172,9 +175,11 @@ class Reenactor:
         return output
 
     def guidance(self, source: str | Path, driving: str | Path, out_dir: str | Path, *, backend: str | None = None,
-                 preview: str | Path | None = None, overwrite: bool = False, **options: Any) -> Path:
-        """Depth / normal / render guidance maps of the source under the driving motion, as PNG
-        folders in the official layout (`reenact guidance`); optionally a side-by-side preview video."""
+                 preview: str | Path | None = None, overwrite: bool = False, image_format: str | None = None,
+                 **options: Any) -> Path:
+        """Depth / normal / render guidance maps of the source under the driving motion, as PNG (or,
+        image_format "jpg", the official JPEG q75) folders in the official layout (`reenact
+        guidance`); optionally a side-by-side preview video."""
         from .geometry.guidance import GuidanceRenderer
         from .render.write import iter_preview_frames, write_guidance
 
@@ -186,19 +191,21 @@ class Reenactor:
         saved = HeadTrack.load(drive.path) if drive.kind == "track" else None
         plan = plan_maps(cfg, self.inventory, saved.backend if saved else backend, drive.kind)
         log.info(plan.line())
-        face_opts = FaceOptions.from_config(cfg.faces)
+        face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), True)   # the maps feed MagicPortrait
         image = read_image(source)
         src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
         drv_head = saved or self._track(self._driving_faces(drive, src_faces, face_opts, cfg), plan.tracker, cfg,
-                                        self._cache_key(drive, face_opts, plan.tracker, cfg))
-        src_head = self._track(src_faces, plan.tracker, cfg)
+                                        self._cache_key(drive, face_opts, plan.tracker, cfg),
+                                        frames=_frames_of(drive, cfg.run.max_frames))
+        src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
         aligned = align(src_head, drv_head, dataclasses.replace(AlignOptions.from_config(cfg.align),
                                                                 mode=plan.alignment))
         total, batches = GuidanceRenderer.from_config(cfg, src_head.geometry).batches(src_head, aligned)
         batches = self.progress(batches, None, "guidance")
         meta = {"source": str(source)}
+        image_format = image_format or str(cfg.render.format)
         if preview is None:
-            write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta)
+            write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta, image_format=image_format)
         else:
             from .io.video import iter_frames
             from .io.writer import open_writer
@@ -210,7 +217,8 @@ class Reenactor:
                     for row in iter_preview_frames(image, driving_frames, [batch]):
                         write(row)
 
-                write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta, on_batch=show)
+                write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta, on_batch=show,
+                               image_format=image_format)
         log.info("wrote %s (%d frame(s) of depth, normal and render)", out_dir, total)
         return out_dir
 
@@ -245,15 +253,21 @@ class Reenactor:
             cache.put(key, "faces", track.save)
         return track
 
-    def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None = None) -> HeadTrack:
-        cache = self._cache(cfg)
-        if cache_key and (hit := cache.get(cache_key, f"head-{backend}")) is not None:
-            return HeadTrack.load(hit)
+    def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None = None, frames=None) -> HeadTrack:
+        """frames: None, or a zero-argument callable giving the track's RGB frames again (issue 12:
+        the FLAME tracker's optional DECA/SMIRK encoders and its mouth check read pixels)."""
         if backend not in self._trackers:  # FLAME loads once for the source and the driving
             self._trackers[backend] = make_tracker(backend, cfg)
-        head = self._trackers[backend].track(faces, self.counter(f"tracking ({backend})") if len(faces) > 1 else None)
+        tracker = self._trackers[backend]
+        kind = f"head-{backend}{getattr(tracker, 'cache_tag', '')}"
+        cache = self._cache(cfg)
+        if cache_key and (hit := cache.get(cache_key, kind)) is not None:
+            return HeadTrack.load(hit)
+        progress = self.counter(f"tracking ({backend})") if len(faces) > 1 else None
+        head = (tracker.track(faces, progress, frames=frames) if frames is not None and backend == "flame"
+                else tracker.track(faces, progress))
         if cache_key:
-            cache.put(cache_key, f"head-{backend}", head.save)
+            cache.put(cache_key, kind, head.save)
         return head
 
     def _write(self, output: Path, frames, fps: float, audio: Path | None, timer: _Timer) -> int:
@@ -304,6 +318,16 @@ def _source_image(source: str | Path) -> Path:
     if not is_image_path(source):
         raise InputError(f"--source must be an image (jpg, png, …); got {source.name}")
     return source
+
+
+def _frames_of(drive: DrivingSource, max_frames: int | None):
+    """A callable giving a video's or an image's RGB frames again, or None (a preset has no pixels;
+    a still driving image is paired with the source by `_still_pair`, not one file's frames)."""
+    if drive.kind == "video":
+        from .io.video import iter_frames
+
+        return lambda: iter_frames(drive.path, max_frames=max_frames)
+    return None
 
 
 def _still_pair(source: FaceTrack, still: FaceTrack) -> FaceTrack:

@@ -54,6 +54,11 @@ class Section:
 @dataclass
 class FaceOptions(Section):
     crop_size: int = setting(512, "side of the aligned square crop, px", lo=64, hi=2048)
+    crop_rule: str = setting("auto", "auto (official when the maps feed MagicPortrait) | landmarks (crop_scale x "
+                                     "landmark box, smoothed) | official (2.18 x face width, first frame's box)",
+                             choices=("auto", "landmarks", "official"))
+    source_is_cropped: str = setting("auto", "a still image: yes = it is the crop already; auto = detected (official "
+                                             "rule only); no", choices=("auto", "yes", "no"))
     crop_scale: float = setting(1.6, "crop side / larger side of the landmark box (official framing ~ 1.5 x detector box)",
                                 lo=1.0, hi=4.0)
     box_smoothing: float = setting(3.0, "Gaussian sigma (frames) smoothing crop boxes over time; 0 = none", lo=0, hi=100)
@@ -97,6 +102,10 @@ class RenderOptions(Section):
     backend: str = setting("torch", "rasteriser: torch (pure PyTorch, CPU/CUDA) | pytorch3d (optional, if installed)",
                            choices=("torch", "pytorch3d"))
     batch_size: int = setting(8, "frames rasterised together", lo=1, hi=1024)
+    cpu_threads: int = setting(1, "torch threads while rendering on CPU (1 is fastest for this workload; 0 = torch's "
+                                  "default)", lo=0, hi=256)
+    format: str = setting("png", "guidance files: png (lossless) | jpg (JPEG q75, what the official README's frames give)",
+                          choices=("png", "jpg"))
     constant_albedo: List[float] = setting([0.7, 0.55, 0.45],
                                            "render-map colour without FLAME_texture.npz (recorded in guidance.json)")
     flame_texture: str = setting("flame_assets/FLAME_texture.npz", "FLAME texture space (optional)")
@@ -209,6 +218,12 @@ class FlameFitSettings(Section):
     smooth_accel: float = setting(0.5, "temporal smoothness: landmark acceleration", lo=0, hi=1000)
     smooth_rotation: float = setting(0.2, "temporal smoothness: head-rotation acceleration", lo=0, hi=1000)
     smooth_expression: float = setting(1.0, "temporal smoothness: expression change", lo=0, hi=1000)
+    jaw_side_limit: float = setting(0.2, "SMIRK's jaw clamps on the fit: no negative opening, |yaw|, |roll| <= this, rad",
+                                    lo=0, hi=3.2)
+    confidence_residual: float = setting(3.0, "a frame whose landmark residual is this many robust deviations above "
+                                              "the clip's median is flagged and its expression held", lo=0, lo_open=True)
+    mouth_detail_ratio: float = setting(0.6, "... as is a frame whose mouth lost its edges (below this x the clip's "
+                                             "median: a covered mouth)", lo=0, hi=1)
     device: str = setting("auto", "auto = cuda when available | cpu | cuda")
     cpu_threads: int = setting(1, "torch threads while fitting on CPU (0 = torch's default)", lo=0, hi=256)
 
@@ -220,10 +235,20 @@ class MeshSettings(Section):
 
 
 @dataclass
+class EncoderOptions(Section):
+    use: bool = setting(True, "false = landmark fit only, even when the weights are there")
+    deca_model: Optional[str] = setting(None, "DECA's deca_model.tar (source shape/texture/light/camera, driving head "
+                                              "rotation); null = search paths.flame_dir")
+    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw; needs timm); null = "
+                                               "search paths.flame_dir")
+
+
+@dataclass
 class TrackingOptions(Section):
     backend: str = setting("auto", "auto (the best the engine can use: FLAME when present for diffusion) | flame | mesh")
     flame: FlameFitSettings = section(FlameFitSettings, "the FLAME landmark fit")
     mesh: MeshSettings = section(MeshSettings, "the MediaPipe mesh tracker")
+    encoders: EncoderOptions = section(EncoderOptions, "optional official encoders, user-supplied (docs/tracking.md)")
 
 
 # ---- evaluation ----------------------------------------------------------------------------------

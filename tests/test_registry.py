@@ -47,8 +47,8 @@ class DummyGenerator:
 def test_a_registered_tracker_and_generator_run_the_main_job(tmp_path, astronaut, monkeypatch):
     from reenact.io.images import write_image
 
-    monkeypatch.setitem(trackers._BACKENDS, "dummy", f"{__name__}:DummyTracker")
-    monkeypatch.setitem(generators._GENERATORS, "dummy", f"{__name__}:DummyGenerator")
+    monkeypatch.setitem(trackers.TRACKERS.entries, "dummy", f"{__name__}:DummyTracker")
+    monkeypatch.setitem(generators.GENERATORS.entries, "dummy", f"{__name__}:DummyGenerator")
     write_image(tmp_path / "face.png", astronaut)
     result = Reenactor(overrides=["run.engine=dummy", f"paths.cache_dir={tmp_path / 'cache'}"]).run(
         tmp_path / "face.png", "preset:talk", tmp_path / "out.mp4", preset_seconds=1.0)
@@ -61,8 +61,8 @@ def test_a_registered_tracker_and_generator_run_the_main_job(tmp_path, astronaut
 
 
 def test_register_functions_add_to_the_name_lists(monkeypatch):
-    monkeypatch.setattr(trackers, "_BACKENDS", dict(trackers._BACKENDS))
-    monkeypatch.setattr(generators, "_GENERATORS", dict(generators._GENERATORS))
+    monkeypatch.setattr(trackers.TRACKERS, "entries", dict(trackers.TRACKERS.entries))
+    monkeypatch.setattr(generators.GENERATORS, "entries", dict(generators.GENERATORS.entries))
     trackers.register_tracker("dummy", f"{__name__}:DummyTracker")
     generators.register_generator("dummy", f"{__name__}:DummyGenerator")
     assert trackers.available_backends()[-1] == "dummy" and generators.available_generators()[-1] == "dummy"

@@ -6,11 +6,10 @@ Adding a generator is one new module with a class that has `name`, `trackers`, `
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
-from ..errors import InputError
+from ..registry import Registry
 
 if TYPE_CHECKING:  # the registry is read at CLI start-up: no numpy needed for it
     import numpy as np
@@ -47,27 +46,14 @@ class Generator(Protocol):
         """Output frames: the full source picture when `pasteback`, else the square source crop."""
 
 
-# name -> "module:Class"; imported only when used, so the warp path never loads diffusion code.
-_GENERATORS = {
+# imported only when used, so the warp path never loads diffusion code
+GENERATORS = Registry("engine", {
     "warp": "reenact.generate.warp:WarpGenerator",
     "diffusion": "reenact.generate.diffusion_engine:DiffusionGenerator",
-}
-
-
-def register_generator(name: str, target: str) -> None:
-    """Make `target` ("module:Class") available as `--engine name`."""
-    _GENERATORS[name] = target
-
-
-def available_generators() -> list[str]:
-    return list(_GENERATORS)
-
-
-def generator_class(name: str) -> type:
-    if name not in _GENERATORS:
-        raise InputError(f"unknown engine {name!r}; choose one of auto, {', '.join(available_generators())}")
-    module, cls = _GENERATORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+})
+register_generator = GENERATORS.register      # make "module:Class" available as `--engine NAME`
+available_generators = GENERATORS.names
+generator_class = GENERATORS.get
 
 
 def make_generator(name: str, cfg: Any) -> Generator:

@@ -8,10 +8,10 @@ below); a generator lists it in its `trackers` to consume its tracks.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ..errors import InputError
+from ..registry import Registry
 
 if TYPE_CHECKING:  # the registry is read at CLI start-up: no numpy needed for it
     from ..faces.types import FaceTrack
@@ -34,31 +34,15 @@ class TrackerBackend(Protocol):
     def track(self, face_track: FaceTrack, progress: Progress | None = None) -> HeadTrack: ...
 
 
-# name -> "module:Class"; imported lazily so the mesh path never loads FLAME code.
-_BACKENDS = {
+# imported only when used, so the mesh path never loads FLAME code
+TRACKERS = Registry("tracker backend", {
     "flame": "reenact.tracking.flame_tracker:FlameTracker",
     "mesh": "reenact.tracking.mesh_tracker:MeshTracker",
-}
-
-
-def register_tracker(name: str, target: str) -> None:
-    """Make `target` ("module:Class") available as `tracking.backend=name`."""
-    _BACKENDS[name] = target
-
-
-def available_backends() -> list[str]:
-    return list(_BACKENDS)
-
-
-def check_backend(name: str) -> str:
-    if name not in _BACKENDS:
-        raise InputError(f"unknown tracker backend {name!r}; choose one of auto, {', '.join(available_backends())}")
-    return name
-
-
-def tracker_class(name: str) -> type:
-    module, cls = _BACKENDS[check_backend(name)].split(":")
-    return getattr(importlib.import_module(module), cls)
+})
+register_tracker = TRACKERS.register          # make "module:Class" available as `tracking.backend=NAME`
+available_backends = TRACKERS.names
+check_backend = TRACKERS.check
+tracker_class = TRACKERS.get
 
 
 def make_tracker(backend: str, cfg: Any = None) -> TrackerBackend:

@@ -10,6 +10,34 @@ import numpy as np
 HEAD_TRACK_SCHEMA = 1
 
 
+@dataclass(frozen=True)
+class FlameParams:
+    """Typed view of a "flame"-geometry track's parameters (shapes as HeadTrack documents)."""
+
+    shape: np.ndarray
+    expression: np.ndarray
+    jaw: np.ndarray
+    global_rot: np.ndarray
+    neck: np.ndarray
+    eyes: np.ndarray
+    cam: np.ndarray
+    tex: np.ndarray | None = None       # texture code, when an encoder estimated it
+    light: np.ndarray | None = None     # SH light (9, 3), likewise
+
+
+@dataclass(frozen=True)
+class MeshParams:
+    """Typed view of a "mesh"-geometry track's parameters."""
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    scale: np.ndarray
+    canonical: np.ndarray
+
+
+_VIEWS = {"flame": FlameParams, "mesh": MeshParams}
+
+
 @dataclass
 class HeadTrack:
     """Per-frame head parameters from one tracker backend, in the crop frame of the video.
@@ -49,6 +77,23 @@ class HeadTrack:
 
     def __len__(self) -> int:
         return int(self.crop_transforms.shape[0])
+
+    def typed(self) -> FlameParams | MeshParams:
+        """The parameters as the typed view of this track's geometry; a missing one is an InputError."""
+        from dataclasses import MISSING, fields
+
+        from ..errors import InputError
+
+        view = _VIEWS.get(self.geometry)
+        if view is None:
+            raise InputError(f"unknown track geometry {self.geometry!r}")
+        values = {}
+        for f in fields(view):
+            if f.name in self.params:
+                values[f.name] = self.params[f.name]
+            elif f.default is MISSING:
+                raise InputError(f"{self.backend} track lacks its {f.name!r} parameters; re-run `reenact track`")
+        return view(**values)
 
     def save(self, path: str | Path) -> None:
         arrays = {f"param_{k}": np.asarray(v) for k, v in self.params.items()}
