@@ -53,7 +53,7 @@ def _alignment_mode(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
                       help="transfer the driving's motion since its first frame (default for the mesh)")
     mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
-                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+                      help="the driving's head rotation (and with FLAME its expression) as they are (official MagicPortrait)")
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -72,6 +72,9 @@ def _main_parser() -> argparse.ArgumentParser:
     _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
+    p.add_argument("--head-motion", choices=["anchored", "follow"],
+                   help="anchored (default): the head stays on the body, only rotation and expression move it;"
+                        " follow: also a bounded part of the driving head's movement and zoom")
     p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's)")
@@ -207,7 +210,8 @@ def _doctor_parser() -> argparse.ArgumentParser:
 # Flags of the commands and the config keys they set (the config schema validates the values).
 FLAG_KEYS = {
     "engine": "run.engine", "mode": "align.mode", "expression_scale": "align.expression_scale",
-    "pose_scale": "align.pose_scale", "smooth": "align.smoothing", "max_frames": "run.max_frames", "fps": "run.fps",
+    "pose_scale": "align.pose_scale", "head_motion": "align.head_motion", "smooth": "align.smoothing",
+    "max_frames": "run.max_frames", "fps": "run.fps",
     "pasteback": "run.pasteback", "audio": "run.audio", "cache": "run.cache", "face_index": "faces.face_index",
     "weights": "paths.weights_dir", "official": "generate.diffusion.official",
 }

@@ -46,6 +46,7 @@ RUN_OPTIONS = {
     "engine": "run.engine", "pasteback": "run.pasteback", "audio": "run.audio", "max_frames": "run.max_frames",
     "fps": "run.fps", "cache": "run.cache", "preset_seconds": "run.preset_seconds",
     "still_seconds": "run.still_seconds", "mode": "align.mode", "reference_frame": "align.reference_frame",
+    "reference": "align.reference", "head_motion": "align.head_motion",
     "expression_scale": "align.expression_scale", "pose_scale": "align.pose_scale", "smoothing": "align.smoothing",
     "face_index": "faces.face_index", "backend": "tracking.backend",
 }

@@ -117,15 +117,35 @@ class RenderOptions(Section):
 ALIGN_MODES = ("auto", "absolute", "relative")
 
 
+HEAD_MOTIONS = ("anchored", "follow")
+REFERENCES = ("auto", "frame")
+
+
+@dataclass
+class FollowOptions(Section):
+    max_shift: float = setting(0.5, "head sizes, saturating beyond", lo=0, hi=10)
+    max_scale: float = setting(0.2, "relative size change, saturating beyond", lo=0, hi=10)
+    smoothing: float = setting(2.0, "Gaussian sigma (frames) on the followed motion", lo=0, hi=100)
+    jump_shift: float = setting(0.25, "a one-frame move above this (head sizes) is a camera jump, not head motion",
+                                lo=0, lo_open=True)
+    jump_scale: float = setting(0.12, "a one-frame log size change above this is a camera jump", lo=0, lo_open=True)
+
+
 @dataclass
 class AlignOptions(Section):
-    mode: str = setting("auto", "auto (absolute for FLAME = the official split, relative for the mesh) | absolute | relative",
-                        choices=ALIGN_MODES)
-    reference_frame: int = setting(0, "relative: driving frame taken as the neutral reference", lo=0)
+    mode: str = setting("auto", "auto (absolute for FLAME = the official split, relative for the mesh) | absolute"
+                        " (mesh: the driving's rotation as it is) | relative", choices=ALIGN_MODES)
+    reference: str = setting("auto", "relative: auto = the driving frame whose expression is closest to the source's"
+                             " | frame = reference_frame", choices=REFERENCES)
+    reference_frame: int = setting(0, "reference=frame: driving frame taken as the neutral reference", lo=0)
+    head_motion: str = setting("anchored", "anchored: the head stays on the body (rotation, expression, gaze only)"
+                               " | follow: also a bounded, smoothed part of the driving head's movement and zoom",
+                               choices=HEAD_MOTIONS)
     source_frame: int = setting(0, "which frame of the source track is the source", lo=0)
     expression_scale: float = setting(1.0, "relative: multiplier on expression, jaw and eye changes", lo=0, hi=5)
     pose_scale: float = setting(1.0, "relative: multiplier on head rotation, translation and scale changes", lo=0, hi=5)
     smoothing: float = setting(0.0, "Gaussian sigma (frames) on the driving motion; 0 = off", lo=0, hi=100)
+    follow: FollowOptions = section(FollowOptions, "head_motion=follow: how much of the driving head's movement")
 
 
 # ---- generators ----------------------------------------------------------------------------------
@@ -135,12 +155,14 @@ class WarpOptions(Section):
     fade_ring: float = setting(1.5, "ring that follows part of the head's motion", lo=1, hi=5)
     fade_motion: float = setting(0.2, "that part", lo=0, hi=1)
     frame_scale: float = setting(1.9, "static frame: nothing beyond it changes", lo=1, hi=10)
-    open_mouth_ratio: float = setting(0.04, "inner-lip area / mouth width^2 above which a mouth counts as open",
+    open_mouth_ratio: float = setting(0.06, "mean inner-lip opening / mouth width above which a mouth counts as open",
                                       lo=0, hi=1)
     mouth_interior: str = setting("auto", "auto (the source's own when its mouth is open, else drawn) | source | drawn",
                                   choices=("auto", "source", "drawn"))
     teeth: bool = setting(True, "draw teeth in a drawn mouth interior")
     map_stride: int = setting(2, "warp map resolution divisor (speed vs exactness at triangle edges)", lo=1, hi=16)
+    interpolation: str = setting("cubic", "resampling of moved pixels (unmoved pixels stay bit-exact)",
+                                 choices=("cubic", "lanczos", "linear"))
 
 
 @dataclass
