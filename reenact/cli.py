@@ -1,19 +1,25 @@
-"""The `reenact` command. Only this module turns errors into one line and an exit code."""
+"""The `reenact` command line: argument parsing and one handler per command (run by reenact.console)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 from . import __version__
+from .console import run_handler
 from .errors import ReenactError
+from .faces.presets import PRESETS
+from .generate.base import available_generators
+from .tracking.base import available_backends
 
 log = logging.getLogger("reenact")
 
-SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval", "train")
+# NASA's public-domain portrait of Eileen Collins (reenact/assets/NOTICE.md)
+DEMO_PORTRAIT = Path(__file__).resolve().parent / "assets" / "astronaut.png"
+
+SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval", "batch", "train")
 
 MAIN_EPILOG = """\
 other commands:
@@ -30,6 +36,8 @@ other commands:
                                        benchmark evaluation: metrics.json, report.md, plots
   reenact train prepare|stage1|stage2  training data from videos, and the two training stages
   reenact demo [-o outputs/demo.mp4]   the bundled portrait performing a bundled preset
+  reenact batch LIST|DIR -o OUT_DIR    many source/driving pairs, weights loaded once
+                                       (`accelerate launch -m reenact batch ...` spreads them over GPUs)
 run `reenact COMMAND --help` for a command's options.
 """
 
@@ -46,7 +54,7 @@ def _alignment_mode(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
                       help="transfer the driving's motion since its first frame (default for the mesh)")
     mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
-                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+                      help="the driving's head rotation (and with FLAME its expression) as they are (official MagicPortrait)")
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -56,14 +64,18 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"reenact {__version__}")
     p.add_argument("--source", "-s", required=True, metavar="IMG", help="the portrait to animate")
     p.add_argument("--driving", "-d", required=True, metavar="VIDEO",
-                   help="the motion: a video, a single image (its expression), or preset:nod|talk|blink|smile")
+                   help=f"the motion: a video, a single image (its expression), or preset:{'|'.join(PRESETS)}")
     p.add_argument("--output", "-o", required=True, metavar="OUT.mp4",
                    help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
-    p.add_argument("--engine", choices=["auto", "warp", "diffusion"],
-                   help="auto (default): diffusion when its weights and FLAME are present, else warp")
+    p.add_argument("--engine", choices=["auto", *available_generators()],
+                   help="auto (default): diffusion when its weights and a GPU are present, else warp")
+    _weights_options(p)
     _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
+    p.add_argument("--head-motion", choices=["anchored", "follow"],
+                   help="anchored (default): the head stays on the body, only rotation and expression move it;"
+                        " follow: also a bounded part of the driving head's movement and zoom")
     p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's)")
@@ -99,8 +111,8 @@ def _track_parser() -> argparse.ArgumentParser:
     what.add_argument("--driving", "-d", metavar="VIDEO", help="a driving video")
     what.add_argument("--source", "-s", metavar="IMG", help="a source portrait (one frame)")
     p.add_argument("--output", "-o", required=True, metavar="TRACK.npz")
-    p.add_argument("--backend", default="auto", choices=["auto", "flame", "mesh"],
-                   help="auto (default): FLAME when its files are in flame_assets/, else the MediaPipe mesh")
+    p.add_argument("--backend", choices=["auto", *available_backends()],
+                   help="auto (default, tracking.backend): FLAME when its files are in flame_assets/, else the MediaPipe mesh")
     p.add_argument("--max-frames", type=int, metavar="N")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
@@ -114,9 +126,12 @@ def _guidance_parser() -> argparse.ArgumentParser:
     p.add_argument("--driving", "-d", required=True, metavar="VIDEO|TRACK.npz|preset:NAME")
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="writes DIR/depth, DIR/normal, DIR/render")
     p.add_argument("--preview", metavar="GRID.mp4", help="source | driving | depth | normal | render, side by side")
-    p.add_argument("--backend", default="auto", choices=["auto", "flame", "mesh"])
+    p.add_argument("--backend", choices=["auto", *available_backends()],
+                   help="tracker (default tracking.backend): auto = FLAME when present, else the MediaPipe mesh")
     _alignment_mode(p)
     p.add_argument("--max-frames", type=int, metavar="N")
+    p.add_argument("--format", choices=["png", "jpg"], default=None,
+                   help="png (lossless, default) or jpg (JPEG quality 75, as the official README's frames)")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
     return p
@@ -140,44 +155,88 @@ def _demo_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reenact demo",
                                 description="Animate the bundled public-domain astronaut portrait with a bundled preset.")
     p.add_argument("--output", "-o", default="outputs/demo.mp4")
-    p.add_argument("--preset", default="talk", choices=["nod", "talk", "blink", "smile"])
+    p.add_argument("--preset", default="talk", choices=PRESETS)
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     _common(p)
     return p
+
+
+# ---- diffusion generator options and `reenact batch` (issue 13) ---------------------------------------
+def _weights_options(parser: argparse.ArgumentParser, official: bool = True) -> None:
+    parser.add_argument("--weights", metavar="DIR", type=lambda p: str(Path(p).expanduser().resolve()),
+                        help="folder holding the diffusion weights, in any layout `reenact doctor` recognises "
+                             "(default: paths.weights_dir)")
+    if official:
+        parser.add_argument("--official", action="store_true", default=None,
+                            help="diffusion: every official numeric choice (fp32, DDIM 20, wrapping windows)")
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reenact batch", description="Run many source/driving pairs with one model load.")
+    p.add_argument("jobs", metavar="LIST|DIR",
+                   help="a text file of `SOURCE DRIVING [OUTPUT]` lines, or a folder with source/ and driving/")
+    p.add_argument("--output", "-o", required=True, metavar="OUT_DIR", help="where the videos go")
+    p.add_argument("--engine", choices=["auto", *available_generators()])
+    p.add_argument("--overwrite", action="store_true", help="redo jobs whose output exists (default: skip them)")
+    _weights_options(p)
+    _common(p)
+    return p
+
+
+def cmd_batch(args) -> int:
+    from .batch import process_slot, read_jobs, run_batch, shard
+    from .pipeline import Reenactor
+
+    jobs = read_jobs(args.jobs, args.output)
+    from .config import override
+
+    index, count, device = process_slot()
+    cfg = override(_config(args), {"generate.diffusion.device": device}, "accelerate launch")
+    mine = shard(jobs, index, count)
+    report = run_batch(Reenactor(cfg, engine=args.engine, quiet=args.quiet), mine, overwrite=args.overwrite)
+    log.info("batch%s: %d done, %d skipped (output exists), %d failed",
+             f" (process {index + 1}/{count})" if count > 1 else "", len(report.done), len(report.skipped),
+             len(report.failed))
+    return 1 if report.failed else 0
+# ---- end of issue-13 options -----------------------------------------------------------------------------
 
 
 def _doctor_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reenact doctor", description="List the assets reenact can use on this machine.")
+    _weights_options(p, official=False)
     _common(p)
     return p
 
 
-def _setup_logging(quiet: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.ERROR if quiet else logging.INFO)
-    log.propagate = False
+# Flags of the commands and the config keys they set (the config schema validates the values).
+FLAG_KEYS = {
+    "engine": "run.engine", "mode": "align.mode", "expression_scale": "align.expression_scale",
+    "pose_scale": "align.pose_scale", "head_motion": "align.head_motion", "smooth": "align.smoothing",
+    "max_frames": "run.max_frames", "fps": "run.fps",
+    "pasteback": "run.pasteback", "audio": "run.audio", "cache": "run.cache", "face_index": "faces.face_index",
+    "weights": "paths.weights_dir", "official": "generate.diffusion.official",
+}
 
 
 def _config(args):
-    from .config import load_config
+    """Defaults, --config, --set, then the command's own flags; each value checked by the schema."""
+    from .config import load_config, override
 
-    overrides = list(args.set)
-    if getattr(args, "face_index", None) is not None:
-        overrides.append(f"faces.face_index={args.face_index}")
-    return load_config(args.config, overrides)
-
-
-def _face_options(cfg):
-    from .faces import FaceOptions
-
-    return FaceOptions.from_config(cfg.faces)
+    cfg = load_config(args.config, args.set)
+    for name, key in FLAG_KEYS.items():
+        value = getattr(args, name, None)
+        if value is not None:
+            flag = f"--{value}" if name == "mode" else f"--{name.replace('_', '-')}"
+            cfg = override(cfg, {key: value}, flag)
+    return cfg
 
 
 def cmd_doctor(args) -> int:
-    from .doctor import collect
+    from .inventory import Inventory
+    from .plan import make_plan
 
-    rows = collect(_config(args))
+    cfg = _config(args)
+    rows = Inventory(cfg).rows()
     width = max(len(r.name) for r in rows)
     group = None
     for r in rows:
@@ -188,11 +247,17 @@ def cmd_doctor(args) -> int:
         print(f"  {mark}  {r.name:<{width}}  {r.path}")
         if not r.found:
             print(f"           {'':<{width}}  {r.note}")
+        if r.found and r.licence:
+            print(f"           {'':<{width}}  licence: {r.licence}")
+    try:
+        print(make_plan(cfg).line().replace("plan:", "a video run now would use:", 1))
+    except ReenactError as exc:
+        print(f"a video run now would fail: {exc}")
     return 0
 
 
 def cmd_landmarks(args) -> int:
-    from .faces import detect_in_file
+    from .faces import FaceOptions, detect_in_file
     from .io.paths import check_output, require_input_file
     from .progress import make_progress
 
@@ -202,7 +267,7 @@ def cmd_landmarks(args) -> int:
         raise ReenactError(f"landmarks are saved as .npz; got {out.name}")
     preview = check_output(args.preview, [src, out], args.overwrite) if args.preview else None
     progress = make_progress(args.quiet)
-    track = detect_in_file(src, _face_options(_config(args)), args.max_frames, progress)
+    track = detect_in_file(src, FaceOptions.from_config(_config(args).faces), args.max_frames, progress)
     from .io.paths import atomic_path
 
     with atomic_path(out) as tmp:
@@ -220,11 +285,8 @@ def cmd_landmarks(args) -> int:
 def cmd_run(args) -> int:
     from .pipeline import Reenactor
 
-    reenactor = Reenactor(_config(args), engine=args.engine, quiet=args.quiet)
-    result = reenactor.run(args.source, args.driving, args.output, overwrite=args.overwrite,
-                           mode=args.mode, expression_scale=args.expression_scale, pose_scale=args.pose_scale,
-                           smoothing=args.smooth, max_frames=args.max_frames, fps=args.fps,
-                           pasteback=args.pasteback, audio=args.audio, cache=args.cache)
+    result = Reenactor(_config(args), quiet=args.quiet).run(args.source, args.driving, args.output,
+                                                            overwrite=args.overwrite)
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     log.info("timings: %s", stages)
     return 0
@@ -243,7 +305,7 @@ def cmd_guidance(args) -> int:
 
     Reenactor(_config(args), quiet=args.quiet).guidance(args.source, args.driving, args.out, backend=args.backend,
                                                         preview=args.preview, overwrite=args.overwrite,
-                                                        mode=args.mode, max_frames=args.max_frames)
+                                                        image_format=args.format)
     return 0
 
 
@@ -290,17 +352,12 @@ def cmd_train(args) -> int:
 
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
-    from skimage import data
-
-    from .io.images import write_image
+    from .io.paths import check_output
     from .pipeline import Reenactor
 
-    out = Path(args.output)
-    source = out.parent / "demo_source.png"
-    if not source.exists():
-        write_image(source, data.astronaut())
+    out = check_output(args.output, [], args.overwrite)
     result = Reenactor(_config(args), engine="warp", quiet=args.quiet).run(
-        source, f"preset:{args.preset}", out, overwrite=True)
+        DEMO_PORTRAIT, f"preset:{args.preset}", out, overwrite=args.overwrite)
     print(f"demo: {result.output} ({result.frames} frames, {sum(result.timings.values()):.1f} s)")
     return 0
 
@@ -313,33 +370,13 @@ def main(argv: list[str] | None = None) -> int:
             "doctor": (_doctor_parser, cmd_doctor), "landmarks": (_landmarks_parser, cmd_landmarks),
             "demo": (_demo_parser, cmd_demo), "track": (_track_parser, cmd_track),
             "guidance": (_guidance_parser, cmd_guidance), "weights": (_weights_parser, cmd_weights),
-            "eval": (_eval_parser, cmd_eval), "train": (_train_parser, cmd_train),
+            "eval": (_eval_parser, cmd_eval), "batch": (_batch_parser, cmd_batch),
+            "train": (_train_parser, cmd_train),
         }[name]
         parser = parser()
     else:
         parser, rest, handler = _main_parser(), argv, cmd_run
     return run_handler(handler, parser.parse_args(rest))
-
-
-def run_handler(handler, args) -> int:
-    """Run one command: its notes on stderr, a ReenactError as one line and an exit code."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _setup_logging(args.quiet)
-    try:
-        return handler(args)
-    except ReenactError as exc:
-        print(f"reenact: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("reenact: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `reenact doctor | head`: the reader left; nothing to report
-        sys.stderr.close()
-        return 0
-    except MemoryError:
-        print("reenact: error: out of memory; try --max-frames or a smaller --set faces.crop_size", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":

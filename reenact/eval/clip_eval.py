@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.images import read_image
 from ..io.video import iter_frames, probe_video
+from ..schema import EvalOptions
 from . import face_metrics as fm
 from . import pixel_metrics as pm
 from .estimators import Estimators, FaceReading
@@ -29,22 +30,6 @@ PROTOCOL_METRICS = {
     "self": ("l1", "psnr", "ssim", "lpips", "fid", "fvd", "csim", "aed", "apd", "akd", "bg_rmse", "flicker"),
     "cross": ("fid", "fvd", "csim", "aed", "apd", "bg_rmse", "flicker"),
 }
-
-
-@dataclass
-class EvalOptions:
-    face_frames: int = 32        # frames per clip read by the face estimators (evenly spaced)
-    head_scale: float = 1.8      # head region for bg_rmse: ellipse this many times the landmark box
-    psnr_cap: float = pm.PSNR_CAP_DB
-    fvd_frames: int = 16         # frames per FVD clip (non-overlapping windows)
-    strip_frames: int = 4        # output/driving pairs shown in each clip's strip
-    source_frame: int = 0        # self-reenactment: the driving frame used as the source portrait
-    batch: int = 16              # frames per feature-network batch
-
-    @classmethod
-    def from_config(cls, cfg) -> "EvalOptions":
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in dict(cfg).items() if k in known})
 
 
 @dataclass

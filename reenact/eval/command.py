@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..generate.base import available_generators
 
 log = logging.getLogger("reenact")
 
@@ -31,7 +32,8 @@ def build_parser(prog: str = "reenact eval") -> argparse.ArgumentParser:
     p.add_argument("--videos", required=True, metavar="DIR",
                    help="folder of driving videos (or a dataset folder with driving/ and source/)")
     p.add_argument("--sources", metavar="DIR", help="cross: folder of source portraits (default: DIR's source/)")
-    p.add_argument("--engine", default="auto", choices=("warp", "diffusion", "auto"), help="generator (default auto)")
+    p.add_argument("--engine", default="auto", choices=("auto", *available_generators()),
+                   help="generator (default auto)")
     p.add_argument("--output", "-o", required=True, metavar="RUN_DIR",
                    help="run folder for outputs, metrics.json and report.md (re-running resumes)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N frames of each clip")
@@ -77,6 +79,6 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m reenact.eval` (what `accelerate launch -m reenact.eval` runs in each process)."""
-    from ..cli import run_handler
+    from ..console import run_handler
 
     return run_handler(run, build_parser("python -m reenact.eval").parse_args(argv))

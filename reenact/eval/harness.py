@@ -110,15 +110,11 @@ def _check_run_dir(out_dir: Path, inputs: list[Path]) -> Path:
 
 
 def _eval_settings(config, options: EvalOptions | None, weights_dir: Path | None) -> tuple[EvalOptions, Path]:
-    from ..config import load_config, resolve_path
+    from ..config import eval_weights_dir, load_config
 
     cfg = config if config is not None else load_config()
-    section = cfg.get("eval") if hasattr(cfg, "get") else None
-    opts = options or (EvalOptions.from_config(section) if section is not None else EvalOptions())
-    if weights_dir is None:
-        weights_dir = resolve_path(section.weights_dir if section is not None and "weights_dir" in section
-                                   else Path(cfg.paths.weights_dir) / "eval")
-    return opts, Path(weights_dir)
+    opts = options or EvalOptions.from_config(cfg.eval)
+    return opts, Path(weights_dir) if weights_dir is not None else eval_weights_dir(cfg)
 
 
 def plan_jobs(protocol: str, videos: Path, sources: Path | None, out_dir: Path) -> tuple[list[ClipJob], Path | None]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..asset import Asset
+
 
 @dataclass(frozen=True)
 class WeightFile:
@@ -104,14 +106,12 @@ def describe(path: Path) -> str:
     return f"{path.name} sha256:{short_digest(str(path))}"
 
 
-def weight_status(weights_dir: Path) -> list:
-    """`reenact doctor` rows: each evaluation weight file, found or missing, and what it is."""
-    from ..doctor import AssetStatus
-
+def weight_status(weights_dir: Path) -> list[Asset]:
+    """Each evaluation weight file, found or missing, and what it is (`reenact doctor`)."""
     rows = []
     for w in WEIGHT_FILES.values():
         found = find_weight(w.key, weights_dir)
-        rows.append(AssetStatus("eval", f"{w.metric}: {w.filename}", found or Path(weights_dir) / w.filename,
-                                found is not None, False,
-                                f"used for {w.metric}" if found else f"optional (without it {w.without}): {w.what}"))
+        rows.append(Asset("eval", f"{w.metric}: {w.filename}", found or Path(weights_dir) / w.filename,
+                          found is not None, False,
+                          f"used for {w.metric}" if found else f"optional (without it {w.without}): {w.what}"))
     return rows

@@ -1,6 +1,17 @@
-"""Stage 1: face detection, 478 landmarks per frame, and smoothed aligned crops."""
+"""Stage 1: face detection, 478 landmarks per frame, and smoothed aligned crops.
 
-from .detect import FaceOptions, detect_faces, detect_in_file
-from .types import FaceTrack
+Names are imported on first use, so reading a small module of this package (the preset names,
+the track types) does not load MediaPipe and OpenCV.
+"""
 
-__all__ = ["FaceOptions", "FaceTrack", "detect_faces", "detect_in_file"]
+_EXPORTS = {"FaceOptions": "..schema", "FaceTrack": ".types", "detect_faces": ".detect", "detect_in_file": ".detect"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(name)

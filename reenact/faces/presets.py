@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
-from .crop import corner_boxes, crop_transforms
-from .topology import contour
-from .types import FaceTrack
+
+if TYPE_CHECKING:
+    from .types import FaceTrack
 
 PRESETS = ("nod", "talk", "blink", "smile")
 
@@ -65,6 +66,8 @@ def _blinks(t: np.ndarray, every: float, length: float = 0.16) -> np.ndarray:
 
 def _eye_lids(name: str) -> tuple[list[int], list[int]]:
     """Upper and lower lid landmarks of one eye, paired left-to-right along the contour."""
+    from .topology import contour
+
     loop = list(contour(name))
     pts_order = {i: k for k, i in enumerate(loop)}
     corner_a, corner_b = (33, 133) if name == "right_eye" else (263, 362)
@@ -106,6 +109,8 @@ def deform(points: np.ndarray, yaw: float, pitch: float, roll: float, jaw: float
         falloff = np.exp(-np.sum((points[:, :2] - points[corner, :2]) ** 2, 1) / (2 * (0.12 * width) ** 2))
         p[:, :2] += falloff[:, None] * lift
     # Head rotation about a centre behind the face.
+    from scipy.spatial.transform import Rotation  # here: the preset names are read at CLI start-up
+
     pivot = p[:, :3].mean(0) + np.array([0, 0, 0.6 * width])
     rot = Rotation.from_euler("YXZ", [yaw, -pitch, roll], degrees=True).as_matrix()
     # image axes: x right, y down, z away; a positive pitch tips the face down
@@ -115,6 +120,11 @@ def deform(points: np.ndarray, yaw: float, pitch: float, roll: float, jaw: float
 
 def preset_track(name: str, source: FaceTrack, fps: float = 25.0, seconds: float = 4.0) -> FaceTrack:
     """A synthetic driving FaceTrack: the source's face performing preset `name`."""
+    from scipy.spatial.transform import Rotation
+
+    from .crop import corner_boxes, crop_transforms
+    from .types import FaceTrack
+
     frames = max(1, int(round(fps * seconds)))
     motion = script(name, frames, fps)
     base = source.landmarks[0]

@@ -11,26 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..asset import Asset
 from ..config import resolve_path
 from ..errors import AssetError
 
 FLAME_URL = "https://flame.is.tue.mpg.de (register, accept the licence, download)"
+FLAME_LICENCE = "FLAME licence: non-commercial scientific research only"
 DECA_URL = "DECA repository data/ folder: https://github.com/yfeng95/DECA (data/)"
 
 # Accepted model files, in order of preference: FLAME 2020 is what DECA and SMIRK were trained with.
 MODEL_FILES = ("generic_model.pkl", "flame2023.pkl", "flame2023_Open.pkl", "flame2023_no_jaw.pkl")
-
-
-@dataclass
-class AssetStatus:
-    """One row of `reenact doctor`'s FLAME section."""
-
-    name: str
-    path: str            # where it was found, or the first place looked
-    found: bool
-    required: bool       # needed for the FLAME tracker
-    purpose: str
-    where_to_get: str
 
 
 @dataclass
@@ -101,14 +91,15 @@ def find_flame_files(cfg: Any = None, strict: bool = True) -> FlameFiles:
     return FlameFiles(model, static, dynamic, mediapipe)
 
 
-def flame_asset_report(cfg: Any = None) -> list[AssetStatus]:
+def flame_asset_report(cfg: Any = None) -> list[Asset]:
     """Every FLAME-side file reenact can use: found or not, where, and where to get it."""
     flame_dir = flame_dir_from(cfg)
     files = find_flame_files(cfg, strict=False)
 
-    def row(name: str, path: Path | None, required: bool, purpose: str, where: str) -> AssetStatus:
-        return AssetStatus(name, str(path if path is not None else flame_dir / name),
-                           path is not None and path.is_file(), required, purpose, where)
+    def row(name: str, path: Path | None, required: bool, purpose: str, where: str) -> Asset:
+        found = path is not None and path.is_file()
+        return Asset("flame", name, path if path is not None else flame_dir / name, found, required,
+                     purpose if found else f"{purpose}; get it from {where}", FLAME_LICENCE)
 
     ringnet = files.landmark_embedding_dynamic is not None
     return [

@@ -1,15 +1,21 @@
-"""The generator interface: one short protocol, implementations chosen by name."""
+"""The generator interface: one short protocol, implementations chosen by name from one registry.
+
+Adding a generator is one new module with a class that has `name`, `trackers`, `readiness`,
+`from_cfg` and `frames`, plus one `register_generator` call (or entry below).
+"""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
-import numpy as np
+from ..registry import Registry
 
-from ..faces.types import FaceTrack
-from ..tracking.types import HeadTrack
+if TYPE_CHECKING:  # the registry is read at CLI start-up: no numpy needed for it
+    import numpy as np
+
+    from ..faces.types import FaceTrack
+    from ..tracking.types import HeadTrack
 
 
 @dataclass
@@ -18,24 +24,37 @@ class SourceContext:
 
     image: np.ndarray          # (H, W, 3) uint8, the full source picture
     faces: FaceTrack           # one frame
-    head: HeadTrack            # one frame, the tracker backend the aligned motion came from
+    head: HeadTrack            # one frame, tracked by the backend the plan chose
 
 
 class Generator(Protocol):
     name: str
-    backend: str               # the tracker backend whose alignment it consumes ("mesh" or "flame")
+    # tracker backends whose alignments it consumes, best first; the planner picks the first
+    # one whose assets are present (or the one the config asks for, if listed here)
+    trackers: tuple[str, ...]
+    renders_guidance: bool     # whether it consumes depth / normal / render maps
+
+    @classmethod
+    def readiness(cls, cfg: Any, inventory: Any, device: str | None) -> str | None:
+        """None when it can run here, else one line saying why not (for the planner)."""
+
+    @classmethod
+    def from_cfg(cls, cfg: Any) -> "Generator": ...
 
     def frames(self, source: SourceContext, aligned: Any, pasteback: bool,
                progress=None) -> Iterator[np.ndarray]:
         """Output frames: the full source picture when `pasteback`, else the square source crop."""
 
 
-_GENERATORS = {
+# imported only when used, so the warp path never loads diffusion code
+GENERATORS = Registry("engine", {
     "warp": "reenact.generate.warp:WarpGenerator",
     "diffusion": "reenact.generate.diffusion_engine:DiffusionGenerator",
-}
+})
+register_generator = GENERATORS.register      # make "module:Class" available as `--engine NAME`
+available_generators = GENERATORS.names
+generator_class = GENERATORS.get
 
 
 def make_generator(name: str, cfg: Any) -> Generator:
-    module, cls = _GENERATORS[name].split(":")
-    return getattr(importlib.import_module(module), cls).from_cfg(cfg)
+    return generator_class(name).from_cfg(cfg)

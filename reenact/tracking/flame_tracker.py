@@ -22,9 +22,8 @@ and solved exactly. Runs on CUDA when available.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from typing import Any, Callable
+import logging
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -33,60 +32,16 @@ from ..errors import NoFaceError
 from ..faces.types import FaceTrack
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
 from ..flame.model import FlameModel
+from ..schema import FlameFitSettings
+from ..threads import torch_threads
 from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
 from .flame_solver import FitWeights, FrameFitter, History, Observations
+from .confidence import hold_unreliable_frames, mouth_detail
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
 from .types import HeadTrack
 
-
-@dataclass
-class FlameFitSettings:
-    n_shape: int = 100
-    n_expression: int = 50
-    chunk_size: int = 64            # frames fitted together; memory is flat in clip length
-    chunk_overlap: int = 8          # frames each chunk re-fits from the previous one
-    shape_frames: int = 16          # frames used to fit the identity
-    shape_iterations: int = 10      # Levenberg-Marquardt iterations, identity stage
-    frame_iterations: int = 6       # Levenberg-Marquardt iterations per chunk
-    noise_px: float = 2.0           # expected landmark error (px at 512): sets the prior strength
-    robust_px: float = 6.0          # pseudo-Huber scale (px at 512): larger errors count linearly
-    depth_weight: float = 0.25      # MediaPipe's landmark depth, relative to x/y (0 = image plane only)
-    contour_weight: float = 0.5     # jaw-contour points are less reliable correspondences
-    dense_weight: float = 0.5       # per point of the dense MediaPipe embedding, when present
-    use_dense: bool = True
-    interpolated_weight: float = 0.3  # frames the face stage filled in rather than detected
-    jaw_side_sigma: float = 0.05    # prior std of jaw yaw/roll, radians
-    smooth_accel: float = 0.5       # landmark acceleration penalty per point, relative to the data term
-    smooth_rotation: float = 0.2    # head-rotation acceleration, per point at a 100 px lever arm
-    smooth_expression: float = 1.0  # expression-change penalty per frame, in units of the prior
-    device: str = "auto"
-    cpu_threads: int = 1            # torch threads while fitting on CPU (0 = leave torch's setting)
-
-    @classmethod
-    def from_cfg(cls, cfg: Any) -> "FlameFitSettings":
-        node = cfg
-        for part in ("tracking", "flame"):
-            node = node.get(part) if node is not None and hasattr(node, "get") else None
-        values = dict(node) if node is not None else {}
-        kwargs = {}
-        for f in fields(cls):
-            if f.name in values and values[f.name] is not None:
-                kwargs[f.name] = type(f.default)(values[f.name])
-        return cls(**kwargs)
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run with n torch CPU threads (0 = unchanged). The fit is many small batched operations, for
-    which OpenMP synchronisation costs more than extra threads give: on a busy 2-core machine one
-    thread was an order of magnitude faster than two. It also leaves cores to the face stage."""
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+log = logging.getLogger("reenact")
+Frames = Callable[[], Iterable[np.ndarray]]   # a fresh iterator over the track's RGB frames
 
 
 def pick_device(name: str) -> torch.device:
@@ -95,13 +50,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _no_encoders():
+    from .encoders.routing import EncoderOutputs
+
+    return EncoderOutputs(None, None, None)
+
+
 class FlameTracker:
     """Tracker backend "flame"."""
 
     name = "flame"
+    geometry = "flame"
 
-    def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None) -> None:
+    def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None, deca=None, smirk=None) -> None:
+        """deca / smirk: the optional official encoders (reenact.tracking.encoders); without one, the
+        parameters it would give come from the landmark fit."""
         self.settings = s = settings or FlameFitSettings()
+        self.deca, self.smirk = deca, smirk
         if head.model.n_shape != s.n_shape or head.model.n_expression != s.n_expression:
             head = FlameHead(FlameModel(head.model.data, s.n_shape, s.n_expression), head.landmarks, head.mediapipe)
         self.head = head
@@ -118,15 +83,47 @@ class FlameTracker:
             rotation_accel=s.smooth_rotation * float(self.point_weights.sum()) * 100.0 ** 2), self.point_weights)
 
     @classmethod
+    def ready(cls, inventory: Any) -> str | None:
+        missing = inventory.missing("flame")
+        return None if not missing else f"FLAME needs {missing[0].name} in {missing[0].path.parent} (see `reenact doctor`)"
+
+    @classmethod
     def from_cfg(cls, cfg: Any) -> "FlameTracker":
-        settings = FlameFitSettings.from_cfg(cfg)
-        return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings)
+        from .encoders.assets import encoder_files
+        from .encoders.checkpoint import load_deca_encoder, load_smirk_encoder
+
+        settings = FlameFitSettings.from_config(cfg.tracking.flame)
+        deca_path, smirk_path = encoder_files(cfg)
+        device = pick_device(settings.device)
+        return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings,
+                   deca=load_deca_encoder(deca_path, device) if deca_path else None,
+                   smirk=load_smirk_encoder(smirk_path, device) if smirk_path else None)
+
+    @property
+    def cache_tag(self) -> str:
+        """Distinguishes cached tracks made with and without the encoders."""
+        return "".join(t for t, m in (("+deca", self.deca), ("+smirk", self.smirk)) if m is not None)
 
     # ------------------------------------------------------------------------------------------
-    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
-        """Fit the clip (or a one-frame photo); returns FLAME parameters per frame in the crop frame."""
+    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
+              frames: Frames | None = None) -> HeadTrack:
+        """Fit the clip (or a one-frame photo); returns FLAME parameters per frame in the crop frame.
+
+        With `frames` (the clip's RGB frames, in track order) and encoder weights, the encoders'
+        parameters replace the fitted ones as the official code routes them (encoders/routing.py);
+        the track's meta `sources` says where each parameter came from."""
+        from .encoders.routing import encode_clip, route
+
         with torch_threads(self.settings.cpu_threads if self.device.type == "cpu" else 0), torch.no_grad():
-            return self._track(face_track, progress)
+            fit = self._track(face_track, progress)
+            mouth = mouth_detail(frames(), face_track) if frames is not None else None
+            fit = hold_unreliable_frames(fit, face_track, self.settings.confidence_residual, mouth,
+                                         self.settings.mouth_detail_ratio)
+            if frames is None or (self.deca is None and self.smirk is None):
+                return route(fit, _no_encoders())
+            routed = route(fit, encode_clip(frames(), face_track, self.deca, self.smirk, device=self.device))
+            log.info("flame parameters: %s", routed.meta["sources"])
+            return routed
 
     def _track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None) -> HeadTrack:
         s, dev, f64 = self.settings, self.device, torch.float64
@@ -187,9 +184,9 @@ class FlameTracker:
         translation = cam[:, 1:] * T_UNIT / (scale[:, None] * REF / 2)
         f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
         return HeadTrack(
-            backend=self.name,
+            backend=self.name, geometry=self.geometry,
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression),
-                    "jaw": f32(so3_log(jaw)), "global_rot": f32(so3_log(rot)),
+                    "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
                     "cam": f32(np.concatenate([scale[:, None], translation], axis=1))},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
@@ -251,3 +248,12 @@ class FlameTracker:
             nearest = known[np.abs(np.arange(b)[:, None] - known[None]).argmin(axis=1)]
             p.cam = p.cam[torch.as_tensor(nearest, device=dev)]
         return p
+
+
+def clamp_jaw(jaw: np.ndarray, side_limit: float) -> np.ndarray:
+    """SMIRK's jaw rule on axis-angle (T, 3): opening (x) not negative, yaw and roll within ±limit,
+    so the landmark fit gives jaws of the kind MagicPortrait was trained on."""
+    out = np.array(jaw, np.float64, copy=True)
+    out[:, 0] = np.maximum(out[:, 0], 0.0)
+    out[:, 1:] = np.clip(out[:, 1:], -side_limit, side_limit)
+    return out

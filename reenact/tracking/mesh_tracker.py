@@ -11,7 +11,6 @@ model, so a source and a driving face cannot be compared in absolute terms).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 from ..errors import NoFaceError
 from ..faces.types import FaceTrack
 from ..faces.topology import load_canonical_face
+from ..schema import MeshSettings
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
 
@@ -27,26 +27,6 @@ N_MESH = 468  # MediaPipe mesh points with a canonical position (478 minus the 1
 _BROWS = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276, 283, 282, 295, 285]
 _EYELIDS = [33, 246, 161, 160, 159, 158, 157, 173, 133, 7, 163, 144, 145, 153, 154, 155,
             263, 466, 388, 387, 386, 385, 384, 398, 362, 249, 390, 373, 374, 380, 381, 382]
-
-
-@dataclass
-class MeshSettings:
-    pose_sigma: float = 1.0        # Gaussian smoothing of the pose over time, frames (0 = off)
-    canonical_sigma: float = 0.0   # same for the canonical landmarks (expressions), frames
-
-    @classmethod
-    def from_cfg(cls, cfg: Any) -> "MeshSettings":
-        node = _node(cfg, "tracking.mesh")
-        return cls(**{k: type(getattr(cls, k))(node[k]) for k in cls.__dataclass_fields__ if k in node})
-
-
-def _node(cfg: Any, key: str) -> dict:
-    node = cfg
-    for part in key.split("."):
-        if node is None or not hasattr(node, "get"):
-            return {}
-        node = node.get(part)
-    return dict(node) if node is not None else {}
 
 
 def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
@@ -75,13 +55,18 @@ class MeshTracker:
     """Tracker backend "mesh"."""
 
     name = "mesh"
+    geometry = "mesh"
 
     def __init__(self, settings: MeshSettings | None = None) -> None:
         self.settings = settings or MeshSettings()
 
     @classmethod
+    def ready(cls, inventory: Any) -> str | None:
+        return None  # MediaPipe's mesh needs nothing beyond the landmarker
+
+    @classmethod
     def from_cfg(cls, cfg: Any) -> "MeshTracker":
-        return cls(MeshSettings.from_cfg(cfg))
+        return cls(MeshSettings.from_config(cfg.tracking.mesh))
 
     def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
         lmk = face_track.landmarks_in_crop().astype(np.float64)  # (T, 478, 3) x right, y down, z away
@@ -110,7 +95,7 @@ class MeshTracker:
         if progress is not None:
             progress(n, n)
         return HeadTrack(
-            backend=self.name,
+            backend=self.name, geometry=self.geometry,
             params={"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
                     "scale": scale.astype(np.float32), "canonical": canonical.astype(np.float32)},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),

@@ -10,18 +10,46 @@ import numpy as np
 HEAD_TRACK_SCHEMA = 1
 
 
+@dataclass(frozen=True)
+class FlameParams:
+    """Typed view of a "flame"-geometry track's parameters (shapes as HeadTrack documents)."""
+
+    shape: np.ndarray
+    expression: np.ndarray
+    jaw: np.ndarray
+    global_rot: np.ndarray
+    neck: np.ndarray
+    eyes: np.ndarray
+    cam: np.ndarray
+    tex: np.ndarray | None = None       # texture code, when an encoder estimated it
+    light: np.ndarray | None = None     # SH light (9, 3), likewise
+
+
+@dataclass(frozen=True)
+class MeshParams:
+    """Typed view of a "mesh"-geometry track's parameters."""
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    scale: np.ndarray
+    canonical: np.ndarray
+
+
+_VIEWS = {"flame": FlameParams, "mesh": MeshParams}
+
+
 @dataclass
 class HeadTrack:
     """Per-frame head parameters from one tracker backend, in the crop frame of the video.
 
-    backend "flame": params holds
+    geometry "flame": params holds
         shape (n_shape,)  expression (T, n_exp)  jaw (T, 3)  global_rot (T, 3)  neck (T, 3)
         eyes (T, 6)  cam (T, 3) weak-perspective [scale, tx, ty]  (axis-angle rotations, radians)
         A posed FLAME point (X, Y, Z) (metres, y up) lands on crop pixel
         u = (scale * (X + tx) + 1) * crop_size / 2,  v = (-scale * (Y + ty) + 1) * crop_size / 2
         (DECA's camera, with the crop in place of DECA's 224 image; pixel coordinates as in
         FaceTrack.landmarks_in_crop). The tracker keeps neck and eyes at zero.
-    backend "mesh" (MediaPipe face mesh, relative motion only): params holds
+    geometry "mesh" (MediaPipe face mesh, relative motion only): params holds
         rotation (T, 3) axis-angle  translation (T, 3)  scale (T,)  canonical (T, 478, 3)
         pose-free landmarks, so that crop landmarks = scale * R @ canonical + translation, with
         crop landmarks as FaceTrack.landmarks_in_crop gives them (x right, y down, z away from the
@@ -40,15 +68,39 @@ class HeadTrack:
     crop_transforms: np.ndarray         # (T, 2, 3) frame pixels -> crop pixels
     residuals: np.ndarray               # (T,) RMS landmark residual per frame, crop pixels
     meta: dict[str, str] = field(default_factory=dict)
+    # the parameter family ("flame" or "mesh", documented above) that alignment and rendering
+    # read; a new tracker backend produces one of them, so `geometry` defaults to `backend`
+    geometry: str = ""
+
+    def __post_init__(self) -> None:
+        self.geometry = self.geometry or self.backend
 
     def __len__(self) -> int:
         return int(self.crop_transforms.shape[0])
+
+    def typed(self) -> FlameParams | MeshParams:
+        """The parameters as the typed view of this track's geometry; a missing one is an InputError."""
+        from dataclasses import MISSING, fields
+
+        from ..errors import InputError
+
+        view = _VIEWS.get(self.geometry)
+        if view is None:
+            raise InputError(f"unknown track geometry {self.geometry!r}")
+        values = {}
+        for f in fields(view):
+            if f.name in self.params:
+                values[f.name] = self.params[f.name]
+            elif f.default is MISSING:
+                raise InputError(f"{self.backend} track lacks its {f.name!r} parameters; re-run `reenact track`")
+        return view(**values)
 
     def save(self, path: str | Path) -> None:
         arrays = {f"param_{k}": np.asarray(v) for k, v in self.params.items()}
         meta = {f"meta_{k}": np.asarray(str(v)) for k, v in self.meta.items()}
         np.savez_compressed(
-            path, kind="head_track", schema=HEAD_TRACK_SCHEMA, backend=self.backend, fps=self.fps,
+            path, kind="head_track", schema=HEAD_TRACK_SCHEMA, backend=self.backend, geometry=self.geometry,
+            fps=self.fps,
             image_size=np.asarray(self.image_size), crop_size=self.crop_size,
             crop_transforms=self.crop_transforms, residuals=self.residuals, **arrays, **meta,
         )
@@ -76,4 +128,5 @@ class HeadTrack:
                 crop_transforms=z["crop_transforms"],
                 residuals=z["residuals"],
                 meta={k[5:]: str(z[k]) for k in z.files if k.startswith("meta_")},
+                geometry=str(z["geometry"]) if "geometry" in z.files else "",
             )

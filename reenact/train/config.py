@@ -25,7 +25,7 @@ class PrepareOptions:
 
     max_frames: int | None = None    # use only the first N frames of each clip
     min_frames: int = 8              # shorter clips are dropped (stage 2 needs whole windows)
-    min_face_px: float = 96.0        # median face-box side in the original frames, px
+    min_face_px: float = 64.0        # median face width (landmark extent) in the original frames, px
     max_residual: float = 12.0       # median tracking residual, px of the faces.crop_size crop (mesh: ~5-8 on clean clips)
     min_detected: float = 0.9        # share of frames with a real detection (the rest were interpolated)
     scene_cut: float = 40.0          # mean absolute grey-level jump between frames that counts as a cut

@@ -97,7 +97,7 @@ class SampleDrawer:
                                                self.width, self.height)[0] for i in indices], dim=1)
         maps = []
         for t in GUIDANCE_TYPES:
-            files = sorted((clip.folder / "maps" / t).glob("*.png"))
+            files = sorted(p for p in (clip.folder / "maps" / t).iterdir() if p.suffix in (".png", ".jpg"))
             frames = [guidance_frame(self._image(files[i]), self.width, self.height) for i in indices]
             maps.append(torch.stack(frames, dim=0).permute(3, 0, 1, 2))          # (3, F, H, W)
         return Sample(reference, target, torch.cat(maps, dim=0), seed)

@@ -93,16 +93,26 @@ def clip_guidance(reenactor, source_png: Path, track_npz: Path, out_dir: Path, b
     reenactor.guidance(source_png, track_npz, out_dir, backend=backend, overwrite=True)
 
 
-def _inference_track(reenactor, faces, backend: str):
-    """The tracker exactly as `reenact track` runs it (no cache: every clip is new)."""
-    return reenactor._track(faces, backend, reenactor.cfg, cache_key=None)
+def _inference_track(reenactor, faces, backend: str, frames: list[np.ndarray]):
+    """The tracker exactly as `reenact guidance` runs it on a driving video (no cache: every clip is new)."""
+    return reenactor._track(faces, backend, reenactor.cfg, None, frames=lambda: frames)
+
+
+def _inference_plan(reenactor, backend: str) -> tuple[str, "FaceOptions"]:  # noqa: F821
+    """The tracker and the face options `reenact guidance` would use: the maps feed MagicPortrait, so
+    the official crop rule when the config says auto."""
+    from ..faces import FaceOptions
+    from ..faces.detect import for_magicportrait
+    from ..plan import plan_maps
+
+    plan = plan_maps(reenactor.cfg, reenactor.inventory, None if backend == "auto" else backend, "video")
+    return plan.tracker, for_magicportrait(FaceOptions.from_config(reenactor.cfg.faces), True)
 
 
 def prepare_clip(video: Path, name: str, out: Path, options: PrepareOptions, reenactor) -> ClipStatus:
     """One clip into `out` (a fresh folder). Returns what was kept or why it was dropped."""
-    from ..faces import FaceOptions, detect_faces
+    from ..faces import detect_faces
     from ..faces.crop import warp_to_crop
-    from ..tracking.base import resolve_backend
 
     cfg = reenactor.cfg
     status = ClipStatus(name=name, video=str(video), kept=False)
@@ -121,18 +131,17 @@ def prepare_clip(video: Path, name: str, out: Path, options: PrepareOptions, ree
         status.reason = f"scene cut at frame {cut}; split the clip there"
         return status
 
-    face_opts = FaceOptions.from_config(cfg.faces)
+    backend, face_opts = _inference_plan(reenactor, options.backend)
     try:
         faces = detect_faces(frames, status.fps, face_opts, video=True, total=len(frames), source_name=name)
         source = detect_faces([frames[0]], 0.0, face_opts, video=False, source_name=f"{name} frame 0")
     except InputError as exc:
         status.reason = f"no usable face: {exc}"
         return status
-    backend = resolve_backend(options.backend, cfg)
-    head = _inference_track(reenactor, faces, backend)
-    box_side = faces.boxes[:, 2] - faces.boxes[:, 0]
+    head = _inference_track(reenactor, faces, backend, frames)
+    face_width = faces.landmarks[..., 0].max(axis=1) - faces.landmarks[..., 0].min(axis=1)   # any crop rule
     status.backend = backend
-    status.stats = {"face_px": float(np.median(box_side) / float(cfg.faces.crop_scale)),
+    status.stats = {"face_px": float(np.median(face_width)),
                     "residual": float(np.median(head.residuals)),
                     "detected": float(np.mean(faces.detected))}
     checks = [(status.stats["face_px"] < options.min_face_px,

@@ -123,7 +123,7 @@ def test_mediapipe_to_ibug68_mapping_is_mirror_consistent_and_anatomical():
 def test_assets_are_found_in_subfolders_and_reported(tmp_path, head_files):
     cfg = {"paths": {"flame_dir": str(tmp_path)}}
     report = {row.name: row for row in flame_asset_report(cfg)}
-    assert not report["generic_model.pkl"].found and "flame.is.tue.mpg.de" in report["generic_model.pkl"].where_to_get
+    assert not report["generic_model.pkl"].found and "flame.is.tue.mpg.de" in report["generic_model.pkl"].note
     assert not find_flame_files(cfg).complete
     (tmp_path / "FLAME2020").mkdir()
     shutil.copy(head_files["model"], tmp_path / "FLAME2020" / "generic_model.pkl")
@@ -156,4 +156,4 @@ def test_forward_on_cuda_matches_cpu(test_head):
 def test_report_shows_a_configured_path_that_is_missing(tmp_path):
     missing = tmp_path / "elsewhere" / "generic_model.pkl"
     report = flame_asset_report({"paths": {"flame_dir": str(tmp_path)}, "flame": {"model_file": str(missing)}})
-    assert report[0].path == str(missing) and not report[0].found
+    assert report[0].path == missing and not report[0].found

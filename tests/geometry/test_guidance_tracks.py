@@ -161,15 +161,21 @@ def test_flame_texture_is_used_when_available(tmp_path, toy_flame):
 
 
 def test_config_settings_reach_the_maps(tmp_path, toy_flame):
+    import dataclasses
+
     from reenact.config import load_config
-    from reenact.geometry import guidance_from_config
+    from reenact.geometry import GuidanceRenderer
 
     source, driving = _tracks(toy_flame, n=2, seed=50)
     cfg = load_config(overrides=[f"render.size={SIZE}", "render.batch_size=1", "align.mode=relative",
                                  "render.constant_albedo=[0.5,0.5,0.5]",
                                  f"render.head_template={tmp_path / 'missing.obj'}",
                                  f"render.flame_texture={tmp_path / 'missing.npz'}"])
-    n, batches = guidance_from_config(cfg, source, driving, flame=toy_flame, flame_faces=toy_flame.faces.numpy())
+    # the user's FLAME stands in as the toy head: the renderer is the config's otherwise
+    renderer = dataclasses.replace(GuidanceRenderer.from_config(cfg, "mesh"), flame=toy_flame,
+                                   topology=FlameTopology(toy_flame.faces))
+    aligned = align(source, driving, AlignOptions.from_config(cfg.align))
+    n, batches = renderer.batches(source, aligned)
     batches = list(batches)
     assert n == 2 and [len(b) for b in batches] == [1, 1]
     assert batches[0].image_size == (SIZE, SIZE)

@@ -165,20 +165,26 @@ def test_track_round_trips_through_npz(tmp_path, test_head, tracker):
     assert back.meta == result.meta
 
 
-def test_backends_are_chosen_by_name_from_config(tmp_path, head_files, test_head):
+def test_the_plan_picks_flame_when_present_and_the_config_reaches_it(tmp_path, head_files, test_head):
     import shutil
 
+    from reenact.config import load_config
+    from reenact.plan import plan_maps
+
     face_track, _ = make_face_track(test_head, random_motion(3, seed=2), seed=2)
-    empty = {"paths": {"flame_dir": str(tmp_path / "none")}, "tracking": {"backend": "auto"}}
-    assert track(face_track, "auto", empty).backend == "mesh"
+    empty = load_config(overrides=[f"paths.flame_dir={tmp_path / 'none'}"])
+    assert plan_maps(empty).tracker == "mesh"
     with pytest.raises(InputError, match="unknown tracker backend"):
         make_tracker("deca", empty)
     flame_dir = tmp_path / "flame"
     flame_dir.mkdir()
     shutil.copy(head_files["model"], flame_dir / "generic_model.pkl")
     shutil.copy(head_files["landmark_embedding"], flame_dir)
-    cfg = {"paths": {"flame_dir": str(flame_dir)}, "tracking": {"flame": {"n_shape": 50, "use_dense": False}}}
-    result = track(face_track, "auto", cfg)
+    cfg = load_config(overrides=[f"paths.flame_dir={flame_dir}", "tracking.flame.n_shape=50",
+                                 "tracking.flame.use_dense=false"])
+    plan = plan_maps(cfg)
+    assert plan.tracker == "flame" and plan.alignment == "absolute"
+    result = track(face_track, plan.tracker, cfg)
     assert result.backend == "flame" and result.params["shape"].shape == (50,)
 
 
