@@ -16,6 +16,9 @@ from .tracking.base import available_backends
 
 log = logging.getLogger("reenact")
 
+# NASA's public-domain portrait of Eileen Collins (reenact/assets/NOTICE.md)
+DEMO_PORTRAIT = Path(__file__).resolve().parent / "assets" / "astronaut.png"
+
 SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval", "batch")
 
 MAIN_EPILOG = """\
@@ -50,7 +53,7 @@ def _alignment_mode(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
                       help="transfer the driving's motion since its first frame (default for the mesh)")
     mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
-                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+                      help="the driving's head rotation (and with FLAME its expression) as they are (official MagicPortrait)")
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -69,6 +72,9 @@ def _main_parser() -> argparse.ArgumentParser:
     _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
+    p.add_argument("--head-motion", choices=["anchored", "follow"],
+                   help="anchored (default): the head stays on the body, only rotation and expression move it;"
+                        " follow: also a bounded part of the driving head's movement and zoom")
     p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's)")
@@ -123,6 +129,8 @@ def _guidance_parser() -> argparse.ArgumentParser:
                    help="tracker (default tracking.backend): auto = FLAME when present, else the MediaPipe mesh")
     _alignment_mode(p)
     p.add_argument("--max-frames", type=int, metavar="N")
+    p.add_argument("--format", choices=["png", "jpg"], default=None,
+                   help="png (lossless, default) or jpg (JPEG quality 75, as the official README's frames)")
     p.add_argument("--overwrite", action="store_true")
     _common(p)
     return p
@@ -147,6 +155,7 @@ def _demo_parser() -> argparse.ArgumentParser:
                                 description="Animate the bundled public-domain astronaut portrait with a bundled preset.")
     p.add_argument("--output", "-o", default="outputs/demo.mp4")
     p.add_argument("--preset", default="talk", choices=PRESETS)
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     _common(p)
     return p
 
@@ -201,7 +210,8 @@ def _doctor_parser() -> argparse.ArgumentParser:
 # Flags of the commands and the config keys they set (the config schema validates the values).
 FLAG_KEYS = {
     "engine": "run.engine", "mode": "align.mode", "expression_scale": "align.expression_scale",
-    "pose_scale": "align.pose_scale", "smooth": "align.smoothing", "max_frames": "run.max_frames", "fps": "run.fps",
+    "pose_scale": "align.pose_scale", "head_motion": "align.head_motion", "smooth": "align.smoothing",
+    "max_frames": "run.max_frames", "fps": "run.fps",
     "pasteback": "run.pasteback", "audio": "run.audio", "cache": "run.cache", "face_index": "faces.face_index",
     "weights": "paths.weights_dir", "official": "generate.diffusion.official",
 }
@@ -293,7 +303,8 @@ def cmd_guidance(args) -> int:
     from .pipeline import Reenactor
 
     Reenactor(_config(args), quiet=args.quiet).guidance(args.source, args.driving, args.out, backend=args.backend,
-                                                        preview=args.preview, overwrite=args.overwrite)
+                                                        preview=args.preview, overwrite=args.overwrite,
+                                                        image_format=args.format)
     return 0
 
 
@@ -326,17 +337,12 @@ def cmd_eval(args) -> int:
 
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
-    from skimage import data
-
-    from .io.images import write_image
+    from .io.paths import check_output
     from .pipeline import Reenactor
 
-    out = Path(args.output)
-    source = out.parent / "demo_source.png"
-    if not source.exists():
-        write_image(source, data.astronaut())
+    out = check_output(args.output, [], args.overwrite)
     result = Reenactor(_config(args), engine="warp", quiet=args.quiet).run(
-        source, f"preset:{args.preset}", out, overwrite=True)
+        DEMO_PORTRAIT, f"preset:{args.preset}", out, overwrite=args.overwrite)
     print(f"demo: {result.output} ({result.frames} frames, {sum(result.timings.values()):.1f} s)")
     return 0
 

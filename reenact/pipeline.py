@@ -27,12 +27,14 @@ from .config import cache_dir, load_config, override, to_yaml
 from .driving import DrivingSource
 from .errors import InputError
 from .faces import FaceOptions, FaceTrack, detect_faces, detect_in_file
+from .faces.detect import for_magicportrait
 from .faces.presets import preset_track
 from .generate.base import Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
 from .io.images import is_image_path, read_image, write_image
 from .io.paths import atomic_path, check_output, require_input_file
+from .io.writer import output_format
 from .plan import Plan, make_plan, plan_maps
 from .tracking.base import make_tracker
 from .tracking.types import HeadTrack
@@ -44,6 +46,7 @@ RUN_OPTIONS = {
     "engine": "run.engine", "pasteback": "run.pasteback", "audio": "run.audio", "max_frames": "run.max_frames",
     "fps": "run.fps", "cache": "run.cache", "preset_seconds": "run.preset_seconds",
     "still_seconds": "run.still_seconds", "mode": "align.mode", "reference_frame": "align.reference_frame",
+    "reference": "align.reference", "head_motion": "align.head_motion",
     "expression_scale": "align.expression_scale", "pose_scale": "align.pose_scale", "smoothing": "align.smoothing",
     "face_index": "faces.face_index", "backend": "tracking.backend",
 }
@@ -124,20 +127,24 @@ class Reenactor:
             raise InputError("the main job needs a video, an image or preset:NAME as driving; "
                              "a saved track drives `reenact guidance`")
         output = check_output(output, [source, *drive.inputs], overwrite)
+        # output kind and suffix, and the sidecar: settled before any work (io/paths.py, io/writer.py)
+        output_format(output, still=drive.kind == "image")
+        check_output(_sidecar(output), [source, *drive.inputs], overwrite, kind="file")
         plan = make_plan(cfg, drive.kind, self.inventory)
         log.info(plan.line())
         generator = self._generator(plan.engine, cfg)
         # 2. faces
-        face_opts = FaceOptions.from_config(cfg.faces)
+        face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), plan.engine == "diffusion")
         with timer.stage("faces"):
-            image = read_image(source)
+            image = read_image(source, float(run.max_megapixels))
             src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
             drv_faces = self._driving_faces(drive, src_faces, face_opts, cfg)
         fps = drive.fps(run.fps)
         # 3. tracking
         with timer.stage("tracking"):
-            src_head = self._track(src_faces, plan.tracker, cfg)
-            drv_head = self._track(drv_faces, plan.tracker, cfg, self._cache_key(drive, face_opts, plan.tracker, cfg))
+            src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
+            drv_head = self._track(drv_faces, plan.tracker, cfg, self._cache_key(drive, face_opts, plan.tracker, cfg),
+                                   frames=_frames_of(drive, run.max_frames))
         # 4. alignment
         with timer.stage("align"):
             options = dataclasses.replace(AlignOptions.from_config(cfg.align), mode=plan.alignment)
@@ -162,7 +169,8 @@ class Reenactor:
         plan = plan_maps(self.cfg, self.inventory, backend, "image" if is_image_path(path) else "video")
         log.info(plan.line())
         faces = detect_in_file(path, FaceOptions.from_config(self.cfg.faces), max_frames, self.progress)
-        head = self._track(faces, plan.tracker, self.cfg)
+        frames = (lambda: [read_image(path)]) if is_image_path(path) else _frames_of(DrivingSource.open(path), max_frames)
+        head = self._track(faces, plan.tracker, self.cfg, frames=frames)
         with atomic_path(output) as tmp:
             with open(tmp, "wb") as fh:
                 head.save(fh)
@@ -171,33 +179,37 @@ class Reenactor:
         return output
 
     def guidance(self, source: str | Path, driving: str | Path, out_dir: str | Path, *, backend: str | None = None,
-                 preview: str | Path | None = None, overwrite: bool = False, **options: Any) -> Path:
-        """Depth / normal / render guidance maps of the source under the driving motion, as PNG
-        folders in the official layout (`reenact guidance`); optionally a side-by-side preview video."""
+                 preview: str | Path | None = None, overwrite: bool = False, image_format: str | None = None,
+                 **options: Any) -> Path:
+        """Depth / normal / render guidance maps of the source under the driving motion, as PNG (or,
+        image_format "jpg", the official JPEG q75) folders in the official layout (`reenact
+        guidance`); optionally a side-by-side preview video."""
         from .geometry.guidance import GuidanceRenderer
         from .render.write import iter_preview_frames, write_guidance
 
         cfg = self._with_options(options)
         source = _source_image(source)
         drive = DrivingSource.open(driving)
-        out_dir = check_output(out_dir, [source, *drive.inputs], overwrite)
+        out_dir = check_output(out_dir, [source, *drive.inputs], overwrite, kind="into")
         preview = check_output(preview, [source, *drive.inputs], overwrite) if preview else None
         saved = HeadTrack.load(drive.path) if drive.kind == "track" else None
         plan = plan_maps(cfg, self.inventory, saved.backend if saved else backend, drive.kind)
         log.info(plan.line())
-        face_opts = FaceOptions.from_config(cfg.faces)
-        image = read_image(source)
+        face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), True)   # the maps feed MagicPortrait
+        image = read_image(source, float(cfg.run.max_megapixels))
         src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
         drv_head = saved or self._track(self._driving_faces(drive, src_faces, face_opts, cfg), plan.tracker, cfg,
-                                        self._cache_key(drive, face_opts, plan.tracker, cfg))
-        src_head = self._track(src_faces, plan.tracker, cfg)
+                                        self._cache_key(drive, face_opts, plan.tracker, cfg),
+                                        frames=_frames_of(drive, cfg.run.max_frames))
+        src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
         aligned = align(src_head, drv_head, dataclasses.replace(AlignOptions.from_config(cfg.align),
                                                                 mode=plan.alignment))
         total, batches = GuidanceRenderer.from_config(cfg, src_head.geometry).batches(src_head, aligned)
         batches = self.progress(batches, None, "guidance")
         meta = {"source": str(source)}
+        image_format = image_format or str(cfg.render.format)
         if preview is None:
-            write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta)
+            write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta, image_format=image_format)
         else:
             from .io.video import iter_frames
             from .io.writer import open_writer
@@ -209,7 +221,8 @@ class Reenactor:
                     for row in iter_preview_frames(image, driving_frames, [batch]):
                         write(row)
 
-                write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta, on_batch=show)
+                write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta, on_batch=show,
+                               image_format=image_format)
         log.info("wrote %s (%d frame(s) of depth, normal and render)", out_dir, total)
         return out_dir
 
@@ -231,28 +244,35 @@ class Reenactor:
         if drive.kind == "preset":
             return preset_track(drive.preset, source, fps=drive.fps(run.fps), seconds=float(run.preset_seconds))
         if drive.kind == "image":
-            still = detect_faces([read_image(drive.path)], 0.0, opts, video=False, source_name=str(drive.path))
+            picture = read_image(drive.path, float(run.max_megapixels))
+            still = detect_faces([picture], 0.0, opts, video=False, source_name=str(drive.path))
             return _still_pair(source, still)
         key = self._cache_key(drive, opts, "faces", cfg)
         cache = self._cache(cfg)
-        cached = cache.get(key, "faces") if key else None
+        cached = cache.load(key, "faces", FaceTrack.load) if key else None
         if cached is not None:
             log.info("driving landmarks: reused from cache")
-            return FaceTrack.load(cached)
+            return cached
         track = detect_in_file(drive.path, opts, run.max_frames, self.progress)
         if key:
             cache.put(key, "faces", track.save)
         return track
 
-    def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None = None) -> HeadTrack:
-        cache = self._cache(cfg)
-        if cache_key and (hit := cache.get(cache_key, f"head-{backend}")) is not None:
-            return HeadTrack.load(hit)
+    def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None = None, frames=None) -> HeadTrack:
+        """frames: None, or a zero-argument callable giving the track's RGB frames again (issue 12:
+        the FLAME tracker's optional DECA/SMIRK encoders and its mouth check read pixels)."""
         if backend not in self._trackers:  # FLAME loads once for the source and the driving
             self._trackers[backend] = make_tracker(backend, cfg)
-        head = self._trackers[backend].track(faces, self.counter(f"tracking ({backend})") if len(faces) > 1 else None)
+        tracker = self._trackers[backend]
+        kind = f"head-{backend}{getattr(tracker, 'cache_tag', '')}"
+        cache = self._cache(cfg)
+        if cache_key and (hit := cache.load(cache_key, kind, HeadTrack.load)) is not None:
+            return hit
+        progress = self.counter(f"tracking ({backend})") if len(faces) > 1 else None
+        head = (tracker.track(faces, progress, frames=frames) if frames is not None and backend == "flame"
+                else tracker.track(faces, progress))
         if cache_key:
-            cache.put(cache_key, f"head-{backend}", head.save)
+            cache.put(cache_key, kind, head.save)
         return head
 
     def _write(self, output: Path, frames, fps: float, audio: Path | None, timer: _Timer) -> int:
@@ -276,7 +296,7 @@ class Reenactor:
     def _write_config(self, output: Path, cfg: DictConfig, plan: Plan) -> Path | None:
         """The resolved configuration next to the output, so the result can be reproduced."""
         resolved = override(cfg, {f"{s}.{k}": v for s, d in plan.as_config().items() for k, v in d.items()}, "plan")
-        target = output.with_name(output.name + ".yaml")
+        target = _sidecar(output)
         try:
             with atomic_path(target) as tmp:
                 tmp.write_text(to_yaml(resolved, header=f"# reenact {__version__}, {plan.line()}\n"))
@@ -303,6 +323,21 @@ def _source_image(source: str | Path) -> Path:
     if not is_image_path(source):
         raise InputError(f"--source must be an image (jpg, png, …); got {source.name}")
     return source
+
+
+def _sidecar(output: Path) -> Path:
+    """The resolved config next to an output: out.mp4 -> out.mp4.yaml."""
+    return output.with_name(output.name + ".yaml")
+
+
+def _frames_of(drive: DrivingSource, max_frames: int | None):
+    """A callable giving a video's or an image's RGB frames again, or None (a preset has no pixels;
+    a still driving image is paired with the source by `_still_pair`, not one file's frames)."""
+    if drive.kind == "video":
+        from .io.video import iter_frames
+
+        return lambda: iter_frames(drive.path, max_frames=max_frames)
+    return None
 
 
 def _still_pair(source: FaceTrack, still: FaceTrack) -> FaceTrack:

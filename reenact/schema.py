@@ -54,6 +54,11 @@ class Section:
 @dataclass
 class FaceOptions(Section):
     crop_size: int = setting(512, "side of the aligned square crop, px", lo=64, hi=2048)
+    crop_rule: str = setting("auto", "auto (official when the maps feed MagicPortrait) | landmarks (crop_scale x "
+                                     "landmark box, smoothed) | official (2.18 x face width, first frame's box)",
+                             choices=("auto", "landmarks", "official"))
+    source_is_cropped: str = setting("auto", "a still image: yes = it is the crop already; auto = detected (official "
+                                             "rule only); no", choices=("auto", "yes", "no"))
     crop_scale: float = setting(1.6, "crop side / larger side of the landmark box (official framing ~ 1.5 x detector box)",
                                 lo=1.0, hi=4.0)
     box_smoothing: float = setting(3.0, "Gaussian sigma (frames) smoothing crop boxes over time; 0 = none", lo=0, hi=100)
@@ -88,6 +93,8 @@ class RunOptions(Section):
     still_seconds: float = setting(1.0, "an image as driving: ease into its expression over this long (video out), s",
                                    lo=0, hi=60, lo_open=True)
     cache: bool = setting(True, "reuse the driving track when the same clip is used again")
+    max_megapixels: float = setting(100.0, "refuse larger source or driving pictures before decoding them (RAM guard)",
+                                    lo=0, lo_open=True)
 
 
 # ---- geometry ------------------------------------------------------------------------------------
@@ -97,6 +104,10 @@ class RenderOptions(Section):
     backend: str = setting("torch", "rasteriser: torch (pure PyTorch, CPU/CUDA) | pytorch3d (optional, if installed)",
                            choices=("torch", "pytorch3d"))
     batch_size: int = setting(8, "frames rasterised together", lo=1, hi=1024)
+    cpu_threads: int = setting(1, "torch threads while rendering on CPU (1 is fastest for this workload; 0 = torch's "
+                                  "default)", lo=0, hi=256)
+    format: str = setting("png", "guidance files: png (lossless) | jpg (JPEG q75, what the official README's frames give)",
+                          choices=("png", "jpg"))
     constant_albedo: List[float] = setting([0.7, 0.55, 0.45],
                                            "render-map colour without FLAME_texture.npz (recorded in guidance.json)")
     flame_texture: str = setting("flame_assets/FLAME_texture.npz", "FLAME texture space (optional)")
@@ -106,15 +117,35 @@ class RenderOptions(Section):
 ALIGN_MODES = ("auto", "absolute", "relative")
 
 
+HEAD_MOTIONS = ("anchored", "follow")
+REFERENCES = ("auto", "frame")
+
+
+@dataclass
+class FollowOptions(Section):
+    max_shift: float = setting(0.5, "head sizes, saturating beyond", lo=0, hi=10)
+    max_scale: float = setting(0.2, "relative size change, saturating beyond", lo=0, hi=10)
+    smoothing: float = setting(2.0, "Gaussian sigma (frames) on the followed motion", lo=0, hi=100)
+    jump_shift: float = setting(0.25, "a one-frame move above this (head sizes) is a camera jump, not head motion",
+                                lo=0, lo_open=True)
+    jump_scale: float = setting(0.12, "a one-frame log size change above this is a camera jump", lo=0, lo_open=True)
+
+
 @dataclass
 class AlignOptions(Section):
-    mode: str = setting("auto", "auto (absolute for FLAME = the official split, relative for the mesh) | absolute | relative",
-                        choices=ALIGN_MODES)
-    reference_frame: int = setting(0, "relative: driving frame taken as the neutral reference", lo=0)
+    mode: str = setting("auto", "auto (absolute for FLAME = the official split, relative for the mesh) | absolute"
+                        " (mesh: the driving's rotation as it is) | relative", choices=ALIGN_MODES)
+    reference: str = setting("auto", "relative: auto = the driving frame whose expression is closest to the source's"
+                             " | frame = reference_frame", choices=REFERENCES)
+    reference_frame: int = setting(0, "reference=frame: driving frame taken as the neutral reference", lo=0)
+    head_motion: str = setting("anchored", "anchored: the head stays on the body (rotation, expression, gaze only)"
+                               " | follow: also a bounded, smoothed part of the driving head's movement and zoom",
+                               choices=HEAD_MOTIONS)
     source_frame: int = setting(0, "which frame of the source track is the source", lo=0)
     expression_scale: float = setting(1.0, "relative: multiplier on expression, jaw and eye changes", lo=0, hi=5)
     pose_scale: float = setting(1.0, "relative: multiplier on head rotation, translation and scale changes", lo=0, hi=5)
     smoothing: float = setting(0.0, "Gaussian sigma (frames) on the driving motion; 0 = off", lo=0, hi=100)
+    follow: FollowOptions = section(FollowOptions, "head_motion=follow: how much of the driving head's movement")
 
 
 # ---- generators ----------------------------------------------------------------------------------
@@ -124,12 +155,14 @@ class WarpOptions(Section):
     fade_ring: float = setting(1.5, "ring that follows part of the head's motion", lo=1, hi=5)
     fade_motion: float = setting(0.2, "that part", lo=0, hi=1)
     frame_scale: float = setting(1.9, "static frame: nothing beyond it changes", lo=1, hi=10)
-    open_mouth_ratio: float = setting(0.04, "inner-lip area / mouth width^2 above which a mouth counts as open",
+    open_mouth_ratio: float = setting(0.06, "mean inner-lip opening / mouth width above which a mouth counts as open",
                                       lo=0, hi=1)
     mouth_interior: str = setting("auto", "auto (the source's own when its mouth is open, else drawn) | source | drawn",
                                   choices=("auto", "source", "drawn"))
     teeth: bool = setting(True, "draw teeth in a drawn mouth interior")
     map_stride: int = setting(2, "warp map resolution divisor (speed vs exactness at triangle edges)", lo=1, hi=16)
+    interpolation: str = setting("cubic", "resampling of moved pixels (unmoved pixels stay bit-exact)",
+                                 choices=("cubic", "lanczos", "linear"))
 
 
 @dataclass
@@ -202,6 +235,12 @@ class FlameFitSettings(Section):
     smooth_accel: float = setting(0.5, "temporal smoothness: landmark acceleration", lo=0, hi=1000)
     smooth_rotation: float = setting(0.2, "temporal smoothness: head-rotation acceleration", lo=0, hi=1000)
     smooth_expression: float = setting(1.0, "temporal smoothness: expression change", lo=0, hi=1000)
+    jaw_side_limit: float = setting(0.2, "SMIRK's jaw clamps on the fit: no negative opening, |yaw|, |roll| <= this, rad",
+                                    lo=0, hi=3.2)
+    confidence_residual: float = setting(3.0, "a frame whose landmark residual is this many robust deviations above "
+                                              "the clip's median is flagged and its expression held", lo=0, lo_open=True)
+    mouth_detail_ratio: float = setting(0.6, "... as is a frame whose mouth lost its edges (below this x the clip's "
+                                             "median: a covered mouth)", lo=0, hi=1)
     device: str = setting("auto", "auto = cuda when available | cpu | cuda")
     cpu_threads: int = setting(1, "torch threads while fitting on CPU (0 = torch's default)", lo=0, hi=256)
 
@@ -213,10 +252,20 @@ class MeshSettings(Section):
 
 
 @dataclass
+class EncoderOptions(Section):
+    use: bool = setting(True, "false = landmark fit only, even when the weights are there")
+    deca_model: Optional[str] = setting(None, "DECA's deca_model.tar (source shape/texture/light/camera, driving head "
+                                              "rotation); null = search paths.flame_dir")
+    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw; needs timm); null = "
+                                               "search paths.flame_dir")
+
+
+@dataclass
 class TrackingOptions(Section):
     backend: str = setting("auto", "auto (the best the engine can use: FLAME when present for diffusion) | flame | mesh")
     flame: FlameFitSettings = section(FlameFitSettings, "the FLAME landmark fit")
     mesh: MeshSettings = section(MeshSettings, "the MediaPipe mesh tracker")
+    encoders: EncoderOptions = section(EncoderOptions, "optional official encoders, user-supplied (docs/tracking.md)")
 
 
 # ---- evaluation ----------------------------------------------------------------------------------

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 import numpy as np
 
 from ..errors import InputError, NoFaceError
 from ..schema import FaceOptions
-from .crop import corner_boxes, crop_transforms, landmark_boxes, smooth_boxes
+from .crop import (corner_boxes, crop_transforms, detector_box_from_landmarks, is_already_cropped, landmark_boxes,
+                   official_boxes, smooth_boxes)
 from .landmarker import FaceDetection, Landmarker
 from .types import N_BLENDSHAPES, N_LANDMARKS, FaceTrack
 
 log = logging.getLogger("reenact")
+
+
+def for_magicportrait(opts: FaceOptions, feeds: bool) -> FaceOptions:
+    """The options with an "auto" crop rule resolved: the official crop when the maps feed the
+    MagicPortrait model (diffusion engine, `reenact guidance`), else the landmark crop."""
+    if opts.crop_rule != "auto":
+        return opts
+    return replace(opts, crop_rule="official" if feeds else "landmarks")
 
 
 def choose_face(faces: list[FaceDetection], previous: FaceDetection | None, index: int | None) -> FaceDetection:
@@ -172,12 +181,28 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     lms = _fill_gaps(np.stack(landmarks), det).astype(np.float32)
     bss = _fill_gaps(np.stack(blends), det).astype(np.float32)
     tfs = _fill_gaps(np.stack(transforms), det).astype(np.float32)
-    boxes = smooth_boxes(landmark_boxes(lms, opts.crop_scale), opts.box_smoothing)
+    boxes = _crop_boxes(lms, opts, video, (int(image_size[0]), int(image_size[1])))
     return FaceTrack(
         landmarks=lms, blendshapes=bss, transforms=tfs, boxes=corner_boxes(boxes),
         crop_transforms=crop_transforms(boxes, opts.crop_size), detected=det,
         image_size=(int(image_size[0]), int(image_size[1])), crop_size=opts.crop_size, fps=float(fps),
     )
+
+
+def _crop_boxes(landmarks: np.ndarray, opts: FaceOptions, video: bool, image_size: tuple[int, int]) -> np.ndarray:
+    """(T, 3) centre/side crop boxes by the configured rule (faces/crop.py)."""
+    if opts.crop_rule not in ("auto", "landmarks", "official"):
+        raise InputError(f"unknown faces.crop_rule {opts.crop_rule!r}; choose auto, landmarks or official")
+    if opts.crop_rule == "official":
+        boxes = official_boxes(detector_box_from_landmarks(landmarks))
+    else:
+        boxes = smooth_boxes(landmark_boxes(landmarks, opts.crop_scale), opts.box_smoothing)
+    cropped = str(opts.source_is_cropped).lower()
+    if not video and (cropped in ("yes", "true", "1") or (cropped == "auto" and opts.crop_rule == "official"
+                                                          and is_already_cropped(boxes[0], image_size))):
+        h, w = image_size
+        boxes = np.tile(np.array([w / 2, h / 2, float(max(h, w))]), (len(boxes), 1))
+    return boxes
 
 
 def detect_in_file(path, options: FaceOptions | None = None, max_frames: int | None = None,

@@ -111,3 +111,40 @@ def uv_grid_corners(uvs: np.ndarray | torch.Tensor, uv_faces: np.ndarray | torch
     uvs = torch.as_tensor(np.asarray(uvs), dtype=torch.float32)
     grid = torch.stack([uvs[:, 0] * 2 - 1, 1 - uvs[:, 1] * 2], -1)
     return grid[torch.as_tensor(np.asarray(uv_faces), dtype=torch.int64)]
+
+
+@dataclass
+class RenderLook:
+    """What colours the render map: the albedo, the SH light (None: shading.DEFAULT_LIGHT) and a
+    one-line description for guidance.json."""
+
+    albedo: Albedo
+    light: np.ndarray | None
+    description: str
+
+
+def choose_render_look(tex, light, texture_path: str | Path | None, has_uvs: bool, constant=None) -> RenderLook:
+    """The three asset situations (issue 12):
+
+    * DECA's texture code and SH light with FLAME_texture.npz (and UVs): the official render map,
+      FLAME texture mean + basis @ code, lit by the source's light;
+    * FLAME_texture.npz without a texture code: the texture mean, lit by the fixed
+      shading.DEFAULT_LIGHT (documented in docs/guidance.md);
+    * no texture space (or no UVs): the constant albedo, lit by the source's light when DECA gave
+      one, else by DEFAULT_LIGHT.
+    """
+    fallback = Albedo.constant_colour() if constant is None else Albedo.constant_colour(constant)
+    texture_ok = texture_path is not None and Path(texture_path).is_file() and has_uvs
+    light = None if light is None else np.asarray(light, np.float32).reshape(9, 3)
+    if texture_ok and tex is not None:
+        return RenderLook(flame_albedo(texture_path, tex), light,
+                          "flame texture with the source's DECA texture code, source DECA light"
+                          if light is not None else "flame texture with the source's texture code, fixed light")
+    if texture_ok:
+        zero = np.zeros(OFFICIAL_TEX_COMPONENTS, np.float32)
+        albedo = flame_albedo(texture_path, zero)
+        albedo.source = f"flame_texture_mean {Path(texture_path).name}"
+        return RenderLook(albedo, None, "flame texture mean, fixed light")
+    if light is not None:
+        return RenderLook(fallback, light, "constant albedo, source DECA light")
+    return RenderLook(fallback, None, "constant albedo, fixed light")

@@ -1,8 +1,10 @@
-"""Guidance maps on disk: DIR/depth, DIR/normal, DIR/render as lossless PNG sequences.
+"""Guidance maps on disk: DIR/depth, DIR/normal, DIR/render as PNG (lossless) or JPEG sequences.
 
 That is the folder layout the official inference reads (`<guidance_data_folder>/<type>/`,
-files sorted by path, opened as RGB, divided by 255). Files are 3-channel 8-bit PNGs named
-by zero-padded frame number, so path order is frame order. A `guidance.json` next to the
+files sorted by path, opened as RGB, divided by 255). Files are 3-channel 8-bit images named
+by zero-padded frame number, so path order is frame order. JPEG is written as the official
+tool's torchvision `save_image` writes a `.jpg` (Pillow's defaults: quality 75, 4:2:0 chroma);
+that is what the official README's ffmpeg `frame_%04d.jpg` recipe produces. A `guidance.json` next to the
 folders records how the maps were made (albedo, light, rasteriser, alignment mode...).
 """
 
@@ -12,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -24,6 +27,12 @@ from .maps import MAP_NAMES, GuidanceFrames
 
 GUIDANCE_SCHEMA = 1
 META_FILE = "guidance.json"
+FORMATS = {"png": ("png", "png rgb8 lossless"), "jpg": ("jpg", "jpeg rgb8 quality 75 (official)")}
+# Image encoding runs in background threads (Pillow releases the GIL while encoding), so on a
+# multi-core CPU it overlaps the rasteriser, which runs on one torch thread. At most this many
+# frames wait to be encoded, so memory stays flat.
+ENCODE_THREADS = 2
+MAX_PENDING_FRAMES = 16
 
 
 class GuidanceWriter:
@@ -34,7 +43,10 @@ class GuidanceWriter:
     """
 
     def __init__(self, out_dir: str | Path, *, total: int | None = None, overwrite: bool = False,
-                 meta: dict | None = None):
+                 meta: dict | None = None, image_format: str = "png"):
+        if image_format not in FORMATS:
+            raise InputError(f"unknown guidance format {image_format!r}; choose png or jpg")
+        self.ext, self.format_note = FORMATS[image_format]
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
         self.meta = dict(meta or {})
@@ -54,24 +66,44 @@ class GuidanceWriter:
             raise OutputError(f"cannot write to {self.out_dir}: {exc}") from None
         for name in MAP_NAMES:
             (self.stage / name).mkdir()
+        self._pool = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="guidance-encode")
+        self._pending: list[Future] = []
+
+    def _save(self, image: np.ndarray, path: Path) -> None:
+        if self.ext == "png":
+            Image.fromarray(image).save(path, format="PNG", compress_level=1)
+        else:
+            Image.fromarray(image).save(path, format="JPEG")   # Pillow's defaults = the official files
+
+    def _drain(self, keep: int) -> None:
+        """Wait until at most `keep` frames' files are still being encoded (re-raising any error)."""
+        while len(self._pending) > keep * len(MAP_NAMES):
+            self._pending.pop(0).result()
 
     def write(self, frames: GuidanceFrames) -> None:
         images = frames.to_uint8()
         self.frame_meta.update(frames.meta)
         for i in range(len(frames)):
-            file_name = f"{self.count:0{self.width}d}.png"
+            file_name = f"{self.count:0{self.width}d}.{self.ext}"
             for name in MAP_NAMES:
-                Image.fromarray(images[name][i]).save(self.stage / name / file_name, format="PNG", compress_level=1)
+                self._pending.append(self._pool.submit(self._save, images[name][i], self.stage / name / file_name))
             self.count += 1
+        self._drain(MAX_PENDING_FRAMES)
 
     def close(self) -> Path:
+        try:
+            self._drain(0)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"cannot write guidance frames to {self.out_dir}: {exc}") from None
+        self._pool.shutdown()
         if self.count == 0:
             self.abort()
             raise OutputError(f"no guidance frames were produced for {self.out_dir}")
-        with Image.open(self.stage / MAP_NAMES[0] / f"{0:0{self.width}d}.png") as first:
+        with Image.open(self.stage / MAP_NAMES[0] / f"{0:0{self.width}d}.{self.ext}") as first:
             width, height = first.size
         meta = {"kind": "reenact_guidance", "schema": GUIDANCE_SCHEMA, "frames": self.count,
-                "size": [height, width], "maps": list(MAP_NAMES), "format": "png rgb8 lossless",
+                "size": [height, width], "maps": list(MAP_NAMES), "format": self.format_note,
                 **self.frame_meta, **self.meta}
         (self.stage / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         for name in (*MAP_NAMES, META_FILE):
@@ -85,6 +117,10 @@ class GuidanceWriter:
         return self.out_dir
 
     def abort(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._pending.clear()
         shutil.rmtree(self.stage, ignore_errors=True)
         if self._created:
             try:
@@ -104,13 +140,13 @@ class GuidanceWriter:
 
 def write_guidance(out_dir: str | Path, batches: Iterable[GuidanceFrames], *, total: int | None = None,
                    overwrite: bool = False, meta: dict | None = None,
-                   on_batch: Callable[[GuidanceFrames], None] | None = None) -> Path:
-    """Write batches of guidance frames to out_dir/{depth,normal,render}/NNNN.png (+ guidance.json).
+                   on_batch: Callable[[GuidanceFrames], None] | None = None, image_format: str = "png") -> Path:
+    """Write batches of guidance frames to out_dir/{depth,normal,render}/NNNN.png|jpg (+ guidance.json).
 
     on_batch, if given, sees every batch after it is written (for a preview video or progress),
     so nothing has to be rendered twice.
     """
-    with GuidanceWriter(out_dir, total=total, overwrite=overwrite, meta=meta) as writer:
+    with GuidanceWriter(out_dir, total=total, overwrite=overwrite, meta=meta, image_format=image_format) as writer:
         for batch in batches:
             writer.write(batch)
             if on_batch is not None:
@@ -128,9 +164,10 @@ def read_guidance(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     folder = Path(folder)
     maps = {}
     for name in MAP_NAMES:
-        files = sorted((folder / name).glob("*.png")) if (folder / name).is_dir() else []
+        files = sorted(f for f in (folder / name).glob("*") if f.suffix in (".png", ".jpg")) \
+            if (folder / name).is_dir() else []
         if not files:
-            raise InputError(f"{folder / name} has no PNG frames; is {folder} a guidance folder?")
+            raise InputError(f"{folder / name} has no PNG or JPEG frames; is {folder} a guidance folder?")
         maps[name] = np.stack([_read_rgb(f) for f in files])
     counts = {len(v) for v in maps.values()}
     if len(counts) != 1:

@@ -22,8 +22,8 @@ and solved exactly. Runs on CUDA when available.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable
+import logging
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -33,24 +33,15 @@ from ..faces.types import FaceTrack
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
 from ..flame.model import FlameModel
 from ..schema import FlameFitSettings
+from ..threads import torch_threads
 from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
 from .flame_solver import FitWeights, FrameFitter, History, Observations
+from .confidence import hold_unreliable_frames, mouth_detail
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
 from .types import HeadTrack
 
-
-@contextmanager
-def torch_threads(n: int):
-    """Run with n torch CPU threads (0 = unchanged). The fit is many small batched operations, for
-    which OpenMP synchronisation costs more than extra threads give: on a busy 2-core machine one
-    thread was an order of magnitude faster than two. It also leaves cores to the face stage."""
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+log = logging.getLogger("reenact")
+Frames = Callable[[], Iterable[np.ndarray]]   # a fresh iterator over the track's RGB frames
 
 
 def pick_device(name: str) -> torch.device:
@@ -59,14 +50,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _no_encoders():
+    from .encoders.routing import EncoderOutputs
+
+    return EncoderOutputs(None, None, None)
+
+
 class FlameTracker:
     """Tracker backend "flame"."""
 
     name = "flame"
     geometry = "flame"
 
-    def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None) -> None:
+    def __init__(self, head: FlameHead, settings: FlameFitSettings | None = None, deca=None, smirk=None) -> None:
+        """deca / smirk: the optional official encoders (reenact.tracking.encoders); without one, the
+        parameters it would give come from the landmark fit."""
         self.settings = s = settings or FlameFitSettings()
+        self.deca, self.smirk = deca, smirk
         if head.model.n_shape != s.n_shape or head.model.n_expression != s.n_expression:
             head = FlameHead(FlameModel(head.model.data, s.n_shape, s.n_expression), head.landmarks, head.mediapipe)
         self.head = head
@@ -89,14 +89,41 @@ class FlameTracker:
 
     @classmethod
     def from_cfg(cls, cfg: Any) -> "FlameTracker":
+        from .encoders.assets import encoder_files
+        from .encoders.checkpoint import load_deca_encoder, load_smirk_encoder
+
         settings = FlameFitSettings.from_config(cfg.tracking.flame)
-        return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings)
+        deca_path, smirk_path = encoder_files(cfg)
+        device = pick_device(settings.device)
+        return cls(load_flame_head(cfg, settings.n_shape, settings.n_expression), settings,
+                   deca=load_deca_encoder(deca_path, device) if deca_path else None,
+                   smirk=load_smirk_encoder(smirk_path, device) if smirk_path else None)
+
+    @property
+    def cache_tag(self) -> str:
+        """Distinguishes cached tracks made with and without the encoders."""
+        return "".join(t for t, m in (("+deca", self.deca), ("+smirk", self.smirk)) if m is not None)
 
     # ------------------------------------------------------------------------------------------
-    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
-        """Fit the clip (or a one-frame photo); returns FLAME parameters per frame in the crop frame."""
+    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
+              frames: Frames | None = None) -> HeadTrack:
+        """Fit the clip (or a one-frame photo); returns FLAME parameters per frame in the crop frame.
+
+        With `frames` (the clip's RGB frames, in track order) and encoder weights, the encoders'
+        parameters replace the fitted ones as the official code routes them (encoders/routing.py);
+        the track's meta `sources` says where each parameter came from."""
+        from .encoders.routing import encode_clip, route
+
         with torch_threads(self.settings.cpu_threads if self.device.type == "cpu" else 0), torch.no_grad():
-            return self._track(face_track, progress)
+            fit = self._track(face_track, progress)
+            mouth = mouth_detail(frames(), face_track) if frames is not None else None
+            fit = hold_unreliable_frames(fit, face_track, self.settings.confidence_residual, mouth,
+                                         self.settings.mouth_detail_ratio)
+            if frames is None or (self.deca is None and self.smirk is None):
+                return route(fit, _no_encoders())
+            routed = route(fit, encode_clip(frames(), face_track, self.deca, self.smirk, device=self.device))
+            log.info("flame parameters: %s", routed.meta["sources"])
+            return routed
 
     def _track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None) -> HeadTrack:
         s, dev, f64 = self.settings, self.device, torch.float64
@@ -159,7 +186,7 @@ class FlameTracker:
         return HeadTrack(
             backend=self.name, geometry=self.geometry,
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression),
-                    "jaw": f32(so3_log(jaw)), "global_rot": f32(so3_log(rot)),
+                    "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
                     "cam": f32(np.concatenate([scale[:, None], translation], axis=1))},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
@@ -221,3 +248,12 @@ class FlameTracker:
             nearest = known[np.abs(np.arange(b)[:, None] - known[None]).argmin(axis=1)]
             p.cam = p.cam[torch.as_tensor(nearest, device=dev)]
         return p
+
+
+def clamp_jaw(jaw: np.ndarray, side_limit: float) -> np.ndarray:
+    """SMIRK's jaw rule on axis-angle (T, 3): opening (x) not negative, yaw and roll within ±limit,
+    so the landmark fit gives jaws of the kind MagicPortrait was trained on."""
+    out = np.array(jaw, np.float64, copy=True)
+    out[:, 0] = np.maximum(out[:, 0], 0.0)
+    out[:, 1:] = np.clip(out[:, 1:], -side_limit, side_limit)
+    return out

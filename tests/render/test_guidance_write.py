@@ -74,7 +74,7 @@ def test_no_frames_is_an_error(tmp_path):
 
 
 def test_reading_a_non_guidance_folder_is_an_input_error(tmp_path):
-    with pytest.raises(InputError, match="no PNG frames"):
+    with pytest.raises(InputError, match="no PNG or JPEG frames"):
         read_guidance(tmp_path)
 
 
@@ -103,3 +103,20 @@ def test_preview_row_puts_five_panels_side_by_side():
     assert row.shape == (128, 128 + 228 + 3 * 128, 3) and row.dtype == np.uint8
     assert (row[:, :128] == 200).all() and (row[:, 128:356] == 0).all()
     assert row.shape[1] % 2 == 0
+
+
+def test_jpeg_maps_are_byte_identical_to_the_official_save_image(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    frames = _frames(2, size=64)
+    write_guidance(tmp_path / "g", [frames], total=2, image_format="jpg")
+    maps = frames.to_uint8()
+    for name in ("depth", "normal", "render"):
+        ours = (tmp_path / "g" / name / "0001.jpg").read_bytes()
+        official = tmp_path / f"{name}.jpg"   # render_and_transfer.py: save_image(tensor in [0, 1], "<frame>.jpg")
+        torchvision.utils.save_image(torch.from_numpy(maps[name][1]).permute(2, 0, 1).float() / 255, official)
+        assert ours == official.read_bytes()
+    read, meta = read_guidance(tmp_path / "g")
+    assert meta["format"].startswith("jpeg") and read["render"].shape == (2, 64, 64, 3)
+    assert not (tmp_path / "g" / "depth" / "0000.png").exists()
+    with pytest.raises(InputError, match="png or jpg"):
+        write_guidance(tmp_path / "h", [frames], image_format="webp")

@@ -15,18 +15,21 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from ...errors import AssetError, InputError, OutputError
+from ...io.paths import check_output
 from .config import GUIDANCE_TYPES, SD15_UNET_CONFIG, GuidanceEncoderConfig, ModelConfig, MotionModuleConfig
 from .layout import (CONVERTED_MANIFEST, MAGICPORTRAIT_URL, SD15_URL, VAE_URL, WeightLayout,  # noqa: F401
                      WeightStatus, inspect_weights)
 from .keys import (Converted, convert_denoising_unet, convert_guidance_encoder, convert_reference_unet,
                    guidance_config_from_state_dict, is_motion_key)
-from .model import MagicPortraitModel
+
+if TYPE_CHECKING:  # the model imports diffusers; the weight check (doctor, engine choice) must not
+    from .model import MagicPortraitModel
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +187,8 @@ def _shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 
 def build_empty_model(config: ModelConfig) -> MagicPortraitModel:
     """The full model on the meta device: shapes only, no memory, no random init."""
+    from .model import MagicPortraitModel
+
     with torch.device("meta"):
         return MagicPortraitModel(config)
 
@@ -330,8 +335,9 @@ def convert_weights(src_dir: str | Path, out_dir: str | Path, sd15_dir: str | Pa
     out = Path(out_dir)
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise OutputError(f"output folder {out} must not be the checkpoint folder {src} or inside it")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} already exists; pass overwrite to replace it")
+    # never the sources or a folder holding them; an existing folder only if it is a converted one
+    check_output(out, [src, sd15_dir], overwrite, kind="folder",
+                 owned=[f"{part}.safetensors" for part in MODEL_PARTS] + [CONVERTED_MANIFEST])
     if not src.is_dir():
         raise InputError(f"checkpoint folder not found: {src}")
 
@@ -372,9 +378,3 @@ def convert_weights(src_dir: str | Path, out_dir: str | Path, sd15_dir: str | Pa
 def check_weights(weights_dir: str | Path) -> list[WeightStatus]:
     """Every component the diffusion engine needs, found or missing, with where it goes and where to get it."""
     return list(inspect_weights(weights_dir).rows)
-
-
-def diffusion_available(weights_dir: str | Path) -> bool:
-    """True when every required file is present and nothing is misplaced."""
-    layout = inspect_weights(weights_dir)
-    return layout.complete and not layout.problems

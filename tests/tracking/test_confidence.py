@@ -1,0 +1,79 @@
+"""Per-frame confidence: occluded frames are flagged and the expression is held through them."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from reenact.tracking.confidence import hold_through, hold_unreliable_frames, mouth_detail, unreliable_frames
+from reenact.tracking.flame_tracker import clamp_jaw
+from reenact.tracking.types import HeadTrack
+from tests.portrait_helpers import SHARED_DATA, shared_data
+
+
+def test_jaw_clamps_follow_smirk():
+    jaw = np.array([[-0.08, 0.3, -0.25], [0.2, -0.1, 0.05]])
+    np.testing.assert_allclose(clamp_jaw(jaw, 0.2), [[0.0, 0.2, -0.2], [0.2, -0.1, 0.05]])
+
+
+def test_hold_interpolates_between_good_frames_and_holds_the_ends():
+    values = np.array([[0.0], [9.0], [9.0], [3.0], [9.0]])
+    flagged = np.array([False, True, True, False, True])
+    np.testing.assert_allclose(hold_through(values, flagged)[:, 0], [0, 1, 2, 3, 3])
+
+
+def test_residual_outliers_and_filled_frames_are_flagged():
+    residuals = np.array([2.0, 2.1, 1.9, 2.0, 6.5, 2.05, 1.95, 2.0])
+    detected = np.ones(8, bool)
+    detected[6] = False
+    flagged = unreliable_frames(residuals, detected, None, threshold=3.0)
+    assert np.flatnonzero(flagged).tolist() == [4, 6]
+    # a small wobble is not an outlier, however tight the clip (the 1 px floor)
+    assert not unreliable_frames(residuals.clip(max=2.6), np.ones(8, bool), None, 3.0).any()
+
+
+def _occlude_mouth(frames, landmarks, first: int, last: int):
+    """Paste a hand-sized, skin-coloured, lightly textured patch over the mouth of frames first..last."""
+    out = []
+    rng = np.random.default_rng(0)
+    for t, frame in enumerate(frames):
+        frame = frame.copy()
+        if first <= t <= last:
+            centre = landmarks[t, [13, 14, 61, 291], :2].mean(0)
+            width = (landmarks[t, :, 0].max() - landmarks[t, :, 0].min()) * 0.6
+            patch = np.full((int(width * 0.7), int(width), 3), (200, 160, 130), np.float64)
+            patch = cv2.GaussianBlur((patch + rng.normal(0, 8, patch.shape)).clip(0, 255).astype(np.uint8), (5, 5), 0)
+            x0, y0 = int(centre[0] - width / 2), int(centre[1] - width * 0.35)
+            region = frame[max(y0, 0):y0 + patch.shape[0], max(x0, 0):x0 + patch.shape[1]]
+            region[:] = patch[:region.shape[0], :region.shape[1]]
+        out.append(frame)
+    return out
+
+
+@pytest.mark.slow
+@shared_data
+def test_a_hand_over_the_mouth_is_flagged_and_the_expression_held(caplog):
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.io.video import iter_frames
+
+    frames = list(iter_frames(SHARED_DATA / "driving" / "d0.mp4", max_frames=30))
+    opts = FaceOptions(crop_rule="landmarks")
+    clean = detect_faces(frames, 25.0, opts)
+    covered = _occlude_mouth(frames, clean.landmarks, 10, 19)
+    faces = detect_faces(covered, 25.0, opts)
+    assert faces.detected.all()          # MediaPipe still reports a confident face: that is the problem
+    mouth = mouth_detail(covered, faces)
+    # a stand-in fit whose expression follows MediaPipe (its blendshapes), as a landmark fit does
+    n = len(faces)
+    fit = HeadTrack("flame", {"expression": faces.blendshapes.copy(), "jaw": np.zeros((n, 3), np.float32)},
+                    25.0, faces.image_size, 512, faces.crop_transforms, np.full(n, 2.0, np.float32), {})
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        held = hold_unreliable_frames(fit, faces, 3.0, mouth)
+    assert np.flatnonzero(held.params["confidence"] == 0).tolist() == list(range(10, 20))
+    assert "10, 11, 12, 13, 14, 15, 16, 17, 18, 19" in caplog.text
+    before, after = faces.blendshapes[9], faces.blendshapes[20]
+    np.testing.assert_allclose(held.params["expression"][14], before + (after - before) * 5 / 11, atol=1e-5)
+    np.testing.assert_array_equal(held.params["expression"][:10], faces.blendshapes[:10])
