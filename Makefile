@@ -3,23 +3,39 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-TORCH_VERSION ?= 2.13.0
+# torch's version comes from constraints.txt, the versions the test suite last passed with
+TORCH_VERSION ?= $(shell sed -n 's/^torch==//p' constraints.txt)
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 
-.PHONY: setup test demo bench bench-gpu doctor eval eval-self eval-cross clean
+.PHONY: setup test demo bench bench-gpu doctor eval eval-self eval-cross constraints clean
 
 setup: $(STAMP)
 
-# torch goes in first, pinned, so no later step pulls a second (multi-GB CUDA) build.
-$(STAMP): setup.cfg pyproject.toml
+# torch goes in first, pinned, so no later step pulls a second (multi-GB CUDA) build; everything
+# else at the versions of constraints.txt, so a fresh machine gets what CI passed with.
+# mediapipe brings opencv-contrib-python; a venv made before it was the only OpenCV may still hold
+# opencv-python-headless, whose removal deletes the cv2 files both share: contrib is put back after.
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$(TORCH_VERSION)')" 2>/dev/null \
 	  || $(PY) -m pip install --disable-pip-version-check -q torch==$(TORCH_VERSION)
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
+	$(PY) -m pip install --disable-pip-version-check -q -c constraints.txt -e ".[test]"
+	@if $(PY) -m pip show -q opencv-python-headless 2>/dev/null; then \
+	  $(PY) -m pip uninstall --disable-pip-version-check -y -q opencv-python-headless \
+	  && $(PY) -m pip install --disable-pip-version-check -q --force-reinstall --no-deps -c constraints.txt opencv-contrib-python; fi
 	@touch $(STAMP)
 
+# every core (pytest-xdist); slow tests included; the last line is the wall time
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	@start=$$(date +%s); $(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
+	  echo "make test: $$(( $$(date +%s) - start )) s wall, $$(nproc) cores"; exit $$rc
+
+# constraints.txt from this venv once `make test` passes in it: every installed distribution but
+# reenact, local build tags (+cpu) dropped so PyPI's builds match
+constraints: setup
+	$(PY) -m pip freeze --disable-pip-version-check --exclude-editable | grep -v '^reenact' \
+	  | sed -E 's/\+[A-Za-z0-9.]+$$//' > constraints.txt
 
 demo: setup
 	$(VENV)/bin/reenact demo

@@ -16,6 +16,9 @@ from .tracking.base import available_backends
 
 log = logging.getLogger("reenact")
 
+# NASA's public-domain portrait of Eileen Collins (reenact/assets/NOTICE.md)
+DEMO_PORTRAIT = Path(__file__).resolve().parent / "assets" / "astronaut.png"
+
 SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval")
 
 MAIN_EPILOG = """\
@@ -284,17 +287,10 @@ def cmd_eval(args) -> int:
 
 def cmd_demo(args) -> int:
     """The bundled public-domain portrait performing a bundled preset; no downloads, any CPU."""
-    from skimage import data
-
-    from .io.images import write_image
     from .pipeline import Reenactor
 
-    out = Path(args.output)
-    source = out.parent / "demo_source.png"
-    if not source.exists():
-        write_image(source, data.astronaut())
     result = Reenactor(_config(args), engine="warp", quiet=args.quiet).run(
-        source, f"preset:{args.preset}", out, overwrite=True)
+        DEMO_PORTRAIT, f"preset:{args.preset}", Path(args.output), overwrite=True)
     print(f"demo: {result.output} ({result.frames} frames, {sum(result.timings.values()):.1f} s)")
     return 0
 

@@ -9,7 +9,8 @@ import pytest
 from portrait_helpers import similarity, warp, write_test_video
 from reenact.cli import main
 from reenact.faces import FaceTrack
-from reenact.io.images import write_image
+from reenact.io.images import read_image, write_image
+from reenact.io.video import iter_frames
 
 
 def run(capsys, *argv):
@@ -32,6 +33,7 @@ def inputs(tmp_path_factory, astronaut):
     return d
 
 
+@pytest.mark.slow
 def test_console_script_help_and_doctor():
     help_ = subprocess.run([sys.executable, "-m", "reenact.cli", "--help"], capture_output=True, text=True)
     assert help_.returncode == 0 and "--source" in help_.stdout and "reenact doctor" in help_.stdout
@@ -50,10 +52,27 @@ def test_landmarks_command_writes_npz_and_preview(capsys, inputs, tmp_path):
     assert track.landmarks.shape == (8, 478, 3) and track.fps == pytest.approx(25)
     # the portrait moved 4 px right per frame
     assert np.diff(track.landmarks[:, :, 0].mean(1)).mean() == pytest.approx(4, abs=0.5)
-    assert (tmp_path / "prev.mp4").stat().st_size > 1000
+    # the preview is the input with each frame's own landmarks drawn in green
+    preview = np.stack(list(iter_frames(tmp_path / "prev.mp4"))).astype(float)
+    original = np.stack(list(iter_frames(inputs / "drive.mp4"))).astype(float)
+    assert preview.shape == original.shape == (8, 512, 512, 3)
+    for k in range(8):
+        mine, other = (np.round(track.landmarks[i, :, :2]).astype(int) for i in (k, (k + 4) % 8))
+        assert greenness(preview[k], mine) > 150 > greenness(original[k], mine) + 100
+        assert greenness(preview[k], other) < 120          # not another frame's landmarks
+        assert np.abs(preview[k, 440:, :80] - original[k, 440:, :80]).mean() < 4   # far from the face: the input
     code, _, err = run(capsys, "landmarks", "-i", inputs / "face.png", "-o", tmp_path / "img.npz",
                        "--preview", tmp_path / "img.png", "-q")
-    assert code == 0 and FaceTrack.load(tmp_path / "img.npz").landmarks.shape == (1, 478, 3)
+    assert code == 0
+    still = FaceTrack.load(tmp_path / "img.npz").landmarks
+    assert still.shape == (1, 478, 3)
+    assert greenness(read_image(tmp_path / "img.png").astype(float), np.round(still[0, :, :2]).astype(int)) > 200
+
+
+def greenness(image: np.ndarray, points: np.ndarray) -> float:
+    """How much greener than red and blue `image` is at `points` (x, y), on average."""
+    rgb = image[points[:, 1], points[:, 0]]
+    return float((rgb[:, 1] - (rgb[:, 0] + rgb[:, 2]) / 2).mean())
 
 
 BAD_INPUTS = [

@@ -43,6 +43,7 @@ def test_flame_guidance_maps_cover_the_tracked_face(test_head, flame_cfg):
     assert abs(xs.mean() - lm_centre[0]) < 25 and abs(ys.mean() - lm_centre[1]) < 40
 
 
+@pytest.mark.slow
 def test_cli_guidance_with_flame_on_a_real_portrait(flame_cfg, head_files, tmp_path, astronaut, capsys):
     """FLAME files present (the synthetic test head stands in): `reenact guidance` tracks with FLAME."""
     from reenact.cli import main

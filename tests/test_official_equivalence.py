@@ -33,6 +33,7 @@ def forward_outputs():
         return tiny_model()(*forward_inputs()), tiny_model()(*forward_inputs(), uncond_fwd=True)
 
 
+@pytest.mark.slow
 def test_forward_case_conditional_and_unconditional_paths_match_official(forward_outputs):
     pred, pred_uncond = forward_outputs
     out = case("forward_case")["outputs"]
@@ -75,6 +76,7 @@ def test_reference_features_match_official_reader_bank_within_one_fp16_ulp():
         assert (diff > 0).float().mean().item() < 0.05, name
 
 
+@pytest.mark.slow
 def test_fp32_reference_option_matches_official_fp32_bank_diagnostic():
     fc = case("forward_case")
     with torch.no_grad():
@@ -82,6 +84,7 @@ def test_fp32_reference_option_matches_official_fp32_bank_diagnostic():
     assert max_abs(pred, fc["diagnostics"]["model_pred_fp32_bank"]) < FORWARD_ATOL
 
 
+@pytest.mark.slow
 def test_repeated_forward_calls_do_not_reuse_or_accumulate_reference_features(forward_outputs):
     """Official Q9: without manual clears, a 2nd call doubles the reference tokens and an uncond call
     after a cond one reuses the stale bank. Here features live for one call only."""
@@ -154,6 +157,7 @@ def pipeline_run():
     return pipe, settings, video, unet_outputs, steps
 
 
+@pytest.mark.slow
 def test_pipeline_case_video_matches_official(pipeline_run):
     _, _, video, _, _ = pipeline_run
     pc = case("pipeline_case")
@@ -161,6 +165,7 @@ def test_pipeline_case_video_matches_official(pipeline_run):
     assert max_abs(video.latents, pc["intermediates"]["final_latents"]) < PIPELINE_ATOL
 
 
+@pytest.mark.slow
 def test_pipeline_case_intermediates_match_official(pipeline_run):
     pipe, settings, _, unet_outputs, steps = pipeline_run
     inter = case("pipeline_case")["intermediates"]
@@ -173,6 +178,7 @@ def test_pipeline_case_intermediates_match_official(pipeline_run):
         assert max_abs(ours, official["output"]) < PIPELINE_ATOL
 
 
+@pytest.mark.slow
 def test_pipeline_case_reference_latents_and_guidance_features_match_official(pipeline_run):
     pipe, settings, _, _, _ = pipeline_run
     inter = case("pipeline_case")["intermediates"]

@@ -23,11 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def make_clip(path: Path, frames: int) -> Path:
     """A 512x512 clip of the public-domain astronaut portrait swaying and nodding."""
     import cv2
-    from skimage import data
 
+    from reenact.cli import DEMO_PORTRAIT
+    from reenact.io.images import read_image
     from reenact.io.writer import write_video
 
-    image = data.astronaut()
+    image = read_image(DEMO_PORTRAIT)
 
     def gen():
         for t in range(frames):
@@ -115,11 +116,9 @@ def main() -> None:
                 print(f"| tracking = landmarks + {backend} fit, 512x512, {n} frames | {fps:.1f} frames/s "
                       f"| median of {args.repeats} |")
         if args.only in (None, "e2e"):
-            from skimage import data
+            from reenact.cli import DEMO_PORTRAIT
 
-            from reenact.io.images import write_image
-
-            source = write_image(Path(tmp) / "source.png", data.astronaut())
+            source = DEMO_PORTRAIT
             fps, stages, n = bench_end_to_end(clip, source, Path(tmp), args.repeats)
             split = ", ".join(f"{k} {v / n * 1000:.1f} ms" for k, v in stages.items())
             print(f"| end to end, warp engine, 512x512 source and driving, {n} frames, cache off | "

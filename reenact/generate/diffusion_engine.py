@@ -28,6 +28,12 @@ class DiffusionGenerator:
 
     @classmethod
     def readiness(cls, cfg, inventory, device) -> str | None:
+        import importlib.util
+
+        # the engine's libraries are an extra: a warp-only install (`pip install reenact`) lacks them
+        absent = [m for m in ("diffusers", "transformers") if importlib.util.find_spec(m) is None]
+        if absent:
+            return f"{absent[0]} is not installed (pip install 'reenact[diffusion]')"
         return inventory.diffusion_problem()
 
     def __init__(self, cfg):

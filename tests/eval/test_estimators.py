@@ -42,6 +42,7 @@ def test_csim_of_the_same_portrait_under_transforms_is_high(estimators, astronau
         assert fm.cosine_similarity(ref, _embedding(estimators, image)) > 0.95, name
 
 
+@pytest.mark.slow
 @shared_data
 def test_csim_ranks_same_person_pairs_above_different_person_pairs(estimators, astronaut):
     from reenact.io.images import read_image
@@ -139,6 +140,7 @@ def _lpips_files(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "alexnet-owt-7be5be79.pth", tmp_path / "lpips_alex_v0.1.pth"
 
 
+@pytest.mark.slow
 def test_lpips_loads_the_real_file_layout_and_behaves_as_a_distance(tmp_path, astronaut):
     _lpips_files(tmp_path)
     est = Estimators.load(tmp_path, "cpu", {"lpips"})

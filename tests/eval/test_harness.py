@@ -26,6 +26,7 @@ def self_run(tmp_path_factory, clip_dir, estimators):
     return out, report
 
 
+@pytest.mark.slow
 def test_a_perfect_self_reenactment_scores_l1_0_ssim_1_psnr_at_cap_and_zero_motion_error(self_run):
     out, report = self_run
     metrics = json.loads((out / "metrics.json").read_text())
@@ -85,6 +86,7 @@ def test_a_second_run_keeps_finished_clips_instead_of_generating_again(self_run,
     assert [c["metrics"] for c in after] == [c["metrics"] for c in before]
 
 
+@pytest.mark.slow
 def test_cross_reenactment_runs_every_source_with_every_clip(tmp_path, clip_dir, source_dir, estimators):
     run_eval("cross", clip_dir, source_dir, "warp", tmp_path, 4, runner=still_source, estimators=estimators)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -115,6 +117,7 @@ def test_a_failing_clip_is_reported_and_the_others_still_run(tmp_path, clip_dir)
     assert "## Failed clips" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_shards_merged_give_exactly_the_single_process_results(tmp_path, clip_dir):
     pixel_only = Estimators(tmp_path / "none")
     single = tmp_path / "single"
@@ -149,6 +152,7 @@ def test_accelerate_launch_shards_clips_across_processes(tmp_path, clip_dir):
     assert all(c["metrics"]["l1"] == 0.0 and c["metrics"]["akd"] == 0.0 for c in metrics["clips"])
 
 
+@pytest.mark.slow
 def test_the_module_command_evaluates_with_a_named_runner(tmp_path, clip_dir, monkeypatch, capsys):
     from reenact.eval.command import main
 

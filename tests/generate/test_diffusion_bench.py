@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from reenact.generate.diffusion import ContextSettings
 
 BENCH = Path(__file__).resolve().parents[2] / "tools" / "bench_generator.py"
@@ -20,6 +22,7 @@ def load_bench():
     return module
 
 
+@pytest.mark.slow
 def test_tiny_benchmark_runs_on_cpu_and_reports_per_frame_time(tmp_path):
     bench = load_bench()
     out = tmp_path / "bench.json"
@@ -31,6 +34,7 @@ def test_tiny_benchmark_runs_on_cpu_and_reports_per_frame_time(tmp_path):
     assert result["peak_memory_gib"] is None and result["flop_limit_seconds_per_frame"] is None
 
 
+@pytest.mark.slow
 def test_full_size_flop_count_follows_the_window_schedule():
     bench = load_bench()
     ctx = ContextSettings()

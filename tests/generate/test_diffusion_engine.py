@@ -1,6 +1,7 @@
 """`--engine diffusion` end to end on the tiny official-format weights (CPU, small size)."""
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -11,6 +12,7 @@ from reenact.io.video import iter_frames, probe_video
 from tests.generate.test_diffusion_weights import make_weights_dir
 
 
+@pytest.mark.slow
 def test_diffusion_engine_runs_end_to_end_and_pastes_back(tmp_path, astronaut):
     weights = make_weights_dir(tmp_path)
     cache = tmp_path / "cache"

@@ -46,6 +46,7 @@ def test_uniform_windows_cover_every_frame_with_any_settings():
     assert [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22] in strided            # the every-2nd-frame level
 
 
+@pytest.mark.slow
 def test_long_clip_runs_window_by_window_with_guidance_features_computed_once_per_frame(pipe, capsys):
     # windows of 4 with overlap 1 over 8 frames: [0..3], [3..6], [6, 7, 0, 1] (the last wraps around)
     frames, size, context = 8, 128, ContextSettings(frames=4, overlap=1)
@@ -112,6 +113,7 @@ def test_decoding_in_chunks_equals_decoding_frame_by_frame(pipe):
     assert (one - chunked).abs().max().item() < 1e-5
 
 
+@pytest.mark.slow
 def test_bf16_model_tracks_the_fp32_forward():
     model = load_model(tiny_checkpoints(), dtype=torch.bfloat16)
     with torch.no_grad():

@@ -55,6 +55,7 @@ def test_convert_writes_safetensors_that_load_to_the_same_tensors(tmp_path):
     assert WeightPaths.from_weights_dir(weights).checkpoints == out
 
 
+@pytest.mark.slow
 def test_load_pipeline_from_a_weights_dir_runs_the_official_forward(tmp_path):
     weights = make_weights_dir(tmp_path)
     pipe = load_pipeline(weights, device="cpu", prompt_embeds=torch.zeros(1, 77, 32))

@@ -86,6 +86,9 @@ def test_output_checks(tmp_path):
                 check_output(ro / "out.mp4", [])
     finally:
         ro.chmod(0o700)
+    # a file where a folder should be stops everyone, root included (CI runs as root)
+    with pytest.raises(OutputError, match="not writable"):
+        check_output(inp / "out.mp4", [])
     with pytest.raises(OutputError, match="unsupported output"):
         with open_writer(tmp_path / "out.avi", 25):
             pass

@@ -68,11 +68,8 @@ def test_pose_and_pose_free_landmarks_are_recovered():
     truth = canonical[:, 152, 1] - canonical[:, 10, 1]
     assert np.corrcoef(chin, truth)[0, 1] > 0.97
     assert np.abs(chin - truth).max() < 0.5   # cm; 1 px noise is about 0.1 cm here
-    # and the model reproduces the landmarks it was given
-    p = result.params
-    posed = p["scale"][:, None, None] * np.einsum("tij,tnj->tni", rotvec_to_matrix(p["rotation"]), p["canonical"]) \
-        + p["translation"][:, None]
-    np.testing.assert_allclose(posed, face_track.landmarks_in_crop(), atol=1e-3)
+    # the rigid-fit residual measures the landmark noise: 1 px per axis is sqrt(3) px in 3D
+    assert np.median(result.residuals) == pytest.approx(np.sqrt(3) * 1.0, rel=0.1)
 
 
 def test_still_head_gives_still_pose():

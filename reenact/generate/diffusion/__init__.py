@@ -4,19 +4,31 @@ Public entry points (the CLI wires these):
     load_pipeline, generate_video, GenerationSettings   -- generation (`--engine diffusion`)
     convert_weights                                     -- `reenact weights convert`
     check_weights, WeightStatus, diffusion_available    -- `reenact doctor`, engine auto-selection
+
+The names load on first use: `reenact doctor` and the engine choice read `weights` and `prompt`,
+which must work on a warp-only install without diffusers (`pip install reenact`, no extra).
 """
 
-from .config import ModelConfig
-from .context import ContextSettings, uniform_windows
-from .model import MagicPortraitModel
-from .pipeline import (GeneratedVideo, GenerationSettings, MagicPortraitPipeline, generate_video, load_pipeline,
-                       make_scheduler)
-from .weights import (WeightPaths, WeightStatus, check_weights, convert_weights, diffusion_available,
-                      load_checkpoints, load_model)
+from __future__ import annotations
 
-__all__ = [
-    "ContextSettings", "GeneratedVideo", "GenerationSettings", "MagicPortraitModel", "MagicPortraitPipeline",
-    "ModelConfig", "WeightPaths", "WeightStatus", "check_weights", "convert_weights", "diffusion_available",
-    "generate_video",
-    "load_checkpoints", "load_model", "load_pipeline", "make_scheduler", "uniform_windows",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "ModelConfig": "config",
+    "ContextSettings": "context", "uniform_windows": "context",
+    "MagicPortraitModel": "model",
+    "GeneratedVideo": "pipeline", "GenerationSettings": "pipeline", "MagicPortraitPipeline": "pipeline",
+    "generate_video": "pipeline", "load_pipeline": "pipeline", "make_scheduler": "pipeline",
+    "WeightPaths": "weights", "WeightStatus": "weights", "check_weights": "weights", "convert_weights": "weights",
+    "diffusion_available": "weights", "load_checkpoints": "weights", "load_model": "weights",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{home}", __name__), name)

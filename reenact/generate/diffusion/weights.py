@@ -23,7 +23,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -32,7 +32,9 @@ from ...errors import AssetError, InputError, OutputError
 from .config import GUIDANCE_TYPES, GuidanceEncoderConfig, ModelConfig, MotionModuleConfig
 from .keys import (Converted, convert_denoising_unet, convert_guidance_encoder, convert_reference_unet,
                    guidance_config_from_state_dict, is_motion_key)
-from .model import MagicPortraitModel
+
+if TYPE_CHECKING:  # the model imports diffusers; the weight check (doctor, engine choice) must not
+    from .model import MagicPortraitModel
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,8 @@ def _shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 
 def build_empty_model(config: ModelConfig) -> MagicPortraitModel:
     """The full model on the meta device: shapes only, no memory, no random init."""
+    from .model import MagicPortraitModel
+
     with torch.device("meta"):
         return MagicPortraitModel(config)
 
