@@ -97,14 +97,15 @@ def test_engine_flag_overrides_the_configured_engine(capfd, inputs, tmp_path):
     assert not (tmp_path / "d.mp4").exists()
 
 
-def test_absolute_is_refused_for_the_mesh_and_relative_overrides_the_config(capfd, inputs, tmp_path):
-    # README: absolute alignment is the FLAME split; the mesh tracker supports relative only
-    code, err, out = run(capfd, inputs, tmp_path, "--absolute", "-q")
-    assert code != 0 and "absolute alignment needs FLAME" in one_error_line(err)
-    assert not out.exists()
-    code, err, out = run(capfd, inputs, tmp_path, "--set", "align.mode=absolute", "-q")
-    assert code != 0 and "absolute alignment needs FLAME" in one_error_line(err)
-    code, err, out = run(capfd, inputs, tmp_path, "--set", "align.mode=absolute", "--relative", "-q")
+def test_absolute_works_for_the_mesh_and_relative_and_head_motion_override_the_config(capfd, inputs, tmp_path):
+    # README: absolute is the driving's rotation as it is (with FLAME also its expression); the
+    # mesh tracker has it too since issue 11
+    code, err, out = run(capfd, inputs, tmp_path, "--absolute", "--head-motion", "follow", "-q")
+    assert code == 0, err
+    written = (tmp_path / "out.mp4.yaml").read_text()
+    assert "mode: absolute" in written and "head_motion: follow" in written
+    code, err, out = run(capfd, inputs, tmp_path, "--set", "align.mode=absolute", "--relative", "-q",
+                         "--overwrite")
     assert code == 0, err
     assert probe_video(out).frame_count == FRAMES
     assert "mode: relative" in (tmp_path / "out.mp4.yaml").read_text()
