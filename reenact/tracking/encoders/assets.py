@@ -58,5 +58,5 @@ def encoder_asset_rows(cfg: Any = None) -> list[EncoderAssetRow]:
                         "From DECA's fetch_data.sh (Google Drive link); put it in the FLAME folder", DECA_LICENCE),
         EncoderAssetRow(SMIRK_FILE, str(smirk), smirk.is_file(), False,
                         "optional SMIRK encoder: driving expression and jaw. From the SMIRK repository's "
-                        "instructions (pretrained_models/); put it in the FLAME folder; needs timm", SMIRK_LICENCE),
+                        "instructions (pretrained_models/); put it in the FLAME folder", SMIRK_LICENCE),
     ]

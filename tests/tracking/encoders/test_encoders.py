@@ -23,15 +23,6 @@ from reenact.tracking.encoders.smirk import SmirkExpressionEncoder, split_head
 
 from .recipe import fingerprint, load_manifest, random_state_dict
 
-def _has_timm() -> bool:
-    try:
-        import timm  # noqa: F401
-    except ImportError:      # timm itself needs torchvision
-        return False
-    return True
-
-
-needs_timm = pytest.mark.skipif(not _has_timm(), reason="the SMIRK encoder needs timm (and its torchvision)")
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 DECA_MANIFEST = FIX / "deca" / "deca_E_flame_manifest.json"
 SMIRK_MANIFEST = FIX / "smirk" / "smirk_encoder_manifest.json"
@@ -85,7 +76,6 @@ def test_deca_code_layout_follows_the_official_order():
     assert code.light.shape == (1, 9, 3) and code.light[0, 1, 2] == 209 + 3 * 1 + 2
 
 
-@needs_timm
 def test_smirk_encoder_reproduces_official_outputs(smirk_file):
     golden = np.load(FIX / "smirk" / "smirk_golden.npz")      # same inputs as DECA's
     code = load_smirk_encoder(smirk_file).encode(_images(np.load(FIX / "deca" / "deca_golden.npz")))
@@ -104,8 +94,7 @@ def test_smirk_output_rules_clamp_jaw_and_eyelids():
     np.testing.assert_allclose(jaw.numpy(), [[0.0, 0.2, 0.2], [0.1, -0.1, -0.05]], atol=1e-7)
 
 
-@pytest.mark.parametrize("manifest, build", [(DECA_MANIFEST, DecaEncoder),
-                                             pytest.param(SMIRK_MANIFEST, SmirkExpressionEncoder, marks=needs_timm)])
+@pytest.mark.parametrize("manifest, build", [(DECA_MANIFEST, DecaEncoder), (SMIRK_MANIFEST, SmirkExpressionEncoder)])
 def test_full_size_manifest_converts_completely_on_meta_device(manifest, build):
     keys = load_manifest(manifest)
     state = {k: torch.empty(shape, dtype=getattr(torch, dtype), device="meta") for k, (shape, dtype) in keys.items()}
@@ -135,17 +124,13 @@ def test_wrong_checkpoint_keys_name_the_file_and_the_key(tmp_path):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(AssetError, match="no 'E_flame' entry"):
         load_deca_encoder(path)
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(AssetError, match="junk.pt"):
-        load_deca_encoder(tmp_path / "junk.pt")
-
-
-@needs_timm
-def test_unknown_smirk_keys_name_the_file_and_the_key(tmp_path):
     smirk = tmp_path / "SMIRK_em1.pt"
     torch.save({"smirk_encoder.expression_encoder.bogus": torch.zeros(1)}, smirk)
     with pytest.raises(AssetError, match=r"SMIRK_em1\.pt.*unknown key 'bogus'"):
         load_smirk_encoder(smirk)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(AssetError, match="junk.pt"):
+        load_smirk_encoder(tmp_path / "junk.pt")
 
 
 def test_crops_follow_the_official_rules():
