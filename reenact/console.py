@@ -6,9 +6,12 @@ their commands through `run_handler`.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import signal
 import sys
+import threading
 
 from .errors import ReenactError
 
@@ -24,21 +27,80 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def run_handler(handler, args) -> int:
-    """Run one command: its notes on stderr, a ReenactError as one line and an exit code."""
+    """Run one command: its notes on stderr, a ReenactError as one line and an exit code.
+
+    SIGTERM and SIGHUP (a job scheduler, a container stop, a closed terminal) end the run as
+    Ctrl-C does: every temporary file and folder is removed, one line, exit status 128 + signal.
+    A full disk or any other OSError is one line naming the file and the cause.
+    """
+    from .io.paths import protect, remove_scratch, unlock_all, unprotect_all
+
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _setup_logging(args.quiet)
+    # the files a command reads are never among those it may write over
+    protect(*(getattr(args, name, None) for name in _INPUT_ARGS))
+    previous = _install_signal_handlers()
     try:
         return handler(args)
     except ReenactError as exc:
         print(f"reenact: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except _Terminated as exc:
+        print(f"reenact: interrupted by {signal.Signals(exc.signum).name}; temporary files removed", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("reenact: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `reenact doctor | head`: the reader left; nothing to report
         sys.stderr.close()
         return 0
+    except OSError as exc:  # disk full, read-only filesystem, vanished folder: say which file and why
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = "; free some space and run again" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        print(f"reenact: error: {where}{exc.strerror or exc}{hint}", file=sys.stderr)
+        return 3 if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else 1
     except MemoryError:
         print("reenact: error: out of memory; try --max-frames or a smaller --set faces.crop_size", file=sys.stderr)
         return 1
+    finally:
+        remove_scratch()
+        unlock_all()
+        unprotect_all()
+        _restore_signal_handlers(previous)
+
+
+# argparse names of the files commands read
+_INPUT_ARGS = ("source", "driving", "input", "config", "src", "sd15")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the program is, so every cleanup on the way out runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame) -> None:
+    # a second signal must not cut the cleanup short
+    for sig in _HANDLED_SIGNALS + (signal.SIGINT,):
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Terminated(signum)
+
+
+_HANDLED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _install_signal_handlers() -> dict:
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # handlers can only be set from the main thread (an embedding app's worker)
+    previous = {sig: signal.getsignal(sig) for sig in _HANDLED_SIGNALS + (signal.SIGINT,)}
+    for sig in _HANDLED_SIGNALS:
+        signal.signal(sig, _on_signal)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

@@ -34,6 +34,7 @@ from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
 from .io.images import is_image_path, read_image, write_image
 from .io.paths import atomic_path, check_output, require_input_file
+from .io.writer import output_format
 from .plan import Plan, make_plan, plan_maps
 from .tracking.base import make_tracker
 from .tracking.types import HeadTrack
@@ -126,13 +127,16 @@ class Reenactor:
             raise InputError("the main job needs a video, an image or preset:NAME as driving; "
                              "a saved track drives `reenact guidance`")
         output = check_output(output, [source, *drive.inputs], overwrite)
+        # output kind and suffix, and the sidecar: settled before any work (io/paths.py, io/writer.py)
+        output_format(output, still=drive.kind == "image")
+        check_output(_sidecar(output), [source, *drive.inputs], overwrite, kind="file")
         plan = make_plan(cfg, drive.kind, self.inventory)
         log.info(plan.line())
         generator = self._generator(plan.engine, cfg)
         # 2. faces
         face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), plan.engine == "diffusion")
         with timer.stage("faces"):
-            image = read_image(source)
+            image = read_image(source, float(run.max_megapixels))
             src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
             drv_faces = self._driving_faces(drive, src_faces, face_opts, cfg)
         fps = drive.fps(run.fps)
@@ -186,13 +190,13 @@ class Reenactor:
         cfg = self._with_options(options)
         source = _source_image(source)
         drive = DrivingSource.open(driving)
-        out_dir = check_output(out_dir, [source, *drive.inputs], overwrite)
+        out_dir = check_output(out_dir, [source, *drive.inputs], overwrite, kind="into")
         preview = check_output(preview, [source, *drive.inputs], overwrite) if preview else None
         saved = HeadTrack.load(drive.path) if drive.kind == "track" else None
         plan = plan_maps(cfg, self.inventory, saved.backend if saved else backend, drive.kind)
         log.info(plan.line())
         face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), True)   # the maps feed MagicPortrait
-        image = read_image(source)
+        image = read_image(source, float(cfg.run.max_megapixels))
         src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
         drv_head = saved or self._track(self._driving_faces(drive, src_faces, face_opts, cfg), plan.tracker, cfg,
                                         self._cache_key(drive, face_opts, plan.tracker, cfg),
@@ -240,14 +244,15 @@ class Reenactor:
         if drive.kind == "preset":
             return preset_track(drive.preset, source, fps=drive.fps(run.fps), seconds=float(run.preset_seconds))
         if drive.kind == "image":
-            still = detect_faces([read_image(drive.path)], 0.0, opts, video=False, source_name=str(drive.path))
+            picture = read_image(drive.path, float(run.max_megapixels))
+            still = detect_faces([picture], 0.0, opts, video=False, source_name=str(drive.path))
             return _still_pair(source, still)
         key = self._cache_key(drive, opts, "faces", cfg)
         cache = self._cache(cfg)
-        cached = cache.get(key, "faces") if key else None
+        cached = cache.load(key, "faces", FaceTrack.load) if key else None
         if cached is not None:
             log.info("driving landmarks: reused from cache")
-            return FaceTrack.load(cached)
+            return cached
         track = detect_in_file(drive.path, opts, run.max_frames, self.progress)
         if key:
             cache.put(key, "faces", track.save)
@@ -261,8 +266,8 @@ class Reenactor:
         tracker = self._trackers[backend]
         kind = f"head-{backend}{getattr(tracker, 'cache_tag', '')}"
         cache = self._cache(cfg)
-        if cache_key and (hit := cache.get(cache_key, kind)) is not None:
-            return HeadTrack.load(hit)
+        if cache_key and (hit := cache.load(cache_key, kind, HeadTrack.load)) is not None:
+            return hit
         progress = self.counter(f"tracking ({backend})") if len(faces) > 1 else None
         head = (tracker.track(faces, progress, frames=frames) if frames is not None and backend == "flame"
                 else tracker.track(faces, progress))
@@ -291,7 +296,7 @@ class Reenactor:
     def _write_config(self, output: Path, cfg: DictConfig, plan: Plan) -> Path | None:
         """The resolved configuration next to the output, so the result can be reproduced."""
         resolved = override(cfg, {f"{s}.{k}": v for s, d in plan.as_config().items() for k, v in d.items()}, "plan")
-        target = output.with_name(output.name + ".yaml")
+        target = _sidecar(output)
         try:
             with atomic_path(target) as tmp:
                 tmp.write_text(to_yaml(resolved, header=f"# reenact {__version__}, {plan.line()}\n"))
@@ -318,6 +323,11 @@ def _source_image(source: str | Path) -> Path:
     if not is_image_path(source):
         raise InputError(f"--source must be an image (jpg, png, …); got {source.name}")
     return source
+
+
+def _sidecar(output: Path) -> Path:
+    """The resolved config next to an output: out.mp4 -> out.mp4.yaml."""
+    return output.with_name(output.name + ".yaml")
 
 
 def _frames_of(drive: DrivingSource, max_frames: int | None):

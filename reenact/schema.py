@@ -93,6 +93,8 @@ class RunOptions(Section):
     still_seconds: float = setting(1.0, "an image as driving: ease into its expression over this long (video out), s",
                                    lo=0, hi=60, lo_open=True)
     cache: bool = setting(True, "reuse the driving track when the same clip is used again")
+    max_megapixels: float = setting(100.0, "refuse larger source or driving pictures before decoding them (RAM guard)",
+                                    lo=0, lo_open=True)
 
 
 # ---- geometry ------------------------------------------------------------------------------------
@@ -165,20 +167,35 @@ class WarpOptions(Section):
 
 @dataclass
 class DiffusionOptions(Section):
+    official: bool = setting(False, "true: every official numeric choice (fp32, DDIM, wrapping windows, "
+                                    "one window per call, per-frame decode); overrides the switches below")
     width: int = setting(512, "generated crop width, px (multiple of 8)", lo=64, hi=2048)
     height: int = setting(512, "generated crop height, px (multiple of 8)", lo=64, hi=2048)
-    num_inference_steps: int = setting(20, "denoising steps (official: DDIM 20)", lo=1, hi=1000)
+    num_inference_steps: int = setting(20, "denoising steps (official: DDIM 20; dpm++/unipc: 10-12)", lo=1, hi=1000)
     guidance_scale: float = setting(3.5, "reference-image classifier-free guidance (the prompt is fixed)", lo=0, hi=50)
     seed: int = setting(42, "noise seed", lo=0)
+    scheduler: str = setting("ddim", "ddim (official) | dpm++ | unipc, on the same noise schedule",
+                             choices=("ddim", "dpm++", "unipc"))
     context_frames: int = setting(12, "frames per denoising window (at most 32)", lo=1, hi=32)
     context_overlap: int = setting(1, "frames shared by neighbouring windows", lo=0, hi=31)
     context_stride: int = setting(1, "window stride levels", lo=1, hi=8)
-    decode_chunk: int = setting(8, "frames per VAE decode call", lo=1, hi=1024)
+    closed_loop: bool = setting(False, "windows wrap around the clip's end (official; for looping clips only)")
+    window_batch: int = setting(4, "context windows per denoising-UNet call (official: 1)", lo=1, hi=64)
+    decode_chunk: int = setting(8, "frames decoded, pasted back and written per chunk", lo=1, hi=1024)
     fp16_reference: bool = setting(True, "official quirk Q6: reference features rounded through fp16")
     noise_device: str = setting("cpu", "cpu: same video on every machine; cuda: the official script's noise",
                                 choices=("cpu", "cuda"))
-    dtype: str = setting("fp32", "fp32 (official) | fp16 | bf16", choices=("fp32", "fp16", "bf16"))
-    device: Optional[str] = setting(None, "null: cuda when available")
+    dtype: str = setting("auto", "auto: fp16 on CUDA/MPS (VAE in fp32), fp32 on CPU | fp32 (official) | fp16 | bf16",
+                         choices=("auto", "fp32", "fp16", "bf16"))
+    device: Optional[str] = setting(None, "null: cuda, else mps (cpu only when asked for)")
+    features_on_device: bool = setting(True, "guidance features computed once and kept on the device "
+                                             "(false: per window, parked on the CPU, as official)")
+    tf32: bool = setting(True, "TF32 matmuls/convolutions when running fp32 on CUDA")
+    channels_last: bool = setting(False, "channels_last memory format for the UNets and the VAE")
+    compile: bool = setting(False, "torch.compile the denoising UNet (compiles for minutes; long clips, batches)")
+    cpu_offload: bool = setting(False, "accelerate model CPU offload: one model on the GPU at a time (8-12 GB cards)")
+    vae_slicing: bool = setting(False, "one frame per VAE decode call")
+    vae_tiling: bool = setting(False, "tiled VAE decode (less VRAM at large sizes)")
 
 
 @dataclass
@@ -239,7 +256,7 @@ class EncoderOptions(Section):
     use: bool = setting(True, "false = landmark fit only, even when the weights are there")
     deca_model: Optional[str] = setting(None, "DECA's deca_model.tar (source shape/texture/light/camera, driving head "
                                               "rotation); null = search paths.flame_dir")
-    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw; needs timm); null = "
+    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw); null = "
                                                "search paths.flame_dir")
 
 

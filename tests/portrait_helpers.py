@@ -63,3 +63,33 @@ def write_clip_with_tone(path: Path, frames, fps: int = 25, seconds: float = 2.0
             for p in stream.encode():
                 c.mux(p)
     return path
+
+
+def write_tagged_clip(path: Path, frames, fps: int = 25, rotation: int = 0, faststart: bool = False,
+                      pts=None, gop: int | None = None) -> Path:
+    """An H.264 mp4 with a display-matrix rotation (as phones write it), the index at the front
+    (`faststart`, so a truncated copy still opens) and optional frame times in ms (`pts`)."""
+    from fractions import Fraction
+
+    import av
+
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", format="mp4", options=options) as c:
+        stream = c.add_stream("libx264", rate=fps)
+        stream.time_base = Fraction(1, 1000)
+        if gop:
+            stream.gop_size = gop
+        for i, frame in enumerate(frames):
+            if i == 0:
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = "yuv420p"
+                if rotation:
+                    stream.set_display_rotation(rotation)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts = pts[i] if pts is not None else i * 1000 // fps
+            vf.time_base = Fraction(1, 1000)
+            for packet in stream.encode(vf):
+                c.mux(packet)
+        for packet in stream.encode():
+            c.mux(packet)
+    return path

@@ -118,8 +118,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 return _tensor_to_array
             if module == "torch.storage" and name == "_load_from_bytes":
                 return _storage_from_bytes
-        raise AssetError(f"{self.source} asks to load {module}.{name}, which a FLAME/DECA file never contains; "
-                         "refusing to open it (it may be malicious). Re-download the file from its official source.")
+        raise AssetError(f"refusing {self.source}: it asks to run {module}.{name}, which a FLAME/DECA file never "
+                         "contains (it may be malicious); re-download it from its official source")
 
 
 def resolve_stubs(obj: Any, where: str = "") -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,24 @@ from .paths import atomic_path, require_input_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 
+# a decoded 100 MP picture is 300 MB of RGB and far beyond what a face crop needs
+MAX_MEGAPIXELS = 100.0
+
 
 def is_image_path(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+    """An image suffix; an existing animated GIF is a video, not a still."""
+    path = Path(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return False
+    return not (path.suffix.lower() == ".gif" and _is_animated(path))
+
+
+def _is_animated(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            return getattr(img, "n_frames", 1) > 1
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
 
 
 def to_rgb8(img: Image.Image) -> np.ndarray:
@@ -34,16 +50,31 @@ def to_rgb8(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB with the EXIF orientation applied."""
+def read_image(path: str | Path, max_megapixels: float | None = MAX_MEGAPIXELS) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with the EXIF orientation applied.
+
+    Pictures above `max_megapixels` (None: no limit of ours) are refused before they are decoded.
+    """
     path = require_input_file(path, "image")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # Pillow warns from 89 MP on; our own limit, checked from the header, decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            width, height = img.size
+            if max_megapixels is not None and width * height > max_megapixels * 1e6:
+                raise InputError(f"{path} is {width}x{height} ({width * height / 1e6:.0f} MP), above the "
+                                 f"{max_megapixels:g} MP limit; downscale it (a portrait needs ~1 MP) or raise "
+                                 "run.max_megapixels")
             img.load()
             img = ImageOps.exif_transpose(img)
             return to_rgb8(img)
     except UnidentifiedImageError:
         raise InputError(f"{path} is not an image Pillow can read; use a JPEG or PNG") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{path} declares a picture far larger than its file (a decompression bomb, or a "
+                         "huge scan); refusing to decode it — downscale it to a few megapixels") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"{path} could not be decoded ({exc}); the file may be truncated or corrupt") from None
 

@@ -1,19 +1,38 @@
-"""Reading videos as a stream of RGB frames, with decord when present and PyAV otherwise."""
+"""Reading videos as a stream of upright RGB frames, with PyAV (FFmpeg) as the one decoder.
+
+Frames are pulled one at a time: the decoder never runs ahead of the consumer by more than
+FFmpeg's own few-frame thread queue, so memory does not grow with clip length however slow the
+face detector is. The container's display matrix (phone clips filmed upright) is applied, each
+frame's timestamp is kept, and a stream that breaks off or has damaged packets is decoded as far
+as FFmpeg can, with one warning that says how many frames came out.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
 import av
+import av.logging
 import numpy as np
 
 from ..errors import InputError
+from .memory import TRIM_EVERY, release_free_heap
 from .paths import require_input_file
 
+log = logging.getLogger("reenact")
+
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".gif", ".mpg", ".mpeg", ".wmv", ".flv"}
+
+# FFmpeg's own log lines (hundreds for a damaged stream) are not for users: damage is reported
+# once, as a warning with the frame count, by VideoReader.
+av.logging.set_level(None)
+
+# a frame interval further than this from the average marks a variable-frame-rate stream
+_VFR_TOLERANCE = 0.25
 
 
 def is_video_path(path: str | Path) -> bool:
@@ -23,11 +42,12 @@ def is_video_path(path: str | Path) -> bool:
 @dataclass(frozen=True)
 class VideoInfo:
     path: Path
-    fps: float
-    frame_count: int   # from the container; may be an estimate for streams without an index
-    width: int
+    fps: float          # the average frame rate (see VideoReader.timestamps for the real times)
+    frame_count: int    # from the container; may be an estimate for streams without an index
+    width: int          # as displayed, i.e. after the rotation below
     height: int
     has_audio: bool
+    rotation: int = 0   # counter-clockwise degrees the stored frames are turned to be shown upright
 
     @property
     def duration(self) -> float:
@@ -35,6 +55,7 @@ class VideoInfo:
 
 
 def probe_video(path: str | Path) -> VideoInfo:
+    """Frame rate, count, displayed size and audio of a video; InputError if it cannot be read."""
     path = require_input_file(path, "video")
     try:
         with av.open(str(path)) as container:
@@ -50,6 +71,8 @@ def probe_video(path: str | Path) -> VideoInfo:
                 frames = int(round(container.duration / av.time_base * fps))
             width, height = stream.codec_context.width, stream.codec_context.height
             has_audio = bool(container.streams.audio)
+            # the display matrix is side data of the decoded frame in PyAV: decode the first one
+            rotation = _first_frame_rotation(container, stream)
     except InputError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -57,76 +80,125 @@ def probe_video(path: str | Path) -> VideoInfo:
                          "check the file is complete, or re-encode it to H.264 mp4") from None
     if width <= 0 or height <= 0:
         raise InputError(f"{path}: video stream has no frame size; the file may be corrupt")
-    return VideoInfo(path=path, fps=fps, frame_count=frames, width=width, height=height, has_audio=has_audio)
+    if rotation % 180:
+        width, height = height, width
+    return VideoInfo(path=path, fps=fps, frame_count=frames, width=width, height=height,
+                     has_audio=has_audio, rotation=rotation)
 
 
-def _frames_av(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if max_frames is not None and i >= max_frames:
-                return
-            yield frame.to_ndarray(format="rgb24")
+def _first_frame_rotation(container, stream) -> int:
+    try:
+        for frame in container.decode(stream):
+            return _quarter_turns(frame) * 90
+    except av.error.FFmpegError:
+        pass  # a damaged start is reported by the reader, with the frame count
+    return 0
 
 
-def _frames_decord(path: Path, max_frames: int | None, chunk: int) -> Iterator[np.ndarray]:
-    import decord
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns that show `frame` upright (FFmpeg's display-matrix angle)."""
+    try:
+        angle = float(frame.rotation or 0)
+    except (ValueError, TypeError):
+        return 0
+    return int(round(angle / 90.0)) % 4
 
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=2)
-    n = len(reader) if max_frames is None else min(len(reader), max_frames)
-    for start in range(0, n, chunk):
-        batch = reader.get_batch(list(range(start, min(n, start + chunk)))).asnumpy()
-        yield from batch
 
+@dataclass
+class VideoReader:
+    """Iterate a video's frames as upright (H, W, 3) uint8 RGB arrays, one at a time.
 
-def iter_frames(path: str | Path, max_frames: int | None = None, backend: str = "auto",
-                chunk: int = 16) -> Iterator[np.ndarray]:
-    """Yield (H, W, 3) uint8 RGB frames one at a time; memory does not grow with video length.
-
-    Raises InputError for files that decode to no frames or break off in the middle.
+    After (or during) iteration: `timestamps` holds each frame's time in seconds, `count` the
+    frames delivered, `damaged` whether FFmpeg had to skip or stop on bad data.
     """
-    info = probe_video(path)
-    use_decord = backend == "decord" or (backend == "auto" and _decord_available() and info.path.suffix.lower() != ".gif")
-    count = 0
-    try:
-        frames = _frames_decord(info.path, max_frames, chunk) if use_decord else _frames_av(info.path, max_frames)
-        for frame in frames:
-            count += 1
-            yield frame
-    except InputError:
-        raise
-    except Exception as exc:  # decoders raise many types (DECORDError, av errors, RuntimeError)
-        if count == 0 and use_decord:
-            yield from _frames_av_checked(info.path, max_frames)
+
+    path: Path
+    max_frames: int | None = None
+    timestamps: list[float] = field(default_factory=list)
+    damaged: bool = False
+
+    def __post_init__(self) -> None:
+        self.info = probe_video(self.path)
+        self.path = self.info.path
+
+    @property
+    def count(self) -> int:
+        return len(self.timestamps)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.max_frames is not None and self.max_frames <= 0:
             return
-        raise InputError(f"{info.path}: decoding failed after {count} frames ({exc.__class__.__name__}); "
-                         "the file may be truncated or corrupt") from None
-    if count == 0:
-        raise InputError(f"{info.path} contains no decodable video frames")
+        self.timestamps, self.damaged = [], False
+        bad_packets = 0
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            time_base = stream.time_base or Fraction(1, 1)
+            packets = container.demux(stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError:  # the container itself breaks off: drain the decoder
+                    self.damaged = True
+                    packet = None
+                try:
+                    frames = packet.decode() if packet is not None else stream.codec_context.decode(None)
+                except av.error.FFmpegError:  # one damaged packet: skip it, as ffmpeg does
+                    bad_packets += 1
+                    frames = []
+                for frame in frames:
+                    image = frame.to_ndarray(format="rgb24")
+                    turns = _quarter_turns(frame)
+                    if turns:
+                        image = np.ascontiguousarray(np.rot90(image, turns))
+                    t = float(frame.pts * time_base) if frame.pts is not None else self.count / max(self.info.fps, 1e-6)
+                    self.timestamps.append(t)
+                    if self.count % TRIM_EVERY == 0:
+                        release_free_heap()
+                    yield image
+                    if self.max_frames is not None and self.count >= self.max_frames:
+                        return
+                if packet is None:
+                    break
+        self.damaged = self.damaged or bad_packets > 0
+        release_free_heap()  # the decoded frames are gone: their pages go back before the next stage
+        self._report(bad_packets)
+
+    def _report(self, bad_packets: int) -> None:
+        if self.count == 0:
+            raise InputError(f"{self.path} contains no decodable video frames; the file may be truncated or corrupt")
+        expected = self.info.frame_count
+        if self.damaged or (expected and self.count < expected and self.max_frames is None):
+            damage = f", {bad_packets} damaged packet(s) skipped" if bad_packets else ""
+            of = f" of the {expected} the container lists" if expected else ""
+            log.warning("warning: %s is truncated or damaged: decoded %d frame(s)%s%s; the run uses those",
+                        self.path, self.count, of, damage)
+        if not self.damaged and self.variable_rate():
+            intervals = np.diff(self.timestamps)
+            log.info("%s has a variable frame rate (%.1f to %.1f fps); the output uses the average, %.2f fps",
+                     self.path.name, 1.0 / intervals.max(), 1.0 / max(intervals.min(), 1e-6), self.average_fps())
+
+    def average_fps(self) -> float:
+        """Frames per second over the decoded span (the container's average when under 2 frames)."""
+        if self.count < 2 or self.timestamps[-1] <= self.timestamps[0]:
+            return self.info.fps
+        return (self.count - 1) / (self.timestamps[-1] - self.timestamps[0])
+
+    def variable_rate(self) -> bool:
+        """Whether frame intervals stray more than 25 % from their mean."""
+        if self.count < 3:
+            return False
+        intervals = np.diff(np.asarray(self.timestamps))
+        mean = float(intervals.mean())
+        return mean > 0 and float(np.abs(intervals - mean).max()) > _VFR_TOLERANCE * mean
 
 
-def _frames_av_checked(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
-    count = 0
-    try:
-        for frame in _frames_av(path, max_frames):
-            count += 1
-            yield frame
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{path}: decoding failed after {count} frames ({exc}); the file may be corrupt") from None
-    if count == 0:
-        raise InputError(f"{path} contains no decodable video frames")
+def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Yield upright (H, W, 3) uint8 RGB frames one at a time; memory does not grow with video length.
 
-
-_DECORD: bool | None = None
-
-
-def _decord_available() -> bool:
-    global _DECORD
-    if _DECORD is None:
-        try:
-            import decord  # noqa: F401
-            _DECORD = True
-        except ImportError:
-            _DECORD = False
-    return _DECORD
+    Raises InputError for files that decode to no frames; a stream that breaks off in the middle
+    gives the frames before the break and one warning.
+    """
+    yield from VideoReader(Path(path), max_frames)

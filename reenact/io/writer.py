@@ -12,7 +12,32 @@ import numpy as np
 from PIL import Image
 
 from ..errors import OutputError
-from .paths import atomic_path
+from .images import IMAGE_SUFFIXES
+from .memory import TRIM_EVERY, release_free_heap
+from .paths import atomic_path, release_scratch, scratch_path
+
+VIDEO_OUT_SUFFIXES = (".mp4", ".mov", ".m4v")
+
+
+def output_format(path: str | Path, still: bool = False) -> str:
+    """"video", "frames" (a PNG folder) or "image" for an output name; OutputError for anything else.
+
+    Called before any work, so a wrong name costs nothing. `still`: the driving is one image,
+    the only case where an image file can hold the result.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_OUT_SUFFIXES:
+        return "video"
+    if suffix == "":
+        return "frames"
+    if suffix in IMAGE_SUFFIXES:
+        if not still:
+            raise OutputError(f"output {path.name} is an image, but the driving has many frames; use "
+                              f"{path.stem}.mp4 for a video or {path.stem}/ for a folder of PNG frames")
+        return "image"
+    raise OutputError(f"unsupported output {path.name}: use a .mp4 file or a folder name for PNG frames"
+                      + (" (or an image file for a still driving)" if still else ""))
 
 
 def _even_pad(frame: np.ndarray) -> np.ndarray:
@@ -50,6 +75,8 @@ class Mp4Writer:
         for packet in self.stream.encode(video_frame):
             self.container.mux(packet)
         self.frames += 1
+        if self.frames % TRIM_EVERY == 0:
+            release_free_heap()
 
     def close(self) -> None:
         if self.stream is not None:
@@ -59,36 +86,48 @@ class Mp4Writer:
         if self.audio_from is not None and self.frames:
             _mux_audio(self.path, self.audio_from, duration=self.frames / float(self.fps))
 
+    def abort(self) -> None:
+        """Close without flushing the encoder or adding audio: the file is about to be removed."""
+        with contextlib.suppress(Exception):
+            self.container.close()
+
 
 def _mux_audio(video_path: Path, audio_source: Path, duration: float) -> None:
     """Re-mux `video_path` with the first audio stream of `audio_source`, trimmed to `duration`.
 
     The audio is re-encoded to AAC so any source codec works in mp4.
     """
-    tmp = video_path.with_name(video_path.stem + ".mux" + video_path.suffix)
     with av.open(str(audio_source)) as src_audio:
         if not src_audio.streams.audio:
             return
-        with av.open(str(video_path)) as src_video, av.open(str(tmp), "w", format="mp4") as out:
-            vin = src_video.streams.video[0]
-            vout = out.add_stream_from_template(vin)
-            ain = src_audio.streams.audio[0]
-            aout = out.add_stream("aac", rate=ain.codec_context.sample_rate or 44100)
-            aout.layout = ain.codec_context.layout  # keep mono mono: an up-mix would lower the level
-            for packet in src_video.demux(vin):
-                if packet.dts is None:
-                    continue
-                packet.stream = vout
+        tmp = scratch_path(video_path, "mux")
+        try:
+            _copy_with_audio(video_path, src_audio, tmp, duration)
+            tmp.replace(video_path)
+        finally:
+            release_scratch(tmp)
+
+
+def _copy_with_audio(video_path: Path, src_audio, tmp: Path, duration: float) -> None:
+    with av.open(str(video_path)) as src_video, av.open(str(tmp), "w", format="mp4") as out:
+        vin = src_video.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        ain = src_audio.streams.audio[0]
+        aout = out.add_stream("aac", rate=ain.codec_context.sample_rate or 44100)
+        aout.layout = ain.codec_context.layout  # keep mono mono: an up-mix would lower the level
+        for packet in src_video.demux(vin):
+            if packet.dts is None:
+                continue
+            packet.stream = vout
+            out.mux(packet)
+        for frame in src_audio.decode(ain):
+            if frame.time is not None and frame.time >= duration:
+                break
+            frame.pts = None
+            for packet in aout.encode(frame):
                 out.mux(packet)
-            for frame in src_audio.decode(ain):
-                if frame.time is not None and frame.time >= duration:
-                    break
-                frame.pts = None
-                for packet in aout.encode(frame):
-                    out.mux(packet)
-            for packet in aout.encode():
-                out.mux(packet)
-    tmp.replace(video_path)
+        for packet in aout.encode():
+            out.mux(packet)
 
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float,
@@ -105,13 +144,15 @@ def open_writer(path: str | Path, fps: float, audio_from: str | Path | None = No
                 crf: int = 18) -> Iterator:
     """Context manager yielding a `write(frame)` callable; the output appears only on success."""
     path = Path(path)
-    if path.suffix.lower() in (".mp4", ".mov", ".m4v"):
+    if path.suffix.lower() in VIDEO_OUT_SUFFIXES:
         with atomic_path(path) as tmp:
             writer = Mp4Writer(tmp, fps, crf=crf, audio_from=Path(audio_from) if audio_from else None)
             try:
                 yield writer.write
-            finally:
-                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
             if writer.frames == 0:
                 raise OutputError(f"no frames were produced for {path}")
     elif path.suffix == "":
@@ -119,8 +160,11 @@ def open_writer(path: str | Path, fps: float, audio_from: str | Path | None = No
             counter = iter(range(10**9))
 
             def write_png(frame: np.ndarray) -> None:
+                index = next(counter)
                 Image.fromarray(np.ascontiguousarray(frame, dtype=np.uint8)).save(
-                    tmp / f"{next(counter):05d}.png", compress_level=1)
+                    tmp / f"{index:05d}.png", compress_level=1)
+                if (index + 1) % TRIM_EVERY == 0:
+                    release_free_heap()
 
             yield write_png
     else:

@@ -1,11 +1,14 @@
+import json
+import logging
+
 import av
 import numpy as np
 import pytest
 
-from portrait_helpers import write_clip_with_tone
+from portrait_helpers import write_clip_with_tone, write_tagged_clip
 from reenact.errors import InputError, OutputError
-from reenact.io.paths import check_output
-from reenact.io.video import iter_frames, probe_video
+from reenact.io.paths import MANIFEST, check_output
+from reenact.io.video import VideoReader, is_video_path, iter_frames, probe_video
 from reenact.io.writer import open_writer, write_video
 
 
@@ -15,20 +18,17 @@ def gradient_frames(n, h=64, w=96):
         yield np.dstack([(x * 2 + i * 5) % 256, (y * 3) % 256, np.full_like(x, i * 7 % 256)]).astype(np.uint8)
 
 
-@pytest.mark.parametrize("backend", ["av", "decord"])
-def test_roundtrip_mp4_keeps_frames_fps_and_size(tmp_path, backend):
-    if backend == "decord":
-        pytest.importorskip("decord")
+def test_roundtrip_mp4_keeps_frames_fps_and_size(tmp_path):
     src = list(gradient_frames(30))
     path = write_video(tmp_path / "v.mp4", src, fps=24, crf=0)
     info = probe_video(path)
     assert (info.width, info.height, info.frame_count, info.has_audio) == (96, 64, 30, False)
     assert info.fps == pytest.approx(24)
-    back = list(iter_frames(path, backend=backend))
+    back = list(iter_frames(path))
     assert len(back) == 30
     err = np.mean([np.abs(a.astype(float) - b).mean() for a, b in zip(src, back)])
     assert err < 3.0  # yuv420p chroma subsampling is the only loss at crf 0
-    assert len(list(iter_frames(path, max_frames=7, backend=backend))) == 7
+    assert len(list(iter_frames(path, max_frames=7))) == 7
 
 
 def test_odd_sizes_are_padded_to_even(tmp_path):
@@ -55,7 +55,9 @@ def test_audio_is_carried_from_another_file(tmp_path):
 
 def test_png_sequence_output(tmp_path):
     write_video(tmp_path / "frames", gradient_frames(4), fps=25)
-    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"{i:05d}.png" for i in range(4)]
+    names = [f"{i:05d}.png" for i in range(4)]
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [MANIFEST] + names
+    assert json.loads((tmp_path / "frames" / MANIFEST).read_text())["files"] == names
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path):
@@ -103,7 +105,7 @@ def test_corrupt_and_empty_videos_raise_input_error(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(InputError):
         probe_video(tmp_path / "empty.mp4")
-    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # the index (moov) is at the end: lost
     with pytest.raises(InputError):
         list(iter_frames(tmp_path / "cut.mp4"))
     with pytest.raises(InputError, match="not found"):
@@ -122,3 +124,79 @@ def test_outputs_get_ordinary_permissions(tmp_path):
     os.umask(mask)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
     assert stat.S_IMODE(frames.stat().st_mode) == 0o777 & ~mask
+
+
+def _marked_frames(n, h=48, w=96):
+    """Landscape frames, white in the top-left quarter: where that corner lands shows the turn."""
+    for _ in range(n):
+        f = np.zeros((h, w, 3), np.uint8)
+        f[: h // 2, : w // 2] = 255
+        yield f
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_rotation_metadata_gives_upright_frames(tmp_path, rotation):
+    clip = write_tagged_clip(tmp_path / "phone.mp4", _marked_frames(5), rotation=rotation)
+    stored = next(_marked_frames(1))
+    expected = np.rot90(stored, rotation // 90)  # FFmpeg's angle is counter-clockwise
+    info = probe_video(clip)
+    assert (info.height, info.width) == expected.shape[:2]
+    assert info.rotation == rotation % 360
+    frames = list(iter_frames(clip))
+    assert len(frames) == 5 and frames[0].shape == expected.shape
+    assert np.abs(frames[2].astype(int) - expected).mean() < 6
+
+
+def test_truncated_stream_warns_once_with_the_frame_count(tmp_path, caplog):
+    clip = write_tagged_clip(tmp_path / "full.mp4", gradient_frames(60, 128, 128), faststart=True)
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])  # index at the front, media cut off
+    with caplog.at_level(logging.INFO, logger="reenact"):
+        frames = list(iter_frames(cut))
+    assert 10 < len(frames) < 60
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and f"decoded {len(frames)} frame(s) of the 60" in warnings[0]
+    assert "\n" not in warnings[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="reenact"):
+        assert len(list(iter_frames(clip))) == 60
+    assert not caplog.records  # an intact clip is decoded silently
+
+
+def test_damaged_packets_are_skipped_not_fatal(tmp_path, caplog):
+    clip = write_tagged_clip(tmp_path / "full.mp4", gradient_frames(60, 128, 128), faststart=True, gop=10)
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(0)
+    start = len(data) // 3
+    data[start:start + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    (tmp_path / "bad.mp4").write_bytes(bytes(data))
+    with caplog.at_level(logging.INFO, logger="reenact"):
+        frames = list(iter_frames(tmp_path / "bad.mp4"))
+    assert len(frames) >= 40  # the frames after the damage still come out
+
+
+def test_variable_frame_rate_keeps_timestamps_and_says_so(tmp_path, caplog):
+    times = [0, 40, 80, 200, 240, 400, 440, 480, 520, 720]  # ms: gaps of 40, 120, 160 and 200
+    clip = write_tagged_clip(tmp_path / "vfr.mp4", gradient_frames(10), pts=times)
+    reader = VideoReader(clip)
+    with caplog.at_level(logging.INFO, logger="reenact"):
+        assert len(list(reader)) == 10
+    assert reader.timestamps == pytest.approx([t / 1000 for t in times], abs=1e-3)
+    assert reader.variable_rate() and reader.average_fps() == pytest.approx(9 / 0.72, rel=1e-3)
+    assert any("variable frame rate" in r.getMessage() for r in caplog.records)
+
+
+def test_animated_gif_is_a_video(tmp_path):
+    from PIL import Image
+
+    from reenact.io.images import is_image_path
+
+    frames = [Image.fromarray(f) for f in gradient_frames(6)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "still.gif")
+    assert not is_image_path(tmp_path / "anim.gif") and is_video_path(tmp_path / "anim.gif")
+    assert is_image_path(tmp_path / "still.gif") and is_image_path(tmp_path / "new.gif")
+    decoded = list(iter_frames(tmp_path / "anim.gif"))
+    assert len(decoded) == 6 and decoded[0].shape == (64, 96, 3)
+    assert probe_video(tmp_path / "anim.gif").fps == pytest.approx(10)
