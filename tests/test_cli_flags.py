@@ -132,14 +132,18 @@ def test_expression_scale_changes_how_wide_the_mouth_opens(capfd, inputs, tmp_pa
 def test_pose_scale_changes_how_far_the_head_moves(capfd, inputs, tmp_path):
     nose = landmarks(inputs / "drive.mp4")[:, NOSE_TIP, 0]
     travel = {"driving": nose[-1] - nose[0]}
-    for scale in ("0.5", "1"):
-        code, err, out = run(capfd, inputs, tmp_path, "--pose-scale", scale, "-q", output=f"p{scale}.mp4")
+    # --head-motion follow (unsmoothed, unbounded here) carries the slide; the default anchors it
+    follow = ["--head-motion", "follow", "--set", "align.follow.smoothing=0", "--set", "align.follow.max_shift=10"]
+    for scale in ("0.5", "1", "anchored"):
+        flags = [] if scale == "anchored" else ["--pose-scale", scale, *follow]
+        code, err, out = run(capfd, inputs, tmp_path, *flags, "-q", output=f"p{scale}.mp4")
         assert code == 0, err
         nose = landmarks(out)[:, NOSE_TIP, 0]
         travel[scale] = nose[-1] - nose[0]
     print(f"nose travel, px: {travel}")
     # the driving head slides 3 px a frame (and rolls): about 40 px over the clip
     assert travel["driving"] > 30
+    assert abs(travel["anchored"]) < 0.25 * travel["driving"]
     assert travel["1"] == pytest.approx(travel["driving"], abs=3)
     assert travel["0.5"] == pytest.approx(travel["driving"] / 2, abs=3)
 
