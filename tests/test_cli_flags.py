@@ -170,8 +170,6 @@ def test_max_frames_limits_the_output_length(capfd, inputs, tmp_path):
     assert info.frame_count == 5 and info.fps == pytest.approx(25)
 
 
-@pytest.mark.xfail(strict=True, reason="a preset's length comes from run.preset_seconds alone; "
-                   "--max-frames is not applied to it (issue 10, reported)")
 def test_max_frames_limits_a_preset_too(capfd, inputs, tmp_path):
     code, err, out = run(capfd, inputs, tmp_path, "--max-frames", "5", "-q", "--set", "run.preset_seconds=0.48",
                          driving="preset:blink")
@@ -248,8 +246,6 @@ def test_face_index_picks_which_face_animates(capfd, inputs, tmp_path):
     assert small > 2.0 and big < 0.2           # --face-index 1: the second largest does
 
 
-@pytest.mark.xfail(strict=True, reason="--face-index also picks the face in the driving video, which "
-                   "has one: 'face index 1 requested but only 1 face(s) found' (issue 10, reported)")
 def test_face_index_picks_the_source_face_for_a_one_face_driving_video(capfd, inputs, tmp_path):
     code, err, out = run(capfd, inputs, tmp_path, "--face-index", "1", "-q", source="pair.png")
     assert code == 0, err
