@@ -15,7 +15,7 @@ from .asset import Asset
 from .config import cache_dir, eval_weights_dir, resolve_path
 from .errors import AssetError
 
-GROUPS = ("faces", "flame", "diffusion", "eval")
+GROUPS = ("faces", "flame", "encoders", "diffusion", "eval")
 MISPLACED = "misplaced file"   # a diffusion row whose note says what to move where
 
 
@@ -66,6 +66,12 @@ def _flame(cfg: Any) -> list[Asset]:
     return flame_asset_report(cfg)
 
 
+def _encoders(cfg: Any) -> list[Asset]:
+    from .tracking.encoders.assets import encoder_asset_rows
+
+    return encoder_asset_rows(cfg)
+
+
 def _diffusion(cfg: Any) -> list[Asset]:
     from .generate.diffusion.layout import inspect_weights
     from .generate.diffusion.prompt import prompt_cached
@@ -92,4 +98,4 @@ def _eval(cfg: Any) -> list[Asset]:
     return weight_status(eval_weights_dir(cfg))
 
 
-_COLLECTORS = {"faces": _landmarker, "flame": _flame, "diffusion": _diffusion, "eval": _eval}
+_COLLECTORS = {"faces": _landmarker, "flame": _flame, "encoders": _encoders, "diffusion": _diffusion, "eval": _eval}

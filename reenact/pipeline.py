@@ -240,9 +240,15 @@ class Reenactor:
         return self._generators[engine]
 
     def _driving_faces(self, drive: DrivingSource, source: FaceTrack, opts: FaceOptions, cfg) -> FaceTrack:
+        """The driving's face track. `faces.face_index` picks the source's face; the driving's is its
+        largest (and then the one followed from frame to frame)."""
         run = cfg.run
+        opts = dataclasses.replace(opts, face_index=None)
         if drive.kind == "preset":
-            return preset_track(drive.preset, source, fps=drive.fps(run.fps), seconds=float(run.preset_seconds))
+            fps = drive.fps(run.fps)
+            seconds = float(run.preset_seconds) if not run.max_frames else min(float(run.preset_seconds),
+                                                                                run.max_frames / fps)
+            return preset_track(drive.preset, source, fps=fps, seconds=seconds)
         if drive.kind == "image":
             picture = read_image(drive.path, float(run.max_megapixels))
             still = detect_faces([picture], 0.0, opts, video=False, source_name=str(drive.path))

@@ -256,7 +256,7 @@ class EncoderOptions(Section):
     use: bool = setting(True, "false = landmark fit only, even when the weights are there")
     deca_model: Optional[str] = setting(None, "DECA's deca_model.tar (source shape/texture/light/camera, driving head "
                                               "rotation); null = search paths.flame_dir")
-    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw; needs timm); null = "
+    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw); null = "
                                                "search paths.flame_dir")
 
 

@@ -39,9 +39,11 @@ def test_diffusion_engine_runs_end_to_end_and_pastes_back(tmp_path, astronaut):
 
 
 def _crop_box(image):
-    from reenact.faces import detect_faces
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.faces.detect import for_magicportrait
 
-    x0, y0, x1, y1 = detect_faces([image], video=False).boxes[0]
+    # the diffusion engine crops by MagicPortrait's rule (faces.crop_rule auto, issue 12)
+    x0, y0, x1, y1 = detect_faces([image], video=False, options=for_magicportrait(FaceOptions(), True)).boxes[0]
     return int(x0) - 1, int(y0) - 1, int(np.ceil(x1)) + 1, int(np.ceil(y1)) + 1
 
 
