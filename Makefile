@@ -8,7 +8,7 @@ TORCH_VERSION ?= $(shell sed -n 's/^torch==//p' constraints.txt)
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup test demo bench bench-gpu doctor eval eval-self eval-cross constraints clean
+.PHONY: setup test demo bench bench-gpu bench-memory doctor eval eval-self eval-cross constraints clean
 
 setup: $(STAMP)
 
@@ -46,9 +46,13 @@ doctor: setup
 bench: setup
 	$(PY) tools/bench.py
 
-# diffusion generator: full-size random-weight models on the GPU, fp32/bf16/fp16 (BENCHMARKS.md)
+# diffusion generator: full-size random-weight models on the GPU, --official vs every fast mode (BENCHMARKS.md)
 bench-gpu: setup
 	$(PY) tools/bench_generator.py --device cuda
+
+# diffusion generator host memory: fails when peak RSS grows >= 0.5 MiB per frame (64 -> 1024 frames)
+bench-memory: setup
+	$(PY) tools/bench_generator_memory.py
 
 # Benchmark evaluation (docs/eval.md). DATA: a folder of driving videos, or a dataset folder with
 # driving/ and source/ (as ../shared/data is); SOURCES: portraits for cross-reenactment.

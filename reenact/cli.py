@@ -19,7 +19,7 @@ log = logging.getLogger("reenact")
 # NASA's public-domain portrait of Eileen Collins (reenact/assets/NOTICE.md)
 DEMO_PORTRAIT = Path(__file__).resolve().parent / "assets" / "astronaut.png"
 
-SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval")
+SUBCOMMANDS = ("doctor", "landmarks", "demo", "track", "guidance", "weights", "eval", "batch")
 
 MAIN_EPILOG = """\
 other commands:
@@ -35,6 +35,8 @@ other commands:
   reenact eval self|cross --videos DIR [--sources DIR] --engine warp|diffusion -o RUN_DIR
                                        benchmark evaluation: metrics.json, report.md, plots
   reenact demo [-o outputs/demo.mp4]   the bundled portrait performing a bundled preset
+  reenact batch LIST|DIR -o OUT_DIR    many source/driving pairs, weights loaded once
+                                       (`accelerate launch -m reenact batch ...` spreads them over GPUs)
 run `reenact COMMAND --help` for a command's options.
 """
 
@@ -51,7 +53,7 @@ def _alignment_mode(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--relative", dest="mode", action="store_const", const="relative",
                       help="transfer the driving's motion since its first frame (default for the mesh)")
     mode.add_argument("--absolute", dest="mode", action="store_const", const="absolute",
-                      help="the driving's expression and head rotation as they are (official MagicPortrait; FLAME only)")
+                      help="the driving's head rotation (and with FLAME its expression) as they are (official MagicPortrait)")
 
 
 def _main_parser() -> argparse.ArgumentParser:
@@ -66,9 +68,13 @@ def _main_parser() -> argparse.ArgumentParser:
                    help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
     p.add_argument("--engine", choices=["auto", *available_generators()],
                    help="auto (default): diffusion when its weights and a GPU are present, else warp")
+    _weights_options(p)
     _alignment_mode(p)
     p.add_argument("--expression-scale", type=float, metavar="X", help="multiply the expression change (default 1)")
     p.add_argument("--pose-scale", type=float, metavar="X", help="multiply the head motion (default 1)")
+    p.add_argument("--head-motion", choices=["anchored", "follow"],
+                   help="anchored (default): the head stays on the body, only rotation and expression move it;"
+                        " follow: also a bounded part of the driving head's movement and zoom")
     p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's)")
@@ -154,8 +160,49 @@ def _demo_parser() -> argparse.ArgumentParser:
     return p
 
 
+# ---- diffusion generator options and `reenact batch` (issue 13) ---------------------------------------
+def _weights_options(parser: argparse.ArgumentParser, official: bool = True) -> None:
+    parser.add_argument("--weights", metavar="DIR", type=lambda p: str(Path(p).expanduser().resolve()),
+                        help="folder holding the diffusion weights, in any layout `reenact doctor` recognises "
+                             "(default: paths.weights_dir)")
+    if official:
+        parser.add_argument("--official", action="store_true", default=None,
+                            help="diffusion: every official numeric choice (fp32, DDIM 20, wrapping windows)")
+
+
+def _batch_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reenact batch", description="Run many source/driving pairs with one model load.")
+    p.add_argument("jobs", metavar="LIST|DIR",
+                   help="a text file of `SOURCE DRIVING [OUTPUT]` lines, or a folder with source/ and driving/")
+    p.add_argument("--output", "-o", required=True, metavar="OUT_DIR", help="where the videos go")
+    p.add_argument("--engine", choices=["auto", *available_generators()])
+    p.add_argument("--overwrite", action="store_true", help="redo jobs whose output exists (default: skip them)")
+    _weights_options(p)
+    _common(p)
+    return p
+
+
+def cmd_batch(args) -> int:
+    from .batch import process_slot, read_jobs, run_batch, shard
+    from .pipeline import Reenactor
+
+    jobs = read_jobs(args.jobs, args.output)
+    from .config import override
+
+    index, count, device = process_slot()
+    cfg = override(_config(args), {"generate.diffusion.device": device}, "accelerate launch")
+    mine = shard(jobs, index, count)
+    report = run_batch(Reenactor(cfg, engine=args.engine, quiet=args.quiet), mine, overwrite=args.overwrite)
+    log.info("batch%s: %d done, %d skipped (output exists), %d failed",
+             f" (process {index + 1}/{count})" if count > 1 else "", len(report.done), len(report.skipped),
+             len(report.failed))
+    return 1 if report.failed else 0
+# ---- end of issue-13 options -----------------------------------------------------------------------------
+
+
 def _doctor_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="reenact doctor", description="List the assets reenact can use on this machine.")
+    _weights_options(p, official=False)
     _common(p)
     return p
 
@@ -163,8 +210,10 @@ def _doctor_parser() -> argparse.ArgumentParser:
 # Flags of the commands and the config keys they set (the config schema validates the values).
 FLAG_KEYS = {
     "engine": "run.engine", "mode": "align.mode", "expression_scale": "align.expression_scale",
-    "pose_scale": "align.pose_scale", "smooth": "align.smoothing", "max_frames": "run.max_frames", "fps": "run.fps",
+    "pose_scale": "align.pose_scale", "head_motion": "align.head_motion", "smooth": "align.smoothing",
+    "max_frames": "run.max_frames", "fps": "run.fps",
     "pasteback": "run.pasteback", "audio": "run.audio", "cache": "run.cache", "face_index": "faces.face_index",
+    "weights": "paths.weights_dir", "official": "generate.diffusion.official",
 }
 
 
@@ -306,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             "doctor": (_doctor_parser, cmd_doctor), "landmarks": (_landmarks_parser, cmd_landmarks),
             "demo": (_demo_parser, cmd_demo), "track": (_track_parser, cmd_track),
             "guidance": (_guidance_parser, cmd_guidance), "weights": (_weights_parser, cmd_weights),
-            "eval": (_eval_parser, cmd_eval),
+            "eval": (_eval_parser, cmd_eval), "batch": (_batch_parser, cmd_batch),
         }[name]
         parser = parser()
     else:

@@ -15,7 +15,8 @@ from .asset import Asset
 from .config import cache_dir, eval_weights_dir, resolve_path
 from .errors import AssetError
 
-GROUPS = ("faces", "flame", "diffusion", "eval")
+GROUPS = ("faces", "flame", "encoders", "diffusion", "eval")
+MISPLACED = "misplaced file"   # a diffusion row whose note says what to move where
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Inventory:
     def diffusion_problem(self) -> str | None:
         """Why the diffusion engine cannot load its weights, or None when every file is there."""
         missing = self.missing("diffusion")
+        if missing and missing[0].name == MISPLACED:
+            return missing[0].note
         return f"missing {missing[0].name} at {missing[0].path}" if missing else None
 
 
@@ -63,19 +66,29 @@ def _flame(cfg: Any) -> list[Asset]:
     return flame_asset_report(cfg)
 
 
-def _diffusion(cfg: Any) -> list[Asset]:
-    from .generate.diffusion.prompt import prompt_cached
-    from .generate.diffusion.weights import WeightPaths, check_weights
+def _encoders(cfg: Any) -> list[Asset]:
+    from .tracking.encoders.assets import encoder_asset_rows
 
-    weights_dir = resolve_path(cfg.paths.weights_dir)
+    return encoder_asset_rows(cfg)
+
+
+def _diffusion(cfg: Any) -> list[Asset]:
+    from .generate.diffusion.layout import inspect_weights
+    from .generate.diffusion.prompt import prompt_cached
+
+    layout = inspect_weights(resolve_path(cfg.paths.weights_dir))
     # once the fixed prompt's embedding is cached, the text encoder and tokenizer are not needed
-    prompt_ok = prompt_cached(WeightPaths.from_weights_dir(weights_dir).sd15, cache_dir(cfg))
-    rows = []
-    for w in check_weights(weights_dir):
+    prompt_ok = prompt_cached(layout.sd15, cache_dir(cfg), text_encoder=layout.text_encoder, tokenizer=layout.tokenizer)
+    # which layout was recognised (official download, reenact folders, converted, single files)
+    rows = [Asset("diffusion", f"weights layout: {layout.name}", layout.root, layout.name != "incomplete", False,
+                  "no MagicPortrait checkpoints found here; docs/generator.md lists the layouts")]
+    for w in layout.rows:
         required = w.required and not (prompt_ok and ("text encoder" in w.name or "tokenizer" in w.name))
         note = (w.note or "") if w.found else f"get it from {w.source}" + (f" ({w.note})" if w.note else "")
         rows.append(Asset("diffusion", w.name, w.path, w.found, required, note,
                           "CreativeML OpenRAIL-M (SD1.5); MagicPortrait's licence" if required else ""))
+    # misplaced files: one row each, its note the exact move that fixes it
+    rows += [Asset("diffusion", MISPLACED, layout.root, False, True, problem) for problem in layout.problems]
     return rows
 
 
@@ -85,4 +98,4 @@ def _eval(cfg: Any) -> list[Asset]:
     return weight_status(eval_weights_dir(cfg))
 
 
-_COLLECTORS = {"faces": _landmarker, "flame": _flame, "diffusion": _diffusion, "eval": _eval}
+_COLLECTORS = {"faces": _landmarker, "flame": _flame, "encoders": _encoders, "diffusion": _diffusion, "eval": _eval}

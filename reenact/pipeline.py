@@ -46,6 +46,7 @@ RUN_OPTIONS = {
     "engine": "run.engine", "pasteback": "run.pasteback", "audio": "run.audio", "max_frames": "run.max_frames",
     "fps": "run.fps", "cache": "run.cache", "preset_seconds": "run.preset_seconds",
     "still_seconds": "run.still_seconds", "mode": "align.mode", "reference_frame": "align.reference_frame",
+    "reference": "align.reference", "head_motion": "align.head_motion",
     "expression_scale": "align.expression_scale", "pose_scale": "align.pose_scale", "smoothing": "align.smoothing",
     "face_index": "faces.face_index", "backend": "tracking.backend",
 }
@@ -239,9 +240,15 @@ class Reenactor:
         return self._generators[engine]
 
     def _driving_faces(self, drive: DrivingSource, source: FaceTrack, opts: FaceOptions, cfg) -> FaceTrack:
+        """The driving's face track. `faces.face_index` picks the source's face; the driving's is its
+        largest (and then the one followed from frame to frame)."""
         run = cfg.run
+        opts = dataclasses.replace(opts, face_index=None)
         if drive.kind == "preset":
-            return preset_track(drive.preset, source, fps=drive.fps(run.fps), seconds=float(run.preset_seconds))
+            fps = drive.fps(run.fps)
+            seconds = float(run.preset_seconds) if not run.max_frames else min(float(run.preset_seconds),
+                                                                                run.max_frames / fps)
+            return preset_track(drive.preset, source, fps=fps, seconds=seconds)
         if drive.kind == "image":
             picture = read_image(drive.path, float(run.max_megapixels))
             still = detect_faces([picture], 0.0, opts, video=False, source_name=str(drive.path))

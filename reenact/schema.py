@@ -117,15 +117,35 @@ class RenderOptions(Section):
 ALIGN_MODES = ("auto", "absolute", "relative")
 
 
+HEAD_MOTIONS = ("anchored", "follow")
+REFERENCES = ("auto", "frame")
+
+
+@dataclass
+class FollowOptions(Section):
+    max_shift: float = setting(0.5, "head sizes, saturating beyond", lo=0, hi=10)
+    max_scale: float = setting(0.2, "relative size change, saturating beyond", lo=0, hi=10)
+    smoothing: float = setting(2.0, "Gaussian sigma (frames) on the followed motion", lo=0, hi=100)
+    jump_shift: float = setting(0.25, "a one-frame move above this (head sizes) is a camera jump, not head motion",
+                                lo=0, lo_open=True)
+    jump_scale: float = setting(0.12, "a one-frame log size change above this is a camera jump", lo=0, lo_open=True)
+
+
 @dataclass
 class AlignOptions(Section):
-    mode: str = setting("auto", "auto (absolute for FLAME = the official split, relative for the mesh) | absolute | relative",
-                        choices=ALIGN_MODES)
-    reference_frame: int = setting(0, "relative: driving frame taken as the neutral reference", lo=0)
+    mode: str = setting("auto", "auto (absolute for FLAME = the official split, relative for the mesh) | absolute"
+                        " (mesh: the driving's rotation as it is) | relative", choices=ALIGN_MODES)
+    reference: str = setting("auto", "relative: auto = the driving frame whose expression is closest to the source's"
+                             " | frame = reference_frame", choices=REFERENCES)
+    reference_frame: int = setting(0, "reference=frame: driving frame taken as the neutral reference", lo=0)
+    head_motion: str = setting("anchored", "anchored: the head stays on the body (rotation, expression, gaze only)"
+                               " | follow: also a bounded, smoothed part of the driving head's movement and zoom",
+                               choices=HEAD_MOTIONS)
     source_frame: int = setting(0, "which frame of the source track is the source", lo=0)
     expression_scale: float = setting(1.0, "relative: multiplier on expression, jaw and eye changes", lo=0, hi=5)
     pose_scale: float = setting(1.0, "relative: multiplier on head rotation, translation and scale changes", lo=0, hi=5)
     smoothing: float = setting(0.0, "Gaussian sigma (frames) on the driving motion; 0 = off", lo=0, hi=100)
+    follow: FollowOptions = section(FollowOptions, "head_motion=follow: how much of the driving head's movement")
 
 
 # ---- generators ----------------------------------------------------------------------------------
@@ -135,30 +155,47 @@ class WarpOptions(Section):
     fade_ring: float = setting(1.5, "ring that follows part of the head's motion", lo=1, hi=5)
     fade_motion: float = setting(0.2, "that part", lo=0, hi=1)
     frame_scale: float = setting(1.9, "static frame: nothing beyond it changes", lo=1, hi=10)
-    open_mouth_ratio: float = setting(0.04, "inner-lip area / mouth width^2 above which a mouth counts as open",
+    open_mouth_ratio: float = setting(0.06, "mean inner-lip opening / mouth width above which a mouth counts as open",
                                       lo=0, hi=1)
     mouth_interior: str = setting("auto", "auto (the source's own when its mouth is open, else drawn) | source | drawn",
                                   choices=("auto", "source", "drawn"))
     teeth: bool = setting(True, "draw teeth in a drawn mouth interior")
     map_stride: int = setting(2, "warp map resolution divisor (speed vs exactness at triangle edges)", lo=1, hi=16)
+    interpolation: str = setting("cubic", "resampling of moved pixels (unmoved pixels stay bit-exact)",
+                                 choices=("cubic", "lanczos", "linear"))
 
 
 @dataclass
 class DiffusionOptions(Section):
+    official: bool = setting(False, "true: every official numeric choice (fp32, DDIM, wrapping windows, "
+                                    "one window per call, per-frame decode); overrides the switches below")
     width: int = setting(512, "generated crop width, px (multiple of 8)", lo=64, hi=2048)
     height: int = setting(512, "generated crop height, px (multiple of 8)", lo=64, hi=2048)
-    num_inference_steps: int = setting(20, "denoising steps (official: DDIM 20)", lo=1, hi=1000)
+    num_inference_steps: int = setting(20, "denoising steps (official: DDIM 20; dpm++/unipc: 10-12)", lo=1, hi=1000)
     guidance_scale: float = setting(3.5, "reference-image classifier-free guidance (the prompt is fixed)", lo=0, hi=50)
     seed: int = setting(42, "noise seed", lo=0)
+    scheduler: str = setting("ddim", "ddim (official) | dpm++ | unipc, on the same noise schedule",
+                             choices=("ddim", "dpm++", "unipc"))
     context_frames: int = setting(12, "frames per denoising window (at most 32)", lo=1, hi=32)
     context_overlap: int = setting(1, "frames shared by neighbouring windows", lo=0, hi=31)
     context_stride: int = setting(1, "window stride levels", lo=1, hi=8)
-    decode_chunk: int = setting(8, "frames per VAE decode call", lo=1, hi=1024)
+    closed_loop: bool = setting(False, "windows wrap around the clip's end (official; for looping clips only)")
+    window_batch: int = setting(4, "context windows per denoising-UNet call (official: 1)", lo=1, hi=64)
+    decode_chunk: int = setting(8, "frames decoded, pasted back and written per chunk", lo=1, hi=1024)
     fp16_reference: bool = setting(True, "official quirk Q6: reference features rounded through fp16")
     noise_device: str = setting("cpu", "cpu: same video on every machine; cuda: the official script's noise",
                                 choices=("cpu", "cuda"))
-    dtype: str = setting("fp32", "fp32 (official) | fp16 | bf16", choices=("fp32", "fp16", "bf16"))
-    device: Optional[str] = setting(None, "null: cuda when available")
+    dtype: str = setting("auto", "auto: fp16 on CUDA/MPS (VAE in fp32), fp32 on CPU | fp32 (official) | fp16 | bf16",
+                         choices=("auto", "fp32", "fp16", "bf16"))
+    device: Optional[str] = setting(None, "null: cuda, else mps (cpu only when asked for)")
+    features_on_device: bool = setting(True, "guidance features computed once and kept on the device "
+                                             "(false: per window, parked on the CPU, as official)")
+    tf32: bool = setting(True, "TF32 matmuls/convolutions when running fp32 on CUDA")
+    channels_last: bool = setting(False, "channels_last memory format for the UNets and the VAE")
+    compile: bool = setting(False, "torch.compile the denoising UNet (compiles for minutes; long clips, batches)")
+    cpu_offload: bool = setting(False, "accelerate model CPU offload: one model on the GPU at a time (8-12 GB cards)")
+    vae_slicing: bool = setting(False, "one frame per VAE decode call")
+    vae_tiling: bool = setting(False, "tiled VAE decode (less VRAM at large sizes)")
 
 
 @dataclass
@@ -219,7 +256,7 @@ class EncoderOptions(Section):
     use: bool = setting(True, "false = landmark fit only, even when the weights are there")
     deca_model: Optional[str] = setting(None, "DECA's deca_model.tar (source shape/texture/light/camera, driving head "
                                               "rotation); null = search paths.flame_dir")
-    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw; needs timm); null = "
+    smirk_model: Optional[str] = setting(None, "SMIRK's SMIRK_em1.pt (driving expression and jaw); null = "
                                                "search paths.flame_dir")
 
 

@@ -97,14 +97,15 @@ def test_engine_flag_overrides_the_configured_engine(capfd, inputs, tmp_path):
     assert not (tmp_path / "d.mp4").exists()
 
 
-def test_absolute_is_refused_for_the_mesh_and_relative_overrides_the_config(capfd, inputs, tmp_path):
-    # README: absolute alignment is the FLAME split; the mesh tracker supports relative only
-    code, err, out = run(capfd, inputs, tmp_path, "--absolute", "-q")
-    assert code != 0 and "absolute alignment needs FLAME" in one_error_line(err)
-    assert not out.exists()
-    code, err, out = run(capfd, inputs, tmp_path, "--set", "align.mode=absolute", "-q")
-    assert code != 0 and "absolute alignment needs FLAME" in one_error_line(err)
-    code, err, out = run(capfd, inputs, tmp_path, "--set", "align.mode=absolute", "--relative", "-q")
+def test_absolute_works_for_the_mesh_and_relative_and_head_motion_override_the_config(capfd, inputs, tmp_path):
+    # README: absolute is the driving's rotation as it is (with FLAME also its expression); the
+    # mesh tracker has it too since issue 11
+    code, err, out = run(capfd, inputs, tmp_path, "--absolute", "--head-motion", "follow", "-q")
+    assert code == 0, err
+    written = (tmp_path / "out.mp4.yaml").read_text()
+    assert "mode: absolute" in written and "head_motion: follow" in written
+    code, err, out = run(capfd, inputs, tmp_path, "--set", "align.mode=absolute", "--relative", "-q",
+                         "--overwrite")
     assert code == 0, err
     assert probe_video(out).frame_count == FRAMES
     assert "mode: relative" in (tmp_path / "out.mp4.yaml").read_text()
@@ -131,14 +132,18 @@ def test_expression_scale_changes_how_wide_the_mouth_opens(capfd, inputs, tmp_pa
 def test_pose_scale_changes_how_far_the_head_moves(capfd, inputs, tmp_path):
     nose = landmarks(inputs / "drive.mp4")[:, NOSE_TIP, 0]
     travel = {"driving": nose[-1] - nose[0]}
-    for scale in ("0.5", "1"):
-        code, err, out = run(capfd, inputs, tmp_path, "--pose-scale", scale, "-q", output=f"p{scale}.mp4")
+    # --head-motion follow (unsmoothed, unbounded here) carries the slide; the default anchors it
+    follow = ["--head-motion", "follow", "--set", "align.follow.smoothing=0", "--set", "align.follow.max_shift=10"]
+    for scale in ("0.5", "1", "anchored"):
+        flags = [] if scale == "anchored" else ["--pose-scale", scale, *follow]
+        code, err, out = run(capfd, inputs, tmp_path, *flags, "-q", output=f"p{scale}.mp4")
         assert code == 0, err
         nose = landmarks(out)[:, NOSE_TIP, 0]
         travel[scale] = nose[-1] - nose[0]
     print(f"nose travel, px: {travel}")
     # the driving head slides 3 px a frame (and rolls): about 40 px over the clip
     assert travel["driving"] > 30
+    assert abs(travel["anchored"]) < 0.25 * travel["driving"]
     assert travel["1"] == pytest.approx(travel["driving"], abs=3)
     assert travel["0.5"] == pytest.approx(travel["driving"] / 2, abs=3)
 
@@ -165,8 +170,6 @@ def test_max_frames_limits_the_output_length(capfd, inputs, tmp_path):
     assert info.frame_count == 5 and info.fps == pytest.approx(25)
 
 
-@pytest.mark.xfail(strict=True, reason="a preset's length comes from run.preset_seconds alone; "
-                   "--max-frames is not applied to it (issue 10, reported)")
 def test_max_frames_limits_a_preset_too(capfd, inputs, tmp_path):
     code, err, out = run(capfd, inputs, tmp_path, "--max-frames", "5", "-q", "--set", "run.preset_seconds=0.48",
                          driving="preset:blink")
@@ -243,8 +246,6 @@ def test_face_index_picks_which_face_animates(capfd, inputs, tmp_path):
     assert small > 2.0 and big < 0.2           # --face-index 1: the second largest does
 
 
-@pytest.mark.xfail(strict=True, reason="--face-index also picks the face in the driving video, which "
-                   "has one: 'face index 1 requested but only 1 face(s) found' (issue 10, reported)")
 def test_face_index_picks_the_source_face_for_a_one_face_driving_video(capfd, inputs, tmp_path):
     code, err, out = run(capfd, inputs, tmp_path, "--face-index", "1", "-q", source="pair.png")
     assert code == 0, err

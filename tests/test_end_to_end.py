@@ -75,8 +75,10 @@ def test_video_driving_keeps_audio_and_caches_the_track(workdir, talking_clip, i
 
 
 def test_head_motion_of_the_driving_reaches_the_output(workdir, talking_clip, isolated_cache):
-    out = Reenactor(engine="warp", overrides=isolated_cache).run(
-        workdir / "face.png", talking_clip, workdir / "motion.mp4", overwrite=True)
+    # the clip moves the whole picture (camera-like), so the head follows only with head_motion=follow
+    overrides = [*isolated_cache, "align.follow.smoothing=0", "align.follow.max_shift=10", "align.follow.max_scale=10"]
+    out = Reenactor(engine="warp", overrides=overrides).run(
+        workdir / "face.png", talking_clip, workdir / "motion.mp4", overwrite=True, head_motion="follow")
     drv = detect_in_file(talking_clip).landmarks[:, :, :2]
     got = detect_in_file(out.output).landmarks[:, :, :2]
     # same source as driving person: the output should follow the driving's landmarks closely
@@ -93,14 +95,16 @@ def test_still_image_driving_and_crop_output(workdir, astronaut, isolated_cache)
     assert out.shape == astronaut.shape
     got = detect_in_file(still.output).landmarks[0, :, :2]
     want = detect_in_file(workdir / "tilt.png").landmarks[0, :, :2]
-    assert np.linalg.norm(got - want, axis=-1).mean() < 3.0
+    # the still's tilt arrives; its position in its picture does not (the head stays on the body)
+    centred = lambda p: p - p.mean(0)
+    assert np.linalg.norm(centred(got) - centred(want), axis=-1).mean() < 3.0
     # a video out of a still: one second easing from the source into the still's expression and pose
     eased = r.run(workdir / "face.png", workdir / "tilt.png", workdir / "still.mp4")
     assert eased.frames == 25 and probe_video(eased.output).frame_count == 25
     track = detect_in_file(eased.output)
     assert np.linalg.norm(track.landmarks[0, :, :2] - detect_in_file(workdir / "face.png").landmarks[0, :, :2],
                           axis=-1).mean() < 2.0
-    assert np.linalg.norm(track.landmarks[-1, :, :2] - want, axis=-1).mean() < 3.0
+    assert np.linalg.norm(centred(track.landmarks[-1, :, :2]) - centred(want), axis=-1).mean() < 3.0
     crop = r.run(workdir / "face.png", "preset:nod", workdir / "crop.mp4", pasteback=False, preset_seconds=1)
     info = probe_video(crop.output)
     assert (info.width, info.height) == (512, 512) and info.frame_count == 25
@@ -114,9 +118,10 @@ def test_cli_main_command_and_demo(workdir, tmp_path, capsys, isolated_cache):
                  "--set", "run.preset_seconds=1"])
     out = capsys.readouterr().out
     assert code == 0 and "demo.mp4" in out and probe_video(tmp_path / "demo.mp4").frame_count == 25
+    # absolute (the driving's rotation as it is, the head on the source's body) works for the mesh too
     code = main(["--source", str(workdir / "face.png"), "--driving", "preset:smile", "-o", str(tmp_path / "a.mp4"),
-                 "--absolute", "-q", "--engine", "warp"])
-    assert code != 0 and "absolute alignment needs FLAME" in capsys.readouterr().err
+                 "--absolute", "-q", "--engine", "warp", "--set", isolated_cache[0], "--set", "run.preset_seconds=1"])
+    assert code == 0 and probe_video(tmp_path / "a.mp4").frame_count == 25
 
 
 def _angles(track):

@@ -118,7 +118,8 @@ def test_scheduler_is_the_official_ddim_configuration():
 
 def test_context_windows_are_the_official_ones():
     call = case("pipeline_case")["call"]
-    assert uniform_windows(16, ContextSettings()) == call["context_windows"]
+    assert uniform_windows(16, ContextSettings(closed_loop=True)) == call["context_windows"]
+    assert GenerationSettings(official=True).context.closed_loop
 
 
 def test_preprocessing_matches_official_bit_for_bit():
@@ -138,7 +139,8 @@ def pipeline_run():
     kw = pc["call"]["kwargs"]
     settings = GenerationSettings(width=kw["width"], height=kw["height"],
                                   num_inference_steps=kw["num_inference_steps"],
-                                  guidance_scale=kw["guidance_scale"], seed=pc["call"]["generator_seed"])
+                                  guidance_scale=kw["guidance_scale"], seed=pc["call"]["generator_seed"],
+                                  official=True)
     unet_outputs, steps = [], []
     denoise = pipe.model.denoise
 

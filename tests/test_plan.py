@@ -92,7 +92,9 @@ def test_tracking_backend_is_honoured_or_refused_in_one_line(no_flame, flame_dir
 
 def test_alignment_mode_follows_the_tracker_and_the_driving_kind(no_flame, flame_dir):
     assert make_plan(load_config(overrides=no_flame), "image").alignment == "relative"
-    with pytest.raises(InputError, match="absolute alignment needs FLAME tracks"):
-        make_plan(load_config(overrides=[*no_flame, "align.mode=absolute"]), "video")
+    # absolute works for the mesh too (the driving's rotation as it is, the head on the source's body)
+    assert make_plan(load_config(overrides=[*no_flame, "align.mode=absolute"]), "video").alignment == "absolute"
+    with pytest.raises(InputError, match="multipliers"):
+        make_plan(load_config(overrides=[*no_flame, "align.mode=absolute", "align.pose_scale=2"]), "video")
     cfg = load_config(overrides=[f"paths.flame_dir={flame_dir}", "align.mode=relative"])
     assert plan_maps(cfg).alignment == "relative" and plan_maps(cfg, tracker="mesh").tracker == "mesh"

@@ -1,19 +1,31 @@
 #!/usr/bin/env python
 """Benchmark the MagicPortrait diffusion generator (random weights: speed does not depend on them).
 
-Default: full-size models (SD1.5 widths, official guidance encoders, sd-vae-ft-mse-sized VAE),
-512x512, 20 steps, CFG 3.5, a 24-frame clip, official context windows; reports seconds per output
-frame, peak GPU memory, and the FLOP count with the time it would take at the device's peak rate.
+Default (`make bench-gpu`): full-size models made on the fly (SD1.5 widths, official guidance
+encoders, an sd-vae-ft-mse-sized VAE), 512x512, CFG 3.5, the official clip lengths (24 and 100
+frames), and every mode in the same run:
 
-    python tools/bench_generator.py                         # GPU, fp32 bf16 fp16
-    python tools/bench_generator.py --tiny                  # tiny models on CPU: keeps the script working
-    python tools/bench_generator.py --tiny --frames 4 --steps 1 --json out.json
+    official       fp32, DDIM 20, wrapping windows, one window per call, per-frame decode (`--official`)
+    fp32-tf32      fp32 with TF32 and the fast paths (batched windows, features on the GPU)
+    fp16, bf16     the default fast path in half precision (fp16 keeps the VAE in fp32)
+    fp16-compile   + channels_last + torch.compile of the denoising UNet
+    fp16-dpm12     + DPM-Solver++ at 12 steps instead of DDIM 20
+    fp16-offload   + accelerate model CPU offload (peak VRAM for 8-12 GB cards)
+
+Per mode: seconds per output frame, the ratio to `official`, peak VRAM, peak host RSS (of the
+process so far), and the output frames' max/mean absolute difference from the `official` fp32
+frames made from the same random weights and the same noise.
+
+    python tools/bench_generator.py                                 # GPU: all modes, 24 and 100 frames
+    python tools/bench_generator.py --frames 24 --modes official,fp16,fp16-dpm12
+    python tools/bench_generator.py --tiny                          # tiny models on CPU: keeps the script working
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from dataclasses import dataclass
@@ -31,7 +43,17 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from reenact.generate.diffusion import (ContextSettings, GenerationSettings, MagicPortraitModel,  # noqa: E402
                                         MagicPortraitPipeline, ModelConfig, uniform_windows)
-from reenact.generate.diffusion.pipeline import parse_dtype, vae_dtype_for  # noqa: E402
+from reenact.generate.diffusion.pipeline import vae_dtype_for  # noqa: E402
+
+MODES: dict[str, dict] = {
+    "official": dict(official=True),
+    "fp32-tf32": dict(dtype="fp32"),
+    "fp16": dict(dtype="fp16"),
+    "bf16": dict(dtype="bf16"),
+    "fp16-compile": dict(dtype="fp16", channels_last=True, compile=True),
+    "fp16-dpm12": dict(dtype="fp16", scheduler="dpm++", num_inference_steps=12),
+    "fp16-offload": dict(dtype="fp16", cpu_offload=True),
+}
 
 SD_VAE = dict(block_out_channels=[128, 256, 512, 512], layers_per_block=2, latent_channels=4, sample_size=512,
               down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
@@ -49,6 +71,7 @@ PEAK_TFLOPS = {"H200": {"fp32": 67, "bf16": 989, "fp16": 989}, "H100": {"fp32": 
 @dataclass
 class Result:
     device: str
+    mode: str
     dtype: str
     size: int
     frames: int
@@ -56,7 +79,11 @@ class Result:
     guidance_scale: float
     seconds: float
     seconds_per_frame: float
-    peak_memory_gib: float | None
+    speedup_vs_official: float | None
+    peak_memory_gib: float | None        # peak VRAM of this mode
+    peak_host_rss_gib: float             # peak RSS of the process up to the end of this mode
+    max_abs_diff: float | None           # output frames vs the official fp32 frames, in [0, 1] units
+    mean_abs_diff: float | None
     tflop_total: float
     flop_limit_seconds_per_frame: float | None
 
@@ -124,41 +151,52 @@ def peak_tflops(device: torch.device, dtype: str, override: float | None) -> flo
     return None
 
 
-def run(tiny: bool = False, device: str | None = None, dtypes: tuple[str, ...] = ("fp32", "bf16", "fp16"),
+def run(tiny: bool = False, device: str | None = None, modes: tuple[str, ...] = ("official",),
         size: int | None = None, frames: int = 24, steps: int = 20, guidance_scale: float = 3.5,
         peak: float | None = None, warmup: bool = True) -> list[Result]:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     size = size or (128 if tiny else 512)
-    context = ContextSettings()
-    flops = count_flops(tiny, size, frames, steps, guidance_scale, context)
     rng = np.random.default_rng(0)
     reference = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     guidance = {t: rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8) for t in ("depth", "normal", "render")}
-    settings = GenerationSettings(width=size, height=size, num_inference_steps=steps, guidance_scale=guidance_scale)
-    results = []
-    for name in dtypes:
-        dtype = parse_dtype(name)
-        pipe = build_pipeline(tiny, dev, dtype)
-        if warmup:   # kernel selection and lazy initialisation stay out of the timing
-            pipe(reference, {t: g[:2] for t, g in guidance.items()},
-                 GenerationSettings(width=size, height=size, num_inference_steps=1), progress=False)
+    results: list[Result] = []
+    official_frames: torch.Tensor | None = None
+    official_seconds: float | None = None
+    for mode in modes:
+        options = {"num_inference_steps": steps, **MODES[mode]}
+        settings = GenerationSettings(width=size, height=size, guidance_scale=guidance_scale, **options)
+        dtype = settings.torch_dtype(dev)
+        pipe = build_pipeline(tiny, dev, dtype)          # the same seed: the same random weights every mode
+        if warmup:   # kernel selection, lazy initialisation and compilation (same shapes) stay out of the timing
+            warm = GenerationSettings(**{**settings.__dict__, "num_inference_steps": 1})
+            pipe(reference, guidance, warm, progress=False)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
         start = time.perf_counter()
-        pipe(reference, guidance, settings, progress=False)
+        video = pipe(reference, guidance, settings, progress=False)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - start
         mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
-        limit = peak_tflops(dev, "fp32" if dtype == torch.float32 else name.replace("float", "fp")[:4], peak)
+        if mode == "official":
+            official_frames, official_seconds = video.frames, seconds
+        diff = (video.frames - official_frames).abs() if official_frames is not None else None
+        flops = count_flops(tiny, size, frames, settings.num_inference_steps, guidance_scale, settings.context)
+        name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+        limit = peak_tflops(dev, name, peak)
         results.append(Result(
             device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else
             f"{cpu_name()}, {torch.get_num_threads()} threads",
-            dtype=name, size=size, frames=frames, steps=steps, guidance_scale=guidance_scale, seconds=seconds,
-            seconds_per_frame=seconds / frames, peak_memory_gib=mem, tflop_total=flops / 1e12,
+            mode=mode, dtype=name, size=size, frames=frames, steps=settings.num_inference_steps,
+            guidance_scale=guidance_scale, seconds=seconds, seconds_per_frame=seconds / frames,
+            speedup_vs_official=official_seconds / seconds if official_seconds else None,
+            peak_memory_gib=mem, peak_host_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            max_abs_diff=float(diff.max()) if diff is not None else None,
+            mean_abs_diff=float(diff.mean()) if diff is not None else None,
+            tflop_total=flops / 1e12,
             flop_limit_seconds_per_frame=(flops / frames / (limit * 1e12)) if limit else None))
-        del pipe
+        del pipe, video
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     return results
@@ -168,25 +206,43 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="tiny models (fixture widths), 128x128 by default")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    ap.add_argument("--dtypes", default=None, help="comma list of fp32,bf16,fp16 (default all; fp32 only with --tiny)")
+    ap.add_argument("--modes", default=None,
+                    help=f"comma list of {','.join(MODES)} (default: all on a GPU, `official` otherwise)")
+    ap.add_argument("--dtypes", default=None, help=argparse.SUPPRESS)   # old spelling: fp32 -> official
     ap.add_argument("--size", type=int, default=None)
-    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--frames", default="24,100", help="comma list of clip lengths (default: the official 24,100)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--cfg", type=float, default=3.5)
     ap.add_argument("--peak-tflops", type=float, default=None, help="device peak for the FLOP-limit estimate")
     ap.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
-    dtypes = tuple((args.dtypes or ("fp32" if args.tiny else "fp32,bf16,fp16")).split(","))
-    results = run(args.tiny, args.device, dtypes, args.size, args.frames, args.steps, args.cfg, args.peak_tflops,
-                  warmup=not args.no_warmup)
-    print("| device | dtype | size | frames | steps | CFG | s/frame | peak GPU mem | TFLOP/clip | FLOP-limit s/frame |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    gpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    if args.modes:
+        modes = tuple(args.modes.split(","))
+    elif args.dtypes:
+        modes = tuple("official" if d == "fp32" else d for d in args.dtypes.split(","))
+    else:
+        modes = tuple(MODES) if gpu and not args.tiny else ("official",)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        ap.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
+    if "official" not in modes[:1] and len(modes) > 1:
+        modes = ("official", *[m for m in modes if m != "official"])      # the reference runs first
+    results = []
+    for frames in (int(f) for f in str(args.frames).split(",")):
+        results += run(args.tiny, args.device, modes, args.size, frames, args.steps, args.cfg, args.peak_tflops,
+                       warmup=not args.no_warmup)
+    print("| device | mode | dtype | size | frames | steps | s/frame | x official | peak VRAM | peak host RSS |"
+          " max/mean abs diff vs official | FLOP-limit s/frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         mem = f"{r.peak_memory_gib:.1f} GiB" if r.peak_memory_gib is not None else "-"
         lim = f"{r.flop_limit_seconds_per_frame:.3g}" if r.flop_limit_seconds_per_frame is not None else "-"
-        print(f"| {r.device} | {r.dtype} | {r.size} | {r.frames} | {r.steps} | {r.guidance_scale} | "
-              f"{r.seconds_per_frame:.3g} | {mem} | {r.tflop_total:.3g} | {lim} |")
+        ratio = f"{r.speedup_vs_official:.1f}" if r.speedup_vs_official is not None else "-"
+        diff = f"{r.max_abs_diff:.3g} / {r.mean_abs_diff:.3g}" if r.max_abs_diff is not None else "-"
+        print(f"| {r.device} | {r.mode} | {r.dtype} | {r.size} | {r.frames} | {r.steps} | {r.seconds_per_frame:.3g} | "
+              f"{ratio} | {mem} | {r.peak_host_rss_gib:.1f} GiB | {diff} | {lim} |")
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
     return 0

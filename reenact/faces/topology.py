@@ -81,6 +81,18 @@ def contour(name: str) -> tuple[int, ...]:
     return tuple(int(i) for i in loop)
 
 
+# Inner-lip landmarks facing each other across the mouth opening (upper, lower), left to right.
+INNER_LIP_PAIRS = ((78, 78), (191, 95), (80, 88), (81, 178), (82, 87), (13, 14), (312, 317), (311, 402),
+                   (310, 318), (415, 324), (308, 308))
+
+
+def lip_gaps(points: np.ndarray) -> np.ndarray:
+    """(..., P) signed vertical opening of each inner-lip pair (lower y - upper y, image axes):
+    negative where the lips have passed through each other."""
+    p = np.asarray(points)
+    return np.stack([p[..., lo, 1] - p[..., up, 1] for up, lo in INNER_LIP_PAIRS], axis=-1)
+
+
 def polygon_area(points: np.ndarray) -> np.ndarray:
     """Unsigned shoelace area of (..., N, 2) polygons."""
     x, y = points[..., 0], points[..., 1]

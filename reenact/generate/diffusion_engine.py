@@ -1,21 +1,20 @@
 """The MagicPortrait diffusion model behind the generator interface.
 
-Guidance maps are rendered on the source's square crop (the official layout), written to a
-scratch folder that the pipeline reads one context window at a time, and the generated crops are
-pasted back into the full source picture with colour matching.
+Guidance maps are rendered on the source's square crop (the official layout) and streamed into the
+pipeline as arrays; the weights are loaded once per generator (a `Reenactor` keeps its generator
+across runs). Output frames are decoded, colour-matched with one transform per clip, pasted back
+into the full source picture and handed to the writer a chunk at a time, so host memory does not
+grow with the clip.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-from pathlib import Path
 
-import numpy as np
+import cv2
 
 from ..config import cache_dir, resolve_path
-from .pasteback import paste_back
+from .pasteback import ColourTransform, feathered_mask, paste_back
 
 log = logging.getLogger("reenact")
 
@@ -39,6 +38,7 @@ class DiffusionGenerator:
     def __init__(self, cfg):
         self.cfg = cfg
         self._renderers: dict = {}
+        self._pipe = None
 
     @classmethod
     def from_cfg(cls, cfg) -> "DiffusionGenerator":
@@ -55,30 +55,37 @@ class DiffusionGenerator:
             self._renderers[geometry] = GuidanceRenderer.from_config(self.cfg, geometry)
         return self._renderers[geometry]
 
+    def pipeline(self):
+        """The loaded pipeline, loaded on first use and kept: weights are read once per generator."""
+        if self._pipe is None:
+            from .diffusion import GenerationSettings, load_pipeline
+
+            d = self.cfg.generate.diffusion
+            settings = GenerationSettings.from_config(d)
+            self._pipe = load_pipeline(resolve_path(self.cfg.paths.weights_dir), device=d.device,
+                                       dtype=settings.dtype, cache_dir=cache_dir(self.cfg))
+        return self._pipe
+
     def frames(self, source, aligned, pasteback: bool, progress=None):
         from ..faces.crop import warp_to_crop
-        from ..render.write import write_guidance
-        from .diffusion import GenerationSettings, load_pipeline
+        from .diffusion import GenerationSettings
+        from .diffusion.pipeline import to_uint8
 
-        cfg = self.cfg
-        settings = GenerationSettings.from_config(cfg.generate.diffusion)
+        settings = GenerationSettings.from_config(self.cfg.generate.diffusion)
         crop_tf = source.head.crop_transforms[0]
-        reference = warp_to_crop(source.image, crop_tf, source.head.crop_size)
-        scratch = Path(tempfile.mkdtemp(prefix="reenact-guidance-"))
-        try:
-            total, batches = self.renderer(source.head.geometry).batches(source.head, aligned)
-            write_guidance(scratch / "maps", progress(batches, None, "guidance") if progress else batches,
-                           total=total, overwrite=True)
-            pipe = load_pipeline(resolve_path(cfg.paths.weights_dir), device=cfg.generate.diffusion.device,
-                                 dtype=str(cfg.generate.diffusion.dtype), cache_dir=cache_dir(cfg))
-            video = pipe(reference, scratch / "maps", settings, num_frames=total, progress=progress is not None)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
         side = source.head.crop_size
-        for frame in video.to_uint8():
-            if frame.shape[0] != side:
-                import cv2
-
-                frame = cv2.resize(frame, (side, side), interpolation=cv2.INTER_CUBIC)
-            yield paste_back(source.image, frame, crop_tf, colour_reference=reference) if pasteback else frame
-
+        reference = warp_to_crop(source.image, crop_tf, side)
+        pipe = self.pipeline()
+        total, batches = self.renderer(source.head.geometry).batches(source.head, aligned)
+        if progress:
+            batches = progress(batches, total, "guidance")
+        latents = pipe.generate_latents(reference, batches, settings, num_frames=total,
+                                        progress=progress is not None)
+        colour = None
+        for chunk in pipe.iter_decoded(latents, settings.decode_chunk):
+            crops = [frame if frame.shape[0] == side else
+                     cv2.resize(frame, (side, side), interpolation=cv2.INTER_CUBIC) for frame in to_uint8(chunk)]
+            if pasteback and colour is None:    # one colour transform per clip, fitted on its first chunk
+                colour = ColourTransform.fit(crops, reference, feathered_mask(side) > 0.5)
+            for crop in crops:
+                yield paste_back(source.image, crop, crop_tf, colour=colour) if pasteback else crop

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Sequence
+
 import cv2
 import numpy as np
 
@@ -15,33 +18,56 @@ def feathered_mask(size: int, feather: float = 0.08) -> np.ndarray:
     return np.outer(ramp, ramp).astype(np.float32)
 
 
-def match_colours(crop: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Shift and scale each channel of `crop` to the reference's mean and spread under `mask`.
+@dataclass(frozen=True)
+class ColourTransform:
+    """Per-channel shift and scale in Lab, taking generated crops to the source crop's colours.
 
-    Generators drift in colour; matching in Lab against the source crop keeps the pasted face the
-    same colour as its surroundings.
-    """
-    weights = mask.astype(np.float64)
-    if weights.sum() < 1:
-        return crop
-    a = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float64)
-    b = cv2.cvtColor(reference, cv2.COLOR_RGB2LAB).astype(np.float64)
-    out = np.empty_like(a)
-    for c in range(3):
-        mu_a, mu_b = np.average(a[..., c], weights=weights), np.average(b[..., c], weights=weights)
-        sd_a = np.sqrt(np.average((a[..., c] - mu_a) ** 2, weights=weights)) + 1e-6
-        sd_b = np.sqrt(np.average((b[..., c] - mu_b) ** 2, weights=weights)) + 1e-6
-        out[..., c] = (a[..., c] - mu_a) * (sd_b / sd_a) + mu_b
-    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    Fitted once per clip, never per frame: a per-frame fit sees a dark open mouth (4% of the crop)
+    as a darker frame and brightens everything else by several grey levels, so brightness pumps
+    with speech. One transform for the clip keeps every unchanged pixel unchanged."""
+
+    mean_from: np.ndarray     # (3,) Lab means of the generated crops
+    mean_to: np.ndarray       # (3,) Lab means of the reference
+    gain: np.ndarray          # (3,) ratio of spreads
+
+    @classmethod
+    def fit(cls, crops: Sequence[np.ndarray], reference: np.ndarray, mask: np.ndarray) -> "ColourTransform":
+        """Statistics pooled over all `crops` (e.g. the clip's first chunk) under `mask`."""
+        weights = mask.astype(np.float64)
+        if weights.sum() < 1 or not len(crops):
+            return cls.identity()
+        b = cv2.cvtColor(reference, cv2.COLOR_RGB2LAB).astype(np.float64)
+        a = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2LAB) for c in crops]).astype(np.float64)
+        wa = np.broadcast_to(weights, a.shape[:3])
+        mu_a = np.array([np.average(a[..., c], weights=wa) for c in range(3)])
+        mu_b = np.array([np.average(b[..., c], weights=weights) for c in range(3)])
+        sd_a = np.array([np.sqrt(np.average((a[..., c] - mu_a[c]) ** 2, weights=wa)) for c in range(3)]) + 1e-6
+        sd_b = np.array([np.sqrt(np.average((b[..., c] - mu_b[c]) ** 2, weights=weights)) for c in range(3)]) + 1e-6
+        return cls(mu_a, mu_b, sd_b / sd_a)
+
+    @classmethod
+    def identity(cls) -> "ColourTransform":
+        return cls(np.zeros(3), np.zeros(3), np.ones(3))
+
+    def apply(self, crop: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float64)
+        out = (lab - self.mean_from) * self.gain + self.mean_to
+        return cv2.cvtColor(np.clip(out + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+
+
+def match_colours(crop: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One crop matched on its own statistics (a still; for clips fit one `ColourTransform`)."""
+    return ColourTransform.fit([crop], reference, mask).apply(crop)
 
 
 def paste_back(frame: np.ndarray, crop: np.ndarray, transform: np.ndarray, feather: float = 0.08,
-               colour_reference: np.ndarray | None = None) -> np.ndarray:
-    """`crop` (made through the frame→crop similarity `transform`) blended into a copy of `frame`."""
+               colour: ColourTransform | None = None) -> np.ndarray:
+    """`crop` (made through the frame→crop similarity `transform`) blended into a copy of `frame`,
+    after the clip's colour transform when one is given."""
     size = crop.shape[0]
     mask = feathered_mask(size, feather)
-    if colour_reference is not None:
-        crop = match_colours(crop, colour_reference, mask > 0.5)
+    if colour is not None:
+        crop = colour.apply(crop)
     h, w = frame.shape[:2]
     inverse = invert_transform(transform).astype(np.float64)
     warped = cv2.warpAffine(crop, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

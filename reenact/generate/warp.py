@@ -16,10 +16,14 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from ..faces.topology import contour, face_triangles, polygon_area
+from ..faces.topology import INNER_LIP_PAIRS, contour, face_triangles, lip_gaps
 from ..schema import WarpOptions
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
+IRIS_CORE = 0.3   # share of the eye opening, around the iris, that moves rigidly with the gaze
+_INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR}
+# How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
+_FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -39,6 +43,12 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
+
+
+def signed_areas(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """(K,) twice the signed area of each triangle (positive: counter-clockwise in x-right/y-down)."""
+    a, b, c = points[tris[:, 0]], points[tris[:, 1]], points[tris[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
 def _triangle_affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -123,7 +133,17 @@ class WarpEngine:
         # vertex ids: 0..467 face, then head ring, fade ring, frame
         remap = np.concatenate([oval_idx, self.n_face + np.arange(len(ring_src) - n_oval)])
         self.ring_tris = remap[tri[keep]]
+        self.oval_idx = oval_idx
+        # Each eye's iris core: a copy of the eye opening shrunk around the iris centre, moving
+        # rigidly with it (so the whole iris shifts with the gaze, not only its centre).
+        self.eyes = [(c, np.array(contour(eye))) for eye, c in (("right_eye", 468), ("left_eye", 473))
+                     if self.n_face > c]
+        self.iris_src = self._iris_core(self.src_pts)
+        self.ring_sign = np.sign(signed_areas(self._source_vertices(), self.ring_tris))
+        self.last_folds = 0          # ring triangles still folded in the last render (0 unless impossible)
         self.lips_inner = np.array(contour("lips_inner"))
+        if self.opts.interpolation not in _INTERPOLATION:
+            raise ValueError(f"interpolation must be one of {', '.join(_INTERPOLATION)}, not {self.opts.interpolation!r}")
         if self.opts.mouth_interior not in ("auto", "source", "drawn"):
             raise ValueError(f"mouth_interior must be auto, source or drawn, not {self.opts.mouth_interior!r}")
         self.source_mouth_open = (self.opts.mouth_interior == "source" or (
@@ -134,50 +154,119 @@ class WarpEngine:
         face = face_triangles()
         bridge = np.array([all(int(v) in inner for v in t) for t in face])
         face = face if self.source_mouth_open else face[~bridge]
-        # Each eye opening is re-triangulated as a fan around its iris centre, so the iris follows
-        # the driving's gaze; the fans go under the lids, which close over them in a blink.
-        fans = []
-        for eye, centre in (("right_eye", 468), ("left_eye", 473)):
-            ring = list(contour(eye))
-            inside = np.array([all(int(v) in set(ring) for v in t) for t in face])
+        # Each eye opening is re-triangulated around its iris: a fan from the iris centre to the
+        # iris core ring (rigid), and a band from the core ring to the eye contour that takes up
+        # the motion; they go under the lids, which close over them in a blink.
+        bands, cores, base = [], [], self.n_face + len(self.head_ring) + len(self.fade_ring) + len(self.frame)
+        for centre, ring in self.eyes:
+            inside = np.array([all(int(v) in set(ring.tolist()) for v in t) for t in face])
             face = face[~inside]
-            fans += [(centre, ring[i], ring[(i + 1) % len(ring)]) for i in range(len(ring))]
+            m = len(ring)   # the core: its centre at base, its ring at base + 1 ...
+            for i in range(m):
+                a, b = base + 1 + i, base + 1 + (i + 1) % m
+                cores.append((base, a, b))
+                bands += [(a, ring[i], ring[(i + 1) % m]), (a, ring[(i + 1) % m], b)]
+            base += m + 1
         self.face_tris = face
-        self.eye_tris = np.array(fans, np.int64) if self.n_face > 473 else np.zeros((0, 3), np.int64)
+        # bands first, cores over them, lids (face triangles) over both: where the iris core
+        # reaches past a narrowed eye opening, the lids hide it instead of squashing it
+        self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)
         self.mouth_tint = self._mouth_colours()
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
-        width = np.linalg.norm(pts[61] - pts[291])
-        return float(polygon_area(pts[self.lips_inner]) / max(width ** 2, 1e-6))
+        """Mean signed inner-lip opening / mouth width: negative when the lips cross."""
+        width = np.linalg.norm(pts[61, :2] - pts[291, :2])
+        return float(lip_gaps(pts).mean() / max(width, 1e-6))
 
-    def _mouth_colours(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cavity and teeth colours in the source's lighting: from the lips' own colour and brightness."""
+    def _mouth_colours(self) -> dict[str, np.ndarray]:
+        """Interior colours from the source's own lips and skin, so they sit in its lighting and
+        colour balance (a greyscale source gets grey ones): cavity, teeth, tongue."""
         lips = np.array(contour("lips_outer"))
         mask = np.zeros(self.source.shape[:2], np.uint8)
         cv2.fillPoly(mask, [np.round(self.src_pts[lips]).astype(np.int32)], 1)
         cv2.fillPoly(mask, [np.round(self.src_pts[self.lips_inner]).astype(np.int32)], 0)
         lip = self.source[mask > 0].reshape(-1, 3).astype(np.float64)
-        lip = lip.mean(0) if len(lip) else np.array([150.0, 80.0, 80.0])
-        cavity = lip * 0.22
-        teeth = np.clip(np.array([214.0, 204.0, 190.0]) * min(1.0, lip.mean() / 120.0), 0, 255)
-        return cavity, teeth
+        lip = np.median(lip, 0) if len(lip) else np.array([150.0, 80.0, 80.0])
+        # skin: the cheeks and the chin, between the lips and the face oval
+        skin_pts = self.src_pts[[50, 280, 199, 205, 425]]
+        h, w = self.source.shape[:2]
+        xs = np.clip(np.round(skin_pts[:, 0]).astype(int), 0, w - 1)
+        ys = np.clip(np.round(skin_pts[:, 1]).astype(int), 0, h - 1)
+        skin = np.median(self.source[ys, xs].astype(np.float64), 0)
+        grey_skin = skin.mean()
+        # teeth: light, with a trace of the skin's own tint (none on a grey source)
+        teeth_level = float(np.clip(1.05 * grey_skin + 30.0, 90.0, 235.0))
+        teeth = np.clip(teeth_level + 0.15 * (skin - grey_skin), 0, 255)
+        return {"cavity": lip * 0.16, "teeth": teeth, "tongue": lip * 0.62}
 
     def _vertices(self, target: np.ndarray) -> np.ndarray:
-        """All control points at their target positions (face, head ring, fade ring, frame)."""
+        """All control points at their target positions (face, head ring, fade ring, frame), with
+        no ring triangle folded where that can be helped (the count left is `last_folds`).
+
+        The head ring keeps its offset from the face oval, turned and scaled with the head, so it
+        follows the oval (a dropping jaw, a turning cheek) instead of being crossed by it. The fade
+        ring follows part of the head's motion; where a triangle between the rings would fold it
+        is pulled further along, up to all of it (the warped region grows with the motion)."""
         rigid = list(RIGID_POINTS)
         head = similarity_fit(self.src_pts[rigid], target[rigid])
-        head_ring = _apply(head, self.head_ring)
-        k = self.opts.fade_motion
-        fade_ring = (1 - k) * self.fade_ring + k * _apply(head, self.fade_ring)
-        return np.concatenate([target[:self.n_face], head_ring, fade_ring, self.frame])
+        head_ring = target[self.oval_idx] + (self.head_ring - self.src_pts[self.oval_idx]) @ head[:, :2].T
+        moved_fade = _apply(head, self.fade_ring)
+        face = target[:self.n_face]
+        for k in (self.opts.fade_motion,) + tuple(k for k in _FADE_STEPS if k > self.opts.fade_motion):
+            fade_ring = (1 - k) * self.fade_ring + k * moved_fade
+            dst = np.concatenate([face, head_ring, fade_ring, self.frame])
+            folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
+            if folds == 0:
+                break
+        if folds:
+            # the head moved past the static frame: give up part of the ring motion, never fold
+            for keep in (0.75, 0.5, 0.25, 0.0):
+                ring = np.concatenate([head_ring, fade_ring])
+                still = np.concatenate([self.head_ring, self.fade_ring])
+                dst = np.concatenate([face, keep * ring + (1 - keep) * still, self.frame])
+                folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
+                if folds == 0:
+                    break
+        self.last_folds = folds
+        return dst
 
     def _source_vertices(self) -> np.ndarray:
-        return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame])
+        return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame, self.iris_src])
+
+    def _iris_core(self, pts: np.ndarray, pulls=None) -> np.ndarray:
+        """(E*17, 2) iris cores, each its centre then a ring: the source's eye opening shrunk by
+        IRIS_CORE around the iris, turned and scaled with the eye corners (not squashed with the
+        lids), at the eye's middle plus `pull` times the iris centre's offset from it."""
+        rings = []
+        pulls = np.ones(len(self.eyes)) if pulls is None else pulls
+        for (centre, ring), (c0, c1), pull in zip(self.eyes, ((33, 133), (263, 362)), pulls):
+            src = self.src_pts[ring, :2]
+            z = complex(*(pts[c1, :2] - pts[c0, :2])) / complex(*(self.src_pts[c1, :2] - self.src_pts[c0, :2]))
+            turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
+            middle = pts[ring, :2].mean(0)
+            core = middle + pull * (pts[centre, :2] - middle)
+            offsets = IRIS_CORE * (src - src.mean(0))
+            rings.append(np.concatenate([core[None], core + offsets @ turn.T]))
+        return np.concatenate(rings) if rings else np.zeros((0, 2))
+
+    def _with_iris(self, dst: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """dst with the iris cores appended; the gaze is held back where the iris centre would
+        leave the eye opening."""
+        pulls = np.ones(len(self.eyes))
+        for k, (centre, ring) in enumerate(self.eyes):
+            poly = target[ring, :2].astype(np.float32).reshape(-1, 1, 2)
+            middle = target[ring, :2].mean(0)
+            for pull in (1.0, 0.75, 0.5, 0.25, 0.0):
+                point = middle + pull * (target[centre, :2] - middle)
+                if cv2.pointPolygonTest(poly, (float(point[0]), float(point[1])), False) >= 0:
+                    break
+            pulls[k] = pull
+        return np.concatenate([dst, self._iris_core(target, pulls)])
 
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
         target = np.asarray(target_points, np.float64)
-        dst = self._vertices(target[:, :2])
+        dst = self._with_iris(self._vertices(target[:, :2]), target[:, :2])
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
@@ -188,7 +277,8 @@ class WarpEngine:
         # resized, which also softens the edge where the face overlaps the ring (a chin over the neck).
         tris = np.concatenate([self.ring_tris, self.eye_tris, face])
         map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride)
-        region = cv2.remap(self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        region = cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
+                           borderMode=cv2.BORDER_REPLICATE)
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
@@ -197,7 +287,7 @@ class WarpEngine:
 
     def _draw_mouth(self, out: np.ndarray, target: np.ndarray, roi) -> None:
         """A closed source mouth has no interior to stretch: draw one where the target opens."""
-        if self.source_mouth_open or self._mouth_openness(target) <= 0.01:
+        if self.source_mouth_open or self._mouth_openness(target) <= 0.015:
             return
         poly_t = target[self.lips_inner]
         lo = np.floor(poly_t.min(0) - 4).astype(int)
@@ -209,30 +299,45 @@ class WarpEngine:
         region = out[y0:y1, x0:x1]
         mask = np.zeros(region.shape[:2], np.float32)
         cv2.fillPoly(mask, [np.round((poly_t - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        fill = self._drawn_interior(poly_t, region.shape[:2], (x0, y0))
+        fill = self._drawn_interior(target, region.shape[:2], (x0, y0))
         mask = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
         region[:] = np.clip(region * (1 - mask) + fill * mask, 0, 255).astype(np.uint8)
 
-    def _drawn_interior(self, poly_t: np.ndarray, shape, origin) -> np.ndarray:
-        """A dark cavity with the upper teeth showing under the upper lip."""
-        cavity, teeth = self.mouth_tint
-        fill = np.empty((*shape, 3), np.float32)
-        fill[:] = cavity
+    def _drawn_interior(self, target: np.ndarray, shape, origin) -> np.ndarray:
+        """A shaded cavity (darkest at the back), upper teeth under the upper lip, lower teeth on
+        the lower lip (they move with the jaw) and a tongue low in the opening."""
+        colours = self.mouth_tint
+        gaps = lip_gaps(target)
+        opening = max(float(np.median(gaps[2:-2])), 1.0)
+        width = max(float(np.linalg.norm(target[78, :2] - target[308, :2])), 1.0)
+        upper = np.array([target[u, :2] for u, _ in INNER_LIP_PAIRS]) - origin
+        lower = np.array([target[v, :2] for _, v in INNER_LIP_PAIRS]) - origin
+        ys, xs = np.mgrid[:shape[0], :shape[1]].astype(np.float32)
+        centre = (upper + lower).mean(0) / 2
+        # cavity: darker towards the middle of the opening (the throat), lighter near the lips
+        r = np.sqrt(((xs - centre[0]) / (0.5 * width)) ** 2 + ((ys - centre[1]) / (0.5 * opening + 1)) ** 2)
+        fill = colours["cavity"] * (0.6 + 0.7 * np.clip(r, 0, 1))[..., None]
         if self.opts.teeth:
-            upper = poly_t[[i for i, v in enumerate(self.lips_inner) if v in _UPPER_INNER_LIP]] - origin
-            upper = upper[np.argsort(upper[:, 0])]
-            lower = poly_t[[i for i, v in enumerate(self.lips_inner) if v in _LOWER_INNER_LIP]] - origin
-            opening = max(float(np.median(lower[:, 1]) - np.median(upper[:, 1])), 1.0)
-            band = np.concatenate([upper, upper[::-1] + (0, 0.35 * opening)])
-            tmask = np.zeros(shape, np.float32)
-            cv2.fillPoly(tmask, [np.round(band * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-            tmask = cv2.GaussianBlur(tmask, (0, 0), max(0.8, 0.1 * opening))[..., None]
-            fill = fill * (1 - 0.85 * tmask) + teeth * 0.85 * tmask
+            # horizontal shading: teeth fall away into shadow towards the mouth corners
+            side = np.clip(1.0 - 0.55 * ((xs - centre[0]) / (0.5 * width)) ** 2, 0.35, 1.0)[..., None]
+            tongue = np.zeros(shape, np.float32)
+            if opening > 0.25 * width:
+                axes = (max(int(0.3 * width), 1), max(int(0.25 * opening), 1))
+                cv2.ellipse(tongue, (int(centre[0]), int(lower[:, 1].mean() - 0.1 * opening)), axes, 0, 0, 360, 1.0, -1)
+                tongue = cv2.GaussianBlur(tongue, (0, 0), max(0.8, 0.08 * opening))
+            fill = fill * (1 - 0.9 * tongue[..., None]) + colours["tongue"] * 0.9 * tongue[..., None] * side
+            for lip, depth, share in ((upper, min(0.35 * opening, 0.16 * width), 0.9),
+                                      (lower, -min(0.18 * max(opening - 0.1 * width, 0.0), 0.1 * width), 0.75)):
+                if abs(depth) < 0.5:
+                    continue
+                band = np.concatenate([lip[1:-1], lip[-2:0:-1] + (0, depth)])
+                tmask = np.zeros(shape, np.float32)
+                cv2.fillPoly(tmask, [np.round(band * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+                tmask = cv2.GaussianBlur(tmask, (0, 0), max(0.7, 0.06 * opening))[..., None]
+                fill = fill * (1 - share * tmask) + colours["teeth"] * side * share * tmask
         return fill
 
 
-_UPPER_INNER_LIP = {78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308}
-_LOWER_INNER_LIP = {78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308}
 
 
 class WarpGenerator:

@@ -2,17 +2,20 @@
 
 Two modes (guidance-maps.md §3 for the first):
 
-* absolute (the official MagicPortrait split, FLAME only): shape, texture, light, camera and
-  crop from the source; expression, jaw and global head rotation from each driving frame;
-  neck and eyes zero. The head stays where the source's is; only rotation, expression and
-  jaw move. Multipliers do not apply.
-* relative: the driving's change since a reference frame (its first by default), applied to
-  the source's own expression and pose: expression offsets are added, rotations composed
-  (delta · source), the head's image translation and scale follow the driving's, measured in
-  head sizes. `expression_scale` multiplies the expression, jaw and eye changes,
-  `pose_scale` the head rotation, neck, translation and scale changes. Works for FLAME and
-  for the MediaPipe mesh backend (whose only mode it is).
+* absolute (the official MagicPortrait split): shape, texture, light, camera and crop from the
+  source; expression, jaw and global head rotation from each driving frame; neck and eyes zero.
+  The head stays where the source's is; only rotation, expression and jaw move. Multipliers do
+  not apply. The mesh backend has no identity-free expression, so there "absolute" means the
+  driving's head rotation as it is, with the expression still relative.
+* relative: the driving's change since a reference frame, applied to the source's own
+  expression and pose: expression offsets are added, rotations composed (delta · source).
+  `expression_scale` multiplies the expression, jaw and eye changes, `pose_scale` the head
+  rotation, neck, translation and scale changes. Works for FLAME and the mesh backend.
 
+The reference frame is by default the driving frame whose expression is closest to the
+source's (motion.py), else `reference_frame`. The head's translation and scale in the picture
+are by default not transferred (`head_motion: anchored`, they are mostly the driving camera's);
+`follow` transfers them bounded and smoothed, in head sizes, without camera jumps.
 Optional Gaussian smoothing over time (sigma in frames) applies to the driving motion first.
 """
 
@@ -26,20 +29,24 @@ from scipy.spatial.transform import Rotation
 from ..errors import InputError
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.types import HeadTrack
+from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, lip_floor,
+                     mesh_expression_features, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
 MODES = ALIGN_MODES
 
 
 def resolved_mode(options: AlignOptions, geometry: str) -> str:
-    """The alignment mode for a track geometry ('auto': absolute for FLAME, relative otherwise)."""
+    """The alignment mode for a track geometry ('auto': absolute for FLAME, relative otherwise).
+    Absolute works for every geometry: for the mesh it is the driving's rotation as it is."""
     if options.mode not in MODES:
         raise InputError(f"unknown alignment mode {options.mode!r}; choose one of {', '.join(MODES)}")
+    if options.head_motion not in HEAD_MOTIONS:
+        raise InputError(f"unknown head motion {options.head_motion!r}; choose one of {', '.join(HEAD_MOTIONS)}")
+    if options.reference not in REFERENCES:
+        raise InputError(f"unknown reference {options.reference!r}; choose one of {', '.join(REFERENCES)}")
     if options.mode == "auto":
         return "absolute" if geometry == "flame" else "relative"
-    if options.mode == "absolute" and geometry != "flame":
-        raise InputError(f"absolute alignment needs FLAME tracks (the official MagicPortrait split); {geometry} "
-                         "tracks support relative alignment only: use --relative (align.mode=relative)")
     if options.mode == "absolute" and (options.expression_scale != 1.0 or options.pose_scale != 1.0):
         raise InputError("expression/pose multipliers apply to relative alignment only; use mode=relative")
     return options.mode
@@ -144,7 +151,7 @@ def align(source: HeadTrack, driving: HeadTrack, options: AlignOptions | None = 
     if source.geometry == "flame":
         return align_flame(source, driving, options, mode)
     if source.geometry == "mesh":
-        return align_mesh(source, driving, options)
+        return align_mesh(source, driving, options, mode)
     raise InputError(f"unknown track geometry {source.geometry!r} (backend {source.backend!r})")
 
 
@@ -197,12 +204,17 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
         pose[:, 6:9] = d["jaw"]
         cam = np.repeat(src_cam[None], n, 0)
     else:
-        ref = _check_index(options.reference_frame, n, "reference frame")
         a_exp, a_pose = options.expression_scale, options.pose_scale
         src_exp = _param(source, "expression", "source").reshape(len(source), -1)[i_src]
         if src_exp.shape[0] != d["expression"].shape[1]:
             raise InputError(f"source has {src_exp.shape[0]} expression coefficients, driving"
                              f" {d['expression'].shape[1]}; track both with the same FLAME setup")
+        if options.reference == "auto":
+            # FLAME's expression and jaw are identity-free: the nearest driving frame is the neutral one
+            src_jaw = _frames(source, "jaw", "source", 3)[i_src]
+            ref = closest_frame(np.r_[src_exp, 10 * src_jaw], np.c_[d["expression"], 10 * d["jaw"]], weights=1.0)
+        else:
+            ref = _check_index(options.reference_frame, n, "reference frame")
         expression = src_exp + a_exp * (d["expression"] - d["expression"][ref])
         for key, cols, factor in (("global_rot", slice(0, 3), a_pose), ("neck", slice(3, 6), a_pose),
                                   ("jaw", slice(6, 9), a_exp)):
@@ -212,20 +224,26 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
         for cols in (slice(0, 3), slice(3, 6)):
             pose[:, slice(cols.start + 9, cols.stop + 9)] = transfer_rotation(
                 d["eyes"][:, cols], d["eyes"][ref, cols], src_eyes[cols], a_exp)
-        cam = _relative_flame_camera(d["cam"], np.asarray(driving.crop_transforms, np.float64), driving.crop_size,
-                                     ref, src_cam, src_crop, a_pose)
+        if options.head_motion == "anchored":
+            cam = np.repeat(src_cam[None], n, 0)
+        else:
+            cam = _relative_flame_camera(d["cam"], np.asarray(driving.crop_transforms, np.float64), driving.crop_size,
+                                         ref, src_cam, src_crop, a_pose, options.follow)
     return AlignedFlame(shape=shape, expression=expression, pose=pose, cam=cam,
                         crop_transform=np.repeat(src_crop[None], n, 0), crop_size=int(source.crop_size),
                         tex=tex, light=light, mode=mode)
 
 
-def _relative_flame_camera(drv_cam, drv_crop, drv_crop_size, ref, src_cam, src_crop, factor) -> np.ndarray:
-    """Source camera moved and scaled as the driving head moves in its frame, in head units."""
+def _relative_flame_camera(drv_cam, drv_crop, drv_crop_size, ref, src_cam, src_crop, factor,
+                           limits: FollowOptions) -> np.ndarray:
+    """Source camera moved and scaled as the driving head moves in its frame, in head units
+    (bounded, smoothed, camera jumps removed: motion.followed_motion)."""
     anchor, px_per_unit = _head_in_frame(drv_cam, drv_crop, drv_crop_size)
-    shift_units = (anchor - anchor[ref]) / px_per_unit[ref]              # (T, 2) world units, y down
-    shift_units = shift_units @ _rotation_of(src_crop[None])[0].T           # into the source crop's axes
+    # FLAME's unit is metres; a head is about 0.1 m in radius
+    shift_units, zoom = followed_motion(anchor / px_per_unit[ref] / 0.1, np.log(px_per_unit), ref, limits)
+    shift_units = 0.1 * shift_units @ _rotation_of(src_crop[None])[0].T    # into the source crop's axes
     s_src, tx_src, ty_src = src_cam
-    s_new = s_src * (px_per_unit / px_per_unit[ref]) ** factor
+    s_new = s_src * zoom ** factor
     ndc_x = s_src * tx_src + factor * s_src * shift_units[:, 0]
     ndc_y = s_src * ty_src - factor * s_src * shift_units[:, 1]             # NDC y = -s(Y + ty)
     return np.stack([s_new, ndc_x / s_new, ndc_y / s_new], 1)
@@ -239,10 +257,9 @@ def _spread(points: np.ndarray) -> float:
     return float(np.sqrt((centred ** 2).sum(1).mean()))
 
 
-def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions) -> AlignedMesh:
+def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mode: str = "relative") -> AlignedMesh:
     n = len(driving)
     i_src = _check_index(options.source_frame, len(source), "source frame")
-    ref = _check_index(options.reference_frame, n, "reference frame")
     a_exp, a_pose = options.expression_scale, options.pose_scale
 
     canon_d = _param(driving, "canonical", "driving")
@@ -260,21 +277,37 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions) -> 
     scale_s = float(_param(source, "scale", "source").reshape(-1)[i_src])
     if canon_s.shape != canon_d.shape[1:]:
         raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
+    ref = _mesh_reference(canon_s, canon_d, options)
 
     size_s, size_ref = _spread(canon_s), _spread(canon_d[ref])
     canonical = canon_s + a_exp * (canon_d - canon_d[ref]) * (size_s / size_ref)
-    rotation = transfer_rotation(rot_d, rot_d[ref], rot_s, a_pose)
+    canonical = uncross_lips(canonical, lip_floor(canon_s))
+    if mode == "absolute":   # the driving's head rotation as it is; no identity-free expression here
+        rotation = rot_d.copy()
+    else:
+        rotation = transfer_rotation(rot_d, rot_d[ref], rot_s, a_pose)
 
-    drv_crop = np.asarray(driving.crop_transforms, np.float64)
     src_crop = np.asarray(source.crop_transforms, np.float64)[i_src]
-    anchor = _frame_from_crop(drv_crop, trans_d[:, :2])                  # driving head position, frame px
-    px_per_unit = scale_d / _scale_of(drv_crop)                          # driving frame px per canonical unit
-    shift = (anchor - anchor[ref]) / (px_per_unit[ref] * size_ref)       # in driving head sizes
-    shift = shift @ _rotation_of(src_crop[None])[0].T * (scale_s * size_s)
-    scale = scale_s * (px_per_unit / px_per_unit[ref]) ** a_pose
     translation = np.repeat(trans_s[None], n, 0)
-    translation[:, :2] += a_pose * shift
+    scale = np.full(n, scale_s)
+    if options.head_motion == "follow" and mode != "absolute":
+        drv_crop = np.asarray(driving.crop_transforms, np.float64)
+        anchor = _frame_from_crop(drv_crop, trans_d[:, :2])               # driving head position, frame px
+        px_per_unit = scale_d / _scale_of(drv_crop)                       # driving frame px per canonical unit
+        shift, zoom = followed_motion(anchor / (px_per_unit[ref] * size_ref), np.log(px_per_unit), ref,
+                                      options.follow)                     # in driving head sizes
+        shift = shift @ _rotation_of(src_crop[None])[0].T * (scale_s * size_s)
+        scale = scale_s * zoom ** a_pose
+        translation[:, :2] += a_pose * shift
     rmat = Rotation.from_rotvec(rotation).as_matrix()                    # (T, 3, 3)
     points = scale[:, None, None] * np.einsum("tij,tnj->tni", rmat, canonical) + translation[:, None, :]
     return AlignedMesh(points=points, crop_transform=np.repeat(src_crop[None], n, 0),
-                       crop_size=int(source.crop_size))
+                       crop_size=int(source.crop_size), mode=mode)
+
+
+def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOptions) -> int:
+    """The driving frame relative motion is measured from (see motion.closest_frame)."""
+    if options.reference != "auto":
+        return _check_index(options.reference_frame, len(canon_d), "reference frame")
+    speed = np.r_[0.0, np.linalg.norm(np.diff(canon_d, axis=0), axis=-1).mean(-1)]
+    return closest_frame(mesh_expression_features(canon_s), mesh_expression_features(canon_d), speed=speed)

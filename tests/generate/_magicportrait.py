@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -42,3 +43,20 @@ def forward_inputs() -> tuple:
 def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     assert a.shape == b.shape, (a.shape, b.shape)
     return (a.float() - b.float()).abs().max().item()
+
+
+@contextlib.contextmanager
+def recording_unet_calls(pipe, what=lambda latents: latents.shape):
+    """Within the block, `what(latents)` of every denoising-UNet call of `pipe` is appended to the yielded list."""
+    seen: list = []
+    denoise = pipe.model.denoise
+
+    def spy(latents, *args, **kwargs):
+        seen.append(what(latents))
+        return denoise(latents, *args, **kwargs)
+
+    pipe.model.denoise = spy
+    try:
+        yield seen
+    finally:
+        del pipe.model.denoise

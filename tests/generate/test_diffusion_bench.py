@@ -27,11 +27,14 @@ def test_tiny_benchmark_runs_on_cpu_and_reports_per_frame_time(tmp_path):
     bench = load_bench()
     out = tmp_path / "bench.json"
     assert bench.main(["--tiny", "--device", "cpu", "--frames", "2", "--steps", "1", "--no-warmup",
-                       "--json", str(out)]) == 0
-    (result,) = json.loads(out.read_text())
-    assert result["dtype"] == "fp32" and result["frames"] == 2 and result["size"] == 128
-    assert result["seconds_per_frame"] > 0 and result["tflop_total"] > 0
-    assert result["peak_memory_gib"] is None and result["flop_limit_seconds_per_frame"] is None
+                       "--modes", "official,bf16", "--json", str(out)]) == 0
+    official, bf16 = json.loads(out.read_text())
+    assert (official["mode"], official["dtype"], bf16["dtype"]) == ("official", "fp32", "bf16")
+    assert official["frames"] == 2 and official["size"] == 128
+    assert official["seconds_per_frame"] > 0 and official["tflop_total"] > 0 and official["peak_host_rss_gib"] > 0
+    assert official["peak_memory_gib"] is None and official["flop_limit_seconds_per_frame"] is None
+    assert official["max_abs_diff"] == 0 and bf16["speedup_vs_official"] > 0
+    assert 0 < bf16["mean_abs_diff"] <= bf16["max_abs_diff"] < 0.5        # bf16 rounding, not garbage
 
 
 @pytest.mark.slow

@@ -39,9 +39,11 @@ def test_diffusion_engine_runs_end_to_end_and_pastes_back(tmp_path, astronaut):
 
 
 def _crop_box(image):
-    from reenact.faces import detect_faces
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.faces.detect import for_magicportrait
 
-    x0, y0, x1, y1 = detect_faces([image], video=False).boxes[0]
+    # the diffusion engine crops by MagicPortrait's rule (faces.crop_rule auto, issue 12)
+    x0, y0, x1, y1 = detect_faces([image], video=False, options=for_magicportrait(FaceOptions(), True)).boxes[0]
     return int(x0) - 1, int(y0) - 1, int(np.ceil(x1)) + 1, int(np.ceil(y1)) + 1
 
 
@@ -54,3 +56,48 @@ def test_weights_convert_command(tmp_path, capsys):
     code = main(["weights", "convert", "--src", str(tmp_path / "missing"), "--out", str(tmp_path / "c2"), "-q"])
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("reenact: error:") and "Traceback" not in err
+
+
+def _complete_weights(tmp_path):
+    weights = make_weights_dir(tmp_path)
+    sd15 = weights / "stable-diffusion-v1-5"
+    for rel in ("text_encoder/config.json", "text_encoder/model.safetensors", "tokenizer/vocab.json",
+                "tokenizer/merges.txt"):
+        (sd15 / rel).parent.mkdir(exist_ok=True)
+        (sd15 / rel).write_text("{}")
+    return weights
+
+
+def test_auto_picks_warp_without_a_gpu_and_diffusion_with_one(tmp_path, monkeypatch):
+    from reenact.config import load_config
+    from reenact.generate.diffusion import device as device_mod
+    from reenact.plan import make_plan
+
+    weights = _complete_weights(tmp_path)
+    cfg = load_config(None, [f"paths.weights_dir={weights}"])
+    cpu = make_plan(cfg, device=None)
+    assert cpu.engine == "warp" and "no GPU" in cpu.why
+    assert make_plan(load_config(None, [f"paths.weights_dir={weights}", "run.engine=diffusion"]),
+                     device=None).engine == "diffusion"           # asked for explicitly: allowed
+    assert make_plan(cfg, device="cuda").engine == "diffusion"
+    # the generator's own device probe says the same, with the cost in one line
+    monkeypatch.setattr(device_mod.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(device_mod.torch.backends.mps, "is_available", lambda: False)
+    found = device_mod.diffusion_device()
+    assert found.device is None and "per 512x512 frame" in found.reason and "\n" not in found.reason
+    monkeypatch.setattr(device_mod.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(device_mod.torch.cuda, "get_device_name", lambda i=0: "Test GPU")
+    assert device_mod.diffusion_device().device.type == "cuda"
+
+
+def test_a_reenactor_loads_each_engine_once_across_runs(tmp_path, astronaut, monkeypatch):
+    import reenact.pipeline
+
+    made = []
+    real = reenact.pipeline.make_generator
+    monkeypatch.setattr(reenact.pipeline, "make_generator", lambda name, cfg: made.append(name) or real(name, cfg))
+    write_image(tmp_path / "face.png", astronaut)
+    r = Reenactor(engine="warp")
+    for i in range(2):
+        r.run(tmp_path / "face.png", "preset:blink", tmp_path / f"out{i}.mp4", preset_seconds=0.2, audio=False)
+    assert made == ["warp"] and (tmp_path / "out1.mp4").is_file()

@@ -12,7 +12,8 @@ from reenact.generate.diffusion import (ContextSettings, GenerationSettings, Mag
                                         uniform_windows)
 from reenact.generate.diffusion.inputs import guidance_sources
 from reenact.generate.diffusion.pipeline import load_vae
-from tests.generate._magicportrait import TINY, case, forward_inputs, tiny_checkpoints, tiny_model
+from tests.generate._magicportrait import (TINY, case, forward_inputs, recording_unet_calls, tiny_checkpoints,
+                                          tiny_model)
 
 
 @pytest.fixture(scope="module")
@@ -32,41 +33,53 @@ def random_guidance(frames: int, size: int, seed: int = 0) -> dict[str, np.ndarr
     (13, [list(range(12)), [11, 12] + list(range(10))]),
     (30, [list(range(12)), list(range(11, 23)), [22, 23, 24, 25, 26, 27, 28, 29, 0, 1, 2, 3]]),
 ])
-def test_uniform_windows_start_every_11_frames_and_wrap_around(frames, expected):
+def test_official_windows_start_every_11_frames_and_wrap_around(frames, expected):
+    assert uniform_windows(frames, ContextSettings(closed_loop=True)) == expected
+
+
+@pytest.mark.parametrize("frames, expected", [
+    (13, [list(range(12)), list(range(1, 13))]),
+    (30, [list(range(12)), list(range(11, 23)), list(range(18, 30))]),
+    (100, [list(range(s, s + 12)) for s in range(0, 78, 11)] + [list(range(88, 100))]),
+])
+def test_default_windows_stay_inside_the_clip_and_end_on_its_last_frame(frames, expected):
     assert uniform_windows(frames, ContextSettings()) == expected
+
+
+def test_open_windows_cover_every_frame_exactly_without_wrapping():
+    for frames in range(1, 120):
+        for settings in (ContextSettings(), ContextSettings(16, 4), ContextSettings(8, 0), ContextSettings(5, 4)):
+            windows = uniform_windows(frames, settings)
+            assert sorted(set().union(*map(set, windows))) == list(range(frames))
+            assert all(w == list(range(w[0], w[0] + len(w))) for w in windows)          # contiguous, no wrap
+            assert all(len(w) == min(frames, settings.frames) for w in windows)
 
 
 def test_uniform_windows_cover_every_frame_with_any_settings():
     for frames in (14, 40, 97):
-        for settings in (ContextSettings(16, 4), ContextSettings(12, 1, stride=2), ContextSettings(8, 2, closed_loop=False)):
+        for settings in (ContextSettings(16, 4), ContextSettings(12, 1, stride=2, closed_loop=True),
+                         ContextSettings(8, 2, closed_loop=True)):
             windows = uniform_windows(frames, settings)
             assert set().union(*map(set, windows)) == set(range(frames))
             assert all(len(w) == min(frames, settings.frames) for w in windows)
-    strided = uniform_windows(40, ContextSettings(12, 1, stride=2))
+    strided = uniform_windows(40, ContextSettings(12, 1, stride=2, closed_loop=True))
     assert [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22] in strided            # the every-2nd-frame level
 
 
 @pytest.mark.slow
 def test_long_clip_runs_window_by_window_with_guidance_features_computed_once_per_frame(pipe, capsys):
-    # windows of 4 with overlap 1 over 8 frames: [0..3], [3..6], [6, 7, 0, 1] (the last wraps around)
-    frames, size, context = 8, 128, ContextSettings(frames=4, overlap=1)
+    # windows of 4 with overlap 1 over 8 frames: [0..3], [3..6], [6, 7, 0, 1] (official: the last wraps around)
+    frames, size, context = 8, 128, ContextSettings(frames=4, overlap=1, closed_loop=True)
     encoder_batches: list[int] = []
     hooks = [enc.register_forward_hook(lambda m, args, out: encoder_batches.append(args[0].shape[2]))
              for enc in pipe.model.guidance_encoders.values()]
-    unet_frames: list[int] = []
-    denoise = pipe.model.denoise
-
-    def spy(latents, *args, **kwargs):
-        unet_frames.append(latents.shape[2])
-        return denoise(latents, *args, **kwargs)
-
-    pipe.model.denoise = spy
     try:
-        video = pipe(np.full((size, size, 3), 128, np.uint8), random_guidance(frames, size),
-                     GenerationSettings(width=size, height=size, num_inference_steps=1, context=context),
-                     progress=True)
+        with recording_unet_calls(pipe, lambda latents: latents.shape[2]) as unet_frames:
+            video = pipe(np.full((size, size, 3), 128, np.uint8), random_guidance(frames, size),
+                         GenerationSettings(width=size, height=size, num_inference_steps=1, context=context,
+                                            window_batch=1, features_on_device=False),
+                         progress=True)
     finally:
-        del pipe.model.denoise
         for h in hooks:
             h.remove()
     assert video.frames.shape == (frames, 3, size, size) and video.latents.shape == (1, 4, frames, 16, 16)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from reenact.errors import AssetError, OutputError
-from reenact.generate.diffusion import (WeightPaths, check_weights, convert_weights, diffusion_available,
+from reenact.generate.diffusion import (WeightPaths, check_weights, convert_weights,
                                         load_checkpoints, load_pipeline)
 from reenact.generate.diffusion import keys
 from reenact.generate.diffusion.weights import MODEL_PARTS, load_pth
@@ -183,13 +183,20 @@ def test_check_weights_reports_every_file_with_path_and_source(tmp_path):
     assert status["MagicPortrait motion module"].path.name == "motion_module.pth"
 
 
-def test_diffusion_is_available_only_when_every_required_file_is_there(tmp_path):
-    assert not diffusion_available(tmp_path / "nothing")
+def test_diffusion_is_ready_only_when_every_required_file_is_there(tmp_path):
+    from reenact.config import load_config
+    from reenact.inventory import Inventory
+
+    def problem(weights_dir):
+        cfg = load_config(overrides=[f"paths.weights_dir={weights_dir}", f"paths.cache_dir={tmp_path / 'cache'}"])
+        return Inventory(cfg).diffusion_problem()
+
+    assert problem(tmp_path / "nothing") is not None
     weights = make_weights_dir(tmp_path)
-    assert not diffusion_available(weights)                     # no text encoder / tokenizer yet
+    assert "text encoder" in problem(weights)                   # no text encoder / tokenizer yet
     sd15 = weights / "stable-diffusion-v1-5"
     for rel in ("text_encoder/config.json", "text_encoder/model.safetensors", "tokenizer/vocab.json",
                 "tokenizer/merges.txt"):
         (sd15 / rel).parent.mkdir(exist_ok=True)
         (sd15 / rel).write_text("{}")
-    assert diffusion_available(weights)
+    assert problem(weights) is None

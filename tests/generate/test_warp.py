@@ -86,5 +86,61 @@ def test_gaze_follows_the_iris_target(portrait):
     got = detect_faces([WarpEngine(image, pts).render(target)], video=False).landmarks[0]
     shift = got[[468, 473], 0] - pts[[468, 473], 0]
     corners = got[[33, 133, 362, 263], :2] - pts[[33, 133, 362, 263], :2]
-    assert (shift > 0.8).all(), shift          # MediaPipe reads the moved irises (4.6 px asked)
-    assert np.abs(corners).max() < 0.6         # the eyes themselves stay put
+    # MediaPipe reads the moved irises (4.6 px asked; it read 1.1-1.2 px when only the iris
+    # centre moved, 1.4 px now that the iris core moves rigidly)
+    assert (shift > 1.3).all(), shift
+    assert np.abs(corners).max() < 1.0         # the eyes themselves stay put (MediaPipe couples them a little)
+
+
+def _moved(pts: np.ndarray, angle: float, scale: float, dx: float, dy: float) -> np.ndarray:
+    m = similarity(angle, scale, dx, dy, centre=tuple(map(float, pts[1, :2])))
+    out = pts.copy()
+    out[:, :2] = pts[:, :2] @ m[:, :2].T + m[:, 2]
+    return out
+
+
+def test_large_head_motion_folds_no_ring_triangle(portrait):
+    from reenact.generate.warp import signed_areas
+
+    image, pts = portrait
+    engine = WarpEngine(image, pts)
+    radius = np.ptp(pts[list(contour("face_oval")), 0]) / 2
+    for angle, dx, dy in ((12, 0.5 * radius, 0), (-15, 0, -0.5 * radius), (0, -0.6 * radius, 0.2 * radius)):
+        target = _moved(pts, angle, 1.05, dx, dy)
+        out = engine.render(target)
+        dst = engine._vertices(target[:, :2])
+        src = engine._source_vertices()
+        flipped = np.sign(signed_areas(dst, engine.ring_tris)) != np.sign(signed_areas(src, engine.ring_tris))
+        assert engine.last_folds == 0 and not flipped.any()
+        got = detect_faces([out], video=False).landmarks[0]
+        assert np.linalg.norm(got[:, :2] - target[:, :2], axis=1).mean() < 3.0   # the head went where asked
+
+
+def test_a_greyscale_source_stays_grey_with_a_drawn_mouth(portrait):
+    import cv2
+
+    image, pts = portrait
+    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    engine = WarpEngine(grey, pts, WarpOptions(mouth_interior="drawn"))
+    target = jaw_open(pts, 16.0)
+    out = engine.render(_moved(target, 5, 1.0, 3, -2))
+    spread = out.max(-1).astype(int) - out.min(-1)
+    assert spread.max() <= 4
+    inner = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(target[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
+    assert (out.astype(int) - grey).__abs__()[inner > 0].mean() > 20   # a mouth interior was drawn
+
+
+def test_pixels_the_motion_does_not_reach_stay_bit_exact(portrait):
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    out = engine.render(jaw_open(pts, 10.0))       # only the lower face moves
+    brow_y = int(pts[[105, 334], 1].min()) - 5
+    assert np.array_equal(out[:brow_y], image[:brow_y])
+    assert not np.array_equal(out[int(pts[13, 1]):], image[int(pts[13, 1]):])
+    lap = lambda a: np.var(a.astype(float)[:-2] - 2 * a.astype(float)[1:-1] + a.astype(float)[2:])
+    moved = _moved(pts, 3, 1.0, 1.3, 0.7)          # a sub-pixel-ish move of the whole head
+    out = engine.render(moved)
+    x0, y0, x1, y1 = np.round([*pts[:, :2].min(0), *pts[:, :2].max(0)]).astype(int)
+    ratio = lap(out[y0:y1, x0:x1]) / lap(image[y0:y1, x0:x1])
+    assert ratio > 0.85                              # cubic resampling keeps the detail

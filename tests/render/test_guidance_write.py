@@ -106,15 +106,22 @@ def test_preview_row_puts_five_panels_side_by_side():
 
 
 def test_jpeg_maps_are_byte_identical_to_the_official_save_image(tmp_path):
-    torchvision = pytest.importorskip("torchvision")
+    try:
+        from torchvision.utils import save_image
+    except ImportError:   # what save_image does for a .jpg: round to uint8, Pillow's default JPEG save
+        def save_image(tensor, path):
+            array = tensor.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
+            Image.fromarray(array).save(path)
     frames = _frames(2, size=64)
     write_guidance(tmp_path / "g", [frames], total=2, image_format="jpg")
     maps = frames.to_uint8()
     for name in ("depth", "normal", "render"):
         ours = (tmp_path / "g" / name / "0001.jpg").read_bytes()
         official = tmp_path / f"{name}.jpg"   # render_and_transfer.py: save_image(tensor in [0, 1], "<frame>.jpg")
-        torchvision.utils.save_image(torch.from_numpy(maps[name][1]).permute(2, 0, 1).float() / 255, official)
+        save_image(torch.from_numpy(maps[name][1]).permute(2, 0, 1).float() / 255, official)
         assert ours == official.read_bytes()
+        with Image.open(tmp_path / "g" / name / "0001.jpg") as img:
+            assert img.format == "JPEG"
     read, meta = read_guidance(tmp_path / "g")
     assert meta["format"].startswith("jpeg") and read["render"].shape == (2, 64, 64, 3)
     assert not (tmp_path / "g" / "depth" / "0000.png").exists()

@@ -3,9 +3,11 @@
 Public entry points (the CLI wires these):
     load_pipeline, generate_video, GenerationSettings   -- generation (`--engine diffusion`)
     convert_weights                                     -- `reenact weights convert`
-    check_weights, WeightStatus, diffusion_available    -- `reenact doctor`, engine auto-selection
+    inspect_weights, WeightLayout, WeightStatus         -- which layout a weights folder holds (doctor, planner)
+    check_weights                                       -- the same as rows
+    diffusion_device                                    -- the accelerator to run on, or None and why
 
-The names load on first use: `reenact doctor` and the engine choice read `weights` and `prompt`,
+The names load on first use: `reenact doctor` and the engine choice read `layout` and `device`,
 which must work on a warp-only install without diffusers (`pip install reenact`, no extra).
 """
 
@@ -16,12 +18,15 @@ from typing import Any
 
 _HOMES = {
     "ModelConfig": "config",
-    "ContextSettings": "context", "uniform_windows": "context",
+    "OFFICIAL_CONTEXT": "context", "ContextSettings": "context", "uniform_windows": "context",
+    "DiffusionDevice": "device", "diffusion_device": "device",
+    "WeightLayout": "layout", "inspect_weights": "layout",
     "MagicPortraitModel": "model",
     "GeneratedVideo": "pipeline", "GenerationSettings": "pipeline", "MagicPortraitPipeline": "pipeline",
     "generate_video": "pipeline", "load_pipeline": "pipeline", "make_scheduler": "pipeline",
-    "WeightPaths": "weights", "WeightStatus": "weights", "check_weights": "weights", "convert_weights": "weights",
-    "diffusion_available": "weights", "load_checkpoints": "weights", "load_model": "weights",
+    "WeightStatus": "layout",
+    "WeightPaths": "weights", "check_weights": "weights", "convert_weights": "weights",
+    "load_checkpoints": "weights", "load_model": "weights",
 }
 
 __all__ = sorted(_HOMES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -129,3 +129,46 @@ def guidance_sources(guidance: Any, types: Sequence[str] = GUIDANCE_TYPES) -> di
     if next(iter(counts.values())) == 0:
         raise InputError("guidance maps hold no frames")
     return sources
+
+
+def is_guidance_stream(guidance: Any) -> bool:
+    """An iterable of batches (read once, in order) rather than a folder, mapping or object of arrays."""
+    return not isinstance(guidance, (str, Path, Mapping)) and not any(hasattr(guidance, t) for t in GUIDANCE_TYPES) \
+        and hasattr(guidance, "__iter__")
+
+
+def _batch_maps(batch: Any) -> Mapping[str, Any]:
+    """{type: (B, H, W, 3)} from a `GuidanceFrames` batch (quantised exactly as the PNG files would be)
+    or a mapping of arrays."""
+    if hasattr(batch, "to_uint8"):
+        return batch.to_uint8()
+    if isinstance(batch, Mapping):
+        return batch
+    raise InputError(f"guidance batch of type {type(batch).__name__}: expected GuidanceFrames or "
+                     "{'depth'|'normal'|'render': (B, H, W, 3) array}")
+
+
+def stream_frames(batches: Iterable[Any], width: int, height: int, chunk: int = 16,
+                  types: Sequence[str] = GUIDANCE_TYPES) -> Iterator[dict[str, torch.Tensor]]:
+    """Guidance batches of any size -> {type: (1, 3, n, H, W) float32 in [0, 1]}, n <= chunk, in order;
+    each frame is prepared exactly as one read from a PNG file."""
+    pending: dict[str, list[torch.Tensor]] = {t: [] for t in types}
+    for batch in batches:
+        maps = _batch_maps(batch)
+        missing = [t for t in types if t not in maps]
+        if missing:
+            raise InputError(f"guidance batch lacks {', '.join(missing)}")
+        counts = {len(maps[t]) for t in types}
+        if len(counts) != 1:
+            raise InputError("guidance map types have different frame counts in one batch")
+        for t in types:
+            pending[t].extend(guidance_frame(frame, width, height) for frame in maps[t])
+        while len(pending[types[0]]) >= chunk:
+            yield {t: _stack(pending[t][:chunk]) for t in types}
+            pending = {t: v[chunk:] for t, v in pending.items()}
+    if pending[types[0]]:
+        yield {t: _stack(v) for t, v in pending.items()}
+
+
+def _stack(frames: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(frames, dim=0).permute(3, 0, 1, 2)[None]

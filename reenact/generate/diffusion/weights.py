@@ -1,17 +1,9 @@
-"""Where the generator's weight files live, how they are checked, converted and loaded.
+"""How the generator's weight files are read, converted and loaded.
 
-Layout under `paths.weights_dir` (default `weights/`):
-
-    weights/
-      magicportrait/              official release files (the `ckpts/` folder of the download)
-        reference_unet.pth  denoising_unet.pth  motion_module*.pth
-        guidance_encoder_depth.pth  guidance_encoder_normal.pth  guidance_encoder_render.pth
-      magicportrait-converted/    written by `reenact weights convert`; used instead when present
-      stable-diffusion-v1-5/      unet/config.json, text_encoder/, tokenizer/ (UNet weights not needed)
-      sd-vae-ft-mse/              config.json + diffusion_pytorch_model.safetensors
-
-Official `.pth` files are read with `torch.load(weights_only=True)`; converted folders are
-safetensors only. Nothing here ever executes pickled code.
+Which files a folder holds, and in which layout, is `layout.py`'s job (`inspect_weights`); this
+module loads what it found. Official `.pth` files and `.ckpt` single files are read with
+`torch.load(weights_only=True)`; converted folders and `.safetensors` files with safetensors.
+Nothing here ever executes pickled code.
 """
 
 from __future__ import annotations
@@ -30,7 +22,9 @@ from safetensors.torch import load_file, save_file
 
 from ...errors import AssetError, InputError, OutputError
 from ...io.paths import check_output
-from .config import GUIDANCE_TYPES, GuidanceEncoderConfig, ModelConfig, MotionModuleConfig
+from .config import GUIDANCE_TYPES, SD15_UNET_CONFIG, GuidanceEncoderConfig, ModelConfig, MotionModuleConfig
+from .layout import (CONVERTED_MANIFEST, MAGICPORTRAIT_URL, SD15_URL, VAE_URL, WeightLayout,  # noqa: F401
+                     WeightStatus, inspect_weights)
 from .keys import (Converted, convert_denoising_unet, convert_guidance_encoder, convert_reference_unet,
                    guidance_config_from_state_dict, is_motion_key)
 
@@ -39,11 +33,6 @@ if TYPE_CHECKING:  # the model imports diffusers; the weight check (doctor, engi
 
 log = logging.getLogger(__name__)
 
-MAGICPORTRAIT_URL = "https://huggingface.co/mengtingwei/MagicPortrait"
-SD15_URL = "https://huggingface.co/stable-diffusion-v1-5/stable-diffusion-v1-5"
-VAE_URL = "https://huggingface.co/stabilityai/sd-vae-ft-mse"
-
-CONVERTED_MANIFEST = "magicportrait.json"
 CONVERTED_FORMAT = "reenact.magicportrait"
 CONVERTED_VERSION = 1
 MODEL_PARTS = ("reference_unet", "denoising_unet", *(f"guidance_encoder_{t}" for t in GUIDANCE_TYPES))
@@ -53,18 +42,36 @@ MODEL_PARTS = ("reference_unet", "denoising_unet", *(f"guidance_encoder_{t}" for
 
 @dataclass(frozen=True)
 class WeightPaths:
-    """checkpoints: official .pth folder or a converted folder; sd15: SD1.5 folder; vae: VAE folder."""
+    """checkpoints: official .pth folder or a converted folder; sd15: SD1.5 folder; vae: VAE folder or
+    single file. text_encoder / tokenizer default to sd15's subfolders; text_encoder may be an SD1.5
+    single file."""
 
     checkpoints: Path
     sd15: Path
     vae: Path
+    text_encoder: Path | None = None
+    tokenizer: Path | None = None
 
     @classmethod
     def from_weights_dir(cls, weights_dir: str | Path) -> "WeightPaths":
-        root = Path(weights_dir)
-        converted = root / "magicportrait-converted"
-        checkpoints = converted if (converted / CONVERTED_MANIFEST).is_file() else root / "magicportrait"
-        return cls(checkpoints, root / "stable-diffusion-v1-5", root / "sd-vae-ft-mse")
+        """The paths `inspect_weights` finds; AssetError with the first problem when incomplete."""
+        return cls.from_layout(inspect_weights(weights_dir), strict=False)
+
+    @classmethod
+    def from_layout(cls, layout: WeightLayout, strict: bool = True) -> "WeightPaths":
+        if strict:
+            if layout.problems:
+                raise AssetError(f"misplaced weights: {layout.problems[0]}")
+            # the text encoder is needed only without a cached prompt, the motion module only when
+            # denoising_unet.pth lacks its keys: the loaders say so precisely when it matters
+            optional = ("text encoder", "tokenizer", "motion module")
+            missing = [r for r in layout.rows if r.required and not r.found and not any(o in r.name for o in optional)]
+            if missing:
+                r = missing[0]
+                raise AssetError(f"missing {r.name} at {r.path}: get it from {r.source} (`reenact doctor` lists all)")
+        checkpoints = layout.checkpoints or layout.root / "magicportrait"
+        return cls(checkpoints, layout.sd15, layout.vae or layout.root / "sd-vae-ft-mse",
+                   layout.text_encoder, layout.tokenizer)
 
 
 @dataclass(frozen=True)
@@ -102,11 +109,12 @@ def find_official_files(folder: str | Path) -> OfficialFiles:
                          {t: need[t] for t in GUIDANCE_TYPES})
 
 
-def read_unet_config(sd15_dir: str | Path) -> dict:
-    path = Path(sd15_dir) / "unet" / "config.json"
-    if not path.is_file():
-        raise AssetError(f"missing {path}: download stable-diffusion-v1-5 from {SD15_URL} "
-                         f"(unet/config.json, text_encoder/, tokenizer/) into {Path(sd15_dir)}")
+def read_unet_config(sd15_dir: str | Path | None) -> dict:
+    """SD1.5's unet/config.json, or the built-in copy of the released one when the folder lacks it."""
+    path = Path(sd15_dir) / "unet" / "config.json" if sd15_dir is not None else None
+    if path is None or not path.is_file():
+        log.info("no stable-diffusion-v1-5 unet/config.json: using the built-in SD1.5 UNet config")
+        return dict(SD15_UNET_CONFIG)
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -119,6 +127,7 @@ def read_unet_config(sd15_dir: str | Path) -> dict:
 def load_pth(path: str | Path) -> dict[str, torch.Tensor]:
     """A plain state dict from an official .pth; no pickled code runs (weights_only)."""
     path = Path(path)
+    _check_not_empty(path)
     try:
         try:
             sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -132,6 +141,35 @@ def load_pth(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(sd, Mapping) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise AssetError(f"{path} is not a plain state dict of tensors; expected an official MagicPortrait file")
     return dict(sd)
+
+
+def _check_not_empty(path: Path) -> None:
+    if path.is_file() and path.stat().st_size == 0:
+        raise AssetError(f"{path} is empty (0 bytes): the download was interrupted; download it again")
+
+
+def load_single_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A single-file checkpoint (.safetensors, or .ckpt/.pth read weights-only), unwrapped from the
+    {"state_dict": ...} envelope that LDM/A1111 .ckpt files use."""
+    path = Path(path)
+    if not path.is_file():
+        raise AssetError(f"weight file not found: {path}")
+    _check_not_empty(path)
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise AssetError(f"cannot read {path} as safetensors ({str(exc).splitlines()[0]}); download it again") from None
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:
+        raise AssetError(f"cannot read {path} as a weights-only checkpoint ({type(exc).__name__}); convert it to "
+                         ".safetensors or download the .safetensors version") from None
+    if isinstance(sd, Mapping) and isinstance(sd.get("state_dict"), Mapping):
+        sd = sd["state_dict"]
+    if not isinstance(sd, Mapping):
+        raise AssetError(f"{path} holds no state dict; expected a Stable Diffusion or VAE checkpoint")
+    return {k: v for k, v in sd.items() if isinstance(v, torch.Tensor)}
 
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
@@ -225,9 +263,6 @@ def load_checkpoints(checkpoints_dir: str | Path, sd15_dir: str | Path | None = 
     folder = Path(checkpoints_dir)
     if (folder / CONVERTED_MANIFEST).is_file():
         return _read_converted(folder)
-    if sd15_dir is None:
-        raise AssetError(f"{folder} holds official checkpoints; they need the stable-diffusion-v1-5 folder "
-                         "for unet/config.json")
     return convert_official(find_official_files(folder), read_unet_config(sd15_dir),
                             motion_precedence=motion_precedence)
 
@@ -294,11 +329,9 @@ def convert_weights(src_dir: str | Path, out_dir: str | Path, sd15_dir: str | Pa
     the size (None keeps float32, exact). The folder is written to a temporary name and renamed, so
     an interrupted run leaves no half-written output."""
     src = Path(src_dir)
-    if sd15_dir is None and (src / "magicportrait").is_dir():
-        sd15_dir = src / "stable-diffusion-v1-5"
-        src = src / "magicportrait"
-    if sd15_dir is None:
-        sd15_dir = src.parent / "stable-diffusion-v1-5"
+    if sd15_dir is None:       # any layout `inspect_weights` knows: find the .pth folder and the SD folder
+        layout = inspect_weights(src)
+        src, sd15_dir = layout.official or src, layout.sd15
     out = Path(out_dir)
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise OutputError(f"output folder {out} must not be the checkpoint folder {src} or inside it")
@@ -342,61 +375,6 @@ def convert_weights(src_dir: str | Path, out_dir: str | Path, sd15_dir: str | Pa
 
 # --------------------------------------------------------------------------------------------- doctor
 
-@dataclass(frozen=True)
-class WeightStatus:
-    """One expected weight file or folder, for `reenact doctor`."""
-
-    name: str
-    path: Path          # where it was looked for
-    found: bool
-    source: str         # where to get it
-    required: bool = True
-    note: str = ""
-
-
 def check_weights(weights_dir: str | Path) -> list[WeightStatus]:
-    """Every file the diffusion engine needs, found or missing, with where it goes and where to get it."""
-    root = Path(weights_dir)
-    paths = WeightPaths.from_weights_dir(root)
-    out: list[WeightStatus] = []
-    converted = root / "magicportrait-converted"
-    have_converted = all((converted / f"{p}.safetensors").is_file() for p in MODEL_PARTS) and \
-        (converted / CONVERTED_MANIFEST).is_file()
-    out.append(WeightStatus("MagicPortrait checkpoints, converted", converted, have_converted,
-                            "`reenact weights convert` (from the official files below)", required=False,
-                            note="used instead of the .pth files when present"))
-    official = _official_folder(root / "magicportrait")
-    src = f"{MAGICPORTRAIT_URL} (ckpts/)"
-    for name in ("reference_unet", "denoising_unet"):
-        p = official / f"{name}.pth"
-        out.append(WeightStatus(f"MagicPortrait {name.replace('_', ' ')}", p, p.is_file(), src,
-                                required=not have_converted))
-    motion = _motion_module_files(official)
-    out.append(WeightStatus("MagicPortrait motion module", motion[0] if motion else official / "motion_module*.pth",
-                            len(motion) == 1, src, required=not have_converted,
-                            note="several files match; keep one" if len(motion) > 1 else
-                            "optional if denoising_unet.pth already holds the motion-module keys"))
-    for t in GUIDANCE_TYPES:
-        p = official / f"guidance_encoder_{t}.pth"
-        out.append(WeightStatus(f"MagicPortrait {t} guidance encoder", p, p.is_file(), src,
-                                required=not have_converted))
-    sd = paths.sd15
-    out.append(WeightStatus("SD1.5 UNet config", sd / "unet" / "config.json", (sd / "unet" / "config.json").is_file(),
-                            f"{SD15_URL} (unet/config.json)", required=not have_converted))
-    te = sd / "text_encoder"
-    out.append(WeightStatus("SD1.5 text encoder", te, (te / "config.json").is_file() and any(
-        (te / n).is_file() for n in ("model.safetensors", "pytorch_model.bin")), f"{SD15_URL} (text_encoder/)",
-        note="only needed once: the prompt embedding is cached"))
-    tok = sd / "tokenizer"
-    out.append(WeightStatus("SD1.5 tokenizer", tok, all((tok / n).is_file() for n in ("vocab.json", "merges.txt")),
-                            f"{SD15_URL} (tokenizer/)", note="only needed once: the prompt embedding is cached"))
-    vae = paths.vae
-    out.append(WeightStatus("sd-vae-ft-mse VAE", vae, (vae / "config.json").is_file() and any(
-        (vae / n).is_file() for n in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")),
-        VAE_URL))
-    return out
-
-
-def diffusion_available(weights_dir: str | Path) -> bool:
-    """True when every required file is present, i.e. the CLI can pick the diffusion engine."""
-    return all(s.found for s in check_weights(weights_dir) if s.required)
+    """Every component the diffusion engine needs, found or missing, with where it goes and where to get it."""
+    return list(inspect_weights(weights_dir).rows)

@@ -6,10 +6,10 @@ one level of sub-folders, unless `tracking.encoders.deca_model` / `.smirk_model`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...asset import Asset
 from ...config import resolve_path
 from ...flame.assets import _cfg_get, _find, flame_dir_from
 
@@ -19,18 +19,6 @@ DECA_LICENCE = ("DECA licence: non-commercial scientific research only; forbids 
                 "misleading content (https://deca.is.tue.mpg.de/license.html)")
 SMIRK_LICENCE = ("SMIRK code MIT; its released weights were trained with non-commercial assets (FLAME, "
                  "datasets): treat them as non-commercial (https://github.com/georgeretsi/smirk)")
-
-
-@dataclass
-class EncoderAssetRow:
-    """One row of the asset report: name, where it is (or would be), found, required, what for, licence."""
-
-    name: str
-    path: str
-    found: bool
-    required: bool
-    note: str
-    licence: str
 
 
 def _locate(cfg: Any, key: str, name: str) -> Path:
@@ -50,13 +38,13 @@ def encoder_files(cfg: Any = None) -> tuple[Path | None, Path | None]:
     return (deca if deca.is_file() else None), (smirk if smirk.is_file() else None)
 
 
-def encoder_asset_rows(cfg: Any = None) -> list[EncoderAssetRow]:
+def encoder_asset_rows(cfg: Any = None) -> list[Asset]:
     deca, smirk = _locate(cfg, "deca_model", DECA_FILE), _locate(cfg, "smirk_model", SMIRK_FILE)
     return [
-        EncoderAssetRow(DECA_FILE, str(deca), deca.is_file(), False,
+        Asset("encoders", DECA_FILE, deca, deca.is_file(), False,
                         "optional DECA coarse encoder: source shape, texture, light, camera; driving head rotation. "
                         "From DECA's fetch_data.sh (Google Drive link); put it in the FLAME folder", DECA_LICENCE),
-        EncoderAssetRow(SMIRK_FILE, str(smirk), smirk.is_file(), False,
+        Asset("encoders", SMIRK_FILE, smirk, smirk.is_file(), False,
                         "optional SMIRK encoder: driving expression and jaw. From the SMIRK repository's "
-                        "instructions (pretrained_models/); put it in the FLAME folder; needs timm", SMIRK_LICENCE),
+                        "instructions (pretrained_models/); put it in the FLAME folder", SMIRK_LICENCE),
     ]

@@ -1,8 +1,8 @@
 """DECA's coarse encoder E_flame: a ResNet-50 trunk and a two-layer head to 236 FLAME parameters.
 
 Architecture facts (DECA, decalib/models/encoders.py + resnet.py): torchvision's ResNet-50 layout
-without its classifier (`encoder.*` keys), a 7x7 average pool on the 224 input's 7x7 feature map
-(equal to the adaptive pool), then Linear 2048->1024, ReLU, Linear 1024->236 (`layers.0/2.*`).
+without its classifier (`encoder.*` keys; rebuilt without torchvision in resnet.py), a 7x7
+average pool on the 224 input's 7x7 feature map (equal to the global mean), then Linear 2048->1024, ReLU, Linear 1024->236 (`layers.0/2.*`).
 Input: (B, 3, 224, 224) RGB in [0, 1], no mean/std normalisation.
 """
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torchvision.models import resnet50
+
+from .resnet import ResNet50Trunk
 
 # The 236 outputs in order (DECA's param_list with its default sizes).
 DECA_LAYOUT = (("shape", 100), ("tex", 50), ("exp", 50), ("pose", 6), ("cam", 3), ("light", 27))
@@ -53,9 +54,8 @@ class DecaEncoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.encoder = resnet50(weights=None)
-        self.encoder.fc = nn.Identity()
-        self.layers = nn.Sequential(nn.Linear(2048, 1024), nn.ReLU(), nn.Linear(1024, DECA_OUTPUTS))
+        self.encoder = ResNet50Trunk()
+        self.layers = nn.Sequential(nn.Linear(ResNet50Trunk.out_features, 1024), nn.ReLU(), nn.Linear(1024, DECA_OUTPUTS))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.layers(self.encoder(images))

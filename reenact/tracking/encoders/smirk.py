@@ -1,8 +1,9 @@
-"""SMIRK's expression encoder: a timm MobileNetV3 (features only) and one linear head.
+"""SMIRK's expression encoder: a MobileNetV3 feature trunk and one linear head.
 
-Architecture facts (SMIRK, src/smirk_encoder.py): backbone `tf_mobilenetv3_large_minimal_100`
-with `features_only=True`; its last feature map is average-pooled to 960 values and a Linear
-960 -> 55 gives expression (50), eyelids (2) and jaw (3). Output rules kept here:
+Architecture facts (SMIRK, src/smirk_encoder.py): backbone timm's
+`tf_mobilenetv3_large_minimal_100` with `features_only=True` (rebuilt without timm in
+mobilenetv3.py, same keys and shapes); its last feature map is average-pooled to 960 values and a
+Linear 960 -> 55 gives expression (50), eyelids (2) and jaw (3). Output rules kept here:
 eyelids clamped to [0, 1]; jaw = (ReLU(opening), clamp(yaw, -0.2, 0.2), clamp(roll, -0.2, 0.2)),
 axis-angle radians. MagicPortrait keeps the expression and jaw and drops the eyelids. SMIRK's
 pose and shape encoders are not needed (MagicPortrait discards their outputs).
@@ -18,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import AssetError
+from .mobilenetv3 import MobileNetV3Features
 
-SMIRK_BACKBONE = "tf_mobilenetv3_large_minimal_100"
 SMIRK_N_EXP = 50
 JAW_SIDE_LIMIT = 0.2     # rad, SMIRK's clamp on jaw yaw and roll
 
@@ -43,22 +43,14 @@ def split_head(raw: torch.Tensor, n_exp: int = SMIRK_N_EXP) -> tuple[torch.Tenso
     return expression, jaw, eyelids
 
 
-def _timm():
-    try:
-        import timm
-    except ImportError:
-        raise AssetError("the SMIRK encoder needs the timm package: pip install 'reenact[encoders]'") from None
-    return timm
-
-
 class SmirkExpressionEncoder(nn.Module):
     """`forward` returns the raw (B, 55) head output; `encode` applies SMIRK's output rules."""
 
     def __init__(self, n_exp: int = SMIRK_N_EXP) -> None:
         super().__init__()
         self.n_exp = n_exp
-        self.encoder = _timm().create_model(SMIRK_BACKBONE, pretrained=False, features_only=True)
-        features = self.encoder.feature_info[-1]["num_chs"]
+        self.encoder = MobileNetV3Features()
+        features = self.encoder.feature_channels[-1]
         self.expression_layers = nn.Sequential(nn.Linear(features, n_exp + 2 + 3))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

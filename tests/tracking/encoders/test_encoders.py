@@ -23,7 +23,6 @@ from reenact.tracking.encoders.smirk import SmirkExpressionEncoder, split_head
 
 from .recipe import fingerprint, load_manifest, random_state_dict
 
-pytest.importorskip("timm")
 FIX = Path(__file__).resolve().parents[2] / "fixtures"
 DECA_MANIFEST = FIX / "deca" / "deca_E_flame_manifest.json"
 SMIRK_MANIFEST = FIX / "smirk" / "smirk_encoder_manifest.json"

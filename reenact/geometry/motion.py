@@ -1,0 +1,121 @@
+"""Head motion versus camera motion, and the neutral reference frame, for motion transfer.
+
+A driving head's position and size in its frame mix what the head did with what the camera did
+(zoom, pan, cuts). By default none of it is transferred: the source's head stays anchored to its
+body and only rotation, expression, jaw, eyes and gaze move it. `follow` transfers a bounded,
+smoothed part of it, measured in head sizes, with camera jumps (a frame where the whole face
+jumps together) taken out first.
+
+The reference frame that relative motion is measured from is by default the driving frame whose
+expression is closest to the source's, so a clip that starts mid-sentence does not drive a
+closed mouth through itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from ..faces.topology import INNER_LIP_PAIRS, lip_gaps
+from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
+
+__all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
+           "lip_floor", "mesh_expression_features", "uncross_lips"]
+
+
+# Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
+_LID_PAIRS = ((159, 145), (158, 153), (160, 144), (386, 374), (385, 380), (387, 373))
+_EYE_CORNERS = ((33, 133), (263, 362))
+
+
+def camera_jumps(shift: np.ndarray, log_scale: np.ndarray, limits: FollowOptions) -> np.ndarray:
+    """(T,) bool: frames where the whole head jumps from the previous frame (a cut or camera jerk).
+
+    shift (T, 2) is the head position in head sizes, log_scale (T,) its log size.
+    """
+    jump = np.zeros(len(shift), bool)
+    if len(shift) > 1:
+        step = np.linalg.norm(np.diff(shift, axis=0), axis=1)
+        zoom = np.abs(np.diff(log_scale))
+        jump[1:] = (step > limits.jump_shift) | (zoom > limits.jump_scale)
+    return jump
+
+
+def _without_jumps(values: np.ndarray, jump: np.ndarray) -> np.ndarray:
+    """The series with every jump's step removed (later frames shifted to continue smoothly)."""
+    steps = np.diff(values, axis=0, prepend=values[:1])
+    steps[jump] = 0
+    return values[0] + np.cumsum(steps, axis=0)
+
+
+def _soft_limit(values: np.ndarray, limit: float) -> np.ndarray:
+    """Identity for small values, saturating smoothly at ±limit (per component)."""
+    if limit <= 0:
+        return np.zeros_like(values)
+    return limit * np.tanh(values / limit)
+
+
+def followed_motion(shift: np.ndarray, log_scale: np.ndarray, ref: int,
+                    limits: FollowOptions) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 2) shift in head sizes and (T,) scale factor to transfer, relative to frame `ref`:
+    jumps removed, smoothed, bounded."""
+    jump = camera_jumps(shift, log_scale, limits)
+    shift = _without_jumps(np.asarray(shift, np.float64), jump)
+    log_scale = _without_jumps(np.asarray(log_scale, np.float64), jump)
+    if limits.smoothing > 0 and len(shift) > 1:
+        shift = gaussian_filter1d(shift, limits.smoothing, axis=0, mode="nearest")
+        log_scale = gaussian_filter1d(log_scale, limits.smoothing, mode="nearest")
+    shift = shift - shift[ref]
+    log_scale = log_scale - log_scale[ref]
+    shift = _soft_limit(shift, limits.max_shift)
+    scale = np.exp(_soft_limit(log_scale, np.log1p(limits.max_scale)))
+    return shift, scale
+
+
+def mesh_expression_features(points: np.ndarray) -> np.ndarray:
+    """(..., 3) identity-light expression features of pose-free mesh points (..., 468+, 3):
+    inner-lip opening / mouth width, mouth width / eye distance, eye opening / eye width."""
+    p = np.asarray(points, np.float64)
+    eye_dist = np.linalg.norm(p[..., 33, :] - p[..., 263, :], axis=-1)
+    width = np.linalg.norm(p[..., 61, :] - p[..., 291, :], axis=-1)
+    gap = lip_gaps(p).mean(-1)
+    eye_w = np.mean([np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1) for a, b in _EYE_CORNERS], axis=0)
+    lids = np.mean([p[..., lo, 1] - p[..., up, 1] for up, lo in _LID_PAIRS], axis=0)
+    return np.stack([gap / width, width / eye_dist, lids / eye_w], axis=-1)
+
+
+# How much each feature counts: the mouth opening most (a wrong one crosses or gapes the lips).
+_FEATURE_WEIGHTS = np.array([4.0, 1.0, 1.0])
+
+
+def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, weights=_FEATURE_WEIGHTS,
+                  speed: np.ndarray | None = None) -> int:
+    """Index of the driving frame whose features are closest to the source's.
+
+    `speed` (T,) (how fast the face changes at each frame) breaks near ties towards still
+    frames, so a passing blink or half-spoken syllable is not taken as neutral."""
+    d = np.asarray(driving_features, np.float64) - np.asarray(source_features, np.float64)
+    cost = np.sqrt(((d * weights) ** 2).sum(-1))
+    if speed is not None and len(speed) > 1:
+        speed = np.asarray(speed, np.float64)
+        cost = cost + 0.02 * speed / max(float(np.median(speed)), 1e-9)
+    return int(np.argmin(cost))
+
+
+def uncross_lips(points: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Pose-free mesh points (T, N, 3) (y down) with each inner-lip pair's opening at least
+    `floor` (P,) (the source's own opening when closed, else 0): lips that would pass through
+    each other meet instead, each moved half-way."""
+    out = np.array(points, np.float64)
+    for k, (up, lo) in enumerate(INNER_LIP_PAIRS):
+        gap = out[:, lo, 1] - out[:, up, 1]
+        short = np.maximum(floor[k] - gap, 0.0)
+        out[:, up, 1] -= short / 2
+        out[:, lo, 1] += short / 2
+    return out
+
+
+def lip_floor(source_points: np.ndarray) -> np.ndarray:
+    """(P,) the least opening each inner-lip pair may have: closed (0), or less if the source's
+    lips already overlap in its own mesh."""
+    return np.minimum(lip_gaps(np.asarray(source_points, np.float64)), 0.0)

@@ -1,0 +1,391 @@
+#!/usr/bin/env python
+"""An independent check of the main job (warp engine) over portraits x driving clips.
+
+Runs `reenact` (default options, `--max-frames`) for every pair, re-reads the output with MediaPipe
+and reports, per pair and in total:
+
+    jaw_r, blink_r   Pearson r of the output's jawOpen / mean eyeBlink with the driving's
+                     (blank when the driving hardly moves them)
+    yaw, pitch       median |change of the output's angle - change of the driving's| (degrees;
+                     each series centred on its median), over all frames and over |yaw| > 10°
+    bg               worst frame's RMSE (0..1) against the source outside 1.6x the source face hull
+    drift            95th percentile of the face-oval centre's distance from the source's, in
+                     inter-ocular distances; cam: the same between a camera-motion variant's output
+                     and the plain clip's output (camera motion that leaked into the head)
+    black            frames with new pure-black pixels (> 20 px at most 3 levels where the source's
+                     7x7 neighbourhood is above 30)
+    folds            frames with folded (inverted) warp triangles
+    chroma           greyscale sources: the largest channel spread (levels) in the face region
+    detail           median Laplacian-variance ratio, output / source (both through the same H.264
+                     encoder), inside the face oval without eyes and mouth
+    mouth            self-reenactment (source = the clip's first frame): median mouth-region mean
+                     absolute error (grey levels) against the real frame, aligned on rigid landmarks
+
+    python tools/judge.py --variants /tmp/reenact-variants --out outputs/judge [--frames 120]
+
+The variants come from tools/make_variants.py. CPU heavy: run it with `nice`. REENACT_ROOT picks
+the reenact checkout to judge (default: this one), so an older commit can be judged the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.environ.get("REENACT_ROOT") or str(Path(__file__).resolve().parents[1]))
+
+FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
+             148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+LIPS_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
+EYES = [[33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246],
+        [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]]
+RIGID = [168, 6, 197, 195, 5, 4, 33, 133, 263, 362, 234, 454, 127, 356]
+JAW, BLINK = 25, (9, 10)   # MediaPipe blendshape indices (with the leading "_neutral")
+
+
+@dataclass
+class Pair:
+    name: str
+    group: str
+    source: Path
+    driving: Path
+    base: str | None = None      # the plain pair this camera-motion variant is compared with
+    grey: bool = False
+    self_reenact: bool = False
+
+
+@dataclass
+class Result:
+    name: str
+    group: str
+    frames: int = 0
+    jaw_r: float | None = None
+    blink_r: float | None = None
+    yaw: float | None = None
+    pitch: float | None = None
+    yaw_big: float | None = None
+    pitch_big: float | None = None
+    bg: float | None = None
+    drift: float | None = None
+    cam: float | None = None
+    black: int = 0
+    folds: int = 0
+    chroma: float | None = None
+    detail: float | None = None
+    mouth: float | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    centres: list = field(default_factory=list, repr=False)
+
+
+def pearson(a: np.ndarray, b: np.ndarray, min_std: float = 0.03) -> float | None:
+    if len(a) < 3 or np.std(b) < min_std:
+        return None
+    if np.std(a) < 1e-6:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
+    pts = points[:, :2]
+    centre = pts.mean(0)
+    hull = cv2.convexHull(((pts - centre) * scale + centre).astype(np.float32)).astype(np.int32)
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask > 0
+
+
+def lap_var(grey: np.ndarray, mask: np.ndarray) -> float:
+    lap = cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F)
+    return float(lap[mask].var()) if mask.any() else float("nan")
+
+
+class FoldCounter:
+    """Wraps WarpEngine.render to count frames whose warp triangles fold (inverted orientation)."""
+
+    def __init__(self):
+        from reenact.generate import warp
+
+        self.module = warp
+        self.original = warp.WarpEngine.render
+        self.frames = 0
+        counter = self
+
+        def render(engine, target_points):
+            out = self.original(engine, target_points)
+            folds = getattr(engine, "last_folds", None)
+            if folds is None:   # an engine without its own check: its ring triangles, as drawn
+                dst = engine._vertices(np.asarray(target_points, np.float64)[:, :2])
+                src = engine._source_vertices()
+                folds = int((np.sign(_areas(dst, engine.ring_tris)) != np.sign(_areas(src, engine.ring_tris))).sum())
+            counter.frames += int(folds > 0)
+            return out
+
+        warp.WarpEngine.render = render
+
+    def close(self):
+        self.module.WarpEngine.render = self.original
+
+
+def _areas(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    a, b, c = points[tris[:, 0]], points[tris[:, 1]], points[tris[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+def encoded(image: np.ndarray, tmp: Path) -> np.ndarray:
+    """The image after one trip through the job's H.264 writer (the detail baseline)."""
+    from reenact.io.video import iter_frames
+    from reenact.io.writer import write_video
+
+    path = write_video(tmp, [image, image], fps=25)
+    frame = next(iter(iter_frames(path, max_frames=1)))
+    return frame[:image.shape[0], :image.shape[1]]   # the encoder pads odd sizes
+
+
+def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -> Result:
+    from reenact.eval.estimators.head_pose import mediapipe_angles
+    from reenact.faces import detect_faces, detect_in_file
+    from reenact.io.images import read_image
+    from reenact.io.video import iter_frames
+
+    res = Result(pair.name, pair.group)
+    output = out_dir / f"{pair.name}.mp4"
+    counter = FoldCounter()
+    start = time.perf_counter()
+    try:
+        reenactor.run(pair.source, pair.driving, output, overwrite=True, max_frames=frames, audio=False)
+    except Exception as exc:   # a failed job is a result of the judge, not its end
+        res.error = f"{type(exc).__name__}: {exc}"
+        return res
+    finally:
+        counter.close()
+    res.seconds = time.perf_counter() - start
+    res.folds = counter.frames
+    key = str(pair.driving)
+    if key not in cache:
+        cache[key] = detect_in_file(pair.driving, max_frames=frames)
+    drv = cache[key]
+    out = detect_in_file(output)
+    source = read_image(pair.source)
+    src = detect_faces([source], video=False).landmarks[0]
+    n = min(len(out), len(drv))
+    res.frames = n
+    ok = out.detected[:n] & drv.detected[:n]
+    res.jaw_r = pearson(out.blendshapes[:n, JAW][ok], drv.blendshapes[:n, JAW][ok])
+    res.blink_r = pearson(out.blendshapes[:n, list(BLINK)].mean(1)[ok], drv.blendshapes[:n, list(BLINK)].mean(1)[ok])
+    a_out = np.array([mediapipe_angles(m) for m in out.transforms[:n]])
+    a_drv = np.array([mediapipe_angles(m) for m in drv.transforms[:n]])
+    err = np.abs((a_out - np.median(a_out[ok], 0)) - (a_drv - np.median(a_drv[ok], 0)))
+    big = ok & (np.abs(a_drv[:, 0]) > 10)
+    res.yaw, res.pitch = (float(np.median(err[ok, k])) for k in (0, 1))
+    if big.sum() >= 5:
+        res.yaw_big, res.pitch_big = (float(np.median(err[big, k])) for k in (0, 1))
+    iod = float(np.linalg.norm(src[468, :2] - src[473, :2]))
+    centre_src = src[FACE_OVAL, :2].mean(0)
+    centres = out.landmarks[:n, FACE_OVAL, :2].mean(1)
+    res.centres = centres.tolist()
+    res.drift = float(np.percentile(np.linalg.norm(centres[ok] - centre_src, axis=1), 95) / iod)
+    if pair.base and pair.base in cache.get("_centres", {}):
+        base = np.asarray(cache["_centres"][pair.base])
+        m = min(len(base), n)
+        res.cam = float(np.percentile(np.linalg.norm(centres[:m] - base[:m], axis=1), 95) / iod)
+    background = ~hull_mask(src, source.shape, 1.6)
+    face = hull_mask(src[FACE_OVAL], source.shape)
+    inner = face.copy()
+    for part in [LIPS_OUTER] + EYES:
+        inner &= ~cv2.dilate(hull_mask(src[part], source.shape).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    source_encoded = encoded(source, out_dir / "_src.mp4")
+    base_detail = lap_var(cv2.cvtColor(source_encoded, cv2.COLOR_RGB2GRAY), inner)
+    # where the source and all its 7x7 neighbourhood are clearly above black: resampling and
+    # codec undershoot in dark hair cannot make these pure black, a hole or torn triangle can
+    src_bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
+    gt = iter(iter_frames(pair.driving, max_frames=n)) if pair.self_reenact else None
+    bgs, details, chroma, mouths = [], [], 0.0, []
+    for t, frame in enumerate(iter_frames(output, max_frames=n)):
+        frame = frame[:source.shape[0], :source.shape[1]]
+        diff = (frame.astype(np.float32) - source.astype(np.float32)) / 255.0
+        bgs.append(float(np.sqrt((diff[background] ** 2).mean())))
+        black = (frame.max(-1) <= 3) & src_bright
+        res.black += int(black.sum() > 20)
+        details.append(lap_var(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), inner) / max(base_detail, 1e-6))
+        if pair.grey:
+            spread = frame.max(-1).astype(int) - frame.min(-1)
+            chroma = max(chroma, float(spread[face].max()))
+        if gt is not None:
+            real = next(gt)
+            if ok[t]:
+                m, _ = cv2.estimateAffinePartial2D(drv.landmarks[t, RIGID, :2].astype(np.float32),
+                                                   out.landmarks[t, RIGID, :2].astype(np.float32))
+                warped = cv2.warpAffine(real, m, (frame.shape[1], frame.shape[0]), flags=cv2.INTER_LINEAR)
+                mouth = hull_mask(out.landmarks[t, LIPS_OUTER], frame.shape, 1.2)
+                g_out = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+                g_gt = cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY).astype(np.float32)
+                mouths.append(float(np.abs(g_out - g_gt)[mouth].mean()))
+    res.bg = float(max(bgs)) if bgs else None
+    res.detail = float(np.median(details)) if details else None
+    res.chroma = chroma if pair.grey else None
+    res.mouth = float(np.median(mouths)) if mouths else None
+    write_strip(out_dir / f"{pair.name}.png", pair.driving, output, drv, n)
+    return res
+
+
+def write_strip(path: Path, driving: Path, output: Path, drv, n: int) -> None:
+    """Driving over output at six moments (evenly spaced, plus the most open mouth and largest yaw)."""
+    from reenact.io.video import iter_frames
+
+    picks = sorted(set(np.linspace(0, n - 1, 4).astype(int).tolist()
+                       + [int(np.argmax(drv.blendshapes[:n, JAW]))]))
+    rows = []
+    for path_ in (driving, output):
+        cells = []
+        for t, frame in enumerate(iter_frames(path_, max_frames=n)):
+            if t in picks:
+                h = 256
+                cells.append(cv2.resize(frame, (int(frame.shape[1] * h / frame.shape[0]), h), interpolation=cv2.INTER_AREA))
+        rows.append(np.concatenate(cells, 1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+
+
+def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False) -> list[Pair]:
+    """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
+    variants with one of those two portraits (so the plain pair to compare with exists),
+    greyscale and padded portraits, and self-reenactment."""
+    sources = sorted((data / "source").glob("*.jpg"))
+    clips = sorted((data / "driving").glob("*.mp4"))
+    chosen = {c.stem: (sources if full else [sources[i % len(sources)], sources[(i + 2) % len(sources)]])
+              for i, c in enumerate(clips)}
+    out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for c in clips for s in chosen[c.stem]]
+    if variants is not None and variants.is_dir():
+        for c in clips:
+            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip")):
+                clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
+                s = chosen[c.stem][j % len(chosen[c.stem])]
+                if clip.is_file():
+                    base = f"{s.stem}_{c.stem}" if kind in ("zoom", "pan", "shake", "cut") else None
+                    out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base))
+        for i, s in enumerate(sources if full else sources[:2]):
+            for kind in ("grey", "padded"):
+                image = variants / "source" / f"{s.stem}-{kind}.jpg"
+                if image.is_file():
+                    c = clips[(i + (kind == "padded")) % len(clips)]
+                    out.append(Pair(f"{image.stem}_{c.stem}", kind, image, c, grey=kind == "grey"))
+        for c in clips:   # self-reenactment: the clip's own first frame as the source
+            first = variants / "source" / f"{c.stem}-frame0.png"
+            if not first.is_file():
+                from reenact.io.images import write_image
+                from reenact.io.video import iter_frames
+
+                write_image(first, next(iter(iter_frames(c, max_frames=1))))
+            out.append(Pair(f"self_{c.stem}", "self", first, c, self_reenact=True))
+    return [p for p in out if not extra or any(e in p.name for e in extra)]
+
+
+COLUMNS = ("jaw_r", "blink_r", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "folds",
+           "chroma", "detail", "mouth")
+
+
+def fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    return f"{v:.3f}" if isinstance(v, float) and abs(v) < 10 else (f"{v:.1f}" if isinstance(v, float) else str(v))
+
+
+def summary(results: list[Result]) -> list[str]:
+    """Per group: worst-case figures (min for correlations and detail, max for errors, sums for counts)."""
+    lines = ["| group | pairs | " + " | ".join(COLUMNS) + " |", "| --- " * (len(COLUMNS) + 2) + "|"]
+    groups = sorted({r.group for r in results}) + ["all"]
+    for g in groups:
+        rs = [r for r in results if (g == "all" or r.group == g) and r.error is None]
+        cells = []
+        for c in COLUMNS:
+            vals = [getattr(r, c) for r in rs if getattr(r, c) is not None]
+            if not vals:
+                cells.append("")
+            elif c in ("black", "folds"):
+                cells.append(str(int(sum(vals))))
+            elif c in ("jaw_r", "blink_r", "detail"):
+                cells.append(f"{min(vals):.2f} / {np.median(vals):.2f}")
+            else:
+                cells.append(f"{max(vals):.3g} / {np.median(vals):.3g}")
+        errors = sum(1 for r in results if (g == "all" or r.group == g) and r.error)
+        lines.append(f"| {g} | {len(rs)}{f' ({errors} failed)' if errors else ''} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def from_logs(paths: list[Path]) -> list[Result]:
+    """Results read back from judge logs (one `[i/n] name error {json} seconds` line per pair)."""
+    results = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if not line.startswith("[") or "{" not in line:
+                continue
+            name = line.split("] ", 1)[1].split(" ", 1)[0]
+            row = json.loads(line[line.index("{"):line.rindex("}") + 1])
+            group = name.split("-")[-1] if "-" in name and not name.startswith(("s1-", "s12-", "s42-", "s6-", "s7-")) \
+                else ("self" if name.startswith("self") else name.split("_")[0].split("-")[-1] if "-" in name else "plain")
+            r = Result(name, group)
+            for c in COLUMNS:
+                v = row.get(c, "")
+                setattr(r, c, None if v == "" else (int(v) if c in ("black", "folds") else float(v)))
+            results.append(r)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--variants", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("outputs/judge"))
+    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
+    ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
+                    " flip, grey, padded, self); default all")
+    ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
+    ap.add_argument("--summarise", nargs="*", type=Path, default=None,
+                    help="only print the per-group summary of these judge logs")
+    args = ap.parse_args(argv)
+    if args.summarise:
+        print("\n".join(summary(from_logs(args.summarise))))
+        return 0
+    from reenact import Reenactor
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    reenactor = Reenactor(engine="warp", overrides=["run.cache=false", *args.set])
+    centres_file = args.out / "centres.json"   # plain pairs' face centres, for `cam` in a later run
+    cache: dict = {"_centres": json.loads(centres_file.read_text()) if centres_file.is_file() else {}}
+    results = []
+    todo = pairs(args.data, args.variants, args.only, args.full)
+    if args.groups:
+        todo = [p for p in todo if p.group in args.groups.split(",")]
+    todo.sort(key=lambda p: p.base is not None)   # plain pairs first: the variants compare with them
+    for i, pair in enumerate(todo):
+        r = judge_pair(pair, args.out, args.frames, cache, reenactor)
+        cache["_centres"][r.name] = r.centres
+        centres_file.write_text(json.dumps(cache["_centres"]))
+        results.append(r)
+        row = {c: fmt(getattr(r, c)) for c in COLUMNS}
+        print(f"[{i + 1}/{len(todo)}] {r.name} {r.error or ''} {json.dumps(row)} {r.seconds:.1f}s", flush=True)
+    lines = ["| pair | " + " | ".join(COLUMNS) + " |", "| --- " * (len(COLUMNS) + 1) + "|"]
+    lines += [f"| {r.name} | " + (r.error or " | ".join(fmt(getattr(r, c)) for c in COLUMNS)) + " |" for r in results]
+    lines += ["", "Per group, worst / median (correlations and detail: min / median; black and folds: frame totals):",
+              ""] + summary(results)
+    (args.out / "judge.md").write_text("\n".join(lines) + "\n")
+    (args.out / "judge.json").write_text(json.dumps([{k: v for k, v in asdict(r).items() if k != "centres"}
+                                                     for r in results], indent=1))
+    print("\n".join(summary(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
