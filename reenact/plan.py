@@ -69,13 +69,10 @@ def accelerator() -> str | None:
     apple = platform.system() == "Darwin" and platform.machine() == "arm64"
     if not (has_nvidia or has_rocm or apple):
         return None
-    import torch
+    from .generate.diffusion.device import diffusion_device  # the one device rule, once torch is worth importing
 
-    if torch.cuda.is_available():
-        return "cuda"
-    if apple and torch.backends.mps.is_available():
-        return "mps"
-    return None
+    found = diffusion_device().device
+    return None if found is None else found.type
 
 
 def _tracker_problem(name: str, inventory: Inventory) -> str | None:
