@@ -23,7 +23,7 @@ import pytest
 from portrait_helpers import similarity, warp, write_clip_with_tone, write_tagged_clip, write_test_video
 from reenact.cli import main
 from reenact.io.images import write_image
-from reenact.io.paths import MANIFEST
+from reenact.io.paths import MANIFEST, _lock_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -337,12 +337,6 @@ def test_interrupt_while_muxing_audio_leaves_nothing(capsys, work, clips, monkey
 
 # ----------------------------------------------------------------------- real signals, real runs
 
-def _lock_dir() -> Path:
-    import tempfile
-
-    return Path(tempfile.gettempdir()) / f"reenact-locks-{os.getuid()}"
-
-
 def _signal_when(argv, ready, sig, cwd, timeout=240.0):
     """Start `reenact argv`, send `sig` once `ready()` is true; (exit code, stderr)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "REENACT_CACHE_DIR": str(cwd / "cache")}
@@ -368,11 +362,10 @@ def test_real_signal_mid_run_cleans_up(tmp_path, clips, astronaut, stage, sig):
     write_test_video(tmp_path / "in" / "drive.mp4", long)
     before = snapshot(tmp_path / "in")
     output = tmp_path / ("frames" if stage == "png writing" else "out.mp4")
-    locks_before = set(_lock_dir().glob("*.lock")) if _lock_dir().exists() else set()
 
     if stage == "detection":
         def ready():  # the output is locked (checks done) and nothing is written yet: landmarks run
-            return _lock_dir().exists() and set(_lock_dir().glob("*.lock")) - locks_before
+            return _lock_file(output.resolve()).exists()
     elif stage == "encoding":
         def ready():
             return any(p.name.startswith(".out.tmp.") and p.stat().st_size > 0 for p in tmp_path.iterdir())
@@ -387,7 +380,7 @@ def test_real_signal_mid_run_cleans_up(tmp_path, clips, astronaut, stage, sig):
     assert lines == [f"reenact: interrupted by {signal.Signals(sig).name}; temporary files removed"], err
     assert snapshot(tmp_path / "in") == before
     assert not output.exists() and not leftovers(tmp_path)
-    assert not (set(_lock_dir().glob("*.lock")) - locks_before)  # the lock went with the run
+    assert not _lock_file(output.resolve()).exists()  # the lock went with the run
 
 
 @pytest.mark.slow
