@@ -58,6 +58,10 @@ class GuidanceWriter:
         existing = [n for n in (*MAP_NAMES, META_FILE) if (self.out_dir / n).exists()]
         if existing and not overwrite:
             raise OutputError(f"{self.out_dir} already holds {', '.join(existing)}; choose another folder or overwrite")
+        if existing and not _written_by_reenact(self.out_dir):
+            # --overwrite replaces maps reenact wrote, never a user's own folders of the same names
+            raise OutputError(f"{self.out_dir} holds {', '.join(existing)} that reenact did not write (no reenact "
+                              f"{META_FILE}); move them or choose another folder")
         self._created = not self.out_dir.exists()
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -136,6 +140,13 @@ class GuidanceWriter:
             self.close()
         else:
             self.abort()
+
+
+def _written_by_reenact(folder: Path) -> bool:
+    try:
+        return json.loads((folder / META_FILE).read_text()).get("kind") == "reenact_guidance"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def write_guidance(out_dir: str | Path, batches: Iterable[GuidanceFrames], *, total: int | None = None,

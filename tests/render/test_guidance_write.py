@@ -127,3 +127,25 @@ def test_jpeg_maps_are_byte_identical_to_the_official_save_image(tmp_path):
     assert not (tmp_path / "g" / "depth" / "0000.png").exists()
     with pytest.raises(InputError, match="png or jpg"):
         write_guidance(tmp_path / "h", [frames], image_format="webp")
+
+
+def test_overwrite_never_replaces_map_folders_reenact_did_not_write(tmp_path):
+    import numpy as np
+    import torch
+
+    from reenact.errors import OutputError
+    from reenact.render.maps import GuidanceFrames
+    from reenact.render.write import write_guidance
+
+    own = tmp_path / "out" / "depth"
+    own.mkdir(parents=True)
+    (own / "mine.png").write_bytes(b"user data")
+    depth = torch.rand(1, 8, 8)
+    batch = GuidanceFrames.from_dense(depth, torch.rand(1, 8, 8, 3), torch.rand(1, 8, 8, 3), torch.ones(1, 8, 8, dtype=torch.bool))
+    with pytest.raises(OutputError, match="reenact did not write"):
+        write_guidance(tmp_path / "out", [batch], total=1, overwrite=True)
+    assert (own / "mine.png").read_bytes() == b"user data"
+    # maps reenact wrote itself are replaced
+    write_guidance(tmp_path / "fresh", [batch], total=1)
+    write_guidance(tmp_path / "fresh", [batch], total=1, overwrite=True)
+    assert np.asarray(sorted(p.name for p in (tmp_path / "fresh" / "depth").iterdir())).size == 1
