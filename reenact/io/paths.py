@@ -166,6 +166,7 @@ def lock_output(path: str | Path) -> None:
     if fcntl is None or resolved in _locks:
         return
     lock = _lock_file(resolved)
+    fd = None
     try:
         lock.parent.mkdir(mode=0o700, exist_ok=True)
         while True:
@@ -185,6 +186,16 @@ def lock_output(path: str | Path) -> None:
         os.write(fd, str(os.getpid()).encode())
     except OSError:
         return  # no usable temp folder: run unlocked rather than not at all
+    except BaseException:
+        # a signal between creating the file and registering the lock: leave no lock file behind
+        # (removed only if no other run holds it)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock.unlink()
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        raise
     _locks[resolved] = (fd, lock)
 
 
