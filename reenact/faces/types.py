@@ -35,12 +35,16 @@ class FaceTrack:
     def __len__(self) -> int:
         return int(self.landmarks.shape[0])
 
-    def landmarks_in_crop(self) -> np.ndarray:
-        """(T, 478, 3) landmarks in crop pixels; z scaled by the same similarity scale."""
-        a = self.crop_transforms[:, :, :2]
-        xy = np.einsum("tij,tnj->tni", a, self.landmarks[..., :2]) + self.crop_transforms[:, None, :, 2]
+    def landmarks_in_crop(self, frames: slice = slice(None), points: slice = slice(None)) -> np.ndarray:
+        """(T, 478, 3) landmarks in crop pixels; z scaled by the same similarity scale.
+
+        frames / points: a part of the track (long clips are processed a block at a time)."""
+        crop = self.crop_transforms[frames]
+        landmarks = self.landmarks[frames, points]
+        a = crop[:, :, :2]
+        xy = np.einsum("tij,tnj->tni", a, landmarks[..., :2]) + crop[:, None, :, 2]
         scale = np.sqrt(np.abs(np.linalg.det(a)))[:, None, None]
-        return np.concatenate([xy, self.landmarks[..., 2:] * scale], axis=-1).astype(np.float32)
+        return np.concatenate([xy, landmarks[..., 2:] * scale], axis=-1).astype(np.float32)
 
     def save(self, path: str | Path) -> None:
         arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}

@@ -262,7 +262,11 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     i_src = _check_index(options.source_frame, len(source), "source frame")
     a_exp, a_pose = options.expression_scale, options.pose_scale
 
-    canon_d = _param(driving, "canonical", "driving")
+    # The driving's (T, 478, 3) mesh stays as stored; the per-frame algebra below runs a block of
+    # frames at a time, so a long clip needs no float64 working copies of it (issue 15).
+    if "canonical" not in driving.params:
+        raise InputError("the driving track has no 'canonical' parameters; re-run tracking")
+    canon_d = driving.params["canonical"]
     rot_d = _param(driving, "rotation", "driving").reshape(n, 3)
     trans_d = _param(driving, "translation", "driving").reshape(n, 3)
     scale_d = _param(driving, "scale", "driving").reshape(n)
@@ -278,10 +282,9 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     if canon_s.shape != canon_d.shape[1:]:
         raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
     ref = _mesh_reference(canon_s, canon_d, options)
+    canon_ref = np.asarray(canon_d[ref], np.float64)
 
-    size_s, size_ref = _spread(canon_s), _spread(canon_d[ref])
-    canonical = canon_s + a_exp * (canon_d - canon_d[ref]) * (size_s / size_ref)
-    canonical = uncross_lips(canonical, lip_floor(canon_s))
+    size_s, size_ref = _spread(canon_s), _spread(canon_ref)
     if mode == "absolute":   # the driving's head rotation as it is; no identity-free expression here
         rotation = rot_d.copy()
     else:
@@ -300,14 +303,29 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         scale = scale_s * zoom ** a_pose
         translation[:, :2] += a_pose * shift
     rmat = Rotation.from_rotvec(rotation).as_matrix()                    # (T, 3, 3)
-    points = scale[:, None, None] * np.einsum("tij,tnj->tni", rmat, canonical) + translation[:, None, :]
+    floor = lip_floor(canon_s)
+    points = np.empty((n, *canon_s.shape))
+    for part in _frame_blocks(n):
+        canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (size_s / size_ref)
+        canonical = uncross_lips(canonical, floor)
+        points[part] = (scale[part, None, None] * np.einsum("tij,tnj->tni", rmat[part], canonical)
+                        + translation[part, None, :])
     return AlignedMesh(points=points, crop_transform=np.repeat(src_crop[None], n, 0),
                        crop_size=int(source.crop_size), mode=mode)
+
+
+def _frame_blocks(n: int, size: int = 256) -> list[slice]:
+    return [slice(start, min(n, start + size)) for start in range(0, n, size)]
 
 
 def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOptions) -> int:
     """The driving frame relative motion is measured from (see motion.closest_frame)."""
     if options.reference != "auto":
         return _check_index(options.reference_frame, len(canon_d), "reference frame")
-    speed = np.r_[0.0, np.linalg.norm(np.diff(canon_d, axis=0), axis=-1).mean(-1)]
-    return closest_frame(mesh_expression_features(canon_s), mesh_expression_features(canon_d), speed=speed)
+    n = len(canon_d)
+    features, speed = np.empty((n, 3)), np.zeros(n)
+    for part in _frame_blocks(n):
+        with_previous = np.asarray(canon_d[max(part.start - 1, 0):part.stop], np.float64)
+        features[part] = mesh_expression_features(with_previous[-(part.stop - part.start):])
+        speed[max(part.start, 1):part.stop] = np.linalg.norm(np.diff(with_previous, axis=0), axis=-1).mean(-1)
+    return closest_frame(mesh_expression_features(canon_s), features, speed=speed)

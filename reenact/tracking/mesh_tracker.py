@@ -22,6 +22,9 @@ from ..schema import MeshSettings
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
 
+# Block sizes of the per-frame algebra: working copies stay a few MB however long the clip (issue 15).
+FRAME_BLOCK = 256
+POINT_BLOCK = 32
 N_MESH = 468  # MediaPipe mesh points with a canonical position (478 minus the 10 iris points)
 # MediaPipe indices of the brow lines and the eyelid rims; points near them move with expressions.
 _BROWS = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276, 283, 282, 295, 285]
@@ -69,15 +72,25 @@ class MeshTracker:
         return cls(MeshSettings.from_config(cfg.tracking.mesh))
 
     def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
-        lmk = face_track.landmarks_in_crop().astype(np.float64)  # (T, 478, 3) x right, y down, z away
-        n = len(lmk)
-        valid = np.isfinite(lmk).all(axis=(1, 2))
-        if not valid.any():
-            raise NoFaceError("no frame of the face track has landmarks; nothing to track")
+        # Two passes, so that no (T, 478, 3) float64 working copy of a long clip exists (issue 15):
+        # the pose a block of frames at a time, then shape and residual a block of points at a
+        # time over all frames (time smoothing and gap filling need whole columns). Every value
+        # is computed exactly as on the whole array at once.
+        n = len(face_track)
         ref, weights = canonical_reference()
         rot = np.tile(np.eye(3), (n, 1, 1))
         trans, scale = np.zeros((n, 3)), np.ones(n)
-        rot[valid], trans[valid], scale[valid] = similarity_procrustes(ref, lmk[valid, :N_MESH], weights)
+        valid = np.zeros(n, bool)
+        for start in range(0, n, FRAME_BLOCK):
+            part = slice(start, min(n, start + FRAME_BLOCK))
+            lmk = face_track.landmarks_in_crop(frames=part).astype(np.float64)  # x right, y down, z away
+            ok = np.isfinite(lmk).all(axis=(1, 2))
+            valid[part] = ok
+            if ok.any():
+                rows = np.flatnonzero(ok) + start
+                rot[rows], trans[rows], scale[rows] = similarity_procrustes(ref, lmk[ok, :N_MESH], weights)
+        if not valid.any():
+            raise NoFaceError("no frame of the face track has landmarks; nothing to track")
         rotvec = _fill_invalid(matrix_to_rotvec(rot), valid)
         trans, log_scale = _fill_invalid(trans, valid), _fill_invalid(np.log(scale), valid)
         # Axis-angle vectors average safely here: head rotations stay far from the half turn.
@@ -85,19 +98,27 @@ class MeshTracker:
         trans = smooth_in_time(trans, self.settings.pose_sigma)
         scale = np.exp(smooth_in_time(log_scale, self.settings.pose_sigma))
         rot = rotvec_to_matrix(rotvec)
-        lmk_filled = _fill_invalid(np.nan_to_num(lmk), valid)
-        canonical = np.einsum("tji,tnj->tni", rot, lmk_filled - trans[:, None]) / scale[:, None, None]
-        canonical = smooth_in_time(canonical, self.settings.canonical_sigma)
-        # Residual: how far the rigid points sit from the canonical face once posed, crop px.
-        posed_ref = scale[:, None, None] * np.einsum("tij,nj->tni", rot, ref) + trans[:, None]
-        err = np.linalg.norm(posed_ref - lmk_filled[:, :N_MESH], axis=-1)
-        residuals = np.sqrt((err ** 2 * weights).sum(axis=1) / weights.sum())
+        n_points = face_track.landmarks.shape[1]
+        canonical = np.empty((n, n_points, 3), np.float32)
+        weighted_sq_err = np.empty((n, N_MESH))
+        for first in range(0, n_points, POINT_BLOCK):
+            points = slice(first, min(n_points, first + POINT_BLOCK))
+            lmk = _fill_invalid(np.nan_to_num(face_track.landmarks_in_crop(points=points).astype(np.float64)), valid)
+            block = np.einsum("tji,tnj->tni", rot, lmk - trans[:, None]) / scale[:, None, None]
+            canonical[:, points] = smooth_in_time(block, self.settings.canonical_sigma)
+            # Residual: how far the rigid points sit from the canonical face once posed, crop px.
+            rigid = slice(first, min(N_MESH, points.stop))
+            if rigid.start < rigid.stop:
+                posed_ref = scale[:, None, None] * np.einsum("tij,nj->tni", rot, ref[rigid]) + trans[:, None]
+                err = np.linalg.norm(posed_ref - lmk[:, : rigid.stop - rigid.start], axis=-1)
+                weighted_sq_err[:, rigid] = err ** 2 * weights[rigid]
+        residuals = np.sqrt(weighted_sq_err.sum(axis=1) / weights.sum())
         if progress is not None:
             progress(n, n)
         return HeadTrack(
             backend=self.name, geometry=self.geometry,
             params={"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
-                    "scale": scale.astype(np.float32), "canonical": canonical.astype(np.float32)},
+                    "scale": scale.astype(np.float32), "canonical": canonical},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
             crop_transforms=np.asarray(face_track.crop_transforms, np.float32),
             residuals=residuals.astype(np.float32),
