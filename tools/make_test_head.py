@@ -9,6 +9,11 @@ orthogonal shape and expression bases, neck/jaw/eye joints with smooth skinning 
 pose correctives, and its own landmark embeddings in the DECA, RingNet and SMIRK file formats.
 
     python tools/make_test_head.py OUT_DIR        # writes the files listed in `write_test_head`
+    python tools/make_test_head.py OUT_DIR --size flame   # FLAME's size: 5023 vertices, ~10k triangles
+
+`--size flame` (for benchmarks: rendering cost follows the triangle count) builds the head from a
+denser, evenly spread sphere so that head + eyeballs have FLAME's 5023 vertices and 10,034
+triangles (FLAME: 9976); the default, smaller head is what the tests use.
 
 Geometry follows FLAME's conventions: metres, x to the subject's left, y up, z toward the viewer.
 """
@@ -62,6 +67,28 @@ def icosphere(level: int) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
+# Head vertices of the FLAME-size variant: with the two 42-vertex eyeballs, FLAME's 5023.
+FLAME_SIZE_HEAD_VERTICES = 5023 - 2 * 42
+SIZES = ("test", "flame")
+
+
+def fibonacci_sphere(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n near-evenly spread unit vectors (golden-angle spiral) and their convex hull's 2n - 4
+    triangles, wound counter-clockwise seen from outside."""
+    from scipy.spatial import ConvexHull
+
+    k = np.arange(n) + 0.5
+    z = 1 - 2 * k / n
+    r = np.sqrt(1 - z ** 2)
+    phi = np.pi * (3 - 5 ** 0.5) * k
+    v = np.stack([r * np.cos(phi), r * np.sin(phi), z], 1)
+    f = ConvexHull(v).simplices.astype(np.int64)
+    a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
+    inward = np.einsum("ij,ij->i", np.cross(b - a, c - a), a + b + c) < 0
+    f[inward] = f[inward][:, ::-1]
+    return v, f
+
+
 def _gauss(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
     return np.exp(-((x - cx) ** 2) / (2 * sx ** 2) - ((y - cy) ** 2) / (2 * sy ** 2))
 
@@ -94,8 +121,8 @@ JOINTS = np.array([[0, -0.088, -0.03], [0, -0.07, -0.025], [0, -0.018, -0.002],
                    [EYE_X, EYE_Y, EYE_Z], [-EYE_X, EYE_Y, EYE_Z]], np.float64)
 
 
-def build_mesh() -> dict:
-    d, f_head = icosphere(4)
+def build_mesh(size: str = "test") -> dict:
+    d, f_head = icosphere(4) if size == "test" else fibonacci_sphere(FLAME_SIZE_HEAD_VERTICES)
     head = head_surface(d)
     ev, ef = icosphere(1)
     verts, faces, part = [head], [f_head], [np.zeros(len(head), np.int64)]
@@ -316,10 +343,10 @@ def dynamic_contour(mesh: dict, full_faces: np.ndarray, full_bary: np.ndarray) -
 # ----------------------------------------------------------------------------------------------
 # assembling and writing
 
-def build_test_head(seed: int = 0) -> dict:
+def build_test_head(seed: int = 0, size: str = "test") -> dict:
     """Everything the writers need, as plain arrays (FLAME's field names and dtypes)."""
     rng = np.random.default_rng(seed)
-    mesh = build_mesh()
+    mesh = build_mesh(size)
     w = skinning(mesh)
     shape_dirs, exp_dirs = build_bases(mesh, w, rng)
     mp = mediapipe_embedding(mesh)
@@ -394,13 +421,13 @@ def _chumpy_style(model: dict, out: Path, protocol: int) -> None:
             pickle.dump(pkl, fh, protocol=protocol)
 
 
-def write_test_head(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
+def write_test_head(out_dir: str | Path, seed: int = 0, size: str = "test") -> dict[str, Path]:
     """Write the synthetic head and its embeddings; returns {role: path}."""
     import torch
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    head = build_test_head(seed)
+    head = build_test_head(seed, size)
     paths = {
         "model": out_dir / "synthetic_test_head.pkl",
         "model_chumpy": out_dir / "synthetic_test_head_chumpy.pkl",
@@ -433,8 +460,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", choices=SIZES, default="test",
+                        help="test: the tests' small head (2646 vertices); flame: FLAME's 5023 vertices")
     args = parser.parse_args()
-    for role, path in write_test_head(args.out_dir, args.seed).items():
+    for role, path in write_test_head(args.out_dir, args.seed, args.size).items():
         print(f"{role:24s} {path}")
 
 

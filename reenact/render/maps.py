@@ -83,14 +83,16 @@ class GuidanceFrames:
         stays 0; depth becomes three equal channels.
         """
         h, w = self.image_size
-        q = torch.nan_to_num(self.values.detach().to("cpu", torch.float32), nan=0.0)
-        q = q.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
-        pixel = self.pixel.cpu().numpy()
+        # NaN is set to 0 after the clamp (clamp keeps NaN): the same bytes as zeroing it first.
+        q = self.values.detach().to("cpu", torch.float32).mul(255).add_(0.5).clamp_(0, 255).nan_to_num_(0.0)
+        q = q.to(torch.uint8)
+        pixel = self.pixel.cpu()
         out = {}
-        for name, cols in (("depth", [0, 0, 0]), ("normal", [1, 2, 3]), ("render", [4, 5, 6])):
-            image = np.zeros((self.batch_size * h * w, 3), np.uint8)
-            image[pixel] = q[:, cols]
-            out[name] = image.reshape(self.batch_size, h, w, 3)
+        for name, (first, last) in (("depth", (0, 1)), ("normal", (1, 4)), ("render", (4, 7))):
+            part = q[:, first:last]
+            image = torch.zeros((self.batch_size * h * w, 3), dtype=torch.uint8)
+            image.index_copy_(0, pixel, part.expand(-1, 3) if name == "depth" else part)  # torch's scatter: ~2x numpy's
+            out[name] = image.view(self.batch_size, h, w, 3).numpy()
         return out
 
 

@@ -28,11 +28,16 @@ from .maps import MAP_NAMES, GuidanceFrames
 GUIDANCE_SCHEMA = 1
 META_FILE = "guidance.json"
 FORMATS = {"png": ("png", "png rgb8 lossless"), "jpg": ("jpg", "jpeg rgb8 quality 75 (official)")}
-# Image encoding runs in background threads (Pillow releases the GIL while encoding), so on a
-# multi-core CPU it overlaps the rasteriser, which runs on one torch thread. At most this many
-# frames wait to be encoded, so memory stays flat.
+# Quantising and encoding run in background threads (torch, OpenCV and Pillow release the GIL),
+# so on a multi-core CPU they overlap the rasteriser, which runs on one torch thread. At most
+# this many frames wait, so memory stays flat.
 ENCODE_THREADS = 2
 MAX_PENDING_FRAMES = 16
+# Lossless PNG through OpenCV's libpng: zlib level 1 with run-length matching and the "up" row
+# filter. On guidance maps (a face on black) that is ~2x faster than Pillow's level 1, whose
+# adaptive filter choice costs most of its time, and the files are a little smaller.
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE,
+              cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
 
 
 class GuidanceWriter:
@@ -71,27 +76,33 @@ class GuidanceWriter:
         for name in MAP_NAMES:
             (self.stage / name).mkdir()
         self._pool = ThreadPoolExecutor(max_workers=ENCODE_THREADS, thread_name_prefix="guidance-encode")
-        self._pending: list[Future] = []
+        self._pending: list[tuple[Future, int]] = []   # (batch being written, its frame count)
 
     def _save(self, image: np.ndarray, path: Path) -> None:
         if self.ext == "png":
-            Image.fromarray(image).save(path, format="PNG", compress_level=1)
+            ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), PNG_PARAMS)
+            if not ok:
+                raise OSError(f"PNG encoding failed for {path}")
+            path.write_bytes(data)
         else:
             Image.fromarray(image).save(path, format="JPEG")   # Pillow's defaults = the official files
 
+    def _save_batch(self, frames: GuidanceFrames, first: int) -> None:
+        images = frames.to_uint8()
+        for i in range(len(frames)):
+            file_name = f"{first + i:0{self.width}d}.{self.ext}"
+            for name in MAP_NAMES:
+                self._save(images[name][i], self.stage / name / file_name)
+
     def _drain(self, keep: int) -> None:
-        """Wait until at most `keep` frames' files are still being encoded (re-raising any error)."""
-        while len(self._pending) > keep * len(MAP_NAMES):
-            self._pending.pop(0).result()
+        """Wait until at most `keep` frames are still being quantised or encoded (re-raising any error)."""
+        while self._pending and sum(n for _, n in self._pending) > keep:
+            self._pending.pop(0)[0].result()
 
     def write(self, frames: GuidanceFrames) -> None:
-        images = frames.to_uint8()
         self.frame_meta.update(frames.meta)
-        for i in range(len(frames)):
-            file_name = f"{self.count:0{self.width}d}.{self.ext}"
-            for name in MAP_NAMES:
-                self._pending.append(self._pool.submit(self._save, images[name][i], self.stage / name / file_name))
-            self.count += 1
+        self._pending.append((self._pool.submit(self._save_batch, frames, self.count), len(frames)))
+        self.count += len(frames)
         self._drain(MAX_PENDING_FRAMES)
 
     def close(self) -> Path:
@@ -121,7 +132,7 @@ class GuidanceWriter:
         return self.out_dir
 
     def abort(self) -> None:
-        for future in self._pending:
+        for future, _ in self._pending:
             future.cancel()
         self._pool.shutdown(wait=True)
         self._pending.clear()
