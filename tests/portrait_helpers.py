@@ -66,8 +66,9 @@ def write_clip_with_tone(path: Path, frames, fps: int = 25, seconds: float = 2.0
 
 
 def write_tagged_clip(path: Path, frames, fps: int = 25, rotation: int = 0, faststart: bool = False,
-                      pts=None, gop: int | None = None) -> Path:
-    """An H.264 mp4 with a display-matrix rotation (as phones write it), the index at the front
+                      pts=None, gop: int | None = None, hflip: bool = False, vflip: bool = False) -> Path:
+    """An H.264 mp4 with a display-matrix rotation (as phones write it) and optional mirroring
+    after it (`hflip`/`vflip`, as some selfie cameras and editors write it), the index at the front
     (`faststart`, so a truncated copy still opens) and optional frame times in ms (`pts`)."""
     from fractions import Fraction
 
@@ -83,8 +84,8 @@ def write_tagged_clip(path: Path, frames, fps: int = 25, rotation: int = 0, fast
             if i == 0:
                 stream.height, stream.width = frame.shape[:2]
                 stream.pix_fmt = "yuv420p"
-                if rotation:
-                    stream.set_display_rotation(rotation)
+                if rotation or hflip or vflip:
+                    stream.set_display_rotation(rotation, hflip=hflip, vflip=vflip)
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             vf.pts = pts[i] if pts is not None else i * 1000 // fps
             vf.time_base = Fraction(1, 1000)

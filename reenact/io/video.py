@@ -2,7 +2,8 @@
 
 Frames are pulled one at a time: the decoder never runs ahead of the consumer by more than
 FFmpeg's own few-frame thread queue, so memory does not grow with clip length however slow the
-face detector is. The container's display matrix (phone clips filmed upright) is applied, each
+face detector is. The container's display matrix (phone clips filmed upright, mirrored selfie
+clips) is applied, quarter turns and flips as FFmpeg's own player applies them, each
 frame's timestamp is kept, and a stream that breaks off or has damaged packets is decoded as far
 as FFmpeg can, with one warning that says how many frames came out.
 """
@@ -18,6 +19,7 @@ from typing import Iterator
 import av
 import av.logging
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 
 from ..errors import InputError
 from .memory import TRIM_EVERY, release_free_heap
@@ -48,6 +50,7 @@ class VideoInfo:
     height: int
     has_audio: bool
     rotation: int = 0   # counter-clockwise degrees the stored frames are turned to be shown upright
+    mirrored: bool = False  # the display matrix also flips them (a determinant below zero)
 
     @property
     def duration(self) -> float:
@@ -72,7 +75,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             width, height = stream.codec_context.width, stream.codec_context.height
             has_audio = bool(container.streams.audio)
             # the display matrix is side data of the decoded frame in PyAV: decode the first one
-            rotation = _first_frame_rotation(container, stream)
+            rotation, orientation = _first_frame_orientation(container, stream)
     except InputError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -80,28 +83,72 @@ def probe_video(path: str | Path) -> VideoInfo:
                          "check the file is complete, or re-encode it to H.264 mp4") from None
     if width <= 0 or height <= 0:
         raise InputError(f"{path}: video stream has no frame size; the file may be corrupt")
-    if rotation % 180:
+    if orientation.transpose:
         width, height = height, width
     return VideoInfo(path=path, fps=fps, frame_count=frames, width=width, height=height,
-                     has_audio=has_audio, rotation=rotation)
+                     has_audio=has_audio, rotation=rotation, mirrored=orientation.mirrored)
 
 
-def _first_frame_rotation(container, stream) -> int:
+@dataclass(frozen=True)
+class Orientation:
+    """How stored pixels are laid out for display: an optional transpose, then row / column flips."""
+
+    transpose: bool = False
+    flip_rows: bool = False
+    flip_cols: bool = False
+
+    @property
+    def mirrored(self) -> bool:
+        """A reflection (not only a rotation): determinant of the display matrix below zero."""
+        return self.transpose != (self.flip_rows != self.flip_cols)
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        if self == UPRIGHT:
+            return image
+        if self.transpose:
+            image = image.transpose(1, 0, 2)
+        return np.ascontiguousarray(image[:: -1 if self.flip_rows else 1, :: -1 if self.flip_cols else 1])
+
+
+UPRIGHT = Orientation()
+
+
+def display_orientation(matrix) -> Orientation:
+    """The quarter turn and flips of an FFmpeg display matrix (9 int32, AV_FRAME_DATA_DISPLAYMATRIX).
+
+    FFmpeg's matrix takes a stored pixel (x right, y down) to its displayed place:
+    x' = a x + c y, y' = b x + d y (plus a shift), with a, b, c, d its elements 0, 1, 3, 4.
+    A matrix that is not a multiple of a quarter turn is taken to the nearest one.
+    """
+    m = np.asarray(matrix, np.float64).reshape(-1)
+    if m.size < 5 or not np.isfinite(m[:5]).all():
+        return UPRIGHT
+    a, b, c, d = m[0], m[1], m[3], m[4]
+    if abs(a) + abs(d) >= abs(b) + abs(c):            # displayed x from stored x, y from y
+        return Orientation(False, flip_rows=bool(d < 0), flip_cols=bool(a < 0))
+    # displayed x from stored y (the transposed image's columns), displayed y from stored x
+    return Orientation(True, flip_rows=bool(b < 0), flip_cols=bool(c < 0))
+
+
+def _frame_orientation(frame: av.VideoFrame) -> Orientation:
+    data = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    if data is None:
+        return UPRIGHT
+    return display_orientation(np.frombuffer(bytes(data), dtype=np.int32)[:9])
+
+
+def _first_frame_orientation(container, stream) -> tuple[int, Orientation]:
+    """(counter-clockwise degrees of FFmpeg's display-matrix angle, the full orientation)."""
     try:
         for frame in container.decode(stream):
-            return _quarter_turns(frame) * 90
+            try:
+                degrees = int(round(float(frame.rotation or 0) / 90.0)) % 4 * 90
+            except (ValueError, TypeError):
+                degrees = 0
+            return degrees, _frame_orientation(frame)
     except av.error.FFmpegError:
         pass  # a damaged start is reported by the reader, with the frame count
-    return 0
-
-
-def _quarter_turns(frame: av.VideoFrame) -> int:
-    """Counter-clockwise quarter turns that show `frame` upright (FFmpeg's display-matrix angle)."""
-    try:
-        angle = float(frame.rotation or 0)
-    except (ValueError, TypeError):
-        return 0
-    return int(round(angle / 90.0)) % 4
+    return 0, UPRIGHT
 
 
 @dataclass
@@ -149,10 +196,7 @@ class VideoReader:
                     bad_packets += 1
                     frames = []
                 for frame in frames:
-                    image = frame.to_ndarray(format="rgb24")
-                    turns = _quarter_turns(frame)
-                    if turns:
-                        image = np.ascontiguousarray(np.rot90(image, turns))
+                    image = _frame_orientation(frame).apply(frame.to_ndarray(format="rgb24"))
                     t = float(frame.pts * time_base) if frame.pts is not None else self.count / max(self.info.fps, 1e-6)
                     self.timestamps.append(t)
                     if self.count % TRIM_EVERY == 0:

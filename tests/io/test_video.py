@@ -8,7 +8,7 @@ import pytest
 from portrait_helpers import write_clip_with_tone, write_tagged_clip
 from reenact.errors import InputError, OutputError
 from reenact.io.paths import MANIFEST, check_output
-from reenact.io.video import VideoReader, is_video_path, iter_frames, probe_video
+from reenact.io.video import Orientation, VideoReader, display_orientation, is_video_path, iter_frames, probe_video
 from reenact.io.writer import open_writer, write_video
 
 
@@ -145,6 +145,56 @@ def test_rotation_metadata_gives_upright_frames(tmp_path, rotation):
     frames = list(iter_frames(clip))
     assert len(frames) == 5 and frames[0].shape == expected.shape
     assert np.abs(frames[2].astype(int) - expected).mean() < 6
+
+
+def _corner_marked(h=48, w=96):
+    """White top-left quarter and a grey top-right one: every turn and mirror image differs."""
+    f = np.zeros((h, w, 3), np.uint8)
+    f[: h // 2, : w // 2] = 255
+    f[: h // 2, w // 2:] = 128
+    return f
+
+
+# (counter-clockwise degrees, hflip, vflip) as PyAV writes them (flips after the turn) -> how a
+# stored frame must look once displayed, as FFmpeg's player shows it (its autorotate filters).
+MIRRORED = [
+    ((0, True, False), lambda f: f[:, ::-1]),                     # hflip
+    ((0, False, True), lambda f: f[::-1]),                        # vflip
+    ((90, True, False), lambda f: np.rot90(f, 1)[:, ::-1]),       # FFmpeg: transpose=clock_flip
+    ((-90, True, False), lambda f: f.transpose(1, 0, 2)),         # FFmpeg: transpose=cclock_flip
+    ((180, True, False), lambda f: f[::-1]),                      # a half turn then a mirror = vflip
+    ((0, True, True), lambda f: f[::-1, ::-1]),                   # both flips = a half turn, no mirror
+]
+
+
+@pytest.mark.parametrize("tag,shown", MIRRORED, ids=["hflip", "vflip", "90+hflip", "-90+hflip", "180+hflip",
+                                                     "hflip+vflip"])
+def test_mirroring_display_matrix_is_honoured(tmp_path, tag, shown):
+    rotation, hflip, vflip = tag
+    stored = _corner_marked()
+    clip = write_tagged_clip(tmp_path / "selfie.mp4", [stored] * 4, rotation=rotation, hflip=hflip, vflip=vflip)
+    expected = shown(stored)
+    info = probe_video(clip)
+    assert (info.height, info.width) == expected.shape[:2]
+    assert info.mirrored == (hflip != vflip)
+    frames = list(iter_frames(clip))
+    assert len(frames) == 4 and frames[1].shape == expected.shape
+    assert np.abs(frames[1].astype(int) - expected).mean() < 6
+    # and not some other of the eight layouts: the nearest other one is far off
+    others = [np.rot90(g, k) for g in (stored, stored[:, ::-1]) for k in range(4)]
+    others = [o for o in others if o.shape == expected.shape and not np.array_equal(o, expected)]
+    assert min(np.abs(frames[1].astype(int) - o).mean() for o in others) > 30
+
+
+def test_display_orientation_of_ffmpeg_matrices():
+    one = 1 << 16
+    assert display_orientation([one, 0, 0, 0, one, 0, 0, 0, 1 << 30]) == Orientation()
+    assert display_orientation([-one, 0, 0, 0, one, 0, 0, 0, 1 << 30]) == Orientation(flip_cols=True)
+    # counter-clockwise quarter turn as FFmpeg writes it: x' = y, y' = -x
+    ccw = display_orientation([0, -one, 0, one, 0, 0, 0, 0, 1 << 30])
+    image = np.arange(6, dtype=np.uint8).reshape(2, 3, 1)
+    np.testing.assert_array_equal(ccw.apply(image), np.rot90(image, 1))
+    assert not ccw.mirrored and display_orientation([0, one, 0, one, 0, 0, 0, 0, 1 << 30]).mirrored
 
 
 def test_truncated_stream_warns_once_with_the_frame_count(tmp_path, caplog):
