@@ -314,8 +314,11 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
                        crop_size=int(source.crop_size), mode=mode)
 
 
-def _frame_blocks(n: int, size: int = 256) -> list[slice]:
-    return [slice(start, min(n, start + size)) for start in range(0, n, size)]
+FRAME_BLOCK = 256   # frames of the mesh algebra at a time (issue 15: bounded memory on long clips)
+
+
+def _frame_blocks(n: int) -> list[slice]:
+    return [slice(start, min(n, start + FRAME_BLOCK)) for start in range(0, n, FRAME_BLOCK)]
 
 
 def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOptions) -> int:

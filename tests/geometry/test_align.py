@@ -284,3 +284,19 @@ def test_absolute_mode_works_for_the_mesh_tracker_rotation_only():
     for k in range(n):   # the driving's own rotation about the source's anchor, at the source's scale
         expected = 10.0 * Rotation.from_rotvec(rot[k]).apply(face) + [256.0, 250.0, 0.0]
         np.testing.assert_allclose(out.points[k], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 1.5])
+@pytest.mark.parametrize("mode,head_motion", [("relative", "anchored"), ("relative", "follow"), ("absolute", "anchored")])
+def test_mesh_alignment_a_block_of_frames_at_a_time_changes_nothing(monkeypatch, smoothing, mode, head_motion):
+    """The mesh alignment runs a block of frames at a time on long clips (issue 15): same bits."""
+    import importlib
+
+    align_module = importlib.import_module("reenact.geometry.align")   # the package exports a function of that name
+    source, driving = _mesh_tracks(23, seed=4)
+    options = AlignOptions(mode=mode, head_motion=head_motion, smoothing=smoothing)   # reference: auto
+    whole = align(source, driving, options)
+    monkeypatch.setattr(align_module, "FRAME_BLOCK", 4)
+    blocks = align(source, driving, options)
+    np.testing.assert_array_equal(blocks.points, whole.points)
+    assert blocks.points.shape == (23, 478, 3)

@@ -126,3 +126,25 @@ def test_tracks_give_a_typed_view_of_their_geometry():
     del head.params["scale"]
     with pytest.raises(InputError, match="lacks its 'scale' parameters"):
         head.typed()
+
+
+def test_working_a_block_at_a_time_changes_nothing(monkeypatch):
+    """Long clips are tracked a block of frames (pose) or points (shape) at a time so that no
+    float64 copy of the whole clip's landmarks exists (issue 15); the results must be the same to
+    the bit, gaps filled across block edges included."""
+    import reenact.tracking.mesh_tracker as mesh_tracker
+
+    n = 40
+    rotvec, scale, trans = moving_pose(n, seed=3)
+    face_track = posed_face_track(canonical_with_expression(0.5 * (1 + np.sin(np.arange(n) / 4))), rotvec, scale,
+                                  trans, noise_px=0.7, seed=3)
+    face_track.landmarks[[0, 6, 7, 8, 20, 39]] = np.nan          # gaps at both ends and across block edges
+    whole = MeshTracker().track(face_track)
+    monkeypatch.setattr(mesh_tracker, "FRAME_BLOCK", 7)
+    monkeypatch.setattr(mesh_tracker, "POINT_BLOCK", 5)
+    blocks = MeshTracker().track(face_track)
+    assert whole.params.keys() == blocks.params.keys()
+    for name in whole.params:
+        np.testing.assert_array_equal(blocks.params[name], whole.params[name])
+    np.testing.assert_array_equal(blocks.residuals, whole.residuals)
+    assert np.isfinite(blocks.params["canonical"]).all() and blocks.meta["valid_frames"] == str(n - 6)
