@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError, OutputError
+from ..io.memory import release_free_heap
 from .maps import MAP_NAMES, GuidanceFrames
 
 GUIDANCE_SCHEMA = 1
@@ -93,6 +94,10 @@ class GuidanceWriter:
             file_name = f"{first + i:0{self.width}d}.{self.ext}"
             for name in MAP_NAMES:
                 self._save(images[name][i], self.stage / name / file_name)
+        del images
+        # These threads allocate from their own glibc arenas, which keep freed map buffers
+        # resident; returning them after each batch keeps peak memory ~70 MB lower (issue 15).
+        release_free_heap()
 
     def _drain(self, keep: int) -> None:
         """Wait until at most `keep` frames are still being quantised or encoded (re-raising any error)."""
