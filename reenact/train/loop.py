@@ -137,7 +137,8 @@ class Trainer:
         acc.register_for_checkpointing(self.lr_scheduler)
         self.objective, self.optimizer = acc.prepare(DiffusionObjective(self.model), self.optimizer)
         drawer = SampleDrawer(self.clips, cfg.width, cfg.height, cfg.num_frames, cfg.frame_stride, cfg.seed)
-        self.batches = StepBatches(drawer, cfg.batch_size, acc.process_index, acc.num_processes)
+        self.batches = StepBatches(drawer, cfg.batch_size, acc.process_index, acc.num_processes,
+                                   repeat_every=cfg.overfit_batches * cfg.gradient_accumulation_steps)
         self.step = 0
         if resume is not None:
             self._resume(Path(resume))
