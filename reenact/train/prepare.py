@@ -38,6 +38,7 @@ from ..errors import InputError, OutputError
 from ..io.images import write_image
 from ..io.video import is_video_path, iter_frames, probe_video
 from .config import PrepareOptions
+from .processes import check_process_group, needs_cpu_group
 
 log = logging.getLogger("reenact")
 
@@ -196,7 +197,8 @@ def prepare_dataset(videos: str | Path, out: str | Path, options: PrepareOptions
     videos, out = Path(videos), Path(out)
     paths = list_videos(videos)
     names = clip_names(paths, videos)
-    state = PartialState()
+    state = PartialState(cpu=needs_cpu_group())
+    check_process_group(state.num_processes)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} exists and is not a folder")
     (out / "clips").mkdir(parents=True, exist_ok=True)
