@@ -54,3 +54,19 @@ def test_accelerate_launch_two_processes_follows_the_one_process_loss_curve(prep
     assert [m["processes"] for m in one] == [1] * 4
     assert [m["processes"] for m in two] == [2] * 4          # one gloo group, not two lone runs
     assert [m["loss"] for m in two] == pytest.approx([m["loss"] for m in one], rel=1e-4, abs=1e-6)
+
+
+def test_a_launch_the_process_group_does_not_match_is_a_one_line_error(monkeypatch):
+    import torch
+
+    from reenact.errors import InputError
+    from reenact.train.processes import check_process_group, needs_cpu_group
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not needs_cpu_group()                       # a plain run: accelerate's own choice
+    check_process_group(1)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    if not torch.cuda.is_available():
+        assert needs_cpu_group()
+    with pytest.raises(InputError, match="started 2 processes but accelerate joined 1"):
+        check_process_group(1)
