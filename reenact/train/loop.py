@@ -39,7 +39,7 @@ from .checkpoints import save_official
 from .config import TrainConfig, config_dict, flat_hparams
 from .dataset import SampleDrawer, StepBatches, open_dataset, step_loader
 from .models import build_stage_model, enable_gradient_checkpointing, read_initial_weights, trainable_parameters
-from .processes import check_process_group, needs_cpu_group
+from ..processes import check_process_group, needs_cpu_group
 
 log = logging.getLogger("reenact")
 

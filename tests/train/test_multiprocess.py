@@ -5,7 +5,7 @@ global batch (dataset.py).
 The launch is the command docs/training.md gives users. `--multi_gpu` is what makes accelerate start
 the processes (through torchrun); `--cpu` would start one process unless an MPI hostfile is set
 (accelerate 1.16, commands/launch.py). No ACCELERATE_USE_CPU here and no visible GPU: the run itself
-must see that it was started as two processes and join them on the CPU (reenact/train/processes.py).
+must see that it was started as two processes and join them on the CPU (reenact/processes.py).
 """
 
 import json
@@ -60,7 +60,7 @@ def test_a_launch_the_process_group_does_not_match_is_a_one_line_error(monkeypat
     import torch
 
     from reenact.errors import InputError
-    from reenact.train.processes import check_process_group, needs_cpu_group
+    from reenact.processes import check_process_group, needs_cpu_group
 
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert not needs_cpu_group()                       # a plain run: accelerate's own choice
