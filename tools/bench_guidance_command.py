@@ -3,7 +3,7 @@
 Per-frame cost = (a 64-frame run - a 1-frame run) / 63, so start-up, the source's face stage and
 tracking drop out. Printed per format: wall time (what this machine gave, load included), CPU
 time of the whole process (all threads) and CPU time of the calling thread alone (the render
-thread; quantising and encoding the files run in background threads). On an idle machine with
+thread; the files are encoded in background threads). On an idle machine with
 two cores the wall time per frame is about max(render thread, whole process / 2): printed as
 "idle 2-core estimate". Inputs: a FLAME-format head folder and a saved driving track made with it:
 
