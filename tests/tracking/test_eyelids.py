@@ -142,3 +142,21 @@ def test_eyelid_files_in_the_flame_folder_are_loaded_and_checked(tmp_path, head_
     np.save(tmp_path / "r_eyelid.npy", np.zeros((5023, 3), np.float32))   # FLAME's size, not this head's
     with pytest.raises(AssetError, match="right eyelid has shape"):
         load_flame_head(cfg)
+
+
+def test_eyelid_blendshapes_are_rest_pose_offsets_that_turn_with_the_head(head_files):
+    import torch
+
+    head = load_head(head_files, eyelids=True)
+    data, model = head.model.data, head.model
+    lids = torch.tensor([[0.7, 0.0], [0.0, 0.4]])
+    rest = model(eyelids=lids).vertices - model().vertices
+    np.testing.assert_allclose(rest[0].numpy(), 0.7 * data.eyelids[:, :, 0], atol=1e-6)
+    np.testing.assert_allclose(rest[1].numpy(), 0.4 * data.eyelids[:, :, 1], atol=1e-6)
+    turn = torch.tensor([[0.0, 0.0, 0.5]])                                      # a roll moves a vertical offset
+    turned = model(eyelids=lids[:1], global_rot=turn).vertices - model(global_rot=turn).vertices
+    assert np.abs(turned[0].numpy() - rest[0].numpy()).max() > 1e-4        # rotated with the head
+    ids = np.flatnonzero(np.abs(data.eyelids).sum((1, 2)) > 0)[:5]
+    sub = model.restricted_to(ids)
+    np.testing.assert_allclose(sub(eyelids=lids, global_rot=turn.expand(2, 3)).vertices.numpy(),
+                               model(eyelids=lids, global_rot=turn.expand(2, 3)).vertices[:, ids].numpy(), atol=1e-6)
