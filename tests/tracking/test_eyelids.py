@@ -1,7 +1,8 @@
 """Issue 12: a blink in the driving stays out of the 50 expression coefficients the diffusion model
 receives (the official routing feeds SMIRK's expression, whose eyelids are separate and dropped).
 
-The synthetic head is made FLAME-2023-like here: its first expression column closes both eyes, so the expression basis *can* absorb a blink, as FLAME 2023's revised eye region does.
+The synthetic head is made FLAME-2023-like here: its first expression column closes both eyes, so
+the expression basis *can* absorb a blink, as FLAME 2023's revised eye region does.
 With eyelid blendshapes (l_eyelid.npy, r_eyelid.npy) the fit puts the blink into them; without,
 the eyelid-margin landmarks do not count. The measure is what the maps would show: how far the
 fitted expression alone (eyelids at rest) closes the eyes at the blink's peak, in crop pixels.

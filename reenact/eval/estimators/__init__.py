@@ -3,8 +3,9 @@
 `Estimators.load` takes what this machine has: dlib (optional extra) for landmarks, head pose and
 identity, ArcFace / LPIPS / Inception / I3D when their weight files are present, MediaPipe
 (always bundled) for expression and as a fallback, and the user's SMIRK / DECA encoder weights for
-the literature's AED / APD (`aed_smirk`, `apd_deca`, next to the MediaPipe / dlib `aed`, `apd`). `reading(frame)` gives one frame's face
-measurements; `metric_info()` says, per metric, which estimator measured it or why nothing did.
+the literature's AED / APD (`aed_smirk`, `apd_deca`, next to the MediaPipe / dlib `aed`, `apd`).
+`reading(frame)` gives one frame's face measurements; `metric_info()` says, per metric, which
+estimator measured it or why nothing did.
 """
 
 from __future__ import annotations
