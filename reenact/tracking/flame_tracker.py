@@ -111,8 +111,9 @@ class FlameTracker:
 
     @property
     def cache_tag(self) -> str:
-        """Distinguishes cached tracks made with and without the encoders."""
-        return "".join(t for t, m in (("+deca", self.deca), ("+smirk", self.smirk)) if m is not None)
+        """Distinguishes cached tracks made with and without the encoders and eyelid blendshapes."""
+        return "".join(t for t, m in (("+deca", self.deca), ("+smirk", self.smirk),
+                                      ("+eyelids", self.n_eyelids or None)) if m is not None)
 
     # ------------------------------------------------------------------------------------------
     def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,

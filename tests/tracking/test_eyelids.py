@@ -123,6 +123,7 @@ def test_eyelids_are_reported_in_the_track_but_never_reach_the_maps(heads, still
     track = tracker.track(face_track)
     assert track.params["eyelids"].shape == (N, 2) and "eyelid blendshapes" in track.meta["eyelids"]
     assert "eyelids=landmark_fit" in track.meta["sources"]
+    assert tracker.cache_tag == "+eyelids"          # a track cached before the eyelid files came is not reused
     # alignment and the renderer read the typed view, which has no eyelid field
     assert "eyelids" not in {f.name for f in fields(FlameParams)}
     assert track.typed().expression.shape == (N, 50)
