@@ -235,6 +235,10 @@ class FlameFitSettings(Section):
     smooth_accel: float = setting(0.5, "temporal smoothness: landmark acceleration", lo=0, hi=1000)
     smooth_rotation: float = setting(0.2, "temporal smoothness: head-rotation acceleration", lo=0, hi=1000)
     smooth_expression: float = setting(1.0, "temporal smoothness: expression change", lo=0, hi=1000)
+    eyelid_prior: float = setting(0.01, "with eyelid blendshapes (l_eyelid.npy, r_eyelid.npy): their prior against the "
+                                        "expression's, small so a blink goes to the eyelids", lo=0, hi=10, lo_open=True)
+    eyelid_weight: float = setting(0.0, "without them: weight of the eyelid-margin landmarks (0 keeps blinks out of "
+                                        "the expression)", lo=0, hi=10)
     jaw_side_limit: float = setting(0.2, "SMIRK's jaw clamps on the fit: no negative opening, |yaw|, |roll| <= this, rad",
                                     lo=0, hi=3.2)
     confidence_residual: float = setting(3.0, "a frame whose landmark residual is this many robust deviations above "

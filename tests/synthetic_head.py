@@ -18,7 +18,7 @@ import torch
 
 from reenact.faces.types import FaceTrack
 from reenact.flame.head import FlameHead
-from reenact.flame.landmarks import landmarks_on_mesh, load_landmark_embedding, load_mediapipe_embedding
+from reenact.flame.landmarks import MEDIAPIPE_EYELIDS, landmarks_on_mesh, load_landmark_embedding, load_mediapipe_embedding
 from reenact.flame.model import FlameModel, load_flame_data
 from reenact.tracking.geometry import rot_z, rotvec_to_matrix
 
@@ -40,8 +40,12 @@ def write_head_once(tmp_root: Path) -> dict[str, Path]:
     return _cache["paths"]
 
 
-def load_head(paths: dict[str, Path], n_shape: int = 100, n_expression: int = 50) -> FlameHead:
-    return FlameHead(FlameModel(load_flame_data(paths["model"]), n_shape, n_expression),
+def load_head(paths: dict[str, Path], n_shape: int = 100, n_expression: int = 50, eyelids: bool = False) -> FlameHead:
+    """The head; with `eyelids`, carrying its optional eyelid blendshapes (l_eyelid.npy, r_eyelid.npy)."""
+    data = load_flame_data(paths["model"])
+    if eyelids:
+        data = data.with_eyelids(np.load(paths["l_eyelid"]), np.load(paths["r_eyelid"]))
+    return FlameHead(FlameModel(data, n_shape, n_expression),
                      load_landmark_embedding(paths["landmark_embedding"]),
                      load_mediapipe_embedding(paths["mediapipe_embedding"]))
 
@@ -55,6 +59,7 @@ class Motion:
     jaw: np.ndarray          # (T, 3)
     global_rot: np.ndarray   # (T, 3)
     cam: np.ndarray          # (T, 3) s, tx, ty
+    eyelids: np.ndarray | None = None  # (T, 2) left, right closure (a head with eyelid blendshapes)
 
     def __len__(self) -> int:
         return len(self.expression)
@@ -93,7 +98,8 @@ def posed_points(head: FlameHead, motion: Motion) -> torch.Tensor:
     f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
     with torch.no_grad():
         out = head.model(shape=f(motion.shape)[None], expression=f(motion.expression), jaw=f(motion.jaw),
-                         global_rot=f(motion.global_rot))
+                         global_rot=f(motion.global_rot),
+                         eyelids=None if motion.eyelids is None else f(motion.eyelids))
         order = np.argsort(head.mediapipe.landmark_indices)
         return landmarks_on_mesh(out.vertices, head.model.faces, torch.as_tensor(head.mediapipe.faces[order]),
                                  torch.as_tensor(head.mediapipe.bary[order]))
@@ -110,11 +116,18 @@ def project(points: np.ndarray, cam: np.ndarray, crop: int = 512) -> np.ndarray:
 
 def make_face_track(head: FlameHead, motion: Motion, noise_px: float = 1.0, seed: int = 0,
                     crop: int = 512, frame_size: tuple[int, int] = (720, 1280), matrix_noise_deg: float = 3.0,
-                    with_matrices: bool = True) -> tuple[FaceTrack, np.ndarray]:
-    """A FaceTrack of the moving head and the noise-free crop landmarks (T, 478, 3)."""
+                    with_matrices: bool = True, lid_closure: np.ndarray | None = None) -> tuple[FaceTrack, np.ndarray]:
+    """A FaceTrack of the moving head and the noise-free crop landmarks (T, 478, 3).
+
+    lid_closure (T,): a blink as MediaPipe reports it, whatever the head's geometry: each upper-lid
+    margin point moves that fraction of the way down to its lower-lid partner (1 = shut)."""
     rng = np.random.default_rng(seed + 1000)
     n = len(motion)
     clean = project(posed_points(head, motion).numpy().astype(np.float64), motion.cam, crop)
+    if lid_closure is not None:
+        for eye in (MEDIAPIPE_EYELIDS[:14], MEDIAPIPE_EYELIDS[14:]):   # 7 upper then 7 lower, outer -> inner
+            upper, lower = eye[:7], eye[7:]
+            clean[:, upper] += np.asarray(lid_closure)[:, None, None] * (clean[:, lower] - clean[:, upper])
     noisy = clean + rng.normal(0, noise_px, clean.shape)
     # The crop is a rotated, scaled window of a bigger frame, as the face stage makes it.
     angle = np.radians(rng.uniform(-10, 10))

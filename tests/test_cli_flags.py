@@ -42,9 +42,10 @@ def inputs(tmp_path_factory, astronaut):
     # the driving: the head rolls and slides right while a tone plays
     frames = [warp(astronaut, similarity(4 * np.sin(t / 2), 1.0, 3 * t, 0)) for t in range(FRAMES)]
     write_clip_with_tone(d / "drive.mp4", frames, seconds=FRAMES / 25)
-    # the same still head, shaken by +-3 px of random jitter each frame
+    # the same head, shaken by +-8 degrees of random roll and +-3 px of random shift each frame (the
+    # roll is head motion the output follows; the shift alone is camera shake an anchored head ignores)
     rng = np.random.default_rng(0)
-    shaken = [warp(astronaut, similarity(0, 1.0, *rng.uniform(-3, 3, 2))) for _ in range(FRAMES)]
+    shaken = [warp(astronaut, similarity(rng.uniform(-8, 8), 1.0, *rng.uniform(-3, 3, 2))) for _ in range(FRAMES)]
     write_test_video(d / "jitter.mp4", shaken)
     (d / "no_assets").mkdir()
     return d
@@ -154,10 +155,12 @@ def test_smooth_removes_frame_to_frame_jitter(capfd, inputs, tmp_path):
         flags = ["-q"] + (["--smooth", sigma] if sigma else [])
         code, err, out = run(capfd, inputs, tmp_path, *flags, driving="jitter.mp4", output=f"s{sigma}.mp4")
         assert code == 0, err
-        centre = landmarks(out)[:, :468].mean(1)
-        jitter[sigma] = float(np.linalg.norm(np.diff(centre, axis=0), axis=1).mean())
+        points = landmarks(out)[:, :468]
+        jitter[sigma] = float(np.linalg.norm(np.diff(points, axis=0), axis=-1).mean())
     print(f"mean frame-to-frame face motion, px: {jitter}")
-    assert jitter[None] > 1.5                 # the driving's jitter reaches the output unsmoothed
+    # the driving's roll jitter reaches the output unsmoothed (less the mesh tracker's own 1-frame
+    # pose smoothing: about 1.2 px of landmark motion per frame)
+    assert jitter[None] > 0.8
     assert jitter["2"] < 0.4 * jitter[None]
 
 

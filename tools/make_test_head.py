@@ -313,6 +313,33 @@ def mediapipe_embedding(mesh: dict) -> dict[str, np.ndarray]:
             "landmark_indices": np.arange(478, dtype=np.int64)}
 
 
+def eyelid_blendshapes(mesh: dict, mp: dict) -> np.ndarray:
+    """(V, 3, 2) left and right eyelid closure in the layout of metrical-tracker's l_eyelid.npy /
+    r_eyelid.npy: at 1 the skin of each eye opening (its MediaPipe lid margins) is pulled
+    vertically onto the line between the eye corners, with a compact smooth falloff, so a blink
+    moves the lid landmarks most and the skin around the eye a little."""
+    from reenact.flame.landmarks import MEDIAPIPE_EYELIDS
+
+    v, f = mesh["v"], mesh["f"]
+    points = np.einsum("lk,lkc->lc", mp["lmk_b_coords"], v[f[mp["lmk_face_idx"]]])
+    out = np.zeros(v.shape + (2,))
+    head = mesh["part"] == 0
+    for column, (lids, corners) in enumerate(((MEDIAPIPE_EYELIDS[14:], (263, 362)),    # left eye (+x)
+                                               (MEDIAPIPE_EYELIDS[:14], (33, 133)))):  # right eye
+        margin = points[lids]
+        c0, c1 = points[list(corners)]
+        centre = (c0 + c1) / 2
+        half_w = abs(c1[0] - c0[0]) / 2
+        half_h = (margin[:, 1].max() - margin[:, 1].min()) / 2
+        r = np.sqrt(((v[:, 0] - centre[0]) / half_w) ** 2 + ((v[:, 1] - centre[1]) / half_h) ** 2)
+        # full pull inside the eye opening, smoothly to none at 2.5x its size (the mesh is coarse:
+        # the triangles carrying the lid points reach well beyond the margins)
+        fall = np.clip((2.5 - r) / 1.5, 0, 1) ** 2 * (3 - 2 * np.clip((2.5 - r) / 1.5, 0, 1))
+        fall = np.where(head & (v[:, 2] > centre[2] - 0.01), fall, 0.0)
+        out[:, 1, column] = -(v[:, 1] - centre[1]) * fall
+    return out
+
+
 def dynamic_contour(mesh: dict, full_faces: np.ndarray, full_bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(79, 17) silhouette contour per yaw row: for each contour point, the vertex at its height
     and on its side that sticks out furthest once the head is turned by the row's yaw."""
@@ -373,7 +400,8 @@ def build_test_head(seed: int = 0, size: str = "test") -> dict:
         "dynamic_lmk_faces_idx": dyn_faces, "dynamic_lmk_bary_coords": dyn_bary,
         "full_lmk_faces_idx": full_faces[None], "full_lmk_bary_coords": full_bary[None].astype(np.float32),
     }
-    return {"model": model, "landmark_embedding": embedding, "mediapipe_embedding": mp}
+    return {"model": model, "landmark_embedding": embedding, "mediapipe_embedding": mp,
+            "eyelids": eyelid_blendshapes(mesh, mp)}
 
 
 @contextmanager
@@ -436,6 +464,8 @@ def write_test_head(out_dir: str | Path, seed: int = 0, size: str = "test") -> d
         "ringnet_static": out_dir / "flame_static_embedding.pkl",
         "ringnet_dynamic": out_dir / "flame_dynamic_embedding.npy",
         "mediapipe_embedding": out_dir / "mediapipe_landmark_embedding.npz",
+        "l_eyelid": out_dir / "l_eyelid.npy",     # optional, as metrical-tracker / SMIRK ship them
+        "r_eyelid": out_dir / "r_eyelid.npy",
     }
     with open(paths["model"], "wb") as fh:
         pickle.dump(head["model"], fh, protocol=2)
@@ -453,6 +483,8 @@ def write_test_head(out_dir: str | Path, seed: int = 0, size: str = "test") -> d
                                                 "lmk_b_coords": list(e["dynamic_lmk_bary_coords"])}, dtype=object),
             allow_pickle=True)
     np.savez(paths["mediapipe_embedding"], **head["mediapipe_embedding"])
+    for column, side in enumerate(("l_eyelid", "r_eyelid")):
+        np.save(paths[side], head["eyelids"][:, :, column].astype(np.float32))
     return paths
 
 

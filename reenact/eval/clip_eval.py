@@ -27,8 +27,9 @@ from .frechet import FeatureStats
 log = logging.getLogger("reenact")
 
 PROTOCOL_METRICS = {
-    "self": ("l1", "psnr", "ssim", "lpips", "fid", "fvd", "csim", "aed", "apd", "akd", "bg_rmse", "flicker"),
-    "cross": ("fid", "fvd", "csim", "aed", "apd", "bg_rmse", "flicker"),
+    "self": ("l1", "psnr", "ssim", "lpips", "fid", "fvd", "csim", "aed", "apd", "akd", "bg_rmse", "flicker",
+             "aed_smirk", "apd_deca"),
+    "cross": ("fid", "fvd", "csim", "aed", "apd", "bg_rmse", "flicker", "aed_smirk", "apd_deca"),
 }
 
 
@@ -128,7 +129,7 @@ def evaluate_clip(job: ClipJob, output: Path, est: Estimators, opts: EvalOptions
     prev_out = prev_drv = None
     has_faces = est.mediapipe is not None or est.dlib is not None
     want_identity = "csim" in wanted and est.estimator("csim") is not None
-    src_reading = est.reading(source, identity=want_identity) if has_faces else None
+    src_reading = est.reading(source, identity=want_identity, encoders=False) if has_faces else None
     out_region = drv_region = None
     n = 0
     for t, (drv, out) in enumerate(zip(iter_frames(job.driving, max_frames=max_frames), iter_frames(output))):
@@ -233,6 +234,13 @@ def _face_metrics(job: ClipJob, source: np.ndarray, src: FaceReading | None, sam
         metrics["apd"], counts["apd"] = fm.apd(a, b), len(poses)
         diff = np.abs((a - b + 180.0) % 360.0 - 180.0).mean(0)
         details["apd"] = {"yaw": float(diff[0]), "pitch": float(diff[1]), "roll": float(diff[2])}
+    # the literature's AED / APD: SMIRK expression + jaw, DECA rotation (when the user has the weights)
+    coded = [(d.smirk, o.smirk) for d, o, _, _ in both if d.smirk is not None and o.smirk is not None]
+    if "aed_smirk" in wanted and coded:
+        metrics["aed_smirk"], counts["aed_smirk"] = fm.aed(*map(np.stack, zip(*coded))), len(coded)
+    coded = [(d.deca_angles, o.deca_angles) for d, o, _, _ in both if d.deca_angles is not None and o.deca_angles is not None]
+    if "apd_deca" in wanted and coded:
+        metrics["apd_deca"], counts["apd_deca"] = fm.apd(*map(np.stack, zip(*coded))), len(coded)
     if "akd" in wanted and both:
         kd = np.stack([d.keypoints for d, _, _, _ in both])
         ko = np.stack([_rescaled(o.keypoints, out.shape, drv.shape) for _, o, drv, out in both])

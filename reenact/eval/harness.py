@@ -152,7 +152,10 @@ def run_eval(protocol: str, videos: Path, sources: Path | None, engine: str, out
         index, count, barrier, device = _shard()
     own_estimators = estimators is None
     if own_estimators:
-        estimators = Estimators.load(weights, device, set(PROTOCOL_METRICS[protocol]))
+        from ..tracking.encoders.assets import encoder_locations
+
+        estimators = Estimators.load(weights, device, set(PROTOCOL_METRICS[protocol]),
+                                     encoder_paths=encoder_locations(config))
     plan = {
         "schema": SCHEMA, "protocol": protocol, "engine": engine, "videos": str(jobs[0].driving.parent),
         "sources": str(src_dir) if src_dir else None, "max_frames": max_frames, "options": asdict(opts),

@@ -28,6 +28,10 @@ METRIC_META = {
     "apd": ("lower", "degrees", "head pose followed: driving vs output yaw/pitch/roll"),
     "akd": ("lower", "px of a 256-px frame", "keypoints match: real vs output 68 landmarks"),
     "bg_rmse": ("lower", "grey levels 0-255", "background kept: output vs source outside the head region"),
+    "aed_smirk": ("lower", "mean |Δ| of SMIRK's 50 expression + 3 jaw values",
+                  "expression followed, as the literature measures it: driving vs output SMIRK codes"),
+    "apd_deca": ("lower", "degrees", "head pose followed, as the literature measures it: DECA's rotation, "
+                                     "driving vs output yaw/pitch/roll"),
     "flicker": ("lower", "ratio", "temporal instability: output frame-to-frame change / driving's (1 = as much)"),
 }
 POOLED = ("fid", "fvd")

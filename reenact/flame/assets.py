@@ -31,6 +31,7 @@ class FlameFiles:
     landmark_embedding: Path | None           # DECA landmark_embedding.npy, or RingNet static .pkl
     landmark_embedding_dynamic: Path | None   # RingNet flame_dynamic_embedding.npy (with the .pkl)
     mediapipe_embedding: Path | None
+    eyelids: tuple[Path, Path] | None = None  # metrical-tracker / SMIRK l_eyelid.npy, r_eyelid.npy (both or none)
 
     @property
     def complete(self) -> bool:
@@ -88,7 +89,8 @@ def find_flame_files(cfg: Any = None, strict: bool = True) -> FlameFiles:
         if ringnet_static and ringnet_dynamic:
             static, dynamic = ringnet_static, ringnet_dynamic
     mediapipe = _override(cfg, "mediapipe_embedding", strict) or _find(flame_dir, "mediapipe_landmark_embedding.npz")
-    return FlameFiles(model, static, dynamic, mediapipe)
+    left, right = (_find(flame_dir, f"{side}_eyelid.npy") for side in "lr")
+    return FlameFiles(model, static, dynamic, mediapipe, (left, right) if left and right else None)
 
 
 def flame_asset_report(cfg: Any = None) -> list[Asset]:
@@ -112,6 +114,9 @@ def flame_asset_report(cfg: Any = None) -> list[Asset]:
         row("mediapipe_landmark_embedding.npz", files.mediapipe_embedding, False,
             "optional dense MediaPipe embedding (tighter fits)",
             "SMIRK repository: assets/mediapipe_landmark_embedding/mediapipe_landmark_embedding.npz"),
+        row("l_eyelid.npy + r_eyelid.npy", files.eyelids[0] if files.eyelids else None, False,
+            "optional eyelid blendshapes: the landmark fit keeps blinks out of the expression with them",
+            "SMIRK repository: assets/ (from metrical-tracker's flame/blendshapes/)"),
         row("head_template.obj", _find(flame_dir, "head_template.obj"), False,
             "triangles and UVs for rendering the guidance maps", DECA_URL),
         row("FLAME_texture.npz", _find(flame_dir, "FLAME_texture.npz"), False,

@@ -48,6 +48,13 @@ class FlameHead:
                            np.concatenate(index), np.concatenate(kind))
 
 
+def _load_offsets(path) -> np.ndarray:
+    try:
+        return np.asarray(np.load(path, allow_pickle=False), np.float32)
+    except (OSError, ValueError) as exc:
+        raise AssetError(f"cannot read eyelid blendshape {path} ({exc}); replace it or remove it") from None
+
+
 def load_flame_head(cfg: Any = None, n_shape: int = 100, n_expression: int = 50) -> FlameHead:
     """Find and load the user's FLAME model and embeddings (see `find_flame_files`)."""
     files = find_flame_files(cfg)
@@ -58,6 +65,8 @@ def load_flame_head(cfg: Any = None, n_shape: int = 100, n_expression: int = 50)
         raise AssetError(f"no FLAME landmark embedding in {flame_dir_from(cfg)}: put DECA's landmark_embedding.npy "
                          "there (https://github.com/yfeng95/DECA, data/) or use --backend mesh")
     data = load_flame_data(files.model)
+    if files.eyelids is not None:
+        data = data.with_eyelids(*(_load_offsets(path) for path in files.eyelids), where=str(files.eyelids[0].parent))
     embedding = load_landmark_embedding(files.landmark_embedding, files.landmark_embedding_dynamic)
     embedding.check_faces(len(data.faces), str(files.model))
     mediapipe = None

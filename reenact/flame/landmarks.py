@@ -43,6 +43,14 @@ MEDIAPIPE_TO_IBUG68 = np.array([
     78, 81, 13, 311, 308, 402, 14, 178,                                                  # 60-67 inner lips
 ], dtype=np.int64)
 
+# MediaPipe points on the eyelid margins that a blink moves: each eye's contour without its two
+# corners (upper lid outer->inner, then lower lid), subject's right eye first. They include the
+# iBUG lid points 37, 38, 40, 41, 43, 44, 46, 47 of MEDIAPIPE_TO_IBUG68.
+MEDIAPIPE_EYELIDS = np.array([
+    246, 161, 160, 159, 158, 157, 173, 7, 163, 144, 145, 153, 154, 155,                  # right eye
+    466, 388, 387, 386, 385, 384, 398, 249, 390, 373, 374, 380, 381, 382,                # left eye
+], dtype=np.int64)
+
 # iBUG-68 left/right mirror permutation (point i of a mirrored face is point IBUG68_MIRROR[i]).
 IBUG68_MIRROR = np.array(
     list(range(16, -1, -1)) + list(range(26, 16, -1)) + [27, 28, 29, 30] + [35, 34, 33, 32, 31]

@@ -5,6 +5,16 @@ camera. Joints 0 root (global), 1 neck, 2 jaw, 3 left eye, 4 right eye; the full
 [global | neck | jaw | left eye | right eye], axis-angle, 15 values. `shapedirs` is 400 wide:
 columns 0-299 identity, 300-399 expression; a model keeps the first `n_shape` identity and the
 first `n_expression` expression columns.
+
+Eyelids: FLAME's own files (2020, 2023, 2023 Open) carry no eyelid blendshapes; FLAME 2023's
+revised eye region closes the eyes through the expression basis. The eyelid blendshapes in use
+are two extra rest-pose vertex offsets, metrical-tracker's `l_eyelid.npy` / `r_eyelid.npy` (each
+(5023, 3), FLAME 2020 topology), which SMIRK ships and drives with its two eyelid parameters
+[left, right]. When the user has them, `FlameData.eyelids` holds them and the model takes an
+`eyelids` (B, 2) input. metrical-tracker and SMIRK add the offsets after skinning (unrotated);
+here they are added before it, like every other blendshape, so they turn with the head. The
+eyelid values are only reported, never rendered (the official routing drops them), so the
+convention matters to the landmark fit alone.
 """
 
 from __future__ import annotations
@@ -37,6 +47,11 @@ class FlameData:
     weights: np.ndarray      # (V, 5)
     faces: np.ndarray        # (F, 3)
     source: str = ""
+    eyelids: np.ndarray | None = None  # (V, 3, 2) left, right eyelid-closure offsets, when the user has them
+
+    @property
+    def n_eyelids(self) -> int:
+        return 0 if self.eyelids is None else int(self.eyelids.shape[2])
 
     @property
     def n_vertices(self) -> int:
@@ -62,7 +77,20 @@ class FlameData:
             weights=np.concatenate([self.weights[ids], np.zeros((nj, nj), np.float32)]),
             faces=np.zeros((0, 3), np.int64),
             source=f"{self.source} (subset of {n} vertices)",
+            eyelids=None if self.eyelids is None else np.concatenate(
+                [self.eyelids[ids], np.einsum("jv,vkl->jkl", self.j_regressor, self.eyelids)]),
         )
+
+    def with_eyelids(self, left: np.ndarray, right: np.ndarray, where: str = "") -> "FlameData":
+        """This model with the two eyelid blendshapes (each (V, 3) rest-pose offsets) added."""
+        from dataclasses import replace
+
+        for name, arr in (("left", left), ("right", right)):
+            if arr.shape != self.v_template.shape or not np.isfinite(arr).all():
+                raise AssetError(f"{where or 'eyelid blendshape'}: the {name} eyelid has shape {arr.shape}, the model "
+                                 f"{self.source} has {self.n_vertices} vertices; use the eyelid files made for this "
+                                 "FLAME topology or remove them")
+        return replace(self, eyelids=np.stack([left, right], axis=2).astype(np.float32))
 
 
 def _dense(value: object) -> np.ndarray:
@@ -135,8 +163,11 @@ class FlameModel(torch.nn.Module):
         self.n_shape, self.n_expression = n_shape, n_expression
         self.data = data
         self.n_output_vertices = data.n_vertices
+        self.n_eyelids = data.n_eyelids
+        # eyelid blendshapes, when present, are two more linear columns after the expression ones
         dirs = np.concatenate([data.shapedirs[:, :, :n_shape],
-                               data.shapedirs[:, :, N_IDENTITY:N_IDENTITY + n_expression]], axis=2)
+                               data.shapedirs[:, :, N_IDENTITY:N_IDENTITY + n_expression],
+                               *([data.eyelids] if data.eyelids is not None else [])], axis=2)
         self.register_buffer("v_template", torch.from_numpy(data.v_template.copy()))
         self.register_buffer("shapedirs", torch.from_numpy(np.ascontiguousarray(dirs)))
         # smplx wants (36, V*3), vertex-major: v0x v0y v0z v1x ...
@@ -148,8 +179,10 @@ class FlameModel(torch.nn.Module):
 
     def forward(self, shape: torch.Tensor | None = None, expression: torch.Tensor | None = None,
                 global_rot: torch.Tensor | None = None, neck: torch.Tensor | None = None,
-                jaw: torch.Tensor | None = None, eyes: torch.Tensor | None = None) -> FlameOutput:
-        given = [t for t in (shape, expression, global_rot, neck, jaw, eyes) if t is not None]
+                jaw: torch.Tensor | None = None, eyes: torch.Tensor | None = None,
+                eyelids: torch.Tensor | None = None) -> FlameOutput:
+        """eyelids (B, 2) [left, right] closure, used only by a model with eyelid blendshapes."""
+        given = [t for t in (shape, expression, global_rot, neck, jaw, eyes, eyelids) if t is not None]
         batch = max([t.shape[0] for t in given], default=1)
         ref = self.v_template
 
@@ -158,7 +191,8 @@ class FlameModel(torch.nn.Module):
                 return ref.new_zeros(batch, n)
             return t.to(ref).expand(batch, n) if t.shape[0] == 1 else t.to(ref)
 
-        betas = torch.cat([part(shape, self.n_shape), part(expression, self.n_expression)], dim=1)
+        betas = torch.cat([part(shape, self.n_shape), part(expression, self.n_expression),
+                           *([part(eyelids, self.n_eyelids)] if self.n_eyelids else [])], dim=1)
         pose = torch.cat([part(global_rot, 3), part(neck, 3), part(jaw, 3), part(eyes, 6)], dim=1)
         vertices, joints = lbs(betas, pose, self.v_template, self.shapedirs, self.posedirs,
                                self.j_regressor, self.parents, self.lbs_weights)

@@ -78,7 +78,7 @@ class LandmarkMaps:
 
     a_t: torch.Tensor   # (L, 3)       sum_k b_k T
     a_s: torch.Tensor   # (L, 3, S)
-    a_e: torch.Tensor   # (L, 3, E)
+    a_e: torch.Tensor   # (L, 3, E)       expression columns, then the eyelid ones when the model has them
     a_p: torch.Tensor   # (L, 3, 9)    jaw pose correctives
     c_t: torch.Tensor   # (L, 3)       sum_k b_k w_k T
     c_s: torch.Tensor
@@ -114,7 +114,10 @@ class LandmarkMaps:
         if np.abs(data.weights[tri].sum(-1) - 1).max() > 1e-3:
             raise AssetError(f"{data.source}: skinning weights do not sum to one at the landmarks; "
                              "not a FLAME model the tracker can fit")
-        dirs = np.concatenate([data.shapedirs[:, :, :ns], data.shapedirs[:, :, 300:300 + ne]], axis=2).astype(np.float64)
+        # the eyelid blendshapes, when the model has them, are fitted as expression-like columns
+        # after the expression ones (the tracker splits them off again)
+        dirs = np.concatenate([data.shapedirs[:, :, :ns], data.shapedirs[:, :, 300:300 + ne],
+                               *([data.eyelids] if data.eyelids is not None else [])], axis=2).astype(np.float64)
         bary = lset.bary.astype(np.float64)[:, :, None]                 # (L, 3, 1)
         wj = data.weights[:, 2].astype(np.float64)
         t = data.v_template.astype(np.float64)

@@ -139,8 +139,14 @@ class FrameFitter:
     weighted mean, since MediaPipe's depth has an arbitrary offset) with the frame's depth weight.
     """
 
-    def __init__(self, maps: LandmarkMaps, weights: FitWeights, point_weights: torch.Tensor) -> None:
+    def __init__(self, maps: LandmarkMaps, weights: FitWeights, point_weights: torch.Tensor,
+                 coefficient_scale: torch.Tensor | None = None) -> None:
+        """coefficient_scale (E,): per expression-block coefficient, a factor on its prior and change
+        penalty (1 for expression; the tracker makes eyelid columns cheaper, so a blink lands there)."""
         self.maps, self.w, self.point_w = maps, weights, point_weights
+        n_e = maps.a_e.shape[-1]
+        self.coef_scale = (coefficient_scale if coefficient_scale is not None
+                           else torch.ones(n_e, dtype=point_weights.dtype, device=point_weights.device))
 
     def project(self, shape: torch.Tensor, p: FrameParams) -> torch.Tensor:
         """(T, L, 3) model landmarks in reference pixels."""
@@ -175,7 +181,7 @@ class FrameFitter:
         w = self.w
         r = self._residuals(proj, obs)[0]
         total = (obs.weight * _robust((r ** 2).sum(1), w.robust2)[0]).sum()
-        total = total + w.prior * (p.expression ** 2).sum()
+        total = total + w.prior * (p.expression ** 2 * self.coef_scale).sum()
         total = total + w.prior * (_jaw_prior(p.jaw, w.jaw_side_sigma, False)[0] ** 2).sum()
         if shape_prior:
             total = total + w.prior * (shape ** 2).sum()
@@ -186,7 +192,7 @@ class FrameFitter:
                 acc = seq[2:] - 2 * seq[1:-1] + seq[:-2]
                 total = total + w.accel * ((acc ** 2).sum(-1) * self.point_w).sum()
             ex = p.expression if history is None else torch.cat([history.expression[-1:], p.expression])
-            total = total + w.prior * w.expression_change * ((ex[1:] - ex[:-1]) ** 2).sum()
+            total = total + w.prior * w.expression_change * ((ex[1:] - ex[:-1]) ** 2 * self.coef_scale).sum()
             phi = so3_log(p.rot) if history is None else torch.cat([history.rotation, so3_log(p.rot)])
             if len(phi) >= 3:
                 total = total + w.rotation_accel * ((phi[2:] - 2 * phi[1:-1] + phi[:-2]) ** 2).sum()
@@ -205,8 +211,8 @@ class FrameFitter:
         h0 = _gram(jw, jw)
         g = (jw.transpose(1, 2) @ rw[..., None])[..., 0]
         e_idx = slice(9, dim)
-        h0[:, e_idx, e_idx] += w.prior * torch.eye(dim - 9, dtype=h0.dtype, device=h0.device)
-        g[:, e_idx] += w.prior * p.expression
+        h0[:, e_idx, e_idx] += w.prior * torch.diag(self.coef_scale).to(h0)
+        g[:, e_idx] += w.prior * p.expression * self.coef_scale
         jr, jj = _jaw_prior(p.jaw, w.jaw_side_sigma, True)
         h0[:, 3:6, 3:6] += w.prior * jj.transpose(1, 2) @ jj
         g[:, 3:6] += w.prior * torch.einsum("tri,tr->ti", jj, jr)
@@ -251,8 +257,8 @@ class FrameFitter:
         ex = p.expression if history is None else torch.cat([history.expression[-1:], p.expression])
         g1 = torch.as_tensor(_difference_gram(t + he, 1), dtype=dt, device=dev)
         mu = w.prior * w.expression_change
-        g[:, e_idx] += mu * (g1 @ ex)[he:]
-        eye_e = torch.eye(dim - 9, dtype=dt, device=dev)
+        g[:, e_idx] += mu * (g1 @ ex)[he:] * self.coef_scale
+        eye_e = torch.diag(self.coef_scale).to(dtype=dt, device=dev)
         blocks[0][:, e_idx, e_idx] += mu * torch.diagonal(g1[he:, he:])[:, None, None] * eye_e
         if len(blocks) > 1:
             blocks[1][:, e_idx, e_idx] += mu * torch.diagonal(g1[he:, he:], offset=1)[:, None, None] * eye_e

@@ -31,6 +31,7 @@ import torch
 from ..errors import NoFaceError
 from ..faces.types import FaceTrack
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
+from ..flame.landmarks import MEDIAPIPE_EYELIDS
 from ..flame.model import FlameModel
 from ..schema import FlameFitSettings
 from ..threads import torch_threads
@@ -76,11 +77,20 @@ class FlameTracker:
         w = np.ones(len(self.lset.kind))
         w[self.lset.kind == CONTOUR] = s.contour_weight
         w[self.lset.kind == DENSE] = s.dense_weight
+        # Blinks stay out of the expression (the official routing feeds SMIRK's expression, whose
+        # eyelids are separate and dropped): with eyelid blendshapes they are fitted as their own,
+        # cheaper unknowns; without, the eyelid-margin landmarks count `eyelid_weight` only.
+        self.n_eyelids = head.model.n_eyelids
+        if not self.n_eyelids:
+            w[np.isin(self.lset.mediapipe_index, MEDIAPIPE_EYELIDS)] *= s.eyelid_weight
+        self.n_coefficients = s.n_expression + self.n_eyelids     # the fit's expression block
+        scale = np.concatenate([np.ones(s.n_expression), np.full(self.n_eyelids, s.eyelid_prior)])
         self.point_weights = torch.as_tensor(w, dtype=torch.float64, device=self.device)
         self.fitter = FrameFitter(self.maps, FitWeights(
             prior=s.noise_px ** 2, robust2=s.robust_px ** 2, jaw_side_sigma=s.jaw_side_sigma,
             accel=s.smooth_accel, expression_change=s.smooth_expression,
-            rotation_accel=s.smooth_rotation * float(self.point_weights.sum()) * 100.0 ** 2), self.point_weights)
+            rotation_accel=s.smooth_rotation * float(self.point_weights.sum()) * 100.0 ** 2), self.point_weights,
+            torch.as_tensor(scale, dtype=torch.float64, device=self.device))
 
     @classmethod
     def ready(cls, inventory: Any) -> str | None:
@@ -101,8 +111,9 @@ class FlameTracker:
 
     @property
     def cache_tag(self) -> str:
-        """Distinguishes cached tracks made with and without the encoders."""
-        return "".join(t for t, m in (("+deca", self.deca), ("+smirk", self.smirk)) if m is not None)
+        """Distinguishes cached tracks made with and without the encoders and eyelid blendshapes."""
+        return "".join(t for t, m in (("+deca", self.deca), ("+smirk", self.smirk),
+                                      ("+eyelids", self.n_eyelids or None)) if m is not None)
 
     # ------------------------------------------------------------------------------------------
     def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
@@ -156,7 +167,7 @@ class FlameTracker:
         # `chunk_overlap` frames of the previous one (which then see the future too) and holds the
         # two frames before that fixed, so chunks join without seams.
         out = FrameParams(torch.zeros(n, 3, 3, dtype=f64), torch.zeros(n, 3, 3, dtype=f64),
-                          torch.zeros(n, 3, dtype=f64), torch.zeros(n, s.n_expression, dtype=f64))
+                          torch.zeros(n, 3, dtype=f64), torch.zeros(n, self.n_coefficients, dtype=f64))
         residuals = np.zeros(n, np.float32)
         overlap = min(max(s.chunk_overlap, 0), s.chunk_size // 2)
         done = 0
@@ -171,7 +182,8 @@ class FlameTracker:
             p = self._initial_params(rot0[sl], obs.index(sl), shape, history)
             _, p = self.fitter.fit(shape, p, obs.index(sl), s.frame_iterations, temporal=True, history=history)
             err = (self.fitter.project(shape, p)[..., :2] - obs.target[sl, :, :2]).norm(dim=-1) * (crop / REF)
-            m = torch.as_tensor(valid[sl], dtype=f64, device=dev)
+            # over the points the fit follows (not the eyelid margins it leaves out)
+            m = torch.as_tensor(valid[sl], dtype=f64, device=dev) * (self.point_weights > 0)
             residuals[sl] = torch.sqrt((err ** 2 * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()
             out.rot[sl], out.jaw[sl], out.cam[sl], out.expression[sl] = (x.cpu() for x in (p.rot, p.jaw, p.cam,
                                                                                            p.expression))
@@ -183,16 +195,21 @@ class FlameTracker:
         scale = np.exp(cam[:, 0])
         translation = cam[:, 1:] * T_UNIT / (scale[:, None] * REF / 2)
         f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+        # eyelids are reported, never rendered: alignment and the maps read "expression" only
+        eyelids = {"eyelids": f32(out.expression[:, s.n_expression:])} if self.n_eyelids else {}
         return HeadTrack(
             backend=self.name, geometry=self.geometry,
-            params={"shape": f32(shape.cpu()), "expression": f32(out.expression),
+            params={"shape": f32(shape.cpu()), "expression": f32(out.expression[:, :s.n_expression]), **eyelids,
                     "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
                     "cam": f32(np.concatenate([scale[:, None], translation], axis=1))},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
             crop_transforms=np.asarray(face_track.crop_transforms, np.float32), residuals=residuals,
             meta={"flame_model": self.head.model.data.source, "landmarks": f"{len(self.lset.kind)} points",
-                  "camera": "u = (s*(X+tx)+1)*crop/2, v = (-s*(Y+ty)+1)*crop/2 (crop pixels)"},
+                  "camera": "u = (s*(X+tx)+1)*crop/2, v = (-s*(Y+ty)+1)*crop/2 (crop pixels)",
+                  "eyelids": ("fitted as eyelid blendshapes [left, right], kept out of the expression and the maps"
+                              if self.n_eyelids else
+                              f"no eyelid blendshapes: eyelid-margin landmarks weighted {s.eyelid_weight:g}")},
         )
 
     # ------------------------------------------------------------------------------------------
@@ -207,7 +224,7 @@ class FlameTracker:
         if not ok.all():
             eye = torch.eye(3, dtype=torch.float64, device=self.device)[None]
             rest = FrameParams(eye, eye, torch.zeros(1, 3, dtype=torch.float64, device=self.device),
-                               torch.zeros(1, self.settings.n_expression, dtype=torch.float64, device=self.device))
+                               torch.zeros(1, self.n_coefficients, dtype=torch.float64, device=self.device))
             shape0 = torch.zeros(self.settings.n_shape, dtype=torch.float64, device=self.device)
             template = world_landmarks(self.maps, shape0, rest)[0].cpu().numpy()
             pts = lmk[:, self.lset.mediapipe_index] @ FLIP_YZ   # image axes -> model axes
@@ -228,7 +245,7 @@ class FlameTracker:
         b, dt, dev = len(rot), rot.dtype, rot.device
         eye = torch.eye(3, dtype=dt, device=dev).expand(b, 3, 3).clone()
         expression = (history.expression[-1:].expand(b, -1).clone() if history is not None
-                      else torch.zeros(b, self.settings.n_expression, dtype=dt, device=dev))
+                      else torch.zeros(b, self.n_coefficients, dtype=dt, device=dev))
         p = FrameParams(rot, eye, torch.zeros(b, 3, dtype=dt, device=dev), expression)
         world = world_landmarks(self.maps, shape, p)
         # u - REF/2 = a X + c_u,  v - REF/2 = -a Y + c_v  (a = s REF/2): linear least squares

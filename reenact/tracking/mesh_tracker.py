@@ -93,6 +93,10 @@ class MeshTracker:
             raise NoFaceError("no frame of the face track has landmarks; nothing to track")
         rotvec = _fill_invalid(matrix_to_rotvec(rot), valid)
         trans, log_scale = _fill_invalid(trans, valid), _fill_invalid(np.log(scale), valid)
+        # The canonical face is each frame's landmarks with that frame's own pose undone, before the
+        # pose is smoothed: what the smoothing takes off a fast zoom or turn (most at the clip's
+        # ends) must not come back as expression (a camera zooming 1.5x grew the face 6 %).
+        own_rot, own_trans, own_scale = rotvec_to_matrix(rotvec), trans, np.exp(log_scale)
         # Axis-angle vectors average safely here: head rotations stay far from the half turn.
         rotvec = smooth_in_time(rotvec, self.settings.pose_sigma)
         trans = smooth_in_time(trans, self.settings.pose_sigma)
@@ -104,7 +108,7 @@ class MeshTracker:
         for first in range(0, n_points, POINT_BLOCK):
             points = slice(first, min(n_points, first + POINT_BLOCK))
             lmk = _fill_invalid(np.nan_to_num(face_track.landmarks_in_crop(points=points).astype(np.float64)), valid)
-            block = np.einsum("tji,tnj->tni", rot, lmk - trans[:, None]) / scale[:, None, None]
+            block = np.einsum("tji,tnj->tni", own_rot, lmk - own_trans[:, None]) / own_scale[:, None, None]
             canonical[:, points] = smooth_in_time(block, self.settings.canonical_sigma)
             # Residual: how far the rigid points sit from the canonical face once posed, crop px.
             rigid = slice(first, min(N_MESH, points.stop))

@@ -54,7 +54,9 @@ class HeadTrack:
         pose-free landmarks, so that crop landmarks = scale * R @ canonical + translation, with
         crop landmarks as FaceTrack.landmarks_in_crop gives them (x right, y down, z away from the
         camera, pixels) and canonical in MediaPipe's canonical-face units (cm) on the same axes;
-        R is the identity for a frontal face. Triangles: reenact.faces.topology.face_triangles.
+        R is the identity for a frontal face (exactly so for each frame's own pose; the stored pose
+        is smoothed over time, tracking.mesh.pose_sigma, and the canonical is not, so the identity
+        holds up to what that smoothing removed). Triangles: reenact.faces.topology.face_triangles.
 
     residuals: per frame, RMS distance in crop pixels between the fitted and the observed
     landmarks (flame), or of MediaPipe's rigid reference points from the posed canonical face (mesh).

@@ -77,3 +77,30 @@ def test_a_hand_over_the_mouth_is_flagged_and_the_expression_held(caplog):
     before, after = faces.blendshapes[9], faces.blendshapes[20]
     np.testing.assert_allclose(held.params["expression"][14], before + (after - before) * 5 / 11, atol=1e-5)
     np.testing.assert_array_equal(held.params["expression"][:10], faces.blendshapes[:10])
+
+
+@pytest.mark.slow
+@shared_data
+def test_the_flame_tracker_flags_a_covered_mouth_and_holds_its_expression(test_head, caplog):
+    """The same occlusion through FlameTracker.track with the frames (the synthetic FLAME-format
+    head fits the real face): the fitted expression and jaw are interpolated through the covered
+    frames instead of following the invented closed mouth."""
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.io.video import iter_frames
+    from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker
+
+    frames = list(iter_frames(SHARED_DATA / "driving" / "d0.mp4", max_frames=30))
+    opts = FaceOptions(crop_rule="landmarks")
+    covered = _occlude_mouth(frames, detect_faces(frames, 25.0, opts).landmarks, 10, 19)
+    faces = detect_faces(covered, 25.0, opts)
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        track = FlameTracker(test_head, FlameFitSettings(device="cpu")).track(faces, frames=lambda: iter(covered))
+    flagged = np.flatnonzero(track.params["confidence"] == 0)
+    assert set(range(10, 20)) <= set(flagged.tolist()) and len(flagged) <= 12
+    good = np.flatnonzero(track.params["confidence"] == 1)
+    before, after = good[good < 10].max(), good[good > 19].min()
+    for key in ("expression", "jaw"):
+        values = track.params[key]
+        w = (14 - before) / (after - before)
+        np.testing.assert_allclose(values[14], (1 - w) * values[before] + w * values[after], atol=1e-5)
+    assert "expression held" in caplog.text

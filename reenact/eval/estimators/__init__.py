@@ -1,9 +1,11 @@
 """The measuring instruments of the evaluation, loaded once per process, each named with its version.
 
 `Estimators.load` takes what this machine has: dlib (optional extra) for landmarks, head pose and
-identity, ArcFace / LPIPS / Inception / I3D when their weight files are present, and MediaPipe
-(always bundled) for expression and as a fallback. `reading(frame)` gives one frame's face
-measurements; `metric_info()` says, per metric, which estimator measured it or why nothing did.
+identity, ArcFace / LPIPS / Inception / I3D when their weight files are present, MediaPipe
+(always bundled) for expression and as a fallback, and the user's SMIRK / DECA encoder weights for
+the literature's AED / APD (`aed_smirk`, `apd_deca`, next to the MediaPipe / dlib `aed`, `apd`).
+`reading(frame)` gives one frame's face measurements; `metric_info()` says, per metric, which
+estimator measured it or why nothing did.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class FaceReading:
     angles: np.ndarray | None        # (3,) yaw, pitch, roll, degrees
     expression: np.ndarray | None    # (51,) MediaPipe blendshape scores
     identity: np.ndarray | None      # embedding, when asked for
+    smirk: np.ndarray | None = None        # (53,) SMIRK expression + jaw, when its weights are present
+    deca_angles: np.ndarray | None = None  # (3,) yaw, pitch, roll (degrees) from DECA, likewise
 
 
 @dataclass
@@ -38,19 +42,24 @@ class Estimators:
     lpips: object | None = None
     inception: object | None = None
     i3d: object | None = None
+    encoders: object | None = None     # EncoderFaces, when SMIRK or DECA weights are present
     reasons: dict[str, str] = field(default_factory=dict)   # metric -> "not measured: …"
     _memo: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, weights_dir: Path, device: str | None = None, metrics: set[str] | None = None) -> "Estimators":
+    def load(cls, weights_dir: Path, device: str | None = None, metrics: set[str] | None = None,
+             encoder_paths: tuple[Path, Path] | None = None) -> "Estimators":
         """Everything usable for `metrics` (default: all). What is absent is recorded in `reasons`;
-        a present but broken file raises AssetError (the user should replace it)."""
+        a present but broken file raises AssetError (the user should replace it).
+        encoder_paths: (deca_model.tar, SMIRK_em1.pt) where the user's encoder weights are or would
+        be (reenact.tracking.encoders.assets.encoder_locations); None: not looked for."""
         from .dlib_faces import DlibFaces, dlib_missing_reason
         from .mediapipe_faces import MediaPipeFaces
 
-        want = set(metrics) if metrics is not None else {"lpips", "fid", "fvd", "csim", "aed", "apd", "akd", "bg_rmse"}
+        want = set(metrics) if metrics is not None else {"lpips", "fid", "fvd", "csim", "aed", "apd", "akd", "bg_rmse",
+                                                          "aed_smirk", "apd_deca"}
         est = cls(Path(weights_dir), device)
-        face_metrics = want & {"csim", "aed", "apd", "akd", "bg_rmse"}
+        face_metrics = want & {"csim", "aed", "apd", "akd", "bg_rmse", "aed_smirk", "apd_deca"}
         if face_metrics:
             est.mediapipe = MediaPipeFaces()
             reason = dlib_missing_reason(est.weights_dir)
@@ -58,6 +67,7 @@ class Estimators:
                 est.dlib = DlibFaces(est.weights_dir)
             else:
                 log.info("dlib estimators unavailable (%s); MediaPipe stands in where it can", reason)
+        est._load_encoders(want, encoder_paths)
         if "csim" in want:
             path = find_weight("arcface", est.weights_dir)
             if path is not None:
@@ -87,6 +97,24 @@ class Estimators:
             setattr(est, attr, (InceptionFeatures if key == "inception" else I3DFeatures)(path, est.torch_device))
         return est
 
+    def _load_encoders(self, want: set[str], paths: tuple[Path, Path] | None) -> None:
+        from .encoders import EncoderFaces
+
+        found = {}
+        for metric, key, path in (("apd_deca", "deca", paths[0] if paths else None),
+                                  ("aed_smirk", "smirk", paths[1] if paths else None)):
+            if metric not in want:
+                continue
+            if path is None:
+                self.reasons[metric] = "not measured: no encoder weights were looked for"
+            elif not Path(path).is_file():
+                self.reasons[metric] = (f"not measured: {path} missing (the user's {key.upper()} weights; "
+                                        "see `reenact doctor`, encoders)")
+            else:
+                found[key] = Path(path)
+        if found:
+            self.encoders = EncoderFaces(found.get("deca"), found.get("smirk"), self.torch_device)
+
     @property
     def torch_device(self) -> str:
         if self.device is None:
@@ -99,7 +127,7 @@ class Estimators:
 
     def estimator(self, metric: str) -> tuple[str, str] | None:
         """(estimator, version) that measures `metric` here, or None (see `reasons`)."""
-        dl, mp = self.dlib, self.mediapipe
+        dl, mp, enc = self.dlib, self.mediapipe, self.encoders
         pixel = ("reenact.eval.pixel_metrics", "1")
         table = {
             "l1": pixel, "psnr": pixel, "ssim": pixel,
@@ -117,6 +145,10 @@ class Estimators:
             "akd": (("dlib 68 landmarks", dl.landmark_version) if dl
                     else ("MediaPipe 478 landmarks at the dlib-68 positions (also the warp engine's tracker)", mp.version)
                     if mp else None),
+            "aed_smirk": (("SMIRK expression encoder: 50 expression + 3 jaw values, official crop", enc.smirk_version)
+                          if enc is not None and enc.smirk is not None else None),
+            "apd_deca": (("DECA coarse encoder: global head rotation as yaw/pitch/roll, official crop", enc.deca_version)
+                         if enc is not None and enc.deca is not None else None),
             "bg_rmse": (("head region: ellipse around dlib 68 landmarks", dl.landmark_version) if dl
                         else ("head region: ellipse around MediaPipe landmarks", mp.version) if mp else None),
         }
@@ -124,8 +156,9 @@ class Estimators:
 
     # -- one frame ------------------------------------------------------------------------------
 
-    def reading(self, frame: np.ndarray, identity: bool = False) -> FaceReading | None:
-        """The largest face's measurements, or None when no estimator finds a face."""
+    def reading(self, frame: np.ndarray, identity: bool = False, encoders: bool = True) -> FaceReading | None:
+        """The largest face's measurements, or None when no estimator finds a face. `encoders=False`
+        skips SMIRK / DECA (the source portrait needs neither)."""
         mp_read = self.mediapipe.read(frame) if self.mediapipe is not None else None
         keypoints = embedding = None
         if self.dlib is not None:
@@ -142,8 +175,13 @@ class Estimators:
             angles = mp_read.angles if mp_read is not None else None
         if identity and self.arcface is not None:
             embedding = self.arcface.embed(frame, keypoints)
+        # the encoders crop from MediaPipe's 478 points, as the official code and the tracker do
+        coded = (self.encoders.read(frame, mp_read.landmarks)
+                 if encoders and self.encoders is not None and mp_read is not None else None)
         return FaceReading(keypoints=keypoints, angles=angles, expression=mp_read.expression if mp_read is not None else None,
-                           identity=embedding if identity else None)
+                           identity=embedding if identity else None,
+                           smirk=coded.smirk if coded is not None else None,
+                           deca_angles=coded.angles if coded is not None else None)
 
     def memo_reading(self, key, frame: np.ndarray) -> FaceReading | None:
         """`reading(frame)` remembered under `key`: the same driving frame is read once even when

@@ -29,17 +29,22 @@ def _locate(cfg: Any, key: str, name: str) -> Path:
     return _find(flame_dir, name) or flame_dir / name
 
 
+def encoder_locations(cfg: Any = None) -> tuple[Path, Path]:
+    """Where deca_model.tar and SMIRK_em1.pt are, or would be looked for first (they may be absent)."""
+    return _locate(cfg, "deca_model", DECA_FILE), _locate(cfg, "smirk_model", SMIRK_FILE)
+
+
 def encoder_files(cfg: Any = None) -> tuple[Path | None, Path | None]:
     """(deca_model.tar, SMIRK_em1.pt), each None when absent or switched off
     (`tracking.encoders.use: false`)."""
     if str(_cfg_get(cfg, "tracking.encoders.use", True)).lower() in ("false", "0", "no", "off"):
         return None, None
-    deca, smirk = _locate(cfg, "deca_model", DECA_FILE), _locate(cfg, "smirk_model", SMIRK_FILE)
+    deca, smirk = encoder_locations(cfg)
     return (deca if deca.is_file() else None), (smirk if smirk.is_file() else None)
 
 
 def encoder_asset_rows(cfg: Any = None) -> list[Asset]:
-    deca, smirk = _locate(cfg, "deca_model", DECA_FILE), _locate(cfg, "smirk_model", SMIRK_FILE)
+    deca, smirk = encoder_locations(cfg)
     return [
         Asset("encoders", DECA_FILE, deca, deca.is_file(), False,
                         "optional DECA coarse encoder: source shape, texture, light, camera; driving head rotation. "

@@ -134,6 +134,8 @@ def route(fit: HeadTrack, enc: EncoderOutputs) -> HeadTrack:
         params["expression"] = _fit_width(enc.smirk.expression, params["expression"].shape[-1])
         params["jaw"] = enc.smirk.jaw.astype(np.float32)
         sources.update(expression="smirk", jaw="smirk")
+    if "eyelids" in params:  # the fit's eyelid blendshapes: reported, never fed to the maps
+        sources["eyelids"] = LANDMARK_FIT
     params["neck"] = np.zeros((n, 3), np.float32)
     params["eyes"] = np.zeros((n, 6), np.float32)
     meta = dict(fit.meta)

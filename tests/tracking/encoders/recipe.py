@@ -58,3 +58,25 @@ def fingerprint(state: dict[str, torch.Tensor]) -> list[float]:
     total = sum(float(v.double().sum()) for v in state.values() if v.is_floating_point())
     squares = sum(float(v.double().pow(2).sum()) for v in state.values() if v.is_floating_point())
     return [total, squares]
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+DECA_MANIFEST = FIXTURES / "deca" / "deca_E_flame_manifest.json"
+SMIRK_MANIFEST = FIXTURES / "smirk" / "smirk_encoder_manifest.json"
+
+
+def recipe_state(manifest_path: Path) -> tuple[dict[str, torch.Tensor], list[float]]:
+    """The random weights of a manifest, and the fingerprint the manifest says they must have."""
+    info = json.loads(Path(manifest_path).read_text())
+    return random_state_dict(load_manifest(manifest_path), info["seed"]), info["fingerprint"]
+
+
+def write_random_checkpoints(folder: Path) -> tuple[Path, Path]:
+    """deca_model.tar and SMIRK_em1.pt in the official formats, holding the recipe's random weights."""
+    folder.mkdir(parents=True, exist_ok=True)
+    deca, smirk = folder / "deca_model.tar", folder / "SMIRK_em1.pt"
+    torch.save({"E_flame": recipe_state(DECA_MANIFEST)[0], "E_detail": {}, "D_detail": {}}, deca)
+    state = recipe_state(SMIRK_MANIFEST)[0]
+    state["smirk_generator.encoder.0.weight"] = torch.zeros(4, 3, 3, 3)   # the file also holds the generator
+    torch.save(state, smirk)
+    return deca, smirk

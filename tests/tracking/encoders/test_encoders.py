@@ -21,35 +21,33 @@ from reenact.tracking.encoders.deca import DecaCode, DecaEncoder
 from reenact.tracking.encoders.preprocess import deca_input, smirk_input
 from reenact.tracking.encoders.smirk import SmirkExpressionEncoder, split_head
 
-from .recipe import fingerprint, load_manifest, random_state_dict
+from .recipe import (DECA_MANIFEST, FIXTURES, SMIRK_MANIFEST, fingerprint, load_manifest,
+                     recipe_state, write_random_checkpoints)
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures"
-DECA_MANIFEST = FIX / "deca" / "deca_E_flame_manifest.json"
-SMIRK_MANIFEST = FIX / "smirk" / "smirk_encoder_manifest.json"
+FIX = FIXTURES
 
 
 def _recipe(manifest_path: Path) -> dict[str, torch.Tensor]:
-    info = json.loads(manifest_path.read_text())
-    state = random_state_dict(load_manifest(manifest_path), info["seed"])
+    state, expected = recipe_state(manifest_path)
     # a torch whose generator draws differently would make every comparison below meaningless
-    assert fingerprint(state) == pytest.approx(info["fingerprint"], rel=1e-9)
+    assert fingerprint(state) == pytest.approx(expected, rel=1e-9)
     return state
 
 
 @pytest.fixture(scope="module")
-def deca_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("deca") / "deca_model.tar"
-    torch.save({"E_flame": _recipe(DECA_MANIFEST), "E_detail": {}, "D_detail": {}}, path)
-    return path
+def checkpoints(tmp_path_factory) -> tuple[Path, Path]:
+    _recipe(DECA_MANIFEST), _recipe(SMIRK_MANIFEST)
+    return write_random_checkpoints(tmp_path_factory.mktemp("encoders"))
 
 
 @pytest.fixture(scope="module")
-def smirk_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("smirk") / "SMIRK_em1.pt"
-    state = _recipe(SMIRK_MANIFEST)
-    state["smirk_generator.encoder.0.weight"] = torch.zeros(4, 3, 3, 3)   # the file also holds the generator
-    torch.save(state, path)
-    return path
+def deca_file(checkpoints) -> Path:
+    return checkpoints[0]
+
+
+@pytest.fixture(scope="module")
+def smirk_file(checkpoints) -> Path:
+    return checkpoints[1]
 
 
 def _images(golden) -> torch.Tensor:
