@@ -177,8 +177,8 @@ class WarpEngine:
         self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)
         self._bands = None
         if self.opts.interpolation == "detail":
-            smooth = cv2.GaussianBlur(self.source, (0, 0), DETAIL_SIGMA).astype(np.int16)
-            self._bands = (smooth, self.source.astype(np.int16) - smooth)
+            smooth = cv2.GaussianBlur(self.source, (0, 0), DETAIL_SIGMA)
+            self._bands = (smooth, self.source.astype(np.int16) - smooth)   # smooth + fine == source
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
@@ -263,9 +263,10 @@ class WarpEngine:
             return cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
                              borderMode=cv2.BORDER_REPLICATE)
         smooth, fine = self._bands
+        # uint8 bilinear is OpenCV's fast path (int16 takes twice as long); the sum saturates
         smooth = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         fine = cv2.remap(fine, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        return cv2.add(smooth, fine, dtype=cv2.CV_8U)
+        return cv2.add(smooth.astype(np.int16), fine, dtype=cv2.CV_8U)
 
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
