@@ -25,7 +25,7 @@ RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
 IRIS_CORE_TALL = 0.7   # share of its height
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
-DETAIL_SIGMA = 1.0   # the "detail" resampling: the source above this blur is carried by the nearest pixel
+DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is carried by the nearest pixel
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 
