@@ -9,7 +9,7 @@ the upper teeth. The upper and lower lips then cover whatever lies outside the o
 
 Levels come from real open mouths of talking clips (inner-lip profiles of the shared and extra
 driving clips, relative to each face's skin and lips): teeth about as light as the skin, the
-cavity about half the lips' level with their hue, the tongue close to the lips.
+tongue close to the lips; the cavity is darker than measured (see mouth_colours).
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
     grey = skin.mean()
     # teeth: light whatever the skin (darker skin, relatively lighter teeth), with part of the skin's tint
     teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + 0.6 * (skin - grey), 0, 255)
-    # the inside of the mouth is lip-like tissue; part skin, so that lipstick does not paint it
-    return {"cavity": 0.35 * lip + 0.15 * skin, "tongue": 0.55 * lip + 0.3 * skin, "gum": 0.6 * lip + 0.35 * skin,
+    # the inside of the mouth is lip-like tissue; part skin, so that lipstick does not paint it. The
+    # cavity is kept dark (real ones measure lighter, 0.4-0.6 of the skin): MediaPipe, and the eye,
+    # read a lighter one as lips, so the mouth looks less open than the driving's
+    return {"cavity": 0.08 * lip + 0.03 * skin, "tongue": 0.55 * lip + 0.3 * skin, "gum": 0.6 * lip + 0.35 * skin,
             "teeth": teeth}
 
 
