@@ -222,3 +222,4 @@ def test_a_greyscale_source_gets_a_grey_interior_with_teeth(portrait):
     fill = engine.mouth.fill(jaw_open(pts, 16.0)[:, :2], (60, 90), np.floor(pts[13, :2] - (45, 20)),
                              np.array([[1.0, 0, 0], [0, 1.0, 0]]))
     assert np.ptp(fill, axis=-1).max() < 1e-6 and np.ptp(fill) > 60   # grey, with light teeth and a dark gap
+    assert fill.min() >= 8                                              # dark, never a pure-black hole
