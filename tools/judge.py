@@ -12,8 +12,16 @@ and reports, per pair and in total:
     drift            95th percentile of the face-oval centre's distance from the source's, in
                      inter-ocular distances; cam: the same between a camera-motion variant's output
                      and the plain clip's output (camera motion that leaked into the head)
-    black            frames with new pure-black pixels (> 20 px at most 3 levels where the source's
-                     7x7 neighbourhood is above 30)
+    black            frames with new pure-black pixels: > 20 px at most 3 levels where the source's
+                     7x7 neighbourhood is above 30 and no pure-black source pixel lies within
+                     0.1 inter-ocular distances (the source's own black, a lash line or a pupil,
+                     moved a little by the eyes' motion, is not new; a hole or torn triangle is)
+    seams            frames with a straight-line seam: a straight segment at least 0.5 inter-ocular
+                     distances (20 px) long on the border of the region that changed (output vs
+                     the H.264-encoded source, smoothed difference above 12 levels) that is also
+                     a new edge of the output (no source edge near it): a warp cut along a
+                     rectangle or triangle edge, or a pasted patch, leaves one; a motion that
+                     fades out (a kink, not a cut) does not
     folds            frames with folded (inverted) warp triangles
     chroma           greyscale sources: the largest channel spread (levels) in the face region
     detail           median Laplacian-variance ratio, output / source (both through the same H.264
@@ -21,7 +29,8 @@ and reports, per pair and in total:
     mouth            self-reenactment (source = the clip's first frame): median mouth-region mean
                      absolute error (grey levels) against the real frame, aligned on rigid landmarks
 
-    python tools/judge.py --variants /tmp/reenact-variants --out outputs/judge [--frames 120]
+    python tools/judge.py --variants /tmp/reenact-variants --out outputs/judge [--frames 120] \
+        [--turns ../shared/data-extra/driving]
 
 The variants come from tools/make_variants.py. CPU heavy: run it with `nice`. REENACT_ROOT picks
 the reenact checkout to judge (default: this one), so an older commit can be judged the same way.
@@ -77,6 +86,7 @@ class Result:
     drift: float | None = None
     cam: float | None = None
     black: int = 0
+    seams: int = 0
     folds: int = 0
     chroma: float | None = None
     detail: float | None = None
@@ -101,6 +111,44 @@ def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
     mask = np.zeros(shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
     return mask > 0
+
+
+def new_black(frame: np.ndarray, source: np.ndarray, iod: float) -> np.ndarray:
+    """Pure-black output pixels (<= 3 levels) where the source is clearly above black (its 7x7
+    neighbourhood above 30) and has no pure-black pixel within 0.1 inter-ocular distances."""
+    bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
+    r = max(int(round(0.1 * iod)), 3)
+    dark = cv2.dilate((source.max(-1) <= 3).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    return (frame.max(-1) <= 3) & bright & (dark == 0)
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    return cv2.Canny(cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0), 20, 60)
+
+
+def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float) -> np.ndarray:
+    """(K, 4) straight segments (x0, y0, x1, y1) along the border of what changed (where the
+    output differs from `source`, both through the same encoder, by more than 12 levels,
+    smoothed) that are also new edges of the output (Canny edges with no source edge within
+    0.03 inter-ocular distances): at least 0.5 inter-ocular distances (20 px) long, half of it
+    a third of it covered, gaps of at most 4 px.
+    A motion that fades out leaves a ragged border that follows the texture; a warp cut along a
+    rectangle or a triangle edge, or a pasted patch, leaves a straight one."""
+    diff = np.abs(frame.astype(np.float32) - source.astype(np.float32)).max(-1)
+    changed = (cv2.GaussianBlur(diff, (0, 0), 1.5) > 12).astype(np.uint8)
+    changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    border = cv2.morphologyEx(changed, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    border[[0, -1], :] = 0           # the picture's own edges are not seams
+    border[:, [0, -1]] = 0
+    # a seam is a cut, not a kink: the output has an edge along it that the source lacks nearby
+    # (a piecewise-affine warp that fades out bends straight along triangle edges, but does not cut)
+    r = max(int(round(0.03 * iod)), 2)
+    near = cv2.dilate(_edges(source), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    cut = border & cv2.dilate(_edges(frame) & ~near, np.ones((3, 3), np.uint8))
+    length = max(int(round(0.5 * iod)), 20)
+    lines = cv2.HoughLinesP(cut, 1, np.pi / 180, threshold=int(0.35 * length), minLineLength=length,
+                            maxLineGap=4)
+    return np.zeros((0, 4), int) if lines is None else lines.reshape(-1, 4)
 
 
 def lap_var(grey: np.ndarray, mask: np.ndarray) -> float:
@@ -204,17 +252,16 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
         inner &= ~cv2.dilate(hull_mask(src[part], source.shape).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
     source_encoded = encoded(source, out_dir / "_src.mp4")
     base_detail = lap_var(cv2.cvtColor(source_encoded, cv2.COLOR_RGB2GRAY), inner)
-    # where the source and all its 7x7 neighbourhood are clearly above black: resampling and
-    # codec undershoot in dark hair cannot make these pure black, a hole or torn triangle can
-    src_bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
     gt = iter(iter_frames(pair.driving, max_frames=n)) if pair.self_reenact else None
     bgs, details, chroma, mouths = [], [], 0.0, []
     for t, frame in enumerate(iter_frames(output, max_frames=n)):
         frame = frame[:source.shape[0], :source.shape[1]]
         diff = (frame.astype(np.float32) - source.astype(np.float32)) / 255.0
         bgs.append(float(np.sqrt((diff[background] ** 2).mean())))
-        black = (frame.max(-1) <= 3) & src_bright
-        res.black += int(black.sum() > 20)
+        # resampling and codec undershoot in dark hair, or the source's own lash line moved with
+        # the lids, cannot make these pure black; a hole or torn triangle can
+        res.black += int(new_black(frame, source, iod).sum() > 20)
+        res.seams += int(len(seam_lines(frame, source_encoded, iod)) > 0)
         details.append(lap_var(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), inner) / max(base_detail, 1e-6))
         if pair.grey:
             spread = frame.max(-1).astype(int) - frame.min(-1)
@@ -256,10 +303,12 @@ def write_strip(path: Path, driving: Path, output: Path, drv, n: int) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
 
-def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False) -> list[Pair]:
+def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False,
+          turns: Path | None = None) -> list[Pair]:
     """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
     variants with one of those two portraits (so the plain pair to compare with exists),
-    greyscale and padded portraits, and self-reenactment."""
+    greyscale and padded portraits, self-reenactment, and (group `turn`) the clips of `turns`
+    (clips that turn past |yaw| > 10°, e.g. ../shared/data-extra/driving) with one portrait each."""
     sources = sorted((data / "source").glob("*.jpg"))
     clips = sorted((data / "driving").glob("*.mp4"))
     chosen = {c.stem: (sources if full else [sources[i % len(sources)], sources[(i + 2) % len(sources)]])
@@ -287,10 +336,14 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
 
                 write_image(first, next(iter(iter_frames(c, max_frames=1))))
             out.append(Pair(f"self_{c.stem}", "self", first, c, self_reenact=True))
+    if turns is not None and turns.is_dir():
+        for i, c in enumerate(sorted(turns.glob("*.mp4"))):
+            s = sources[i % len(sources)]
+            out.append(Pair(f"{s.stem}_{c.stem}-turn", "turn", s, c))
     return [p for p in out if not extra or any(e in p.name for e in extra)]
 
 
-COLUMNS = ("jaw_r", "blink_r", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "folds",
+COLUMNS = ("jaw_r", "blink_r", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
            "chroma", "detail", "mouth")
 
 
@@ -311,7 +364,7 @@ def summary(results: list[Result]) -> list[str]:
             vals = [getattr(r, c) for r in rs if getattr(r, c) is not None]
             if not vals:
                 cells.append("")
-            elif c in ("black", "folds"):
+            elif c in ("black", "seams", "folds"):
                 cells.append(str(int(sum(vals))))
             elif c in ("jaw_r", "blink_r", "detail"):
                 cells.append(f"{min(vals):.2f} / {np.median(vals):.2f}")
@@ -336,7 +389,7 @@ def from_logs(paths: list[Path]) -> list[Result]:
             r = Result(name, group)
             for c in COLUMNS:
                 v = row.get(c, "")
-                setattr(r, c, None if v == "" else (int(v) if c in ("black", "folds") else float(v)))
+                setattr(r, c, None if v == "" else (int(v) if c in ("black", "seams", "folds") else float(v)))
             results.append(r)
     return results
 
@@ -345,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--variants", type=Path, default=None)
+    ap.add_argument("--turns", type=Path, default=None, help="a folder of clips that turn past |yaw| > 10° (group turn)")
     ap.add_argument("--out", type=Path, default=Path("outputs/judge"))
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
@@ -365,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     centres_file = args.out / "centres.json"   # plain pairs' face centres, for `cam` in a later run
     cache: dict = {"_centres": json.loads(centres_file.read_text()) if centres_file.is_file() else {}}
     results = []
-    todo = pairs(args.data, args.variants, args.only, args.full)
+    todo = pairs(args.data, args.variants, args.only, args.full, args.turns)
     if args.groups:
         todo = [p for p in todo if p.group in args.groups.split(",")]
     todo.sort(key=lambda p: p.base is not None)   # plain pairs first: the variants compare with them
