@@ -18,10 +18,11 @@ and reports, per pair and in total:
                      moved a little by the eyes' motion, is not new; a hole or torn triangle is)
     seams            frames with a straight-line seam: a straight segment at least 0.5 inter-ocular
                      distances (20 px) long on the border of the region that changed (output vs
-                     the H.264-encoded source, smoothed difference above 12 levels) that is also
-                     a new edge of the output (no source edge near it): a warp cut along a
-                     rectangle or triangle edge, or a pasted patch, leaves one; a motion that
-                     fades out (a kink, not a cut) does not
+                     the H.264-encoded source, smoothed difference above 12 levels) across which
+                     the output jumps by >= 6 grey levels more than the source does there or
+                     within 0.1 inter-ocular distances (a cut; not the kink a fading warp leaves
+                     along a triangle edge, nor a straight edge of the source moved a little;
+                     the output's face oval, the face moving over its neck, is not counted)
     folds            frames with folded (inverted) warp triangles
     chroma           greyscale sources: the largest channel spread (levels) in the face region
     detail           median Laplacian-variance ratio, output / source (both through the same H.264
@@ -122,33 +123,58 @@ def new_black(frame: np.ndarray, source: np.ndarray, iod: float) -> np.ndarray:
     return (frame.max(-1) <= 3) & bright & (dark == 0)
 
 
-def _edges(image: np.ndarray) -> np.ndarray:
-    return cv2.Canny(cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (3, 3), 0), 20, 60)
+def _jump(grey: np.ndarray, line: np.ndarray, step: float = 2.0, offset: float = 0.0) -> float:
+    """Mean absolute difference of `grey` across a segment (x0, y0, x1, y1), `step` px each side,
+    the segment moved `offset` px along its normal."""
+    x0, y0, x1, y1 = map(float, line)
+    n = max(int(np.hypot(x1 - x0, y1 - y0)), 2)
+    t = np.linspace(0, 1, n)
+    ux, uy = np.array([-(y1 - y0), x1 - x0]) / max(np.hypot(x1 - x0, y1 - y0), 1e-9)
+    px, py = x0 + t * (x1 - x0) + offset * ux, y0 + t * (y1 - y0) + offset * uy
+    nx, ny = ux * step, uy * step
+    h, w = grey.shape
+
+    def sample(x, y):
+        return grey[np.clip(np.round(y).astype(int), 0, h - 1), np.clip(np.round(x).astype(int), 0, w - 1)]
+
+    return float(np.abs(sample(px + nx, py + ny) - sample(px - nx, py - ny)).mean())
 
 
-def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float) -> np.ndarray:
-    """(K, 4) straight segments (x0, y0, x1, y1) along the border of what changed (where the
-    output differs from `source`, both through the same encoder, by more than 12 levels,
-    smoothed) that are also new edges of the output (Canny edges with no source edge within
-    0.03 inter-ocular distances): at least 0.5 inter-ocular distances (20 px) long, half of it
-    a third of it covered, gaps of at most 4 px.
-    A motion that fades out leaves a ragged border that follows the texture; a warp cut along a
-    rectangle or a triangle edge, or a pasted patch, leaves a straight one."""
+def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.ndarray | None = None) -> np.ndarray:
+    """(K, 4) straight cuts (x0, y0, x1, y1): straight segments at least 0.5 inter-ocular
+    distances (20 px) long on the border of what changed (where the output differs from
+    `source`, both through the same encoder, by more than 12 levels, smoothed), across which
+    the output jumps by at least 6 grey levels more than the source does along it or along any
+    parallel within 0.1 inter-ocular distances (mean over the segment, 2 px each side). A warp
+    that fades out can leave a straight border along a triangle edge (a kink), and a moved
+    straight edge (a hairline, a collar) one along itself, but the source has that edge nearby;
+    a cut makes a new one. Segments along `outline` (the output's face oval, (M, 2)), within
+    0.15 inter-ocular distances, are the face moving over its neck and hair, an edge by
+    nature, and are not counted."""
     diff = np.abs(frame.astype(np.float32) - source.astype(np.float32)).max(-1)
     changed = (cv2.GaussianBlur(diff, (0, 0), 1.5) > 12).astype(np.uint8)
     changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     border = cv2.morphologyEx(changed, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     border[[0, -1], :] = 0           # the picture's own edges are not seams
     border[:, [0, -1]] = 0
-    # a seam is a cut, not a kink: the output has an edge along it that the source lacks nearby
-    # (a piecewise-affine warp that fades out bends straight along triangle edges, but does not cut)
-    r = max(int(round(0.03 * iod)), 2)
-    near = cv2.dilate(_edges(source), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
-    cut = border & cv2.dilate(_edges(frame) & ~near, np.ones((3, 3), np.uint8))
     length = max(int(round(0.5 * iod)), 20)
-    lines = cv2.HoughLinesP(cut, 1, np.pi / 180, threshold=int(0.35 * length), minLineLength=length,
+    lines = cv2.HoughLinesP(border * 255, 1, np.pi / 180, threshold=int(0.5 * length), minLineLength=length,
                             maxLineGap=4)
-    return np.zeros((0, 4), int) if lines is None else lines.reshape(-1, 4)
+    if lines is None:
+        return np.zeros((0, 4), int)
+    out_g, src_g = (cv2.GaussianBlur(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+                    for x in (frame, source))
+    lines = lines.reshape(-1, 4)
+    reach = max(int(round(0.1 * iod)), 3)
+    cut = [_jump(out_g, ln) - max(_jump(src_g, ln, offset=o) for o in range(-reach, reach + 1)) >= 6.0
+           for ln in lines]
+    if outline is not None:
+        poly = np.asarray(outline, np.float32).reshape(-1, 1, 2)
+        for k, (x0, y0, x1, y1) in enumerate(lines):
+            ends = ((x0, y0), ((x0 + x1) / 2, (y0 + y1) / 2), (x1, y1))
+            if all(abs(cv2.pointPolygonTest(poly, (float(x), float(y)), True)) < 0.15 * iod for x, y in ends):
+                cut[k] = False
+    return lines[np.array(cut, bool)]
 
 
 def lap_var(grey: np.ndarray, mask: np.ndarray) -> float:
@@ -261,7 +287,8 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
         # resampling and codec undershoot in dark hair, or the source's own lash line moved with
         # the lids, cannot make these pure black; a hole or torn triangle can
         res.black += int(new_black(frame, source, iod).sum() > 20)
-        res.seams += int(len(seam_lines(frame, source_encoded, iod)) > 0)
+        outline = out.landmarks[t, FACE_OVAL, :2] if t < n and out.detected[t] else None
+        res.seams += int(len(seam_lines(frame, source_encoded, iod, outline)) > 0)
         details.append(lap_var(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), inner) / max(base_detail, 1e-6))
         if pair.grey:
             spread = frame.max(-1).astype(int) - frame.min(-1)
