@@ -97,9 +97,9 @@ def process_slot() -> tuple[int, int, str | None]:
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and "ACCELERATE_PROCESS_INDEX" not in os.environ:
         return 0, 1, None
-    from accelerate import PartialState
+    from .processes import process_state
 
-    state = PartialState()
+    state = process_state()
     return state.process_index, state.num_processes, str(state.device)
 
 

@@ -66,10 +66,10 @@ def _shard() -> tuple[int, int, Callable[[], None], str | None]:
     (device chosen later, only if a network is loaded) otherwise."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1, lambda: None, None
-    from accelerate import PartialState
+    from ..processes import process_state
 
     # a long shard keeps the others waiting at the final barrier: give it a day, not the default 30 min
-    state = PartialState(timeout=timedelta(hours=24))
+    state = process_state(timeout=timedelta(hours=24))
     return state.process_index, state.num_processes, state.wait_for_everyone, str(state.device)
 
 

@@ -77,6 +77,9 @@ class TrainConfig:
     noise_offset: float = 0.0        # e.g. 0.05: brightness offset noise
     snr_gamma: float | None = None   # min-SNR weighting (e.g. 5.0); null = plain MSE
     reference_drop: float = 0.1      # share of steps without the reference (for reference CFG at inference)
+    overfit_batches: int = 0         # debugging: > 0 repeats the first N optimiser steps' batches (data, noise,
+                                     # timesteps, VAE samples, reference drops) over and over; the loss should
+                                     # then fall towards 0, else the setup cannot learn. 0 = normal training
     # bookkeeping
     seed: int = 42
     checkpoint_every: int = 1000
@@ -134,6 +137,8 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise InputError(f"mixed_precision {cfg.mixed_precision!r}: use no, fp16 or bf16")
     if not 0.0 <= cfg.reference_drop < 1.0:
         raise InputError("reference_drop must be in [0, 1)")
+    if cfg.overfit_batches < 0:
+        raise InputError("overfit_batches must be 0 (normal training) or a number of batches to repeat")
     for name in ("batch_size", "max_steps", "gradient_accumulation_steps", "checkpoint_every"):
         if getattr(cfg, name) < 1:
             raise InputError(f"{name} must be at least 1")

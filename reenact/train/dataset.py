@@ -104,23 +104,30 @@ class SampleDrawer:
 
 
 class StepBatches(torch.utils.data.Dataset):
-    """Item i = this process's share of micro-step i's global batch, stacked."""
+    """Item i = this process's share of micro-step i's global batch, stacked.
 
-    def __init__(self, drawer: SampleDrawer, batch_size: int, process_index: int, num_processes: int) -> None:
+    With `repeat_every` = K > 0 micro-step i draws what micro-step i mod K draws (the `overfit_batches`
+    option): the run sees the same K global batches, noise, timesteps and reference drops over and over."""
+
+    def __init__(self, drawer: SampleDrawer, batch_size: int, process_index: int, num_processes: int,
+                 repeat_every: int = 0) -> None:
         self.drawer, self.batch_size = drawer, batch_size
         self.process_index, self.num_processes = process_index, num_processes
+        self.repeat_every = repeat_every
 
     def __len__(self) -> int:
         return 2 ** 31
 
     def __getitem__(self, micro_step: int) -> dict[str, torch.Tensor]:
+        if self.repeat_every:
+            micro_step %= self.repeat_every
         first = self.process_index * self.batch_size
         samples = [self.drawer.draw(micro_step, slot) for slot in range(first, first + self.batch_size)]
         return {"reference": torch.stack([s.reference for s in samples]),
                 "target": torch.stack([s.target for s in samples]),
                 "maps": torch.stack([s.maps for s in samples]),
                 "seed": torch.tensor([s.seed for s in samples], dtype=torch.int64),
-                "micro_step": torch.tensor(micro_step)}
+                "micro_step": torch.tensor(micro_step)}        # the drawn one (seeds the reference drop)
 
 
 def step_loader(batches: StepBatches, start: int, num_workers: int = 0) -> torch.utils.data.DataLoader:

@@ -3,7 +3,7 @@
 Run layout under `output_dir`:
 
     config.yaml                      the resolved TrainConfig
-    metrics.jsonl                    one line per optimiser step: step, loss, lr (main process)
+    metrics.jsonl                    one line per optimiser step: step, loss, lr, processes (main process)
     checkpoints/checkpoint-<step>/   state/ (accelerate: model, optimiser, schedule, EMA, RNG) +
                                      magicportrait/ (the official files of that step)
     validation/step-<step>.mp4       the validation clip generated with the weights of that step
@@ -39,6 +39,7 @@ from .checkpoints import save_official
 from .config import TrainConfig, config_dict, flat_hparams
 from .dataset import SampleDrawer, StepBatches, open_dataset, step_loader
 from .models import build_stage_model, enable_gradient_checkpointing, read_initial_weights, trainable_parameters
+from ..processes import check_process_group, needs_cpu_group
 
 log = logging.getLogger("reenact")
 
@@ -108,12 +109,15 @@ class Trainer:
         self.output_dir = Path(cfg.output_dir)
         trackers = _trackers(cfg.log_with)
         self.accelerator = Accelerator(
+            cpu=needs_cpu_group(),
             gradient_accumulation_steps=cfg.gradient_accumulation_steps, mixed_precision=cfg.mixed_precision,
             log_with=trackers or None,
             project_config=ProjectConfiguration(project_dir=str(self.output_dir), logging_dir=str(self.output_dir / "logs")),
             # the reference UNet sits idle on reference-dropped steps
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         acc = self.accelerator
+        check_process_group(acc.num_processes)
+        log.info("%s on %d process(es), %s", cfg.stage, acc.num_processes, acc.device)
         set_seed(cfg.seed)
         self.clips = open_dataset(dataset, min_frames=(cfg.num_frames - 1) * cfg.frame_stride + 1)
         self.weights = read_initial_weights(cfg)
@@ -137,7 +141,8 @@ class Trainer:
         acc.register_for_checkpointing(self.lr_scheduler)
         self.objective, self.optimizer = acc.prepare(DiffusionObjective(self.model), self.optimizer)
         drawer = SampleDrawer(self.clips, cfg.width, cfg.height, cfg.num_frames, cfg.frame_stride, cfg.seed)
-        self.batches = StepBatches(drawer, cfg.batch_size, acc.process_index, acc.num_processes)
+        self.batches = StepBatches(drawer, cfg.batch_size, acc.process_index, acc.num_processes,
+                                   repeat_every=cfg.overfit_batches * cfg.gradient_accumulation_steps)
         self.step = 0
         if resume is not None:
             self._resume(Path(resume))
@@ -282,7 +287,8 @@ class Trainer:
         self.accelerator.log({"train/loss": loss, "train/lr": lr}, step=self.step)
         if self.accelerator.is_main_process:
             with open(self.output_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps({"step": self.step, "loss": loss, "lr": lr, "time": time.time()}) + "\n")
+                fh.write(json.dumps({"step": self.step, "loss": loss, "lr": lr, "time": time.time(),
+                                     "processes": self.accelerator.num_processes}) + "\n")
 
     # ---- saving -----------------------------------------------------------------------------
     def _official_kwargs(self) -> dict:

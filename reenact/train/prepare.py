@@ -38,6 +38,7 @@ from ..errors import InputError, OutputError
 from ..io.images import write_image
 from ..io.video import is_video_path, iter_frames, probe_video
 from .config import PrepareOptions
+from ..processes import process_state
 
 log = logging.getLogger("reenact")
 
@@ -188,7 +189,6 @@ def prepare_dataset(videos: str | Path, out: str | Path, options: PrepareOptions
     """Prepare every clip (resuming: finished clips are skipped), then write index.json and report.json.
 
     Under `accelerate launch` each process takes its share of the clips; returns the report."""
-    from accelerate import PartialState
     from tqdm.auto import tqdm
 
     from ..pipeline import Reenactor
@@ -196,7 +196,7 @@ def prepare_dataset(videos: str | Path, out: str | Path, options: PrepareOptions
     videos, out = Path(videos), Path(out)
     paths = list_videos(videos)
     names = clip_names(paths, videos)
-    state = PartialState()
+    state = process_state()
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} exists and is not a folder")
     (out / "clips").mkdir(parents=True, exist_ok=True)

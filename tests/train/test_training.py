@@ -11,47 +11,55 @@ from reenact.train import Trainer, load_train_config, train_stage
 from reenact.train.dataset import open_dataset
 
 STEPS = 40
+REPEAT = 4            # overfit_batches: the runs below see the same 4 batches (data, noise, timesteps) over and over
 
 
 def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _falls_by_half(losses: list[float]) -> tuple[float, float]:
-    """Median loss of the first and the last 10 steps: each step's loss is at a random timestep, so
-    single steps spike; the median of a window reads the trend."""
+def _first_and_last_cycle(losses: list[float]) -> tuple[float, float]:
+    """Mean loss over the first and the last REPEAT steps: with overfit_batches both windows hold the
+    same batches, noise and timesteps, so the means differ only by what the model has learnt (a single
+    step's loss depends mostly on its timestep: 0.2 at low t, 1.0 near t = T here)."""
     import statistics
 
-    return statistics.median(losses[:10]), statistics.median(losses[-10:])
+    assert len(losses) % REPEAT == 0
+    return statistics.mean(losses[:REPEAT]), statistics.mean(losses[-REPEAT:])
 
 
 @pytest.fixture(scope="module")
 def stage1(prepared, train_assets, tmp_path_factory):
-    cfg = small_config(train_assets, tmp_path_factory.mktemp("stage1") / "run", max_steps=STEPS)
+    cfg = small_config(train_assets, tmp_path_factory.mktemp("stage1") / "run", max_steps=STEPS,
+                       overfit_batches=REPEAT)
     return cfg, train_stage(cfg, prepared[0])
 
 
 @pytest.fixture(scope="module")
 def stage2(prepared, train_assets, stage1, tmp_path_factory):
+    # lr 1e-2: the motion modules are a small share of the weights and learn slower than the whole
+    # model does in stage 1; at 1e-3 the same run falls only 31 % in 40 steps (measured, steadily),
+    # whether proj_out starts at zero (AnimateDiff) or random.
     cfg = small_config(train_assets, tmp_path_factory.mktemp("stage2") / "run", "stage2", max_steps=STEPS,
-                       checkpoint=str(stage1[1].final))
+                       checkpoint=str(stage1[1].final), overfit_batches=REPEAT, lr=1e-2)
     return cfg, train_stage(cfg, prepared[0])
 
 
 def test_stage1_overfits_the_tiny_dataset(stage1):
     _, result = stage1
-    first, last = _falls_by_half(result.losses)
     assert len(result.losses) == STEPS
+    first, last = _first_and_last_cycle(result.losses)
     assert last < 0.5 * first, (first, last)
 
 
-def test_stage2_loss_falls_while_changing_only_motion_modules(stage1, stage2, train_assets):
+def test_stage2_overfits_the_tiny_dataset_changing_only_motion_modules(stage1, stage2, train_assets):
     cfg, result = stage2
-    first, last = _falls_by_half(result.losses)
-    # Stage 1 already fits this one clip well (its loss ends near 0.25), so what the motion modules add
-    # in 40 steps is smaller: measured 0.26 -> 0.18 here. The issue's 50 % is NOT reached for stage 2
-    # on this dataset (it was, 0.57 -> 0.20, on the landmark-crop dataset before the official crop rule).
-    assert last < 0.8 * first, (first, last)
+    assert len(result.losses) == STEPS
+    first, last = _first_and_last_cycle(result.losses)
+    # Measured 0.651 -> 0.251. With a fresh noise and timestep every step (overfit_batches=0) stage 2
+    # does not halve its loss on this clip: it starts from a stage 1 that already fits each frame, and
+    # its steps' losses spread from 0.14 to 1.1 by timestep (docs/training.md, 4.1).
+    assert last < 0.5 * first, (first, last)
     before, after = stage1[1].final, result.final
     for name in ("reference_unet.pth", "denoising_unet.pth", *(f"guidance_encoder_{t}.pth"
                                                               for t in ("depth", "normal", "render"))):
@@ -68,6 +76,21 @@ def test_stage2_loss_falls_while_changing_only_motion_modules(stage1, stage2, tr
     weights = [k for k in trained if k is not None and k.endswith(".weight")]
     changed = [k for k in weights if not torch.equal(trained[k], start[k])]
     assert len(weights) > 50 and len(changed) == len(weights)
+
+
+def test_overfit_batches_repeats_the_same_draws(prepared):
+    from reenact.train.dataset import SampleDrawer, StepBatches
+
+    drawer = SampleDrawer(open_dataset(prepared[0]), 64, 64, 4, 1, seed=42)
+    repeated = StepBatches(drawer, 2, 0, 1, repeat_every=3)
+    fresh = StepBatches(drawer, 2, 0, 1)
+    again, first, other = repeated[7], fresh[1], fresh[7]
+    assert int(again["micro_step"]) == 1
+    for key in ("seed", "reference", "target", "maps"):
+        assert torch.equal(again[key], first[key]), key
+    assert not torch.equal(other["seed"], first["seed"])
+    with pytest.raises(InputError, match="overfit_batches"):
+        load_train_config("stage2", overrides=["overfit_batches=-1"])
 
 
 def test_resume_from_a_checkpoint_continues_bit_identically(prepared, train_assets, tmp_path):
