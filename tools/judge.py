@@ -12,8 +12,17 @@ and reports, per pair and in total:
     drift            95th percentile of the face-oval centre's distance from the source's, in
                      inter-ocular distances; cam: the same between a camera-motion variant's output
                      and the plain clip's output (camera motion that leaked into the head)
-    black            frames with new pure-black pixels (> 20 px at most 3 levels where the source's
-                     7x7 neighbourhood is above 30)
+    black            frames with new pure-black pixels: > 20 px at most 3 levels where the source's
+                     7x7 neighbourhood is above 30 and no pure-black source pixel lies within
+                     0.1 inter-ocular distances (the source's own black, a lash line or a pupil,
+                     moved a little by the eyes' motion, is not new; a hole or torn triangle is)
+    seams            frames with a straight-line seam: a straight segment at least 0.5 inter-ocular
+                     distances (20 px) long on the border of the region that changed (output vs
+                     the H.264-encoded source, smoothed difference above 12 levels) across which
+                     the output jumps by >= 6 grey levels more than the source does there or
+                     within 0.1 inter-ocular distances (a cut; not the kink a fading warp leaves
+                     along a triangle edge, nor a straight edge of the source moved a little;
+                     the output's face oval, the face moving over its neck, is not counted)
     folds            frames with folded (inverted) warp triangles
     chroma           greyscale sources: the largest channel spread (levels) in the face region
     detail           median Laplacian-variance ratio, output / source (both through the same H.264
@@ -21,7 +30,8 @@ and reports, per pair and in total:
     mouth            self-reenactment (source = the clip's first frame): median mouth-region mean
                      absolute error (grey levels) against the real frame, aligned on rigid landmarks
 
-    python tools/judge.py --variants /tmp/reenact-variants --out outputs/judge [--frames 120]
+    python tools/judge.py --variants /tmp/reenact-variants --out outputs/judge [--frames 120] \
+        [--turns ../shared/data-extra/driving]
 
 The variants come from tools/make_variants.py. CPU heavy: run it with `nice`. REENACT_ROOT picks
 the reenact checkout to judge (default: this one), so an older commit can be judged the same way.
@@ -77,6 +87,7 @@ class Result:
     drift: float | None = None
     cam: float | None = None
     black: int = 0
+    seams: int = 0
     folds: int = 0
     chroma: float | None = None
     detail: float | None = None
@@ -101,6 +112,69 @@ def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
     mask = np.zeros(shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
     return mask > 0
+
+
+def new_black(frame: np.ndarray, source: np.ndarray, iod: float) -> np.ndarray:
+    """Pure-black output pixels (<= 3 levels) where the source is clearly above black (its 7x7
+    neighbourhood above 30) and has no pure-black pixel within 0.1 inter-ocular distances."""
+    bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
+    r = max(int(round(0.1 * iod)), 3)
+    dark = cv2.dilate((source.max(-1) <= 3).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    return (frame.max(-1) <= 3) & bright & (dark == 0)
+
+
+def _jump(grey: np.ndarray, line: np.ndarray, step: float = 2.0, offset: float = 0.0) -> float:
+    """Mean absolute difference of `grey` across a segment (x0, y0, x1, y1), `step` px each side,
+    the segment moved `offset` px along its normal."""
+    x0, y0, x1, y1 = map(float, line)
+    n = max(int(np.hypot(x1 - x0, y1 - y0)), 2)
+    t = np.linspace(0, 1, n)
+    ux, uy = np.array([-(y1 - y0), x1 - x0]) / max(np.hypot(x1 - x0, y1 - y0), 1e-9)
+    px, py = x0 + t * (x1 - x0) + offset * ux, y0 + t * (y1 - y0) + offset * uy
+    nx, ny = ux * step, uy * step
+    h, w = grey.shape
+
+    def sample(x, y):
+        return grey[np.clip(np.round(y).astype(int), 0, h - 1), np.clip(np.round(x).astype(int), 0, w - 1)]
+
+    return float(np.abs(sample(px + nx, py + ny) - sample(px - nx, py - ny)).mean())
+
+
+def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.ndarray | None = None) -> np.ndarray:
+    """(K, 4) straight cuts (x0, y0, x1, y1): straight segments at least 0.5 inter-ocular
+    distances (20 px) long on the border of what changed (where the output differs from
+    `source`, both through the same encoder, by more than 12 levels, smoothed), across which
+    the output jumps by at least 6 grey levels more than the source does along it or along any
+    parallel within 0.1 inter-ocular distances (mean over the segment, 2 px each side). A warp
+    that fades out can leave a straight border along a triangle edge (a kink), and a moved
+    straight edge (a hairline, a collar) one along itself, but the source has that edge nearby;
+    a cut makes a new one. Segments along `outline` (the output's face oval, (M, 2)), within
+    0.15 inter-ocular distances, are the face moving over its neck and hair, an edge by
+    nature, and are not counted."""
+    diff = np.abs(frame.astype(np.float32) - source.astype(np.float32)).max(-1)
+    changed = (cv2.GaussianBlur(diff, (0, 0), 1.5) > 12).astype(np.uint8)
+    changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    border = cv2.morphologyEx(changed, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    border[[0, -1], :] = 0           # the picture's own edges are not seams
+    border[:, [0, -1]] = 0
+    length = max(int(round(0.5 * iod)), 20)
+    lines = cv2.HoughLinesP(border * 255, 1, np.pi / 180, threshold=int(0.5 * length), minLineLength=length,
+                            maxLineGap=4)
+    if lines is None:
+        return np.zeros((0, 4), int)
+    out_g, src_g = (cv2.GaussianBlur(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+                    for x in (frame, source))
+    lines = lines.reshape(-1, 4)
+    reach = max(int(round(0.1 * iod)), 3)
+    cut = [_jump(out_g, ln) - max(_jump(src_g, ln, offset=o) for o in range(-reach, reach + 1)) >= 6.0
+           for ln in lines]
+    if outline is not None:
+        poly = np.asarray(outline, np.float32).reshape(-1, 1, 2)
+        for k, (x0, y0, x1, y1) in enumerate(lines):
+            ends = ((x0, y0), ((x0 + x1) / 2, (y0 + y1) / 2), (x1, y1))
+            if all(abs(cv2.pointPolygonTest(poly, (float(x), float(y)), True)) < 0.15 * iod for x, y in ends):
+                cut[k] = False
+    return lines[np.array(cut, bool)]
 
 
 def lap_var(grey: np.ndarray, mask: np.ndarray) -> float:
@@ -204,17 +278,17 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
         inner &= ~cv2.dilate(hull_mask(src[part], source.shape).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
     source_encoded = encoded(source, out_dir / "_src.mp4")
     base_detail = lap_var(cv2.cvtColor(source_encoded, cv2.COLOR_RGB2GRAY), inner)
-    # where the source and all its 7x7 neighbourhood are clearly above black: resampling and
-    # codec undershoot in dark hair cannot make these pure black, a hole or torn triangle can
-    src_bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
     gt = iter(iter_frames(pair.driving, max_frames=n)) if pair.self_reenact else None
     bgs, details, chroma, mouths = [], [], 0.0, []
     for t, frame in enumerate(iter_frames(output, max_frames=n)):
         frame = frame[:source.shape[0], :source.shape[1]]
         diff = (frame.astype(np.float32) - source.astype(np.float32)) / 255.0
         bgs.append(float(np.sqrt((diff[background] ** 2).mean())))
-        black = (frame.max(-1) <= 3) & src_bright
-        res.black += int(black.sum() > 20)
+        # resampling and codec undershoot in dark hair, or the source's own lash line moved with
+        # the lids, cannot make these pure black; a hole or torn triangle can
+        res.black += int(new_black(frame, source, iod).sum() > 20)
+        outline = out.landmarks[t, FACE_OVAL, :2] if t < n and out.detected[t] else None
+        res.seams += int(len(seam_lines(frame, source_encoded, iod, outline)) > 0)
         details.append(lap_var(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), inner) / max(base_detail, 1e-6))
         if pair.grey:
             spread = frame.max(-1).astype(int) - frame.min(-1)
@@ -256,10 +330,12 @@ def write_strip(path: Path, driving: Path, output: Path, drv, n: int) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
 
-def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False) -> list[Pair]:
+def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False,
+          turns: Path | None = None) -> list[Pair]:
     """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
     variants with one of those two portraits (so the plain pair to compare with exists),
-    greyscale and padded portraits, and self-reenactment."""
+    greyscale and padded portraits, self-reenactment, and (group `turn`) the clips of `turns`
+    (clips that turn past |yaw| > 10°, e.g. ../shared/data-extra/driving) with one portrait each."""
     sources = sorted((data / "source").glob("*.jpg"))
     clips = sorted((data / "driving").glob("*.mp4"))
     chosen = {c.stem: (sources if full else [sources[i % len(sources)], sources[(i + 2) % len(sources)]])
@@ -287,10 +363,14 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
 
                 write_image(first, next(iter(iter_frames(c, max_frames=1))))
             out.append(Pair(f"self_{c.stem}", "self", first, c, self_reenact=True))
+    if turns is not None and turns.is_dir():
+        for i, c in enumerate(sorted(turns.glob("*.mp4"))):
+            s = sources[i % len(sources)]
+            out.append(Pair(f"{s.stem}_{c.stem}-turn", "turn", s, c))
     return [p for p in out if not extra or any(e in p.name for e in extra)]
 
 
-COLUMNS = ("jaw_r", "blink_r", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "folds",
+COLUMNS = ("jaw_r", "blink_r", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
            "chroma", "detail", "mouth")
 
 
@@ -311,7 +391,7 @@ def summary(results: list[Result]) -> list[str]:
             vals = [getattr(r, c) for r in rs if getattr(r, c) is not None]
             if not vals:
                 cells.append("")
-            elif c in ("black", "folds"):
+            elif c in ("black", "seams", "folds"):
                 cells.append(str(int(sum(vals))))
             elif c in ("jaw_r", "blink_r", "detail"):
                 cells.append(f"{min(vals):.2f} / {np.median(vals):.2f}")
@@ -336,7 +416,7 @@ def from_logs(paths: list[Path]) -> list[Result]:
             r = Result(name, group)
             for c in COLUMNS:
                 v = row.get(c, "")
-                setattr(r, c, None if v == "" else (int(v) if c in ("black", "folds") else float(v)))
+                setattr(r, c, None if v == "" else (int(v) if c in ("black", "seams", "folds") else float(v)))
             results.append(r)
     return results
 
@@ -345,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--variants", type=Path, default=None)
+    ap.add_argument("--turns", type=Path, default=None, help="a folder of clips that turn past |yaw| > 10° (group turn)")
     ap.add_argument("--out", type=Path, default=Path("outputs/judge"))
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
@@ -365,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     centres_file = args.out / "centres.json"   # plain pairs' face centres, for `cam` in a later run
     cache: dict = {"_centres": json.loads(centres_file.read_text()) if centres_file.is_file() else {}}
     results = []
-    todo = pairs(args.data, args.variants, args.only, args.full)
+    todo = pairs(args.data, args.variants, args.only, args.full, args.turns)
     if args.groups:
         todo = [p for p in todo if p.group in args.groups.split(",")]
     todo.sort(key=lambda p: p.base is not None)   # plain pairs first: the variants compare with them

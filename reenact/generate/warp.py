@@ -45,6 +45,18 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
+def _similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares scale, 3x3 rotation and shift taking src (N, 3) to dst (N, 3) (Umeyama)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(b.T @ a / len(src))
+    d = np.ones(3)
+    d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0
+    rot = u @ np.diag(d) @ vt
+    scale = float((sig * d).sum() / max((a ** 2).sum() / len(src), 1e-12))
+    return scale, rot, mu_d - scale * rot @ mu_s
+
+
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
@@ -112,12 +124,20 @@ class WarpEngine:
         self.opts = options or WarpOptions()
         self.source = np.ascontiguousarray(source)
         self.src_pts = np.asarray(source_points, np.float64)[:, :2]
+        points = np.asarray(source_points, np.float64)
+        self.src_z = points[:, 2] if points.shape[1] > 2 else np.zeros(len(points))
+        # the depth the head turns about: that of the face oval's sides, in front of the ears
+        self.pivot_z = float(self.src_z[[234, 454]].mean())
         h, w = source.shape[:2]
         oval = self.src_pts[list(contour("face_oval"))]
         self.centre = oval.mean(0)
         rel = oval - self.centre
         self.head_ring = self.centre + self.opts.head_ring * rel
         self.fade_ring = self.centre + self.opts.fade_ring * rel
+        # how much of the head's motion each ring point takes: all of it above the jaw (hair,
+        # ears), none below the chin, where the rings lie on the neck and the body holds them
+        down = rel[:, 1] / np.maximum(np.linalg.norm(rel, axis=1), 1e-9)
+        self.ring_follow = np.clip((0.75 - down) / 0.6, 0.0, 1.0)
         radius = np.abs(rel).max() * self.opts.frame_scale
         x0, y0 = np.floor(np.maximum(self.centre - radius, 0)).astype(int)
         x1, y1 = np.ceil(np.minimum(self.centre + radius, [w - 1, h - 1])).astype(int)
@@ -186,23 +206,55 @@ class WarpEngine:
         width = np.linalg.norm(pts[61, :2] - pts[291, :2])
         return float(lip_gaps(pts).mean() / max(width, 1e-6))
 
+    def _outline_motion(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """How the head's outline (hair, ears) moves with the head's rigid motion: a 2x3 affine,
+        and the shift of the point the head turns about (its move as a whole).
+
+        The head is a 3D body turning about a point deep behind the face, near the ears. A point
+        of its outline lies at that depth, so a turn (yaw, pitch) only foreshortens it while the
+        face slides across in front; a roll turns it, a change of size scales it. The face's own
+        2D similarity would carry the hair sideways with the nose instead. Without depth (2D
+        targets) this is that 2D similarity, and the shift is the oval centre's."""
+        rigid = list(RIGID_POINTS)
+        if target.shape[1] < 3 or not self.src_z.any():
+            m = similarity_fit(self.src_pts[rigid], target[rigid, :2])
+            return m, _apply(m, self.centre[None])[0] - self.centre
+        src = np.concatenate([self.src_pts[rigid], self.src_z[rigid, None]], axis=1)
+        scale, rot, shift = _similarity_3d(src, target[rigid, :3])
+        m = np.zeros((2, 3))
+        m[:, :2] = scale * rot[:2, :2]
+        m[:, 2] = scale * rot[:2, 2] * self.pivot_z + shift[:2]
+        # the pivot: the point the motion moves least, near the oval centre at the pivot depth
+        # (a pure turn leaves it still; a moving head, as with head_motion=follow, carries it)
+        prior = np.array([*self.centre, self.pivot_z])
+        a = scale * rot - np.eye(3)
+        lam = 1e-3
+        pivot = np.linalg.solve(a.T @ a + lam * np.eye(3), lam * prior - a.T @ shift)
+        return m, (a @ pivot + shift)[:2]
+
     def _vertices(self, target: np.ndarray) -> np.ndarray:
         """All control points at their target positions (face, head ring, fade ring, frame), with
         no ring triangle folded where that can be helped (the count left is `last_folds`).
 
-        The head ring keeps its offset from the face oval, turned and scaled with the head, so it
-        follows the oval (a dropping jaw, a turning cheek) instead of being crossed by it. The fade
-        ring follows part of the head's motion; where a triangle between the rings would fold it
-        is pulled further along, up to all of it (the warped region grows with the motion)."""
-        rigid = list(RIGID_POINTS)
-        head = similarity_fit(self.src_pts[rigid], target[rigid])
-        head_ring = target[self.oval_idx] + (self.head_ring - self.src_pts[self.oval_idx]) @ head[:, :2].T
-        moved_fade = _apply(head, self.fade_ring)
-        face = target[:self.n_face]
-        for k in (self.opts.fade_motion,) + tuple(k for k in _FADE_STEPS if k > self.opts.fade_motion):
-            fade_ring = (1 - k) * self.fade_ring + k * moved_fade
-            dst = np.concatenate([face, head_ring, fade_ring, self.frame])
-            folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
+        The head ring moves with the head's outline (`_outline_motion`), so the hair and the ears
+        move only as much as the rotation needs and the face slides across in front of them; it
+        keeps at least half its offset outside the face oval, so a dropping jaw or a turning
+        cheek pushes it out instead of crossing it. The fade ring follows part of that motion;
+        where a triangle between the rings would fold it is pulled further along, up to all of
+        it (the warped region grows with the motion). `target` is (N, 2) or (N, 3) with depth."""
+        outline, shift = self._outline_motion(target)
+        face = target[:self.n_face, :2]
+        folds = 0
+        # below the chin the rings take the head's move but not its turn; where that folds, all of it
+        for follow in (self.ring_follow, np.ones_like(self.ring_follow)):
+            head_ring = self._outside_oval(self._ring_motion(outline, shift, follow, self.head_ring), face)
+            moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)
+            for k in (self.opts.fade_motion,) + tuple(k for k in _FADE_STEPS if k > self.opts.fade_motion):
+                fade_ring = (1 - k) * self.fade_ring + k * moved_fade
+                dst = np.concatenate([face, head_ring, fade_ring, self.frame])
+                folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
+                if folds == 0:
+                    break
             if folds == 0:
                 break
         if folds:
@@ -216,6 +268,22 @@ class WarpEngine:
                     break
         self.last_folds = folds
         return dst
+
+    @staticmethod
+    def _ring_motion(outline: np.ndarray, shift: np.ndarray, follow: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """Ring points moved by the head's whole `shift` plus `follow` (per point) of the rest of
+        the outline motion (the turn)."""
+        return ring + shift + follow[:, None] * (_apply(outline, ring) - ring - shift)
+
+    def _outside_oval(self, head_ring: np.ndarray, face: np.ndarray) -> np.ndarray:
+        """The head ring pushed outwards where it comes closer than half its source offset to
+        the face oval (a dropping jaw, a turning cheek), so the oval never crosses it."""
+        oval = face[self.oval_idx]
+        offset = self.head_ring - self.src_pts[self.oval_idx]
+        reach = np.linalg.norm(offset, axis=1)
+        out_dir = offset / np.maximum(reach, 1e-9)[:, None]
+        short = 0.5 * reach - ((head_ring - oval) * out_dir).sum(1)
+        return head_ring + np.maximum(short, 0.0)[:, None] * out_dir
 
     def _source_vertices(self) -> np.ndarray:
         return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame, self.iris_src])
@@ -271,7 +339,7 @@ class WarpEngine:
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
         target = np.asarray(target_points, np.float64)
-        dst = self._with_iris(self._vertices(target[:, :2]), target[:, :2])
+        dst = self._with_iris(self._vertices(target), target[:, :2])
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)

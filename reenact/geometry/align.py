@@ -28,12 +28,14 @@ from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
 from ..schema import ALIGN_MODES, AlignOptions
+from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, lip_floor,
-                     mesh_expression_features, uncross_lips)
+                     mesh_expression_features, steady_canonical, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
 MODES = ALIGN_MODES
+_RIGID_WEIGHTS = canonical_reference()[1]   # the mesh points expressions hardly move
 
 
 def resolved_mode(options: AlignOptions, geometry: str) -> str:
@@ -275,6 +277,8 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         rot_d = smooth_rotations(rot_d, options.smoothing)
         trans_d = smooth(trans_d, options.smoothing)
         scale_d = smooth(scale_d, options.smoothing)
+    if canon_d.shape[1] >= len(_RIGID_WEIGHTS):
+        canon_d = steady_canonical(canon_d, _RIGID_WEIGHTS)
     canon_s = _param(source, "canonical", "source")[i_src]
     rot_s = _param(source, "rotation", "source").reshape(-1, 3)[i_src]
     trans_s = _param(source, "translation", "source").reshape(-1, 3)[i_src]

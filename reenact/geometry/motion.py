@@ -20,7 +20,7 @@ from ..faces.topology import INNER_LIP_PAIRS, lip_gaps
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
 __all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
-           "lip_floor", "mesh_expression_features", "uncross_lips"]
+           "lip_floor", "mesh_expression_features", "steady_canonical", "uncross_lips"]
 
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
@@ -70,6 +70,33 @@ def followed_motion(shift: np.ndarray, log_scale: np.ndarray, ref: int,
     shift = _soft_limit(shift, limits.max_shift)
     scale = np.exp(_soft_limit(log_scale, np.log1p(limits.max_scale)))
     return shift, scale
+
+
+def steady_canonical(canonical: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Pose-free mesh points (T, N, 3) with every frame's rigid part (the points `weights` (M <= N,)
+    picks, those expressions hardly move) at the clip's median position and size.
+
+    The tracker undoes a time-smoothed pose, so around a cut or a camera jump the pose it
+    undoes lags the face for a few frames, and the head's jump in position and size leaks into
+    the "expression" (up to 8% of the face's size in one frame). Expressions do not move or
+    resize the rigid points, so that leak is taken out here."""
+    pts = np.asarray(canonical)
+    w = np.zeros(pts.shape[1])
+    w[:len(weights)] = weights
+    w = w[:, None] / max(float(np.sum(weights)), 1e-12)
+    n, block = len(pts), 256   # a block of frames at a time: no float64 copy of a long clip (issue 15)
+    centre, size = np.empty((n, 1, 3)), np.empty(n)
+    for start in range(0, n, block):
+        part = np.asarray(pts[start:start + block], np.float64)
+        centre[start:start + block] = (w * part).sum(1, keepdims=True)
+        size[start:start + block] = np.sqrt((w * (part - centre[start:start + block]) ** 2).sum((1, 2)))
+    ref_centre, ref_size = np.median(centre, 0), float(np.median(size))
+    out = np.empty(pts.shape, np.result_type(pts.dtype, np.float32))
+    for start in range(0, n, block):
+        part = np.asarray(pts[start:start + block], np.float64)
+        stretch = (ref_size / np.maximum(size[start:start + block], 1e-12))[:, None, None]
+        out[start:start + block] = (part - centre[start:start + block]) * stretch + ref_centre
+    return out
 
 
 def mesh_expression_features(points: np.ndarray) -> np.ndarray:

@@ -1,0 +1,54 @@
+"""The warp judge's own measures (tools/judge.py): new pure-black pixels and straight-line seams."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reenact.faces import detect_faces
+from reenact.generate.warp import WarpEngine
+
+_spec = importlib.util.spec_from_file_location("judge", Path(__file__).resolve().parents[2] / "tools" / "judge.py")
+judge = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("judge", judge)      # its dataclasses look their module up
+_spec.loader.exec_module(judge)
+
+
+@pytest.fixture(scope="module")
+def portrait(astronaut):
+    pts = detect_faces([astronaut], video=False).landmarks[0].astype(np.float64)
+    return astronaut, pts, float(np.linalg.norm(pts[468, :2] - pts[473, :2]))
+
+
+def test_new_black_counts_holes_but_not_the_sources_own_black_moved_a_little(portrait):
+    image, pts, iod = portrait
+    source = image.copy()
+    x, y = np.round(pts[1, :2]).astype(int)           # the nose tip: skin, far from anything black
+    source[y:y + 4, x - 10:x + 10] = 0                # a black line of the source's own (a lash line)
+    moved = source.copy()
+    moved[y:y + 3, x - 10:x + 10] = source[y + 4:y + 7, x - 10:x + 10]
+    moved[y + 4:y + 7, x - 10:x + 10] = 0             # ... moved 3 px down with the lids (0.07 IOD here)
+    assert judge.new_black(moved, source, iod).sum() == 0
+    further = source.copy()
+    further[y + 12:y + 16, x - 10:x + 10] = 0         # 12 px (0.28 IOD) from any black of the source
+    assert judge.new_black(further, source, iod).sum() == 80
+    hole = source.copy()
+    cx, cy = np.round(pts[50, :2]).astype(int)                   # on the cheek
+    hole[cy:cy + 6, cx:cx + 6] = 0                                # a torn triangle
+    assert judge.new_black(hole, source, iod).sum() == 36
+
+
+def test_a_pasted_patch_is_a_seam_and_a_warped_head_turn_is_not(portrait):
+    image, pts, iod = portrait
+    x0, y0 = pts[:, :2].min(0).astype(int)
+    x1, y1 = pts[:, :2].max(0).astype(int)
+    shift = int(0.25 * iod)
+    pasted = image.copy()
+    pasted[y0:y1, x0:x1] = image[y0 + shift:y1 + shift, x0:x1]    # the face box cut out and moved
+    assert len(judge.seam_lines(pasted, image, iod)) > 0
+    target = pts.copy()
+    target[:, :2] = (pts[:, :2] - pts[1, :2]) @ np.array([[0.99, -0.105], [0.105, 0.99]]).T + pts[1, :2] + (4, -3)
+    warped = WarpEngine(image, pts).render(target)                # a 6-degree roll and a small move
+    assert len(judge.seam_lines(warped, image, iod, target[judge.FACE_OVAL, :2])) == 0
