@@ -198,7 +198,10 @@ class WarpEngine:
         self._bands = None
         if self.opts.interpolation == "detail":
             smooth = cv2.GaussianBlur(self.source, (0, 0), DETAIL_SIGMA)
-            self._bands = (smooth, self.source.astype(np.int16) - smooth)   # smooth + fine == source
+            # smooth + fine == source; the source's 3x3 range bounds the sum (see _resample)
+            cross = np.ones((3, 3), np.uint8)
+            self._bands = (smooth, self.source.astype(np.int16) - smooth,
+                           cv2.erode(self.source, cross), cv2.dilate(self.source, cross))
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
@@ -330,11 +333,16 @@ class WarpEngine:
         if self._bands is None:
             return cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
                              borderMode=cv2.BORDER_REPLICATE)
-        smooth, fine = self._bands
+        smooth, fine, low, high = self._bands
         # uint8 bilinear is OpenCV's fast path (int16 takes twice as long); the sum saturates
         smooth = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        fine = cv2.remap(fine, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        return cv2.add(smooth.astype(np.int16), fine, dtype=cv2.CV_8U)
+        nearest = lambda band: cv2.remap(band, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.add(smooth.astype(np.int16), nearest(fine), dtype=cv2.CV_8U)
+        # Beside a sharp edge the smooth band, read up to half a pixel away, plus the nearest
+        # pixel's fine band over- or undershoots (a dark pupil went pure black, a catchlight
+        # white): keep every value within the source's own 3x3 range around the nearest pixel,
+        # which the bilinear footprint lies in.
+        return cv2.min(cv2.max(out, nearest(low)), nearest(high))
 
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""

@@ -256,3 +256,21 @@ def test_a_turning_head_keeps_hair_and_neck_beyond_the_face_still(portrait, yaw,
     assert (np.abs(diff[below]).max(-1) > 2 / 255).sum() == 0
     got = detect_faces([out], video=False).landmarks[0]
     assert np.linalg.norm(got[:, :2] - target[:, :2], axis=1).mean() < 3.0   # the face itself turned
+
+
+def test_sub_pixel_motion_neither_undershoots_a_dark_spot_nor_overshoots_a_light_one(portrait):
+    import cv2
+
+    image, pts = portrait
+    marked = image.copy()
+    # a near-black pupil and a white catchlight on the cheeks: sharp edges where the smooth band,
+    # read half a pixel away, plus the nearest pixel's fine band went past the source's values
+    left, right = np.round(pts[50, :2]).astype(int), np.round(pts[280, :2]).astype(int)
+    cv2.circle(marked, tuple(map(int, left)), 4, (12, 12, 12), -1)
+    cv2.circle(marked, tuple(map(int, right)), 4, (245, 245, 245), -1)
+    out = WarpEngine(marked, pts).render(_moved(pts, 0.0, 1.0, 0.5, 0.5))
+    for (x, y) in (left, right):
+        patch_in = marked[y - 10:y + 11, x - 10:x + 11].astype(int)
+        patch_out = out[y - 10:y + 11, x - 10:x + 11].astype(int)
+        assert patch_out.min() >= patch_in.min() and patch_out.max() <= patch_in.max()
+    assert (out[left[1] - 10:left[1] + 11, left[0] - 10:left[0] + 11] <= 3).sum() == 0   # no pure black
