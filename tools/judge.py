@@ -15,12 +15,13 @@ and reports, per pair and in total:
     black            frames with new pure-black pixels: > 20 px at most 3 levels where the source's
                      7x7 neighbourhood is above 30 and no pure-black source pixel lies within
                      0.1 inter-ocular distances (the source's own black, a lash line or a pupil,
-                     moved a little by the eyes' motion, is not new; a hole or torn triangle is)
+                     moved a little by the eyes' motion, is not new; a hole or torn triangle is),
+                     nor inside the output's own irises (the pupil goes where the gaze takes it)
     seams            frames with a straight-line seam: a straight segment at least 0.5 inter-ocular
                      distances (20 px) long on the border of the region that changed (output vs
                      the H.264-encoded source, smoothed difference above 12 levels) across which
                      the output jumps by >= 6 grey levels more than the source does there or
-                     within 0.1 inter-ocular distances (a cut; not the kink a fading warp leaves
+                     within 0.15 inter-ocular distances (a cut; not the kink a fading warp leaves
                      along a triangle edge, nor a straight edge of the source moved a little;
                      the output's face oval, the face moving over its neck, is not counted)
     folds            frames with folded (inverted) warp triangles
@@ -114,12 +115,18 @@ def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
     return mask > 0
 
 
-def new_black(frame: np.ndarray, source: np.ndarray, iod: float) -> np.ndarray:
+def new_black(frame: np.ndarray, source: np.ndarray, iod: float, landmarks: np.ndarray | None = None) -> np.ndarray:
     """Pure-black output pixels (<= 3 levels) where the source is clearly above black (its 7x7
-    neighbourhood above 30) and has no pure-black pixel within 0.1 inter-ocular distances."""
+    neighbourhood above 30) and has no pure-black pixel within 0.1 inter-ocular distances, outside
+    the irises of the output's `landmarks` (478, 2+) when given: a pupil follows the gaze further
+    than 0.1 inter-ocular distances (a small face's pupil moved 8 px was counted before)."""
     bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
     r = max(int(round(0.1 * iod)), 3)
     dark = cv2.dilate((source.max(-1) <= 3).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    if landmarks is not None:
+        for centre in (468, 473):
+            radius = np.linalg.norm(landmarks[centre + 1:centre + 5, :2] - landmarks[centre, :2], axis=1).mean()
+            cv2.circle(dark, tuple(int(round(v)) for v in landmarks[centre, :2]), int(np.ceil(radius)), 1, -1)
     return (frame.max(-1) <= 3) & bright & (dark == 0)
 
 
@@ -145,7 +152,8 @@ def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.nd
     distances (20 px) long on the border of what changed (where the output differs from
     `source`, both through the same encoder, by more than 12 levels, smoothed), across which
     the output jumps by at least 6 grey levels more than the source does along it or along any
-    parallel within 0.1 inter-ocular distances (mean over the segment, 2 px each side). A warp
+    parallel within 0.15 inter-ocular distances (mean over the segment, 2 px each side;
+    0.1 flagged a suit's collar that moved 5 px with the head). A warp
     that fades out can leave a straight border along a triangle edge (a kink), and a moved
     straight edge (a hairline, a collar) one along itself, but the source has that edge nearby;
     a cut makes a new one. Segments along `outline` (the output's face oval, (M, 2)), within
@@ -165,7 +173,7 @@ def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.nd
     out_g, src_g = (cv2.GaussianBlur(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
                     for x in (frame, source))
     lines = lines.reshape(-1, 4)
-    reach = max(int(round(0.1 * iod)), 3)
+    reach = max(int(round(0.15 * iod)), 3)
     cut = [_jump(out_g, ln) - max(_jump(src_g, ln, offset=o) for o in range(-reach, reach + 1)) >= 6.0
            for ln in lines]
     if outline is not None:
@@ -286,8 +294,9 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
         bgs.append(float(np.sqrt((diff[background] ** 2).mean())))
         # resampling and codec undershoot in dark hair, or the source's own lash line moved with
         # the lids, cannot make these pure black; a hole or torn triangle can
-        res.black += int(new_black(frame, source, iod).sum() > 20)
-        outline = out.landmarks[t, FACE_OVAL, :2] if t < n and out.detected[t] else None
+        seen = t < n and out.detected[t]
+        res.black += int(new_black(frame, source, iod, out.landmarks[t] if seen else None).sum() > 20)
+        outline = out.landmarks[t, FACE_OVAL, :2] if seen else None
         res.seams += int(len(seam_lines(frame, source_encoded, iod, outline)) > 0)
         details.append(lap_var(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), inner) / max(base_detail, 1e-6))
         if pair.grey:

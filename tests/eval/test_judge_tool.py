@@ -38,6 +38,17 @@ def test_new_black_counts_holes_but_not_the_sources_own_black_moved_a_little(por
     cx, cy = np.round(pts[50, :2]).astype(int)                   # on the cheek
     hole[cy:cy + 6, cx:cx + 6] = 0                                # a torn triangle
     assert judge.new_black(hole, source, iod).sum() == 36
+    # a pupil the gaze carried 0.3 IOD across a bright iris is inside the output's iris: not new;
+    # the same black just outside that iris still counts
+    gaze = image.copy()
+    ix, iy = np.round(pts[468, :2]).astype(int)
+    gaze[iy - 2:iy + 2, ix - 2:ix + 3] = 0
+    looked = pts.copy()
+    assert judge.new_black(gaze, image, iod, looked).sum() == 0
+    radius = np.linalg.norm(pts[469:473, :2] - pts[468, :2], axis=1).mean()
+    looked[468:473, 0] -= 2 * radius + 4                          # the iris moved off that spot
+    assert judge.new_black(gaze, image, iod).sum() == 20                 # all 4x5 pixels: iris is bright here
+    assert judge.new_black(gaze, image, iod, looked).sum() == 20
 
 
 def test_a_pasted_patch_is_a_seam_and_a_warped_head_turn_is_not(portrait):
