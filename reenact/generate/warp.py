@@ -24,6 +24,7 @@ from .warp_mouth import MouthInterior
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
 IRIS_CORE_TALL = 0.7   # share of its height
+HAIRLINE_DEPTH = 0.8   # the head ring's top: this share of the way from the pivot's depth to the forehead's
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
 DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is carried by the nearest pixel
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
@@ -138,6 +139,11 @@ class WarpEngine:
         # ears), none below the chin, where the rings lie on the neck and the body holds them
         down = rel[:, 1] / np.maximum(np.linalg.norm(rel, axis=1), 1e-9)
         self.ring_follow = np.clip((0.75 - down) / 0.6, 0.0, 1.0)
+        # The hair over the forehead sits on the front of the skull, nearer than the pivot: a turn
+        # carries it with the hairline part of the way to the forehead's own depth (the forehead
+        # slid over a still fringe at 35 degrees of yaw). At the sides (ears) it stays at the pivot.
+        self.head_ring_depth = (np.clip((-down - 0.3) / 0.5, 0.0, 1.0) * HAIRLINE_DEPTH
+                                * (self.src_z[list(contour("face_oval"))] - self.pivot_z))
         radius = np.abs(rel).max() * self.opts.frame_scale
         x0, y0 = np.floor(np.maximum(self.centre - radius, 0)).astype(int)
         x1, y1 = np.ceil(np.minimum(self.centre + radius, [w - 1, h - 1])).astype(int)
@@ -209,9 +215,10 @@ class WarpEngine:
         width = np.linalg.norm(pts[61, :2] - pts[291, :2])
         return float(lip_gaps(pts).mean() / max(width, 1e-6))
 
-    def _outline_motion(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _outline_motion(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """How the head's outline (hair, ears) moves with the head's rigid motion: a 2x3 affine,
-        and the shift of the point the head turns about (its move as a whole).
+        the shift of the point the head turns about (its move as a whole), and the image motion
+        per unit of depth nearer than the pivot (a turn carries such points further).
 
         The head is a 3D body turning about a point deep behind the face, near the ears. A point
         of its outline lies at that depth, so a turn (yaw, pitch) only foreshortens it while the
@@ -221,7 +228,7 @@ class WarpEngine:
         rigid = list(RIGID_POINTS)
         if target.shape[1] < 3 or not self.src_z.any():
             m = similarity_fit(self.src_pts[rigid], target[rigid, :2])
-            return m, _apply(m, self.centre[None])[0] - self.centre
+            return m, _apply(m, self.centre[None])[0] - self.centre, np.zeros(2)
         src = np.concatenate([self.src_pts[rigid], self.src_z[rigid, None]], axis=1)
         scale, rot, shift = _similarity_3d(src, target[rigid, :3])
         m = np.zeros((2, 3))
@@ -233,7 +240,7 @@ class WarpEngine:
         a = scale * rot - np.eye(3)
         lam = 1e-3
         pivot = np.linalg.solve(a.T @ a + lam * np.eye(3), lam * prior - a.T @ shift)
-        return m, (a @ pivot + shift)[:2]
+        return m, (a @ pivot + shift)[:2], scale * rot[:2, 2]
 
     def _vertices(self, target: np.ndarray) -> np.ndarray:
         """All control points at their target positions (face, head ring, fade ring, frame), with
@@ -245,12 +252,21 @@ class WarpEngine:
         cheek pushes it out instead of crossing it. The fade ring follows part of that motion;
         where a triangle between the rings would fold it is pulled further along, up to all of
         it (the warped region grows with the motion). `target` is (N, 2) or (N, 3) with depth."""
-        outline, shift = self._outline_motion(target)
+        outline, shift, per_depth = self._outline_motion(target)
         face = target[:self.n_face, :2]
         folds = 0
-        # below the chin the rings take the head's move but not its turn; where that folds, all of it
-        for follow in (self.ring_follow, np.ones_like(self.ring_follow)):
-            head_ring = self._outside_oval(self._ring_motion(outline, shift, follow, self.head_ring), face)
+        # Below the chin the rings take the head's move but not its turn. Where that folds (the
+        # chin sliding over the neck in a turn past ~25 degrees), the head ring is dragged part of
+        # the way with its own point of the face oval, then the hair over the forehead goes
+        # further with the face (as if nearer the front), then the rings take all of the turn.
+        oval_moved = face[self.oval_idx] - self.src_pts[self.oval_idx]
+        every = np.ones_like(self.ring_follow)
+        for follow, hairline, drag in ((self.ring_follow, 1.0, 0.0), (self.ring_follow, 1.0, 0.5),
+                                       (self.ring_follow, 1.25, 0.75), (every, 1.25, 0.75), (every, 1.6, 1.0)):
+            head_ring = self._ring_motion(outline, shift, follow, self.head_ring)
+            head_ring = head_ring + (follow * hairline * self.head_ring_depth)[:, None] * per_depth
+            head_ring = (1 - drag) * head_ring + drag * (self.head_ring + oval_moved)
+            head_ring = self._outside_oval(head_ring, face)
             moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)
             for k in (self.opts.fade_motion,) + tuple(k for k in _FADE_STEPS if k > self.opts.fade_motion):
                 fade_ring = (1 - k) * self.fade_ring + k * moved_fade

@@ -274,3 +274,22 @@ def test_sub_pixel_motion_neither_undershoots_a_dark_spot_nor_overshoots_a_light
         patch_out = out[y - 10:y + 11, x - 10:x + 11].astype(int)
         assert patch_out.min() >= patch_in.min() and patch_out.max() <= patch_in.max()
     assert (out[left[1] - 10:left[1] + 11, left[0] - 10:left[0] + 11] <= 3).sum() == 0   # no pure black
+
+
+@pytest.mark.parametrize("yaw", [-35, 35])
+def test_a_35_degree_turn_folds_nothing_and_takes_the_fringe_with_the_forehead(portrait, yaw):
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    engine = WarpEngine(image, pts)
+    target = _turned(pts, yaw, 0, 0)
+    out = engine.render(target)
+    # before: two ring triangles folded at the temples and the rings were left still (the
+    # forehead slid over a motionless fringe)
+    assert engine.last_folds == 0
+    ring = engine._vertices(target)[engine.n_face:engine.n_face + len(engine.head_ring)]
+    top = int(np.argmin(engine.head_ring[:, 1]))                       # the ring above the forehead
+    forehead = contour("face_oval")[top]
+    slide = target[forehead, 0] - pts[forehead, 0]
+    assert abs(slide) > 10
+    assert 0.3 < (ring[top, 0] - engine.head_ring[top, 0]) / slide < 1.0   # part of the way, never past it
+    assert out.shape == image.shape
