@@ -24,6 +24,7 @@ from .warp_mouth import MouthInterior
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
 IRIS_CORE_TALL = 0.7   # share of its height
+_SIN_15 = float(np.sin(np.radians(15.0)))
 HAIRLINE_DEPTH = 0.8   # the head ring's top: this share of the way from the pivot's depth to the forehead's
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
 DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is carried by the nearest pixel
@@ -260,11 +261,14 @@ class WarpEngine:
         # the way with its own point of the face oval, then the hair over the forehead goes
         # further with the face (as if nearer the front), then the rings take all of the turn.
         oval_moved = face[self.oval_idx] - self.src_pts[self.oval_idx]
+        # the fringe's share ramps in from 15 to 30 degrees of turn: below that the hair is left
+        # as it was (MediaPipe's reading of a small mouth moved with the fringe's position)
+        fringe = np.clip((np.hypot(*per_depth) - _SIN_15) / (0.5 - _SIN_15), 0.0, 1.0)
         every = np.ones_like(self.ring_follow)
         for follow, hairline, drag in ((self.ring_follow, 1.0, 0.0), (self.ring_follow, 1.0, 0.5),
                                        (self.ring_follow, 1.25, 0.75), (every, 1.25, 0.75), (every, 1.6, 1.0)):
             head_ring = self._ring_motion(outline, shift, follow, self.head_ring)
-            head_ring = head_ring + (follow * hairline * self.head_ring_depth)[:, None] * per_depth
+            head_ring = head_ring + (follow * fringe * hairline * self.head_ring_depth)[:, None] * per_depth
             head_ring = (1 - drag) * head_ring + drag * (self.head_ring + oval_moved)
             head_ring = self._outside_oval(head_ring, face)
             moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)
