@@ -123,7 +123,7 @@ def new_black(frame: np.ndarray, source: np.ndarray, iod: float, landmarks: np.n
     bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
     r = max(int(round(0.1 * iod)), 3)
     dark = cv2.dilate((source.max(-1) <= 3).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
-    if landmarks is not None:
+    if landmarks is not None:   # (the judge keeps its own indices: it also judges older checkouts)
         for centre in (468, 473):
             radius = np.linalg.norm(landmarks[centre + 1:centre + 5, :2] - landmarks[centre, :2], axis=1).mean()
             cv2.circle(dark, tuple(int(round(v)) for v in landmarks[centre, :2]), int(np.ceil(radius)), 1, -1)

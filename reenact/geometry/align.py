@@ -27,6 +27,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
+from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
@@ -278,7 +279,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         trans_d = smooth(trans_d, options.smoothing)
         scale_d = smooth(scale_d, options.smoothing)
     if canon_d.shape[1] >= len(_RIGID_WEIGHTS):
-        canon_d = steady_canonical(canon_d, _RIGID_WEIGHTS)
+        canon_d = steady_canonical(canon_d, _RIGID_WEIGHTS, FRAME_BLOCK)
     canon_s = _param(source, "canonical", "source")[i_src]
     rot_s = _param(source, "rotation", "source").reshape(-1, 3)[i_src]
     trans_s = _param(source, "translation", "source").reshape(-1, 3)[i_src]
@@ -309,7 +310,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     rmat = Rotation.from_rotvec(rotation).as_matrix()                    # (T, 3, 3)
     floor = lip_floor(canon_s)
     points = np.empty((n, *canon_s.shape))
-    for part in _frame_blocks(n):
+    for part in blocks(n, FRAME_BLOCK):
         canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (size_s / size_ref)
         canonical = uncross_lips(canonical, floor)
         points[part] = (scale[part, None, None] * np.einsum("tij,tnj->tni", rmat[part], canonical)
@@ -321,17 +322,13 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
 FRAME_BLOCK = 256   # frames of the mesh algebra at a time (issue 15: bounded memory on long clips)
 
 
-def _frame_blocks(n: int) -> list[slice]:
-    return [slice(start, min(n, start + FRAME_BLOCK)) for start in range(0, n, FRAME_BLOCK)]
-
-
 def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOptions) -> int:
     """The driving frame relative motion is measured from (see motion.closest_frame)."""
     if options.reference != "auto":
         return _check_index(options.reference_frame, len(canon_d), "reference frame")
     n = len(canon_d)
     features, speed = np.empty((n, 3)), np.zeros(n)
-    for part in _frame_blocks(n):
+    for part in blocks(n, FRAME_BLOCK):
         with_previous = np.asarray(canon_d[max(part.start - 1, 0):part.stop], np.float64)
         features[part] = mesh_expression_features(with_previous[-(part.stop - part.start):])
         speed[max(part.start, 1):part.stop] = np.linalg.norm(np.diff(with_previous, axis=0), axis=-1).mean(-1)

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..faces.topology import INNER_LIP_PAIRS, lip_gaps
+from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
 __all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
@@ -72,7 +73,7 @@ def followed_motion(shift: np.ndarray, log_scale: np.ndarray, ref: int,
     return shift, scale
 
 
-def steady_canonical(canonical: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def steady_canonical(canonical: np.ndarray, weights: np.ndarray, block: int = 256) -> np.ndarray:
     """Pose-free mesh points (T, N, 3) with every frame's rigid part (the points `weights` (M <= N,)
     picks, those expressions hardly move) at the clip's median position and size.
 
@@ -84,18 +85,17 @@ def steady_canonical(canonical: np.ndarray, weights: np.ndarray) -> np.ndarray:
     w = np.zeros(pts.shape[1])
     w[:len(weights)] = weights
     w = w[:, None] / max(float(np.sum(weights)), 1e-12)
-    n, block = len(pts), 256   # a block of frames at a time: no float64 copy of a long clip (issue 15)
-    centre, size = np.empty((n, 1, 3)), np.empty(n)
-    for start in range(0, n, block):
-        part = np.asarray(pts[start:start + block], np.float64)
-        centre[start:start + block] = (w * part).sum(1, keepdims=True)
-        size[start:start + block] = np.sqrt((w * (part - centre[start:start + block]) ** 2).sum((1, 2)))
+    # `block` frames at a time: no float64 copy of a long clip (issue 15)
+    centre, size = np.empty((len(pts), 1, 3)), np.empty(len(pts))
+    for part in blocks(len(pts), block):
+        frames = np.asarray(pts[part], np.float64)
+        centre[part] = (w * frames).sum(1, keepdims=True)
+        size[part] = np.sqrt((w * (frames - centre[part]) ** 2).sum((1, 2)))
     ref_centre, ref_size = np.median(centre, 0), float(np.median(size))
     out = np.empty(pts.shape, np.result_type(pts.dtype, np.float32))
-    for start in range(0, n, block):
-        part = np.asarray(pts[start:start + block], np.float64)
-        stretch = (ref_size / np.maximum(size[start:start + block], 1e-12))[:, None, None]
-        out[start:start + block] = (part - centre[start:start + block]) * stretch + ref_centre
+    for part in blocks(len(pts), block):
+        stretch = (ref_size / np.maximum(size[part], 1e-12))[:, None, None]
+        out[part] = (np.asarray(pts[part], np.float64) - centre[part]) * stretch + ref_centre
     return out
 
 

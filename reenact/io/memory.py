@@ -14,6 +14,12 @@ import sys
 
 TRIM_EVERY = 256  # frames between two trims
 
+
+def blocks(n: int, size: int) -> list[slice]:
+    """Slices of at most `size` covering range(n): a long clip's per-frame algebra runs a block at
+    a time, so its working copies stay a few MB however long the clip."""
+    return [slice(start, min(n, start + size)) for start in range(0, n, size)]
+
 _libc = None
 
 

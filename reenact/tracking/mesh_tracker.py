@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import NoFaceError
 from ..faces.types import FaceTrack
 from ..faces.topology import load_canonical_face
+from ..io.memory import blocks
 from ..schema import MeshSettings
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
@@ -81,13 +82,12 @@ class MeshTracker:
         rot = np.tile(np.eye(3), (n, 1, 1))
         trans, scale = np.zeros((n, 3)), np.ones(n)
         valid = np.zeros(n, bool)
-        for start in range(0, n, FRAME_BLOCK):
-            part = slice(start, min(n, start + FRAME_BLOCK))
+        for part in blocks(n, FRAME_BLOCK):
             lmk = face_track.landmarks_in_crop(frames=part).astype(np.float64)  # x right, y down, z away
             ok = np.isfinite(lmk).all(axis=(1, 2))
             valid[part] = ok
             if ok.any():
-                rows = np.flatnonzero(ok) + start
+                rows = np.flatnonzero(ok) + part.start
                 rot[rows], trans[rows], scale[rows] = similarity_procrustes(ref, lmk[ok, :N_MESH], weights)
         if not valid.any():
             raise NoFaceError("no frame of the face track has landmarks; nothing to track")
@@ -105,13 +105,12 @@ class MeshTracker:
         n_points = face_track.landmarks.shape[1]
         canonical = np.empty((n, n_points, 3), np.float32)
         weighted_sq_err = np.empty((n, N_MESH))
-        for first in range(0, n_points, POINT_BLOCK):
-            points = slice(first, min(n_points, first + POINT_BLOCK))
+        for points in blocks(n_points, POINT_BLOCK):
             lmk = _fill_invalid(np.nan_to_num(face_track.landmarks_in_crop(points=points).astype(np.float64)), valid)
             block = np.einsum("tji,tnj->tni", own_rot, lmk - own_trans[:, None]) / own_scale[:, None, None]
             canonical[:, points] = smooth_in_time(block, self.settings.canonical_sigma)
             # Residual: how far the rigid points sit from the canonical face once posed, crop px.
-            rigid = slice(first, min(N_MESH, points.stop))
+            rigid = slice(points.start, min(N_MESH, points.stop))
             if rigid.start < rigid.stop:
                 posed_ref = scale[:, None, None] * np.einsum("tij,nj->tni", rot, ref[rigid]) + trans[:, None]
                 err = np.linalg.norm(posed_ref - lmk[:, : rigid.stop - rigid.start], axis=-1)
