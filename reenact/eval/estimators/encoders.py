@@ -16,12 +16,9 @@ import numpy as np
 import torch
 
 from ...flame.landmarks import MEDIAPIPE_TO_IBUG68
+from ...tracking.geometry import FLIP_YZ
 from ..face_metrics import euler_angles
 from ..weights import describe
-
-# FLAME / DECA axes (x to the subject's left, y up, z toward the camera) -> camera axes of
-# face_metrics.euler_angles (x right, y down, z forward).
-_FLIP_YZ = np.diag([1.0, -1.0, -1.0])
 
 
 @dataclass
@@ -62,4 +59,5 @@ def deca_angles(rotvec: np.ndarray) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
     r = Rotation.from_rotvec(np.asarray(rotvec, np.float64)).as_matrix()
-    return euler_angles(_FLIP_YZ @ r @ _FLIP_YZ)
+    # FLAME / DECA axes (y up, z toward the camera) -> the camera axes of euler_angles (y down, z forward)
+    return euler_angles(FLIP_YZ @ r @ FLIP_YZ)
