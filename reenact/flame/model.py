@@ -81,6 +81,12 @@ class FlameData:
                 [self.eyelids[ids], np.einsum("jv,vkl->jkl", self.j_regressor, self.eyelids)]),
         )
 
+    def blend_dirs(self, n_shape: int, n_expression: int) -> np.ndarray:
+        """(V, 3, n_shape + n_expression [+ 2]) the linear blendshape columns a model of that size
+        uses: the first identity and expression ones, then the eyelid ones when present."""
+        return np.concatenate([self.shapedirs[:, :, :n_shape], self.shapedirs[:, :, N_IDENTITY:N_IDENTITY + n_expression],
+                               *([self.eyelids] if self.eyelids is not None else [])], axis=2)
+
     def with_eyelids(self, left: np.ndarray, right: np.ndarray, where: str = "") -> "FlameData":
         """This model with the two eyelid blendshapes (each (V, 3) rest-pose offsets) added."""
         from dataclasses import replace
@@ -165,9 +171,7 @@ class FlameModel(torch.nn.Module):
         self.n_output_vertices = data.n_vertices
         self.n_eyelids = data.n_eyelids
         # eyelid blendshapes, when present, are two more linear columns after the expression ones
-        dirs = np.concatenate([data.shapedirs[:, :, :n_shape],
-                               data.shapedirs[:, :, N_IDENTITY:N_IDENTITY + n_expression],
-                               *([data.eyelids] if data.eyelids is not None else [])], axis=2)
+        dirs = data.blend_dirs(n_shape, n_expression)
         self.register_buffer("v_template", torch.from_numpy(data.v_template.copy()))
         self.register_buffer("shapedirs", torch.from_numpy(np.ascontiguousarray(dirs)))
         # smplx wants (36, V*3), vertex-major: v0x v0y v0z v1x ...

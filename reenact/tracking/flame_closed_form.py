@@ -116,8 +116,7 @@ class LandmarkMaps:
                              "not a FLAME model the tracker can fit")
         # the eyelid blendshapes, when the model has them, are fitted as expression-like columns
         # after the expression ones (the tracker splits them off again)
-        dirs = np.concatenate([data.shapedirs[:, :, :ns], data.shapedirs[:, :, 300:300 + ne],
-                               *([data.eyelids] if data.eyelids is not None else [])], axis=2).astype(np.float64)
+        dirs = data.blend_dirs(ns, ne).astype(np.float64)
         bary = lset.bary.astype(np.float64)[:, :, None]                 # (L, 3, 1)
         wj = data.weights[:, 2].astype(np.float64)
         t = data.v_template.astype(np.float64)
