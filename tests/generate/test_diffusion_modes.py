@@ -124,6 +124,22 @@ def test_model_cpu_offload_installs_accelerate_hooks_and_keeps_the_result(pipe):
     assert not hasattr(pipe.model.denoising_unet, "_hf_hook") or pipe.model.denoising_unet._hf_hook is None
 
 
+def test_offloaded_inputs_go_where_the_model_runs_not_where_its_weights_rest(pipe, monkeypatch):
+    """On a GPU the offloaded weights rest on the CPU, and accelerate moves a module's inputs only when
+    it moves the module itself: a guidance encoder still on the GPU from the last batch got CPU maps
+    (found on an H200). Here the weights' resting place is faked as `meta`, the run device is the CPU."""
+    maps = guidance(20)                           # two guidance batches of 16: the encoders stay put in between
+    base = latents(pipe, maps)
+    try:
+        pipe.enable_model_cpu_offload("cpu")
+        monkeypatch.setattr(type(pipe.model), "device", property(lambda self: torch.device("meta")))
+        out = latents(pipe, maps, cpu_offload=True)
+    finally:
+        monkeypatch.undo()
+        pipe.configure(settings())
+    assert torch.equal(out, base)
+
+
 def test_decoded_frames_come_out_one_chunk_at_a_time(pipe):
     z = latents(pipe, guidance(5))
     chunks = list(pipe.iter_decoded(z, 2))

@@ -153,8 +153,12 @@ class _GuidanceFeatures:
     copy crosses the bus during the denoising loop and the maps themselves are never all in memory."""
 
     def __init__(self, model: MagicPortraitModel, sources: dict[str, FrameSource] | Iterable, width: int,
-                 height: int, store: torch.device | str | None = None, batch: int = 16) -> None:
+                 height: int, store: torch.device | str | None = None, batch: int = 16,
+                 device: torch.device | str | None = None) -> None:
+        # `device` is where the model runs: with CPU offload the weights rest on the CPU and accelerate's
+        # hook moves a module's inputs only when it moves the module itself, so inputs go there first
         self.model, self.width, self.height = model, width, height
+        self.device = torch.device(device) if device is not None else model.device
         self.cache: dict[int, torch.Tensor] = {}
         self.all: torch.Tensor | None = None
         if isinstance(sources, dict) and store is None:
@@ -167,7 +171,7 @@ class _GuidanceFeatures:
             {t: s.read(range(i, min(i + batch, len(s))), width, height) for t, s in sources.items()}
             for i in range(0, len(next(iter(sources.values()))), batch))
         for maps in stream:
-            feats = self.model.encode_guidance({t: m.to(self.model.device) for t, m in maps.items()})[0]
+            feats = self.model.encode_guidance({t: m.to(self.device) for t, m in maps.items()})[0]
             chunks.append(feats.to(store, self.model.dtype if store.type != "cpu" else feats.dtype))
         if not chunks:
             raise InputError("guidance maps hold no frames")
@@ -177,16 +181,16 @@ class _GuidanceFeatures:
         return self.all.shape[1] if self.all is not None else len(next(iter(self.sources.values())))
 
     def window(self, frames: list[int]) -> torch.Tensor:
-        """(1, C0, len(frames), h, w) on the model's device."""
+        """(1, C0, len(frames), h, w) on the device the model runs on."""
         if self.all is not None:
-            return self.all[:, frames][None].to(self.model.device)
+            return self.all[:, frames][None].to(self.device)
         todo = [i for i in frames if i not in self.cache]
         if todo:
-            maps = {t: s.read(todo, self.width, self.height).to(self.model.device) for t, s in self.sources.items()}
+            maps = {t: s.read(todo, self.width, self.height).to(self.device) for t, s in self.sources.items()}
             feats = self.model.encode_guidance(maps)[0]                # (C0, n, h, w)
             for j, i in enumerate(todo):
                 self.cache[i] = feats[:, j].to("cpu", copy=True)
-        return torch.stack([self.cache[i] for i in frames], dim=1)[None].to(self.model.device)
+        return torch.stack([self.cache[i] for i in frames], dim=1)[None].to(self.device)
 
 
 class MagicPortraitPipeline:
@@ -328,7 +332,7 @@ class MagicPortraitPipeline:
 
         # 4. guidance features: once per frame (streamed sources are read here, in one pass)
         store = device if s.features_on_device else ("cpu" if streamed else None)
-        guidance_features = _GuidanceFeatures(self.model, sources, s.width, s.height, store=store)
+        guidance_features = _GuidanceFeatures(self.model, sources, s.width, s.height, store=store, device=device)
         if len(guidance_features) < f:
             raise InputError(f"asked for {f} frames but the guidance stream held {len(guidance_features)}")
 
