@@ -1,8 +1,10 @@
-"""Encoders' ms/frame on CPU (DECA coarse encoder, SMIRK expression encoder, their crops), on the
-recipe's random weights (speed does not depend on the values).
+"""Encoders' ms/frame (DECA coarse encoder, SMIRK expression encoder, their crops) on the recipe's
+random weights (speed does not depend on the values), on the CPU or a GPU.
 
-    python tools/bench_encoders.py 1        # torch threads
+    python tools/bench_encoders.py --threads 1          # CPU, one torch thread
+    python tools/bench_encoders.py --device cuda        # GPU, fp32, batches 1, 8 and 64
 """
+import argparse
 import json
 import statistics
 import sys
@@ -15,29 +17,57 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "tracking" / "encoders"))
-from recipe import load_manifest, random_state_dict
-from reenact.tracking.encoders.checkpoint import assign_state, smirk_state
-from reenact.tracking.encoders import DecaEncoder, SmirkExpressionEncoder
-from reenact.tracking.encoders.preprocess import deca_input, smirk_input
-threads = int(sys.argv[1]); torch.set_num_threads(threads)
-deca = assign_state(DecaEncoder(), random_state_dict(load_manifest(str(REPO / "tests/fixtures/deca/deca_E_flame_manifest.json")), 1), "d")
-sm = assign_state(SmirkExpressionEncoder(), smirk_state(random_state_dict(load_manifest(str(REPO / "tests/fixtures/smirk/smirk_encoder_manifest.json")), 2), "s"), "s")
-img = np.random.default_rng(0).integers(0, 255, (512, 512, 3), np.uint8)
-pts = np.random.default_rng(1).uniform(150, 370, (478, 2))
-def med(fn, reps=7):
-    fn(); ts = []; cs = []
-    for _ in range(reps):
-        t = time.perf_counter(); c = time.process_time(); fn(); ts.append(time.perf_counter() - t); cs.append(time.process_time() - c)
-    cpu.append(statistics.median(cs))
-    return statistics.median(ts)
-cpu = []
-res = {}
-res["deca_crop_ms"] = med(lambda: deca_input(img, pts[:68])) * 1e3
-res["smirk_crop_ms"] = med(lambda: smirk_input(img, pts)) * 1e3
-for b in (1, 8):
-    x = torch.rand(b, 3, 224, 224)
-    with torch.no_grad():
-        res[f"deca_b{b}_ms_per_frame"] = med(lambda: deca(x), 5) * 1e3 / b
-        res[f"smirk_b{b}_ms_per_frame"] = med(lambda: sm(x), 5) * 1e3 / b
-print(threads, json.dumps({k: round(v, 1) for k, v in res.items()}))
-print("cpu ms", [round(c * 1e3, 1) for c in cpu], "(same order; per call, divide batch-8 entries by 8)")
+from recipe import load_manifest, random_state_dict  # noqa: E402
+
+from reenact.tracking.encoders import DecaEncoder, SmirkExpressionEncoder  # noqa: E402
+from reenact.tracking.encoders.checkpoint import assign_state, smirk_state  # noqa: E402
+from reenact.tracking.encoders.preprocess import deca_input, smirk_input  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("threads_positional", nargs="?", type=int, help=argparse.SUPPRESS)   # old spelling
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batches", type=int, nargs="+", default=None, help="default: 1 8 (CPU), 1 8 64 (GPU)")
+    args = ap.parse_args()
+    threads = args.threads or args.threads_positional
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device(args.device)
+    batches = args.batches or ([1, 8, 64] if device.type == "cuda" else [1, 8])
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    manifests = REPO / "tests" / "fixtures"
+    deca = assign_state(DecaEncoder(), random_state_dict(load_manifest(str(manifests / "deca/deca_E_flame_manifest.json")), 1), "d")
+    smirk = assign_state(SmirkExpressionEncoder(), smirk_state(random_state_dict(
+        load_manifest(str(manifests / "smirk/smirk_encoder_manifest.json")), 2), "s"), "s")
+    deca, smirk = deca.to(device).eval(), smirk.to(device).eval()
+    image = np.random.default_rng(0).integers(0, 255, (512, 512, 3), np.uint8)
+    points = np.random.default_rng(1).uniform(150, 370, (478, 2))
+
+    def median_ms(fn, repeats: int = 7) -> float:
+        fn()
+        sync()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1e3
+
+    result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+              "threads": torch.get_num_threads(),
+              "deca_crop_ms": median_ms(lambda: deca_input(image, points[:68])),
+              "smirk_crop_ms": median_ms(lambda: smirk_input(image, points))}
+    for b in batches:
+        x = torch.rand(b, 3, 224, 224, device=device)
+        with torch.no_grad():
+            result[f"deca_b{b}_ms_per_frame"] = median_ms(lambda: deca(x), 5) / b
+            result[f"smirk_b{b}_ms_per_frame"] = median_ms(lambda: smirk(x), 5) / b
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,8 @@ import json
 import resource
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,7 +155,8 @@ def peak_tflops(device: torch.device, dtype: str, override: float | None) -> flo
 
 def run(tiny: bool = False, device: str | None = None, modes: tuple[str, ...] = ("official",),
         size: int | None = None, frames: int = 24, steps: int = 20, guidance_scale: float = 3.5,
-        peak: float | None = None, warmup: bool = True) -> list[Result]:
+        peak: float | None = None, warmup: bool = True,
+        on_result: Callable[[Result], None] | None = None) -> list[Result]:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     size = size or (128 if tiny else 512)
     rng = np.random.default_rng(0)
@@ -163,43 +166,65 @@ def run(tiny: bool = False, device: str | None = None, modes: tuple[str, ...] = 
     official_frames: torch.Tensor | None = None
     official_seconds: float | None = None
     for mode in modes:
-        options = {"num_inference_steps": steps, **MODES[mode]}
-        settings = GenerationSettings(width=size, height=size, guidance_scale=guidance_scale, **options)
-        dtype = settings.torch_dtype(dev)
-        pipe = build_pipeline(tiny, dev, dtype)          # the same seed: the same random weights every mode
-        if warmup:   # kernel selection, lazy initialisation and compilation (same shapes) stay out of the timing
-            warm = GenerationSettings(**{**settings.__dict__, "num_inference_steps": 1})
-            pipe(reference, guidance, warm, progress=False)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-            torch.cuda.reset_peak_memory_stats(dev)
-        start = time.perf_counter()
-        video = pipe(reference, guidance, settings, progress=False)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        seconds = time.perf_counter() - start
-        mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+        try:
+            result = _run_mode(mode, tiny, dev, size, frames, steps, guidance_scale, peak, warmup, reference,
+                               guidance, official_frames, official_seconds)
+        except Exception:                   # one broken mode must not lose the others' figures
+            traceback.print_exc()
+            print(f"mode {mode} failed (traceback above)", file=sys.stderr, flush=True)
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
+        result, video = result
         if mode == "official":
-            official_frames, official_seconds = video.frames, seconds
-        diff = (video.frames - official_frames).abs() if official_frames is not None else None
-        flops = count_flops(tiny, size, frames, settings.num_inference_steps, guidance_scale, settings.context)
-        name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
-        limit = peak_tflops(dev, name, peak)
-        results.append(Result(
-            device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else
-            f"{cpu_name()}, {torch.get_num_threads()} threads",
-            mode=mode, dtype=name, size=size, frames=frames, steps=settings.num_inference_steps,
-            guidance_scale=guidance_scale, seconds=seconds, seconds_per_frame=seconds / frames,
-            speedup_vs_official=official_seconds / seconds if official_seconds else None,
-            peak_memory_gib=mem, peak_host_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-            max_abs_diff=float(diff.max()) if diff is not None else None,
-            mean_abs_diff=float(diff.mean()) if diff is not None else None,
-            tflop_total=flops / 1e12,
-            flop_limit_seconds_per_frame=(flops / frames / (limit * 1e12)) if limit else None))
-        del pipe, video
+            official_frames, official_seconds = video.frames, result.seconds
+            result.speedup_vs_official, result.max_abs_diff, result.mean_abs_diff = 1.0, 0.0, 0.0
+        results.append(result)
+        if on_result:
+            on_result(result)
+        del video
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     return results
+
+
+def _run_mode(mode: str, tiny: bool, dev: torch.device, size: int, frames: int, steps: int, guidance_scale: float,
+              peak: float | None, warmup: bool, reference: np.ndarray, guidance: dict[str, np.ndarray],
+              official_frames: torch.Tensor | None, official_seconds: float | None) -> tuple[Result, object]:
+    """One mode, timed after an untimed warm-up; returns its row and the generated video."""
+    options = {"num_inference_steps": steps, **MODES[mode]}
+    settings = GenerationSettings(width=size, height=size, guidance_scale=guidance_scale, **options)
+    dtype = settings.torch_dtype(dev)
+    pipe = build_pipeline(tiny, dev, dtype)          # the same seed: the same random weights every mode
+    if warmup:   # kernel selection, lazy initialisation and compilation (same shapes) stay out of the timing
+        warm = GenerationSettings(**{**settings.__dict__, "num_inference_steps": 1})
+        pipe(reference, guidance, warm, progress=False)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+    start = time.perf_counter()
+    video = pipe(reference, guidance, settings, progress=False)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    seconds = time.perf_counter() - start
+    mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+    diff = (video.frames - official_frames).abs() if official_frames is not None else None
+    flops = count_flops(tiny, size, frames, settings.num_inference_steps, guidance_scale, settings.context)
+    name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+    limit = peak_tflops(dev, name, peak)
+    result = Result(
+        device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else
+        f"{cpu_name()}, {torch.get_num_threads()} threads",
+        mode=mode, dtype=name, size=size, frames=frames, steps=settings.num_inference_steps,
+        guidance_scale=guidance_scale, seconds=seconds, seconds_per_frame=seconds / frames,
+        speedup_vs_official=official_seconds / seconds if official_seconds else None,
+        peak_memory_gib=mem, peak_host_rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        max_abs_diff=float(diff.max()) if diff is not None else None,
+        mean_abs_diff=float(diff.mean()) if diff is not None else None,
+        tflop_total=flops / 1e12,
+        flop_limit_seconds_per_frame=(flops / frames / (limit * 1e12)) if limit else None)
+    del pipe
+    return result, video
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,23 +254,26 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
     if "official" not in modes[:1] and len(modes) > 1:
         modes = ("official", *[m for m in modes if m != "official"])      # the reference runs first
-    results = []
-    for frames in (int(f) for f in str(args.frames).split(",")):
-        results += run(args.tiny, args.device, modes, args.size, frames, args.steps, args.cfg, args.peak_tflops,
-                       warmup=not args.no_warmup)
-    print("| device | mode | dtype | size | frames | steps | s/frame | x official | peak VRAM | peak host RSS |"
-          " max/mean abs diff vs official | FLOP-limit s/frame |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in results:
+    results: list[Result] = []
+
+    def report(r: Result) -> None:           # each row as soon as its mode is done
         mem = f"{r.peak_memory_gib:.1f} GiB" if r.peak_memory_gib is not None else "-"
         lim = f"{r.flop_limit_seconds_per_frame:.3g}" if r.flop_limit_seconds_per_frame is not None else "-"
         ratio = f"{r.speedup_vs_official:.1f}" if r.speedup_vs_official is not None else "-"
         diff = f"{r.max_abs_diff:.3g} / {r.mean_abs_diff:.3g}" if r.max_abs_diff is not None else "-"
         print(f"| {r.device} | {r.mode} | {r.dtype} | {r.size} | {r.frames} | {r.steps} | {r.seconds_per_frame:.3g} | "
-              f"{ratio} | {mem} | {r.peak_host_rss_gib:.1f} GiB | {diff} | {lim} |")
-    if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in results], indent=1))
-    return 0
+              f"{ratio} | {mem} | {r.peak_host_rss_gib:.1f} GiB | {diff} | {lim} |", flush=True)
+        results.append(r)
+        if args.json:
+            args.json.write_text(json.dumps([x.__dict__ for x in results], indent=1))
+
+    print("| device | mode | dtype | size | frames | steps | s/frame | x official | peak VRAM | peak host RSS |"
+          " max/mean abs diff vs official | FLOP-limit s/frame |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    for frames in (int(f) for f in str(args.frames).split(",")):
+        run(args.tiny, args.device, modes, args.size, frames, args.steps, args.cfg, args.peak_tflops,
+            warmup=not args.no_warmup, on_result=report)
+    return 0 if len(results) == len(modes) * len(str(args.frames).split(",")) else 1
 
 
 if __name__ == "__main__":

@@ -38,6 +38,20 @@ def test_tiny_benchmark_runs_on_cpu_and_reports_per_frame_time(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_failing_mode_keeps_the_rows_already_measured_and_fails_the_run(tmp_path, monkeypatch, capsys):
+    # a GPU run lost its whole table to its last mode raising (2026-12-04): rows are written as they end
+    bench = load_bench()
+    monkeypatch.setitem(bench.MODES, "broken", dict(dtype="fp8"))
+    out = tmp_path / "bench.json"
+    assert bench.main(["--tiny", "--device", "cpu", "--frames", "2", "--steps", "1", "--no-warmup",
+                       "--modes", "official,broken", "--json", str(out)]) == 1
+    rows = json.loads(out.read_text())
+    assert [r["mode"] for r in rows] == ["official"]
+    captured = capsys.readouterr()
+    assert "| official | fp32 |" in captured.out and "mode broken failed" in captured.err
+
+
+@pytest.mark.slow
 def test_full_size_flop_count_follows_the_window_schedule():
     bench = load_bench()
     ctx = ContextSettings()
