@@ -16,9 +16,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
+from scipy.spatial.transform import Rotation
 
 from ..faces.topology import contour, face_triangles, lip_gaps
 from ..schema import WarpOptions
+from ..tracking.mesh_tracker import canonical_reference
 from .warp_mouth import MouthInterior
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
@@ -29,6 +31,11 @@ HAIRLINE_DEPTH = 0.8   # the head ring's top: this share of the way from the piv
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
 DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is carried by the nearest pixel
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
+# A source turned less than REVEAL_FREE_YAW degrees shows both cheeks, so a turn back towards the
+# camera is drawn from them. Turned REVEAL_NONE_YAW or more, its far cheek is the silhouette: a turn
+# towards the camera would stretch that edge and the background behind it across the face (a
+# painting at 36 degrees went streaky with dark notches at 13 degrees back), so it is not drawn.
+REVEAL_FREE_YAW, REVEAL_NONE_YAW = 15.0, 30.0
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 
 
@@ -130,6 +137,9 @@ class WarpEngine:
         self.src_z = points[:, 2] if points.shape[1] > 2 else np.zeros(len(points))
         # the depth the head turns about: that of the face oval's sides, in front of the ears
         self.pivot_z = float(self.src_z[[234, 454]].mean())
+        self.source_yaw = self._source_yaw()
+        self.reveal_gain = float(np.clip((REVEAL_NONE_YAW - abs(self.source_yaw)) / (REVEAL_NONE_YAW - REVEAL_FREE_YAW),
+                                         0.0, 1.0))
         h, w = source.shape[:2]
         oval = self.src_pts[list(contour("face_oval"))]
         self.centre = oval.mean(0)
@@ -210,6 +220,34 @@ class WarpEngine:
             self._bands = (smooth, self.source.astype(np.int16) - smooth,
                            cv2.erode(self.source, cross), cv2.dilate(self.source, cross))
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
+
+    def _source_yaw(self) -> float:
+        """The source head's yaw in degrees (MediaPipe's canonical face fitted to its landmarks);
+        0 without depth."""
+        if not self.src_z.any() or len(self.src_pts) < 468:
+            return 0.0
+        canon, weights = canonical_reference()
+        rigid = weights > 0
+        _, rot, _ = _similarity_3d(canon[rigid], np.c_[self.src_pts[:468], self.src_z[:468]][rigid])
+        return float(Rotation.from_matrix(rot).as_euler("yxz", degrees=True)[0])
+
+    def _limit_reveal(self, target: np.ndarray) -> np.ndarray:
+        """`target` with the part of its turn that would bring the far side of a turned source
+        into view scaled by `reveal_gain` (about the pivot; pitch, roll, expression and turns
+        further away are kept). Continuous in the turn: no turn back, no change."""
+        if self.reveal_gain >= 1.0 or target.shape[1] < 3:
+            return target
+        rigid = list(RIGID_POINTS)
+        scale, rot, shift = _similarity_3d(np.c_[self.src_pts[rigid], self.src_z[rigid]], target[rigid, :3])
+        yaw, pitch, roll = Rotation.from_matrix(rot).as_euler("yxz")
+        if yaw * self.source_yaw >= 0:
+            return target                                     # turning further away hides, never reveals
+        kept = Rotation.from_euler("yxz", [yaw * self.reveal_gain, pitch, roll]).as_matrix()
+        pivot = np.array([*self.centre, self.pivot_z])
+        local = (target[:, :3] - shift) @ rot / scale - pivot  # the target in the source's pose, about the pivot
+        out = target.copy()
+        out[:, :3] = scale * rot @ pivot + shift + scale * local @ kept.T
+        return out
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
         """Mean signed inner-lip opening / mouth width: negative when the lips cross."""
@@ -366,7 +404,7 @@ class WarpEngine:
 
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
-        target = np.asarray(target_points, np.float64)
+        target = self._limit_reveal(np.asarray(target_points, np.float64))
         dst = self._with_iris(self._vertices(target), target[:, :2])
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
