@@ -124,3 +124,19 @@ def test_face_track_save_load_roundtrip(tmp_path, moving_track):
     for name in ("landmarks", "blendshapes", "transforms", "boxes", "crop_transforms", "detected"):
         assert np.array_equal(getattr(back, name), getattr(moving_track, name))
     assert (back.image_size, back.crop_size, back.fps) == (moving_track.image_size, 512, 25.0)
+
+
+@pytest.mark.parametrize("side", [400, 240])
+def test_a_small_face_in_a_large_picture_is_found_where_it_is(astronaut, side):
+    """A 4000x3000 photo with a 400 or 240 px portrait in it: the face is 8-13 px in the detector's
+    full-frame thumbnail and 20-34 px in a half-side window; nothing was found before."""
+    import cv2
+
+    face = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_AREA)
+    canvas = np.full((3000, 4000, 3), (96, 112, 128), np.uint8)
+    x, y = 2700, 1900
+    canvas[y:y + face.shape[0], x:x + face.shape[1]] = face
+    found = detect_faces([canvas], video=False).landmarks[0]
+    alone = detect_faces([face], video=False).landmarks[0]
+    err = np.linalg.norm(found[:, :2] - (alone[:, :2] + (x, y)), axis=1)
+    assert np.median(err) < 0.02 * face.shape[0]     # the same landmarks, in the big picture's pixels
