@@ -32,7 +32,7 @@ from .faces.presets import preset_track
 from .generate.base import Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
-from .io.images import is_image_path, read_image, write_image
+from .io.images import fit_megapixels, is_image_path, read_image, write_image
 from .io.paths import atomic_path, check_output, require_input_file
 from .io.writer import output_format
 from .plan import Plan, make_plan, plan_maps
@@ -137,6 +137,11 @@ class Reenactor:
         face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), plan.engine == "diffusion")
         with timer.stage("faces"):
             image = read_image(source, float(run.max_megapixels))
+            full = image.shape[:2]
+            image = fit_megapixels(image, float(run.max_output_megapixels))
+            if image.shape[:2] != full:
+                log.info("source scaled from %dx%d to %dx%d (run.max_output_megapixels=%g)", full[1], full[0],
+                         image.shape[1], image.shape[0], run.max_output_megapixels)
             src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
             drv_faces = self._driving_faces(drive, src_faces, face_opts, cfg)
         fps = drive.fps(run.fps)

@@ -95,6 +95,8 @@ class RunOptions(Section):
     cache: bool = setting(True, "reuse the driving track when the same clip is used again")
     max_megapixels: float = setting(100.0, "refuse larger source or driving pictures before decoding them (RAM guard)",
                                     lo=0, lo_open=True)
+    max_output_megapixels: float = setting(8.3, "a larger source picture is scaled down to this first (8.3: 4K UHD), "
+                                                "so the video stays playable and the job light", lo=0, lo_open=True)
 
 
 # ---- geometry ------------------------------------------------------------------------------------

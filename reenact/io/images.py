@@ -79,6 +79,18 @@ def read_image(path: str | Path, max_megapixels: float | None = MAX_MEGAPIXELS) 
         raise InputError(f"{path} could not be decoded ({exc}); the file may be truncated or corrupt") from None
 
 
+def fit_megapixels(image: np.ndarray, max_megapixels: float) -> np.ndarray:
+    """`image` scaled down (area-averaged) to at most `max_megapixels`, aspect kept; as it is when smaller."""
+    h, w = image.shape[:2]
+    if h * w <= max_megapixels * 1e6:
+        return image
+    import cv2
+
+    scale = np.sqrt(max_megapixels * 1e6 / (h * w))
+    size = (max(int(w * scale), 1), max(int(h * scale), 1))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def write_image(path: str | Path, image: np.ndarray) -> Path:
     """Write an (H, W, 3) uint8 image atomically; the format follows the suffix."""
     path = Path(path)
