@@ -36,6 +36,10 @@ DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is ca
 # towards the camera would stretch that edge and the background behind it across the face (a
 # painting at 36 degrees went streaky with dark notches at 13 degrees back), so it is not drawn.
 REVEAL_FREE_YAW, REVEAL_NONE_YAW = 15.0, 30.0
+# Turning further away is drawn by sliding the face over its far outline; past this much yaw in all
+# (source and turn together) the far temple folds over the hair and is cut straight (a painting at
+# 36 degrees turned 16 more), and MediaPipe's own mesh is unreliable there anyway.
+MAX_YAW = 45.0
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 
 
@@ -231,18 +235,22 @@ class WarpEngine:
         _, rot, _ = _similarity_3d(canon[rigid], np.c_[self.src_pts[:468], self.src_z[:468]][rigid])
         return float(Rotation.from_matrix(rot).as_euler("yxz", degrees=True)[0])
 
-    def _limit_reveal(self, target: np.ndarray) -> np.ndarray:
+    def _limit_turn(self, target: np.ndarray) -> np.ndarray:
         """`target` with the part of its turn that would bring the far side of a turned source
-        into view scaled by `reveal_gain` (about the pivot; pitch, roll, expression and turns
-        further away are kept). Continuous in the turn: no turn back, no change."""
-        if self.reveal_gain >= 1.0 or target.shape[1] < 3:
+        into view scaled by `reveal_gain`, and a turn further away held to MAX_YAW in all (about
+        the pivot; pitch, roll and expression are kept). Continuous in the turn."""
+        if target.shape[1] < 3:
             return target
         rigid = list(RIGID_POINTS)
         scale, rot, shift = _similarity_3d(np.c_[self.src_pts[rigid], self.src_z[rigid]], target[rigid, :3])
-        yaw, pitch, roll = Rotation.from_matrix(rot).as_euler("yxz")
-        if yaw * self.source_yaw >= 0:
-            return target                                     # turning further away hides, never reveals
-        kept = Rotation.from_euler("yxz", [yaw * self.reveal_gain, pitch, roll]).as_matrix()
+        yaw, pitch, roll = Rotation.from_matrix(rot).as_euler("yxz", degrees=True)
+        if yaw * self.source_yaw < 0:                         # back towards the camera: reveals the far side
+            limited = yaw * self.reveal_gain
+        else:                                                 # further away: hides it, up to MAX_YAW in all
+            limited = float(np.sign(yaw)) * min(abs(yaw), max(MAX_YAW - abs(self.source_yaw), 0.0))
+        if limited == yaw:
+            return target
+        kept = Rotation.from_euler("yxz", [limited, pitch, roll], degrees=True).as_matrix()
         pivot = np.array([*self.centre, self.pivot_z])
         local = (target[:, :3] - shift) @ rot / scale - pivot  # the target in the source's pose, about the pivot
         out = target.copy()
@@ -404,7 +412,7 @@ class WarpEngine:
 
     def render(self, target_points: np.ndarray) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
-        target = self._limit_reveal(np.asarray(target_points, np.float64))
+        target = self._limit_turn(np.asarray(target_points, np.float64))
         dst = self._with_iris(self._vertices(target), target[:, :2])
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi

@@ -313,18 +313,21 @@ def test_a_strongly_turned_source_turns_away_freely_but_never_back_past_its_silh
     engine = WarpEngine(image, turned_source)
     assert abs(engine.source_yaw) > 30 and engine.reveal_gain == 0.0
     side = np.sign(engine.source_yaw)
-    away = _turned(turned_source, 10 * side, 0, 0)
-    np.testing.assert_array_equal(engine._limit_reveal(away), away)          # hiding the far side: as asked
+    away = _turned(turned_source, 8 * side, 0, 0)
+    np.testing.assert_array_equal(engine._limit_turn(away), away)          # hiding the far side: as asked
+    too_far = _turned(turned_source, 20 * side, 5, 0)                        # ... up to 45 degrees in all
+    yaw, pitch, _ = _fitted_turn(turned_source, engine._limit_turn(too_far))
+    assert abs(yaw - (45 - abs(engine.source_yaw)) * side) < 0.5 and abs(pitch - 5) < 1.0
     back = _turned(turned_source, -15 * side, 8, 0)                           # back towards the camera, nodding
-    yaw, pitch, _ = _fitted_turn(turned_source, engine._limit_reveal(back))
+    yaw, pitch, _ = _fitted_turn(turned_source, engine._limit_turn(back))
     assert abs(yaw) < 0.5 and abs(pitch - 8) < 1.0                            # the nod kept, the turn back not
     barely = _turned(turned_source, -0.01 * side, 0, 0)                       # continuous at no turn
-    assert np.abs(engine._limit_reveal(barely) - barely).max() < 0.05
+    assert np.abs(engine._limit_turn(barely) - barely).max() < 0.05
     # a frontal source turns back and forth as driven
     frontal = WarpEngine(image, pts)
     assert frontal.reveal_gain == 1.0
     target = _turned(pts.astype(np.float64), -20, 0, 0)
-    np.testing.assert_array_equal(frontal._limit_reveal(target), target)
+    np.testing.assert_array_equal(frontal._limit_turn(target), target)
 
 
 @pytest.mark.skipif(not (Path(__file__).resolve().parents[3] / "shared" / "data-extra" / "source").is_dir(),
@@ -342,7 +345,7 @@ def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name):
 
     def dark_in_face(engine: WarpEngine, target: np.ndarray) -> int:
         out = engine.render(target)
-        drawn = engine._limit_reveal(target)[list(contour("face_oval")), :2]       # where the face was drawn
+        drawn = engine._limit_turn(target)[list(contour("face_oval")), :2]       # where the face was drawn
         centre = drawn.mean(0)
         mask = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(mask, [((drawn - centre) * 0.97 + centre).astype(np.int32)], 1)
