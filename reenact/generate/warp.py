@@ -40,6 +40,9 @@ REVEAL_FREE_YAW, REVEAL_NONE_YAW = 15.0, 30.0
 # (source and turn together) the far temple folds over the hair and is cut straight (a painting at
 # 36 degrees turned 16 more), and MediaPipe's own mesh is unreliable there anyway.
 MAX_YAW = 45.0
+# An open source mouth's own interior is stretched up to this many times its opening, then the drawn
+# interior fades in over the next OPEN_STRETCH_RAMP.
+OPEN_STRETCH, OPEN_STRETCH_RAMP = 2.5, 1.5
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 
 
@@ -191,8 +194,9 @@ class WarpEngine:
             raise ValueError(f"interpolation must be one of {', '.join(_INTERPOLATION)}, not {self.opts.interpolation!r}")
         if self.opts.mouth_interior not in ("auto", "source", "drawn"):
             raise ValueError(f"mouth_interior must be auto, source or drawn, not {self.opts.mouth_interior!r}")
+        self.source_openness = self._mouth_openness(self.src_pts)
         self.source_mouth_open = (self.opts.mouth_interior == "source" or (
-            self.opts.mouth_interior == "auto" and self._mouth_openness(self.src_pts) > self.opts.open_mouth_ratio))
+            self.opts.mouth_interior == "auto" and self.source_openness > self.opts.open_mouth_ratio))
         # The triangles bridging the lips hold the source's mouth interior when it is open; when it
         # is closed they are slivers that would smear the lips across the opening, so they go.
         inner = set(self.lips_inner.tolist())
@@ -428,12 +432,24 @@ class WarpEngine:
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
-        if not self.source_mouth_open and self._mouth_openness(target) > 0.015:
-            # a closed source mouth has no interior to stretch: one is drawn where the target opens
+        opacity = self._drawn_mouth_opacity(self._mouth_openness(target))
+        if opacity > 0:
             rigid = list(RIGID_POINTS)
             head = similarity_fit(self.src_pts[rigid], target[rigid, :2])
-            self.mouth.draw(out, target[:, :2], self.roi, head)
+            self.mouth.draw(out, target[:, :2], self.roi, head, opacity)
         return out
+
+    def _drawn_mouth_opacity(self, openness: float) -> float:
+        """How much of the drawn interior covers the target's mouth opening. A closed source mouth
+        has no interior to stretch: all of it, wherever the target opens. A slightly open one is
+        stretched while the target opens up to OPEN_STRETCH times as wide, then the drawn interior
+        fades in over it: a child's 2 px dark gap stretched into a grin was a brown hole, no teeth."""
+        if not self.source_mouth_open:
+            return 1.0 if openness > 0.015 else 0.0
+        if self.opts.mouth_interior != "auto":
+            return 0.0
+        stretch = openness / max(self.source_openness, 1e-6)
+        return float(np.clip((stretch - OPEN_STRETCH) / OPEN_STRETCH_RAMP, 0.0, 1.0))
 
 
 class WarpGenerator:

@@ -82,9 +82,9 @@ class MouthInterior:
         self.stomion = np.array([(pts[u] + pts[v]) / 2 for u, v in INNER_LIP_PAIRS])
         self.chin = pts[CHIN]
 
-    def draw(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray) -> None:
+    def draw(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray, opacity: float = 1.0) -> None:
         """Paint the interior inside the target's inner lips, in place (`head`: the 2x3 similarity
-        taking the source's skull to the target's, for the upper teeth)."""
+        taking the source's skull to the target's, for the upper teeth), over what is there by `opacity`."""
         poly = target[self.lips_inner, :2]
         lo = np.floor(poly.min(0) - 2).astype(int)
         hi = np.ceil(poly.max(0) + 3).astype(int)
@@ -95,7 +95,7 @@ class MouthInterior:
         region = out[y0:y1, x0:x1]
         mask = np.zeros(region.shape[:2], np.float32)
         cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        mask = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
+        mask = opacity * cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
         fill = self.fill(target, region.shape[:2], np.array([x0, y0], np.float64), head)
         region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
 

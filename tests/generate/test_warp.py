@@ -361,3 +361,36 @@ def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name):
     # measured: s10 +376 -> 0, s8 +1282 -> +259 (turned 22 degrees, it turns back half way)
     assert added_unlimited > 300
     assert added < 0.25 * added_unlimited
+
+
+def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portrait):
+    """A child's 2 px gap stretched into a grin was a brown hole without teeth (s11 driven by d0):
+    past 2.5x its own opening the drawn interior fades in over the stretched one, all of it by 4x."""
+    import cv2
+
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    auto, stretched = WarpEngine(image, pts), WarpEngine(image, pts, WarpOptions(mouth_interior="source"))
+    assert auto.source_mouth_open and auto.source_openness > 0.06      # the astronaut's lips are parted
+
+    def opened(factor):
+        # the lower inner lip moved down until the opening is `factor` times the source's
+        target = pts.copy()
+        for step in np.linspace(0, 60, 601):
+            target = jaw_open(pts, step)
+            if auto._mouth_openness(target) >= factor * auto.source_openness:
+                return target
+        raise AssertionError("could not open the mouth that far")
+
+    def inside(target):
+        mask = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(target[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
+        return cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+
+    small, wide = opened(2.0), opened(5.0)
+    np.testing.assert_array_equal(auto.render(small), stretched.render(small))   # a little wider: its own interior
+    drawn = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    drawn.source_mouth_open = False                                            # the drawn interior alone
+    region = inside(wide)
+    got, want, own = (e.render(wide)[region].astype(float) for e in (auto, drawn, stretched))
+    assert np.abs(got - want).mean() < 2.0 < np.abs(own - want).mean()
