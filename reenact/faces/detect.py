@@ -69,11 +69,15 @@ class _FaceFinder:
     small in a large frame are looked for near the previous face, then in overlapping windows of
     half the frame's shorter side. A still picture (a portrait, once) goes on to windows of a
     quarter, an eighth ... until one finds a face: a 300 px face in a 6000 px photo is 6 px in the
-    thumbnail and 19 px in a half-side window, too small either way. Video frames stop at the half
-    side: a clip's faceless frames (a cut away) would each pay for the whole search."""
+    thumbnail and 19 px in a half-side window, too small either way. A video searches that deep
+    only in its first DEEP_FRAMES frames until it has a face (then the previous face leads):
+    a clip's faceless frames (a title, a cut away) would each pay for the whole search."""
+
+    DEEP_FRAMES = 3
 
     def __init__(self, opts: "FaceOptions", video: bool):
         self.opts, self.video = opts, video
+        self.deep_left = 1 if not video else self.DEEP_FRAMES
         self.full = Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence)
         self._local: Landmarker | None = None
 
@@ -85,8 +89,11 @@ class _FaceFinder:
         return self._local
 
     def find(self, frame: np.ndarray, previous: FaceDetection | None) -> list[FaceDetection]:
+        deep = self.deep_left > 0
+        self.deep_left -= 1
         faces = self.full.detect(frame)
         if faces:
+            self.deep_left = 0
             return faces
         h, w = frame.shape[:2]
         if previous is not None:
@@ -103,7 +110,9 @@ class _FaceFinder:
             for y in _window_origins(h, side):
                 for x in _window_origins(w, side):
                     found += [_shifted(f, x, y) for f in self.local.detect(frame[y:y + side, x:x + side])]
-            if found or self.video:
+            if found or not deep:
+                if found:
+                    self.deep_left = 0
                 return _distinct(found)
             side //= 2
         return []

@@ -140,3 +140,22 @@ def test_a_small_face_in_a_large_picture_is_found_where_it_is(astronaut, side):
     alone = detect_faces([face], video=False).landmarks[0]
     err = np.linalg.norm(found[:, :2] - (alone[:, :2] + (x, y)), axis=1)
     assert np.median(err) < 0.02 * face.shape[0]     # the same landmarks, in the big picture's pixels
+
+
+def test_a_small_face_in_a_4k_video_is_found_from_the_first_frame_on(astronaut):
+    """A 3840x2160 clip with a 200 px face: 24 px in a half-side window, not found before; the
+    first frames search deeper, then the previous face leads (every frame found)."""
+    import cv2
+
+    face = cv2.resize(astronaut, (200, 200), interpolation=cv2.INTER_AREA)
+    frames = []
+    for t in range(4):
+        canvas = np.full((2160, 3840, 3), (96, 112, 128), np.uint8)
+        x, y = 2900 + 6 * t, 1500
+        canvas[y:y + 200, x:x + 200] = face
+        frames.append(canvas)
+    track = detect_faces(frames, fps=25.0, video=True)
+    assert track.detected.all()
+    centre = track.landmarks[:, :, :2].mean(1)
+    np.testing.assert_allclose(centre[:, 0] - centre[0, 0], 6 * np.arange(4), atol=2.0)
+    assert 2900 < centre[0, 0] < 3100 and 1500 < centre[0, 1] < 1700
