@@ -1,9 +1,7 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from portrait_helpers import similarity
+from portrait_helpers import SHARED, similarity
 from reenact.faces import detect_faces
 from reenact.faces.topology import contour
 from reenact.generate.warp import WarpEngine, WarpOptions, similarity_fit
@@ -330,8 +328,7 @@ def test_a_strongly_turned_source_turns_away_freely_but_never_back_past_its_silh
     np.testing.assert_array_equal(frontal._limit_turn(target), target)
 
 
-@pytest.mark.skipif(not (Path(__file__).resolve().parents[3] / "shared" / "data-extra" / "source").is_dir(),
-                    reason="needs ../shared/data-extra")
+@pytest.mark.skipif(not (SHARED / "data-extra" / "source").is_dir(), reason="needs ../shared/data-extra")
 @pytest.mark.parametrize("name", ["s10", "s8"])
 def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name):
     """The paintings at 36 and 22 degrees of yaw: a 20-degree turn back stretched the far cheek's
@@ -340,7 +337,7 @@ def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name):
 
     from reenact.io.images import read_image
 
-    image = read_image(Path(__file__).resolve().parents[3] / "shared" / "data-extra" / "source" / f"{name}.jpg")
+    image = read_image(SHARED / "data-extra" / "source" / f"{name}.jpg")
     pts = detect_faces([image], video=False).landmarks[0].astype(np.float64)
 
     def dark_in_face(engine: WarpEngine, target: np.ndarray) -> int:
