@@ -95,13 +95,14 @@ def _triangle_affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.
 
 
 def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, shape: tuple[int, int],
-                  stride: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  stride: int = 2, droppable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source coordinates for every pixel of an ROI at `origin` covered by `tris` at their dst
     positions; identity elsewhere. Later triangles overwrite earlier ones (painter's order).
 
     The map is piecewise affine and continuous, so it is evaluated on a grid `stride` times
     coarser (at the centres of stride x stride blocks) and resized: exact inside triangles,
     sub-pixel at their edges, and `stride`² times less work. Also returns where the map moves.
+    `droppable` (per triangle, default all) marks those left out when squeezed under one cell.
     """
     h, w = shape
     # one extra sample beyond each side, so the resize never clamps at the ROI's border
@@ -114,8 +115,28 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     affines = np.concatenate([affines, [[[1.0, 0, 0], [0, 1.0, 0]]]]).astype(np.float32)
     index = np.full((gh, gw), len(tris), np.int32)
     corners = np.round((dst[tris] - (gx0, gy0)) / stride * 16).astype(np.int32)
+    # A triangle squeezed under a map cell and a quarter of its own size (a nostril's, a lip
+    # corner's) is drawn as its outline, and its affine, nearly singular, sends those pixels far
+    # away: a speck of skin 12 px off in a nostril's shadow. Such slivers are left out; the cracks
+    # they and the rasterisation leave between neighbours take the nearest-drawn neighbour's
+    # triangle (not the identity: the unmoved source).
+    area = np.abs(signed_areas(dst, tris))                                 # twice the area
+    visible = (area >= 2.0 * stride * stride) | (area >= 0.25 * np.abs(signed_areas(src, tris)))
+    if droppable is not None:
+        visible |= ~droppable
     for k, poly in enumerate(corners):
-        cv2.fillConvexPoly(index, poly, int(k), lineType=cv2.LINE_8, shift=4)
+        if visible[k]:
+            cv2.fillConvexPoly(index, poly, int(k), lineType=cv2.LINE_8, shift=4)
+    uncovered = index == len(tris)
+    if uncovered.any():
+        # a crack has drawn cells on both sides (5+ of its 8 neighbours); the mesh's outer edge has
+        # them on one side only and keeps the identity there, so the picture beyond stays bit-exact
+        neighbours = cv2.filter2D((~uncovered).astype(np.float32), -1, np.ones((3, 3), np.float32),
+                                  borderType=cv2.BORDER_CONSTANT)
+        cracks = uncovered & (neighbours >= 5)
+        drawn = np.where(uncovered, -1, index).astype(np.float32)     # exact: fewer than 2**24 triangles
+        grown = cv2.dilate(drawn, np.ones((3, 3), np.uint8)).astype(np.int32)
+        index = np.where(cracks & (grown >= 0), grown, index)
     ys, xs = np.mgrid[:gh, :gw].astype(np.float32)
     xs = xs * stride + np.float32(gx0)
     ys = ys * stride + np.float32(gy0)
@@ -427,7 +448,10 @@ class WarpEngine:
         # One map: ring triangles first, then the eye fans, then the face over them. The map is evaluated coarse and
         # resized, which also softens the edge where the face overlaps the ring (a chin over the neck).
         tris = np.concatenate([self.ring_tris, self.eye_tris, face])
-        map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride)
+        # only the face's own slivers go (a nostril's, a lip corner's); an eye band squeezed by the
+        # gaze is the iris's edge, and the rings are never that thin
+        droppable = np.arange(len(tris)) >= len(self.ring_tris) + len(self.eye_tris)
+        map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable)
         region = self._resample(map_x, map_y)
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.

@@ -391,3 +391,23 @@ def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portra
     region = inside(wide)
     got, want, own = (e.render(wide)[region].astype(float) for e in (auto, drawn, stretched))
     assert np.abs(got - want).mean() < 2.0 < np.abs(own - want).mean()
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_triangle_squeezed_to_a_line_neither_throws_pixels_far_nor_leaves_a_crack(stride):
+    """A face triangle squeezed thinner than a pixel (a nostril's under a smile) was drawn as its
+    outline with a nearly singular affine: those pixels read the source 10+ px away (a skin speck
+    in the nostril's shadow). Left out, its place takes the neighbours' mapping, never the identity."""
+    from reenact.generate.warp import _backward_map
+
+    dst = np.array([[10, 10], [50, 10], [50, 50], [10, 50], [10, 30], [50, 30], [30, 30.02]], np.float64)
+    src = dst + (100.0, 0.0)                                 # the square reads the source 100 px to the right
+    src[4:] = [[300, 300], [340, 300], [320, 340]]           # the sliver's own texture lies far away
+    tris = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6]])       # the sliver drawn last, over the square
+    map_x, map_y, moved = _backward_map(dst, src, tris, (0, 0), (60, 60), stride)
+    inside = (slice(12, 48), slice(12, 48))
+    ys, xs = np.mgrid[12:48, 12:48]
+    np.testing.assert_allclose(map_x[inside], xs + 100.0, atol=0.6)
+    np.testing.assert_allclose(map_y[inside], ys, atol=0.6)
+    assert moved[inside].all()
+    assert not moved[:, 56:].any() and not moved[56:, :].any()     # beyond the mesh: the identity, bit-exact
