@@ -118,22 +118,24 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     # A triangle squeezed under a map cell and a quarter of its own size (a nostril's, a lip
     # corner's) is drawn as its outline, and its affine, nearly singular, sends those pixels far
     # away: a speck of skin 12 px off in a nostril's shadow. Such slivers are left out; the cracks
-    # they and the rasterisation leave between neighbours take the nearest-drawn neighbour's
-    # triangle (not the identity: the unmoved source).
+    # they leave between neighbours take the nearest-drawn neighbour's triangle (not the identity:
+    # the unmoved source).
     area = np.abs(signed_areas(dst, tris))                                 # twice the area
     visible = (area >= 2.0 * stride * stride) | (area >= 0.25 * np.abs(signed_areas(src, tris)))
     if droppable is not None:
         visible |= ~droppable
+    dropped = np.zeros((gh, gw), np.uint8)
     for k, poly in enumerate(corners):
         if visible[k]:
             cv2.fillConvexPoly(index, poly, int(k), lineType=cv2.LINE_8, shift=4)
+        else:
+            cv2.fillConvexPoly(dropped, poly, 1, lineType=cv2.LINE_8, shift=4)
     uncovered = index == len(tris)
-    if uncovered.any():
-        # a crack has drawn cells on both sides (5+ of its 8 neighbours); the mesh's outer edge has
-        # them on one side only and keeps the identity there, so the picture beyond stays bit-exact
+    if dropped.any() and uncovered.any():
+        # where a dropped sliver leaves a crack (drawn cells on both sides: 5+ of its 8 neighbours)
         neighbours = cv2.filter2D((~uncovered).astype(np.float32), -1, np.ones((3, 3), np.float32),
                                   borderType=cv2.BORDER_CONSTANT)
-        cracks = uncovered & (neighbours >= 5)
+        cracks = uncovered & (neighbours >= 5) & (cv2.dilate(dropped, np.ones((3, 3), np.uint8)) > 0)
         drawn = np.where(uncovered, -1, index).astype(np.float32)     # exact: fewer than 2**24 triangles
         grown = cv2.dilate(drawn, np.ones((3, 3), np.uint8)).astype(np.int32)
         index = np.where(cracks & (grown >= 0), grown, index)
@@ -208,6 +210,7 @@ class WarpEngine:
         self.eyes = [(c, np.array(contour(eye))) for eye, c in (("right_eye", 468), ("left_eye", 473))
                      if self.n_face > c]
         self.iris_src = self._iris_core(self.src_pts)
+        self.eye_rims = np.concatenate([ring for _, ring in self.eyes]) if self.eyes else np.zeros(0, int)
         self.ring_sign = np.sign(signed_areas(self._source_vertices(), self.ring_tris))
         self.last_folds = 0          # ring triangles still folded in the last render (0 unless impossible)
         self.lips_inner = np.array(contour("lips_inner"))
@@ -448,9 +451,10 @@ class WarpEngine:
         # One map: ring triangles first, then the eye fans, then the face over them. The map is evaluated coarse and
         # resized, which also softens the edge where the face overlaps the ring (a chin over the neck).
         tris = np.concatenate([self.ring_tris, self.eye_tris, face])
-        # only the face's own slivers go (a nostril's, a lip corner's); an eye band squeezed by the
-        # gaze is the iris's edge, and the rings are never that thin
-        droppable = np.arange(len(tris)) >= len(self.ring_tris) + len(self.eye_tris)
+        # only the face's own slivers go (a nostril's, a lip corner's); a lid squeezed by a blink and
+        # an eye band squeezed by the gaze are the eye's edges, and the rings are never that thin
+        droppable = np.r_[np.zeros(len(self.ring_tris) + len(self.eye_tris), bool),
+                          ~np.isin(face, self.eye_rims).any(1)]
         map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable)
         region = self._resample(map_x, map_y)
         out = self.source.copy()
