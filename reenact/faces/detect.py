@@ -76,7 +76,7 @@ class _FaceFinder:
     DEEP_FRAMES = 3
 
     def __init__(self, opts: "FaceOptions", video: bool):
-        self.opts, self.video = opts, video
+        self.opts = opts
         self.deep_left = 1 if not video else self.DEEP_FRAMES
         self.full = Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence)
         self._local: Landmarker | None = None
@@ -104,8 +104,8 @@ class _FaceFinder:
             faces = [_shifted(f, x, y) for f in self.local.detect(frame[y:y + side, x:x + side])]
             if faces:
                 return faces
-        side = min(h, w) // 2
-        while side >= MIN_WINDOW or (side >= 96 and side == min(h, w) // 2):
+        side = first = min(h, w) // 2
+        while side >= (96 if side == first else MIN_WINDOW):
             found = []
             for y in _window_origins(h, side):
                 for x in _window_origins(w, side):

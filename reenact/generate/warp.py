@@ -20,6 +20,7 @@ from scipy.spatial.transform import Rotation
 
 from ..faces.topology import contour, face_triangles, lip_gaps
 from ..schema import WarpOptions
+from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
 from .warp_mouth import MouthInterior
 
@@ -61,16 +62,12 @@ def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
-def _similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares scale, 3x3 rotation and shift taking src (N, 3) to dst (N, 3) (Umeyama)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    a, b = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(b.T @ a / len(src))
-    d = np.ones(3)
-    d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0
-    rot = u @ np.diag(d) @ vt
-    scale = float((sig * d).sum() / max((a ** 2).sum() / len(src), 1e-12))
-    return scale, rot, mu_d - scale * rot @ mu_s
+def _similarity_3d(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None
+                   ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares scale, 3x3 rotation and shift taking src (N, 3) to dst (N, 3): the tracker's
+    Umeyama fit for one frame."""
+    rot, shift, scale = similarity_procrustes(src, np.asarray(dst, np.float64)[None], weights)
+    return float(scale[0]), rot[0], shift[0]
 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -258,9 +255,8 @@ class WarpEngine:
         0 without depth."""
         if not self.src_z.any() or len(self.src_pts) < 468:
             return 0.0
-        canon, weights = canonical_reference()
-        rigid = weights > 0
-        _, rot, _ = _similarity_3d(canon[rigid], np.c_[self.src_pts[:468], self.src_z[:468]][rigid])
+        canon, weights = canonical_reference()        # the mesh tracker's pose fit, on the source alone
+        _, rot, _ = _similarity_3d(canon, np.c_[self.src_pts[:468], self.src_z[:468]], weights)
         return float(Rotation.from_matrix(rot).as_euler("yxz", degrees=True)[0])
 
     def _limit_turn(self, target: np.ndarray) -> np.ndarray:
