@@ -14,15 +14,17 @@ and reports, per pair and in total:
                      and the plain clip's output (camera motion that leaked into the head)
     black            frames with new pure-black pixels: > 20 px at most 3 levels where the source's
                      7x7 neighbourhood is above 30 and no pure-black source pixel lies within
-                     0.1 inter-ocular distances (the source's own black, a lash line or a pupil,
-                     moved a little by the eyes' motion, is not new; a hole or torn triangle is),
-                     nor inside the output's own irises (the pupil goes where the gaze takes it)
+                     0.1 inter-ocular distances of where the face's landmark motion took it (the
+                     source's own black, a lash line or a pupil, moved with the face, is not new;
+                     a hole or torn triangle is), nor inside the output's own irises (the pupil
+                     goes where the gaze takes it)
     seams            frames with a straight-line seam: a straight segment at least 0.5 inter-ocular
                      distances (20 px) long on the border of the region that changed (output vs
                      the H.264-encoded source, smoothed difference above 12 levels) across which
-                     the output jumps by >= 6 grey levels more than the source does there or
-                     within 0.15 inter-ocular distances (a cut; not the kink a fading warp leaves
-                     along a triangle edge, nor a straight edge of the source moved a little;
+                     the output jumps by >= 6 grey levels more than the source does there, or
+                     where the face's landmark motion brought it from, or within 0.15
+                     inter-ocular distances of either (a cut; not the kink a fading warp leaves
+                     along a triangle edge, nor a straight edge of the source the face carried;
                      the output's face oval, the face moving over its neck, is not counted)
     folds            frames with folded (inverted) warp triangles
     chroma           greyscale sources: the largest channel spread (levels) in the face region
@@ -115,19 +117,58 @@ def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
     return mask > 0
 
 
-def new_black(frame: np.ndarray, source: np.ndarray, iod: float, landmarks: np.ndarray | None = None) -> np.ndarray:
+def new_black(frame: np.ndarray, source: np.ndarray, iod: float, landmarks: np.ndarray | None = None,
+              source_landmarks: np.ndarray | None = None) -> np.ndarray:
     """Pure-black output pixels (<= 3 levels) where the source is clearly above black (its 7x7
     neighbourhood above 30) and has no pure-black pixel within 0.1 inter-ocular distances, outside
     the irises of the output's `landmarks` (478, 2+) when given: a pupil follows the gaze further
-    than 0.1 inter-ocular distances (a small face's pupil moved 8 px was counted before)."""
+    than 0.1 inter-ocular distances (a small face's pupil moved 8 px was counted before).
+
+    With the source's landmarks as well, the source's black also counts where the face's motion
+    took it (each black pixel moved as the landmarks around it moved, linearly between them, as
+    the nearest one outside them): a lash line carried across by a 35-degree turn is the source's
+    own black, not a hole. A hole or torn triangle has no black source pixel behind it either way."""
     bright = cv2.erode(source.max(-1), np.ones((7, 7), np.uint8)) > 30
     r = max(int(round(0.1 * iod)), 3)
-    dark = cv2.dilate((source.max(-1) <= 3).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    black = (source.max(-1) <= 3).astype(np.uint8)
+    if landmarks is not None and source_landmarks is not None:
+        black = np.maximum(black, _moved_black(black, source_landmarks[:, :2], landmarks[:, :2], iod))
+    dark = cv2.dilate(black, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
     if landmarks is not None:   # (the judge keeps its own indices: it also judges older checkouts)
         for centre in (468, 473):
             radius = np.linalg.norm(landmarks[centre + 1:centre + 5, :2] - landmarks[centre, :2], axis=1).mean()
             cv2.circle(dark, tuple(int(round(v)) for v in landmarks[centre, :2]), int(np.ceil(radius)), 1, -1)
     return (frame.max(-1) <= 3) & bright & (dark == 0)
+
+
+def _carry(points: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """`points` (N, 2) moved as the landmarks `src` moved to `dst`: linearly between them, as the
+    nearest one outside their hull."""
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+    motion = dst - src
+    moved = LinearNDInterpolator(src, motion)(points)
+    outside = np.isnan(moved[:, 0])
+    if outside.any():
+        moved[outside] = NearestNDInterpolator(src, motion)(points[outside])
+    return points + moved
+
+
+def _moved_black(black: np.ndarray, src: np.ndarray, dst: np.ndarray, iod: float) -> np.ndarray:
+    """The source's black pixels within an inter-ocular distance of its face, carried by the face's
+    landmark motion."""
+    x0, y0 = np.floor(src.min(0) - iod).astype(int)
+    x1, y1 = np.ceil(src.max(0) + iod).astype(int)
+    h, w = black.shape
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    ys, xs = np.nonzero(black[y0:y1, x0:x1])
+    out = np.zeros_like(black)
+    if not len(xs):
+        return out
+    to = np.round(_carry(np.stack([xs + x0, ys + y0], 1).astype(np.float64), src, dst)).astype(int)
+    keep = (to[:, 0] >= 0) & (to[:, 0] < w) & (to[:, 1] >= 0) & (to[:, 1] < h)
+    out[to[keep, 1], to[keep, 0]] = 1
+    return out
 
 
 def _jump(grey: np.ndarray, line: np.ndarray, step: float = 2.0, offset: float = 0.0) -> float:
@@ -147,7 +188,8 @@ def _jump(grey: np.ndarray, line: np.ndarray, step: float = 2.0, offset: float =
     return float(np.abs(sample(px + nx, py + ny) - sample(px - nx, py - ny)).mean())
 
 
-def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.ndarray | None = None) -> np.ndarray:
+def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.ndarray | None = None,
+               landmarks: np.ndarray | None = None, source_landmarks: np.ndarray | None = None) -> np.ndarray:
     """(K, 4) straight cuts (x0, y0, x1, y1): straight segments at least 0.5 inter-ocular
     distances (20 px) long on the border of what changed (where the output differs from
     `source`, both through the same encoder, by more than 12 levels, smoothed), across which
@@ -158,7 +200,10 @@ def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.nd
     straight edge (a hairline, a collar) one along itself, but the source has that edge nearby;
     a cut makes a new one. Segments along `outline` (the output's face oval, (M, 2)), within
     0.15 inter-ocular distances, are the face moving over its neck and hair, an edge by
-    nature, and are not counted."""
+    nature, and are not counted. With the output's and the source's `landmarks` (478, 2+), the
+    source is also looked at where the face's motion brings the segment from (its ends carried
+    back by the landmarks' motion, as in `new_black`): a brow or a hairline that a turn moved
+    further than 0.15 inter-ocular distances is still the source's own edge."""
     diff = np.abs(frame.astype(np.float32) - source.astype(np.float32)).max(-1)
     changed = (cv2.GaussianBlur(diff, (0, 0), 1.5) > 12).astype(np.uint8)
     changed = cv2.morphologyEx(changed, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -174,8 +219,12 @@ def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.nd
                     for x in (frame, source))
     lines = lines.reshape(-1, 4)
     reach = max(int(round(0.15 * iod)), 3)
-    cut = [_jump(out_g, ln) - max(_jump(src_g, ln, offset=o) for o in range(-reach, reach + 1)) >= 6.0
-           for ln in lines]
+    origins = [lines]
+    if landmarks is not None and source_landmarks is not None:
+        back = _carry(lines.reshape(-1, 2).astype(np.float64), landmarks[:, :2], source_landmarks[:, :2])
+        origins.append(np.round(back).reshape(-1, 4))
+    cut = [_jump(out_g, ln) - max(_jump(src_g, at[k], offset=o) for at in origins for o in range(-reach, reach + 1))
+           >= 6.0 for k, ln in enumerate(lines)]
     if outline is not None:
         poly = np.asarray(outline, np.float32).reshape(-1, 1, 2)
         for k, (x0, y0, x1, y1) in enumerate(lines):
@@ -295,9 +344,10 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
         # resampling and codec undershoot in dark hair, or the source's own lash line moved with
         # the lids, cannot make these pure black; a hole or torn triangle can
         seen = t < n and out.detected[t]
-        res.black += int(new_black(frame, source, iod, out.landmarks[t] if seen else None).sum() > 20)
+        res.black += int(new_black(frame, source, iod, out.landmarks[t] if seen else None, src).sum() > 20)
         outline = out.landmarks[t, FACE_OVAL, :2] if seen else None
-        res.seams += int(len(seam_lines(frame, source_encoded, iod, outline)) > 0)
+        res.seams += int(len(seam_lines(frame, source_encoded, iod, outline, out.landmarks[t] if seen else None,
+                                        src)) > 0)
         details.append(lap_var(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), inner) / max(base_detail, 1e-6))
         if pair.grey:
             spread = frame.max(-1).astype(int) - frame.min(-1)

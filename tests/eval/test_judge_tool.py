@@ -34,6 +34,14 @@ def test_new_black_counts_holes_but_not_the_sources_own_black_moved_a_little(por
     further = source.copy()
     further[y + 12:y + 16, x - 10:x + 10] = 0         # 12 px (0.28 IOD) from any black of the source
     assert judge.new_black(further, source, iod).sum() == 80
+    # the same 12 px as the face's own motion (the landmarks moved with it, as in a head turn):
+    # the source's lash line carried along, not new; a hole in a moved face still is
+    carried = pts.copy()
+    carried[:, 1] += 12
+    assert judge.new_black(further, source, iod, carried, pts).sum() == 0
+    torn = further.copy()
+    torn[y + 40:y + 44, x - 3:x + 3] = 0                          # on the upper lip, nothing black behind it
+    assert judge.new_black(torn, source, iod, carried, pts).sum() == 24
     hole = source.copy()
     cx, cy = np.round(pts[50, :2]).astype(int)                   # on the cheek
     hole[cy:cy + 6, cx:cx + 6] = 0                                # a torn triangle
@@ -63,3 +71,24 @@ def test_a_pasted_patch_is_a_seam_and_a_warped_head_turn_is_not(portrait):
     target[:, :2] = (pts[:, :2] - pts[1, :2]) @ np.array([[0.99, -0.105], [0.105, 0.99]]).T + pts[1, :2] + (4, -3)
     warped = WarpEngine(image, pts).render(target)                # a 6-degree roll and a small move
     assert len(judge.seam_lines(warped, image, iod, target[judge.FACE_OVAL, :2])) == 0
+
+
+def test_an_edge_the_face_carried_far_is_not_a_seam_but_a_cut_still_is(portrait):
+    image, pts, iod = portrait
+    source = image.copy()
+    x, y = np.round(pts[9, :2]).astype(int)                      # between the brows: a straight dark bar
+    half = int(0.4 * iod)
+    source[y - 3:y + 3, x - half:x + half] = 40
+    carried = image.copy()
+    drop = int(0.3 * iod)                                         # twice the judge's 0.15 reach
+    carried[y - 3 + drop:y + 3 + drop, x - half:x + half] = 40    # ... the face moved it down
+    moved = pts.copy()
+    moved[:, 1] += drop
+    assert len(judge.seam_lines(carried, source, iod)) > 0        # proximity alone calls it a cut
+    assert len(judge.seam_lines(carried, source, iod, None, moved, pts)) == 0
+    # a face box cut out and pasted lower is a cut whatever the landmarks say
+    x0, y0 = pts[:, :2].min(0).astype(int)
+    x1, y1 = pts[:, :2].max(0).astype(int)
+    pasted = image.copy()
+    pasted[y0 + drop:y1 + drop, x0:x1] = image[y0:y1, x0:x1]
+    assert len(judge.seam_lines(pasted, image, iod, None, moved, pts)) > 0
