@@ -24,6 +24,7 @@ from ..faces.topology import INNER_LIP_PAIRS, contour
 _UPPER_GAPS = (0.0, 0.3, 0.55, 0.76, 0.92)
 _CROWN = 0.2          # crown height of an upper incisor / inner mouth width (about 10 mm of 50)
 _LOWER_CROWN = 0.16
+_CORNER = 0.03        # corner radius of a tooth / inner mouth width (about 1.5 mm of 50)
 CHIN = 152
 
 
@@ -43,8 +44,9 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
     ys = np.clip(np.round(skin_pts[:, 1]).astype(int), 0, h - 1)
     skin = np.median(source[ys, xs].astype(np.float64), 0)
     grey = skin.mean()
-    # teeth: light whatever the skin (darker skin, relatively lighter teeth), with part of the skin's tint
-    teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + 0.6 * (skin - grey), 0, 255)
+    # teeth: light whatever the skin (darker skin, relatively lighter teeth), with most of the skin's
+    # tint (teeth in real clips measure as warm as the skin around them; less reads lilac-grey)
+    teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + 0.75 * (skin - grey), 0, 255)
     # the inside of the mouth is lip-like tissue; part skin, so that lipstick does not paint it. The
     # cavity is kept dark (real ones measure lighter, 0.4-0.6 of the skin): MediaPipe, and the eye,
     # read a lighter one as lips, so the mouth looks less open than the driving's
@@ -64,6 +66,14 @@ def _curve(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return np.interp(xs, points[order, 0], points[order, 1])
 
 
+def _corner_lift(u: np.ndarray, at: tuple[float, ...], half_width_px: float, radius_px: float) -> np.ndarray:
+    """How far (px) a row of teeth's edge rises near the boundaries `at` (u in half-widths): each
+    tooth's corner is a quarter circle of `radius_px`."""
+    d = np.min(np.abs(np.abs(u)[..., None] - np.asarray(at)), axis=-1) * half_width_px
+    inside = np.clip(radius_px - d, 0.0, None)
+    return radius_px - np.sqrt(np.clip(radius_px ** 2 - inside ** 2, 0.0, None))
+
+
 def _gaps(u: np.ndarray, at: tuple[float, ...], width_px: float) -> np.ndarray:
     """1 on a tooth, down to 0.9 on the faint line where two teeth meet (u in half-widths)."""
     d = np.min(np.abs(np.abs(u)[..., None] - np.asarray(at)), axis=-1) * width_px
@@ -81,6 +91,7 @@ class MouthInterior:
         # where the closed lips meet (the stomion line): the upper incisors' edges sit just behind it
         self.stomion = np.array([(pts[u] + pts[v]) / 2 for u, v in INNER_LIP_PAIRS])
         self.chin = pts[CHIN]
+        self.width = max(float(np.linalg.norm(pts[61] - pts[291])), 1.0)
 
     def draw(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray, opacity: float = 1.0) -> None:
         """Paint the interior inside the target's inner lips, in place (`head`: the 2x3 similarity
@@ -113,12 +124,20 @@ class MouthInterior:
         u = ((xs - middle) / (0.5 * width))[None, :]
         ys = np.arange(shape[0], dtype=np.float64)[:, None]
         opening = np.clip(y_lo - y_up, 0.0, None)[None, :]
+        # a smile (mouth wider than the source's, the lips drawn back) lights the teeth and leaves dark
+        # corridors at the corners; pursed speech keeps them in the lips' shadow (real clips: teeth at
+        # 0.9-1.0 of the skin in a grin, 0.3-0.6 in speech, corners 0.25 of it in a grin)
+        scale = max(float(np.hypot(head[0, 0], head[1, 0])), 1e-9)
+        ratio = float(np.linalg.norm(target[61, :2] - target[291, :2])) / (scale * self.width)
+        smile = float(np.clip((ratio - 1.0) / 0.25, 0.0, 1.0))
+        lit = 0.75 + 0.25 * smile
         # cavity: darkest in the middle of the opening, lighter towards the lips; a wide-open mouth
         # lets light onto the palate and the tongue
         depth = np.clip((ys - y_up[None]) / np.maximum(opening, 1.0), 0.0, 1.0)
         light = 1.0 + 0.5 * np.clip(opening / (0.6 * width), 0.0, 1.0)
         shade = (0.75 + 0.25 * np.abs(2 * depth - 1) ** 2) * light
-        side = 1.0 - 0.75 * np.clip((np.abs(u) - 0.5) / 0.45, 0.0, 1.0) ** 1.2    # the corners recede into shadow
+        start = 0.5 - 0.1 * smile
+        side = 1.0 - (0.75 + 0.2 * smile) * np.clip((np.abs(u) - start) / (0.95 - start), 0.0, 1.0) ** 1.2
         # never pure black (a hole, to the eye and to the judge): at least 8 levels, grey on a grey source
         fill = np.maximum(c["cavity"] * (shade * (0.5 + 0.5 * side))[..., None], 8.0)
         if not self.teeth:
@@ -135,15 +154,18 @@ class MouthInterior:
         fill = fill + (c["tongue"] * (0.8 + 0.2 * depth)[..., None] - fill) * (tongue * side)[..., None]
         # lower teeth (in the lower lip's shadow) down to their roots; below them the inside of the lip
         low = _smooth(ys - edge_lo) * _smooth(edge_lo + _LOWER_CROWN * width - ys)
-        fill = fill + (c["teeth"] * (0.8 * side)[..., None] - fill) * low[..., None]
+        fill = fill + (c["teeth"] * (0.8 * lit * side)[..., None] - fill) * low[..., None]
         below = _smooth(ys - edge_lo - _LOWER_CROWN * width)
         fill = fill + (c["tongue"] * (0.8 * side)[..., None] - fill) * below[..., None]
         # upper teeth down to their edge, gum above their roots; shaded under the upper lip
         crown_top = edge_up[None, :] - _CROWN * width
-        teeth = _smooth(edge_up[None, :] - ys) * _smooth(ys - crown_top)
+        # each tooth's rounded corners lift the edge where two teeth meet: the dark notches along the
+        # edge are what reads as separate teeth rather than one slab
+        edge = edge_up[None, :] - _corner_lift(u, _UPPER_GAPS, 0.5 * width, _CORNER * width)
+        teeth = _smooth(edge - ys) * _smooth(ys - crown_top)
         gum = _smooth(crown_top - ys)
         lip_shadow = 0.88 + 0.12 * np.clip((ys - y_up[None, :]) / (0.06 * width), 0.0, 1.0)
-        up_shade = lip_shadow * side * _gaps(u, _UPPER_GAPS, 0.5 * width)
+        up_shade = lit * lip_shadow * side * _gaps(u, _UPPER_GAPS, 0.5 * width)
         fill = fill + (c["teeth"] * up_shade[..., None] - fill) * teeth[..., None]
         fill = fill + (c["gum"] * (lip_shadow * side)[..., None] - fill) * gum[..., None]
         return fill
