@@ -271,7 +271,7 @@ class Reenactor:
 
     def _track(self, faces: FaceTrack, backend: str, cfg, cache_key: str | None = None, frames=None) -> HeadTrack:
         """frames: None, or a zero-argument callable giving the track's RGB frames again (issue 12:
-        the FLAME tracker's optional DECA/SMIRK encoders and its mouth check read pixels)."""
+        the FLAME tracker's optional DECA/SMIRK encoders and both trackers' mouth check read pixels)."""
         if backend not in self._trackers:  # FLAME loads once for the source and the driving
             self._trackers[backend] = make_tracker(backend, cfg)
         tracker = self._trackers[backend]
@@ -280,8 +280,7 @@ class Reenactor:
         if cache_key and (hit := cache.load(cache_key, kind, HeadTrack.load)) is not None:
             return hit
         progress = self.counter(f"tracking ({backend})") if len(faces) > 1 else None
-        head = (tracker.track(faces, progress, frames=frames) if frames is not None and backend == "flame"
-                else tracker.track(faces, progress))
+        head = tracker.track(faces, progress, frames=frames) if frames is not None else tracker.track(faces, progress)
         if cache_key:
             cache.put(cache_key, kind, head.save)
         return head

@@ -256,6 +256,9 @@ class FlameFitSettings(Section):
 class MeshSettings(Section):
     pose_sigma: float = setting(1.0, "Gaussian smoothing of the pose over time, frames (0 = off)", lo=0, hi=100)
     canonical_sigma: float = setting(0.0, "same for the pose-free landmarks (expressions)", lo=0, hi=100)
+    mouth_detail_ratio: float = setting(0.6, "a driving frame whose mouth lost its edges (below this x the clip's "
+                                             "median; a hand over it) keeps the expression of the frames around it",
+                                         lo=0, hi=1)
 
 
 @dataclass

@@ -11,7 +11,13 @@ about: it invents a closed, neutral mouth, and a landmark fit follows it without
   mean gradient magnitude in the landmark mouth box, relative to the whole face box, drops when
   something covers the mouth (on the shared clips with a skin-coloured patch over the mouth:
   0.32-0.45 against 1.0-1.8 for the same frames uncovered). A frame is flagged below
-  `mouth_detail_ratio` times the clip's median.
+  `mouth_detail_ratio` times the clip's median;
+* the lips have lost their colour: a hand with creases between its fingers keeps the mouth box
+  full of edges (0.46-0.6 of the median on tools/make_variants.py's `hand` clips), but lips are
+  redder than the cheeks and a hand is not (LIP_COLOUR_RATIO).
+
+The landmark residual is the FLAME fit's; the mesh tracker's rigid residual rises with a wide-open
+mouth on clean clips, so it uses the other signals only.
 
 Flagged frames keep the expression and jaw interpolated from the nearest good frames, with a
 warning that names them.
@@ -25,33 +31,63 @@ from typing import Iterable
 import cv2
 import numpy as np
 
+from ..faces.topology import contour
 from ..faces.types import FaceTrack
 from .types import HeadTrack
 
 log = logging.getLogger("reenact")
 
 MOUTH_POINTS = (61, 291, 0, 17, 13, 14)   # MediaPipe: mouth corners, upper and lower lip (outer, inner)
+CHEEK_POINTS = (50, 280, 205, 425)
+# A frame whose lips are less red than the cheeks by under this share of the clip's median is
+# covered (a hand over the mouth of the shared clips: at most 0.0x of it, below zero mostly; clean
+# clips, zooms, cuts and turns: at least 0.55). Clips whose lips hardly differ from their skin
+# (median contrast under LIP_COLOUR_MIN: greyscale film, heavy make-up) are not judged by colour.
+LIP_COLOUR_RATIO, LIP_COLOUR_MIN = 0.35, 0.01
 
 
-def mouth_detail(frames: Iterable[np.ndarray], face_track: FaceTrack) -> np.ndarray:
-    """(T,) mean gradient magnitude in the mouth box / in the face box, per RGB frame."""
-    out = []
+def mouth_evidence(frames: Iterable[np.ndarray], face_track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
+    """Two (T,) signals of a visible mouth, one pass over the RGB frames: its detail (mean gradient
+    magnitude in the mouth box / in the face box) and its lips' colour (median red chroma,
+    (R - G) / (R + G + B), on the lips less that on the cheeks)."""
+    lips_outer, lips_inner = list(contour("lips_outer")), list(contour("lips_inner"))
+    detail, lips = [], []
     for t, frame in enumerate(frames):
         if t >= len(face_track):
             break
         points = face_track.landmarks[t, :, :2]
         if not np.isfinite(points).all():
-            out.append(np.nan)
+            detail.append(np.nan)
+            lips.append(np.nan)
             continue
-        grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        # the face box (and a margin) only: a 4K frame costs what its face does
+        h, w = frame.shape[:2]
+        x0, y0 = np.clip(np.floor(points.min(0)).astype(int) - 2, 0, (w - 1, h - 1))
+        x1, y1 = np.clip(np.ceil(points.max(0)).astype(int) + 3, (x0 + 1, y0 + 1), (w, h))
+        face = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        points = points - (x0, y0)
+        grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
         magnitude = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
         mouth = points[list(MOUTH_POINTS)]
-        (x0, y0), (x1, y1) = mouth.min(0), mouth.max(0)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        half_w, half_h = (x1 - x0) * 0.65, max(y1 - y0, (x1 - x0) * 0.4) * 0.65
-        out.append(_box_mean(magnitude, cx - half_w, cy - half_h, cx + half_w, cy + half_h)
-                   / max(_box_mean(magnitude, *points.min(0), *points.max(0)), 1e-6))
-    return np.asarray(out, np.float64)
+        (mx0, my0), (mx1, my1) = mouth.min(0), mouth.max(0)
+        cx, cy = (mx0 + mx1) / 2, (my0 + my1) / 2
+        half_w, half_h = (mx1 - mx0) * 0.65, max(my1 - my0, (mx1 - mx0) * 0.4) * 0.65
+        detail.append(_box_mean(magnitude, cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+                      / max(_box_mean(magnitude, *points.min(0), *points.max(0)), 1e-6))
+        rgb = face.astype(np.float32)
+        chroma = (rgb[..., 0] - rgb[..., 1]) / (rgb.sum(-1) + 1.0)
+        mask = np.zeros(face.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(points[lips_outer]).astype(np.int32)], 1)
+        cv2.fillPoly(mask, [np.round(points[lips_inner]).astype(np.int32)], 0)
+        r = max(2, int(0.04 * np.ptp(points[:, 0])))
+        cheeks = np.concatenate([_patch(chroma, points[i], r).ravel() for i in CHEEK_POINTS])
+        lips.append(float(np.median(chroma[mask > 0]) - np.median(cheeks)) if mask.any() and cheeks.size else np.nan)
+    return np.asarray(detail, np.float64), np.asarray(lips, np.float64)
+
+
+def _patch(image: np.ndarray, centre: np.ndarray, r: int) -> np.ndarray:
+    x, y = int(round(centre[0])), int(round(centre[1]))
+    return image[max(y - r, 0):y + r, max(x - r, 0):x + r]
 
 
 def _box_mean(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> float:
@@ -62,25 +98,32 @@ def _box_mean(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> 
     return float(part.mean()) if part.size else 0.0
 
 
-def unreliable_frames(residuals: np.ndarray, detected: np.ndarray, blendshapes: np.ndarray | None,
-                      threshold: float, mouth: np.ndarray | None = None, mouth_ratio: float = 0.6) -> np.ndarray:
+def unreliable_frames(residuals: np.ndarray | None, detected: np.ndarray, blendshapes: np.ndarray | None,
+                      threshold: float, mouth: np.ndarray | None = None, mouth_ratio: float = 0.6,
+                      lips: np.ndarray | None = None) -> np.ndarray:
     """(T,) bool: frames whose fitted expression should not be trusted.
 
     A frame is flagged when the face stage filled it in (no detection), when its landmark
-    residual is an outlier (more than `threshold` robust deviations, 1.4826 MAD, above the
-    clip's median, and at least 1 px above it), when MediaPipe's blendshapes are not finite, or
-    when its mouth detail (`mouth_detail`, if given) is below `mouth_ratio` x the clip's median."""
-    residuals = np.asarray(residuals, np.float64)
+    residual (if given) is an outlier (more than `threshold` robust deviations, 1.4826 MAD, above
+    the clip's median, and at least 1 px above it), when MediaPipe's blendshapes are not finite,
+    when its mouth detail (`mouth_evidence`, if given) is below `mouth_ratio` x the clip's median,
+    or when its lips' colour contrast (`mouth_evidence`, if given) is below LIP_COLOUR_RATIO x the
+    clip's median."""
     flagged = ~np.asarray(detected, bool)
-    if len(residuals) >= 5:
+    if residuals is not None and len(residuals) >= 5:
+        residuals = np.asarray(residuals, np.float64)
         median = np.median(residuals[~flagged]) if (~flagged).any() else np.median(residuals)
         mad = 1.4826 * np.median(np.abs(residuals - median))
         flagged |= residuals > median + max(threshold * mad, 1.0)
-    if blendshapes is not None and len(blendshapes) == len(residuals):
+    if blendshapes is not None and len(blendshapes) == len(flagged):
         b = np.asarray(blendshapes, np.float64)
         flagged |= ~np.isfinite(b).all(axis=1)
-    if mouth is not None and len(mouth) == len(residuals) and np.isfinite(mouth).any():
+    if mouth is not None and len(mouth) == len(flagged) and np.isfinite(mouth).any():
         flagged |= np.nan_to_num(mouth, nan=np.inf) < mouth_ratio * np.nanmedian(mouth)
+    if lips is not None and len(lips) == len(flagged) and np.isfinite(lips).any():
+        typical = np.nanmedian(lips)
+        if typical > LIP_COLOUR_MIN:
+            flagged |= np.nan_to_num(lips, nan=np.inf) < LIP_COLOUR_RATIO * typical
     return flagged
 
 
@@ -98,16 +141,19 @@ def hold_through(values: np.ndarray, flagged: np.ndarray) -> np.ndarray:
     return flat.reshape(out.shape).astype(values.dtype)
 
 
-def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, residual_threshold: float,
-                           mouth: np.ndarray | None = None, mouth_ratio: float = 0.6) -> HeadTrack:
-    """Expression and jaw held (interpolated) through unreliable frames, with a warning naming them;
-    the per-frame confidence (1 good, 0 flagged) goes into the track."""
-    flagged = unreliable_frames(track.residuals, face_track.detected, face_track.blendshapes,
-                                residual_threshold, mouth, mouth_ratio)
+def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, residual_threshold: float | None,
+                           mouth: np.ndarray | None = None, mouth_ratio: float = 0.6,
+                           expression_keys: tuple[str, ...] = ("expression", "jaw"),
+                           lips: np.ndarray | None = None) -> HeadTrack:
+    """The expression parameters (`expression_keys` of the track's params) held (interpolated)
+    through unreliable frames, with a warning naming them; the per-frame confidence (1 good, 0
+    flagged) goes into the track. `residual_threshold` None: the residual is not a signal."""
+    flagged = unreliable_frames(None if residual_threshold is None else track.residuals, face_track.detected,
+                                face_track.blendshapes, residual_threshold or 0.0, mouth, mouth_ratio, lips)
     params = dict(track.params)
     params["confidence"] = (~flagged).astype(np.float32)
     if flagged.any() and not flagged.all():
-        for key in ("expression", "jaw"):
+        for key in expression_keys:
             params[key] = hold_through(params[key], flagged)
         frames = np.flatnonzero(flagged)
         shown = ", ".join(str(int(f)) for f in frames[:20]) + (" …" if len(frames) > 20 else "")

@@ -37,7 +37,7 @@ from ..schema import FlameFitSettings
 from ..threads import torch_threads
 from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
 from .flame_solver import FitWeights, FrameFitter, History, Observations
-from .confidence import hold_unreliable_frames, mouth_detail
+from .confidence import hold_unreliable_frames, mouth_evidence
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
 from .types import HeadTrack
 
@@ -127,9 +127,9 @@ class FlameTracker:
 
         with torch_threads(self.settings.cpu_threads if self.device.type == "cpu" else 0), torch.no_grad():
             fit = self._track(face_track, progress)
-            mouth = mouth_detail(frames(), face_track) if frames is not None else None
+            mouth, lips = mouth_evidence(frames(), face_track) if frames is not None else (None, None)
             fit = hold_unreliable_frames(fit, face_track, self.settings.confidence_residual, mouth,
-                                         self.settings.mouth_detail_ratio)
+                                         self.settings.mouth_detail_ratio, lips=lips)
             if frames is None or (self.deca is None and self.smirk is None):
                 return route(fit, _no_encoders())
             routed = route(fit, encode_clip(frames(), face_track, self.deca, self.smirk, device=self.device))

@@ -11,7 +11,7 @@ model, so a source and a driving face cannot be compared in absolute terms).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from ..faces.types import FaceTrack
 from ..faces.topology import load_canonical_face
 from ..io.memory import blocks
 from ..schema import MeshSettings
+from .confidence import hold_unreliable_frames, mouth_evidence
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
 
@@ -72,7 +73,21 @@ class MeshTracker:
     def from_cfg(cls, cfg: Any) -> "MeshTracker":
         return cls(MeshSettings.from_config(cfg.tracking.mesh))
 
-    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None) -> HeadTrack:
+    def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
+              frames: Callable[[], Iterable[np.ndarray]] | None = None) -> HeadTrack:
+        """The clip's pose and pose-free landmarks; with `frames` (a fresh iterator over its RGB
+        frames each call), the expression is held through frames whose mouth is covered."""
+        head = self._track(face_track, progress)
+        if frames is None or len(face_track) < 2:
+            return head
+        # A hand over the mouth leaves MediaPipe sure of a closed, neutral mouth. The landmark
+        # residual is no signal here (a wide-open mouth raises it on clean clips); the mouth's
+        # lost edges and the lips' lost colour are (tracking/confidence.py).
+        detail, lips = mouth_evidence(frames(), face_track)
+        return hold_unreliable_frames(head, face_track, None, detail, self.settings.mouth_detail_ratio,
+                                      expression_keys=("canonical",), lips=lips)
+
+    def _track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None) -> HeadTrack:
         # Two passes, so that no (T, 478, 3) float64 working copy of a long clip exists (issue 15):
         # the pose a block of frames at a time, then shape and residual a block of points at a
         # time over all frames (time smoothing and gap filling need whole columns). Every value

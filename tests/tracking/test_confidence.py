@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from reenact.tracking.confidence import hold_through, hold_unreliable_frames, mouth_detail, unreliable_frames
+from reenact.tracking.confidence import hold_through, hold_unreliable_frames, mouth_evidence, unreliable_frames
 from reenact.tracking.flame_tracker import clamp_jaw
 from reenact.tracking.types import HeadTrack
 from tests.portrait_helpers import SHARED_DATA, shared_data
@@ -35,8 +35,9 @@ def test_residual_outliers_and_filled_frames_are_flagged():
     assert not unreliable_frames(residuals.clip(max=2.6), np.ones(8, bool), None, 3.0).any()
 
 
-def _occlude_mouth(frames, landmarks, first: int, last: int):
-    """Paste a hand-sized, skin-coloured, lightly textured patch over the mouth of frames first..last."""
+def _occlude_mouth(frames, landmarks, first: int, last: int, fingers: bool = False):
+    """Paste a hand-sized, skin-coloured, lightly textured patch over the mouth of frames first..last;
+    `fingers`: of the face's own cheek colour, with three dark creases between four fingers."""
     out = []
     rng = np.random.default_rng(0)
     for t, frame in enumerate(frames):
@@ -44,7 +45,14 @@ def _occlude_mouth(frames, landmarks, first: int, last: int):
         if first <= t <= last:
             centre = landmarks[t, [13, 14, 61, 291], :2].mean(0)
             width = (landmarks[t, :, 0].max() - landmarks[t, :, 0].min()) * 0.6
-            patch = np.full((int(width * 0.7), int(width), 3), (200, 160, 130), np.float64)
+            colour = (200, 160, 130)
+            if fingers:
+                cheeks = np.round(landmarks[t, [50, 280], :2]).astype(int)
+                colour = 1.05 * np.median(frame[cheeks[:, 1], cheeks[:, 0]].astype(np.float64), 0)
+            patch = np.full((int(width * 0.7), int(width), 3), colour, np.float64)
+            for k in range(1, 4) if fingers else ():
+                y = int(patch.shape[0] * k / 4)
+                patch[y - 1:y + 2] *= 0.8
             patch = cv2.GaussianBlur((patch + rng.normal(0, 8, patch.shape)).clip(0, 255).astype(np.uint8), (5, 5), 0)
             x0, y0 = int(centre[0] - width / 2), int(centre[1] - width * 0.35)
             region = frame[max(y0, 0):y0 + patch.shape[0], max(x0, 0):x0 + patch.shape[1]]
@@ -65,7 +73,7 @@ def test_a_hand_over_the_mouth_is_flagged_and_the_expression_held(caplog):
     covered = _occlude_mouth(frames, clean.landmarks, 10, 19)
     faces = detect_faces(covered, 25.0, opts)
     assert faces.detected.all()          # MediaPipe still reports a confident face: that is the problem
-    mouth = mouth_detail(covered, faces)
+    mouth = mouth_evidence(covered, faces)[0]
     # a stand-in fit whose expression follows MediaPipe (its blendshapes), as a landmark fit does
     n = len(faces)
     fit = HeadTrack("flame", {"expression": faces.blendshapes.copy(), "jaw": np.zeros((n, 3), np.float32)},
@@ -104,3 +112,66 @@ def test_the_flame_tracker_flags_a_covered_mouth_and_holds_its_expression(test_h
         w = (14 - before) / (after - before)
         np.testing.assert_allclose(values[14], (1 - w) * values[before] + w * values[after], atol=1e-5)
     assert "expression held" in caplog.text
+
+
+@pytest.mark.slow
+@shared_data
+def test_the_mesh_tracker_holds_the_expression_through_a_covered_mouth_and_leaves_clean_clips_alone(caplog):
+    """The warp engine's tracker: MediaPipe invents a closed mouth under the patch; the pose-free
+    landmarks (its expression) are interpolated through those frames instead. Clean clips, whose
+    wide-open mouths raise the rigid residual, keep every frame as measured."""
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.io.video import iter_frames
+    from reenact.tracking.mesh_tracker import MeshTracker
+
+    frames = list(iter_frames(SHARED_DATA / "driving" / "d0.mp4", max_frames=30))
+    opts = FaceOptions(crop_rule="landmarks")
+    clean = detect_faces(frames, 25.0, opts)
+    covered = _occlude_mouth(frames, clean.landmarks, 10, 19)
+    faces = detect_faces(covered, 25.0, opts)
+    plain = MeshTracker().track(faces)
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        held = MeshTracker().track(faces, frames=lambda: iter(covered))
+    flagged = np.flatnonzero(held.params["confidence"] == 0)
+    assert set(range(10, 20)) <= set(flagged.tolist()) and len(flagged) <= 12
+    assert "expression held" in caplog.text
+    good = np.flatnonzero(held.params["confidence"] == 1)
+    before, after = good[good < 10].max(), good[good > 19].min()
+    w = (14 - before) / (after - before)
+    canonical, measured = held.params["canonical"], plain.params["canonical"]
+    np.testing.assert_allclose(canonical[14], (1 - w) * measured[before] + w * measured[after], atol=1e-5)
+    np.testing.assert_array_equal(canonical[good], measured[good])
+    for key in ("rotation", "translation", "scale"):           # the head still moves as measured
+        np.testing.assert_array_equal(held.params[key], plain.params[key])
+    # the covered frames' lips: measured shut (the invented mouth), held near the open neighbours
+    gap = lambda c: float(np.linalg.norm(c[14] - c[13]))
+    assert gap(canonical[14]) > gap(measured[14]) + 0.1
+
+    for clip in ("d11", "d19"):   # their rigid residual flags 5 and 16 frames; the mouth check none
+        frames = list(iter_frames(SHARED_DATA / "driving" / f"{clip}.mp4", max_frames=120))
+        faces = detect_faces(frames, 25.0, opts)
+        track = MeshTracker().track(faces, frames=lambda: iter(frames))
+        assert track.params["confidence"].all()
+
+
+@pytest.mark.slow
+@shared_data
+def test_fingers_over_the_mouth_keep_its_edges_but_not_the_lips_colour():
+    """Creases between fingers keep the mouth box full of edges, so the detail signal misses most
+    of the covered frames on d18; the lips' colour (redder than the cheeks; a hand is not) does not."""
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.io.video import iter_frames
+
+    frames = list(iter_frames(SHARED_DATA / "driving" / "d18.mp4", max_frames=30))
+    opts = FaceOptions(crop_rule="landmarks")
+    covered = _occlude_mouth(frames, detect_faces(frames, 25.0, opts).landmarks, 10, 19, fingers=True)
+    faces = detect_faces(covered, 25.0, opts)
+    detail, lips = mouth_evidence(covered, faces)
+    by_detail = unreliable_frames(None, faces.detected, faces.blendshapes, 0.0, detail)
+    assert by_detail[10:20].sum() < 5
+    flagged = unreliable_frames(None, faces.detected, faces.blendshapes, 0.0, detail, lips=lips)
+    assert np.flatnonzero(flagged).tolist() == list(range(10, 20))
+    # a greyscale clip has no lip colour to go by: the colour signal stays silent
+    grey = [np.repeat(f.mean(-1, keepdims=True).astype(np.uint8), 3, -1) for f in frames]
+    _, grey_lips = mouth_evidence(grey, detect_faces(grey, 25.0, opts))
+    assert not unreliable_frames(None, np.ones(30, bool), None, 0.0, lips=grey_lips).any()
