@@ -33,6 +33,10 @@ and reports, per pair and in total:
     mouth            self-reenactment (source = the clip's first frame): median mouth-region mean
                      absolute error (grey levels) against the real frame, aligned on rigid landmarks
 
+A `hand` variant's covered frames (make_variants.HAND_FRAMES) have no true expression to compare
+with: the correlations and angles leave them out; everything else counts them (no tears, holes,
+folds or seams where the driving's mouth is hidden).
+
     python tools/judge.py --variants /tmp/reenact-variants --out outputs/judge [--frames 120] \
         [--turns ../shared/data-extra/driving]
 
@@ -54,6 +58,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.environ.get("REENACT_ROOT") or str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_variants import HAND_FRAMES  # noqa: E402  (a `hand` clip's covered frames)
 
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
@@ -73,6 +79,7 @@ class Pair:
     base: str | None = None      # the plain pair this camera-motion variant is compared with
     grey: bool = False
     self_reenact: bool = False
+    covered: range = range(0)    # frames whose driving mouth is hidden (a `hand` variant): no truth there
 
 
 @dataclass
@@ -310,6 +317,7 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     n = min(len(out), len(drv))
     res.frames = n
     ok = out.detected[:n] & drv.detected[:n]
+    ok[[t for t in pair.covered if t < n]] = False
     res.jaw_r = pearson(out.blendshapes[:n, JAW][ok], drv.blendshapes[:n, JAW][ok])
     res.blink_r = pearson(out.blendshapes[:n, list(BLINK)].mean(1)[ok], drv.blendshapes[:n, list(BLINK)].mean(1)[ok])
     a_out = np.array([mediapipe_angles(m) for m in out.transforms[:n]])
@@ -402,12 +410,13 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for c in clips for s in chosen[c.stem]]
     if variants is not None and variants.is_dir():
         for c in clips:
-            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip")):
+            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand")):
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 s = chosen[c.stem][j % len(chosen[c.stem])]
                 if clip.is_file():
                     base = f"{s.stem}_{c.stem}" if kind in ("zoom", "pan", "shake", "cut") else None
-                    out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base))
+                    out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base,
+                                    covered=HAND_FRAMES if kind == "hand" else range(0)))
         for i, s in enumerate(sources if full else sources[:2]):
             for kind in ("grey", "padded"):
                 image = variants / "source" / f"{s.stem}-{kind}.jpg"
@@ -489,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, grey, padded, self); default all")
+                    " flip, hand, grey, padded, self, turn); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

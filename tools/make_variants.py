@@ -7,6 +7,7 @@ not transferred to the source's head):
     shake  a hand-held jitter of a few percent             cut    a hard cut to a 1.3x closer, shifted view
     open   the clip trimmed to start where the mouth is most open in its first seconds
     flip   mirrored left-right
+    hand   a hand (a skin-coloured patch with finger creases) over the mouth for HAND_FRAMES
 Source variants of each portrait: `grey` (greyscale in three channels) and `padded` (the portrait
 in a full-length canvas, three times its height, the extra filled with its blurred border).
 
@@ -24,7 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "open", "flip")
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "open", "flip", "hand")
+HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
 
 
 def camera(kind: str, t: int, n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -77,12 +79,14 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int) -> Pa
     start = most_open_start(path) if kind == "open" else 0
     clip = read_frames(path, start, frames)
     h, w = clip[0].shape[:2]
+    if kind == "hand":
+        clip = cover_mouth(clip, seed)
 
     def gen():
         for t, frame in enumerate(clip):
             if kind == "flip":
                 yield np.ascontiguousarray(frame[:, ::-1])
-            elif kind == "open":
+            elif kind in ("open", "hand"):
                 yield frame
             else:
                 yield cv2.warpAffine(frame, camera(kind, t, len(clip), (h, w), seed), (w, h),
@@ -90,6 +94,38 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int) -> Pa
 
     fps = probe_video(path).fps or 25.0
     return write_video(out, gen(), fps=fps, crf=18)
+
+
+def cover_mouth(clip: list[np.ndarray], seed: int) -> list[np.ndarray]:
+    """The clip with a hand over the mouth in HAND_FRAMES: a patch of the face's own cheek colour,
+    0.6 face widths across, with four finger creases, following the mouth (as a hand over a
+    talking mouth would) and sliding a little."""
+    from reenact.faces import FaceOptions, detect_faces
+
+    track = detect_faces(clip, 25.0, FaceOptions(crop_rule="landmarks"))
+    rng = np.random.default_rng(seed)
+    out = []
+    for t, frame in enumerate(clip):
+        frame = frame.copy()
+        if t in HAND_FRAMES and track.detected[t]:
+            pts = track.landmarks[t, :, :2]
+            width = float(np.ptp(pts[:, 0])) * 0.6
+            cheek = np.median(frame[np.round(pts[[50, 280], 1]).astype(int), np.round(pts[[50, 280], 0]).astype(int)], 0)
+            ph, pw = int(width * 0.7), int(width)
+            patch = np.empty((ph, pw, 3), np.float64)
+            patch[:] = cheek * 1.05
+            for k in range(1, 4):                                   # creases between four fingers
+                y = int(ph * k / 4)
+                patch[max(y - 1, 0):y + 2] *= 0.8
+            patch += rng.normal(0, 4, patch.shape)
+            patch = cv2.GaussianBlur(patch.clip(0, 255).astype(np.uint8), (0, 0), 1.5)
+            centre = pts[[13, 14, 61, 291]].mean(0) + (0.05 * width * np.sin(t / 5.0), 0)
+            x0, y0 = int(centre[0] - pw / 2), int(centre[1] - ph / 2)
+            xa, ya = max(x0, 0), max(y0, 0)
+            region = frame[ya:y0 + ph, xa:x0 + pw]
+            region[:] = patch[ya - y0:ya - y0 + region.shape[0], xa - x0:xa - x0 + region.shape[1]]
+        out.append(frame)
+    return out
 
 
 def make_source(path: Path, kind: str, out: Path) -> Path:
