@@ -40,8 +40,8 @@ log = logging.getLogger("reenact")
 MOUTH_POINTS = (61, 291, 0, 17, 13, 14)   # MediaPipe: mouth corners, upper and lower lip (outer, inner)
 CHEEK_POINTS = (50, 280, 205, 425)
 # A frame whose lips are less red than the cheeks by under this share of the clip's median is
-# covered (a hand over the mouth of the shared clips: at most 0.0x of it, below zero mostly; clean
-# clips, zooms, cuts and turns: at least 0.55). Clips whose lips hardly differ from their skin
+# covered (tools/make_variants.py's `hand` clips: every covered frame below it, the least -0.18 to
+# -0.03 of the median; clean clips, zooms, cuts and turns: at least 0.55). Clips whose lips hardly differ from their skin
 # (median contrast under LIP_COLOUR_MIN: greyscale film, heavy make-up) are not judged by colour.
 LIP_COLOUR_RATIO, LIP_COLOUR_MIN = 0.35, 0.01
 
