@@ -8,8 +8,7 @@ and reports, per pair and in total:
                      (blank when the driving hardly moves them)
     yaw, pitch       median |change of the output's angle - change of the driving's| (degrees;
                      each series centred on its median), over all frames and over |yaw| > 10°
-    bg               worst frame's RMSE (0..1) against the source (through the same H.264 encoder)
-                     outside 1.6x the source face hull
+    bg               worst frame's RMSE (0..1) against the source outside 1.6x the source face hull
     drift            95th percentile of the face-oval centre's distance from the source's, in
                      inter-ocular distances; cam: the same between a camera-motion variant's output
                      and the plain clip's output (camera motion that leaked into the head)
@@ -348,9 +347,7 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     bgs, details, chroma, mouths = [], [], 0.0, []
     for t, frame in enumerate(iter_frames(output, max_frames=n)):
         frame = frame[:source.shape[0], :source.shape[1]]
-        # against the source through the same encoder: what the job changed, not the codec's
-        # own noise (a grainy waterfall behind s42 measures 0.012 from the encoder alone)
-        diff = (frame.astype(np.float32) - source_encoded.astype(np.float32)) / 255.0
+        diff = (frame.astype(np.float32) - source.astype(np.float32)) / 255.0
         bgs.append(float(np.sqrt((diff[background] ** 2).mean())))
         # resampling and codec undershoot in dark hair, or the source's own lash line moved with
         # the lids, cannot make these pure black; a hole or torn triangle can
