@@ -14,6 +14,7 @@ from .crop import (corner_boxes, crop_transforms, detector_box_from_landmarks, i
                    official_boxes, smooth_boxes)
 from .landmarker import FaceDetection, Landmarker
 from .types import N_BLENDSHAPES, N_LANDMARKS, FaceTrack
+from .visibility import mouth_visibility
 
 log = logging.getLogger("reenact")
 
@@ -159,7 +160,7 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     """Landmarks of one face through a sequence of RGB frames, with smoothed square crops."""
     opts = options or FaceOptions()
     frames = progress(frames, total, f"landmarks {source_name}") if progress else frames
-    landmarks, blends, transforms, detected = [], [], [], []
+    landmarks, blends, transforms, detected, mouth = [], [], [], [], []
     chosen: FaceDetection | None = None
     several_reported = False
     image_size = None
@@ -178,11 +179,13 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
                 blends.append(chosen.blendshapes)
                 transforms.append(chosen.transform)
                 detected.append(True)
+                mouth.append(mouth_visibility(frame, chosen.landmarks))
             else:
                 landmarks.append(np.zeros((N_LANDMARKS, 3), np.float32))
                 blends.append(np.zeros(N_BLENDSHAPES, np.float32))
                 transforms.append(np.eye(4, dtype=np.float32))
                 detected.append(False)
+                mouth.append((np.nan, np.nan))
     if image_size is None:
         raise InputError(f"{source_name} has no frames")
     det = np.asarray(detected, bool)
@@ -204,6 +207,7 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
         landmarks=lms, blendshapes=bss, transforms=tfs, boxes=corner_boxes(boxes),
         crop_transforms=crop_transforms(boxes, opts.crop_size), detected=det,
         image_size=(int(image_size[0]), int(image_size[1])), crop_size=opts.crop_size, fps=float(fps),
+        mouth=np.asarray(mouth, np.float32),
     )
 
 

@@ -31,6 +31,9 @@ class FaceTrack:
     image_size: tuple[int, int]  # (height, width) of the original frames
     crop_size: int
     fps: float
+    # (T, 2) float32: detail and lip colour of the mouth as the frame shows it (faces/visibility.py;
+    # NaN where no face was detected); None where no frames were seen (presets, older caches)
+    mouth: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.landmarks.shape[0])
@@ -47,7 +50,7 @@ class FaceTrack:
         return np.concatenate([xy, landmarks[..., 2:] * scale], axis=-1).astype(np.float32)
 
     def save(self, path: str | Path) -> None:
-        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
         np.savez_compressed(path, schema=FACE_TRACK_SCHEMA, kind="face_track", **arrays)
 
     @classmethod
@@ -67,4 +70,5 @@ class FaceTrack:
                 image_size=tuple(int(v) for v in z["image_size"]),
                 crop_size=int(z["crop_size"]),
                 fps=float(z["fps"]),
+                mouth=z["mouth"] if "mouth" in z.files else None,
             )

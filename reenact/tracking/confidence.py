@@ -26,76 +26,36 @@ warning that names them.
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from typing import Callable, Iterable
 
-import cv2
 import numpy as np
 
-from ..faces.topology import contour
 from ..faces.types import FaceTrack
+from ..faces.visibility import mouth_visibility
 from .types import HeadTrack
 
 log = logging.getLogger("reenact")
 
-MOUTH_POINTS = (61, 291, 0, 17, 13, 14)   # MediaPipe: mouth corners, upper and lower lip (outer, inner)
-CHEEK_POINTS = (50, 280, 205, 425)
 # A frame whose lips are less red than the cheeks by under this share of the clip's median is
 # covered (tools/make_variants.py's `hand` clips: every covered frame below it, the least -0.18 to
-# -0.03 of the median; clean clips, zooms, cuts and turns: at least 0.55). Clips whose lips hardly differ from their skin
-# (median contrast under LIP_COLOUR_MIN: greyscale film, heavy make-up) are not judged by colour.
+# -0.03 of the median; clean clips, zooms, cuts and turns: at least 0.55). Clips whose lips hardly
+# differ from their skin (median contrast under LIP_COLOUR_MIN: greyscale film, heavy make-up) are
+# not judged by colour.
 LIP_COLOUR_RATIO, LIP_COLOUR_MIN = 0.35, 0.01
 
 
-def mouth_evidence(frames: Iterable[np.ndarray], face_track: FaceTrack) -> tuple[np.ndarray, np.ndarray]:
-    """Two (T,) signals of a visible mouth, one pass over the RGB frames: its detail (mean gradient
-    magnitude in the mouth box / in the face box) and its lips' colour (median red chroma,
-    (R - G) / (R + G + B), on the lips less that on the cheeks)."""
-    lips_outer, lips_inner = list(contour("lips_outer")), list(contour("lips_inner"))
-    detail, lips = [], []
-    for t, frame in enumerate(frames):
-        if t >= len(face_track):
-            break
-        points = face_track.landmarks[t, :, :2]
-        if not np.isfinite(points).all():
-            detail.append(np.nan)
-            lips.append(np.nan)
-            continue
-        # the face box (and a margin) only: a 4K frame costs what its face does
-        h, w = frame.shape[:2]
-        x0, y0 = np.clip(np.floor(points.min(0)).astype(int) - 2, 0, (w - 1, h - 1))
-        x1, y1 = np.clip(np.ceil(points.max(0)).astype(int) + 3, (x0 + 1, y0 + 1), (w, h))
-        face = np.ascontiguousarray(frame[y0:y1, x0:x1])
-        points = points - (x0, y0)
-        grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        magnitude = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
-        mouth = points[list(MOUTH_POINTS)]
-        (mx0, my0), (mx1, my1) = mouth.min(0), mouth.max(0)
-        cx, cy = (mx0 + mx1) / 2, (my0 + my1) / 2
-        half_w, half_h = (mx1 - mx0) * 0.65, max(my1 - my0, (mx1 - mx0) * 0.4) * 0.65
-        detail.append(_box_mean(magnitude, cx - half_w, cy - half_h, cx + half_w, cy + half_h)
-                      / max(_box_mean(magnitude, *points.min(0), *points.max(0)), 1e-6))
-        rgb = face.astype(np.float32)
-        chroma = (rgb[..., 0] - rgb[..., 1]) / (rgb.sum(-1) + 1.0)
-        mask = np.zeros(face.shape[:2], np.uint8)
-        cv2.fillPoly(mask, [np.round(points[lips_outer]).astype(np.int32)], 1)
-        cv2.fillPoly(mask, [np.round(points[lips_inner]).astype(np.int32)], 0)
-        r = max(2, int(0.04 * np.ptp(points[:, 0])))
-        cheeks = np.concatenate([_patch(chroma, points[i], r).ravel() for i in CHEEK_POINTS])
-        lips.append(float(np.median(chroma[mask > 0]) - np.median(cheeks)) if mask.any() and cheeks.size else np.nan)
-    return np.asarray(detail, np.float64), np.asarray(lips, np.float64)
-
-
-def _patch(image: np.ndarray, centre: np.ndarray, r: int) -> np.ndarray:
-    x, y = int(round(centre[0])), int(round(centre[1]))
-    return image[max(y - r, 0):y + r, max(x - r, 0):x + r]
-
-
-def _box_mean(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> float:
-    h, w = image.shape
-    xa, xb = int(np.clip(x0, 0, w - 1)), int(np.clip(np.ceil(x1), 1, w))
-    ya, yb = int(np.clip(y0, 0, h - 1)), int(np.clip(np.ceil(y1), 1, h))
-    part = image[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
-    return float(part.mean()) if part.size else 0.0
+def mouth_evidence(face_track: FaceTrack, frames: Callable[[], Iterable[np.ndarray]] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """Two (T,) signals of a visible mouth (faces/visibility.py): its detail and its lips' colour.
+    The face stage measures them while it has the frames (`face_track.mouth`); a track without them
+    (an older cache) measures them from `frames` (a callable giving its RGB frames), or has none."""
+    if face_track.mouth is not None:
+        return face_track.mouth[:, 0].astype(np.float64), face_track.mouth[:, 1].astype(np.float64)
+    if frames is None:
+        return None, None
+    rows = [mouth_visibility(frame, face_track.landmarks[t]) for t, frame in zip(range(len(face_track)), frames())]
+    values = np.asarray(rows, np.float64).reshape(-1, 2)
+    return values[:, 0], values[:, 1]
 
 
 def unreliable_frames(residuals: np.ndarray | None, detected: np.ndarray, blendshapes: np.ndarray | None,

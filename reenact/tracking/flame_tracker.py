@@ -127,7 +127,7 @@ class FlameTracker:
 
         with torch_threads(self.settings.cpu_threads if self.device.type == "cpu" else 0), torch.no_grad():
             fit = self._track(face_track, progress)
-            mouth, lips = mouth_evidence(frames(), face_track) if frames is not None else (None, None)
+            mouth, lips = mouth_evidence(face_track, frames)
             fit = hold_unreliable_frames(fit, face_track, self.settings.confidence_residual, mouth,
                                          self.settings.mouth_detail_ratio, lips=lips)
             if frames is None or (self.deca is None and self.smirk is None):

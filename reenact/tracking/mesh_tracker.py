@@ -75,15 +75,16 @@ class MeshTracker:
 
     def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
               frames: Callable[[], Iterable[np.ndarray]] | None = None) -> HeadTrack:
-        """The clip's pose and pose-free landmarks; with `frames` (a fresh iterator over its RGB
-        frames each call), the expression is held through frames whose mouth is covered."""
+        """The clip's pose and pose-free landmarks, the expression held through frames whose mouth
+        is covered (the face stage's mouth signals; a track without them measures them from
+        `frames`, a callable giving a fresh iterator over its RGB frames, when given)."""
         head = self._track(face_track, progress)
-        if frames is None or len(face_track) < 2:
+        detail, lips = mouth_evidence(face_track, frames)
+        if detail is None or len(face_track) < 2:
             return head
         # A hand over the mouth leaves MediaPipe sure of a closed, neutral mouth. The landmark
         # residual is no signal here (a wide-open mouth raises it on clean clips); the mouth's
         # lost edges and the lips' lost colour are (tracking/confidence.py).
-        detail, lips = mouth_evidence(frames(), face_track)
         return hold_unreliable_frames(head, face_track, None, detail, self.settings.mouth_detail_ratio,
                                       expression_keys=("canonical",), lips=lips)
 

@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 
 import numpy as np
@@ -124,6 +125,12 @@ def test_face_track_save_load_roundtrip(tmp_path, moving_track):
     for name in ("landmarks", "blendshapes", "transforms", "boxes", "crop_transforms", "detected"):
         assert np.array_equal(getattr(back, name), getattr(moving_track, name))
     assert (back.image_size, back.crop_size, back.fps) == (moving_track.image_size, 512, 25.0)
+    # the mouth's visibility, measured while the frames were there, comes back too (NaN-equal)
+    assert moving_track.mouth.shape == (len(moving_track), 2) and np.isfinite(moving_track.mouth).all()
+    np.testing.assert_array_equal(back.mouth, moving_track.mouth)
+    # a track saved without it (a preset's, an older cache's) loads with none
+    dataclasses.replace(moving_track, mouth=None).save(tmp_path / "old.npz")
+    assert FaceTrack.load(tmp_path / "old.npz").mouth is None
 
 
 @pytest.mark.parametrize("side", [400, 240])

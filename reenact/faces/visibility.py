@@ -1,0 +1,71 @@
+"""How much of the mouth a frame really shows, measured while the face stage has the frame.
+
+A hand over the mouth leaves MediaPipe confident of a closed, neutral mouth; the trackers
+(tracking/confidence.py) tell such frames by two cheap per-frame signals measured here, so that no
+later stage has to decode the clip again:
+
+* detail: the mean gradient magnitude in the landmark mouth box over that in the face box (lips,
+  teeth and the lip line always carry strong edges);
+* lip colour: the median red chroma, (R - G) / (R + G + B), on the lips less that on the cheeks
+  (lips are redder than skin; a hand is not, even when the creases between its fingers keep the
+  mouth box full of edges).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .topology import contour
+
+MOUTH_POINTS = (61, 291, 0, 17, 13, 14)   # MediaPipe: mouth corners, upper and lower lip (outer, inner)
+CHEEK_POINTS = (50, 280, 205, 425)
+
+
+def mouth_visibility(frame: np.ndarray, points: np.ndarray) -> tuple[float, float]:
+    """(detail, lip colour) of the mouth at the landmarks `points` (N, 2+) of the RGB `frame`;
+    NaN for landmarks that are not finite."""
+    points = np.asarray(points, np.float64)[:, :2]
+    if not np.isfinite(points).all():
+        return float("nan"), float("nan")
+    # the face box (and a margin) only: a 4K frame costs what its face does
+    h, w = frame.shape[:2]
+    x0, y0 = np.clip(np.floor(points.min(0)).astype(int) - 2, 0, (w - 1, h - 1))
+    x1, y1 = np.clip(np.ceil(points.max(0)).astype(int) + 3, (x0 + 1, y0 + 1), (w, h))
+    face = np.ascontiguousarray(frame[y0:y1, x0:x1])
+    points = points - (x0, y0)
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    mouth = points[list(MOUTH_POINTS)]
+    (mx0, my0), (mx1, my1) = mouth.min(0), mouth.max(0)
+    cx, cy = (mx0 + mx1) / 2, (my0 + my1) / 2
+    half_w, half_h = (mx1 - mx0) * 0.65, max(my1 - my0, (mx1 - mx0) * 0.4) * 0.65
+    detail = (_box_mean(magnitude, cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+              / max(_box_mean(magnitude, *points.min(0), *points.max(0)), 1e-6))
+    # chroma over the lips and the cheek points only (the lower middle of the face box)
+    r = max(2, int(0.04 * np.ptp(points[:, 0])))
+    near = points[list(contour("lips_outer")) + list(CHEEK_POINTS)]
+    cx0, cy0 = np.clip(np.floor(near.min(0)).astype(int) - r, 0, None)
+    cx1, cy1 = np.ceil(near.max(0)).astype(int) + r + 1
+    rgb = face[cy0:cy1, cx0:cx1].astype(np.float32)
+    chroma = (rgb[..., 0] - rgb[..., 1]) / (rgb[..., 0] + rgb[..., 1] + rgb[..., 2] + 1.0)
+    local = points - (cx0, cy0)
+    mask = np.zeros(chroma.shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(local[list(contour("lips_outer"))]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(local[list(contour("lips_inner"))]).astype(np.int32)], 0)
+    cheeks = np.concatenate([_patch(chroma, local[i], r).ravel() for i in CHEEK_POINTS])
+    lips = float(np.median(chroma[mask > 0]) - np.median(cheeks)) if mask.any() and cheeks.size else float("nan")
+    return float(detail), lips
+
+
+def _patch(image: np.ndarray, centre: np.ndarray, r: int) -> np.ndarray:
+    x, y = int(round(centre[0])), int(round(centre[1]))
+    return image[max(y - r, 0):y + r, max(x - r, 0):x + r]
+
+
+def _box_mean(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> float:
+    h, w = image.shape
+    xa, xb = int(np.clip(x0, 0, w - 1)), int(np.clip(np.ceil(x1), 1, w))
+    ya, yb = int(np.clip(y0, 0, h - 1)), int(np.clip(np.ceil(y1), 1, h))
+    part = image[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
+    return float(part.mean()) if part.size else 0.0
