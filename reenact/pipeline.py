@@ -11,6 +11,7 @@ and writing. What runs is decided once, by `reenact.plan.make_plan`; the stages 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import time
 from contextlib import contextmanager
@@ -280,7 +281,9 @@ class Reenactor:
         if cache_key and (hit := cache.load(cache_key, kind, HeadTrack.load)) is not None:
             return hit
         progress = self.counter(f"tracking ({backend})") if len(faces) > 1 else None
-        head = tracker.track(faces, progress, frames=frames) if frames is not None else tracker.track(faces, progress)
+        # frames go to a backend that reads pixels (its track takes `frames`); a plug-in need not
+        takes_frames = frames is not None and "frames" in inspect.signature(tracker.track).parameters
+        head = tracker.track(faces, progress, frames=frames) if takes_frames else tracker.track(faces, progress)
         if cache_key:
             cache.put(cache_key, kind, head.save)
         return head

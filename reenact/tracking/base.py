@@ -2,7 +2,7 @@
 
 A backend turns a `FaceTrack` (MediaPipe landmarks per frame, in crop coordinates) into a
 `HeadTrack`. Adding one is one new module with a class that has `name`, `ready(inventory)`,
-`from_cfg(cfg)` and `track(face_track, progress, frames)`, plus one `register_tracker` call (or entry
+`from_cfg(cfg)` and `track(face_track, progress)`, plus one `register_tracker` call (or entry
 below); a generator lists it in its `trackers` to consume its tracks.
 """
 
@@ -31,9 +31,9 @@ class TrackerBackend(Protocol):
     @classmethod
     def from_cfg(cls, cfg: Any) -> "TrackerBackend": ...
 
-    def track(self, face_track: FaceTrack, progress: Progress | None = None,
-              frames: Callable[[], Any] | None = None) -> HeadTrack:
-        """`frames`: None, or a callable giving a fresh iterator over the track's RGB frames."""
+    def track(self, face_track: FaceTrack, progress: Progress | None = None) -> HeadTrack:
+        """A backend that reads pixels also takes `frames=`: a callable giving a fresh iterator over
+        the track's RGB frames (the pipeline passes it only to a `track` that names it)."""
 
 
 # imported only when used, so the mesh path never loads FLAME code
