@@ -24,7 +24,8 @@ from ..faces.topology import INNER_LIP_PAIRS, contour
 _UPPER_GAPS = (0.0, 0.3, 0.55, 0.76, 0.92)
 _CROWN = 0.2          # crown height of an upper incisor / inner mouth width (about 10 mm of 50)
 _LOWER_CROWN = 0.16
-_CORNER = 0.03        # corner radius of a tooth / inner mouth width (about 1.5 mm of 50)
+_CORNER = 0.015       # corner radius of a tooth / inner mouth width (under 1 mm of 50; 0.03 notched a child's
+#                       small teeth so deep that MediaPipe read her grin as less open: s11_d0 jawOpen r 0.73 -> 0.49)
 CHIN = 152
 
 
