@@ -67,17 +67,20 @@ def _curve(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return np.interp(xs, points[order, 0], points[order, 1])
 
 
-def _corner_lift(u: np.ndarray, at: tuple[float, ...], half_width_px: float, radius_px: float) -> np.ndarray:
-    """How far (px) a row of teeth's edge rises near the boundaries `at` (u in half-widths): each
+def _from_gap(u: np.ndarray, at: tuple[float, ...], half_width_px: float) -> np.ndarray:
+    """Distance (px) from the nearest boundary between two teeth (`at`, u in half-widths)."""
+    return np.min(np.abs(np.abs(u)[..., None] - np.asarray(at)), axis=-1) * half_width_px
+
+
+def _corner_lift(d: np.ndarray, radius_px: float) -> np.ndarray:
+    """How far (px) a row of teeth's edge rises `d` px from a boundary between two teeth: each
     tooth's corner is a quarter circle of `radius_px`."""
-    d = np.min(np.abs(np.abs(u)[..., None] - np.asarray(at)), axis=-1) * half_width_px
     inside = np.clip(radius_px - d, 0.0, None)
     return radius_px - np.sqrt(np.clip(radius_px ** 2 - inside ** 2, 0.0, None))
 
 
-def _gaps(u: np.ndarray, at: tuple[float, ...], width_px: float) -> np.ndarray:
-    """1 on a tooth, down to 0.9 on the faint line where two teeth meet (u in half-widths)."""
-    d = np.min(np.abs(np.abs(u)[..., None] - np.asarray(at)), axis=-1) * width_px
+def _gaps(d: np.ndarray) -> np.ndarray:
+    """1 on a tooth, down to 0.9 on the faint line where two teeth meet (`d` px from it)."""
     return 1.0 - 0.1 * np.clip(1.0 - 1.5 * d, 0.0, 1.0)
 
 
@@ -162,11 +165,12 @@ class MouthInterior:
         crown_top = edge_up[None, :] - _CROWN * width
         # each tooth's rounded corners lift the edge where two teeth meet: the dark notches along the
         # edge are what reads as separate teeth rather than one slab
-        edge = edge_up[None, :] - _corner_lift(u, _UPPER_GAPS, 0.5 * width, _CORNER * width)
+        from_gap = _from_gap(u, _UPPER_GAPS, 0.5 * width)
+        edge = edge_up[None, :] - _corner_lift(from_gap, _CORNER * width)
         teeth = _smooth(edge - ys) * _smooth(ys - crown_top)
         gum = _smooth(crown_top - ys)
         lip_shadow = 0.88 + 0.12 * np.clip((ys - y_up[None, :]) / (0.06 * width), 0.0, 1.0)
-        up_shade = lit * lip_shadow * side * _gaps(u, _UPPER_GAPS, 0.5 * width)
+        up_shade = lit * lip_shadow * side * _gaps(from_gap)
         fill = fill + (c["teeth"] * up_shade[..., None] - fill) * teeth[..., None]
         fill = fill + (c["gum"] * (lip_shadow * side)[..., None] - fill) * gum[..., None]
         return fill

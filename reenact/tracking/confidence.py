@@ -78,13 +78,20 @@ def unreliable_frames(residuals: np.ndarray | None, detected: np.ndarray, blends
     if blendshapes is not None and len(blendshapes) == len(flagged):
         b = np.asarray(blendshapes, np.float64)
         flagged |= ~np.isfinite(b).all(axis=1)
-    if mouth is not None and len(mouth) == len(flagged) and np.isfinite(mouth).any():
-        flagged |= np.nan_to_num(mouth, nan=np.inf) < mouth_ratio * np.nanmedian(mouth)
-    if lips is not None and len(lips) == len(flagged) and np.isfinite(lips).any():
-        typical = np.nanmedian(lips)
-        if typical > LIP_COLOUR_MIN:
-            flagged |= np.nan_to_num(lips, nan=np.inf) < LIP_COLOUR_RATIO * typical
+    flagged |= _below_median_share(mouth, mouth_ratio, len(flagged))
+    flagged |= _below_median_share(lips, LIP_COLOUR_RATIO, len(flagged), least_median=LIP_COLOUR_MIN)
     return flagged
+
+
+def _below_median_share(values: np.ndarray | None, share: float, n: int, least_median: float = -np.inf) -> np.ndarray:
+    """(n,) bool: frames whose `values` fall under `share` x the clip's median (NaN never does);
+    none when there are no values for the clip or their median is not above `least_median`."""
+    if values is None or len(values) != n or not np.isfinite(values).any():
+        return np.zeros(n, bool)
+    typical = np.nanmedian(values)
+    if typical <= least_median:
+        return np.zeros(n, bool)
+    return np.nan_to_num(values, nan=np.inf) < share * typical
 
 
 def hold_through(values: np.ndarray, flagged: np.ndarray) -> np.ndarray:
