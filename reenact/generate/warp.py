@@ -45,6 +45,8 @@ MAX_YAW = 45.0
 # interior fades in over the next OPEN_STRETCH_RAMP.
 OPEN_STRETCH, OPEN_STRETCH_RAMP = 2.5, 1.5
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
+# The rings lie at least this share of the face oval's median radius beyond its outline.
+RING_MIN_REACH = 0.7
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -72,6 +74,43 @@ def _similarity_3d(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None 
 
 def _apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
+
+
+def ring_around(oval: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarray:
+    """A ring of len(oval) points around the face oval, `scale` times its size: point i out from
+    `centre` in oval point i's direction, beyond the oval's convex hull.
+
+    A frontal oval is convex and goes once around its centre, so this is `centre + scale * rel`.
+    The far side of a face turned 35 degrees curls back behind the nose and temple: its points lie
+    inside the silhouette, several in one direction. Scaled from the centre, their ring points fell
+    on the neighbouring oval points, slivers that folded at the least motion (48 of 120 frames).
+    Here directions that turn back are spread evenly between their neighbours', and the ring is
+    measured from the hull, at least RING_MIN_REACH of the median radius beyond it."""
+    from scipy.spatial import ConvexHull
+
+    rel = oval - centre
+    angle = np.unwrap(np.arctan2(rel[:, 1], rel[:, 0]))
+    turn = 1.0 if angle[-1] >= angle[0] else -1.0    # the contour's sense of rotation
+    ahead = turn * angle
+    leads = np.flatnonzero(ahead >= np.maximum.accumulate(ahead))   # points not turned back
+    around = np.r_[leads, leads[0] + len(oval)]
+    spread = np.interp(np.arange(len(oval)), around, np.r_[ahead[leads], ahead[leads[0]] + 2 * np.pi])
+    spread = np.where(np.isin(np.arange(len(oval)), leads), ahead, spread) * turn
+    direction = np.stack([np.cos(spread), np.sin(spread)], 1)
+    hull = oval[ConvexHull(oval).vertices]
+    edges = np.roll(hull, -1, 0) - hull
+    # distance from the centre to the hull along each direction (the centre lies inside it)
+    cross = lambda a, b: a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    denom = cross(direction[:, None], edges[None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = cross((hull - centre)[None], edges[None]) / denom
+        u = cross((hull - centre)[None], direction[:, None]) / denom
+    hit = (denom != 0) & (t > 0) & (u >= -1e-9) & (u <= 1 + 1e-9)
+    to_hull = np.where(hit, t, np.inf).min(1)
+    radius = np.linalg.norm(rel, axis=1)
+    to_hull = np.where(np.isfinite(to_hull), np.maximum(to_hull, radius * (spread == angle)), radius)
+    beyond = (scale - 1.0) * np.maximum(to_hull, RING_MIN_REACH * np.median(radius))
+    return centre + direction * (to_hull + beyond)[:, None]
 
 
 def signed_areas(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
@@ -171,8 +210,8 @@ class WarpEngine:
         oval = self.src_pts[list(contour("face_oval"))]
         self.centre = oval.mean(0)
         rel = oval - self.centre
-        self.head_ring = self.centre + self.opts.head_ring * rel
-        self.fade_ring = self.centre + self.opts.fade_ring * rel
+        self.head_ring = ring_around(oval, self.centre, self.opts.head_ring)
+        self.fade_ring = ring_around(oval, self.centre, self.opts.fade_ring)
         # how much of the head's motion each ring point takes: all of it above the jaw (hair,
         # ears), none below the chin, where the rings lie on the neck and the body holds them
         down = rel[:, 1] / np.maximum(np.linalg.norm(rel, axis=1), 1e-9)
@@ -183,11 +222,15 @@ class WarpEngine:
         self.head_ring_depth = (np.clip((-down - 0.3) / 0.5, 0.0, 1.0) * HAIRLINE_DEPTH
                                 * (self.src_z[list(contour("face_oval"))] - self.pivot_z))
         radius = np.abs(rel).max() * self.opts.frame_scale
-        x0, y0 = np.floor(np.maximum(self.centre - radius, 0)).astype(int)
-        x1, y1 = np.ceil(np.minimum(self.centre + radius, [w - 1, h - 1])).astype(int)
+        # The static frame may lie past the picture's edges (only the picture is redrawn, `roi`): a
+        # face at the edge then moves over it (a chin dropping past the bottom) instead of folding
+        # the triangles pinned to it.
+        f0, f1 = np.floor(self.centre - radius), np.ceil(self.centre + radius)
+        x0, y0 = np.maximum(f0, 0).astype(int)
+        x1, y1 = np.minimum(f1, [w - 1, h - 1]).astype(int)
         self.roi = (x0, y0, x1 + 1, y1 + 1)
-        frame = np.array([(x, y) for x in np.linspace(x0, x1, 6) for y in np.linspace(y0, y1, 6)
-                          if x in (x0, x1) or y in (y0, y1)], np.float64)
+        frame = np.array([(x, y) for x in np.linspace(f0[0], f1[0], 6) for y in np.linspace(f0[1], f1[1], 6)
+                          if x in (f0[0], f1[0]) or y in (f0[1], f1[1])], np.float64)
         self.frame = frame
         self.n_face = len(self.src_pts)  # 478: the mesh's 468 and the two irises
         # Ring triangles: a Delaunay mesh of oval + rings + frame, minus what lies inside the face oval.

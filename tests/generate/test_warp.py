@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -466,3 +468,52 @@ def test_the_upper_teeth_edge_is_notched_where_two_teeth_meet(portrait):
     radius = 0.015 * 2 * half
     beside = (edge_row(-0.08) + edge_row(0.08)) / 2
     assert beside - edge_row(0.0) > 0.6 * radius, (beside, edge_row(0.0), radius)
+
+
+def test_rings_around_a_frontal_oval_are_scaled_copies_and_around_a_curled_one_stay_outside():
+    from scipy.spatial import ConvexHull
+    from reenact.generate.warp import ring_around
+
+    angle = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    frontal = np.stack([100 * np.cos(angle), 130 * np.sin(angle)], 1) + 200
+    centre = frontal.mean(0)
+    np.testing.assert_allclose(ring_around(frontal, centre, 1.25), centre + 1.25 * (frontal - centre), atol=1e-6)
+    # the far side of a face turned ~45 degrees: the outline curls back behind the temple, three
+    # points in nearly one direction from the centre, two of them well inside the silhouette
+    curled = frontal.copy()
+    curled[16:21] = centre + (frontal[16:21] - centre) * np.array([0.9, 0.45, 0.35, 0.5, 0.9])[:, None]
+    curled[17:20, 1] = curled[18, 1] + np.array([6.0, 0.0, -6.0])
+    ring = ring_around(curled, centre, 1.25)
+    rel = ring - centre
+    turn = np.unwrap(np.arctan2(rel[:, 1], rel[:, 0]))
+    assert (np.diff(turn) > 0).all()                       # once around, in order: no ring point turned back
+    hull = ConvexHull(curled)
+    inside = (hull.equations[:, :2] @ ring.T + hull.equations[:, 2:]).max(0)
+    median = np.median(np.linalg.norm(curled - centre, axis=1))
+    assert inside.min() > 0.2 * 0.7 * median                # every ring point well beyond the outline
+
+
+def test_a_source_turned_44_degrees_turns_and_nods_without_folding_or_freezing_its_hair(portrait):
+    """MediaPipe's landmarks of a real photo turned 44 degrees: the far outline curls behind the
+    temple. Rings scaled from the oval's centre were slivers there: a 5-degree turn back or nod
+    folded them (9 and 4 triangles) and the rings then gave up the head's motion (hair frozen)."""
+    from scipy.spatial.transform import Rotation
+
+    from reenact.generate.warp import signed_areas
+
+    image = np.ascontiguousarray(portrait[0][:512, :512])
+    pts = np.load(Path(__file__).parents[1] / "fixtures" / "landmarks" / "turned_44deg_512.npy").astype(np.float64)
+    engine = WarpEngine(image, pts)
+    assert abs(engine.source_yaw) > 40
+    side = np.sign(engine.source_yaw)
+    pivot = np.array([*pts[:, :2].mean(0), pts[[234, 454], 2].mean()])
+    for yaw, pitch, roll in ((-5 * side, 0, 0), (0, -5, 0), (0, 5, 0), (0, 0, 5)):
+        r = Rotation.from_euler("yxz", [yaw, pitch, roll], degrees=True).as_matrix()
+        target = (pts - pivot) @ r.T + pivot
+        dst = engine._vertices(target)
+        assert engine.last_folds == 0
+        folded = np.sign(signed_areas(dst, engine.ring_tris)) != engine.ring_sign
+        assert not folded.any()
+        # the hair kept the head's motion: the rings were not held still to undo a fold
+        head_ring = dst[engine.n_face:engine.n_face + len(engine.head_ring)]
+        assert np.abs(head_ring - engine.head_ring).max() > 0.1
