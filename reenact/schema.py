@@ -64,6 +64,8 @@ class FaceOptions(Section):
     box_smoothing: float = setting(3.0, "Gaussian sigma (frames) smoothing crop boxes over time; 0 = none", lo=0, hi=100)
     max_gap: int = setting(8, "frames without a face that are filled by interpolation (longer gaps too, with a warning)",
                            lo=0, hi=100000)
+    min_face_run: int = setting(5, "a video's runs of fewer frames with a face, when it has a longer one, are false "
+                                   "detections (a logo, a cartoon, a pattern) and dropped", lo=1, hi=1000)
     face_index: Optional[int] = setting(None, "null = the largest face; k picks the k-th largest (0 = largest)",
                                         lo=0, hi=100)
     min_detection_confidence: float = setting(0.5, "MediaPipe face detection threshold", lo=0, hi=1)

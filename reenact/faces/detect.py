@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..console import frame_list
 from ..errors import InputError, NoFaceError
 from ..schema import FaceOptions
 from .crop import (corner_boxes, crop_transforms, detector_box_from_landmarks, is_already_cropped, landmark_boxes,
@@ -153,6 +154,27 @@ def _gaps(detected: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+def _runs(detected: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of every run of frames with a face."""
+    edges = np.flatnonzero(np.diff(np.r_[0, detected.astype(np.int8), 0]))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def brief_detections(detected: np.ndarray, min_run: int) -> np.ndarray:
+    """(T,) bool: frames of runs with a face shorter than `min_run`, in a clip that has a longer run.
+
+    A talking head is seen for many frames in a row; a face found in one frame here and there,
+    amid frames without one, is a detector's false alarm (a cartoon's title, a cloud): followed,
+    it set the clip's pose and its reference, and the real face's first frames slid in from it."""
+    runs = _runs(detected)
+    brief = np.zeros(len(detected), bool)
+    if any(length >= min_run for _, length in runs):
+        for start, length in runs:
+            if length < min_run:
+                brief[start:start + length] = True
+    return brief
+
+
 def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOptions | None = None,
                  video: bool = True, total: int | None = None,
                  progress: Callable[[Iterable, int | None, str], Iterable] | None = None,
@@ -189,6 +211,12 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     if image_size is None:
         raise InputError(f"{source_name} has no frames")
     det = np.asarray(detected, bool)
+    brief = brief_detections(det, opts.min_face_run) if video else np.zeros_like(det)
+    if brief.any():
+        log.warning("%s: a face in only %d scattered frame(s) (%s); taken for false detections and dropped",
+                    source_name, int(brief.sum()), frame_list(np.flatnonzero(brief), 8))
+        det = det & ~brief
+        mouth = [(np.nan, np.nan) if b else m for m, b in zip(mouth, brief)]
     if not det.any():
         raise NoFaceError(f"no face found in {source_name}; use a clearer, frontal, well-lit face "
                           "that fills a good part of the picture")

@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..console import frame_list
 from ..faces.types import FaceTrack
 from ..faces.visibility import mouth_visibility
 from .types import HeadTrack
@@ -123,8 +124,7 @@ def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, residual_thr
         for key in expression_keys:
             params[key] = hold_through(params[key], flagged)
         frames = np.flatnonzero(flagged)
-        shown = ", ".join(str(int(f)) for f in frames[:20]) + (" …" if len(frames) > 20 else "")
         log.warning("tracking: %d frame(s) look occluded or unreliable; expression held through them: %s",
-                    len(frames), shown)
+                    len(frames), frame_list(frames))
     meta = dict(track.meta, unreliable_frames=" ".join(str(int(f)) for f in np.flatnonzero(flagged)))
     return HeadTrack(**{**track.__dict__, "params": params, "meta": meta})

@@ -99,6 +99,27 @@ def test_short_gaps_are_interpolated_and_reported(astronaut, caplog):
     assert "no face in 2 of 6 frames" in caplog.text
 
 
+def test_a_face_seen_in_one_frame_amid_a_long_search_is_a_false_detection(astronaut, caplog):
+    """A title sequence where the detector once mistakes a logo for a face, then the speaker: the
+    lone frame must neither set the clip's pose nor slide into the speaker's first frames."""
+    from reenact.faces.detect import brief_detections
+
+    blank = np.full_like(astronaut, 128)
+    elsewhere = warp(astronaut, similarity(25, 0.6, -120, 60))   # somewhere else, turned, smaller
+    frames = [blank] * 3 + [elsewhere] + [blank] * 6 + [astronaut] * 8
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        track = detect_faces(frames, fps=25)
+    assert not track.detected[:10].any() and track.detected[10:].all()
+    np.testing.assert_allclose(track.landmarks[:10], np.repeat(track.landmarks[10:11], 10, 0))
+    assert np.isnan(track.mouth[3]).all()
+    assert "a face in only 1 scattered frame(s) (3)" in caplog.text
+    # a clip whose face is never seen for long keeps what it has (nothing better to follow)
+    flicker = np.array([1, 1, 0, 0, 1, 1, 0, 1], bool)
+    assert not brief_detections(flicker, 5).any()
+    np.testing.assert_array_equal(brief_detections(np.array([1, 0, 1, 1, 1, 1, 1, 0, 1, 1], bool), 5),
+                                  [1, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+
+
 def test_no_face_anywhere_is_a_clear_error():
     with pytest.raises(NoFaceError, match="no face found"):
         detect_faces([np.full((256, 256, 3), 90, np.uint8)] * 3, fps=25, source_name="blank.mp4")
