@@ -24,6 +24,7 @@ from ..faces.topology import INNER_LIP_PAIRS, contour
 _UPPER_GAPS = (0.0, 0.3, 0.55, 0.76, 0.92)
 _CROWN = 0.2          # crown height of an upper incisor / inner mouth width (about 10 mm of 50)
 _LOWER_CROWN = 0.16
+_WIDE_OPEN = (0.45, 0.7)   # lips apart (x the mouth's width) where the lower teeth start / end riding on the lower lip
 _CORNER = 0.015       # corner radius of a tooth / inner mouth width (under 1 mm of 50; 0.03 notched a child's
 #                       small teeth so deep that MediaPipe read her grin as less open: s11_d0 jawOpen r 0.73 -> 0.49)
 CHIN = 152
@@ -153,7 +154,14 @@ class MouthInterior:
         down = np.array([-head[1, 0], head[0, 0]]) / max(np.hypot(head[0, 0], head[1, 0]), 1e-9)
         drop = max(float((target[CHIN, :2] - origin - chin) @ down), 0.0)
         edge_lo = (edge_up - 0.04 * width + drop)[None, :]
-        dome = edge_lo - np.minimum(0.5 * drop, 0.12 * width) * np.clip(1.0 - u ** 2, 0.0, 1.0)
+        # A wide-open mouth (an O, a yawn: lips apart by half the mouth's width and more) rolls its
+        # lower lip down further than the chin drops, and the lower teeth go with it: in real O mouths
+        # they show as a sliver above the lower lip, under the tongue, not under the upper teeth
+        # (there they left a flat slab of lip-coloured "inside" filling the opening).
+        wide = float(np.clip((opening.max() / width - _WIDE_OPEN[0]) / (_WIDE_OPEN[1] - _WIDE_OPEN[0]), 0.0, 1.0))
+        edge_lo = edge_lo + wide * np.maximum(y_lo[None, :] - 0.6 * _LOWER_CROWN * width - edge_lo, 0.0)
+        rise = max(min(0.5 * drop, 0.12 * width), wide * 0.4 * float(np.median(edge_lo - edge_up[None, :])))
+        dome = edge_lo - rise * np.clip(1.0 - u ** 2, 0.0, 1.0)
         tongue = _smooth(ys - dome)
         fill = fill + (c["tongue"] * (0.8 + 0.2 * depth)[..., None] - fill) * (tongue * side)[..., None]
         # lower teeth (in the lower lip's shadow) down to their roots; below them the inside of the lip

@@ -243,6 +243,27 @@ def test_lower_teeth_move_with_the_jaw_upper_teeth_with_the_head(portrait):
     assert low_b - low_a == pytest.approx(8.0, abs=1.5)   # the lower teeth follow the chin's 8 px
 
 
+def test_a_wide_open_mouth_shows_its_lower_teeth_above_the_lower_lip_not_under_the_upper(portrait):
+    """An O (a yawn, a shout): the lower lip rolls down twice as far as the chin drops (d18: lips
+    0.53 inter-ocular apart, chin 0.33 lower); real frames show the lower teeth as a sliver above the
+    lower lip, under the tongue. Placed by the chin alone they sat under the upper teeth and the
+    rest of the opening was one flat slab of lip colour."""
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    width = float(np.linalg.norm(pts[78, :2] - pts[308, :2]))
+    target = jaw_open(pts, 6.0)                                # the chin drops 6 px
+    lower = [14, 87, 178, 88, 95, 317, 402, 318, 324, 17, 84, 181, 91, 146, 314, 405, 321, 375]
+    target[lower, 1] = pts[lower, 1] + 0.6 * width             # the lower lip 0.6 of the width
+    column = _interior_column(engine, target)
+    bright = column > (column.max() + column.min()) / 2
+    upper_end = int(np.argmin(bright))
+    lower_start = upper_end + int(np.argmax(bright[upper_end:]))
+    lip = len(column)                                          # the column ends at the lower inner lip
+    assert bright[upper_end:].any()
+    assert lip - 0.2 * width < lower_start < lip               # the lower teeth just above the lower lip
+    assert column[upper_end:lower_start].min() < 0.5 * column[lower_start]   # a dark mouth above them
+
+
 def test_a_greyscale_source_gets_a_grey_interior_with_teeth(portrait):
     import cv2
 
