@@ -94,8 +94,7 @@ def ring_around(oval: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarra
     ahead = turn * angle
     leads = np.flatnonzero(ahead >= np.maximum.accumulate(ahead))   # points not turned back
     around = np.r_[leads, leads[0] + len(oval)]
-    spread = np.interp(np.arange(len(oval)), around, np.r_[ahead[leads], ahead[leads[0]] + 2 * np.pi])
-    spread = np.where(np.isin(np.arange(len(oval)), leads), ahead, spread) * turn
+    spread = turn * np.interp(np.arange(len(oval)), around, np.r_[ahead[leads], ahead[leads[0]] + 2 * np.pi])
     direction = np.stack([np.cos(spread), np.sin(spread)], 1)
     hull = oval[ConvexHull(oval).vertices]
     edges = np.roll(hull, -1, 0) - hull
@@ -108,7 +107,7 @@ def ring_around(oval: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarra
     hit = (denom != 0) & (t > 0) & (u >= -1e-9) & (u <= 1 + 1e-9)
     to_hull = np.where(hit, t, np.inf).min(1)
     radius = np.linalg.norm(rel, axis=1)
-    to_hull = np.where(np.isfinite(to_hull), np.maximum(to_hull, radius * (spread == angle)), radius)
+    to_hull = np.where(np.isfinite(to_hull), to_hull, radius)
     beyond = (scale - 1.0) * np.maximum(to_hull, RING_MIN_REACH * np.median(radius))
     return centre + direction * (to_hull + beyond)[:, None]
 
