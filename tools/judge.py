@@ -318,6 +318,9 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     res.frames = n
     ok = out.detected[:n] & drv.detected[:n]
     ok[[t for t in pair.covered if t < n]] = False
+    if not ok.any():   # nothing to compare: a result of the judge, not its end
+        res.error = "no frame where MediaPipe found both the output's face and the driving's"
+        return res
     res.jaw_r = pearson(out.blendshapes[:n, JAW][ok], drv.blendshapes[:n, JAW][ok])
     res.blink_r = pearson(out.blendshapes[:n, list(BLINK)].mean(1)[ok], drv.blendshapes[:n, list(BLINK)].mean(1)[ok])
     a_out = np.array([mediapipe_angles(m) for m in out.transforms[:n]])
