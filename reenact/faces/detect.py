@@ -82,6 +82,10 @@ class _FaceFinder:
         self.deep_left = 1 if not video else self.DEEP_FRAMES
         self.full = Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence)
         self._local: Landmarker | None = None
+        # every face the last search found: if the one chosen is not found again (a false detection
+        # in the first frame of a clip whose real face is too small for the whole-frame detector),
+        # the others are looked for where they were before the frame is given up
+        self.others: list[np.ndarray] = []
 
     @property
     def local(self) -> Landmarker:
@@ -96,16 +100,18 @@ class _FaceFinder:
         faces = self.full.detect(frame)
         if faces:
             self.deep_left = 0
+            self.others = [f.box for f in faces]
             return faces
         h, w = frame.shape[:2]
         if previous is not None:
-            (x0, y0), (x1, y1) = previous.box.reshape(2, 2)
-            side = int(max(x1 - x0, y1 - y0) * 3)
-            cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
-            x, y = max(0, cx - side // 2), max(0, cy - side // 2)
-            faces = [_shifted(f, x, y) for f in self.local.detect(frame[y:y + side, x:x + side])]
-            if faces:
-                return faces
+            for box in [previous.box] + self.others:
+                (x0, y0), (x1, y1) = box.reshape(2, 2)
+                side = int(max(x1 - x0, y1 - y0) * 3)
+                cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
+                x, y = max(0, cx - side // 2), max(0, cy - side // 2)
+                faces = [_shifted(f, x, y) for f in self.local.detect(frame[y:y + side, x:x + side])]
+                if faces:
+                    return faces
         side = first = min(h, w) // 2
         while side >= (96 if side == first else MIN_WINDOW):
             found = []
@@ -113,9 +119,11 @@ class _FaceFinder:
                 for x in _window_origins(w, side):
                     found += [_shifted(f, x, y) for f in self.local.detect(frame[y:y + side, x:x + side])]
             if found or not deep:
+                found = _distinct(found)
                 if found:
                     self.deep_left = 0
-                return _distinct(found)
+                    self.others = [f.box for f in found]
+                return found
             side //= 2
         return []
 
@@ -154,19 +162,43 @@ def _gaps(detected: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
-def _runs(detected: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of every run of frames with a face."""
-    edges = np.flatnonzero(np.diff(np.r_[0, detected.astype(np.int8), 0]))
-    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2])]
+def _runs(detected: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """(start, length) of every run of frames with a face; a run also ends before a `breaks` frame."""
+    starts = detected & ~np.r_[False, detected[:-1]]
+    if breaks is not None:
+        starts |= detected & breaks
+    first = [int(a) for a in np.flatnonzero(starts)]
+    missing = np.flatnonzero(~np.r_[detected, False])      # frames without a face, and the end
+    runs = []
+    for k, a in enumerate(first):
+        end = int(missing[np.searchsorted(missing, a)])
+        if k + 1 < len(first):
+            end = min(end, first[k + 1])
+        runs.append((a, end - a))
+    return runs
 
 
-def brief_detections(detected: np.ndarray, min_run: int) -> np.ndarray:
+def face_jumps(landmarks: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    """(T,) bool: frames whose face lies more than its own size away from the previous frame's (a
+    different face: the first frame's false detection given up for the real one, a cut)."""
+    xy = landmarks[..., :2]
+    centre = (xy.min(1) + xy.max(1)) / 2
+    size = (xy.max(1) - xy.min(1)).max(1)
+    jump = np.zeros(len(detected), bool)
+    both = detected[1:] & detected[:-1]
+    moved = np.linalg.norm(np.diff(centre, axis=0), axis=1) > np.maximum(size[1:], size[:-1])
+    jump[1:] = both & moved
+    return jump
+
+
+def brief_detections(detected: np.ndarray, min_run: int, breaks: np.ndarray | None = None) -> np.ndarray:
     """(T,) bool: frames of runs with a face shorter than `min_run`, in a clip that has a longer run.
 
     A talking head is seen for many frames in a row; a face found in one frame here and there,
     amid frames without one, is a detector's false alarm (a cartoon's title, a cloud): followed,
-    it set the clip's pose and its reference, and the real face's first frames slid in from it."""
-    runs = _runs(detected)
+    it set the clip's pose and its reference, and the real face's first frames slid in from it.
+    `breaks` (face_jumps) also ends a run: a face elsewhere in the frame is another run."""
+    runs = _runs(detected, breaks)
     brief = np.zeros(len(detected), bool)
     if any(length >= min_run for _, length in runs):
         for start, length in runs:
@@ -211,7 +243,8 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     if image_size is None:
         raise InputError(f"{source_name} has no frames")
     det = np.asarray(detected, bool)
-    brief = brief_detections(det, opts.min_face_run) if video else np.zeros_like(det)
+    brief = (brief_detections(det, opts.min_face_run, face_jumps(np.stack(landmarks), det)) if video
+             else np.zeros_like(det))
     if brief.any():
         log.warning("%s: a face in only %d scattered frame(s) (%s); taken for false detections and dropped",
                     source_name, int(brief.sum()), frame_list(np.flatnonzero(brief), 8))

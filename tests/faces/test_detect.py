@@ -118,6 +118,62 @@ def test_a_face_seen_in_one_frame_amid_a_long_search_is_a_false_detection(astron
     assert not brief_detections(flicker, 5).any()
     np.testing.assert_array_equal(brief_detections(np.array([1, 0, 1, 1, 1, 1, 1, 0, 1, 1], bool), 5),
                                   [1, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    # a face somewhere else from one frame to the next starts another run (frame 0 below)
+    seen = np.ones(8, bool)
+    np.testing.assert_array_equal(brief_detections(seen, 5, np.r_[False, True, np.zeros(6, bool)]),
+                                  [1, 0, 0, 0, 0, 0, 0, 0])
+
+
+def _square_face(x0: float, y0: float, side: float):
+    from reenact.faces.landmarker import FaceDetection
+
+    grid = np.random.default_rng(0).random((478, 3)) * (side, side, 0) + (x0, y0, 0)
+    grid[:2, :2] = [(x0, y0), (x0 + side, y0 + side)]
+    return FaceDetection(grid.astype(np.float32), np.zeros(52, np.float32), np.eye(4, dtype=np.float32))
+
+
+def test_a_false_face_in_a_clips_first_frame_gives_way_to_the_small_real_one(monkeypatch, caplog):
+    """A 3000 px landscape clip whose real face is too small for the whole-frame detector: the
+    first frame's search also returned a larger false face (seen on a rocket picture), which was
+    chosen and then never found again, and the real face was lost for the whole clip."""
+    import reenact.faces.detect as detect
+
+    real, false = (800.0, 700.0, 40.0), (100.0, 100.0, 200.0)
+
+    class Stub:   # whole frame: both faces on the first frame only; a crop: the squares inside it, if big enough
+        def __init__(self, video=False, **_):
+            self.video, self.calls = video, 0
+
+        def close(self):
+            pass
+
+        def detect(self, frame):
+            if self.video:
+                self.calls += 1
+                return [_square_face(*false), _square_face(*real)] if self.calls == 1 else []
+            x0, y0 = _origin(frame)
+            h, w = frame.shape[:2]
+            return [_square_face(x - x0, y - y0, s) for x, y, s in [real] if
+                    x0 <= x and y0 <= y and x + s <= x0 + w and y + s <= y0 + h and s >= max(h, w) / 8]
+
+    frames = [np.zeros((1000, 1000, 3), np.uint8) for _ in range(8)]
+    base = frames
+
+    def _origin(crop):   # where a crop of one of the frames starts (crops are views)
+        for f in base:
+            offset = crop.__array_interface__["data"][0] - f.__array_interface__["data"][0]
+            if 0 <= offset < f.nbytes:
+                row, col = divmod(offset, f.strides[0])
+                return col // f.strides[1], row
+        raise AssertionError("not a crop of a frame")
+
+    monkeypatch.setattr(detect, "Landmarker", lambda max_faces=4, video=False, min_confidence=0.5: Stub(video))
+    monkeypatch.setattr(detect, "mouth_visibility", lambda frame, points: (1.0, 1.0))
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        track = detect.detect_faces(frames, fps=25)
+    assert not track.detected[0] and track.detected[1:].all()
+    np.testing.assert_allclose(track.landmarks[:, 1, :2], np.tile([real[0] + real[2], real[1] + real[2]], (8, 1)),
+                               atol=1e-3)
 
 
 def test_no_face_anywhere_is_a_clear_error():
