@@ -18,12 +18,6 @@ from .errors import ReenactError
 log = logging.getLogger("reenact")
 
 
-def frame_list(frames, shown: int = 20) -> str:
-    """Frame numbers for a note: the first `shown`, then an ellipsis."""
-    frames = [int(f) for f in frames]
-    return ", ".join(str(f) for f in frames[:shown]) + (" …" if len(frames) > shown else "")
-
-
 def _setup_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))

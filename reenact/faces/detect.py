@@ -8,8 +8,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..console import frame_list
 from ..errors import InputError, NoFaceError
+from ..notes import frame_list
 from ..schema import FaceOptions
 from .crop import (corner_boxes, crop_transforms, detector_box_from_landmarks, is_already_cropped, landmark_boxes,
                    official_boxes, smooth_boxes)

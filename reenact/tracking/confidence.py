@@ -30,9 +30,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..console import frame_list
 from ..faces.types import FaceTrack
 from ..faces.visibility import mouth_visibility
+from ..notes import frame_list
 from .types import HeadTrack
 
 log = logging.getLogger("reenact")
