@@ -94,7 +94,12 @@ def ring_around(oval: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarra
     ahead = turn * angle
     leads = np.flatnonzero(ahead >= np.maximum.accumulate(ahead))   # points not turned back
     around = np.r_[leads, leads[0] + len(oval)]
-    spread = turn * np.interp(np.arange(len(oval)), around, np.r_[ahead[leads], ahead[leads[0]] + 2 * np.pi])
+    spread = np.interp(np.arange(len(oval)), around, np.r_[ahead[leads], ahead[leads[0]] + 2 * np.pi])
+    # and oval points in one line with the centre (the jaw of a face turned 44 degrees) get
+    # directions a quarter of the mean step apart at least, or their ring points coincide
+    steps = np.maximum(np.diff(np.r_[spread, spread[0] + 2 * np.pi]), 0.25 * 2 * np.pi / len(oval))
+    steps *= 2 * np.pi / steps.sum()
+    spread = turn * (spread[0] + np.r_[0.0, np.cumsum(steps[:-1])])
     direction = np.stack([np.cos(spread), np.sin(spread)], 1)
     hull = oval[ConvexHull(oval).vertices]
     edges = np.roll(hull, -1, 0) - hull

@@ -512,6 +512,13 @@ def test_rings_around_a_frontal_oval_are_scaled_copies_and_around_a_curled_one_s
     inside = (hull.equations[:, :2] @ ring.T + hull.equations[:, 2:]).max(0)
     median = np.median(np.linalg.norm(curled - centre, axis=1))
     assert inside.min() > 0.2 * 0.7 * median                # every ring point well beyond the outline
+    # two oval points in one line with the centre (a turned face's jaw) still get two ring points
+    inline = frontal.copy()
+    a = np.arctan2(*(frontal[8] - centre)[::-1]) + 0.001     # just past point 8, on nearly its line
+    inline[9] = centre + 0.9 * np.linalg.norm(frontal[9] - centre) * np.array([np.cos(a), np.sin(a)])
+    ring = ring_around(inline, centre, 1.25)
+    spacing = np.linalg.norm(np.diff(np.r_[ring, ring[:1]], axis=0), axis=1)
+    assert spacing.min() > 0.25 * spacing.mean()
 
 
 def test_a_source_turned_44_degrees_turns_and_nods_without_folding_or_freezing_its_hair(portrait):
