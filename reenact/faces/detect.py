@@ -104,7 +104,9 @@ class _FaceFinder:
             return faces
         h, w = frame.shape[:2]
         if previous is not None:
-            for box in [previous.box] + self.others:
+            # the chosen face first, then the others (the chosen one is among them: not twice)
+            others = [box for box in self.others if not np.array_equal(box, previous.box)]
+            for box in [previous.box] + others:
                 (x0, y0), (x1, y1) = box.reshape(2, 2)
                 side = int(max(x1 - x0, y1 - y0) * 3)
                 cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
@@ -150,20 +152,8 @@ def _fill_gaps(values: np.ndarray, detected: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
-def _gaps(detected: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of every run of frames without a face."""
-    runs, start = [], None
-    for i, ok in enumerate(list(detected) + [True]):
-        if not ok and start is None:
-            start = i
-        elif ok and start is not None:
-            runs.append((start, i - start))
-            start = None
-    return runs
-
-
 def _runs(detected: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """(start, length) of every run of frames with a face; a run also ends before a `breaks` frame."""
+    """(start, length) of every run of True frames; a run also ends before a `breaks` frame."""
     starts = detected & ~np.r_[False, detected[:-1]]
     if breaks is not None:
         starts |= detected & breaks
@@ -254,7 +244,7 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
         raise NoFaceError(f"no face found in {source_name}; use a clearer, frontal, well-lit face "
                           "that fills a good part of the picture")
     if not det.all():
-        gaps = _gaps(det)
+        gaps = _runs(~det)   # (start, length) of every run of frames without a face
         missing = int((~det).sum())
         longest = max(length for _, length in gaps)
         log.warning("%s: no face in %d of %d frames (%d gap(s), longest %d); filled by interpolation%s",
