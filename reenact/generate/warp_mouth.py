@@ -51,7 +51,10 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
     teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + 0.75 * (skin - grey), 0, 255)
     # the inside of the mouth is lip-like tissue; part skin, so that lipstick does not paint it. The
     # cavity is kept dark (real ones measure lighter, 0.4-0.6 of the skin): MediaPipe, and the eye,
-    # read a lighter one as lips, so the mouth looks less open than the driving's
+    # read a lighter one as lips, so the mouth looks less open than the driving's (tried again: a
+    # cavity at 0.26 of the lips with teeth at 0.9 of full light took the judge's jawOpen r on
+    # s6_d11-pan from 0.72 to 0.60 and on s6_d11-flip from 0.82 to 0.75, for a self-reenactment
+    # mouth error of 12.6 -> 12.5 on d11)
     return {"cavity": 0.08 * lip + 0.03 * skin, "tongue": 0.55 * lip + 0.3 * skin, "gum": 0.6 * lip + 0.35 * skin,
             "teeth": teeth}
 
