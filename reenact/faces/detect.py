@@ -15,6 +15,7 @@ from .crop import (corner_boxes, crop_transforms, detector_box_from_landmarks, i
                    official_boxes, smooth_boxes)
 from .landmarker import FaceDetection, Landmarker
 from .types import N_BLENDSHAPES, N_LANDMARKS, FaceTrack
+from .shots import each_shot, picture_signature, shot_ids, shot_starts
 from .visibility import mouth_visibility
 
 log = logging.getLogger("reenact")
@@ -204,13 +205,15 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     """Landmarks of one face through a sequence of RGB frames, with smoothed square crops."""
     opts = options or FaceOptions()
     frames = progress(frames, total, f"landmarks {source_name}") if progress else frames
-    landmarks, blends, transforms, detected, mouth = [], [], [], [], []
+    landmarks, blends, transforms, detected, mouth, pictures = [], [], [], [], [], []
     chosen: FaceDetection | None = None
     several_reported = False
     image_size = None
     with _FaceFinder(opts, video) as finder:
         for frame in frames:
             image_size = frame.shape[:2]
+            if video:
+                pictures.append(picture_signature(frame))
             faces = finder.find(frame, chosen)
             if faces:
                 if len(faces) > 1 and not several_reported:
@@ -250,26 +253,33 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
         log.warning("%s: no face in %d of %d frames (%d gap(s), longest %d); filled by interpolation%s",
                     source_name, missing, len(det), len(gaps), longest,
                     "" if longest <= opts.max_gap else f" — gaps over {opts.max_gap} frames may look frozen")
+    cuts = shot_starts(np.stack(pictures), opts.cut_threshold) if video else None
+    if cuts is not None and cuts.any():
+        log.info("%s: %d cut(s) in the picture, at frame(s) %s; each shot has its own neutral reference",
+                 source_name, int(cuts.sum()), frame_list(np.flatnonzero(cuts), 8))
     lms = _fill_gaps(np.stack(landmarks), det).astype(np.float32)
     bss = _fill_gaps(np.stack(blends), det).astype(np.float32)
     tfs = _fill_gaps(np.stack(transforms), det).astype(np.float32)
-    boxes = _crop_boxes(lms, opts, video, (int(image_size[0]), int(image_size[1])))
+    boxes = _crop_boxes(lms, opts, video, (int(image_size[0]), int(image_size[1])), cuts)
     return FaceTrack(
         landmarks=lms, blendshapes=bss, transforms=tfs, boxes=corner_boxes(boxes),
         crop_transforms=crop_transforms(boxes, opts.crop_size), detected=det,
         image_size=(int(image_size[0]), int(image_size[1])), crop_size=opts.crop_size, fps=float(fps),
-        mouth=np.asarray(mouth, np.float32),
+        mouth=np.asarray(mouth, np.float32), cuts=cuts,
     )
 
 
-def _crop_boxes(landmarks: np.ndarray, opts: FaceOptions, video: bool, image_size: tuple[int, int]) -> np.ndarray:
-    """(T, 3) centre/side crop boxes by the configured rule (faces/crop.py)."""
+def _crop_boxes(landmarks: np.ndarray, opts: FaceOptions, video: bool, image_size: tuple[int, int],
+                cuts: np.ndarray | None = None) -> np.ndarray:
+    """(T, 3) centre/side crop boxes by the configured rule (faces/crop.py), smoothed within each
+    shot (`cuts`: a crop does not slide towards where the face will be after a cut)."""
     if opts.crop_rule not in ("auto", "landmarks", "official"):
         raise InputError(f"unknown faces.crop_rule {opts.crop_rule!r}; choose auto, landmarks or official")
     if opts.crop_rule == "official":
         boxes = official_boxes(detector_box_from_landmarks(landmarks))
     else:
-        boxes = smooth_boxes(landmark_boxes(landmarks, opts.crop_scale), opts.box_smoothing)
+        boxes = each_shot(lambda part: smooth_boxes(part, opts.box_smoothing), landmark_boxes(landmarks, opts.crop_scale),
+                          None if cuts is None else shot_ids(cuts, len(landmarks)))
     cropped = str(opts.source_is_cropped).lower()
     if not video and (cropped in ("yes", "true", "1") or (cropped == "auto" and opts.crop_rule == "official"
                                                           and is_already_cropped(boxes[0], image_size))):

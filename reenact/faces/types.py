@@ -34,6 +34,9 @@ class FaceTrack:
     # (T, 2) float32: detail and lip colour of the mouth as the frame shows it (faces/visibility.py;
     # NaN where no face was detected); None where no frames were seen (presets, older caches)
     mouth: np.ndarray | None = None
+    # (T,) bool: the first frame of each shot after a cut in the picture (faces/shots.py); None
+    # where no frames were seen or for a single image
+    cuts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.landmarks.shape[0])
@@ -71,4 +74,5 @@ class FaceTrack:
                 crop_size=int(z["crop_size"]),
                 fps=float(z["fps"]),
                 mouth=z["mouth"] if "mouth" in z.files else None,
+                cuts=z["cuts"].astype(bool) if "cuts" in z.files else None,
             )

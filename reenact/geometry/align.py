@@ -27,12 +27,13 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
+from ..faces.shots import shot_slices
 from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, lip_floor,
-                     mesh_expression_features, steady_canonical, uncross_lips)
+                     mesh_expression_features, shot_references, steady_canonical, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
 MODES = ALIGN_MODES
@@ -160,6 +161,20 @@ def align(source: HeadTrack, driving: HeadTrack, options: AlignOptions | None = 
 
 # ------------------------------------------------------------------------------------- FLAME
 
+def _shots(track: HeadTrack) -> np.ndarray | None:
+    """(T,) shot ids of a track whose face stage saw cuts (faces/shots.py); None for one shot."""
+    shot = track.params.get("shot")
+    if shot is None:
+        return None
+    shot = np.asarray(shot).reshape(len(track))
+    return shot if shot.size and shot.max() > shot.min() else None
+
+
+def _cuts(shots: np.ndarray | None, n: int) -> np.ndarray | None:
+    """(T,) bool: the first frame of every shot after the first."""
+    return None if shots is None else np.r_[False, np.diff(shots) != 0][:n]
+
+
 def _flame_driving(driving: HeadTrack, sigma: float) -> dict[str, np.ndarray]:
     d = {
         "expression": _param(driving, "expression", "driving").reshape(len(driving), -1),
@@ -170,12 +185,13 @@ def _flame_driving(driving: HeadTrack, sigma: float) -> dict[str, np.ndarray]:
         "cam": _param(driving, "cam", "driving").reshape(len(driving), 3),
     }
     if sigma > 0:
-        d["expression"] = smooth(d["expression"], sigma)
-        d["cam"] = smooth(d["cam"], sigma)
+        shots = _shots(driving)
+        d["expression"] = smooth(d["expression"], sigma, shots)
+        d["cam"] = smooth(d["cam"], sigma, shots)
         for key in ("jaw", "global_rot", "neck"):
-            d[key] = smooth_rotations(d[key], sigma)
-        d["eyes"] = np.concatenate([smooth_rotations(d["eyes"][:, :3], sigma),
-                                    smooth_rotations(d["eyes"][:, 3:], sigma)], 1)
+            d[key] = smooth_rotations(d[key], sigma, shots)
+        d["eyes"] = np.concatenate([smooth_rotations(d["eyes"][:, :3], sigma, shots),
+                                    smooth_rotations(d["eyes"][:, 3:], sigma, shots)], 1)
     return d
 
 
@@ -212,12 +228,16 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
         if src_exp.shape[0] != d["expression"].shape[1]:
             raise InputError(f"source has {src_exp.shape[0]} expression coefficients, driving"
                              f" {d['expression'].shape[1]}; track both with the same FLAME setup")
+        shots = _shots(driving)
         if options.reference == "auto":
-            # FLAME's expression and jaw are identity-free: the nearest driving frame is the neutral one
+            # FLAME's expression and jaw are identity-free: the nearest driving frame is the neutral
+            # one (in each shot: after a cut the head may be seen from another camera)
             src_jaw = _frames(source, "jaw", "source", 3)[i_src]
-            ref = closest_frame(np.r_[src_exp, 10 * src_jaw], np.c_[d["expression"], 10 * d["jaw"]], weights=1.0)
+            features = np.c_[d["expression"], 10 * d["jaw"]]
+            ref = shot_references(lambda shot: closest_frame(np.r_[src_exp, 10 * src_jaw], features[shot], weights=1.0),
+                                  shots, n)
         else:
-            ref = _check_index(options.reference_frame, n, "reference frame")
+            ref = np.full(n, _check_index(options.reference_frame, n, "reference frame"))
         expression = src_exp + a_exp * (d["expression"] - d["expression"][ref])
         for key, cols, factor in (("global_rot", slice(0, 3), a_pose), ("neck", slice(3, 6), a_pose),
                                   ("jaw", slice(6, 9), a_exp)):
@@ -231,19 +251,19 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
             cam = np.repeat(src_cam[None], n, 0)
         else:
             cam = _relative_flame_camera(d["cam"], np.asarray(driving.crop_transforms, np.float64), driving.crop_size,
-                                         ref, src_cam, src_crop, a_pose, options.follow)
+                                         int(ref[0]), src_cam, src_crop, a_pose, options.follow, _cuts(shots, n))
     return AlignedFlame(shape=shape, expression=expression, pose=pose, cam=cam,
                         crop_transform=np.repeat(src_crop[None], n, 0), crop_size=int(source.crop_size),
                         tex=tex, light=light, mode=mode)
 
 
 def _relative_flame_camera(drv_cam, drv_crop, drv_crop_size, ref, src_cam, src_crop, factor,
-                           limits: FollowOptions) -> np.ndarray:
+                           limits: FollowOptions, cuts: np.ndarray | None = None) -> np.ndarray:
     """Source camera moved and scaled as the driving head moves in its frame, in head units
     (bounded, smoothed, camera jumps removed: motion.followed_motion)."""
     anchor, px_per_unit = _head_in_frame(drv_cam, drv_crop, drv_crop_size)
     # FLAME's unit is metres; a head is about 0.1 m in radius
-    shift_units, zoom = followed_motion(anchor / px_per_unit[ref] / 0.1, np.log(px_per_unit), ref, limits)
+    shift_units, zoom = followed_motion(anchor / px_per_unit[ref] / 0.1, np.log(px_per_unit), ref, limits, cuts)
     shift_units = 0.1 * shift_units @ _rotation_of(src_crop[None])[0].T    # into the source crop's axes
     s_src, tx_src, ty_src = src_cam
     s_new = s_src * zoom ** factor
@@ -273,23 +293,24 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     rot_d = _param(driving, "rotation", "driving").reshape(n, 3)
     trans_d = _param(driving, "translation", "driving").reshape(n, 3)
     scale_d = _param(driving, "scale", "driving").reshape(n)
+    shots = _shots(driving)
     if options.smoothing > 0:
-        canon_d = smooth(canon_d, options.smoothing)
-        rot_d = smooth_rotations(rot_d, options.smoothing)
-        trans_d = smooth(trans_d, options.smoothing)
-        scale_d = smooth(scale_d, options.smoothing)
+        canon_d = smooth(canon_d, options.smoothing, shots)
+        rot_d = smooth_rotations(rot_d, options.smoothing, shots)
+        trans_d = smooth(trans_d, options.smoothing, shots)
+        scale_d = smooth(scale_d, options.smoothing, shots)
     if canon_d.shape[1] >= len(_RIGID_WEIGHTS):
-        canon_d = steady_canonical(canon_d, _RIGID_WEIGHTS, FRAME_BLOCK)
+        canon_d = steady_canonical(canon_d, _RIGID_WEIGHTS, FRAME_BLOCK, shots)
     canon_s = _param(source, "canonical", "source")[i_src]
     rot_s = _param(source, "rotation", "source").reshape(-1, 3)[i_src]
     trans_s = _param(source, "translation", "source").reshape(-1, 3)[i_src]
     scale_s = float(_param(source, "scale", "source").reshape(-1)[i_src])
     if canon_s.shape != canon_d.shape[1:]:
         raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
-    ref = _mesh_reference(canon_s, canon_d, options)
-    canon_ref = np.asarray(canon_d[ref], np.float64)
-
-    size_s, size_ref = _spread(canon_s), _spread(canon_ref)
+    ref = _mesh_reference(canon_s, canon_d, options, shots)               # (T,): each shot's own
+    size_s = _spread(canon_s)
+    refs, of_frame = np.unique(ref, return_inverse=True)
+    size_ref = np.array([_spread(np.asarray(canon_d[r], np.float64)) for r in refs])[of_frame]
     if mode == "absolute":   # the driving's head rotation as it is; no identity-free expression here
         rotation = rot_d.copy()
     else:
@@ -302,8 +323,9 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         drv_crop = np.asarray(driving.crop_transforms, np.float64)
         anchor = _frame_from_crop(drv_crop, trans_d[:, :2])               # driving head position, frame px
         px_per_unit = scale_d / _scale_of(drv_crop)                       # driving frame px per canonical unit
-        shift, zoom = followed_motion(anchor / (px_per_unit[ref] * size_ref), np.log(px_per_unit), ref,
-                                      options.follow)                     # in driving head sizes
+        first = int(ref[0])
+        shift, zoom = followed_motion(anchor / (px_per_unit[first] * size_ref[0]), np.log(px_per_unit), first,
+                                      options.follow, _cuts(shots, n))    # in driving head sizes
         shift = shift @ _rotation_of(src_crop[None])[0].T * (scale_s * size_s)
         scale = scale_s * zoom ** a_pose
         translation[:, :2] += a_pose * shift
@@ -311,7 +333,9 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     floor = lip_floor(canon_s)
     points = np.empty((n, *canon_s.shape))
     for part in blocks(n, FRAME_BLOCK):
-        canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (size_s / size_ref)
+        canon_ref = np.asarray(canon_d[ref[part]], np.float64)
+        canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (
+            size_s / size_ref[part, None, None])
         canonical = uncross_lips(canonical, floor)
         points[part] = (scale[part, None, None] * np.einsum("tij,tnj->tni", rmat[part], canonical)
                         + translation[part, None, :])
@@ -322,14 +346,19 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
 FRAME_BLOCK = 256   # frames of the mesh algebra at a time (issue 15: bounded memory on long clips)
 
 
-def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOptions) -> int:
-    """The driving frame relative motion is measured from (see motion.closest_frame)."""
-    if options.reference != "auto":
-        return _check_index(options.reference_frame, len(canon_d), "reference frame")
+def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOptions,
+                    shots: np.ndarray | None = None) -> np.ndarray:
+    """(T,) the driving frame each frame's relative motion is measured from (motion.closest_frame),
+    one per shot."""
     n = len(canon_d)
+    if options.reference != "auto":
+        return np.full(n, _check_index(options.reference_frame, n, "reference frame"))
     features, speed = np.empty((n, 3)), np.zeros(n)
     for part in blocks(n, FRAME_BLOCK):
         with_previous = np.asarray(canon_d[max(part.start - 1, 0):part.stop], np.float64)
         features[part] = mesh_expression_features(with_previous[-(part.stop - part.start):])
         speed[max(part.start, 1):part.stop] = np.linalg.norm(np.diff(with_previous, axis=0), axis=-1).mean(-1)
-    return closest_frame(mesh_expression_features(canon_s), features, speed=speed)
+    for shot in shot_slices(shots, n)[1:]:    # a cut is not a face moving fast
+        speed[shot.start] = speed[min(shot.start + 1, shot.stop - 1)] if shot.stop - shot.start > 1 else 0.0
+    own = mesh_expression_features(canon_s)
+    return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot]), shots, n)

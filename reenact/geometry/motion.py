@@ -13,15 +13,18 @@ closed mouth through itself.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..faces.shots import shot_slices
 from ..faces.topology import INNER_LIP_PAIRS, lip_gaps
 from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
 __all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
-           "lip_floor", "mesh_expression_features", "steady_canonical", "uncross_lips"]
+           "lip_floor", "mesh_expression_features", "shot_references", "steady_canonical", "uncross_lips"]
 
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
@@ -56,11 +59,13 @@ def _soft_limit(values: np.ndarray, limit: float) -> np.ndarray:
     return limit * np.tanh(values / limit)
 
 
-def followed_motion(shift: np.ndarray, log_scale: np.ndarray, ref: int,
-                    limits: FollowOptions) -> tuple[np.ndarray, np.ndarray]:
+def followed_motion(shift: np.ndarray, log_scale: np.ndarray, ref: int, limits: FollowOptions,
+                    cuts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(T, 2) shift in head sizes and (T,) scale factor to transfer, relative to frame `ref`:
-    jumps removed, smoothed, bounded."""
+    jumps (and the `cuts` (T,) bool the picture shows, faces/shots.py) removed, smoothed, bounded."""
     jump = camera_jumps(shift, log_scale, limits)
+    if cuts is not None:
+        jump |= np.asarray(cuts, bool)
     shift = _without_jumps(np.asarray(shift, np.float64), jump)
     log_scale = _without_jumps(np.asarray(log_scale, np.float64), jump)
     if limits.smoothing > 0 and len(shift) > 1:
@@ -73,9 +78,11 @@ def followed_motion(shift: np.ndarray, log_scale: np.ndarray, ref: int,
     return shift, scale
 
 
-def steady_canonical(canonical: np.ndarray, weights: np.ndarray, block: int = 256) -> np.ndarray:
+def steady_canonical(canonical: np.ndarray, weights: np.ndarray, block: int = 256,
+                     shots: np.ndarray | None = None) -> np.ndarray:
     """Pose-free mesh points (T, N, 3) with every frame's rigid part (the points `weights` (M <= N,)
-    picks, those expressions hardly move) at the clip's median position and size.
+    picks, those expressions hardly move) at the clip's median position and size (each shot's,
+    given `shots`: after a cut to another face, its own).
 
     The tracker undoes a time-smoothed pose, so around a cut or a camera jump the pose it
     undoes lags the face for a few frames, and the head's jump in position and size leaks into
@@ -91,11 +98,13 @@ def steady_canonical(canonical: np.ndarray, weights: np.ndarray, block: int = 25
         frames = np.asarray(pts[part], np.float64)
         centre[part] = (w * frames).sum(1, keepdims=True)
         size[part] = np.sqrt((w * (frames - centre[part]) ** 2).sum((1, 2)))
-    ref_centre, ref_size = np.median(centre, 0), float(np.median(size))
+    ref_centre, ref_size = np.empty_like(centre), np.empty_like(size)
+    for shot in shot_slices(shots, len(pts)):
+        ref_centre[shot], ref_size[shot] = np.median(centre[shot], 0), np.median(size[shot])
     out = np.empty(pts.shape, np.result_type(pts.dtype, np.float32))
     for part in blocks(len(pts), block):
-        stretch = (ref_size / np.maximum(size[part], 1e-12))[:, None, None]
-        out[part] = (np.asarray(pts[part], np.float64) - centre[part]) * stretch + ref_centre
+        stretch = (ref_size[part] / np.maximum(size[part], 1e-12))[:, None, None]
+        out[part] = (np.asarray(pts[part], np.float64) - centre[part]) * stretch + ref_centre[part]
     return out
 
 
@@ -127,6 +136,16 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
         speed = np.asarray(speed, np.float64)
         cost = cost + 0.02 * speed / max(float(np.median(speed)), 1e-9)
     return int(np.argmin(cost))
+
+
+def shot_references(pick: Callable[[slice], int], shots: np.ndarray | None, n: int) -> np.ndarray:
+    """(n,) int: the reference frame of every frame, one per shot (faces/shots.py): `pick(frames)`
+    chooses it among a shot's frames (an index into that slice). After a cut to another face the
+    reference is that face's own, so the two faces' difference never passes for expression."""
+    ref_of = np.empty(n, np.int64)
+    for shot in shot_slices(shots, n):
+        ref_of[shot] = shot.start + pick(shot)
+    return ref_of
 
 
 def uncross_lips(points: np.ndarray, floor: np.ndarray) -> np.ndarray:

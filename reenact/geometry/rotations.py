@@ -6,6 +6,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
+from ..faces.shots import each_shot
+
 
 def relative_rotation(rotvec_t: np.ndarray, rotvec_ref: np.ndarray) -> Rotation:
     """delta with R_t = delta · R_ref (the motion from the reference to frame t)."""
@@ -25,8 +27,11 @@ def transfer_rotation(rotvec_t: np.ndarray, rotvec_ref: np.ndarray, rotvec_src: 
     return (delta * src).as_rotvec()
 
 
-def smooth_rotations(rotvecs: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing over time of (T, 3) rotations, done on sign-continuous quaternions."""
+def smooth_rotations(rotvecs: np.ndarray, sigma: float, shots: np.ndarray | None = None) -> np.ndarray:
+    """Gaussian smoothing over time of (T, 3) rotations, done on sign-continuous quaternions
+    (within each shot, given `shots`: faces/shots.py)."""
+    if shots is not None:
+        return each_shot(lambda part: smooth_rotations(part, sigma), rotvecs, shots)
     if sigma <= 0 or len(rotvecs) < 2:
         return np.array(rotvecs, dtype=np.float64)
     quat = Rotation.from_rotvec(rotvecs).as_quat()
@@ -37,8 +42,10 @@ def smooth_rotations(rotvecs: np.ndarray, sigma: float) -> np.ndarray:
     return Rotation.from_quat(quat / np.linalg.norm(quat, axis=1, keepdims=True)).as_rotvec()
 
 
-def smooth(values: np.ndarray, sigma: float) -> np.ndarray:
-    """Zero-phase Gaussian smoothing along time (axis 0)."""
+def smooth(values: np.ndarray, sigma: float, shots: np.ndarray | None = None) -> np.ndarray:
+    """Zero-phase Gaussian smoothing along time (axis 0), within each shot given `shots`."""
+    if shots is not None:
+        return each_shot(lambda part: smooth(part, sigma), values, shots)
     values = np.asarray(values, dtype=np.float64)
     if sigma <= 0 or len(values) < 2:
         return values.copy()

@@ -31,6 +31,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..faces.types import FaceTrack
+from ..faces.shots import each_shot, shot_ids
 from ..faces.visibility import mouth_visibility
 from ..notes import frame_list
 from .types import HeadTrack
@@ -61,7 +62,7 @@ def mouth_evidence(face_track: FaceTrack, frames: Callable[[], Iterable[np.ndarr
 
 def unreliable_frames(residuals: np.ndarray | None, detected: np.ndarray, blendshapes: np.ndarray | None,
                       threshold: float, mouth: np.ndarray | None = None, mouth_ratio: float = 0.6,
-                      lips: np.ndarray | None = None) -> np.ndarray:
+                      lips: np.ndarray | None = None, shots: np.ndarray | None = None) -> np.ndarray:
     """(T,) bool: frames whose fitted expression should not be trusted.
 
     A frame is flagged when the face stage filled it in (no detection), when its landmark
@@ -69,7 +70,8 @@ def unreliable_frames(residuals: np.ndarray | None, detected: np.ndarray, blends
     the clip's median, and at least 1 px above it), when MediaPipe's blendshapes are not finite,
     when its mouth detail (`mouth_evidence`, if given) is below `mouth_ratio` x the clip's median,
     or when its lips' colour contrast (`mouth_evidence`, if given) is below LIP_COLOUR_RATIO x the
-    clip's median."""
+    clip's median. With `shots` (T,) (faces/shots.py) the mouth's medians are each shot's: after a
+    cut to a greyscale or a dim picture the lips are not "lost" in every frame."""
     flagged = ~np.asarray(detected, bool)
     if residuals is not None and len(residuals) >= 5:
         residuals = np.asarray(residuals, np.float64)
@@ -79,8 +81,9 @@ def unreliable_frames(residuals: np.ndarray | None, detected: np.ndarray, blends
     if blendshapes is not None and len(blendshapes) == len(flagged):
         b = np.asarray(blendshapes, np.float64)
         flagged |= ~np.isfinite(b).all(axis=1)
-    flagged |= _below_median_share(mouth, mouth_ratio, len(flagged))
-    flagged |= _below_median_share(lips, LIP_COLOUR_RATIO, len(flagged), least_median=LIP_COLOUR_MIN)
+    for values, share, least in ((mouth, mouth_ratio, -np.inf), (lips, LIP_COLOUR_RATIO, LIP_COLOUR_MIN)):
+        if values is not None and len(values) == len(flagged):
+            flagged |= each_shot(lambda part: _below_median_share(part, share, len(part), least), values, shots)
     return flagged
 
 
@@ -116,8 +119,9 @@ def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, residual_thr
     """The expression parameters (`expression_keys` of the track's params) held (interpolated)
     through unreliable frames, with a warning naming them; the per-frame confidence (1 good, 0
     flagged) goes into the track. `residual_threshold` None: the residual is not a signal."""
+    shots = None if face_track.cuts is None else shot_ids(face_track.cuts, len(face_track))
     flagged = unreliable_frames(None if residual_threshold is None else track.residuals, face_track.detected,
-                                face_track.blendshapes, residual_threshold or 0.0, mouth, mouth_ratio, lips)
+                                face_track.blendshapes, residual_threshold or 0.0, mouth, mouth_ratio, lips, shots)
     params = dict(track.params)
     params["confidence"] = (~flagged).astype(np.float32)
     if flagged.any() and not flagged.all():

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import NoFaceError
+from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
 from ..flame.landmarks import MEDIAPIPE_EYELIDS
@@ -197,12 +198,13 @@ class FlameTracker:
         f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
         # eyelids are reported, never rendered: alignment and the maps read "expression" only
         eyelids = {"eyelids": f32(out.expression[:, s.n_expression:])} if self.n_eyelids else {}
+        shots = {"shot": shot_ids(face_track.cuts, n)} if face_track.cuts is not None else {}
         return HeadTrack(
             backend=self.name, geometry=self.geometry,
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression[:, :s.n_expression]), **eyelids,
                     "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
-                    "cam": f32(np.concatenate([scale[:, None], translation], axis=1))},
+                    "cam": f32(np.concatenate([scale[:, None], translation], axis=1)), **shots},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
             crop_transforms=np.asarray(face_track.crop_transforms, np.float32), residuals=residuals,
             meta={"flame_model": self.head.model.data.source, "landmarks": f"{len(self.lset.kind)} points",

@@ -6,6 +6,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.spatial.transform import Rotation
 
+from ..faces.shots import each_shot
+
 # Image axes (x right, y down, z away from the camera) <-> model axes (x right, y up, z toward it):
 # a half turn about x, so it is a proper rotation and its own inverse.
 FLIP_YZ = np.diag([1.0, -1.0, -1.0])
@@ -62,11 +64,13 @@ def similarity_procrustes(src: np.ndarray, dst: np.ndarray, weights: np.ndarray 
     return rot, trans, scale
 
 
-def smooth_in_time(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Zero-phase Gaussian smoothing along axis 0 (frames); sigma in frames, 0 = off."""
+def smooth_in_time(x: np.ndarray, sigma: float, shots: np.ndarray | None = None) -> np.ndarray:
+    """Zero-phase Gaussian smoothing along axis 0 (frames); sigma in frames, 0 = off. With `shots`
+    (T,) shot ids (faces/shots.py) each shot is smoothed on its own: nothing leaks across a cut."""
     if sigma <= 0 or len(x) < 2:
         return x
-    return gaussian_filter1d(np.asarray(x, np.float64), sigma, axis=0, mode="nearest").astype(x.dtype)
+    return each_shot(lambda part: gaussian_filter1d(np.asarray(part, np.float64), sigma, axis=0, mode="nearest")
+                     .astype(x.dtype), x, shots)
 
 
 def inplane_angle(crop_transforms: np.ndarray) -> np.ndarray:

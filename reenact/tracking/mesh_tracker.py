@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..errors import NoFaceError
+from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
 from ..faces.topology import load_canonical_face
 from ..io.memory import blocks
@@ -114,9 +115,10 @@ class MeshTracker:
         # ends) must not come back as expression (a camera zooming 1.5x grew the face 6 %).
         own_rot, own_trans, own_scale = rotvec_to_matrix(rotvec), trans, np.exp(log_scale)
         # Axis-angle vectors average safely here: head rotations stay far from the half turn.
-        rotvec = smooth_in_time(rotvec, self.settings.pose_sigma)
-        trans = smooth_in_time(trans, self.settings.pose_sigma)
-        scale = np.exp(smooth_in_time(log_scale, self.settings.pose_sigma))
+        shots = shot_ids(face_track.cuts, n) if face_track.cuts is not None else None
+        rotvec = smooth_in_time(rotvec, self.settings.pose_sigma, shots)
+        trans = smooth_in_time(trans, self.settings.pose_sigma, shots)
+        scale = np.exp(smooth_in_time(log_scale, self.settings.pose_sigma, shots))
         rot = rotvec_to_matrix(rotvec)
         n_points = face_track.landmarks.shape[1]
         canonical = np.empty((n, n_points, 3), np.float32)
@@ -124,7 +126,7 @@ class MeshTracker:
         for points in blocks(n_points, POINT_BLOCK):
             lmk = _fill_invalid(np.nan_to_num(face_track.landmarks_in_crop(points=points).astype(np.float64)), valid)
             block = np.einsum("tji,tnj->tni", own_rot, lmk - own_trans[:, None]) / own_scale[:, None, None]
-            canonical[:, points] = smooth_in_time(block, self.settings.canonical_sigma)
+            canonical[:, points] = smooth_in_time(block, self.settings.canonical_sigma, shots)
             # Residual: how far the rigid points sit from the canonical face once posed, crop px.
             rigid = slice(points.start, min(N_MESH, points.stop))
             if rigid.start < rigid.stop:
@@ -134,10 +136,12 @@ class MeshTracker:
         residuals = np.sqrt(weighted_sq_err.sum(axis=1) / weights.sum())
         if progress is not None:
             progress(n, n)
+        params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
+                  "scale": scale.astype(np.float32), "canonical": canonical}
+        if shots is not None:
+            params["shot"] = shots
         return HeadTrack(
-            backend=self.name, geometry=self.geometry,
-            params={"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
-                    "scale": scale.astype(np.float32), "canonical": canonical},
+            backend=self.name, geometry=self.geometry, params=params,
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
             crop_transforms=np.asarray(face_track.crop_transforms, np.float32),
             residuals=residuals.astype(np.float32),

@@ -58,6 +58,9 @@ class HeadTrack:
         is smoothed over time, tracking.mesh.pose_sigma, and the canonical is not, so the identity
         holds up to what that smoothing removed). Triangles: reenact.faces.topology.face_triangles.
 
+    Either geometry may also hold shot (T,) int32: the shot of each frame, a cut in the picture
+    starting the next (faces/shots.py); alignment measures each shot from its own reference.
+
     residuals: per frame, RMS distance in crop pixels between the fitted and the observed
     landmarks (flame), or of MediaPipe's rigid reference points from the posed canonical face (mesh).
     """

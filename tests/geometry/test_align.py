@@ -330,3 +330,33 @@ def test_a_cut_whose_pose_lags_does_not_leak_into_the_expression():
     assert np.abs(pts[6] - pts[5]).max() < 0.05 and np.abs(pts[7] - pts[5]).max() < 0.05
     gaps = lip_gaps(out.points).mean(1)
     assert gaps[7] - gaps[0] > 0.4 * 10 * 9 / 11 * 0.95                     # the mouth opened (0.4 cm at 10 px/cm)
+
+
+def test_after_a_cut_to_another_face_each_shot_is_measured_from_its_own_reference():
+    """A cut to another person (a longer nose, a wider jaw) seen from another camera (turned 17
+    degrees): with the face stage's shot ids the second shot's neutral frame gives the source its
+    own face and pose, as the first shot's does; measured from the first shot's reference, the
+    other person's face and the camera's angle came through as expression and head turn."""
+    face = _canonical_face()
+    other = face.copy()
+    nose = np.linalg.norm(face - face[4], axis=1) < 1.5
+    other[nose, 1] += 0.3                                                      # another person's longer nose
+    jaw = np.abs(face[:, 0]) > 5.5
+    other[jaw, 0] *= 1.1                                                       # ... and wider jaw
+    n = 20
+    amount = np.tile(np.r_[0.0, np.linspace(0.1, 0.5, 9)], 2)              # each shot starts closed
+    canonical = np.concatenate([_open_jaw(face, amount[:10]), _open_jaw(other, amount[10:])])
+    rot = np.zeros((n, 3))
+    rot[10:, 1] = 0.3
+    source = mesh_track(face[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(canonical, rot, np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 9.0),
+                         [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    one_shot = align(source, driving, AlignOptions(smoothing=0.0))
+    driving.params["shot"] = (np.arange(n) >= 10).astype(np.int32)
+    shots = align(source, driving, AlignOptions(smoothing=0.0))
+    own = 10.0 * face + [256.0, 250.0, 0.0]
+    np.testing.assert_allclose(shots.points[0], own, atol=1e-5)
+    np.testing.assert_allclose(shots.points[10], own, atol=1e-5)              # the new face's neutral = the source's
+    # the same opening in both shots (to 0.1 px: each shot's motion is scaled by its own face's size)
+    np.testing.assert_allclose(shots.points[15], shots.points[5], atol=0.1)
+    assert np.abs(one_shot.points[10] - own).max() > 5.0                     # px: the leak the shots remove
