@@ -59,7 +59,7 @@ import numpy as np
 
 sys.path.insert(0, os.environ.get("REENACT_ROOT") or str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_variants import HAND_FRAMES  # noqa: E402  (a `hand` clip's covered frames)
+from make_variants import HAND_FRAMES, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
 
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
@@ -80,6 +80,7 @@ class Pair:
     grey: bool = False
     self_reenact: bool = False
     covered: range = range(0)    # frames whose driving mouth is hidden (a `hand` variant): no truth there
+    shot_starts: tuple[int, ...] = ()   # frames after a cut to another clip (a `recut` variant)
 
 
 @dataclass
@@ -288,6 +289,16 @@ def encoded(image: np.ndarray, tmp: Path) -> np.ndarray:
     return frame[:image.shape[0], :image.shape[1]]   # the encoder pads odd sizes
 
 
+def within_shots(values: np.ndarray, ok: np.ndarray, shot: np.ndarray) -> np.ndarray:
+    """`values` (T, ...) less their median over each shot's `ok` frames (a plain clip: one shot)."""
+    out = np.asarray(values, np.float64).copy()
+    for k in np.unique(shot):
+        frames = shot == k
+        if (frames & ok).any():
+            out[frames] -= np.median(out[frames & ok], 0)
+    return out
+
+
 def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -> Result:
     from reenact.eval.estimators.head_pose import mediapipe_angles
     from reenact.faces import detect_faces, detect_in_file
@@ -321,11 +332,15 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     if not ok.any():   # nothing to compare: a result of the judge, not its end
         res.error = "no frame where MediaPipe found both the output's face and the driving's"
         return res
-    res.jaw_r = pearson(out.blendshapes[:n, JAW][ok], drv.blendshapes[:n, JAW][ok])
-    res.blink_r = pearson(out.blendshapes[:n, list(BLINK)].mean(1)[ok], drv.blendshapes[:n, list(BLINK)].mean(1)[ok])
+    # each shot of a recut clip on its own: another person's resting jaw, lids and pose are not motion
+    shot = np.searchsorted(np.asarray(pair.shot_starts, int), np.arange(n), side="right")
+    jaw_o, jaw_d = within_shots(out.blendshapes[:n, JAW], ok, shot), within_shots(drv.blendshapes[:n, JAW], ok, shot)
+    res.jaw_r = pearson(jaw_o[ok], jaw_d[ok])
+    blink_o, blink_d = (within_shots(t.blendshapes[:n, list(BLINK)].mean(1), ok, shot) for t in (out, drv))
+    res.blink_r = pearson(blink_o[ok], blink_d[ok])
     a_out = np.array([mediapipe_angles(m) for m in out.transforms[:n]])
     a_drv = np.array([mediapipe_angles(m) for m in drv.transforms[:n]])
-    err = np.abs((a_out - np.median(a_out[ok], 0)) - (a_drv - np.median(a_drv[ok], 0)))
+    err = np.abs(within_shots(a_out, ok, shot) - within_shots(a_drv, ok, shot))
     big = ok & (np.abs(a_drv[:, 0]) > 10)
     res.yaw, res.pitch = (float(np.median(err[ok, k])) for k in (0, 1))
     if big.sum() >= 5:
@@ -404,8 +419,11 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
           turns: Path | None = None) -> list[Pair]:
     """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
     variants with one of those two portraits (so the plain pair to compare with exists),
-    greyscale and padded portraits, self-reenactment, and (group `turn`) the clips of `turns`
+    greyscale and padded portraits, self-reenactment (a `recut` variant's two halves are judged as
+    two shots: each series less its own median in each), and (group `turn`) the clips of `turns`
     (clips that turn past |yaw| > 10°, e.g. ../shared/data-extra/driving) with one portrait each."""
+    from reenact.io.video import probe_video
+
     sources = sorted((data / "source").glob("*.jpg"))
     clips = sorted((data / "driving").glob("*.mp4"))
     chosen = {c.stem: (sources if full else [sources[i % len(sources)], sources[(i + 2) % len(sources)]])
@@ -413,13 +431,14 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for c in clips for s in chosen[c.stem]]
     if variants is not None and variants.is_dir():
         for c in clips:
-            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand")):
+            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut")):
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 s = chosen[c.stem][j % len(chosen[c.stem])]
                 if clip.is_file():
                     base = f"{s.stem}_{c.stem}" if kind in ("zoom", "pan", "shake", "cut") else None
                     out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base,
-                                    covered=HAND_FRAMES if kind == "hand" else range(0)))
+                                    covered=HAND_FRAMES if kind == "hand" else range(0),
+                                    shot_starts=(recut_at(probe_video(c).frame_count),) if kind == "recut" else ()))
         for i, s in enumerate(sources if full else sources[:2]):
             for kind in ("grey", "padded"):
                 image = variants / "source" / f"{s.stem}-{kind}.jpg"
@@ -501,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, grey, padded, self, turn); default all")
+                    " flip, hand, recut, grey, padded, self, turn); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

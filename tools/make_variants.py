@@ -5,6 +5,7 @@ Driving variants of each clip (the camera motion added is known, so the judge ca
 not transferred to the source's head):
     zoom   the camera zooms in smoothly to 1.5x            pan    it pans by half a frame and back
     shake  a hand-held jitter of a few percent             cut    a hard cut to a 1.3x closer, shifted view
+    recut  its first half, then a cut to the second half of the next shared clip (another person)
     open   the clip trimmed to start where the mouth is most open in its first seconds
     flip   mirrored left-right
     hand   a hand (a skin-coloured patch with finger creases) over the mouth for HAND_FRAMES
@@ -24,8 +25,14 @@ import cv2
 import numpy as np
 
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "open", "flip", "hand")
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand")
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
+FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
+
+
+def recut_at(clip_frames: int, frames: int = FRAMES) -> int:
+    """The first frame after a `recut` variant's cut, for a source clip of `clip_frames`."""
+    return min(clip_frames, frames) // 2
 
 
 def camera(kind: str, t: int, n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -71,7 +78,7 @@ def most_open_start(path: Path, search: int = 150) -> int:
     return int(np.argmax(track.blendshapes[:, 25]))
 
 
-def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int) -> Path:
+def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other: Path | None = None) -> Path:
     from reenact.io.video import probe_video
     from reenact.io.writer import write_video
 
@@ -80,12 +87,16 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int) -> Pa
     h, w = clip[0].shape[:2]
     if kind == "hand":
         clip = cover_mouth(clip, seed)
+    if kind == "recut":
+        half = recut_at(len(clip), frames)
+        clip = clip[:half] + [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
+                              for f in read_frames(other or path, half, len(clip) - half)]
 
     def gen():
         for t, frame in enumerate(clip):
             if kind == "flip":
                 yield np.ascontiguousarray(frame[:, ::-1])
-            elif kind in ("open", "hand"):
+            elif kind in ("open", "hand", "recut"):
                 yield frame
             else:
                 yield cv2.warpAffine(frame, camera(kind, t, len(clip), (h, w), seed), (w, h),
@@ -149,16 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--out", type=Path, default=Path("/tmp/reenact-variants"))
-    ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--frames", type=int, default=FRAMES)
     ap.add_argument("--kinds", default=",".join(DRIVING_VARIANTS))
     args = ap.parse_args(argv)
     (args.out / "driving").mkdir(parents=True, exist_ok=True)
     (args.out / "source").mkdir(parents=True, exist_ok=True)
-    for seed, clip in enumerate(sorted((args.data / "driving").glob("*.mp4"))):
+    clips = sorted((args.data / "driving").glob("*.mp4"))
+    for seed, clip in enumerate(clips):
         for kind in args.kinds.split(","):
             target = args.out / "driving" / f"{clip.stem}-{kind}.mp4"
             if not target.exists():
-                make_driving(clip, kind, target, args.frames, seed)
+                make_driving(clip, kind, target, args.frames, seed, other=clips[(seed + 1) % len(clips)])
                 print(target)
     for image in sorted((args.data / "source").glob("*.jpg")):
         for kind in ("grey", "padded"):

@@ -92,3 +92,14 @@ def test_an_edge_the_face_carried_far_is_not_a_seam_but_a_cut_still_is(portrait)
     pasted = image.copy()
     pasted[y0 + drop:y1 + drop, x0:x1] = image[y0:y1, x0:x1]
     assert len(judge.seam_lines(pasted, image, iod, None, moved, pts)) > 0
+
+
+def test_a_recut_clip_is_judged_shot_by_shot():
+    """After a cut to another clip the driving's resting pose and jaw are another person's: the
+    judge compares each shot less its own median, so a source that keeps its own rest is right."""
+    t = np.arange(20)
+    motion = np.sin(t / 2.0)
+    driving = motion + np.where(t >= 10, 5.0, 0.0)             # the step is the other person, not motion
+    ok, shot = np.ones(20, bool), (t >= 10).astype(int)
+    np.testing.assert_allclose(judge.within_shots(driving, ok, shot), judge.within_shots(motion, ok, shot), atol=1e-12)
+    assert judge.pearson(motion, driving) < 0.5                 # judged as one shot the step swamps the motion
