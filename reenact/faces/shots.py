@@ -24,7 +24,8 @@ _THUMB = (64, 64)
 
 def picture_signature(frame: np.ndarray) -> np.ndarray:
     """(192,) float32 normalised hue/saturation/value histogram of an RGB frame, from a thumbnail."""
-    small = cv2.resize(frame, _THUMB, interpolation=cv2.INTER_AREA)
+    step = max(1, min(frame.shape[:2]) // (4 * _THUMB[0]))     # every k-th pixel first: a 1080p frame cost 6 ms
+    small = cv2.resize(frame[::step, ::step], _THUMB, interpolation=cv2.INTER_AREA)
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
     hist = cv2.calcHist([hsv], [0, 1, 2], None, list(_BINS), [0, 180, 0, 256, 0, 256]).ravel()
     return (hist / max(float(hist.sum()), 1.0)).astype(np.float32)
