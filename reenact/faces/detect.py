@@ -255,7 +255,7 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
                     "" if longest <= opts.max_gap else f" — gaps over {opts.max_gap} frames may look frozen")
     cuts = shot_starts(np.stack(pictures), opts.cut_threshold) if video else None
     if cuts is not None and cuts.any():
-        log.info("%s: %d cut(s) in the picture, at frame(s) %s; each shot has its own neutral reference",
+        log.info("%s: %d cut(s) in the picture, at frame(s) %s; motion is measured and smoothed shot by shot",
                  source_name, int(cuts.sum()), frame_list(np.flatnonzero(cuts), 8))
     lms = _fill_gaps(np.stack(landmarks), det).astype(np.float32)
     bss = _fill_gaps(np.stack(blends), det).astype(np.float32)

@@ -360,3 +360,22 @@ def test_after_a_cut_to_another_face_each_shot_is_measured_from_its_own_referenc
     # the same opening in both shots (to 0.1 px: each shot's motion is scaled by its own face's size)
     np.testing.assert_allclose(shots.points[15], shots.points[5], atol=0.1)
     assert np.abs(one_shot.points[10] - own).max() > 5.0                     # px: the leak the shots remove
+
+
+def test_flame_relative_motion_is_measured_shot_by_shot():
+    """FLAME, relative: after a cut to a camera 0.3 rad to the side, the second shot's neutral frame
+    gives the source its own rotation again; one reference for the clip turned it for good."""
+    n = 8
+    expression = np.zeros((n, 8))
+    expression[[1, 2, 5, 6], 0] = 1.0                                   # each shot: rest, speech, rest, ...
+    rot = np.zeros((n, 3))
+    rot[4:, 1] = 0.3                                                    # the second camera sees the head turned
+    crops = [[[1.0, 0, 0], [0, 1.0, 0]]] * n
+    driving = flame_track(expression, np.zeros((n, 3)), rot, np.tile([7.0, 0, 0], (n, 1)), crops, np.zeros(10))
+    source = flame_track(np.zeros((1, 8)), np.zeros((1, 3)), [[0.0, -0.1, 0.0]], [[7.0, 0, 0]], crops[:1], np.zeros(10))
+    one = align(source, driving, AlignOptions(mode="relative", smoothing=0.0))
+    driving.params["shot"] = np.repeat(np.int32([0, 1]), 4)
+    shots = align(source, driving, AlignOptions(mode="relative", smoothing=0.0))
+    np.testing.assert_allclose(shots.pose[[0, 3, 4, 7], :3], np.tile([0.0, -0.1, 0.0], (4, 1)), atol=1e-6)
+    np.testing.assert_allclose(shots.expression, expression, atol=1e-6)
+    np.testing.assert_allclose(one.pose[7, :3], [0.0, 0.2, 0.0], atol=1e-6)  # the camera's angle as a head turn
