@@ -58,6 +58,24 @@ def _no_encoders():
     return EncoderOutputs(None, None, None)
 
 
+def fit_chunks(n: int, size: int, overlap: int, cuts: np.ndarray | None = None) -> list[tuple[slice, bool]]:
+    """The frames of each fitting chunk, in order, and whether it joins the chunk before: it then
+    re-fits that chunk's last `overlap` frames (which so see the future too) and holds the two
+    before them, so chunks meet without seams. No chunk reaches across a cut (`cuts` (T,) bool,
+    faces/shots.py): the frames after one start afresh, with no smoothness tying them to the
+    other shot's."""
+    overlap = min(max(overlap, 0), size // 2)
+    starts = [] if cuts is None else [int(c) for c in np.flatnonzero(cuts) if c > 0]
+    chunks, done = [], 0
+    while done < n:
+        joined = done > 0 and done not in starts
+        first = max(done - overlap, 0) if joined else done
+        stop = min([first + size, n] + [c for c in starts if c > first])
+        chunks.append((slice(first, stop), joined))
+        done = stop
+    return chunks
+
+
 class FlameTracker:
     """Tracker backend "flame"."""
 
@@ -164,19 +182,15 @@ class FlameTracker:
         shape, p_keys = self.fitter.fit(shape, p_keys, obs.index(keys), s.shape_iterations,
                                         temporal=False, fit_shape=True)
 
-        # 3. every frame, in overlapping chunks, shape fixed. Each chunk re-fits the last
-        # `chunk_overlap` frames of the previous one (which then see the future too) and holds the
-        # two frames before that fixed, so chunks join without seams.
+        # 3. every frame, in overlapping chunks (fit_chunks: joined without seams, apart at cuts),
+        # shape fixed
         out = FrameParams(torch.zeros(n, 3, 3, dtype=f64), torch.zeros(n, 3, 3, dtype=f64),
                           torch.zeros(n, 3, dtype=f64), torch.zeros(n, self.n_coefficients, dtype=f64))
         residuals = np.zeros(n, np.float32)
-        overlap = min(max(s.chunk_overlap, 0), s.chunk_size // 2)
-        done = 0
-        while done < n:
-            first = max(done - overlap, 0)
-            sl = slice(first, min(first + s.chunk_size, n))
+        for sl, joined in fit_chunks(n, s.chunk_size, s.chunk_overlap, face_track.cuts):
+            first = sl.start
             history = None
-            if first > 0:
+            if joined:
                 held = out.index(slice(max(first - 2, 0), first))
                 held = FrameParams(*(x.to(dev) for x in (held.rot, held.jaw, held.cam, held.expression)))
                 history = History(self.fitter.project(shape, held)[..., :2], held.expression, so3_log(held.rot))
@@ -188,9 +202,8 @@ class FlameTracker:
             residuals[sl] = torch.sqrt((err ** 2 * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()
             out.rot[sl], out.jaw[sl], out.cam[sl], out.expression[sl] = (x.cpu() for x in (p.rot, p.jaw, p.cam,
                                                                                            p.expression))
-            done = sl.stop
             if progress is not None:
-                progress(done, n)
+                progress(sl.stop, n)
 
         rot, jaw, cam = out.rot, out.jaw, out.cam.numpy()
         scale = np.exp(cam[:, 0])

@@ -13,7 +13,7 @@ from reenact.flame.landmarks import MEDIAPIPE_EYELIDS, MEDIAPIPE_TO_IBUG68
 from reenact.flame.model import FlameModel
 from reenact.tracking import HeadTrack, make_tracker, track
 from reenact.tracking.flame_closed_form import FrameParams, LandmarkMaps, landmarks_and_jacobians, project, so3_exp
-from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker
+from reenact.tracking.flame_tracker import FlameFitSettings, FlameTracker, fit_chunks
 from reenact.tracking.geometry import rotation_angle_deg, rotvec_to_matrix
 from tests.synthetic_head import Motion, make_face_track, posed_points, random_motion
 from tests.synthetic_head import project as project_cam
@@ -207,3 +207,18 @@ def test_cuda_gives_the_cpu_result(test_head):
     gpu = FlameTracker(test_head, FlameFitSettings(use_dense=False, device="cuda")).track(face_track)
     diff = rotation_angle_deg(rotvec_to_matrix(cpu.params["global_rot"]), rotvec_to_matrix(gpu.params["global_rot"]))
     assert diff.max() < 0.05
+
+
+def test_fitting_chunks_overlap_within_a_shot_and_start_afresh_after_a_cut():
+    plain = fit_chunks(50, 20, 4)
+    assert [(c.start, c.stop, j) for c, j in plain] == [(0, 20, False), (16, 36, True), (32, 50, True)]
+    cuts = np.zeros(50, bool)
+    cuts[25] = True
+    chunks = fit_chunks(50, 20, 4, cuts)
+    assert [(c.start, c.stop, j) for c, j in chunks] == [(0, 20, False), (16, 25, True), (25, 45, False),
+                                                        (41, 50, True)]
+    covered = np.zeros(50, int)
+    for c, _ in chunks:
+        covered[c] += 1
+        assert not (c.start < 25 < c.stop)                     # no chunk's smoothness ties the two shots
+    assert covered.min() == 1
