@@ -67,8 +67,9 @@ class FaceOptions(Section):
     min_face_run: int = setting(5, "a video's runs of fewer frames with a face, when it has a longer one, are false "
                                    "detections (a logo, a cartoon, a pattern) and dropped", lo=1, hi=1000)
     cut_threshold: float = setting(0.35, "a video frame whose colour histogram moved by more than this share from "
-                                   "the previous one's starts a new shot (a cut): each shot gets its own neutral "
-                                   "reference; 1 = never", lo=0, hi=1)
+                                   "the previous one's, or whose face lies more than its own size from the previous "
+                                   "one's, starts a new shot (a cut): each shot gets its own neutral reference; "
+                                   "1 = no shots", lo=0, hi=1)
     face_index: Optional[int] = setting(None, "null = the largest face; k picks the k-th largest (0 = largest)",
                                         lo=0, hi=100)
     min_detection_confidence: float = setting(0.5, "MediaPipe face detection threshold", lo=0, hi=1)

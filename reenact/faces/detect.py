@@ -253,9 +253,11 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
         log.warning("%s: no face in %d of %d frames (%d gap(s), longest %d); filled by interpolation%s",
                     source_name, missing, len(det), len(gaps), longest,
                     "" if longest <= opts.max_gap else f" — gaps over {opts.max_gap} frames may look frozen")
-    cuts = shot_starts(np.stack(pictures), opts.cut_threshold) if video else None
+    cuts = np.zeros(len(det), bool) if video else None
+    if video and opts.cut_threshold < 1:   # a cut in the picture, or the face found elsewhere: another face
+        cuts = shot_starts(np.stack(pictures), opts.cut_threshold) | face_jumps(np.stack(landmarks), det)
     if cuts is not None and cuts.any():
-        log.info("%s: %d cut(s) in the picture, at frame(s) %s; motion is measured and smoothed shot by shot",
+        log.info("%s: %d cut(s), at frame(s) %s; motion is measured and smoothed shot by shot",
                  source_name, int(cuts.sum()), frame_list(np.flatnonzero(cuts), 8))
     lms = _fill_gaps(np.stack(landmarks), det).astype(np.float32)
     bss = _fill_gaps(np.stack(blends), det).astype(np.float32)

@@ -59,3 +59,16 @@ def test_the_face_stage_finds_the_cut_and_the_tracker_keeps_each_shot_apart(astr
     y = head.params["translation"][:, 1]
     assert np.ptp(y[:6]) < 0.5 and np.ptp(y[6:]) < 0.5               # crop px: each shot holds still
     assert not detect_faces([astronaut], video=False).cuts                  # a still image has no shots
+
+
+def test_a_face_found_elsewhere_in_the_same_picture_starts_a_shot(astronaut):
+    """A second camera with the same colours (the histogram cannot see the cut) or another face of a
+    group: the tracked face lies more than its own size from the previous frame's."""
+    from reenact.faces import detect_faces
+
+    grey = np.full_like(astronaut, 127)
+    left, right = np.concatenate([astronaut, grey], 1), np.concatenate([grey, astronaut], 1)
+    frames = [left] * 6 + [right] * 6
+    assert not shot_starts(np.stack([picture_signature(f) for f in frames]), FaceOptions().cut_threshold).any()
+    np.testing.assert_array_equal(np.flatnonzero(detect_faces(frames, fps=25.0).cuts), [6])
+    assert not detect_faces(frames, fps=25.0, options=FaceOptions(cut_threshold=1.0)).cuts.any()   # no shots
