@@ -236,7 +236,8 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     if image_size is None:
         raise InputError(f"{source_name} has no frames")
     det = np.asarray(detected, bool)
-    brief = (brief_detections(det, opts.min_face_run, face_jumps(np.stack(landmarks), det)) if video
+    landmarks = np.stack(landmarks)
+    brief = (brief_detections(det, opts.min_face_run, face_jumps(landmarks, det)) if video
              else np.zeros_like(det))
     if brief.any():
         log.warning("%s: a face in only %d scattered frame(s) (%s); taken for false detections and dropped",
@@ -255,11 +256,12 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
                     "" if longest <= opts.max_gap else f" — gaps over {opts.max_gap} frames may look frozen")
     cuts = np.zeros(len(det), bool) if video else None
     if video and opts.cut_threshold < 1:   # a cut in the picture, or the face found elsewhere: another face
-        cuts = shot_starts(np.stack(pictures), opts.cut_threshold) | face_jumps(np.stack(landmarks), det)
+        # (the jumps again: a false detection dropped above no longer makes one)
+        cuts = shot_starts(np.stack(pictures), opts.cut_threshold) | face_jumps(landmarks, det)
     if cuts is not None and cuts.any():
         log.info("%s: %d cut(s), at frame(s) %s; motion is measured and smoothed shot by shot",
                  source_name, int(cuts.sum()), frame_list(np.flatnonzero(cuts), 8))
-    lms = _fill_gaps(np.stack(landmarks), det).astype(np.float32)
+    lms = _fill_gaps(landmarks, det).astype(np.float32)
     bss = _fill_gaps(np.stack(blends), det).astype(np.float32)
     tfs = _fill_gaps(np.stack(transforms), det).astype(np.float32)
     boxes = _crop_boxes(lms, opts, video, (int(image_size[0]), int(image_size[1])), cuts)
@@ -281,7 +283,7 @@ def _crop_boxes(landmarks: np.ndarray, opts: FaceOptions, video: bool, image_siz
         boxes = official_boxes(detector_box_from_landmarks(landmarks))
     else:
         boxes = each_shot(lambda part: smooth_boxes(part, opts.box_smoothing), landmark_boxes(landmarks, opts.crop_scale),
-                          None if cuts is None else shot_ids(cuts, len(landmarks)))
+                          shot_ids(cuts))
     cropped = str(opts.source_is_cropped).lower()
     if not video and (cropped in ("yes", "true", "1") or (cropped == "auto" and opts.crop_rule == "official"
                                                           and is_already_cropped(boxes[0], image_size))):

@@ -5,8 +5,9 @@ frame's face is someone else's, and the difference between the two faces (a wide
 eyes, a gaze to one side) would come through as expression for the rest of the clip. Each shot
 therefore gets its own reference (geometry/align.py), and time smoothing stops at cuts.
 
-A cut is found on the picture, not the face: the colour histogram of the whole frame changes by
-more than `threshold` (a share of its mass, 0..1) from one frame to the next. On the shared clips
+A cut is found on the picture: the colour histogram of the whole frame changes by more than
+`threshold` (a share of its mass, 0..1) from one frame to the next. (The face stage also starts a
+shot where the tracked face jumps by more than its own size: detect.face_jumps.) On the shared clips
 and their camera-motion variants the largest change between frames of one shot is 0.18 (a hand
 shaking the camera; a reframing jump 0.24), against 0.72-0.98 at a cut to another clip.
 """
@@ -35,17 +36,15 @@ def shot_starts(signatures: np.ndarray, threshold: float) -> np.ndarray:
     """(T,) bool: the first frame of every shot after the first (a cut before it)."""
     sig = np.asarray(signatures, np.float64)
     starts = np.zeros(len(sig), bool)
-    if len(sig) > 1 and threshold < 1.0:
+    if len(sig) > 1:                                              # the change is at most 1: 1 = never
         change = 0.5 * np.abs(np.diff(sig, axis=0)).sum(1)      # share of the histogram that moved
         starts[1:] = change > threshold
     return starts
 
 
-def shot_ids(starts: np.ndarray | None, n: int) -> np.ndarray:
-    """(n,) int32 shot index of every frame (all 0 without cuts)."""
-    if starts is None:
-        return np.zeros(n, np.int32)
-    return np.cumsum(np.asarray(starts, bool)).astype(np.int32)
+def shot_ids(starts: np.ndarray | None) -> np.ndarray | None:
+    """(T,) int32 shot index of every frame, from shot_starts (None where no frames were seen)."""
+    return None if starts is None else np.cumsum(np.asarray(starts, bool)).astype(np.int32)
 
 
 def shot_slices(shots: np.ndarray | None, n: int) -> list[slice]:

@@ -170,9 +170,9 @@ def _shots(track: HeadTrack) -> np.ndarray | None:
     return shot if shot.size and shot.max() > shot.min() else None
 
 
-def _cuts(shots: np.ndarray | None, n: int) -> np.ndarray | None:
+def _cuts(shots: np.ndarray | None) -> np.ndarray | None:
     """(T,) bool: the first frame of every shot after the first."""
-    return None if shots is None else np.r_[False, np.diff(shots) != 0][:n]
+    return None if shots is None else np.r_[False, np.diff(shots) != 0]
 
 
 def _flame_driving(driving: HeadTrack, sigma: float) -> dict[str, np.ndarray]:
@@ -251,7 +251,7 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
             cam = np.repeat(src_cam[None], n, 0)
         else:
             cam = _relative_flame_camera(d["cam"], np.asarray(driving.crop_transforms, np.float64), driving.crop_size,
-                                         int(ref[0]), src_cam, src_crop, a_pose, options.follow, _cuts(shots, n))
+                                         int(ref[0]), src_cam, src_crop, a_pose, options.follow, _cuts(shots))
     return AlignedFlame(shape=shape, expression=expression, pose=pose, cam=cam,
                         crop_transform=np.repeat(src_crop[None], n, 0), crop_size=int(source.crop_size),
                         tex=tex, light=light, mode=mode)
@@ -325,7 +325,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         px_per_unit = scale_d / _scale_of(drv_crop)                       # driving frame px per canonical unit
         first = int(ref[0])
         shift, zoom = followed_motion(anchor / (px_per_unit[first] * size_ref[0]), np.log(px_per_unit), first,
-                                      options.follow, _cuts(shots, n))    # in driving head sizes
+                                      options.follow, _cuts(shots))    # in driving head sizes
         shift = shift @ _rotation_of(src_crop[None])[0].T * (scale_s * size_s)
         scale = scale_s * zoom ** a_pose
         translation[:, :2] += a_pose * shift

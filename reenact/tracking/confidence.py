@@ -119,7 +119,7 @@ def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, residual_thr
     """The expression parameters (`expression_keys` of the track's params) held (interpolated)
     through unreliable frames, with a warning naming them; the per-frame confidence (1 good, 0
     flagged) goes into the track. `residual_threshold` None: the residual is not a signal."""
-    shots = None if face_track.cuts is None else shot_ids(face_track.cuts, len(face_track))
+    shots = shot_ids(face_track.cuts)
     flagged = unreliable_frames(None if residual_threshold is None else track.residuals, face_track.detected,
                                 face_track.blendshapes, residual_threshold or 0.0, mouth, mouth_ratio, lips, shots)
     params = dict(track.params)

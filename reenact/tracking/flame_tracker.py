@@ -211,7 +211,7 @@ class FlameTracker:
         f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
         # eyelids are reported, never rendered: alignment and the maps read "expression" only
         eyelids = {"eyelids": f32(out.expression[:, s.n_expression:])} if self.n_eyelids else {}
-        shots = {"shot": shot_ids(face_track.cuts, n)} if face_track.cuts is not None else {}
+        shots = {"shot": shot_ids(face_track.cuts)} if face_track.cuts is not None else {}
         return HeadTrack(
             backend=self.name, geometry=self.geometry,
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression[:, :s.n_expression]), **eyelids,

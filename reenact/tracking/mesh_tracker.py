@@ -115,7 +115,7 @@ class MeshTracker:
         # ends) must not come back as expression (a camera zooming 1.5x grew the face 6 %).
         own_rot, own_trans, own_scale = rotvec_to_matrix(rotvec), trans, np.exp(log_scale)
         # Axis-angle vectors average safely here: head rotations stay far from the half turn.
-        shots = shot_ids(face_track.cuts, n) if face_track.cuts is not None else None
+        shots = shot_ids(face_track.cuts)
         rotvec = smooth_in_time(rotvec, self.settings.pose_sigma, shots)
         trans = smooth_in_time(trans, self.settings.pose_sigma, shots)
         scale = np.exp(smooth_in_time(log_scale, self.settings.pose_sigma, shots))

@@ -27,13 +27,13 @@ def test_a_cut_to_another_scene_starts_a_shot_and_a_moving_camera_does_not(astro
               + [_camera(astronaut, k, shake=12.0) for k in range(6)])         # and back
     starts = shot_starts(np.stack([picture_signature(f) for f in frames]), FaceOptions().cut_threshold)
     np.testing.assert_array_equal(np.flatnonzero(starts), [12, 24])
-    assert shot_ids(starts, len(frames)).tolist() == [0] * 12 + [1] * 12 + [2] * 6
+    assert shot_ids(starts).tolist() == [0] * 12 + [1] * 12 + [2] * 6
     assert not shot_starts(np.stack([picture_signature(f) for f in frames]), 1.0).any()   # 1 = never
 
 
 def test_smoothing_stops_at_a_cut():
     values = np.r_[np.zeros(10), np.ones(10)][:, None]
-    shots = shot_ids(np.r_[np.zeros(10, bool), True, np.zeros(9, bool)], 20)
+    shots = shot_ids(np.r_[np.zeros(10, bool), True, np.zeros(9, bool)])
     assert [(s.start, s.stop) for s in shot_slices(shots, 20)] == [(0, 10), (10, 20)]
     blur = lambda x: cv2.GaussianBlur(x.astype(np.float64), (1, 9), 0, borderType=cv2.BORDER_REPLICATE)  # noqa: E731
     np.testing.assert_array_equal(each_shot(blur, values, shots), values)     # each shot is flat: no leak
