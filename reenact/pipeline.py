@@ -30,7 +30,7 @@ from .errors import InputError
 from .faces import FaceOptions, FaceTrack, detect_faces, detect_in_file
 from .faces.detect import for_magicportrait
 from .faces.presets import preset_track
-from .generate.base import Generator, SourceContext, make_generator
+from .generate.base import DrivingView, Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
 from .io.images import fit_megapixels, is_image_path, read_image, write_image
@@ -159,7 +159,8 @@ class Reenactor:
                 aligned = _ease_in(aligned, 2 if is_image_path(output) else max(2, round(fps * run.still_seconds)))
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
         context = SourceContext(image=image, faces=src_faces, head=src_head)
-        frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
+        frames = generator.frames(context, aligned, bool(run.pasteback), self.progress,
+                                  _driving_view(drive, drv_faces, drv_head, run.max_frames))
         audio = drive.path if (run.audio and drive.has_audio) else None
         n = self._write(output, timer.iterate("generate", frames), fps, audio, timer)
         config_path = self._write_config(output, cfg, plan)
@@ -351,6 +352,18 @@ def _frames_of(drive: DrivingSource, max_frames: int | None):
 
         return lambda: iter_frames(drive.path, max_frames=max_frames)
     return None
+
+
+def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_frames: int | None) -> DrivingView | None:
+    """The driving video's frames for the generator, with where each shows its mouth: a face found
+    and not flagged by the tracker's confidence (a hand over the mouth)."""
+    if drive.kind != "video":
+        return None
+    seen = np.asarray(faces.detected, bool).copy()
+    confidence = head.params.get("confidence")
+    if confidence is not None and len(confidence) == len(seen):
+        seen &= np.asarray(confidence) > 0.5
+    return DrivingView(_frames_of(drive, max_frames), faces.landmarks, seen)
 
 
 def _still_pair(source: FaceTrack, still: FaceTrack) -> FaceTrack:

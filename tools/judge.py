@@ -258,8 +258,8 @@ class FoldCounter:
         self.frames = 0
         counter = self
 
-        def render(engine, target_points):
-            out = self.original(engine, target_points)
+        def render(engine, target_points, *args, **kwargs):
+            out = self.original(engine, target_points, *args, **kwargs)
             folds = getattr(engine, "last_folds", None)
             if folds is None:   # an engine without its own check: its ring triangles, as drawn
                 dst = engine._vertices(np.asarray(target_points, np.float64)[:, :2])

@@ -7,7 +7,7 @@ Adding a generator is one new module with a class that has `name`, `trackers`, `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol
 
 from ..registry import Registry
 
@@ -27,6 +27,17 @@ class SourceContext:
     head: HeadTrack            # one frame, tracked by the backend the plan chose
 
 
+@dataclass
+class DrivingView:
+    """What a generator may see of a driving video besides its motion: its RGB frames (read again
+    on demand, in order) and, per frame, its landmarks in frame pixels and whether its mouth is
+    seen (a face found, not covered)."""
+
+    frames: Callable[[], Iterable[np.ndarray]]
+    landmarks: np.ndarray      # (T, 478, 2+)
+    mouth_seen: np.ndarray     # (T,) bool
+
+
 class Generator(Protocol):
     name: str
     # tracker backends whose alignments it consumes, best first; the planner picks the first
@@ -42,8 +53,9 @@ class Generator(Protocol):
     def from_cfg(cls, cfg: Any) -> "Generator": ...
 
     def frames(self, source: SourceContext, aligned: Any, pasteback: bool,
-               progress=None) -> Iterator[np.ndarray]:
-        """Output frames: the full source picture when `pasteback`, else the square source crop."""
+               progress=None, driving: DrivingView | None = None) -> Iterator[np.ndarray]:
+        """Output frames: the full source picture when `pasteback`, else the square source crop.
+        `driving`: the driving video's frames, when there is one (the warp engine's mouth interior)."""
 
 
 # imported only when used, so the warp path never loads diffusion code

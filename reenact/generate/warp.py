@@ -13,6 +13,8 @@ drawn interior lives in warp_mouth.py).
 from __future__ import annotations
 
 
+from typing import Iterator
+
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
@@ -22,7 +24,8 @@ from ..faces.topology import contour, face_triangles, lip_gaps
 from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
-from .warp_mouth import MouthInterior
+from .base import DrivingView
+from .warp_mouth import MouthInterior, driving_mouth_seen
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
@@ -481,8 +484,10 @@ class WarpEngine:
         # which the bilinear footprint lies in.
         return cv2.min(cv2.max(out, nearest(low)), nearest(high))
 
-    def render(self, target_points: np.ndarray) -> np.ndarray:
-        """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels."""
+    def render(self, target_points: np.ndarray, driving: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels.
+        `driving`: (frame, landmarks) of the driving frame, when it shows its mouth: a drawn interior
+        takes its layout from it (`interior_layout`)."""
         target = self._limit_turn(np.asarray(target_points, np.float64))
         dst = self._with_iris(self._vertices(target), target[:, :2])
         src = self._source_vertices()
@@ -507,7 +512,8 @@ class WarpEngine:
         if opacity > 0:
             rigid = list(RIGID_POINTS)
             head = similarity_fit(self.src_pts[rigid], target[rigid, :2])
-            self.mouth.draw(out, target[:, :2], self.roi, head, opacity)
+            layout = driving if self.opts.interior_layout == "driving" and self.opts.teeth else None
+            self.mouth.draw(out, target[:, :2], self.roi, head, opacity, layout)
         return out
 
     def _drawn_mouth_opacity(self, openness: float) -> float:
@@ -541,7 +547,7 @@ class WarpGenerator:
     def from_cfg(cls, cfg) -> "WarpGenerator":
         return cls(WarpOptions.from_config(cfg.warp))
 
-    def frames(self, source, aligned, pasteback: bool, progress=None):
+    def frames(self, source, aligned, pasteback: bool, progress=None, driving: DrivingView | None = None):
         from ..faces.crop import invert_transform, warp_to_crop
 
         crop_tf = aligned.crop_transform[0]
@@ -550,8 +556,28 @@ class WarpGenerator:
         engine = WarpEngine(source.image, source.faces.landmarks[0], self.options)
         points = aligned.points
         items = progress(range(len(points)), len(points), "warp") if progress else range(len(points))
+        layouts = _driving_mouths(driving, len(points))
         for t in items:
             p = points[t].astype(np.float64)
             in_frame = np.concatenate([p[:, :2] @ to_frame[:, :2].T + to_frame[:, 2], p[:, 2:] / scale], axis=1)
-            out = engine.render(in_frame)
+            out = engine.render(in_frame, next(layouts))
             yield out if pasteback else warp_to_crop(out, crop_tf, aligned.crop_size)
+
+
+def _driving_mouths(driving: DrivingView | None, n: int) -> Iterator[tuple[np.ndarray, np.ndarray] | None]:
+    """Per output frame, (driving frame, its landmarks) where that frame shows its mouth, else None.
+    The frames are read only when the view matches the motion frame for frame (a video driving)."""
+    if driving is None or len(driving.landmarks) != n:
+        yield from (None for _ in range(n))
+        return
+    frames = iter(driving.frames())
+    try:
+        for t in range(n):
+            frame = next(frames, None)
+            seen = frame is not None and bool(driving.mouth_seen[t]) and driving_mouth_seen(frame.shape[:2],
+                                                                                              driving.landmarks[t])
+            yield (frame, driving.landmarks[t]) if seen else None
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:   # the video reader's file
+            close()

