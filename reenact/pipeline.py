@@ -158,9 +158,9 @@ class Reenactor:
             if drive.kind == "image":  # a still: ease into its expression (an image out needs only the arrival)
                 aligned = _ease_in(aligned, 2 if is_image_path(output) else max(2, round(fps * run.still_seconds)))
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
-        context = SourceContext(image=image, faces=src_faces, head=src_head)
-        frames = generator.frames(context, aligned, bool(run.pasteback), self.progress,
-                                  _driving_view(drive, drv_faces, drv_head, run.max_frames))
+        context = SourceContext(image=image, faces=src_faces, head=src_head,
+                                driving=_driving_view(drive, drv_faces, drv_head, run.max_frames))
+        frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
         audio = drive.path if (run.audio and drive.has_audio) else None
         n = self._write(output, timer.iterate("generate", frames), fps, audio, timer)
         config_path = self._write_config(output, cfg, plan)

@@ -19,15 +19,6 @@ if TYPE_CHECKING:  # the registry is read at CLI start-up: no numpy needed for i
 
 
 @dataclass
-class SourceContext:
-    """Everything a generator may need about the source portrait."""
-
-    image: np.ndarray          # (H, W, 3) uint8, the full source picture
-    faces: FaceTrack           # one frame
-    head: HeadTrack            # one frame, tracked by the backend the plan chose
-
-
-@dataclass
 class DrivingView:
     """What a generator may see of a driving video besides its motion: its RGB frames (read again
     on demand, in order) and, per frame, its landmarks in frame pixels and whether its mouth is
@@ -36,6 +27,18 @@ class DrivingView:
     frames: Callable[[], Iterable[np.ndarray]]
     landmarks: np.ndarray      # (T, 478, 2+)
     mouth_seen: np.ndarray     # (T,) bool
+
+
+@dataclass
+class SourceContext:
+    """Everything a generator may need about the source portrait, and what it may see of a driving
+    video besides the motion (None for a still or preset driving; the warp engine's mouth interior
+    takes its layout from it)."""
+
+    image: np.ndarray          # (H, W, 3) uint8, the full source picture
+    faces: FaceTrack           # one frame
+    head: HeadTrack            # one frame, tracked by the backend the plan chose
+    driving: DrivingView | None = None
 
 
 class Generator(Protocol):
@@ -53,9 +56,8 @@ class Generator(Protocol):
     def from_cfg(cls, cfg: Any) -> "Generator": ...
 
     def frames(self, source: SourceContext, aligned: Any, pasteback: bool,
-               progress=None, driving: DrivingView | None = None) -> Iterator[np.ndarray]:
-        """Output frames: the full source picture when `pasteback`, else the square source crop.
-        `driving`: the driving video's frames, when there is one (the warp engine's mouth interior)."""
+               progress=None) -> Iterator[np.ndarray]:
+        """Output frames: the full source picture when `pasteback`, else the square source crop."""
 
 
 # imported only when used, so the warp path never loads diffusion code

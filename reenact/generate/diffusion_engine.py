@@ -66,7 +66,7 @@ class DiffusionGenerator:
                                        dtype=settings.dtype, cache_dir=cache_dir(self.cfg))
         return self._pipe
 
-    def frames(self, source, aligned, pasteback: bool, progress=None, driving=None):
+    def frames(self, source, aligned, pasteback: bool, progress=None):
         from ..faces.crop import warp_to_crop
         from .diffusion import GenerationSettings
         from .diffusion.pipeline import to_uint8

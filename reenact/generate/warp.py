@@ -547,7 +547,7 @@ class WarpGenerator:
     def from_cfg(cls, cfg) -> "WarpGenerator":
         return cls(WarpOptions.from_config(cfg.warp))
 
-    def frames(self, source, aligned, pasteback: bool, progress=None, driving: DrivingView | None = None):
+    def frames(self, source, aligned, pasteback: bool, progress=None):
         from ..faces.crop import invert_transform, warp_to_crop
 
         crop_tf = aligned.crop_transform[0]
@@ -556,7 +556,7 @@ class WarpGenerator:
         engine = WarpEngine(source.image, source.faces.landmarks[0], self.options)
         points = aligned.points
         items = progress(range(len(points)), len(points), "warp") if progress else range(len(points))
-        layouts = _driving_mouths(driving, len(points))
+        layouts = _driving_mouths(source.driving, len(points))
         for t in items:
             p = points[t].astype(np.float64)
             in_frame = np.concatenate([p[:, :2] @ to_frame[:, :2].T + to_frame[:, 2], p[:, 2:] / scale], axis=1)
