@@ -268,6 +268,10 @@ class WarpEngine:
         self.source_openness = self._mouth_openness(self.src_pts)
         self.source_mouth_open = (self.opts.mouth_interior == "source" or (
             self.opts.mouth_interior == "auto" and self.source_openness > self.opts.open_mouth_ratio))
+        # whether a driving frame can ever be drawn into the mouth: a drawn interior with teeth, laid
+        # out as the driving shows it (a source's own interior stretched by `source` never is)
+        self.takes_driving_layout = (self.opts.interior_layout == "driving" and self.opts.teeth
+                                     and self.opts.mouth_interior != "source")
         # The triangles bridging the lips hold the source's mouth interior when it is open; when it
         # is closed they are slivers that would smear the lips across the opening, so they go.
         inner = set(self.lips_inner.tolist())
@@ -512,8 +516,8 @@ class WarpEngine:
         if opacity > 0:
             rigid = list(RIGID_POINTS)
             head = similarity_fit(self.src_pts[rigid], target[rigid, :2])
-            layout = driving if self.opts.interior_layout == "driving" and self.opts.teeth else None
-            self.mouth.draw(out, target[:, :2], self.roi, head, opacity, layout)
+            self.mouth.draw(out, target[:, :2], self.roi, head, opacity,
+                            driving if self.takes_driving_layout else None)
         return out
 
     def _drawn_mouth_opacity(self, openness: float) -> float:
@@ -556,7 +560,7 @@ class WarpGenerator:
         engine = WarpEngine(source.image, source.faces.landmarks[0], self.options)
         points = aligned.points
         items = progress(range(len(points)), len(points), "warp") if progress else range(len(points))
-        layouts = _driving_mouths(source.driving, len(points))
+        layouts = _driving_mouths(source.driving if engine.takes_driving_layout else None, len(points))
         for t in items:
             p = points[t].astype(np.float64)
             in_frame = np.concatenate([p[:, :2] @ to_frame[:, :2].T + to_frame[:, 2], p[:, 2:] / scale], axis=1)

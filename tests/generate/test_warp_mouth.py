@@ -105,3 +105,31 @@ def test_driving_frames_are_handed_on_only_where_the_mouth_is_seen(portrait):
     unread = DrivingView(lambda: pytest.fail("read"), landmarks, np.ones(3, bool))
     assert list(_driving_mouths(unread, 5)) == [None] * 5
     assert list(_driving_mouths(None, 2)) == [None, None]
+
+
+def test_the_driving_clip_is_not_read_again_when_its_mouths_cannot_be_used(portrait):
+    from types import SimpleNamespace
+
+    from reenact.generate.base import SourceContext
+    from reenact.generate.warp import WarpGenerator
+    from reenact.geometry.align import AlignedMesh
+
+    image, pts = portrait
+    target = _opened(pts)
+    aligned = AlignedMesh(np.stack([pts, target]).astype(np.float32),
+                          np.tile(np.float32([[1, 0, 0], [0, 1, 0]]), (2, 1, 1)), 512)
+    reads = []
+
+    def frames():
+        reads.append(1)
+        return iter([image, _driving_frame(image, target, (245, 245, 245), (15, 10, 10))])
+
+    view = DrivingView(frames, np.stack([pts, target]), np.ones(2, bool))
+    source = SourceContext(image, SimpleNamespace(landmarks=pts[None]), None, view)
+    for options, read in ((WarpOptions(mouth_interior="drawn"), True),
+                          (WarpOptions(mouth_interior="drawn", interior_layout="drawn"), False),
+                          (WarpOptions(mouth_interior="drawn", teeth=False), False),
+                          (WarpOptions(mouth_interior="source"), False)):
+        reads.clear()
+        out = list(WarpGenerator(options).frames(source, aligned, pasteback=True))
+        assert len(out) == 2 and bool(reads) == read, options
