@@ -171,6 +171,9 @@ class WarpOptions(Section):
     interior_layout: str = setting("driving", "where a drawn interior's teeth, tongue and shading lie: driving (as the "
                                    "driving frame shows them, in the source's colours; drawn where its mouth is "
                                    "hidden, off the picture or under 16 px) | drawn", choices=("driving", "drawn"))
+    eyes: str = setting("layers", "how the gaze moves an iris: layers (the source's iris disc moved over its eye, "
+                        "the white filled in where it was) | warp (the iris warped within the opening)",
+                        choices=("layers", "warp"))
     map_stride: int = setting(2, "warp map resolution divisor (speed vs exactness at triangle edges)", lo=1, hi=16)
     interpolation: str = setting("detail", "resampling of moved pixels (unmoved pixels stay bit-exact); detail: "
                                  "smooth band bilinear + fine band nearest (keeps grain and line art)",

@@ -25,6 +25,7 @@ from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
+from .warp_eyes import EyeLayers
 from .warp_mouth import MouthInterior, driving_mouth_seen
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
@@ -303,6 +304,10 @@ class WarpEngine:
             self._bands = (smooth, self.source.astype(np.int16) - smooth,
                            cv2.erode(self.source, cross), cv2.dilate(self.source, cross))
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
+        if self.opts.eyes not in ("layers", "warp"):
+            raise ValueError(f"eyes must be layers or warp, not {self.opts.eyes!r}")
+        self.eye_layers = EyeLayers(self.source, points) if self.opts.eyes == "layers" else None
+        self.layered = set(self.eye_layers.centres()) if self.eye_layers is not None else set()
 
     def _source_yaw(self) -> float:
         """The source head's yaw in degrees (MediaPipe's canonical face fitted to its landmarks);
@@ -435,18 +440,16 @@ class WarpEngine:
     def _source_vertices(self) -> np.ndarray:
         return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame, self.iris_src])
 
-    def _iris_core(self, pts: np.ndarray, pulls=None) -> np.ndarray:
+    def _iris_core(self, pts: np.ndarray) -> np.ndarray:
         """(E*17, 2) iris cores, each its centre then a ring: the source's eye opening shrunk to
-        the iris's width and IRIS_CORE_TALL of its height around the iris, turned and scaled with the eye corners (not squashed with the
-        lids), at the eye's middle plus `pull` times the iris centre's offset from it."""
+        the iris's width and IRIS_CORE_TALL of its height around the iris, turned and scaled with
+        the eye corners (not squashed with the lids), centred on the iris centre of `pts`."""
         rings = []
-        pulls = np.ones(len(self.eyes)) if pulls is None else pulls
-        for (centre, ring), (c0, c1), pull in zip(self.eyes, ((33, 133), (263, 362)), pulls):
+        for (centre, ring), (c0, c1) in zip(self.eyes, ((33, 133), (263, 362))):
             src = self.src_pts[ring, :2]
             z = complex(*(pts[c1, :2] - pts[c0, :2])) / complex(*(self.src_pts[c1, :2] - self.src_pts[c0, :2]))
             turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
-            middle = pts[ring, :2].mean(0)
-            core = middle + pull * (pts[centre, :2] - middle)
+            core = pts[centre, :2]
             # the core spans the iris across (its ring points: centre + 1..4) and most of the opening
             # up and down, so the whole visible iris moves with the gaze instead of smearing into the band
             radius = np.linalg.norm(self.src_pts[centre + 1:centre + 5] - self.src_pts[centre], axis=1).mean()
@@ -455,19 +458,38 @@ class WarpEngine:
             rings.append(np.concatenate([core[None], core + offsets @ turn.T]))
         return np.concatenate(rings) if rings else np.zeros((0, 2))
 
-    def _with_iris(self, dst: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """dst with the iris cores appended; the gaze is held back where the iris centre would
-        leave the eye opening."""
-        pulls = np.ones(len(self.eyes))
-        for k, (centre, ring) in enumerate(self.eyes):
+    def _gaze(self, target: np.ndarray) -> dict[int, np.ndarray]:
+        """Each iris centre's position (by its landmark): the target's, held back towards the eye's
+        middle where it would leave the eye opening (an iris drawn in layers may reach half its
+        radius past the opening's edge, as a driver's does in a far sideways look: the lids
+        cover that part)."""
+        gaze = {}
+        for centre, ring in self.eyes:
             poly = target[ring, :2].astype(np.float32).reshape(-1, 1, 2)
             middle = target[ring, :2].mean(0)
-            for pull in (1.0, 0.75, 0.5, 0.25, 0.0):
+            slack = 0.0
+            if centre in self.layered:
+                slack = 0.5 * float(np.linalg.norm(target[centre + 1:centre + 5, :2] - target[centre, :2], axis=1).mean())
+            for pull in np.linspace(1.0, 0.0, 11):
                 point = middle + pull * (target[centre, :2] - middle)
-                if cv2.pointPolygonTest(poly, (float(point[0]), float(point[1])), False) >= 0:
+                if cv2.pointPolygonTest(poly, (float(point[0]), float(point[1])), True) >= -slack:
                     break
-            pulls[k] = pull
-        return np.concatenate([dst, self._iris_core(target, pulls)])
+            gaze[centre] = point
+        return gaze
+
+    def _with_iris(self, dst: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray]) -> np.ndarray:
+        """dst with the iris cores appended: at the `gaze`, or, for an eye drawn in layers
+        (warp_eyes.py: the layers draw the gaze), where the eye's own motion carries the source's
+        iris, so the map under the layers is the eye's plain motion."""
+        at = np.array(target[:, :2], np.float64)
+        for (centre, ring), (c0, c1) in zip(self.eyes, ((33, 133), (263, 362))):
+            if centre in self.layered:
+                z = complex(*(at[c1] - at[c0])) / complex(*(self.src_pts[c1] - self.src_pts[c0]))
+                offset = complex(*(self.src_pts[centre] - self.src_pts[ring].mean(0))) * z
+                at[centre] = at[ring].mean(0) + (offset.real, offset.imag)
+            else:
+                at[centre] = gaze[centre]
+        return np.concatenate([dst, self._iris_core(at)])
 
     def _resample(self, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
         """The source at (map_x, map_y). "detail" splits it in two bands: the smooth band (below
@@ -493,7 +515,8 @@ class WarpEngine:
         `driving`: (frame, landmarks) of the driving frame, when it shows its mouth: a drawn interior
         takes its layout from it (`interior_layout`)."""
         target = self._limit_turn(np.asarray(target_points, np.float64))
-        dst = self._with_iris(self._vertices(target), target[:, :2])
+        gaze = self._gaze(target[:, :2])
+        dst = self._with_iris(self._vertices(target), target[:, :2], gaze)
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
@@ -512,6 +535,8 @@ class WarpEngine:
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
+        if self.eye_layers is not None:
+            self.eye_layers.draw(out, self.src_pts, target, gaze, map_x, map_y, self.roi)
         opacity = self._drawn_mouth_opacity(self._mouth_openness(target))
         if opacity > 0:
             rigid = list(RIGID_POINTS)

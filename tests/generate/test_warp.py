@@ -86,7 +86,9 @@ def test_gaze_follows_the_iris_target(portrait):
     target = pts.copy()
     eye_width = np.linalg.norm(pts[33, :2] - pts[133, :2])
     target[468:478, 0] += 0.25 * eye_width  # both irises look to the image right
-    got = detect_faces([WarpEngine(image, pts).render(target)], video=False).landmarks[0]
+    # the iris warped within the opening (at 512 px the astronaut's eyes show too little white for
+    # the layers of tests/generate/test_warp_eyes.py, so this is also what the default does here)
+    got = detect_faces([WarpEngine(image, pts, WarpOptions(eyes="warp")).render(target)], video=False).landmarks[0]
     shift = got[[468, 473], 0] - pts[[468, 473], 0]
     corners = got[[33, 133, 362, 263], :2] - pts[[33, 133, 362, 263], :2]
     # MediaPipe reads the moved irises (4.6 px asked; it read 1.1-1.2 px when only the iris
@@ -397,6 +399,9 @@ def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name):
         centre = drawn.mean(0)
         mask = np.zeros(image.shape[:2], np.uint8)
         cv2.fillPoly(mask, [((drawn - centre) * 0.97 + centre).astype(np.int32)], 1)
+        for eye in ("right_eye", "left_eye"):   # an iris is dark by nature (more of it shows as the eye turns back)
+            opening = engine._limit_turn(target)[list(contour(eye)), :2]
+            cv2.fillPoly(mask, [np.round(opening).astype(np.int32)], 0)
         return int(((cv2.cvtColor(out, cv2.COLOR_RGB2GRAY) < 35) & (mask > 0)).sum())
 
     limited = WarpEngine(image, pts)
@@ -406,9 +411,10 @@ def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name):
     still = dark_in_face(limited, pts)                       # pupils, lash lines, nostrils: the source's own
     added_unlimited = dark_in_face(unlimited, back) - still
     added = dark_in_face(limited, back) - still
-    # measured: s10 +376 -> 0, s8 +1282 -> +259 (turned 22 degrees, it turns back half way)
-    assert added_unlimited > 300
-    assert added < 0.25 * added_unlimited
+    # measured (eye openings left out): s10 +280 -> -5, s8 +1363 -> +327 (turned 22 degrees, it
+    # turns back half way)
+    assert added_unlimited > 200
+    assert added < 0.3 * added_unlimited
 
 
 def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portrait):

@@ -1,0 +1,222 @@
+"""The warp engine's eyes in two layers, so that a gaze moves the whole iris.
+
+Moving the iris inside the piecewise warp of the eye opening stretched it: when the driving looked
+far to one side the iris smeared into a dark band across the opening, with pale rims along the
+lids, and MediaPipe read 0.61 of the driving's gaze back from a self-reenactment of d0. Each eye
+is drawn from two layers instead:
+
+* the eye without its iris: the source with its iris disc filled in from the white of the eye
+  around it, carried by the same map as the rest of the face;
+* the source's own iris, a disc (the parts its lids hid completed from the opposite side of the
+  disc, else from the rest of its ring), moved to the gaze's position and turned and scaled
+  with the eye's corners.
+
+Both are clipped by the target's eye opening, so the lids cover the iris wherever they close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..faces.topology import contour
+
+# (contour name, iris centre landmark, eye corners) of MediaPipe's two eyes
+EYES = (("right_eye", 468, (33, 133)), ("left_eye", 473, (263, 362)))
+IRIS_MARGIN = 1.1    # the disc moved: MediaPipe's iris radius this many times (its dark outer ring)
+FILL_REACH = 1.25    # the white filled in where the iris was: the disc this many times its radius
+MIN_VISIBLE = 0.3    # an eye that shows less of its iris disc than this keeps the plain warp (a squint, a blink)
+LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is shaded there
+# What makes MediaPipe's iris disc a usable layer, measured on the opening's lightness between its
+# darkest and lightest tenth (the contrast, at least MIN_CONTRAST levels): the dark pixels (under
+# DARK of the way up) lie in the disc (IN_DISC of them, within 1.15 radii) and fill it (FILLED of
+# it), and a ring just outside it (1.1-1.4 radii, RING_PIXELS at least) is light (RING_LIGHT of the
+# way up: the white of the eye). On ../shared's portraits and clip frames every photo passed; the
+# statue s6 (filled 0.24), the cartoon s7 (its iris is twice MediaPipe's: filled 0.46) and the
+# small astronaut (no white beside the iris) did not, and keep the plain warp.
+MIN_CONTRAST, DARK, IN_DISC, FILLED, RING_LIGHT, RING_PIXELS = 40.0, 0.35, 0.85, 0.5, 0.5, 5
+
+
+@dataclass
+class IrisLayer:
+    """One eye's iris as a layer: colours and a disc alpha on a square patch of the source."""
+    centre: int                  # landmark index of the iris centre
+    ring: np.ndarray             # landmark indices of the eye opening's contour
+    corners: tuple[int, int]     # landmark indices of the eye's corners
+    origin: np.ndarray           # (2,) source pixel of patch[0, 0]
+    rgba: np.ndarray             # (S, S, C + 1) float32: the completed iris colours times the disc alpha, then it
+
+
+def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, origin) -> np.ndarray:
+    """(H, W) float32 coverage (0..1, anti-aliased) of `polygon` (N, 2) in a box at `origin`."""
+    mask = np.zeros(shape, np.uint8)
+    corners = np.round((np.asarray(polygon, np.float64) - origin) * 16).astype(np.int32)
+    cv2.fillPoly(mask, [corners], 255, lineType=cv2.LINE_AA, shift=4)
+    return mask.astype(np.float32) / 255.0
+
+
+def _complete_disc(patch: np.ndarray, visible: np.ndarray, disc: np.ndarray, distance: np.ndarray,
+                   centre: np.ndarray) -> np.ndarray:
+    """`patch` with the disc's hidden pixels filled: from the point opposite through the centre
+    when that one shows (an iris is nearly symmetric about its pupil), else with the mean of the
+    visible pixels at the same distance from the centre."""
+    out = patch.copy()
+    hidden = disc & ~visible
+    if not hidden.any():
+        return out
+    ys, xs = np.nonzero(hidden)
+    h, w = visible.shape
+    oy = np.clip(np.round(2 * centre[1] - ys).astype(int), 0, h - 1)
+    ox = np.clip(np.round(2 * centre[0] - xs).astype(int), 0, w - 1)
+    mirrored = visible[oy, ox]
+    out[ys[mirrored], xs[mirrored]] = patch[oy[mirrored], ox[mirrored]]
+    ys, xs = ys[~mirrored], xs[~mirrored]
+    if len(ys):
+        bins = np.floor(distance).astype(int)
+        seen = patch[visible]
+        overall = seen.mean(0)
+        for b in np.unique(bins[ys, xs]):
+            ring = visible & (bins == b)
+            colour = patch[ring].mean(0) if ring.any() else overall
+            at = bins[ys, xs] == b
+            out[ys[at], xs[at]] = colour
+    return out
+
+
+def iris_found(patch: np.ndarray, inside: np.ndarray, distance: np.ndarray, radius: float) -> bool:
+    """Whether the disc of `radius` at `distance`'s centre is the iris the opening (`inside`) shows:
+    a dark disc on the white of the eye (the thresholds above)."""
+    if inside.sum() < 10:
+        return False
+    lightness = patch.mean(-1)
+    light, dark = np.percentile(lightness[inside], [90, 10])
+    if light - dark < MIN_CONTRAST:
+        return False
+    darker = inside & (lightness < dark + DARK * (light - dark))
+    disc = inside & (distance <= radius)
+    ring = inside & (distance > 1.1 * radius) & (distance <= 1.4 * radius)
+    if not darker.any() or not disc.any() or ring.sum() < RING_PIXELS:
+        return False
+    in_disc = (darker & (distance <= 1.15 * radius)).sum() / darker.sum()
+    filled = (darker & disc).sum() / disc.sum()
+    ring_light = (np.median(lightness[ring]) - dark) / (light - dark)
+    return bool(in_disc >= IN_DISC and filled >= FILLED and ring_light >= RING_LIGHT)
+
+
+def _white_of_eye(patch: np.ndarray, inside: np.ndarray, distance: np.ndarray, radius: float) -> np.ndarray:
+    """The colour of the eye's white: the lightest tenth of the opening's pixels beside the iris
+    (the rest is the lids' shadow, eyeliner, lashes and the pink inner corner: on a made-up eye
+    three quarters of the opening outside the iris)."""
+    clear = inside & (distance > radius)
+    pixels = patch[clear] if clear.any() else patch[inside]
+    lightness = pixels.mean(-1)
+    return np.median(pixels[lightness >= np.percentile(lightness, 90)], 0)
+
+
+class EyeLayers:
+    """The source's irises as layers (`layers`) and the source with them taken out (`empty`)."""
+
+    def __init__(self, source: np.ndarray, points: np.ndarray):
+        self.empty = source.copy()
+        self.layers: list[IrisLayer] = []
+        pts = np.asarray(points, np.float64)[:, :2]
+        if len(pts) < 478:        # a mesh without irises: nothing to move
+            return
+        eyes = [self._eye(source, pts, *eye) for eye in EYES]
+        if any(eye is None for eye in eyes):
+            return                # both eyes or neither: one in layers and one warped would not match
+        for layer, (box, filled) in eyes:
+            self.layers.append(layer)
+            self.empty[box] = filled
+
+    @staticmethod
+    def _eye(source: np.ndarray, pts: np.ndarray, name: str, centre: int, corners: tuple[int, int]
+             ) -> tuple[IrisLayer, tuple[tuple[slice, slice], np.ndarray]] | None:
+        """One eye's iris layer and its box of the source with the iris taken out, or
+        None when the eye is no usable layer (at the picture's edge, hidden, no iris found)."""
+        h, w = source.shape[:2]
+        ring = np.array(contour(name))
+        iris = pts[centre]
+        radius = float(np.linalg.norm(pts[centre + 1:centre + 5] - iris, axis=1).mean()) * IRIS_MARGIN
+        half = int(np.ceil(radius * FILL_REACH)) + 3
+        x0, y0 = int(np.floor(iris[0])) - half, int(np.floor(iris[1])) - half
+        size = 2 * half + 1
+        if radius < 1.0 or x0 < 0 or y0 < 0 or x0 + size > w or y0 + size > h:
+            return None
+        patch = source[y0:y0 + size, x0:x0 + size].astype(np.float32)
+        opening = polygon_mask((size, size), pts[ring], (x0, y0))
+        # clear of the lids' edge: the lash line is not iris
+        inside = cv2.erode((opening > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        ys, xs = np.mgrid[:size, :size].astype(np.float32)
+        local = iris - (x0, y0)
+        distance = np.hypot(xs - local[0], ys - local[1])
+        alpha = np.clip(radius - distance + 0.5, 0.0, 1.0)
+        disc = alpha > 0.5
+        visible = inside & disc
+        if visible.sum() < MIN_VISIBLE * disc.sum() or not iris_found(patch, inside, distance, radius):
+            return None
+        colour = _complete_disc(patch, visible, disc, distance, local)
+        # premultiplied, so resampling never blends the lid beyond the disc into its edge
+        layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
+                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32))
+        # The eye without its iris: the disc (and a margin) filled from the white around it,
+        # the lids beyond the opening standing in as shaded white so no lash or skin colour
+        # bleeds into the middle; then the lids' margin (MediaPipe's contour lies a pixel or two
+        # out on the lid) from both sides, the lash line carried along it where the iris met it.
+        white = _white_of_eye(patch, inside, distance, radius)
+        margin = max(1, int(round(0.12 * radius)))
+        core = cv2.erode(inside.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+        reach = distance <= radius * FILL_REACH
+        middle = (reach & core).astype(np.uint8)
+        work = np.where(core[..., None], patch, LID_SHADE * white)
+        work = cv2.inpaint(np.clip(work + 0.5, 0, 255).astype(np.uint8), middle, 3, cv2.INPAINT_TELEA)
+        rim = (reach & (opening > 0) & ~core).astype(np.uint8)
+        work = np.where(middle[..., None] > 0, work, np.clip(patch + 0.5, 0, 255)).astype(np.uint8)
+        work = cv2.inpaint(work, rim, 2, cv2.INPAINT_TELEA)
+        # feathered, so the fill's edge does not show against the white it was taken from
+        fill = cv2.GaussianBlur((middle | rim).astype(np.float32), (0, 0), 0.8)
+        work = np.clip(fill[..., None] * work + (1.0 - fill[..., None]) * patch + 0.5, 0, 255).astype(np.uint8)
+        return layer, ((slice(y0, y0 + size), slice(x0, x0 + size)), work)
+
+    def centres(self) -> list[int]:
+        """Iris-centre landmarks of the eyes drawn in layers."""
+        return [layer.centre for layer in self.layers]
+
+    def draw(self, out: np.ndarray, source_points: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray],
+             map_x: np.ndarray, map_y: np.ndarray, roi: tuple[int, int, int, int]) -> None:
+        """Redraw each layered eye's opening in `out` (in place): the iris-less source through the
+        warp's map (`map_x`, `map_y` over `roi`), the iris over it at `gaze[centre]` (target pixels),
+        both clipped by the target opening (`target` (478, 2+) landmarks)."""
+        src = np.asarray(source_points, np.float64)[:, :2]
+        target = np.asarray(target, np.float64)[:, :2]
+        rx0, ry0, rx1, ry1 = roi
+        for layer in self.layers:
+            eye = np.r_[layer.ring, layer.centre]
+            if np.abs(target[eye] - src[eye]).max() < 1e-3 and np.allclose(gaze[layer.centre], src[layer.centre]):
+                continue          # an unmoved eye stays bit-exact
+            ring = target[layer.ring]
+            bx0, by0 = np.maximum(np.floor(ring.min(0)).astype(int) - 2, (rx0, ry0))
+            bx1, by1 = np.minimum(np.ceil(ring.max(0)).astype(int) + 3, (rx1, ry1))
+            if bx1 <= bx0 or by1 <= by0:
+                continue
+            shape = (by1 - by0, bx1 - bx0)
+            opening = polygon_mask(shape, ring, (bx0, by0))
+            if not opening.any():
+                continue
+            base = cv2.remap(self.empty, map_x[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0],
+                             map_y[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0], cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            c0, c1 = layer.corners
+            z = complex(*(target[c1] - target[c0])) / complex(*(src[c1] - src[c0]))
+            turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
+            # patch pixel p (source: origin + p) -> box pixel: gaze + turn (origin + p - iris) - box origin
+            shift = gaze[layer.centre] + turn @ (layer.origin - src[layer.centre]) - (bx0, by0)
+            iris = cv2.warpAffine(layer.rgba, np.c_[turn, shift], (shape[1], shape[0]), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            alpha = iris[..., -1:]
+            drawn = iris[..., :-1] + (1.0 - alpha) * base
+            cover = opening[..., None]
+            box = out[by0:by1, bx0:bx1]
+            box[...] = np.clip(cover * drawn + (1.0 - cover) * box + 0.5, 0, 255).astype(np.uint8)
