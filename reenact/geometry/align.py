@@ -32,8 +32,8 @@ from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, lip_floor,
-                     mesh_expression_features, shot_references, steady_canonical, uncross_lips)
+from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, gaze_at_rest,
+                     lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
 MODES = ALIGN_MODES
@@ -331,9 +331,12 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         translation[:, :2] += a_pose * shift
     rmat = Rotation.from_rotvec(rotation).as_matrix()                    # (T, 3, 3)
     floor = lip_floor(canon_s)
+    gaze_rest = gaze_at_rest(canon_d, ref, shots, FRAME_BLOCK)
     points = np.empty((n, *canon_s.shape))
     for part in blocks(n, FRAME_BLOCK):
         canon_ref = np.asarray(canon_d[ref[part]], np.float64)
+        if gaze_rest is not None:
+            canon_ref[:, 468:478] = gaze_rest[part]
         canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (
             size_s / size_ref[part, None, None])
         canonical = uncross_lips(canonical, floor)

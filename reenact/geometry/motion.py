@@ -19,12 +19,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..faces.shots import shot_slices
-from ..faces.topology import INNER_LIP_PAIRS, lip_gaps
+from ..faces.topology import INNER_LIP_PAIRS, contour, lip_gaps
 from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
 __all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
-           "lip_floor", "mesh_expression_features", "shot_references", "steady_canonical", "uncross_lips"]
+           "gaze_at_rest", "lip_floor", "mesh_expression_features", "shot_references", "steady_canonical", "uncross_lips"]
 
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
@@ -146,6 +146,37 @@ def shot_references(pick: Callable[[slice], int], shots: np.ndarray | None, n: i
     for shot in shot_slices(shots, n):
         ref_of[shot] = shot.start + pick(shot)
     return ref_of
+
+
+# Each iris (centre then its 4 ring points, MediaPipe 468-477) with its eye's contour.
+IRISES = ((np.arange(468, 473), "right_eye"), (np.arange(473, 478), "left_eye"))
+
+
+def gaze_at_rest(canonical: np.ndarray, ref_of: np.ndarray, shots: np.ndarray | None = None,
+                 block: int = 256) -> np.ndarray | None:
+    """(T, 10, 3) the iris points (468-477) of each frame's reference (`ref_of` (T,)) moved to the
+    shot's median gaze: its eye's middle plus the shot's median offset of the iris from it, in
+    pose-free mesh points `canonical` (T, 478, 3); None for a mesh without irises.
+
+    Gaze measured from the reference frame's own took whatever glance that frame caught (the
+    frame closest to the source's expression in d0 looked to one side, so the source looked the
+    other way whenever the driver looked ahead); the median over the shot is where the driver
+    mostly looks, the camera in a talking clip."""
+    if canonical.shape[1] < 478:
+        return None
+    n = len(canonical)
+    middles = np.empty((n, 2, 3))
+    offsets = np.empty((n, 10, 3))
+    for part in blocks(n, block):
+        frames = np.asarray(canonical[part], np.float64)
+        for k, (iris, eye) in enumerate(IRISES):
+            middles[part, k] = frames[:, list(contour(eye))].mean(1)
+            offsets[part, 5 * k:5 * k + 5] = frames[:, iris] - middles[part, k, None]
+    rest = np.empty((n, 10, 3))
+    for shot in shot_slices(shots, n):
+        median = np.median(offsets[shot], 0)
+        rest[shot] = np.repeat(middles[ref_of[shot]], 5, axis=1) + median
+    return rest
 
 
 def uncross_lips(points: np.ndarray, floor: np.ndarray) -> np.ndarray:

@@ -176,13 +176,19 @@ def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_fl
     assert out.mode == "relative" and out.points.shape == (5, 478, 3)
     c_s, r_s = source.params["canonical"][0], Rotation.from_rotvec(source.params["rotation"][0])
     s_s, t_s = float(source.params["scale"][0]), source.params["translation"][0]
-    np.testing.assert_allclose(out.points[0], s_s * r_s.apply(c_s) + t_s, atol=1e-3)       # reference = source
+    # the reference frame reproduces the source (its irises move by its gaze's difference from the clip's)
+    np.testing.assert_allclose(out.points[0, :468], (s_s * r_s.apply(c_s) + t_s)[:468], atol=1e-3)
     d = dict(driving.params)
     # the driving's rigid points are held at the clip's median position and size first
     from reenact.geometry.motion import steady_canonical
     from reenact.tracking.mesh_tracker import canonical_reference
 
     d["canonical"] = steady_canonical(d["canonical"], canonical_reference()[1])
+    # the irises move from where the driver mostly looks, the rest from the reference frame
+    from reenact.geometry.motion import gaze_at_rest
+
+    reference = d["canonical"][0].copy()
+    reference[468:478] = gaze_at_rest(d["canonical"], np.zeros(5, int))[0]
     # (random points cross their lips, which alignment refuses to do: they are left out here)
     keep = np.setdiff1d(np.arange(478), np.ravel(INNER_LIP_PAIRS))
     for t in range(5):
@@ -193,7 +199,7 @@ def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_fl
         rotation = delta * r_s
         canon = rotation.inv().apply(m)
         spread = lambda p: np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean())
-        expected = c_s + (d["canonical"][t] - d["canonical"][0]) * spread(c_s) / spread(d["canonical"][0])
+        expected = c_s + (d["canonical"][t] - reference) * spread(c_s) / spread(d["canonical"][0])
         expected = expected[keep] - expected[keep].mean(0)
         scale = np.sqrt((canon ** 2).sum() / (expected ** 2).sum())
         np.testing.assert_allclose(canon / scale, expected, atol=1e-3)
@@ -275,6 +281,25 @@ def test_a_clip_starting_mouth_open_opens_and_closes_the_source_mouth_with_it():
     first = align(source, driving, AlignOptions(reference="frame", reference_frame=0))
     # the old behaviour measured from the open first frame: lips pushed through each other
     assert lip_gaps(first.points).min() >= -1e-6            # ... now they meet instead of crossing
+
+
+def test_gaze_is_measured_from_where_the_driver_mostly_looks_not_the_reference_frame():
+    face = _canonical_face()
+    n = 9
+    frames = np.repeat(face[None], n, 0)
+    frames[0, 468:478, 0] += 0.4     # a glance to the side in the first frame only (cm)
+    frames[5, 468:478, 0] -= 0.3     # and one to the other side later
+    source = mesh_track(face[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(frames, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 9.0),
+                         [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    out = align(source, driving, AlignOptions(reference="frame", reference_frame=0))
+    gaze = out.points[:, 468, 0] - out.points[:, [33, 133], 0].mean(1)
+    rest = 10.0 * (face[468, 0] - face[[33, 133], 0].mean())
+    # measured from the glancing frame, the source looked 4 px the other way in every other frame
+    np.testing.assert_allclose(gaze[[1, 2, 3, 4, 6, 7, 8]], rest, atol=1e-6)
+    np.testing.assert_allclose(gaze[[0, 5]], rest + np.array([4.0, -3.0]), atol=1e-3)   # (head sizes differ by 1e-4)
+    # the rest of the face still moves from the reference frame (here: not at all)
+    np.testing.assert_allclose(out.points[:, :468], out.points[:1, :468].repeat(n, 0), atol=1e-6)
 
 
 def test_absolute_mode_works_for_the_mesh_tracker_rotation_only():
