@@ -6,6 +6,9 @@ and reports, per pair and in total:
 
     jaw_r, blink_r   Pearson r of the output's jawOpen / mean eyeBlink with the driving's
                      (blank when the driving hardly moves them)
+    gaze             the output's gaze amplitude: least-squares slope of its horizontal iris offset
+                     (from the eye corners' middle, in eye widths, both eyes) on the driving's (1:
+                     full amplitude; blank when the driving's gaze hardly moves)
     yaw, pitch       median |change of the output's angle - change of the driving's| (degrees;
                      each series centred on its median), over all frames and over |yaw| > 10°
     bg               worst frame's RMSE (0..1) against the source outside 1.6x the source face hull
@@ -90,6 +93,7 @@ class Result:
     frames: int = 0
     jaw_r: float | None = None
     blink_r: float | None = None
+    gaze: float | None = None
     yaw: float | None = None
     pitch: float | None = None
     yaw_big: float | None = None
@@ -289,6 +293,25 @@ def encoded(image: np.ndarray, tmp: Path) -> np.ndarray:
     return frame[:image.shape[0], :image.shape[1]]   # the encoder pads odd sizes
 
 
+def gaze_offsets(landmarks: np.ndarray) -> np.ndarray:
+    """(T,) horizontal gaze: each iris centre's offset along its eye's corner line from the
+    corners' middle, in eye widths, both eyes' mean (landmarks (T, 478, 2+))."""
+    offsets = []
+    for iris, a, b in ((468, 33, 133), (473, 362, 263)):
+        c0, c1 = landmarks[:, a, :2], landmarks[:, b, :2]
+        axis = c1 - c0
+        offsets.append(((landmarks[:, iris, :2] - (c0 + c1) / 2) * axis).sum(1) / np.maximum((axis ** 2).sum(1), 1e-9))
+    return np.mean(offsets, 0)
+
+
+def gaze_slope(out: np.ndarray, drv: np.ndarray, min_std: float = 0.03) -> float | None:
+    """Least-squares slope of `out` on `drv` (both centred), None when `drv` hardly varies."""
+    if len(drv) < 3 or np.std(drv) < min_std:
+        return None
+    d = drv - drv.mean()
+    return float((d * (out - out.mean())).sum() / (d ** 2).sum())
+
+
 def within_shots(values: np.ndarray, ok: np.ndarray, shot: np.ndarray) -> np.ndarray:
     """`values` (T, ...) less their median over each shot's `ok` frames (a plain clip: one shot)."""
     out = np.asarray(values, np.float64).copy()
@@ -338,6 +361,8 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     res.jaw_r = pearson(jaw_o[ok], jaw_d[ok])
     blink_o, blink_d = (within_shots(t.blendshapes[:n, list(BLINK)].mean(1), ok, shot) for t in (out, drv))
     res.blink_r = pearson(blink_o[ok], blink_d[ok])
+    gaze_o, gaze_d = (within_shots(gaze_offsets(t.landmarks[:n]), ok, shot) for t in (out, drv))
+    res.gaze = gaze_slope(gaze_o[ok], gaze_d[ok])
     a_out = np.array([mediapipe_angles(m) for m in out.transforms[:n]])
     a_drv = np.array([mediapipe_angles(m) for m in drv.transforms[:n]])
     err = np.abs(within_shots(a_out, ok, shot) - within_shots(a_drv, ok, shot))
@@ -460,7 +485,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     return [p for p in out if not extra or any(e in p.name for e in extra)]
 
 
-COLUMNS = ("jaw_r", "blink_r", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
+COLUMNS = ("jaw_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
            "chroma", "detail", "mouth")
 
 
@@ -483,7 +508,7 @@ def summary(results: list[Result]) -> list[str]:
                 cells.append("")
             elif c in ("black", "seams", "folds"):
                 cells.append(str(int(sum(vals))))
-            elif c in ("jaw_r", "blink_r", "detail"):
+            elif c in ("jaw_r", "blink_r", "gaze", "detail"):
                 cells.append(f"{min(vals):.2f} / {np.median(vals):.2f}")
             else:
                 cells.append(f"{max(vals):.3g} / {np.median(vals):.3g}")
@@ -549,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i + 1}/{len(todo)}] {r.name} {r.error or ''} {json.dumps(row)} {r.seconds:.1f}s", flush=True)
     lines = ["| pair | " + " | ".join(COLUMNS) + " |", "| --- " * (len(COLUMNS) + 1) + "|"]
     lines += [f"| {r.name} | " + (r.error or " | ".join(fmt(getattr(r, c)) for c in COLUMNS)) + " |" for r in results]
-    lines += ["", "Per group, worst / median (correlations and detail: min / median; black and folds: frame totals):",
+    lines += ["", "Per group, worst / median (correlations, gaze and detail: min / median; black and folds: frame totals):",
               ""] + summary(results)
     (args.out / "judge.md").write_text("\n".join(lines) + "\n")
     (args.out / "judge.json").write_text(json.dumps([{k: v for k, v in asdict(r).items() if k != "centres"}

@@ -103,3 +103,19 @@ def test_a_recut_clip_is_judged_shot_by_shot():
     ok, shot = np.ones(20, bool), (t >= 10).astype(int)
     np.testing.assert_allclose(judge.within_shots(driving, ok, shot), judge.within_shots(motion, ok, shot), atol=1e-12)
     assert judge.pearson(motion, driving) < 0.5                 # judged as one shot the step swamps the motion
+
+
+def test_gaze_amplitude_is_the_irises_share_of_the_drivings_look(portrait):
+    """`gaze` is the slope of the output's iris offset (in eye widths) on the driving's: an iris
+    moved half as far reads 0.5, whatever the face's size or place."""
+    _, pts, _ = portrait
+    width = np.linalg.norm(pts[33, :2] - pts[133, :2])
+    look = 0.2 * np.sin(np.arange(30) / 3.0)                      # eye widths
+    driving = np.repeat(pts[None, :, :2], 30, 0)
+    driving[:, 468:478, 0] += look[:, None] * width
+    output = 2.0 * np.repeat(pts[None, :, :2], 30, 0) + 40.0      # another size and place
+    output[:, 468:478, 0] += 0.5 * look[:, None] * 2.0 * width
+    d, o = judge.gaze_offsets(driving), judge.gaze_offsets(output)
+    np.testing.assert_allclose(d - d.mean(), look - look.mean(), atol=0.02)   # the eyes' axes are not level
+    assert judge.gaze_slope(o, d) == pytest.approx(0.5, abs=0.02)
+    assert judge.gaze_slope(o, np.full(30, 0.1)) is None          # a driving that does not look around
