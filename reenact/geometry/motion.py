@@ -152,6 +152,9 @@ def shot_references(pick: Callable[[slice], int], shots: np.ndarray | None, n: i
 IRISES = ((np.arange(468, 473), "right_eye"), (np.arange(473, 478), "left_eye"))
 
 
+GAZE_REST_FRAMES = 25   # a shot shorter than this (a still driving's pair, a flash of a cut) keeps its reference's gaze
+
+
 def gaze_at_rest(canonical: np.ndarray, ref_of: np.ndarray, shots: np.ndarray | None = None,
                  block: int = 256) -> np.ndarray | None:
     """(T, 10, 3) the iris points (468-477) of each frame's reference (`ref_of` (T,)) moved to the
@@ -161,7 +164,8 @@ def gaze_at_rest(canonical: np.ndarray, ref_of: np.ndarray, shots: np.ndarray | 
     Gaze measured from the reference frame's own took whatever glance that frame caught (the
     frame closest to the source's expression in d0 looked to one side, so the source looked the
     other way whenever the driver looked ahead); the median over the shot is where the driver
-    mostly looks, the camera in a talking clip."""
+    mostly looks, the camera in a talking clip. A shot under GAZE_REST_FRAMES has no such habit
+    to measure (a still driving is the source's own face, then the still): its reference's own."""
     if canonical.shape[1] < 478:
         return None
     n = len(canonical)
@@ -174,8 +178,11 @@ def gaze_at_rest(canonical: np.ndarray, ref_of: np.ndarray, shots: np.ndarray | 
             offsets[part, 5 * k:5 * k + 5] = frames[:, iris] - middles[part, k, None]
     rest = np.empty((n, 10, 3))
     for shot in shot_slices(shots, n):
-        median = np.median(offsets[shot], 0)
-        rest[shot] = np.repeat(middles[ref_of[shot]], 5, axis=1) + median
+        if shot.stop - shot.start >= GAZE_REST_FRAMES:
+            habit = np.median(offsets[shot], 0)          # (10, 3): the shot's
+        else:
+            habit = offsets[ref_of[shot]]                # (frames, 10, 3): each reference's own
+        rest[shot] = np.repeat(middles[ref_of[shot]], 5, axis=1) + habit
     return rest
 
 
