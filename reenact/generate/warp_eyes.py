@@ -34,8 +34,9 @@ LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is s
 # DARK of the way up) lie in the disc (IN_DISC of them, within 1.15 radii) and fill it (FILLED of
 # it), and a ring just outside it (1.1-1.4 radii, RING_PIXELS at least) is light (RING_LIGHT of the
 # way up: the white of the eye). On ../shared's portraits and clip frames every photo passed; the
-# statue s6 (filled 0.24), the cartoon s7 (its iris is twice MediaPipe's: filled 0.46) and the
-# small astronaut (no white beside the iris) did not, and keep the plain warp.
+# statue s6 (filled 0.24), the cartoon s7 (its light blue iris is not dark against its white, and
+# MediaPipe's disc sits 3-8 px to one side of it: filled 0.46) and the small astronaut (no white
+# beside the iris) did not, and keep the plain warp.
 MIN_CONTRAST, DARK, IN_DISC, FILLED, RING_LIGHT, RING_PIXELS = 40.0, 0.35, 0.85, 0.5, 0.5, 5
 
 
