@@ -25,7 +25,7 @@ from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
-from .warp_eyes import EyeLayers
+from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_mouth import MouthInterior, driving_mouth_seen
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
@@ -255,10 +255,9 @@ class WarpEngine:
         self.oval_idx = oval_idx
         # Each eye's iris core: a copy of the eye opening shrunk around the iris centre, moving
         # rigidly with it (so the whole iris shifts with the gaze, not only its centre).
-        self.eyes = [(c, np.array(contour(eye))) for eye, c in (("right_eye", 468), ("left_eye", 473))
-                     if self.n_face > c]
+        self.eyes = [(c, np.array(contour(eye)), corners) for eye, c, corners in EYES if self.n_face > c]
         self.iris_src = self._iris_core(self.src_pts)
-        self.eye_rims = np.concatenate([ring for _, ring in self.eyes]) if self.eyes else np.zeros(0, int)
+        self.eye_rims = np.concatenate([ring for _, ring, _ in self.eyes]) if self.eyes else np.zeros(0, int)
         self.ring_sign = np.sign(signed_areas(self._source_vertices(), self.ring_tris))
         self.last_folds = 0          # ring triangles still folded in the last render (0 unless impossible)
         self.lips_inner = np.array(contour("lips_inner"))
@@ -283,7 +282,7 @@ class WarpEngine:
         # iris core ring (rigid), and a band from the core ring to the eye contour that takes up
         # the motion; they go under the lids, which close over them in a blink.
         bands, cores, base = [], [], self.n_face + len(self.head_ring) + len(self.fade_ring) + len(self.frame)
-        for centre, ring in self.eyes:
+        for centre, ring, _ in self.eyes:
             inside = np.array([all(int(v) in set(ring.tolist()) for v in t) for t in face])
             face = face[~inside]
             m = len(ring)   # the core: its centre at base, its ring at base + 1 ...
@@ -445,14 +444,14 @@ class WarpEngine:
         the iris's width and IRIS_CORE_TALL of its height around the iris, turned and scaled with
         the eye corners (not squashed with the lids), centred on the iris centre of `pts`."""
         rings = []
-        for (centre, ring), (c0, c1) in zip(self.eyes, ((33, 133), (263, 362))):
+        for centre, ring, corners in self.eyes:
             src = self.src_pts[ring, :2]
-            z = complex(*(pts[c1, :2] - pts[c0, :2])) / complex(*(self.src_pts[c1, :2] - self.src_pts[c0, :2]))
+            z = eye_turn(pts, self.src_pts, corners)
             turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
             core = pts[centre, :2]
             # the core spans the iris across (its ring points: centre + 1..4) and most of the opening
             # up and down, so the whole visible iris moves with the gaze instead of smearing into the band
-            radius = np.linalg.norm(self.src_pts[centre + 1:centre + 5] - self.src_pts[centre], axis=1).mean()
+            radius = iris_radius(self.src_pts, centre)
             across = np.clip(2.4 * radius / max(np.ptp(src[:, 0]), 1e-6), IRIS_CORE, 0.6)
             offsets = (src - src.mean(0)) * (across, IRIS_CORE_TALL)
             rings.append(np.concatenate([core[None], core + offsets @ turn.T]))
@@ -464,12 +463,10 @@ class WarpEngine:
         radius past the opening's edge, as a driver's does in a far sideways look: the lids
         cover that part)."""
         gaze = {}
-        for centre, ring in self.eyes:
+        for centre, ring, _ in self.eyes:
             poly = target[ring, :2].astype(np.float32).reshape(-1, 1, 2)
             middle = target[ring, :2].mean(0)
-            slack = 0.0
-            if centre in self.layered:
-                slack = 0.5 * float(np.linalg.norm(target[centre + 1:centre + 5, :2] - target[centre, :2], axis=1).mean())
+            slack = 0.5 * iris_radius(target, centre) if centre in self.layered else 0.0
             for pull in np.linspace(1.0, 0.0, 11):
                 point = middle + pull * (target[centre, :2] - middle)
                 if cv2.pointPolygonTest(poly, (float(point[0]), float(point[1])), True) >= -slack:
@@ -482,10 +479,9 @@ class WarpEngine:
         (warp_eyes.py: the layers draw the gaze), where the eye's own motion carries the source's
         iris, so the map under the layers is the eye's plain motion."""
         at = np.array(target[:, :2], np.float64)
-        for (centre, ring), (c0, c1) in zip(self.eyes, ((33, 133), (263, 362))):
+        for centre, ring, corners in self.eyes:
             if centre in self.layered:
-                z = complex(*(at[c1] - at[c0])) / complex(*(self.src_pts[c1] - self.src_pts[c0]))
-                offset = complex(*(self.src_pts[centre] - self.src_pts[ring].mean(0))) * z
+                offset = complex(*(self.src_pts[centre] - self.src_pts[ring].mean(0))) * eye_turn(at, self.src_pts, corners)
                 at[centre] = at[ring].mean(0) + (offset.real, offset.imag)
             else:
                 at[centre] = gaze[centre]
@@ -536,7 +532,7 @@ class WarpEngine:
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
         if self.eye_layers is not None:
-            self.eye_layers.draw(out, self.src_pts, target, gaze, map_x, map_y, self.roi)
+            self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi)
         opacity = self._drawn_mouth_opacity(self._mouth_openness(target))
         if opacity > 0:
             rigid = list(RIGID_POINTS)

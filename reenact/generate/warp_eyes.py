@@ -50,6 +50,20 @@ class IrisLayer:
     rgba: np.ndarray             # (S, S, C + 1) float32: the completed iris colours times the disc alpha, then it
 
 
+def iris_radius(points: np.ndarray, centre: int) -> float:
+    """MediaPipe's iris radius (px): the mean distance of the iris centre `centre`'s 4 ring points."""
+    pts = np.asarray(points, np.float64)
+    return float(np.linalg.norm(pts[centre + 1:centre + 5, :2] - pts[centre, :2], axis=1).mean())
+
+
+def eye_turn(points: np.ndarray, source_points: np.ndarray, corners: tuple[int, int]) -> complex:
+    """How an eye turned and scaled from `source_points` to `points`, from its `corners`: a complex
+    factor (multiply a source offset, x + iy, by it)."""
+    c0, c1 = corners
+    return (complex(*(np.asarray(points)[c1, :2] - np.asarray(points)[c0, :2]))
+            / complex(*(np.asarray(source_points)[c1, :2] - np.asarray(source_points)[c0, :2])))
+
+
 def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, origin) -> np.ndarray:
     """(H, W) float32 coverage (0..1, anti-aliased) of `polygon` (N, 2) in a box at `origin`."""
     mask = np.zeros(shape, np.uint8)
@@ -141,7 +155,7 @@ class EyeLayers:
     def __init__(self, source: np.ndarray, points: np.ndarray):
         self.empty = source.copy()
         self.layers: list[IrisLayer] = []
-        pts = np.asarray(points, np.float64)[:, :2]
+        self.src = pts = np.asarray(points, np.float64)[:, :2]
         if len(pts) < 478:        # a mesh without irises: nothing to move
             return
         eyes = [self._eye(source, pts, *eye) for eye in EYES]
@@ -159,7 +173,7 @@ class EyeLayers:
         h, w = source.shape[:2]
         ring = np.array(contour(name))
         iris = pts[centre]
-        radius = float(np.linalg.norm(pts[centre + 1:centre + 5] - iris, axis=1).mean()) * IRIS_MARGIN
+        radius = iris_radius(pts, centre) * IRIS_MARGIN
         half = int(np.ceil(radius * FILL_REACH)) + 3
         x0, y0 = int(np.floor(iris[0])) - half, int(np.floor(iris[1])) - half
         size = 2 * half + 1
@@ -205,12 +219,12 @@ class EyeLayers:
         """Iris-centre landmarks of the eyes drawn in layers."""
         return [layer.centre for layer in self.layers]
 
-    def draw(self, out: np.ndarray, source_points: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray],
+    def draw(self, out: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray],
              map_x: np.ndarray, map_y: np.ndarray, roi: tuple[int, int, int, int]) -> None:
         """Redraw each layered eye's opening in `out` (in place): the iris-less source through the
         warp's map (`map_x`, `map_y` over `roi`), the iris over it at `gaze[centre]` (target pixels),
         both clipped by the target opening (`target` (478, 2+) landmarks)."""
-        src = np.asarray(source_points, np.float64)[:, :2]
+        src = self.src
         target = np.asarray(target, np.float64)[:, :2]
         rx0, ry0, rx1, ry1 = roi
         for layer in self.layers:
@@ -229,8 +243,7 @@ class EyeLayers:
             base = cv2.remap(self.empty, map_x[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0],
                              map_y[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0], cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-            c0, c1 = layer.corners
-            z = complex(*(target[c1] - target[c0])) / complex(*(src[c1] - src[c0]))
+            z = eye_turn(target, src, layer.corners)
             turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
             # patch pixel p (source: origin + p) -> box pixel: gaze + turn (origin + p - iris) - box origin
             shift = gaze[layer.centre] + turn @ (layer.origin - src[layer.centre]) - (bx0, by0)

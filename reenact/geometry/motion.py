@@ -150,8 +150,6 @@ def shot_references(pick: Callable[[slice], int], shots: np.ndarray | None, n: i
 
 # Each iris (centre then its 4 ring points, MediaPipe 468-477) with its eye's contour.
 IRISES = ((np.arange(468, 473), "right_eye"), (np.arange(473, 478), "left_eye"))
-
-
 GAZE_REST_FRAMES = 25   # a shot shorter than this (a still driving's pair, a flash of a cut) keeps its reference's gaze
 
 
