@@ -130,25 +130,6 @@ def _white_of_eye(patch: np.ndarray, inside: np.ndarray, distance: np.ndarray, r
     return np.median(pixels[lightness >= np.percentile(lightness, 90)], 0)
 
 
-def _shade_rows(work: np.ndarray, filled: np.ndarray, patch: np.ndarray, beside: np.ndarray,
-                white: np.ndarray) -> np.ndarray:
-    """`work` with its `filled` pixels shaded row by row as the source's own white is beside the
-    iris (`beside`): darker under the upper lid, as real whites are; rows without white beside the
-    iris take the nearest rows' shade."""
-    lightness = patch.mean(-1)
-    white_l = max(float(white.mean()), 1.0)
-    seen = beside & (lightness >= 0.6 * white_l)
-    rows = [y for y in range(len(patch)) if seen[y].sum() >= 2]
-    if len(rows) < 2:
-        return work
-    shade = np.array([np.median(lightness[y][seen[y]]) / white_l for y in rows])
-    profile = np.interp(np.arange(len(patch)), rows, shade).astype(np.float32)
-    # smooth: a lash's shadow or a catchlight on one row is no shade of the whole white
-    profile = np.clip(cv2.GaussianBlur(profile[:, None], (1, 0), sigmaX=0.1, sigmaY=0.08 * len(patch))[:, 0], 0.6, 1.0)
-    shaded = np.clip(work.astype(np.float32) * profile[:, None, None] + 0.5, 0, 255).astype(np.uint8)
-    return np.where(filled[..., None], shaded, work)
-
-
 class EyeLayers:
     """The source's irises as layers (`layers`) and the source with them taken out (`empty`)."""
 
@@ -206,7 +187,6 @@ class EyeLayers:
         middle = (reach & core).astype(np.uint8)
         work = np.where(core[..., None], patch, LID_SHADE * white)
         work = cv2.inpaint(np.clip(work + 0.5, 0, 255).astype(np.uint8), middle, 3, cv2.INPAINT_TELEA)
-        work = _shade_rows(work, middle > 0, patch, inside & (distance > radius), white)
         rim = (reach & (opening > 0) & ~core).astype(np.uint8)
         work = np.where(middle[..., None] > 0, work, np.clip(patch + 0.5, 0, 255)).astype(np.uint8)
         work = cv2.inpaint(work, rim, 2, cv2.INPAINT_TELEA)

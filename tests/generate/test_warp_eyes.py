@@ -96,19 +96,3 @@ def test_unmoved_eyes_stay_bit_exact_and_grey_stays_grey(large_portrait):
     out = WarpEngine(grey, pts).render(looking(pts, -0.2))
     assert not np.array_equal(out, grey)
     assert int(out.max(-1).astype(int).__sub__(out.min(-1)).max()) <= 1
-
-
-def test_the_filled_white_is_shaded_as_the_sources_white_beside_the_iris():
-    from reenact.generate.warp_eyes import _shade_rows
-
-    rows = np.linspace(120, 200, 40)                          # the white darker under the upper lid
-    patch = np.repeat(np.repeat(rows[:, None, None], 40, 1), 3, 2).astype(np.float32)
-    beside = np.zeros((40, 40), bool)
-    beside[:, :8] = beside[:, -8:] = True                     # the white left and right of the iris
-    filled = np.zeros((40, 40), bool)
-    filled[:, 12:28] = True
-    flat = np.full((40, 40, 3), 200, np.uint8)                # the fill before shading: one tone
-    shaded = _shade_rows(flat, filled, patch, beside, np.array([200.0, 200.0, 200.0])).astype(float)
-    column = shaded[:, 20, 0]
-    assert column[5] < column[20] < column[35] and column[35] - column[5] > 40   # 120 -> 200, smoothed
-    np.testing.assert_array_equal(shaded[~filled], flat[~filled])
