@@ -35,6 +35,13 @@ _SIN_15 = float(np.sin(np.radians(15.0)))
 HAIRLINE_DEPTH = 0.8   # the head ring's top: this share of the way from the pivot's depth to the forehead's
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
 DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is carried by the nearest pixel
+# Where the map jumps (a face triangle drawn over the ring it turned across: the far cheek over its
+# hair), neighbouring pixels come from source points more than TEAR_GRADIENT px apart. Such an edge
+# is softened over about TEAR_SOFTEN px, as the source's own outline is, not cut pixel-sharp.
+TEAR_GRADIENT, TEAR_SOFTEN = 3.0, 1.0
+# The "detail" fine band fades out where the map scales the source by FINE_SCALE (stretched,
+# squeezed) or beyond, and is whole within FINE_FULL (linear scale, source px per output px).
+FINE_SCALE, FINE_FULL = (0.5, 2.0), (0.75, 1.4)
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 # A source turned less than REVEAL_FREE_YAW degrees shows both cheeks, so a turn back towards the
 # camera is drawn from them. Turned REVEAL_NONE_YAW or more, its far cheek is the silhouette: a turn
@@ -200,6 +207,61 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     return map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False), moved.astype(bool)
 
 
+def detail_bands(source: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The "detail" resampling's bands of `source` (see WarpEngine._resample): smooth (below
+    DETAIL_SIGMA), fine (int16: smooth + fine == source), and the source's 3x3 minimum and maximum,
+    which bound their sum."""
+    smooth = cv2.GaussianBlur(source, (0, 0), DETAIL_SIGMA)
+    cross = np.ones((3, 3), np.uint8)
+    return smooth, source.astype(np.int16) - smooth, cv2.erode(source, cross), cv2.dilate(source, cross)
+
+
+def _map_shape(map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of a backward map: where it jumps (neighbours read source points more than
+    TEAR_GRADIENT px apart) and its linear scale (source px per output px, the square root of the
+    map's Jacobian determinant: above 1 the source is squeezed, below 1 stretched)."""
+    xx, yx = np.diff(map_x, axis=1), np.diff(map_y, axis=1)      # d/dx, (h, w-1)
+    xy, yy = np.diff(map_x, axis=0), np.diff(map_y, axis=0)      # d/dy, (h-1, w)
+    jump = np.zeros(map_x.shape, bool)
+    across = (np.abs(xx) > TEAR_GRADIENT) | (np.abs(yx) > TEAR_GRADIENT)
+    down = (np.abs(xy) > TEAR_GRADIENT) | (np.abs(yy) > TEAR_GRADIENT)
+    jump[:, 1:] |= across
+    jump[:, :-1] |= across
+    jump[1:] |= down
+    jump[:-1] |= down
+    scale = np.ones(map_x.shape, np.float32)
+    scale[:-1, :-1] = np.sqrt(np.abs(xx[:-1] * yy[:, :-1] - yx[:-1] * xy[:, :-1]))
+    return jump, scale
+
+
+def _fine_weight(scale: np.ndarray) -> np.ndarray | None:
+    """How much of the fine band (taken from the nearest source pixel) a pixel keeps at a map
+    `scale`: all of it near 1; none where the source is squeezed FINE_SCALE[1] times or more (the
+    nearest pixel skips source pixels: a hatched moire in hair pushed aside by a turning cheek) or
+    stretched FINE_SCALE[0] times or less (each source pixel repeated: blocks). None: all kept."""
+    low, high = FINE_SCALE
+    weight = np.minimum(np.clip((scale - low) / (FINE_FULL[0] - low), 0, 1),
+                        np.clip((high - scale) / (high - FINE_FULL[1]), 0, 1))
+    return None if weight.min() >= 1.0 else weight
+
+
+def _soften_tears(image: np.ndarray, jump: np.ndarray, moved: np.ndarray) -> None:
+    """Soften, in place, where the map jumps (`_map_shape`): the one-pixel, stair-stepped cut where
+    one part of the source is drawn over another (a turned face's far cheek over its hair) becomes
+    an edge about TEAR_SOFTEN px wide, as the source's own outlines are. Unmoved pixels stay exact."""
+    if not jump.any():
+        return
+    ys, xs = np.nonzero(jump)
+    reach = int(np.ceil(3 * TEAR_SOFTEN)) + 1
+    y0, y1 = max(ys.min() - reach, 0), min(ys.max() + reach + 1, image.shape[0])
+    x0, x1 = max(xs.min() - reach, 0), min(xs.max() + reach + 1, image.shape[1])
+    box = image[y0:y1, x0:x1]
+    weight = cv2.GaussianBlur(jump[y0:y1, x0:x1].astype(np.float32), (0, 0), TEAR_SOFTEN)
+    weight = np.minimum(weight * 2.0, 1.0) * moved[y0:y1, x0:x1]
+    soft = cv2.GaussianBlur(box, (0, 0), TEAR_SOFTEN).astype(np.float32)
+    box[:] = np.rint(box + (soft - box) * weight[..., None]).astype(np.uint8)
+
+
 class WarpEngine:
     """Re-draws one source portrait at new landmark positions. Coordinates are source-image pixels."""
 
@@ -295,13 +357,7 @@ class WarpEngine:
         # bands first, cores over them, lids (face triangles) over both: where the iris core
         # reaches past a narrowed eye opening, the lids hide it instead of squashing it
         self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)
-        self._bands = None
-        if self.opts.interpolation == "detail":
-            smooth = cv2.GaussianBlur(self.source, (0, 0), DETAIL_SIGMA)
-            # smooth + fine == source; the source's 3x3 range bounds the sum (see _resample)
-            cross = np.ones((3, 3), np.uint8)
-            self._bands = (smooth, self.source.astype(np.int16) - smooth,
-                           cv2.erode(self.source, cross), cv2.dilate(self.source, cross))
+        self._bands = detail_bands(self.source) if self.opts.interpolation == "detail" else None
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
         if self.opts.eyes not in ("layers", "warp"):
             raise ValueError(f"eyes must be layers or warp, not {self.opts.eyes!r}")
@@ -487,11 +543,13 @@ class WarpEngine:
                 at[centre] = gaze[centre]
         return np.concatenate([dst, self._iris_core(at)])
 
-    def _resample(self, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    def _resample(self, map_x: np.ndarray, map_y: np.ndarray, fine_weight: np.ndarray | None = None) -> np.ndarray:
         """The source at (map_x, map_y). "detail" splits it in two bands: the smooth band (below
         DETAIL_SIGMA) interpolated bilinearly, the fine band (grain, halftone, line art, pores) taken
         from the nearest source pixel, so sub-pixel motion neither blurs nor dims it (any
-        interpolating filter zeroes the finest detail at half-pixel offsets); cheaper than cubic."""
+        interpolating filter zeroes the finest detail at half-pixel offsets); cheaper than cubic.
+        `fine_weight` (per pixel, `_fine_weight`) scales the fine band where the map squeezes or
+        stretches the source too far for a nearest pixel to stand for it."""
         if self._bands is None:
             return cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
                              borderMode=cv2.BORDER_REPLICATE)
@@ -499,7 +557,10 @@ class WarpEngine:
         # uint8 bilinear is OpenCV's fast path (int16 takes twice as long); the sum saturates
         smooth = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         nearest = lambda band: cv2.remap(band, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        out = cv2.add(smooth.astype(np.int16), nearest(fine), dtype=cv2.CV_8U)
+        fine = nearest(fine)
+        if fine_weight is not None:
+            fine = np.rint(fine * fine_weight[..., None]).astype(np.int16)
+        out = cv2.add(smooth.astype(np.int16), fine, dtype=cv2.CV_8U)
         # Beside a sharp edge the smooth band, read up to half a pixel away, plus the nearest
         # pixel's fine band over- or undershoots (a dark pupil went pure black, a catchlight
         # white): keep every value within the source's own 3x3 range around the nearest pixel,
@@ -527,10 +588,12 @@ class WarpEngine:
         droppable = np.r_[np.zeros(len(self.ring_tris) + len(self.eye_tris), bool),
                           ~np.isin(face, self.eye_rims).any(1)]
         map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable)
-        region = self._resample(map_x, map_y)
+        jump, scale = _map_shape(map_x, map_y)
+        region = self._resample(map_x, map_y, _fine_weight(scale))
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
+        _soften_tears(out[y0:y1, x0:x1], jump, moved)
         if self.eye_layers is not None:
             self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi)
         opacity = self._drawn_mouth_opacity(self._mouth_openness(target))
