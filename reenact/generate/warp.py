@@ -31,6 +31,13 @@ from .warp_mouth import MouthInterior, driving_mouth_seen
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
 IRIS_CORE_TALL = 0.7   # share of its height
+# An eye not drawn in layers (its iris not a dark disc where MediaPipe puts it: a cartoon's large
+# light iris, a statue's) moves its iris core only part of the gaze once it is large: MediaPipe's
+# eye contour and iris there are smaller than the painted ones, so the part of the iris outside the
+# core stays and a far look tore it (a white wedge through a cartoon's 100 px eye). An eye up to
+# WARPED_GAZE_WIDTHS[0] px wide takes the whole gaze (too small to show a tear: a 512 px photo's
+# 19 px eyes), one from WARPED_GAZE_WIDTHS[1] px WARPED_GAZE of it, linearly between.
+WARPED_GAZE, WARPED_GAZE_WIDTHS = 0.5, (24.0, 48.0)
 _SIN_15 = float(np.sin(np.radians(15.0)))
 HAIRLINE_DEPTH = 0.8   # the head ring's top: this share of the way from the pivot's depth to the forehead's
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
@@ -519,16 +526,31 @@ class WarpEngine:
         radius past the opening's edge, as a driver's does in a far sideways look: the lids
         cover that part)."""
         gaze = {}
-        for centre, ring, _ in self.eyes:
+        for centre, ring, corners in self.eyes:
             poly = target[ring, :2].astype(np.float32).reshape(-1, 1, 2)
             middle = target[ring, :2].mean(0)
             slack = 0.5 * iris_radius(target, centre) if centre in self.layered else 0.0
+            aim = target[centre, :2]
+            if centre not in self.layered:
+                rest = self._carried_iris(target, centre, ring, corners)
+                aim = rest + self._warped_gaze(corners) * (aim - rest)
             for pull in np.linspace(1.0, 0.0, 11):
-                point = middle + pull * (target[centre, :2] - middle)
+                point = middle + pull * (aim - middle)
                 if cv2.pointPolygonTest(poly, (float(point[0]), float(point[1])), True) >= -slack:
                     break
             gaze[centre] = point
         return gaze
+
+    def _warped_gaze(self, corners: tuple[int, int]) -> float:
+        """The share of the gaze an eye not drawn in layers takes (WARPED_GAZE_WIDTHS)."""
+        width = float(np.linalg.norm(self.src_pts[corners[0], :2] - self.src_pts[corners[1], :2]))
+        small, large = WARPED_GAZE_WIDTHS
+        return float(1.0 + (WARPED_GAZE - 1.0) * np.clip((width - small) / (large - small), 0.0, 1.0))
+
+    def _carried_iris(self, target: np.ndarray, centre: int, ring: np.ndarray, corners) -> np.ndarray:
+        """Where the eye's own motion to `target` carries the source's iris centre (its gaze kept)."""
+        offset = complex(*(self.src_pts[centre, :2] - self.src_pts[ring, :2].mean(0))) * eye_turn(target, self.src_pts, corners)
+        return target[ring, :2].mean(0) + (offset.real, offset.imag)
 
     def _with_iris(self, dst: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray]) -> np.ndarray:
         """dst with the iris cores appended: at the `gaze`, or, for an eye drawn in layers
@@ -537,8 +559,7 @@ class WarpEngine:
         at = np.array(target[:, :2], np.float64)
         for centre, ring, corners in self.eyes:
             if centre in self.layered:
-                offset = complex(*(self.src_pts[centre] - self.src_pts[ring].mean(0))) * eye_turn(at, self.src_pts, corners)
-                at[centre] = at[ring].mean(0) + (offset.real, offset.imag)
+                at[centre] = self._carried_iris(at, centre, ring, corners)
             else:
                 at[centre] = gaze[centre]
         return np.concatenate([dst, self._iris_core(at)])

@@ -607,3 +607,21 @@ def test_hair_squeezed_by_a_turn_keeps_no_hatched_moire():
             assert out.std() < 25
     assert _fine_weight(np.full((4, 4), 0.4, np.float32)).max() == 0.0      # stretched 2.5x: smooth band only
 
+
+def test_a_large_eye_not_drawn_in_layers_takes_half_the_gaze_a_small_one_all_of_it(portrait):
+    """A cartoon's 100 px eyes, refused by the layers, tore at a far look (a white wedge through
+    the iris): MediaPipe's eye and iris there are smaller than the painted ones. An eye 48 px wide
+    or more takes half the gaze; one of 24 px or less (a 512 px photo's) all of it."""
+    import cv2
+
+    image, pts = portrait
+    for zoom, share in ((1.0, 1.0), (2.8, 0.5)):
+        big = cv2.resize(image, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC) if zoom != 1 else image
+        src = pts * zoom
+        width = np.linalg.norm(src[33, :2] - src[133, :2])
+        target = src.copy()
+        target[468:478, 0] += 0.15 * width                      # both irises look to the image right
+        engine = WarpEngine(big, src, WarpOptions(eyes="warp"))
+        gaze = engine._gaze(target[:, :2])
+        for centre in (468, 473):
+            np.testing.assert_allclose(gaze[centre][0] - src[centre, 0], share * 0.15 * width, rtol=0.1)
