@@ -49,7 +49,6 @@ TEAR_GRADIENT, TEAR_SOFTEN = 3.0, 1.0
 # The "detail" fine band fades out where the map scales the source by FINE_SCALE (stretched,
 # squeezed) or beyond, and is whole within FINE_FULL (linear scale, source px per output px).
 FINE_SCALE, FINE_FULL = (0.5, 2.0), (0.75, 1.4)
-FINE_BLEND = 2.0   # px over which the fine band's weight is smoothed (see _fine_weight)
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 # A source turned less than REVEAL_FREE_YAW degrees shows both cheeks, so a turn back towards the
 # camera is drawn from them. Turned REVEAL_NONE_YAW or more, its far cheek is the silhouette: a turn
@@ -246,20 +245,11 @@ def _fine_weight(scale: np.ndarray) -> np.ndarray | None:
     """How much of the fine band (taken from the nearest source pixel) a pixel keeps at a map
     `scale`: all of it near 1; none where the source is squeezed FINE_SCALE[1] times or more (the
     nearest pixel skips source pixels: a hatched moire in hair pushed aside by a turning cheek) or
-    stretched FINE_SCALE[0] times or less (each source pixel repeated: blocks). None: all kept.
-    The scale of a piecewise-affine map is constant in each triangle, so the weight is smoothed
-    over FINE_BLEND px: the detail fades across triangles instead of stopping at a straight edge."""
+    stretched FINE_SCALE[0] times or less (each source pixel repeated: blocks). None: all kept."""
     low, high = FINE_SCALE
     weight = np.minimum(np.clip((scale - low) / (FINE_FULL[0] - low), 0, 1),
                         np.clip((high - scale) / (high - FINE_FULL[1]), 0, 1))
-    if weight.min() >= 1.0:
-        return None
-    ys, xs = np.nonzero(weight < 1.0)
-    reach = int(np.ceil(3 * FINE_BLEND))
-    y0, y1 = max(ys.min() - reach, 0), min(ys.max() + reach + 1, weight.shape[0])
-    x0, x1 = max(xs.min() - reach, 0), min(xs.max() + reach + 1, weight.shape[1])
-    weight[y0:y1, x0:x1] = cv2.GaussianBlur(weight[y0:y1, x0:x1], (0, 0), FINE_BLEND)
-    return weight
+    return None if weight.min() >= 1.0 else weight
 
 
 def _soften_tears(image: np.ndarray, jump: np.ndarray, moved: np.ndarray) -> None:
