@@ -6,6 +6,10 @@ and reports, per pair and in total:
 
     jaw_r, blink_r   Pearson r of the output's jawOpen / mean eyeBlink with the driving's
                      (blank when the driving hardly moves them)
+    lips_r           Pearson r of the output's inner-lip gap (upper to lower lip's middle, in
+                     inter-ocular distances) with the driving's: the mouth's geometry, whatever
+                     the blendshape model makes of a face (it reads a cartoon's open smile as a
+                     smile, not as jawOpen)
     gaze             the output's gaze amplitude: least-squares slope of its horizontal iris offset
                      (from the eye corners' middle, in eye widths, both eyes) on the driving's (1:
                      full amplitude; blank when the driving's gaze hardly moves)
@@ -71,6 +75,7 @@ EYES = [[33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161,
         [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]]
 RIGID = [168, 6, 197, 195, 5, 4, 33, 133, 263, 362, 234, 454, 127, 356]
 JAW, BLINK = 25, (9, 10)   # MediaPipe blendshape indices (with the leading "_neutral")
+LIP_MIDDLES, IRISES = (13, 14), (468, 473)   # inner lips' middles (upper, lower); iris centres
 
 
 @dataclass
@@ -92,6 +97,7 @@ class Result:
     group: str
     frames: int = 0
     jaw_r: float | None = None
+    lips_r: float | None = None
     blink_r: float | None = None
     gaze: float | None = None
     yaw: float | None = None
@@ -304,6 +310,13 @@ def gaze_offsets(landmarks: np.ndarray) -> np.ndarray:
     return np.mean(offsets, 0)
 
 
+def lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """(T,) inner-lip gap: the lower lip's middle below the upper's, in inter-ocular distances."""
+    upper, lower = (landmarks[:, k, :2] for k in LIP_MIDDLES)
+    iod = np.linalg.norm(landmarks[:, IRISES[0], :2] - landmarks[:, IRISES[1], :2], axis=1)
+    return np.linalg.norm(lower - upper, axis=1) / np.maximum(iod, 1e-9)
+
+
 def gaze_slope(out: np.ndarray, drv: np.ndarray, min_std: float = 0.03) -> float | None:
     """Least-squares slope of `out` on `drv` (both centred), None when `drv` hardly varies."""
     if len(drv) < 3 or np.std(drv) < min_std:
@@ -359,6 +372,8 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     shot = np.searchsorted(np.asarray(pair.shot_starts, int), np.arange(n), side="right")
     jaw_o, jaw_d = within_shots(out.blendshapes[:n, JAW], ok, shot), within_shots(drv.blendshapes[:n, JAW], ok, shot)
     res.jaw_r = pearson(jaw_o[ok], jaw_d[ok])
+    lips_o, lips_d = (within_shots(lip_gap(t.landmarks[:n]), ok, shot) for t in (out, drv))
+    res.lips_r = pearson(lips_o[ok], lips_d[ok])
     blink_o, blink_d = (within_shots(t.blendshapes[:n, list(BLINK)].mean(1), ok, shot) for t in (out, drv))
     res.blink_r = pearson(blink_o[ok], blink_d[ok])
     gaze_o, gaze_d = (within_shots(gaze_offsets(t.landmarks[:n]), ok, shot) for t in (out, drv))
@@ -485,7 +500,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     return [p for p in out if not extra or any(e in p.name for e in extra)]
 
 
-COLUMNS = ("jaw_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
+COLUMNS = ("jaw_r", "lips_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
            "chroma", "detail", "mouth")
 
 
@@ -508,7 +523,7 @@ def summary(results: list[Result]) -> list[str]:
                 cells.append("")
             elif c in ("black", "seams", "folds"):
                 cells.append(str(int(sum(vals))))
-            elif c in ("jaw_r", "blink_r", "gaze", "detail"):
+            elif c in ("jaw_r", "lips_r", "blink_r", "gaze", "detail"):
                 cells.append(f"{min(vals):.2f} / {np.median(vals):.2f}")
             else:
                 cells.append(f"{max(vals):.3g} / {np.median(vals):.3g}")

@@ -119,3 +119,18 @@ def test_gaze_amplitude_is_the_irises_share_of_the_drivings_look(portrait):
     np.testing.assert_allclose(d - d.mean(), look - look.mean(), atol=0.02)   # the eyes' axes are not level
     assert judge.gaze_slope(o, d) == pytest.approx(0.5, abs=0.02)
     assert judge.gaze_slope(o, np.full(30, 0.1)) is None          # a driving that does not look around
+
+
+def test_lip_gap_is_the_inner_lips_opening_in_inter_ocular_distances(portrait):
+    """`lips_r` correlates the inner-lip gap (in inter-ocular distances, so any size or place
+    reads alike): a lower lip dropped by 0.3 inter-ocular distances reads 0.3 more."""
+    _, pts, _ = portrait
+    iod = np.linalg.norm(pts[468, :2] - pts[473, :2])
+    drop = 0.15 * (1 + np.sin(np.arange(30) / 3.0))              # inter-ocular distances
+    driving = np.repeat(pts[None, :, :2], 30, 0)
+    driving[:, 14, 1] += drop * iod
+    output = 1.5 * driving + 25.0                                 # the same mouth at another size and place
+    rest = judge.lip_gap(pts[None, :, :2])[0]
+    np.testing.assert_allclose(judge.lip_gap(driving) - rest, drop, atol=0.01)
+    np.testing.assert_allclose(judge.lip_gap(output), judge.lip_gap(driving), atol=1e-9)
+    assert judge.pearson(judge.lip_gap(output), judge.lip_gap(driving)) == pytest.approx(1.0)
