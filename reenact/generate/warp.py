@@ -214,6 +214,13 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     return map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False), moved.astype(bool)
 
 
+def _warped_gaze(width: float) -> float:
+    """The share of the gaze an eye `width` px wide takes when it is not drawn in layers
+    (WARPED_GAZE_WIDTHS)."""
+    small, large = WARPED_GAZE_WIDTHS
+    return float(1.0 + (WARPED_GAZE - 1.0) * np.clip((width - small) / (large - small), 0.0, 1.0))
+
+
 def detail_bands(source: np.ndarray) -> tuple[np.ndarray, ...]:
     """The "detail" resampling's bands of `source` (see WarpEngine._resample): smooth (below
     DETAIL_SIGMA), fine (int16: smooth + fine == source), and the source's 3x3 minimum and maximum,
@@ -325,6 +332,9 @@ class WarpEngine:
         # Each eye's iris core: a copy of the eye opening shrunk around the iris centre, moving
         # rigidly with it (so the whole iris shifts with the gaze, not only its centre).
         self.eyes = [(c, np.array(contour(eye)), corners) for eye, c, corners in EYES if self.n_face > c]
+        # the share of the gaze each eye takes when it is not drawn in layers (by its width)
+        self.warped_gaze = {c: _warped_gaze(float(np.linalg.norm(self.src_pts[a, :2] - self.src_pts[b, :2])))
+                            for c, _, (a, b) in self.eyes}
         self.iris_src = self._iris_core(self.src_pts)
         self.eye_rims = np.concatenate([ring for _, ring, _ in self.eyes]) if self.eyes else np.zeros(0, int)
         self.ring_sign = np.sign(signed_areas(self._source_vertices(), self.ring_tris))
@@ -533,19 +543,13 @@ class WarpEngine:
             aim = target[centre, :2]
             if centre not in self.layered:
                 rest = self._carried_iris(target, centre, ring, corners)
-                aim = rest + self._warped_gaze(corners) * (aim - rest)
+                aim = rest + self.warped_gaze[centre] * (aim - rest)
             for pull in np.linspace(1.0, 0.0, 11):
                 point = middle + pull * (aim - middle)
                 if cv2.pointPolygonTest(poly, (float(point[0]), float(point[1])), True) >= -slack:
                     break
             gaze[centre] = point
         return gaze
-
-    def _warped_gaze(self, corners: tuple[int, int]) -> float:
-        """The share of the gaze an eye not drawn in layers takes (WARPED_GAZE_WIDTHS)."""
-        width = float(np.linalg.norm(self.src_pts[corners[0], :2] - self.src_pts[corners[1], :2]))
-        small, large = WARPED_GAZE_WIDTHS
-        return float(1.0 + (WARPED_GAZE - 1.0) * np.clip((width - small) / (large - small), 0.0, 1.0))
 
     def _carried_iris(self, target: np.ndarray, centre: int, ring: np.ndarray, corners) -> np.ndarray:
         """Where the eye's own motion to `target` carries the source's iris centre (its gaze kept)."""
