@@ -37,8 +37,11 @@ and reports, per pair and in total:
     chroma           greyscale sources: the largest channel spread (levels) in the face region
     detail           median Laplacian-variance ratio, output / source (both through the same H.264
                      encoder), inside the face oval without eyes and mouth
-    mouth            self-reenactment (source = the clip's first frame): median mouth-region mean
-                     absolute error (grey levels) against the real frame, aligned on rigid landmarks
+    mouth            self-reenactment (source = the clip's first frame, or for `selfopen` its most
+                     open mouth): median mouth-region mean absolute error (grey levels) against the
+                     real frame, aligned on rigid landmarks
+    chin             the same under the lower lip: the band from its outer contour 0.6 of the way to
+                     the chin (where an open source's stretched lip was drawn down the chin)
 
 A `hand` variant's covered frames (make_variants.HAND_FRAMES) have no true expression to compare
 with: the correlations and angles leave them out; everything else counts them (no tears, holes,
@@ -70,6 +73,8 @@ from make_variants import HAND_FRAMES, recut_at  # noqa: E402  (a `hand` clip's 
 
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+LOWER_LIP_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]   # corner to corner, 17 the middle
+CHIN_POINT = 152
 LIPS_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
 EYES = [[33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246],
         [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]]
@@ -113,6 +118,7 @@ class Result:
     chroma: float | None = None
     detail: float | None = None
     mouth: float | None = None
+    chin: float | None = None
     seconds: float = 0.0
     error: str | None = None
     centres: list = field(default_factory=list, repr=False)
@@ -132,6 +138,15 @@ def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
     hull = cv2.convexHull(((pts - centre) * scale + centre).astype(np.float32)).astype(np.int32)
     mask = np.zeros(shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
+    return mask > 0
+
+
+def chin_mask(landmarks: np.ndarray, shape) -> np.ndarray:
+    """The band under the lower lip: from its outer contour 0.6 of the way to the chin."""
+    lower = landmarks[LOWER_LIP_OUTER, :2]
+    down = 0.6 * (landmarks[CHIN_POINT, :2] - landmarks[LOWER_LIP_OUTER[5], :2])
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(np.r_[lower, lower[::-1] + down]).astype(np.int32)], 1)
     return mask > 0
 
 
@@ -402,7 +417,7 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     source_encoded = encoded(source, out_dir / "_src.mp4")
     base_detail = lap_var(cv2.cvtColor(source_encoded, cv2.COLOR_RGB2GRAY), inner)
     gt = iter(iter_frames(pair.driving, max_frames=n)) if pair.self_reenact else None
-    bgs, details, chroma, mouths = [], [], 0.0, []
+    bgs, details, chroma, mouths, chins = [], [], 0.0, [], []
     for t, frame in enumerate(iter_frames(output, max_frames=n)):
         frame = frame[:source.shape[0], :source.shape[1]]
         diff = (frame.astype(np.float32) - source.astype(np.float32)) / 255.0
@@ -427,11 +442,14 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
                 mouth = hull_mask(out.landmarks[t, LIPS_OUTER], frame.shape, 1.2)
                 g_out = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
                 g_gt = cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY).astype(np.float32)
-                mouths.append(float(np.abs(g_out - g_gt)[mouth].mean()))
+                error = np.abs(g_out - g_gt)
+                mouths.append(float(error[mouth].mean()))
+                chins.append(float(error[chin_mask(out.landmarks[t], frame.shape)].mean()))
     res.bg = float(max(bgs)) if bgs else None
     res.detail = float(np.median(details)) if details else None
     res.chroma = chroma if pair.grey else None
     res.mouth = float(np.median(mouths)) if mouths else None
+    res.chin = float(np.median(chins)) if chins else None
     write_strip(out_dir / f"{pair.name}.png", pair.driving, output, drv, n)
     return res
 
@@ -453,6 +471,19 @@ def write_strip(path: Path, driving: Path, output: Path, drv, n: int) -> None:
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+
+
+def write_most_open_frame(clip: Path, path: Path, frames: int = 120) -> int:
+    """Writes the frame of the clip's first `frames` whose inner lips are furthest apart (in
+    inter-ocular distances); returns its index."""
+    from reenact.faces import detect_in_file
+    from reenact.io.images import write_image
+    from reenact.io.video import iter_frames
+
+    track = detect_in_file(clip, max_frames=frames)
+    t = int(np.argmax(np.where(track.detected, lip_gap(track.landmarks), -np.inf)))
+    write_image(path, next(f for i, f in enumerate(iter_frames(clip, max_frames=t + 1)) if i == t))
+    return t
 
 
 def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False,
@@ -493,6 +524,11 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
 
                 write_image(first, next(iter(iter_frames(c, max_frames=1))))
             out.append(Pair(f"self_{c.stem}", "self", first, c, self_reenact=True))
+        for c in clips:   # and its most open mouth (a portrait that smiles with its teeth, or talks)
+            opened = variants / "source" / f"{c.stem}-mouthopen.png"
+            if not opened.is_file():
+                write_most_open_frame(c, opened)
+            out.append(Pair(f"selfopen_{c.stem}", "selfopen", opened, c, self_reenact=True))
     if turns is not None and turns.is_dir():
         for i, c in enumerate(sorted(turns.glob("*.mp4"))):
             s = sources[i % len(sources)]
@@ -501,7 +537,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
 
 
 COLUMNS = ("jaw_r", "lips_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
-           "chroma", "detail", "mouth")
+           "chroma", "detail", "mouth", "chin")
 
 
 def fmt(v) -> str:
@@ -542,7 +578,7 @@ def from_logs(paths: list[Path]) -> list[Result]:
             name = line.split("] ", 1)[1].split(" ", 1)[0]
             row = json.loads(line[line.index("{"):line.rindex("}") + 1])
             group = name.split("-")[-1] if "-" in name and not name.startswith(("s1-", "s12-", "s42-", "s6-", "s7-")) \
-                else ("self" if name.startswith("self") else name.split("_")[0].split("-")[-1] if "-" in name else "plain")
+                else (name.split("_")[0] if name.startswith("self") else name.split("_")[0].split("-")[-1] if "-" in name else "plain")
             r = Result(name, group)
             for c in COLUMNS:
                 v = row.get(c, "")
@@ -560,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, self, turn); default all")
+                    " flip, hand, recut, grey, padded, self, selfopen, turn); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

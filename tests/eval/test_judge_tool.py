@@ -1,4 +1,5 @@
-"""The warp judge's own measures (tools/judge.py): new pure-black pixels and straight-line seams."""
+"""The warp judge's own measures (tools/judge.py): new pure-black pixels, straight-line seams, the
+mouth's and chin's errors."""
 
 import importlib.util
 import sys
@@ -134,3 +135,18 @@ def test_lip_gap_is_the_inner_lips_opening_in_inter_ocular_distances(portrait):
     np.testing.assert_allclose(judge.lip_gap(driving) - rest, drop, atol=0.01)
     np.testing.assert_allclose(judge.lip_gap(output), judge.lip_gap(driving), atol=1e-9)
     assert judge.pearson(judge.lip_gap(output), judge.lip_gap(driving)) == pytest.approx(1.0)
+
+
+def test_the_chin_band_lies_between_the_lower_lip_and_the_chin(portrait):
+    """`chin` measures self-reenactment under the lower lip, where an open source's stretched lip
+    was once drawn down the chin: the band starts at the lip's contour and stops short of the chin."""
+    image, pts, _ = portrait
+    mask = judge.chin_mask(pts, image.shape)
+    rows, cols = np.nonzero(mask)
+    lip, chin = pts[17, 1], pts[152, 1]
+    assert mask.sum() > 100
+    assert rows.min() >= pts[[61, 291, 17], 1].min() - 1 and rows.max() <= lip + 0.6 * (chin - lip) + 1
+    assert not mask[int(round(pts[14, 1])), int(round(pts[14, 0]))]        # not the lips' own opening
+    assert mask[int(round(lip + 0.3 * (chin - lip))), int(round(pts[17, 0]))]
+    sideways = 0.6 * abs(pts[152, 0] - pts[17, 0]) + 1     # the band slides towards the chin
+    assert cols.min() >= pts[61, 0] - sideways and cols.max() <= pts[291, 0] + sideways
