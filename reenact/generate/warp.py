@@ -26,6 +26,7 @@ from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
+from .warp_lips import lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
@@ -337,7 +338,6 @@ class WarpEngine:
                             for c, _, (a, b) in self.eyes}
         self.iris_src = self._iris_core(self.src_pts)
         self.eye_rims = np.concatenate([ring for _, ring, _ in self.eyes]) if self.eyes else np.zeros(0, int)
-        self.ring_sign = np.sign(signed_areas(self._source_vertices(), self.ring_tris))
         self.last_folds = 0          # ring triangles still folded in the last render (0 unless impossible)
         self.lips_inner = np.array(contour("lips_inner"))
         if self.opts.interpolation not in _INTERPOLATION:
@@ -347,6 +347,11 @@ class WarpEngine:
         self.source_openness = self._mouth_openness(self.src_pts)
         self.source_mouth_open = (self.opts.mouth_interior == "source" or (
             self.opts.mouth_interior == "auto" and self.source_openness > self.opts.open_mouth_ratio))
+        # an open mouth's lower lip reaches past MediaPipe's contour: the source is sampled at the
+        # lip's visible edge (warp_lips), drawn there while the target's mouth is as open as the source's
+        self.lip_shift = (lower_lip_shift(self.source, self.src_pts[:self.n_face]) if self.source_mouth_open
+                          else np.zeros((self.n_face, 2)))
+        self.ring_sign = np.sign(signed_areas(self._source_vertices(), self.ring_tris))
         # whether a driving frame can ever be drawn into the mouth: a drawn interior with teeth, laid
         # out as the driving shows it (a source's own interior stretched by `source` never is)
         self.takes_driving_layout = (self.opts.interior_layout == "driving" and self.opts.teeth
@@ -510,7 +515,20 @@ class WarpEngine:
         return head_ring + np.maximum(short, 0.0)[:, None] * out_dir
 
     def _source_vertices(self) -> np.ndarray:
-        return np.concatenate([self.src_pts[:self.n_face], self.head_ring, self.fade_ring, self.frame, self.iris_src])
+        return np.concatenate([self.src_pts[:self.n_face] + self.lip_shift, self.head_ring, self.fade_ring, self.frame,
+                               self.iris_src])
+
+    def _with_lip_shift(self, target: np.ndarray, openness: float) -> np.ndarray:
+        """`target` with the lower lip's sampling shift, turned with the head, in the share the
+        target's mouth is as open as the source's (all of it: the source's own picture)."""
+        if not self.lip_shift.any():
+            return target
+        share = float(np.clip(openness / max(self.source_openness, 1e-6), 0.0, 1.0))
+        rigid = list(RIGID_POINTS)
+        head = similarity_fit(self.src_pts[rigid], target[rigid, :2])[:, :2]
+        out = target.copy()
+        out[:self.n_face, :2] += share * self.lip_shift @ head.T
+        return out
 
     def _iris_core(self, pts: np.ndarray) -> np.ndarray:
         """(E*17, 2) iris cores, each its centre then a ring: the source's eye opening shrunk to
@@ -597,8 +615,9 @@ class WarpEngine:
         `driving`: (frame, landmarks) of the driving frame, when it shows its mouth: a drawn interior
         takes its layout from it (`interior_layout`)."""
         target = self._limit_turn(np.asarray(target_points, np.float64))
+        openness = self._mouth_openness(target)
         gaze = self._gaze(target[:, :2])
-        dst = self._with_iris(self._vertices(target), target[:, :2], gaze)
+        dst = self._with_iris(self._vertices(self._with_lip_shift(target, openness)), target[:, :2], gaze)
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
@@ -621,7 +640,7 @@ class WarpEngine:
         _soften_tears(out[y0:y1, x0:x1], jump, moved)
         if self.eye_layers is not None:
             self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi)
-        opacity = self._drawn_mouth_opacity(self._mouth_openness(target))
+        opacity = self._drawn_mouth_opacity(openness)
         if opacity > 0:
             rigid = list(RIGID_POINTS)
             head = similarity_fit(self.src_pts[rigid], target[rigid, :2])

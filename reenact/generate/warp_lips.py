@@ -1,0 +1,120 @@
+"""Where an open-mouthed source's lower lip really ends, for the warp engine's sampling mesh.
+
+MediaPipe places the lower lip's outer contour inside the red of a lip stretched by a wide open
+mouth, and the points below it on top of the contour: in a yawn ("O") the chin point under the
+lip's middle (18) lay 0.8 px from the contour (17), with 7 px of lip below both. When the target
+closes the mouth, that sliver is the band between the lip and the chin, 12 px tall: the lip's red
+edge was stretched down the chin like a tongue. Here the lip's edge is found by its colour (red
+against the skin's a* in Lab), and the contour and the chin points below it are moved there (the
+chin points less, the further they lie below: none at the chin), as positions to sample the
+source at. The engine draws those shifted points where the target shows the source's own mouth
+opening, and back at the target's own points as the mouth closes, so the lip carries its whole red
+and the chin its skin.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.ndimage import map_coordinates, median_filter
+
+from ..faces.topology import contour, load_canonical_face
+from .warp_mouth import MOUTH_CORNERS, SKIN_POINTS
+
+# The lower lip's outer contour from one corner to the other, corners left out (they stay).
+LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375)
+CHIN = 152
+LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)   # the lower lip's inner contour (the lip's body between)
+EYE_CORNERS = (33, 263)
+MAX_EDGE = 0.12       # x the outer eye corners' distance: no lip edge is looked for further below the contour
+MIN_CONTRAST = 6.0    # Lab a* levels between the lip's body and the skin: less (greyscale, pale lips), nothing moves
+
+
+def _redness(image: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(cv2.GaussianBlur(image, (0, 0), 1.0), cv2.COLOR_RGB2LAB)
+    return lab[..., 1].astype(np.float32)
+
+
+def _sample(channel: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    return map_coordinates(channel, [xy[..., 1], xy[..., 0]], order=1, mode="nearest")
+
+
+def _mouth_frame(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mouth's middle, the unit vector from its left corner to its right, and the one at
+    right angles to it pointing to the chin."""
+    left, right = pts[list(MOUTH_CORNERS)]
+    across = (right - left) / max(float(np.linalg.norm(right - left)), 1e-9)
+    down = np.array([-across[1], across[0]])
+    return 0.5 * (left + right), across, down if np.dot(pts[CHIN] - pts[17], down) > 0 else -down
+
+
+def _below_lip(pts: np.ndarray, lip: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each point's position across the mouth, its depth below the lower lip `lip` (the contour's
+    points, corners included, positions in the same picture) and the jaw's depth there, all
+    along the mouth's axes."""
+    centre, across, down = _mouth_frame(pts)
+    x, y = (pts - centre) @ across, (pts - centre) @ down
+    lx, ly = (lip - centre) @ across, (lip - centre) @ down
+    oval = np.array(contour("face_oval"))
+    jaw = oval[y[oval] > 0]
+    jx, jy = x[jaw], y[jaw]
+    order, jaw_order = np.argsort(lx), np.argsort(jx)
+    under = np.interp(x, lx[order], ly[order])
+    return x, y - under, np.interp(x, jx[jaw_order], jy[jaw_order]) - under
+
+
+def _chin_points(canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The landmarks between the lower lip and the jaw under the mouth, and the share of the way
+    from lip to jaw each lies at, on MediaPipe's canonical (closed-mouth) face."""
+    chain = canonical[[MOUTH_CORNERS[0], *LOWER_LIP, MOUTH_CORNERS[1]]]
+    x, depth, reach = _below_lip(canonical, chain)
+    half = 0.5 * float(np.linalg.norm(canonical[MOUTH_CORNERS[0]] - canonical[MOUTH_CORNERS[1]]))
+    inside = (np.abs(x) < half) & (depth > 0) & (depth < reach)
+    inside[list(contour("face_oval"))] = False
+    inside[list(LOWER_LIP)] = False
+    points = np.flatnonzero(inside)
+    return points, depth[points] / reach[points]
+
+
+def lower_lip_shift(source: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(N, 2) source-pixel shifts of the landmarks `points` (N, 2+) of an open-mouthed source: the
+    lower lip's outer contour onto its visible edge (where its colour tells), and the points
+    between it and the jaw that lie nearer the lip than a closed mouth has them (MediaPipe bunches
+    them under a stretched lip) spread to those shares of the span. Zero elsewhere."""
+    pts = np.asarray(points, np.float64)[:, :2]
+    centre, across, down = _mouth_frame(pts)
+    chain = pts[[MOUTH_CORNERS[0], *LOWER_LIP, MOUTH_CORNERS[1]]]
+    tangent = chain[2:] - chain[:-2]
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-9)[:, None]
+    normal *= np.sign((normal * down).sum(1, keepdims=True) + 1e-12)   # outwards: along the contour's normal,
+    edges = _lip_edges(source, pts, normal)                             # not straight down (at the sides that
+    shift = np.zeros_like(pts)                                          # runs along the lip)
+    shift[list(LOWER_LIP)] = edges[:, None] * normal
+    edge = chain + np.r_[np.zeros((1, 2)), shift[list(LOWER_LIP)], np.zeros((1, 2))]
+    chin, share = _chin_points(load_canonical_face()["vertices"][:, :2] * (1.0, -1.0))   # y down
+    known = chin < len(pts)
+    chin, share = chin[known], share[known]
+    _, depth, reach = _below_lip(pts, edge)
+    # only ever further from the lip: a point already as far as a closed mouth has it stays
+    shift[chin] = np.maximum(share * reach[chin] - depth[chin], 0.0)[:, None] * down
+    return shift
+
+
+def _lip_edges(source: np.ndarray, pts: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """How far (px) along `normal` beyond each LOWER_LIP point the lip's red ends: 0 where the
+    contour is already off the lip, no end is found within reach, or the lip is not redder than
+    the skin (a greyscale source)."""
+    red = _redness(source)
+    lip = float(np.median(_sample(red, 0.5 * (pts[list(LOWER_LIP)] + pts[list(LOWER_INNER)]))))
+    skin = float(np.median(_sample(red, pts[list(SKIN_POINTS)])))
+    edges = np.zeros(len(LOWER_LIP))
+    if lip - skin < MIN_CONTRAST:
+        return edges
+    threshold = 0.5 * (lip + skin)
+    steps = np.arange(0.0, MAX_EDGE * float(np.linalg.norm(pts[EYE_CORNERS[0]] - pts[EYE_CORNERS[1]])), 0.5)
+    for k, i in enumerate(LOWER_LIP):
+        profile = _sample(red, pts[i] + steps[:, None] * normal[k])
+        below = np.flatnonzero(profile < threshold)
+        if profile[0] >= threshold and len(below):
+            edges[k] = steps[below[0]]
+    return median_filter(np.r_[0.0, edges, 0.0], size=3, mode="nearest")[1:-1]   # one odd reading is noise
