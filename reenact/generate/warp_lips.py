@@ -5,11 +5,11 @@ mouth, and the points below it on top of the contour: in a yawn ("O") the chin p
 lip's middle (18) lay 0.8 px from the contour (17), with 7 px of lip below both. When the target
 closes the mouth, that sliver is the band between the lip and the chin, 12 px tall: the lip's red
 edge was stretched down the chin like a tongue. Here the lip's edge is found by its colour (red
-against the skin's a* in Lab), and the contour and the chin points below it are moved there (the
-chin points less, the further they lie below: none at the chin), as positions to sample the
-source at. The engine draws those shifted points where the target shows the source's own mouth
-opening, and back at the target's own points as the mouth closes, so the lip carries its whole red
-and the chin its skin.
+against the skin's a* in Lab) and the contour is moved there; the chin points between it and the
+jaw are spread back to where a closed mouth has them (MediaPipe's canonical face), as positions to
+sample the source at. The engine draws those shifted points where the target's mouth is as open as
+the source's, and back at the target's own points as the mouth closes, so the lip carries its
+whole red and the chin its skin.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import numpy as np
 from scipy.ndimage import map_coordinates, median_filter
 
 from ..faces.topology import contour, load_canonical_face
-from .warp_mouth import MOUTH_CORNERS, SKIN_POINTS
+from .warp_mouth import CHIN, MOUTH_CORNERS, SKIN_POINTS
 
 # The lower lip's outer contour from one corner to the other, corners left out (they stay).
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375)
-CHIN = 152
 LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)   # the lower lip's inner contour (the lip's body between)
 EYE_CORNERS = (33, 263)
 MAX_EDGE = 0.12       # x the outer eye corners' distance: no lip edge is looked for further below the contour
@@ -82,14 +81,15 @@ def lower_lip_shift(source: np.ndarray, points: np.ndarray) -> np.ndarray:
     between it and the jaw that lie nearer the lip than a closed mouth has them (MediaPipe bunches
     them under a stretched lip) spread to those shares of the span. Zero elsewhere."""
     pts = np.asarray(points, np.float64)[:, :2]
-    centre, across, down = _mouth_frame(pts)
+    _, _, down = _mouth_frame(pts)
     chain = pts[[MOUTH_CORNERS[0], *LOWER_LIP, MOUTH_CORNERS[1]]]
+    # the edge is looked for along the contour's outward normal: straight down, at the lip's sides,
+    # would run along the lip
     tangent = chain[2:] - chain[:-2]
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-9)[:, None]
-    normal *= np.sign((normal * down).sum(1, keepdims=True) + 1e-12)   # outwards: along the contour's normal,
-    edges = _lip_edges(source, pts, normal)                             # not straight down (at the sides that
-    shift = np.zeros_like(pts)                                          # runs along the lip)
-    shift[list(LOWER_LIP)] = edges[:, None] * normal
+    normal *= np.sign((normal * down).sum(1, keepdims=True) + 1e-12)
+    shift = np.zeros_like(pts)
+    shift[list(LOWER_LIP)] = _lip_edges(source, pts, normal)[:, None] * normal
     edge = chain + np.r_[np.zeros((1, 2)), shift[list(LOWER_LIP)], np.zeros((1, 2))]
     chin, share = _chin_points(load_canonical_face()["vertices"][:, :2] * (1.0, -1.0))   # y down
     known = chin < len(pts)
