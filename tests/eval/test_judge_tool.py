@@ -150,3 +150,27 @@ def test_the_chin_band_lies_between_the_lower_lip_and_the_chin(portrait):
     assert mask[int(round(lip + 0.3 * (chin - lip))), int(round(pts[17, 0]))]
     sideways = 0.6 * abs(pts[152, 0] - pts[17, 0]) + 1     # the band slides towards the chin
     assert cols.min() >= pts[61, 0] - sideways and cols.max() <= pts[291, 0] + sideways
+
+
+def test_the_selfopen_source_is_the_clips_most_open_mouth(portrait, tmp_path):
+    """`selfopen` reenacts a clip from its own most open frame: here the astronaut's jaw dropped by
+    0, 6, 18, 10 and 3 px in turn; the third frame is the one written out."""
+    from portrait_helpers import write_test_video
+    from reenact.io.images import read_image
+
+    image, pts, _ = portrait
+    engine = WarpEngine(image, pts)
+    top, chin = pts[13, 1], pts[152, 1]
+    below = np.clip((pts[:, 1] - top) / (chin - top), 0, 1)
+
+    def opened(drop: float) -> np.ndarray:
+        out = pts.copy()
+        out[:, 1] += drop * below
+        out[14, 1] = out[13, 1] + 0.6 * drop          # the inner lips part as the jaw drops
+        return out
+
+    drops = (0.0, 6.0, 18.0, 10.0, 3.0)
+    clip = write_test_video(tmp_path / "talk.mp4", [engine.render(opened(d)) for d in drops for _ in range(3)])
+    written = tmp_path / "open.png"
+    assert judge.write_most_open_frame(clip, written) // 3 == 2
+    assert np.abs(read_image(written).astype(int) - engine.render(opened(18.0))).mean() < 3
