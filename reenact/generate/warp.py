@@ -518,16 +518,15 @@ class WarpEngine:
         return np.concatenate([self.src_pts[:self.n_face] + self.lip_shift, self.head_ring, self.fade_ring, self.frame,
                                self.iris_src])
 
-    def _with_lip_shift(self, target: np.ndarray, openness: float) -> np.ndarray:
-        """`target` with the lower lip's sampling shift, turned with the head, in the share the
-        target's mouth is as open as the source's (all of it: the source's own picture)."""
+    def _with_lip_shift(self, target: np.ndarray, openness: float, head: np.ndarray) -> np.ndarray:
+        """`target` with the lower lip's sampling shift, turned with the head (`head`: the 2x3
+        similarity from the source's rigid points to the target's), in the share the target's
+        mouth is as open as the source's (all of it: the source's own picture)."""
         if not self.lip_shift.any():
             return target
         share = float(np.clip(openness / max(self.source_openness, 1e-6), 0.0, 1.0))
-        rigid = list(RIGID_POINTS)
-        head = similarity_fit(self.src_pts[rigid], target[rigid, :2])[:, :2]
         out = target.copy()
-        out[:self.n_face, :2] += share * self.lip_shift @ head.T
+        out[:self.n_face, :2] += share * self.lip_shift @ head[:, :2].T
         return out
 
     def _iris_core(self, pts: np.ndarray) -> np.ndarray:
@@ -616,8 +615,9 @@ class WarpEngine:
         takes its layout from it (`interior_layout`)."""
         target = self._limit_turn(np.asarray(target_points, np.float64))
         openness = self._mouth_openness(target)
+        head = similarity_fit(self.src_pts[list(RIGID_POINTS)], target[list(RIGID_POINTS), :2])
         gaze = self._gaze(target[:, :2])
-        dst = self._with_iris(self._vertices(self._with_lip_shift(target, openness)), target[:, :2], gaze)
+        dst = self._with_iris(self._vertices(self._with_lip_shift(target, openness, head)), target[:, :2], gaze)
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
@@ -642,8 +642,6 @@ class WarpEngine:
             self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi)
         opacity = self._drawn_mouth_opacity(openness)
         if opacity > 0:
-            rigid = list(RIGID_POINTS)
-            head = similarity_fit(self.src_pts[rigid], target[rigid, :2])
             self.mouth.draw(out, target[:, :2], self.roi, head, opacity,
                             driving if self.takes_driving_layout else None)
         return out
