@@ -12,6 +12,7 @@ drawn interior lives in warp_mouth.py).
 
 from __future__ import annotations
 
+import logging
 
 from typing import Iterator
 
@@ -20,7 +21,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 from scipy.spatial.transform import Rotation
 
-from ..faces.topology import contour, face_triangles, lip_gaps
+from ..faces.topology import contour, face_triangles, lip_gaps, polygon_area
 from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
@@ -66,6 +67,13 @@ OPEN_STRETCH, OPEN_STRETCH_RAMP = 2.5, 1.5
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 # The rings lie at least this share of the face oval's median radius beyond its outline.
 RING_MIN_REACH = 0.7
+# An eye opens at most this many times as wide as the source shows it (area between the lids over
+# the width squared): a closed eye has no eye behind its lids to draw, and opened it drew the lash
+# line stretched into brown slits. Below CLOSED_EYE the source's eye counts as closed (a blink
+# caught in the photo measures 0.004-0.014, open eyes 0.15-0.42 on ../shared's portraits and clips).
+EYE_STRETCH, CLOSED_EYE = 2.0, 0.05
+
+log = logging.getLogger("reenact")
 
 
 def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -215,6 +223,13 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     return map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False), moved.astype(bool)
 
 
+def _eye_opening(points: np.ndarray, ring: np.ndarray, corners: tuple[int, int]) -> float:
+    """An eye's opening: the area inside its contour `ring` over its corners' distance squared."""
+    pts = np.asarray(points, np.float64)
+    width = float(np.linalg.norm(pts[corners[0], :2] - pts[corners[1], :2]))
+    return float(polygon_area(pts[ring, :2])) / max(width * width, 1e-9)
+
+
 def _warped_gaze(width: float) -> float:
     """The share of the gaze an eye `width` px wide takes when it is not drawn in layers
     (WARPED_GAZE_WIDTHS)."""
@@ -336,6 +351,10 @@ class WarpEngine:
         # the share of the gaze each eye takes when it is not drawn in layers (by its width)
         self.warped_gaze = {c: _warped_gaze(float(np.linalg.norm(self.src_pts[a, :2] - self.src_pts[b, :2])))
                             for c, _, (a, b) in self.eyes}
+        self.eye_opening = {c: _eye_opening(self.src_pts, ring, corners) for c, ring, corners in self.eyes}
+        if self.eye_opening and min(self.eye_opening.values()) < CLOSED_EYE:
+            log.warning("the source's eyes look closed; a photo shows no eyes behind closed lids, so they "
+                        "open at most %gx as far as they are in it", EYE_STRETCH)
         self.iris_src = self._iris_core(self.src_pts)
         self.eye_rims = np.concatenate([ring for _, ring, _ in self.eyes]) if self.eyes else np.zeros(0, int)
         self.last_folds = 0          # ring triangles still folded in the last render (0 unless impossible)
@@ -415,6 +434,24 @@ class WarpEngine:
         local = (target[:, :3] - shift) @ rot / scale - pivot  # the target in the source's pose, about the pivot
         out = target.copy()
         out[:, :3] = scale * rot @ pivot + shift + scale * local @ kept.T
+        return out
+
+    def _held_eyes(self, target: np.ndarray) -> np.ndarray:
+        """`target` with each eye opened at most EYE_STRETCH times as far as the source's: its lids
+        brought towards the line between its corners, both alike."""
+        out = target
+        for centre, ring, corners in self.eyes:
+            most = EYE_STRETCH * self.eye_opening[centre]
+            opening = _eye_opening(target, ring, corners)
+            if opening <= most:
+                continue
+            if out is target:
+                out = target.copy()
+            a, b = out[list(corners), :2]
+            across = (b - a) / max(float(np.linalg.norm(b - a)), 1e-9)
+            offset = out[ring, :2] - a
+            along = (offset @ across)[:, None] * across
+            out[ring, :2] = a + along + (offset - along) * (most / opening)
         return out
 
     def _mouth_openness(self, pts: np.ndarray) -> float:
@@ -613,7 +650,7 @@ class WarpEngine:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels.
         `driving`: (frame, landmarks) of the driving frame, when it shows its mouth: a drawn interior
         takes its layout from it (`interior_layout`)."""
-        target = self._limit_turn(np.asarray(target_points, np.float64))
+        target = self._held_eyes(self._limit_turn(np.asarray(target_points, np.float64)))
         openness = self._mouth_openness(target)
         head = similarity_fit(self.src_pts[list(RIGID_POINTS)], target[list(RIGID_POINTS), :2])
         gaze = self._gaze(target[:, :2])

@@ -96,3 +96,50 @@ def test_unmoved_eyes_stay_bit_exact_and_grey_stays_grey(large_portrait):
     out = WarpEngine(grey, pts).render(looking(pts, -0.2))
     assert not np.array_equal(out, grey)
     assert int(out.max(-1).astype(int).__sub__(out.min(-1)).max()) <= 1
+
+
+def _closed(points: np.ndarray) -> np.ndarray:
+    """Landmarks with both eyes shut: every lid and iris point on the line between its eye's corners."""
+    out = points.copy()
+    for eye, corners, iris in (("right_eye", (33, 133), 468), ("left_eye", (263, 362), 473)):
+        ring = list(contour(eye)) + list(range(iris, iris + 5))
+        a, b = points[list(corners), :2]
+        across = (b - a) / np.linalg.norm(b - a)
+        out[ring, :2] = a + ((points[ring, :2] - a) @ across)[:, None] * across
+    return out
+
+
+def test_a_closed_source_eye_is_not_torn_open_into_a_dark_slit(large_portrait, caplog):
+    """A photo of closed eyes has no eye behind the lids: opened by the driving, the dark lash
+    line was stretched over the whole opening. The eye now opens at most EYE_STRETCH times as far
+    as the source shows it (here, hardly at all), with one warning."""
+    import reenact.generate.warp as warp
+
+    image, pts = large_portrait
+    shut = _closed(pts)
+    painted = np.full_like(image, (205, 160, 140))                     # skin, and a lash line on each lid
+    for eye in ("right_eye", "left_eye"):
+        cv2.polylines(painted, [np.round(shut[list(contour(eye)), :2]).astype(np.int32)], True, (40, 25, 20), 3)
+    with caplog.at_level("WARNING", logger="reenact"):
+        engine = WarpEngine(painted, shut)
+    assert "eyes look closed" in caplog.text
+    dark = lambda img: int((img.astype(float).mean(-1) < 100).sum())  # noqa: E731
+    held = dark(engine.render(pts))
+    warp.EYE_STRETCH = 1e6                                              # as before: opened all the way
+    try:
+        torn = dark(engine.render(pts))
+    finally:
+        warp.EYE_STRETCH = 2.0
+    lashes = dark(painted)
+    assert held <= lashes + 10 and torn >= lashes + 100, (lashes, held, torn)
+
+
+def test_open_eyes_open_as_wide_as_the_driving_asks(large_portrait):
+    image, pts = large_portrait
+    engine = WarpEngine(image, pts)
+    wider = pts.copy()
+    for eye, (a, b) in (("right_eye", (33, 133)), ("left_eye", (263, 362))):
+        ring = list(contour(eye))
+        middle = pts[[a, b], 1].mean()
+        wider[ring, 1] = middle + 1.5 * (pts[ring, 1] - middle)      # eyes opened half as wide again
+    assert np.array_equal(engine._held_eyes(wider), wider)
