@@ -42,6 +42,9 @@ and reports, per pair and in total:
                      real frame, aligned on rigid landmarks
     chin             the same under the lower lip: the band from its outer contour 0.6 of the way to
                      the chin (where an open source's stretched lip was drawn down the chin)
+    eye_dark         self-reenactment: median share of the eye regions' pixels (the eye openings of
+                     the real frame, aligned, grown by 4 px) darker than 50 levels in the output
+                     less that share in the real frame (a closed source eye torn open into a dark slit)
 
 A `hand` variant's covered frames (make_variants.HAND_FRAMES) have no true expression to compare
 with: the correlations and angles leave them out; everything else counts them (no tears, holes,
@@ -119,6 +122,7 @@ class Result:
     detail: float | None = None
     mouth: float | None = None
     chin: float | None = None
+    eye_dark: float | None = None
     seconds: float = 0.0
     error: str | None = None
     centres: list = field(default_factory=list, repr=False)
@@ -139,6 +143,15 @@ def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
     mask = np.zeros(shape[:2], np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
     return mask > 0
+
+
+def eye_mask(landmarks: np.ndarray, to_output: np.ndarray, shape) -> np.ndarray:
+    """Both eye openings of `landmarks` moved by the 2x3 `to_output`, grown by 4 px."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for ring in EYES:
+        pts = landmarks[ring, :2] @ to_output[:, :2].T + to_output[:, 2]
+        cv2.fillConvexPoly(mask, cv2.convexHull(pts.astype(np.float32)).astype(np.int32), 1)
+    return cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0
 
 
 def chin_mask(landmarks: np.ndarray, shape) -> np.ndarray:
@@ -417,7 +430,7 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     source_encoded = encoded(source, out_dir / "_src.mp4")
     base_detail = lap_var(cv2.cvtColor(source_encoded, cv2.COLOR_RGB2GRAY), inner)
     gt = iter(iter_frames(pair.driving, max_frames=n)) if pair.self_reenact else None
-    bgs, details, chroma, mouths, chins = [], [], 0.0, [], []
+    bgs, details, chroma, mouths, chins, eye_darks = [], [], 0.0, [], [], []
     for t, frame in enumerate(iter_frames(output, max_frames=n)):
         frame = frame[:source.shape[0], :source.shape[1]]
         diff = (frame.astype(np.float32) - source.astype(np.float32)) / 255.0
@@ -445,11 +458,14 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
                 error = np.abs(g_out - g_gt)
                 mouths.append(float(error[mouth].mean()))
                 chins.append(float(error[chin_mask(out.landmarks[t], frame.shape)].mean()))
+                eyes = eye_mask(drv.landmarks[t], m, frame.shape)
+                eye_darks.append(float((g_out[eyes] < 50).mean() - (g_gt[eyes] < 50).mean()))
     res.bg = float(max(bgs)) if bgs else None
     res.detail = float(np.median(details)) if details else None
     res.chroma = chroma if pair.grey else None
     res.mouth = float(np.median(mouths)) if mouths else None
     res.chin = float(np.median(chins)) if chins else None
+    res.eye_dark = float(np.median(eye_darks)) if eye_darks else None
     write_strip(out_dir / f"{pair.name}.png", pair.driving, output, drv, n)
     return res
 
@@ -473,15 +489,17 @@ def write_strip(path: Path, driving: Path, output: Path, drv, n: int) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
 
-def write_most_open_frame(clip: Path, path: Path, frames: int = 120) -> int:
-    """Writes the frame of the clip's first `frames` whose inner lips are furthest apart (in
-    inter-ocular distances); returns its index."""
+def write_frame_where(clip: Path, path: Path, most: str, frames: int = 120) -> int:
+    """Writes the frame of the clip's first `frames` with the most open mouth (`most="mouth"`: its
+    inner lips furthest apart, in inter-ocular distances) or the most closed eyes (`"blink"`:
+    MediaPipe's eyeBlink scores); returns its index."""
     from reenact.faces import detect_in_file
     from reenact.io.images import write_image
     from reenact.io.video import iter_frames
 
     track = detect_in_file(clip, max_frames=frames)
-    t = int(np.argmax(np.where(track.detected, lip_gap(track.landmarks), -np.inf)))
+    score = lip_gap(track.landmarks) if most == "mouth" else track.blendshapes[:, list(BLINK)].mean(1)
+    t = int(np.argmax(np.where(track.detected, score, -np.inf)))
     write_image(path, next(f for i, f in enumerate(iter_frames(clip, max_frames=t + 1)) if i == t))
     return t
 
@@ -524,11 +542,12 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
 
                 write_image(first, next(iter(iter_frames(c, max_frames=1))))
             out.append(Pair(f"self_{c.stem}", "self", first, c, self_reenact=True))
-        for c in clips:   # and its most open mouth (a portrait that smiles with its teeth, or talks)
-            opened = variants / "source" / f"{c.stem}-mouthopen.png"
-            if not opened.is_file():
-                write_most_open_frame(c, opened)
-            out.append(Pair(f"selfopen_{c.stem}", "selfopen", opened, c, self_reenact=True))
+        for c in clips:   # its most open mouth (a portrait that smiles with its teeth, or talks), and
+            for group, most, tag in (("selfopen", "mouth", "mouthopen"), ("selfblink", "blink", "blink")):
+                image = variants / "source" / f"{c.stem}-{tag}.png"     # its most closed eyes (a blink
+                if not image.is_file():                                  # caught in the photo)
+                    write_frame_where(c, image, most)
+                out.append(Pair(f"{group}_{c.stem}", group, image, c, self_reenact=True))
     if turns is not None and turns.is_dir():
         for i, c in enumerate(sorted(turns.glob("*.mp4"))):
             s = sources[i % len(sources)]
@@ -537,7 +556,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
 
 
 COLUMNS = ("jaw_r", "lips_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
-           "chroma", "detail", "mouth", "chin")
+           "chroma", "detail", "mouth", "chin", "eye_dark")
 
 
 def fmt(v) -> str:
@@ -596,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, self, selfopen, turn); default all")
+                    " flip, hand, recut, grey, padded, self, selfopen, selfblink, turn); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

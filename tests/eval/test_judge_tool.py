@@ -152,10 +152,12 @@ def test_the_chin_band_lies_between_the_lower_lip_and_the_chin(portrait):
     assert cols.min() >= pts[61, 0] - sideways and cols.max() <= pts[291, 0] + sideways
 
 
-def test_the_selfopen_source_is_the_clips_most_open_mouth(portrait, tmp_path):
-    """`selfopen` reenacts a clip from its own most open frame: here the astronaut's jaw dropped by
-    0, 6, 18, 10 and 3 px in turn; the third frame is the one written out."""
+def test_the_selfopen_and_selfblink_sources_are_the_clips_most_open_mouth_and_most_closed_eyes(portrait, tmp_path):
+    """`selfopen` reenacts a clip from its own most open mouth, `selfblink` from its most closed
+    eyes: here the astronaut's jaw drops by 0, 6, 18, 10 and 3 px in turn while her lids close to
+    1, 0.7, 1, 0.05 and 0.5 of their opening; the third and the fourth frame are written out."""
     from portrait_helpers import write_test_video
+    from reenact.faces.topology import contour
     from reenact.io.images import read_image
 
     image, pts, _ = portrait
@@ -163,14 +165,19 @@ def test_the_selfopen_source_is_the_clips_most_open_mouth(portrait, tmp_path):
     top, chin = pts[13, 1], pts[152, 1]
     below = np.clip((pts[:, 1] - top) / (chin - top), 0, 1)
 
-    def opened(drop: float) -> np.ndarray:
+    def posed(drop: float, lids: float) -> np.ndarray:
         out = pts.copy()
         out[:, 1] += drop * below
         out[14, 1] = out[13, 1] + 0.6 * drop          # the inner lips part as the jaw drops
+        for eye, (a, b) in (("right_eye", (33, 133)), ("left_eye", (263, 362))):
+            ring = list(contour(eye))
+            middle = pts[[a, b], 1].mean()
+            out[ring, 1] = middle + lids * (pts[ring, 1] - middle)
         return out
 
-    drops = (0.0, 6.0, 18.0, 10.0, 3.0)
-    clip = write_test_video(tmp_path / "talk.mp4", [engine.render(opened(d)) for d in drops for _ in range(3)])
-    written = tmp_path / "open.png"
-    assert judge.write_most_open_frame(clip, written) // 3 == 2
-    assert np.abs(read_image(written).astype(int) - engine.render(opened(18.0))).mean() < 3
+    poses = ((0.0, 1.0), (6.0, 0.7), (18.0, 1.0), (10.0, 0.05), (3.0, 0.5))
+    clip = write_test_video(tmp_path / "talk.mp4", [engine.render(posed(*p)) for p in poses for _ in range(3)])
+    for most, pose in (("mouth", 2), ("blink", 3)):
+        written = tmp_path / f"{most}.png"
+        assert judge.write_frame_where(clip, written, most) // 3 == pose
+        assert np.abs(read_image(written).astype(int) - engine.render(posed(*poses[pose]))).mean() < 3
