@@ -42,9 +42,9 @@ and reports, per pair and in total:
                      real frame, aligned on rigid landmarks
     chin             the same under the lower lip: the band from its outer contour 0.6 of the way to
                      the chin (where an open source's stretched lip was drawn down the chin)
-    eye_dark         self-reenactment: median share of the eye regions' pixels (the eye openings of
-                     the real frame, aligned, grown by 4 px) darker than 50 levels in the output
-                     less that share in the real frame (a closed source eye torn open into a dark slit)
+    eye_dark         median share of the source's eye regions (its eye openings grown by half an
+                     eye's width) darker than 60 grey levels in the output, less that share in the
+                     source (a closed source eye torn open into dark slits)
 
 A `hand` variant's covered frames (make_variants.HAND_FRAMES) have no true expression to compare
 with: the correlations and angles leave them out; everything else counts them (no tears, holes,
@@ -145,13 +145,17 @@ def hull_mask(points: np.ndarray, shape, scale: float = 1.0) -> np.ndarray:
     return mask > 0
 
 
-def eye_mask(landmarks: np.ndarray, to_output: np.ndarray, shape) -> np.ndarray:
-    """Both eye openings of `landmarks` moved by the 2x3 `to_output`, grown by 4 px."""
+def eye_regions(landmarks: np.ndarray, shape) -> np.ndarray:
+    """Both eye openings of `landmarks`, grown by half an eye's width (where the lids may move)."""
     mask = np.zeros(shape[:2], np.uint8)
     for ring in EYES:
-        pts = landmarks[ring, :2] @ to_output[:, :2].T + to_output[:, 2]
-        cv2.fillConvexPoly(mask, cv2.convexHull(pts.astype(np.float32)).astype(np.int32), 1)
-    return cv2.dilate(mask, np.ones((9, 9), np.uint8)) > 0
+        cv2.fillConvexPoly(mask, cv2.convexHull(landmarks[ring, :2].astype(np.float32)).astype(np.int32), 1)
+    grow = int(0.5 * np.linalg.norm(landmarks[EYES[0][0], :2] - landmarks[EYES[0][8], :2])) | 1
+    return cv2.dilate(mask, np.ones((grow, grow), np.uint8)) > 0
+
+
+def dark_share(image: np.ndarray, mask: np.ndarray) -> float:
+    return float((cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[mask] < 60).mean())
 
 
 def chin_mask(landmarks: np.ndarray, shape) -> np.ndarray:
@@ -430,10 +434,13 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     source_encoded = encoded(source, out_dir / "_src.mp4")
     base_detail = lap_var(cv2.cvtColor(source_encoded, cv2.COLOR_RGB2GRAY), inner)
     gt = iter(iter_frames(pair.driving, max_frames=n)) if pair.self_reenact else None
+    eyes = eye_regions(src, source.shape)
+    source_dark = dark_share(source, eyes)
     bgs, details, chroma, mouths, chins, eye_darks = [], [], 0.0, [], [], []
     for t, frame in enumerate(iter_frames(output, max_frames=n)):
         frame = frame[:source.shape[0], :source.shape[1]]
         diff = (frame.astype(np.float32) - source.astype(np.float32)) / 255.0
+        eye_darks.append(dark_share(frame, eyes) - source_dark)
         bgs.append(float(np.sqrt((diff[background] ** 2).mean())))
         # resampling and codec undershoot in dark hair, or the source's own lash line moved with
         # the lids, cannot make these pure black; a hole or torn triangle can
@@ -458,8 +465,6 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
                 error = np.abs(g_out - g_gt)
                 mouths.append(float(error[mouth].mean()))
                 chins.append(float(error[chin_mask(out.landmarks[t], frame.shape)].mean()))
-                eyes = eye_mask(drv.landmarks[t], m, frame.shape)
-                eye_darks.append(float((g_out[eyes] < 50).mean() - (g_gt[eyes] < 50).mean()))
     res.bg = float(max(bgs)) if bgs else None
     res.detail = float(np.median(details)) if details else None
     res.chroma = chroma if pair.grey else None

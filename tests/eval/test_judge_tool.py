@@ -181,3 +181,21 @@ def test_the_selfopen_and_selfblink_sources_are_the_clips_most_open_mouth_and_mo
         written = tmp_path / f"{most}.png"
         assert judge.write_frame_where(clip, written, most) // 3 == pose
         assert np.abs(read_image(written).astype(int) - engine.render(posed(*poses[pose]))).mean() < 3
+
+
+def test_eye_dark_counts_new_dark_in_the_eye_regions_only(portrait):
+    """`eye_dark`: a closed eye torn open into dark slits adds near-black pixels around the eyes;
+    the same paint on the cheek is not counted, nor is the source itself."""
+    import cv2
+
+    image, pts, _ = portrait
+    eyes = judge.eye_regions(pts, image.shape)
+    torn, cheek = image.copy(), image.copy()
+    for centre in (468, 473):
+        x, y = np.round(pts[centre, :2]).astype(int)
+        cv2.ellipse(torn, (x, y), (6, 3), 0, 0, 360, (30, 20, 15), -1)
+    x, y = np.round(pts[205, :2]).astype(int)
+    cv2.ellipse(cheek, (x, y), (6, 3), 0, 0, 360, (30, 20, 15), -1)
+    base = judge.dark_share(image, eyes)
+    assert judge.dark_share(torn, eyes) - base > 0.02
+    assert judge.dark_share(cheek, eyes) == base
