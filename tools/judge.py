@@ -37,9 +37,9 @@ and reports, per pair and in total:
     chroma           greyscale sources: the largest channel spread (levels) in the face region
     detail           median Laplacian-variance ratio, output / source (both through the same H.264
                      encoder), inside the face oval without eyes and mouth
-    mouth            self-reenactment (source = the clip's first frame, or for `selfopen` its most
-                     open mouth): median mouth-region mean absolute error (grey levels) against the
-                     real frame, aligned on rigid landmarks
+    mouth            self-reenactment (source = the clip's first frame; for `selfopen` its most open
+                     mouth, for `selfblink` its most closed eyes): median mouth-region mean absolute
+                     error (grey levels) against the real frame, aligned on rigid landmarks
     chin             the same under the lower lip: the band from its outer contour 0.6 of the way to
                      the chin (where an open source's stretched lip was drawn down the chin)
     eye_dark         median share of the source's eye regions (its eye openings grown by half an

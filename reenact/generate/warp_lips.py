@@ -18,20 +18,27 @@ import cv2
 import numpy as np
 from scipy.ndimage import map_coordinates, median_filter
 
-from ..faces.topology import contour, load_canonical_face
+from ..faces.topology import INNER_LIP_PAIRS, contour, load_canonical_face
 from .warp_mouth import CHIN, MOUTH_CORNERS, SKIN_POINTS
 
 # The lower lip's outer contour from one corner to the other, corners left out (they stay).
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375)
-LOWER_INNER = (95, 88, 178, 87, 14, 317, 402, 318, 324)   # the lower lip's inner contour (the lip's body between)
+LOWER_INNER = tuple(lower for _, lower in INNER_LIP_PAIRS[1:-1])   # the lower lip's inner contour, corners left out
 EYE_CORNERS = (33, 263)
 MAX_EDGE = 0.12       # x the outer eye corners' distance: no lip edge is looked for further below the contour
 MIN_CONTRAST = 6.0    # Lab a* levels between the lip's body and the skin: less (greyscale, pale lips), nothing moves
 
 
-def _redness(image: np.ndarray) -> np.ndarray:
-    lab = cv2.cvtColor(cv2.GaussianBlur(image, (0, 0), 1.0), cv2.COLOR_RGB2LAB)
-    return lab[..., 1].astype(np.float32)
+def _redness(image: np.ndarray, around: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lab a* of `image`, lightly blurred, in the box around the points `around` grown by `reach`
+    px (not the whole picture: a 12-megapixel photo's mouth is a few hundred pixels); and the box's
+    corner, to subtract from the points sampled in it."""
+    margin = reach + 4.0             # the blur's kernel reaches 3 px: values inside are the whole picture's
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(around.min(0) - margin), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(around.max(0) + margin) + 1, (w, h)).astype(int)
+    lab = cv2.cvtColor(cv2.GaussianBlur(image[y0:y1, x0:x1], (0, 0), 1.0), cv2.COLOR_RGB2LAB)
+    return lab[..., 1].astype(np.float32), np.array([x0, y0], np.float64)
 
 
 def _sample(channel: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -104,16 +111,16 @@ def _lip_edges(source: np.ndarray, pts: np.ndarray, normal: np.ndarray) -> np.nd
     """How far (px) along `normal` beyond each LOWER_LIP point the lip's red ends: 0 where the
     contour is already off the lip, no end is found within reach, or the lip is not redder than
     the skin (a greyscale source)."""
-    red = _redness(source)
-    lip = float(np.median(_sample(red, 0.5 * (pts[list(LOWER_LIP)] + pts[list(LOWER_INNER)]))))
-    skin = float(np.median(_sample(red, pts[list(SKIN_POINTS)])))
+    steps = np.arange(0.0, MAX_EDGE * float(np.linalg.norm(pts[EYE_CORNERS[0]] - pts[EYE_CORNERS[1]])), 0.5)
+    red, corner = _redness(source, pts[list(LOWER_LIP + LOWER_INNER + SKIN_POINTS)], float(steps[-1]) if len(steps) else 0.0)
+    lip = float(np.median(_sample(red, 0.5 * (pts[list(LOWER_LIP)] + pts[list(LOWER_INNER)]) - corner)))
+    skin = float(np.median(_sample(red, pts[list(SKIN_POINTS)] - corner)))
     edges = np.zeros(len(LOWER_LIP))
     if lip - skin < MIN_CONTRAST:
         return edges
     threshold = 0.5 * (lip + skin)
-    steps = np.arange(0.0, MAX_EDGE * float(np.linalg.norm(pts[EYE_CORNERS[0]] - pts[EYE_CORNERS[1]])), 0.5)
     for k, i in enumerate(LOWER_LIP):
-        profile = _sample(red, pts[i] + steps[:, None] * normal[k])
+        profile = _sample(red, pts[i] - corner + steps[:, None] * normal[k])
         below = np.flatnonzero(profile < threshold)
         if profile[0] >= threshold and len(below):
             edges[k] = steps[below[0]]
