@@ -26,6 +26,7 @@ from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
+from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen
@@ -395,6 +396,10 @@ class WarpEngine:
                 bands += [(a, ring[i], ring[(i + 1) % m]), (a, ring[(i + 1) % m], b)]
             base += m + 1
         self.face_tris = face
+        # the edge of the face widens at most EDGE_STRETCH times in a turn (warp_edge: hair over a
+        # temple was drawn as a streak across the cheek), measured where the source is sampled
+        self.edge_zone = EdgeZone.of(self._source_vertices()[:self.n_face], oval_idx,
+                                     np.setdiff1d(np.unique(face), self.eye_rims), canonical_reference()[0])
         # bands first, cores over them, lids (face triangles) over both: where the iris core
         # reaches past a narrowed eye opening, the lids hide it instead of squashing it
         self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)
@@ -654,7 +659,8 @@ class WarpEngine:
         openness = self._mouth_openness(target)
         head = similarity_fit(self.src_pts[list(RIGID_POINTS)], target[list(RIGID_POINTS), :2])
         gaze = self._gaze(target[:, :2])
-        dst = self._with_iris(self._vertices(self._with_lip_shift(target, openness, head)), target[:, :2], gaze)
+        drawn = self.edge_zone.held(self._with_lip_shift(target, openness, head))
+        dst = self._with_iris(self._vertices(drawn), target[:, :2], gaze)
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
