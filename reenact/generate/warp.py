@@ -63,8 +63,10 @@ REVEAL_FREE_YAW, REVEAL_NONE_YAW = 15.0, 30.0
 # 36 degrees turned 16 more), and MediaPipe's own mesh is unreliable there anyway.
 MAX_YAW = 45.0
 # An open source mouth's own interior is stretched up to this many times its opening, then the drawn
-# interior fades in over the next OPEN_STRETCH_RAMP.
-OPEN_STRETCH, OPEN_STRETCH_RAMP = 2.5, 1.5
+# interior fades in over the next OPEN_STRETCH_RAMP. Stretched further, parted lips with a glimpse of
+# teeth became a pale, blurred band where the driving showed a grin's teeth or a tongue (s42 driven
+# by d0 and d6; 2.5 and 1.5 before); the drawn interior takes the driving's layout.
+OPEN_STRETCH, OPEN_STRETCH_RAMP = 1.5, 0.5
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 # The rings lie at least this share of the face oval's median radius beyond its outline.
 RING_MIN_REACH = 0.7
