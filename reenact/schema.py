@@ -161,7 +161,8 @@ class AlignOptions(Section):
 class WarpOptions(Section):
     head_ring: float = setting(1.25, "ring (x face-oval size) that moves rigidly with the head: hair, ears", lo=1, hi=5)
     fade_ring: float = setting(1.5, "ring that follows part of the head's motion", lo=1, hi=5)
-    fade_motion: float = setting(0.1, "that part (of the head outline's motion)", lo=0, hi=1)
+    fade_motion: float = setting(0.0, "that part (of the head outline's motion); it moves further only where a ring "
+                                 "triangle would fold", lo=0, hi=1)
     frame_scale: float = setting(1.9, "static frame: nothing beyond it changes", lo=1, hi=10)
     open_mouth_ratio: float = setting(0.06, "mean inner-lip opening / mouth width above which a mouth counts as open",
                                       lo=0, hi=1)
