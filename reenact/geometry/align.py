@@ -33,7 +33,7 @@ from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, gaze_at_rest,
-                     lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
+                     jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
 MODES = ALIGN_MODES
@@ -356,12 +356,13 @@ def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOpti
     n = len(canon_d)
     if options.reference != "auto":
         return np.full(n, _check_index(options.reference_frame, n, "reference frame"))
-    features, speed = np.empty((n, 3)), np.zeros(n)
+    features, speed, jaw = np.empty((n, 3)), np.zeros(n), np.empty(n)
     for part in blocks(n, FRAME_BLOCK):
         with_previous = np.asarray(canon_d[max(part.start - 1, 0):part.stop], np.float64)
         features[part] = mesh_expression_features(with_previous[-(part.stop - part.start):])
+        jaw[part] = jaw_drop(with_previous[-(part.stop - part.start):])
         speed[max(part.start, 1):part.stop] = np.linalg.norm(np.diff(with_previous, axis=0), axis=-1).mean(-1)
     for shot in shot_slices(shots, n)[1:]:    # a cut is not a face moving fast
         speed[shot.start] = speed[min(shot.start + 1, shot.stop - 1)] if shot.stop - shot.start > 1 else 0.0
     own = mesh_expression_features(canon_s)
-    return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot]), shots, n)
+    return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot], jaw=jaw[shot]), shots, n)

@@ -8,7 +8,7 @@ jumps together) taken out first.
 
 The reference frame that relative motion is measured from is by default the driving frame whose
 expression is closest to the source's, so a clip that starts mid-sentence does not drive a
-closed mouth through itself.
+closed mouth through itself; for a closed source mouth, one whose jaw is not dropped either.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
 __all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
-           "gaze_at_rest", "lip_floor", "mesh_expression_features", "shot_references", "steady_canonical", "uncross_lips"]
+           "gaze_at_rest", "jaw_drop", "lip_floor", "mesh_expression_features", "shot_references", "steady_canonical",
+           "uncross_lips"]
 
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
@@ -122,19 +123,41 @@ def mesh_expression_features(points: np.ndarray) -> np.ndarray:
 
 # How much each feature counts: the mouth opening most (a wrong one crosses or gapes the lips).
 _FEATURE_WEIGHTS = np.array([4.0, 1.0, 1.0])
+# A source whose lips part less than this (x its mouth's width) has its jaw at rest, and so should
+# its reference: each unit of the driving's jaw drop (below) past JAW_SLACK costs JAW_WEIGHT. The
+# slack keeps a clip's own first frame, a few per cent from its least drop (0.02-0.03 on ../shared),
+# the reference of its self-reenactment (its mouth error rose 4.9 -> 6.9 and 7.7 -> 10 without it).
+CLOSED_MOUTH, JAW_WEIGHT, JAW_SLACK = 0.05, 3.0, 0.05
+
+
+def jaw_drop(points: np.ndarray) -> np.ndarray:
+    """(...,) how far the chin hangs below the nose tip, in eye distances, of pose-free mesh
+    points (..., 468+, 3): larger as the jaw drops, with the lips parted or not."""
+    p = np.asarray(points, np.float64)
+    return np.linalg.norm(p[..., 152, :] - p[..., 1, :], axis=-1) / np.linalg.norm(p[..., 33, :] - p[..., 263, :], axis=-1)
 
 
 def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, weights=_FEATURE_WEIGHTS,
-                  speed: np.ndarray | None = None) -> int:
+                  speed: np.ndarray | None = None, jaw: np.ndarray | None = None) -> int:
     """Index of the driving frame whose features are closest to the source's.
 
     `speed` (T,) (how fast the face changes at each frame) breaks near ties towards still
-    frames, so a passing blink or half-spoken syllable is not taken as neutral."""
+    frames, so a passing blink or half-spoken syllable is not taken as neutral. `jaw` (T,), the
+    driving's `jaw_drop`, counts against each frame by how far it hangs below the clip's least
+    (its 5th percentile, as a share of it; past JAW_SLACK) when the source's lips are closed. The
+    features see the lips, not the jaw: a driver who holds his lips together with the jaw dropped
+    (d18, in a yawn with a pursed mouth) was taken as the rest of a cartoon's small closed mouth;
+    its jaw barely opened after, and rose above its rest when the driver's closed (jawOpen r 0.72
+    on a recut of the clip)."""
     d = np.asarray(driving_features, np.float64) - np.asarray(source_features, np.float64)
     cost = np.sqrt(((d * weights) ** 2).sum(-1))
     if speed is not None and len(speed) > 1:
         speed = np.asarray(speed, np.float64)
         cost = cost + 0.02 * speed / max(float(np.median(speed)), 1e-9)
+    if jaw is not None and len(jaw) > 1 and np.ravel(source_features)[0] < CLOSED_MOUTH:
+        jaw = np.asarray(jaw, np.float64)
+        drop = jaw / max(float(np.percentile(jaw, 5)), 1e-9) - 1.0
+        cost = cost + JAW_WEIGHT * np.maximum(drop - JAW_SLACK, 0.0)
     return int(np.argmin(cost))
 
 

@@ -412,3 +412,45 @@ def test_flame_relative_motion_is_measured_shot_by_shot():
     np.testing.assert_allclose(shots.pose[[0, 3, 4, 7], :3], np.tile([0.0, -0.1, 0.0], (4, 1)), atol=1e-6)
     np.testing.assert_allclose(shots.expression, expression, atol=1e-6)
     np.testing.assert_allclose(one.pose[7, :3], [0.0, 0.2, 0.0], atol=1e-6)  # the camera's angle as a head turn
+
+
+def test_a_driver_holding_his_lips_together_with_the_jaw_dropped_is_not_taken_as_the_rest():
+    """d18 yawns with his lips pursed: to the lip features that frame matched a cartoon's small
+    closed mouth, so it became the reference and the cartoon's jaw barely opened after."""
+    from reenact.faces.topology import contour
+
+    from reenact.faces.topology import lip_gaps
+
+    face = _canonical_face()
+    face = _open_jaw(face, np.array([-lip_gaps(face).mean() * 11 / 9]))[0]     # its parted lips closed
+    lips = sorted(set(contour("lips_outer")) | set(contour("lips_inner")))
+    centre = face[[61, 291]].mean(0)
+
+    def narrowed(points: np.ndarray, factor: float) -> np.ndarray:
+        out = points.copy()
+        out[..., lips, 0] = centre[0] + factor * (points[..., lips, 0] - centre[0])
+        return out
+
+    n = 40
+    drop = np.where((np.arange(n) >= 10) & (np.arange(n) < 26), 1.2, 0.0)     # cm, lips held together (d18: 14 %)
+    frames = np.repeat(face[None], n, 0)
+    chin = face[:, 1] > face[17, 1] + 0.2                                      # below the lower lip
+    frames[:, chin, 1] += drop[:, None]
+    frames[10:26] = narrowed(frames[10:26], 0.75)                             # pursed as he yawns
+    source_face = narrowed(face, 0.75)                                        # a small mouth (a cartoon's)
+    source = mesh_track(source_face[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0],
+                        [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(frames, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 9.0),
+                         [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    out = align(source, driving)
+    rest = out.points[0, 152, 1] - source.params["canonical"][0, 152, 1] * 10.0 - 250.0
+    # a clip's own frame, its jaw a little below the clip's least (0.02-0.03 on ../shared), stays
+    # the reference of its self-reenactment: the source comes back exactly
+    frames[0, chin, 1] += 0.25
+    own = mesh_track(frames[:1], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    self_driven = align(own, mesh_track(frames, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)),
+                                        np.full(n, 9.0), [[[1.0, 0, 0], [0, 1.0, 0]]] * n))
+    np.testing.assert_allclose(self_driven.points[0], frames[0] * 10.0 + [256.0, 250.0, 0.0], atol=1e-6)
+    assert abs(rest) < 1e-6                                                   # at rest: the source's own chin
+    dropped = out.points[15, 152, 1] - out.points[0, 152, 1]
+    assert dropped == pytest.approx(1.2 * 10.0, rel=0.05)                     # the yawn drops it (10 px/cm)
