@@ -63,10 +63,13 @@ REVEAL_FREE_YAW, REVEAL_NONE_YAW = 15.0, 30.0
 # 36 degrees turned 16 more), and MediaPipe's own mesh is unreliable there anyway.
 MAX_YAW = 45.0
 # An open source mouth's own interior is stretched up to this many times its opening, then the drawn
-# interior fades in over the next OPEN_STRETCH_RAMP. Stretched further, parted lips with a glimpse of
-# teeth became a pale, blurred band where the driving showed a grin's teeth or a tongue (s42 driven
-# by d0 and d6; 2.5 and 1.5 before); the drawn interior takes the driving's layout.
+# interior fades in over the next OPEN_STRETCH_RAMP. Where the driving frame shows its mouth, the
+# drawn interior takes its layout: stretched further, parted lips with a glimpse of teeth became a
+# pale, blurred band where the driving showed a grin's teeth or a tongue (s42 driven by d0 and d6).
+# Without that layout (a preset, a still, a covered mouth) the drawn interior is a plain cavity under
+# the upper teeth, and the source's own teeth, stretched, read better for longer (the demo's smile).
 OPEN_STRETCH, OPEN_STRETCH_RAMP = 1.5, 0.5
+OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP = 2.5, 1.5
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 # The rings lie at least this share of the face oval's median radius beyond its outline.
 RING_MIN_REACH = 0.7
@@ -685,23 +688,25 @@ class WarpEngine:
         _soften_tears(out[y0:y1, x0:x1], jump, moved)
         if self.eye_layers is not None:
             self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi)
-        opacity = self._drawn_mouth_opacity(openness)
+        layout = driving if self.takes_driving_layout else None
+        opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None)
         if opacity > 0:
-            self.mouth.draw(out, target[:, :2], self.roi, head, opacity,
-                            driving if self.takes_driving_layout else None)
+            self.mouth.draw(out, target[:, :2], self.roi, head, opacity, layout)
         return out
 
-    def _drawn_mouth_opacity(self, openness: float) -> float:
+    def _drawn_mouth_opacity(self, openness: float, laid_out: bool = True) -> float:
         """How much of the drawn interior covers the target's mouth opening. A closed source mouth
         has no interior to stretch: all of it, wherever the target opens. A slightly open one is
-        stretched while the target opens up to OPEN_STRETCH times as wide, then the drawn interior
-        fades in over it: a child's 2 px dark gap stretched into a grin was a brown hole, no teeth."""
+        stretched while the target opens up to OPEN_STRETCH times as wide (OPEN_STRETCH_UNLAID
+        when the drawn interior has no driving layout, `laid_out`), then the drawn interior fades
+        in over it: a child's 2 px dark gap stretched into a grin was a brown hole, no teeth."""
         if not self.source_mouth_open:
             return 1.0 if openness > 0.015 else 0.0
         if self.opts.mouth_interior != "auto":
             return 0.0
+        start, ramp = (OPEN_STRETCH, OPEN_STRETCH_RAMP) if laid_out else (OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP)
         stretch = openness / max(self.source_openness, 1e-6)
-        return float(np.clip((stretch - OPEN_STRETCH) / OPEN_STRETCH_RAMP, 0.0, 1.0))
+        return float(np.clip((stretch - start) / ramp, 0.0, 1.0))
 
 
 class WarpGenerator:

@@ -416,9 +416,12 @@ def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name, 
     assert background_in_face(limited, back) < most * pulled_unlimited
 
 
-def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portrait):
+@pytest.mark.parametrize("laid_out", [False, True])
+def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portrait, laid_out):
     """A child's 2 px gap stretched into a grin was a brown hole without teeth (s11 driven by d0):
-    past 1.5x its own opening the drawn interior fades in over the stretched one, all of it by 2x."""
+    past 2.5x its own opening the drawn interior fades in over the stretched one, all of it by 4x;
+    from 1.5x, all of it by 2x, where the driving frame shows its mouth to lay the interior out
+    (parted lips with a glimpse of teeth stretched into a pale band under a driver's grin: s42, d0)."""
     import cv2
 
     image, pts = portrait
@@ -440,12 +443,20 @@ def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portra
         cv2.fillPoly(mask, [np.round(target[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
         return cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
 
-    small, wide = opened(1.4), opened(2.5)
-    np.testing.assert_array_equal(auto.render(small), stretched.render(small))   # a little wider: its own interior
+    def driving(target):
+        """A driving frame that shows its open mouth (dark), or none."""
+        if not laid_out:
+            return None
+        frame = image.copy()
+        frame[inside(target)] = 30
+        return frame, target
+
+    small, wide = (opened(1.4), opened(2.5)) if laid_out else (opened(2.0), opened(5.0))
+    np.testing.assert_array_equal(auto.render(small, driving(small)), stretched.render(small, driving(small)))
     drawn = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
     drawn.source_mouth_open = False                                            # the drawn interior alone
     region = inside(wide)
-    got, want, own = (e.render(wide)[region].astype(float) for e in (auto, drawn, stretched))
+    got, want, own = (e.render(wide, driving(wide))[region].astype(float) for e in (auto, drawn, stretched))
     assert np.abs(got - want).mean() < 2.0 < np.abs(own - want).mean()
 
 
