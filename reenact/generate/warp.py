@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 from scipy.spatial.transform import Rotation
 
-from ..faces.topology import contour, face_triangles, lip_gaps, polygon_area
+from ..faces.topology import contour, face_triangles, lip_gaps, load_canonical_face, polygon_area
 from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
@@ -404,7 +404,8 @@ class WarpEngine:
         # the edge of the face widens at most EDGE_STRETCH times in a turn (warp_edge: hair over a
         # temple was drawn as a streak across the cheek), measured where the source is sampled
         self.edge_zone = EdgeZone.of(self._source_vertices()[:self.n_face], oval_idx,
-                                     np.setdiff1d(np.unique(face), self.eye_rims), canonical_reference()[0])
+                                     np.setdiff1d(np.unique(face), self.eye_rims),
+                                     load_canonical_face()["vertices"])
         # bands first, cores over them, lids (face triangles) over both: where the iris core
         # reaches past a narrowed eye opening, the lids hide it instead of squashing it
         self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)

@@ -9,10 +9,10 @@ mesh is densest there: at the sides of the face its next ring of points lies wit
 oval, so holding one ring of triangles only passed the stretch on to the next.
 
 So every face point within EDGE_ZONE of the face's width from the oval (in a frontal view of the
-face: MediaPipe's canonical one) is held to at most
-EDGE_STRETCH times its source distance from it; points up to twice as deep are held less the deeper
-they lie, and the cheek inside takes up the rest of the turn. In talking clips the edge widens much
-less than that, and is left as the driving draws it.
+face: MediaPipe's canonical one) is held to at most EDGE_STRETCH times its source distance from it;
+points up to twice as deep are held less the deeper they lie, and the cheek inside takes up the
+rest of the turn. Talking clips hardly widen the edge: there only the points within a pixel of the
+oval are held, by a pixel or less.
 """
 
 from __future__ import annotations

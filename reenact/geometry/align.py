@@ -32,8 +32,8 @@ from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion, gaze_at_rest,
-                     jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
+from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion,
+                     gaze_at_rest, jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
 MODES = ALIGN_MODES
@@ -365,4 +365,6 @@ def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOpti
     for shot in shot_slices(shots, n)[1:]:    # a cut is not a face moving fast
         speed[shot.start] = speed[min(shot.start + 1, shot.stop - 1)] if shot.stop - shot.start > 1 else 0.0
     own = mesh_expression_features(canon_s)
-    return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot], jaw=jaw[shot]), shots, n)
+    jaw_at_rest = own[0] < CLOSED_MOUTH       # an open source mouth has its jaw dropped: no jaw term
+    return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot],
+                                                      jaw=jaw[shot] if jaw_at_rest else None), shots, n)

@@ -143,18 +143,18 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
 
     `speed` (T,) (how fast the face changes at each frame) breaks near ties towards still
     frames, so a passing blink or half-spoken syllable is not taken as neutral. `jaw` (T,), the
-    driving's `jaw_drop`, counts against each frame by how far it hangs below the clip's least
-    (its 5th percentile, as a share of it; past JAW_SLACK) when the source's lips are closed. The
-    features see the lips, not the jaw: a driver who holds his lips together with the jaw dropped
-    (d18, in a yawn with a pursed mouth) was taken as the rest of a cartoon's small closed mouth;
-    its jaw barely opened after, and rose above its rest when the driver's closed (jawOpen r 0.72
-    on a recut of the clip)."""
+    driving's `jaw_drop`, given for a source whose lips are closed (CLOSED_MOUTH), counts against
+    each frame by how far it hangs below the clip's least (its 5th percentile, as a share of it;
+    past JAW_SLACK). The features see the lips, not the jaw: a driver who holds his lips together
+    with the jaw dropped (d18, in a yawn with a pursed mouth) was taken as the rest of a cartoon's
+    small closed mouth; its jaw barely opened after, and rose above its rest when the driver's
+    closed (jawOpen r 0.72 on a recut of the clip)."""
     d = np.asarray(driving_features, np.float64) - np.asarray(source_features, np.float64)
     cost = np.sqrt(((d * weights) ** 2).sum(-1))
     if speed is not None and len(speed) > 1:
         speed = np.asarray(speed, np.float64)
         cost = cost + 0.02 * speed / max(float(np.median(speed)), 1e-9)
-    if jaw is not None and len(jaw) > 1 and np.ravel(source_features)[0] < CLOSED_MOUTH:
+    if jaw is not None and len(jaw) > 1:
         jaw = np.asarray(jaw, np.float64)
         drop = jaw / max(float(np.percentile(jaw, 5)), 1e-9) - 1.0
         cost = cost + JAW_WEIGHT * np.maximum(drop - JAW_SLACK, 0.0)
