@@ -525,7 +525,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for c in clips for s in chosen[c.stem]]
     if variants is not None and variants.is_dir():
         for c in clips:
-            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut")):
+            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn")):
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 s = chosen[c.stem][j % len(chosen[c.stem])]
                 if clip.is_file():

@@ -9,6 +9,8 @@ not transferred to the source's head):
     open   the clip trimmed to start where the mouth is most open in its first seconds
     flip   mirrored left-right
     hand   a hand (a skin-coloured patch with finger creases) over the mouth for HAND_FRAMES
+    turn   the clip redrawn by reenact's warp engine from its own first frame, its head turned
+           TURN_YAW to each side and back on top of its own motion (no shared clip turns past 11°)
 Source variants of each portrait: `grey` (greyscale in three channels) and `padded` (the portrait
 in a full-length canvas, three times its height, the extra filled with its blurred border).
 
@@ -25,8 +27,9 @@ import cv2
 import numpy as np
 
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand")
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand", "turn")
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
+TURN_YAW = 35.0              # degrees each way of a `turn` variant: the issue's largest yaw
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
 
 
@@ -87,6 +90,8 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
     h, w = clip[0].shape[:2]
     if kind == "hand":
         clip = cover_mouth(clip, seed)
+    if kind == "turn":
+        clip = turn_head(clip)
     if kind == "recut":
         half = recut_at(len(clip), frames)
         clip = clip[:half] + [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
@@ -96,7 +101,7 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
         for t, frame in enumerate(clip):
             if kind == "flip":
                 yield np.ascontiguousarray(frame[:, ::-1])
-            elif kind in ("open", "hand", "recut"):
+            elif kind in ("open", "hand", "recut", "turn"):
                 yield frame
             else:
                 yield cv2.warpAffine(frame, camera(kind, t, len(clip), (h, w), seed), (w, h),
@@ -135,6 +140,34 @@ def cover_mouth(clip: list[np.ndarray], seed: int) -> list[np.ndarray]:
             region = frame[ya:y0 + ph, xa:x0 + pw]
             region[:] = patch[ya - y0:ya - y0 + region.shape[0], xa - x0:xa - x0 + region.shape[1]]
         out.append(frame)
+    return out
+
+
+def turn_yaw(t: int, n: int) -> float:
+    """The yaw added at frame t of n by a `turn` variant: 0 -> +TURN_YAW -> 0 -> -TURN_YAW -> 0."""
+    return TURN_YAW * float(np.sin(2 * np.pi * t / max(n - 1, 1)))
+
+
+def turn_head(clip: list[np.ndarray]) -> list[np.ndarray]:
+    """The clip redrawn from its first frame: each frame's landmarks turned by `turn_yaw` about the
+    depth of the face oval's sides, so its expressions and its own head motion stay."""
+    from scipy.spatial.transform import Rotation
+
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.generate.warp import WarpEngine
+
+    track = detect_faces(clip, 25.0, FaceOptions(crop_rule="landmarks"))
+    first = int(np.argmax(track.detected))
+    engine = WarpEngine(clip[first], track.landmarks[first])
+    out = []
+    for t, frame in enumerate(clip):
+        if not track.detected[t]:
+            out.append(out[-1] if out else clip[first])
+            continue
+        pts = track.landmarks[t].astype(np.float64)
+        pivot = np.array([*pts[:, :2].mean(0), pts[[234, 454], 2].mean()])
+        turn = Rotation.from_euler("y", turn_yaw(t, len(clip)), degrees=True).as_matrix()
+        out.append(engine.render((pts - pivot) @ turn.T + pivot, driving=(frame, pts)))
     return out
 
 

@@ -73,6 +73,7 @@ OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP = 2.5, 1.5
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 # The rings lie at least this share of the face oval's median radius beyond its outline.
 RING_MIN_REACH = 0.7
+RING_SMOOTH = 0.06   # the rings' motion is smoothed over this share of the face's width (`_smoothed_rings`)
 # An eye opens at most this many times as wide as the source shows it (area between the lids over
 # the width squared): a closed eye has no eye behind its lids to draw, and opened it drew the lash
 # line stretched into brown slits. Below CLOSED_EYE the source's eye counts as closed (a blink
@@ -168,7 +169,8 @@ def _triangle_affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.
 
 
 def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, shape: tuple[int, int],
-                  stride: int = 2, droppable: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  stride: int = 2, droppable: np.ndarray | None = None, smooth_tris: int = 0,
+                  smooth_sigma: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source coordinates for every pixel of an ROI at `origin` covered by `tris` at their dst
     positions; identity elsewhere. Later triangles overwrite earlier ones (painter's order).
 
@@ -176,6 +178,8 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     coarser (at the centres of stride x stride blocks) and resized: exact inside triangles,
     sub-pixel at their edges, and `stride`² times less work. Also returns where the map moves.
     `droppable` (per triangle, default all) marks those left out when squeezed under one cell.
+    The first `smooth_tris` triangles (the rings) have their motion smoothed by a Gaussian of
+    `smooth_sigma` px, fully from a sigma inside them and not at all at their edges.
     """
     h, w = shape
     # one extra sample beyond each side, so the resize never clamps at the ROI's border
@@ -218,6 +222,8 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     a = affines[index]
     map_x = a[..., 0, 0] * xs + a[..., 0, 1] * ys + a[..., 0, 2]
     map_y = a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2]
+    if smooth_tris and smooth_sigma > 0:
+        map_x, map_y = _smoothed_rings(map_x, map_y, xs, ys, index < smooth_tris, smooth_sigma / stride)
     moved = ((np.abs(map_x - xs) > 1e-3) | (np.abs(map_y - ys) > 1e-3)).astype(np.uint8)
     if stride > 1:
         size = (gw * stride, gh * stride)
@@ -227,6 +233,23 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
         # a pixel may move when any coarse sample around it does
         moved = cv2.resize(cv2.dilate(moved, np.ones((3, 3), np.uint8)), size, interpolation=cv2.INTER_NEAREST)[cut]
     return map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False), moved.astype(bool)
+
+
+def _smoothed_rings(map_x: np.ndarray, map_y: np.ndarray, xs: np.ndarray, ys: np.ndarray, rings: np.ndarray,
+                    sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The map with its motion over `rings` (cells) blurred by `sigma` cells, blended in over one
+    sigma from their edges (where it meets the face's exact map and the still background). The
+    piecewise-affine motion between the rings kinks at every ring point: in a turn past 30
+    degrees a fringe between the forehead and the head ring was drawn as a zig-zag."""
+    if not rings.any():
+        return map_x, map_y
+    # 0 on the rings' edge cells (1 from the nearest other cell), 1 from a sigma further in
+    weight = np.clip((cv2.distanceTransform(rings.astype(np.uint8), cv2.DIST_L2, 3) - 1.0) / sigma, 0.0, 1.0)
+    out = []
+    for values, grid in ((map_x, xs), (map_y, ys)):
+        motion = values - grid
+        out.append(values + weight * (cv2.GaussianBlur(motion, (0, 0), sigma) - motion))
+    return out[0], out[1]
 
 
 def _eye_opening(points: np.ndarray, ring: np.ndarray, corners: tuple[int, int]) -> float:
@@ -315,6 +338,7 @@ class WarpEngine:
         h, w = source.shape[:2]
         oval = self.src_pts[list(contour("face_oval"))]
         self.centre = oval.mean(0)
+        self.face_width = float(np.ptp(oval[:, 0]))
         rel = oval - self.centre
         self.head_ring = ring_around(oval, self.centre, self.opts.head_ring)
         self.fade_ring = ring_around(oval, self.centre, self.opts.fade_ring)
@@ -680,7 +704,8 @@ class WarpEngine:
         # an eye band squeezed by the gaze are the eye's edges, and the rings are never that thin
         droppable = np.r_[np.zeros(len(self.ring_tris) + len(self.eye_tris), bool),
                           ~np.isin(face, self.eye_rims).any(1)]
-        map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable)
+        map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable,
+                                            len(self.ring_tris), RING_SMOOTH * self.face_width)
         jump, scale = _map_shape(map_x, map_y)
         region = self._resample(map_x, map_y, _fine_weight(scale))
         out = self.source.copy()

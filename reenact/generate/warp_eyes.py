@@ -38,6 +38,7 @@ LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is s
 # MediaPipe's disc sits 3-8 px to one side of it: filled 0.46) and the small astronaut (no white
 # beside the iris) did not, and keep the plain warp.
 MIN_CONTRAST, DARK, IN_DISC, FILLED, RING_LIGHT, RING_PIXELS = 40.0, 0.35, 0.85, 0.5, 0.5, 5
+OPENING_GROW = 2     # px: the source opening a layer may be drawn over (the map's edge, anti-aliasing)
 
 
 @dataclass
@@ -48,6 +49,8 @@ class IrisLayer:
     corners: tuple[int, int]     # landmark indices of the eye's corners
     origin: np.ndarray           # (2,) source pixel of patch[0, 0]
     rgba: np.ndarray             # (S, S, C + 1) float32: the completed iris colours times the disc alpha, then it
+    opening_origin: np.ndarray   # (2,) source pixel of opening[0, 0]
+    opening: np.ndarray          # (H, W) float32: the source's eye opening, grown by OPENING_GROW px
 
 
 def iris_radius(points: np.ndarray, centre: int) -> float:
@@ -173,9 +176,14 @@ class EyeLayers:
         if visible.sum() < MIN_VISIBLE * disc.sum() or not iris_found(patch, inside, distance, radius):
             return None
         colour = _complete_disc(patch, visible, disc, distance, local)
+        ox, oy = np.floor(pts[ring].min(0)).astype(int) - OPENING_GROW - 1
+        ow, oh = np.ceil(np.ptp(pts[ring], 0)).astype(int) + 2 * OPENING_GROW + 3
+        grow = np.ones((2 * OPENING_GROW + 1,) * 2, np.uint8)
+        source_opening = cv2.dilate(polygon_mask((oh, ow), pts[ring], (ox, oy)), grow)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
-                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32))
+                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32),
+                          np.array([ox, oy], np.float64), source_opening)
         # The eye without its iris: the disc (and a margin) filled from the white around it,
         # the lids beyond the opening standing in as shaded white so no lash or skin colour
         # bleeds into the middle; then the lids' margin (MediaPipe's contour lies a pixel or two
@@ -217,11 +225,17 @@ class EyeLayers:
             if bx1 <= bx0 or by1 <= by0:
                 continue
             shape = (by1 - by0, bx1 - bx0)
-            opening = polygon_mask(shape, ring, (bx0, by0))
+            box_x = map_x[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0]
+            box_y = map_y[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0]
+            # only where the map shows the source's eye: at a large turn the nose's bridge is drawn
+            # over the far eye, and an iris drawn over it was a dark blot on the bridge
+            shown = cv2.remap(layer.opening, box_x - np.float32(layer.opening_origin[0]),
+                              box_y - np.float32(layer.opening_origin[1]), cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            opening = polygon_mask(shape, ring, (bx0, by0)) * shown
             if not opening.any():
                 continue
-            base = cv2.remap(self.empty, map_x[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0],
-                             map_y[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0], cv2.INTER_LINEAR,
+            base = cv2.remap(self.empty, box_x, box_y, cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
             z = eye_turn(target, src, layer.corners)
             turn = np.array([[z.real, -z.imag], [z.imag, z.real]])

@@ -143,3 +143,28 @@ def test_open_eyes_open_as_wide_as_the_driving_asks(large_portrait):
         middle = pts[[a, b], 1].mean()
         wider[ring, 1] = middle + 1.5 * (pts[ring, 1] - middle)      # eyes opened half as wide again
     assert np.array_equal(engine._held_eyes(wider), wider)
+
+
+def test_an_iris_is_not_drawn_where_the_map_shows_something_in_front_of_the_eye(large_portrait):
+    # at a 40-45 degree turn the nose's bridge is drawn over the far eye; the iris drawn over the
+    # bridge was a dark blot (s1 driven by a turning clip)
+    image, pts = large_portrait
+    layers = EyeLayers(image, pts)
+    x0, y0, x1, y1 = 0, 0, image.shape[1], image.shape[0]
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    gaze = {layer.centre: pts[layer.centre, :2] + (2.0, 0.0) for layer in layers.layers}
+    shown = image.copy()
+    layers.draw(shown, pts, gaze, xs, ys, (x0, y0, x1, y1))
+    # the same target, but the map over the left eye (473) samples the bridge of the nose
+    bridge = pts[168, :2]
+    map_x, map_y = xs.copy(), ys.copy()
+    left = polygon_mask(image.shape[:2], pts[list(contour("left_eye")), :2], (0, 0)) > 0
+    left = cv2.dilate(left.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    map_x[left], map_y[left] = bridge[0], bridge[1]
+    covered = np.full_like(image, 200)
+    layers.draw(covered, pts, gaze, map_x, map_y, (x0, y0, x1, y1))
+    inside = polygon_mask(image.shape[:2], pts[list(contour("left_eye")), :2], (0, 0)) > 0.99
+    right = polygon_mask(image.shape[:2], pts[list(contour("right_eye")), :2], (0, 0)) > 0.99
+    assert np.abs(shown[inside].astype(int) - image[inside]).max() > 60      # the iris moved there
+    assert (covered[inside] == 200).all()                                     # nothing drawn over the bridge
+    assert (covered[right] != 200).any()                                      # the other eye still is
