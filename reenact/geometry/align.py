@@ -33,7 +33,8 @@ from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion,
-                     gaze_at_rest, jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
+                     gaze_at_rest, jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical,
+                     turn_from_rest, uncross_lips)
 from .rotations import smooth, smooth_rotations, transfer_rotation
 
 MODES = ALIGN_MODES
@@ -234,7 +235,8 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
             # one (in each shot: after a cut the head may be seen from another camera)
             src_jaw = _frames(source, "jaw", "source", 3)[i_src]
             features = np.c_[d["expression"], 10 * d["jaw"]]
-            ref = shot_references(lambda shot: closest_frame(np.r_[src_exp, 10 * src_jaw], features[shot], weights=1.0),
+            ref = shot_references(lambda shot: closest_frame(np.r_[src_exp, 10 * src_jaw], features[shot], weights=1.0,
+                                                             turn=turn_from_rest(d["global_rot"][shot])),
                                   shots, n)
         else:
             ref = np.full(n, _check_index(options.reference_frame, n, "reference frame"))
@@ -307,7 +309,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     scale_s = float(_param(source, "scale", "source").reshape(-1)[i_src])
     if canon_s.shape != canon_d.shape[1:]:
         raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
-    ref = _mesh_reference(canon_s, canon_d, options, shots)               # (T,): each shot's own
+    ref = _mesh_reference(canon_s, canon_d, rot_d, options, shots)        # (T,): each shot's own
     size_s = _spread(canon_s)
     refs, of_frame = np.unique(ref, return_inverse=True)
     size_ref = np.array([_spread(np.asarray(canon_d[r], np.float64)) for r in refs])[of_frame]
@@ -349,10 +351,10 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
 FRAME_BLOCK = 256   # frames of the mesh algebra at a time (issue 15: bounded memory on long clips)
 
 
-def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOptions,
+def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, rot_d: np.ndarray, options: AlignOptions,
                     shots: np.ndarray | None = None) -> np.ndarray:
     """(T,) the driving frame each frame's relative motion is measured from (motion.closest_frame),
-    one per shot."""
+    one per shot; `rot_d` (T, 3) the driving head's rotations."""
     n = len(canon_d)
     if options.reference != "auto":
         return np.full(n, _check_index(options.reference_frame, n, "reference frame"))
@@ -367,4 +369,5 @@ def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, options: AlignOpti
     own = mesh_expression_features(canon_s)
     jaw_at_rest = own[0] < CLOSED_MOUTH       # an open source mouth has its jaw dropped: no jaw term
     return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot],
-                                                      jaw=jaw[shot] if jaw_at_rest else None), shots, n)
+                                                      jaw=jaw[shot] if jaw_at_rest else None,
+                                                      turn=turn_from_rest(rot_d[shot])), shots, n)

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+from scipy.spatial.transform import Rotation
 
 from ..faces.shots import shot_slices
 from ..faces.topology import INNER_LIP_PAIRS, contour, lip_gaps
@@ -128,6 +129,11 @@ _FEATURE_WEIGHTS = np.array([4.0, 1.0, 1.0])
 # slack keeps a clip's own first frame, a few per cent from its least drop (0.02-0.03 on ../shared),
 # the reference of its self-reenactment (its mouth error rose 4.9 -> 6.9 and 7.7 -> 10 without it).
 CLOSED_MOUTH, JAW_WEIGHT, JAW_SLACK = 0.05, 3.0, 0.05
+# The head's rotation is also measured from the reference: a frame turned further than TURN_SLACK
+# degrees from the shot's mean pose costs TURN_WEIGHT per degree past it. Chosen by expression
+# alone, a clip that turns 35 degrees each way gave a reference at 31 degrees of yaw, and every
+# frame of the output turned 28 degrees more than the driving (issue 11's +-35-degree clips).
+TURN_WEIGHT, TURN_SLACK = 0.01, 8.0
 
 
 def jaw_drop(points: np.ndarray) -> np.ndarray:
@@ -138,7 +144,8 @@ def jaw_drop(points: np.ndarray) -> np.ndarray:
 
 
 def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, weights=_FEATURE_WEIGHTS,
-                  speed: np.ndarray | None = None, jaw: np.ndarray | None = None) -> int:
+                  speed: np.ndarray | None = None, jaw: np.ndarray | None = None,
+                  turn: np.ndarray | None = None) -> int:
     """Index of the driving frame whose features are closest to the source's.
 
     `speed` (T,) (how fast the face changes at each frame) breaks near ties towards still
@@ -148,7 +155,8 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
     past JAW_SLACK). The features see the lips, not the jaw: a driver who holds his lips together
     with the jaw dropped (d18, in a yawn with a pursed mouth) was taken as the rest of a cartoon's
     small closed mouth; its jaw barely opened after, and rose above its rest when the driver's
-    closed (jawOpen r 0.72 on a recut of the clip)."""
+    closed (jawOpen r 0.72 on a recut of the clip). `turn` (T,), degrees from the shot's mean
+    pose (`turn_from_rest`), counts past TURN_SLACK: the head's motion is measured from there too."""
     d = np.asarray(driving_features, np.float64) - np.asarray(source_features, np.float64)
     cost = np.sqrt(((d * weights) ** 2).sum(-1))
     if speed is not None and len(speed) > 1:
@@ -158,7 +166,15 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
         jaw = np.asarray(jaw, np.float64)
         drop = jaw / max(float(np.percentile(jaw, 5)), 1e-9) - 1.0
         cost = cost + JAW_WEIGHT * np.maximum(drop - JAW_SLACK, 0.0)
+    if turn is not None:
+        cost = cost + TURN_WEIGHT * np.maximum(np.asarray(turn, np.float64) - TURN_SLACK, 0.0)
     return int(np.argmin(cost))
+
+
+def turn_from_rest(rotvecs: np.ndarray) -> np.ndarray:
+    """(T,) degrees each head rotation (T, 3 axis-angle) is turned from their mean."""
+    rotations = Rotation.from_rotvec(np.asarray(rotvecs, np.float64).reshape(-1, 3))
+    return np.degrees((rotations * rotations.mean().inv()).magnitude())
 
 
 def shot_references(pick: Callable[[slice], int], shots: np.ndarray | None, n: int) -> np.ndarray:
