@@ -38,7 +38,11 @@ LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is s
 # MediaPipe's disc sits 3-8 px to one side of it: filled 0.46) and the small astronaut (no white
 # beside the iris) did not, and keep the plain warp.
 MIN_CONTRAST, DARK, IN_DISC, FILLED, RING_LIGHT, RING_PIXELS = 40.0, 0.35, 0.85, 0.5, 0.5, 5
-OPENING_GROW = 2     # px: the source opening a layer may be drawn over (the map's edge, anti-aliasing)
+# A layer is not drawn where the warp's map shows a part of the source face nearer the camera than
+# the eye's inner corner by this share of the eye's width: the nose (its bridge 0.4-0.7 nearer on
+# ../shared's photos), turned in front of the far eye. The lids (0.1) and the temple, which a turn
+# also draws over a narrowed far eye, leave the iris drawn.
+FRONT_DEPTH = 0.3
 
 
 @dataclass
@@ -49,8 +53,8 @@ class IrisLayer:
     corners: tuple[int, int]     # landmark indices of the eye's corners
     origin: np.ndarray           # (2,) source pixel of patch[0, 0]
     rgba: np.ndarray             # (S, S, C + 1) float32: the completed iris colours times the disc alpha, then it
-    opening_origin: np.ndarray   # (2,) source pixel of opening[0, 0]
-    opening: np.ndarray          # (H, W) float32: the source's eye opening, grown by OPENING_GROW px
+    front_origin: np.ndarray | None = None   # (2,) source pixel of front[0, 0]
+    front: np.ndarray | None = None          # (H, W) float32: around the eye, the source face in front of it (FRONT_DEPTH)
 
 
 def iris_radius(points: np.ndarray, centre: int) -> float:
@@ -103,6 +107,24 @@ def _complete_disc(patch: np.ndarray, visible: np.ndarray, disc: np.ndarray, dis
     return out
 
 
+def _in_front(pts: np.ndarray, depth: np.ndarray, ring: np.ndarray, corners: tuple[int, int]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, mask): over the eye's box grown by its width, the source's face triangles lying
+    nearer than the eye's inner corner by FRONT_DEPTH of its width (MediaPipe z: smaller nearer)."""
+    from ..faces.topology import face_triangles
+
+    width = float(np.linalg.norm(pts[corners[0]] - pts[corners[1]]))
+    inner = corners[1]                    # 133 and 362: the corners beside the nose
+    origin = np.floor(pts[ring].min(0) - width).astype(int)
+    size = np.ceil(np.ptp(pts[ring], 0) + 2 * width).astype(int) + 1
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    tris = face_triangles()
+    near = tris[depth[tris].mean(1) < depth[inner] - FRONT_DEPTH * width]
+    for tri in near:
+        cv2.fillConvexPoly(mask, np.round((pts[tri] - origin) * 16).astype(np.int32), 255, cv2.LINE_AA, shift=4)
+    return origin.astype(np.float64), mask.astype(np.float32) / 255.0
+
+
 def iris_found(patch: np.ndarray, inside: np.ndarray, distance: np.ndarray, radius: float) -> bool:
     """Whether the disc of `radius` at `distance`'s centre is the iris the opening (`inside`) shows:
     a dark disc on the white of the eye (the thresholds above)."""
@@ -145,7 +167,10 @@ class EyeLayers:
         eyes = [self._eye(source, pts, *eye) for eye in EYES]
         if any(eye is None for eye in eyes):
             return                # both eyes or neither: one in layers and one warped would not match
+        depth = np.asarray(points, np.float64)[:, 2] if np.shape(points)[1] > 2 else None
         for layer, (box, filled) in eyes:
+            if depth is not None:
+                layer.front_origin, layer.front = _in_front(pts, depth, layer.ring, layer.corners)
             self.layers.append(layer)
             self.empty[box] = filled
 
@@ -176,14 +201,9 @@ class EyeLayers:
         if visible.sum() < MIN_VISIBLE * disc.sum() or not iris_found(patch, inside, distance, radius):
             return None
         colour = _complete_disc(patch, visible, disc, distance, local)
-        ox, oy = np.floor(pts[ring].min(0)).astype(int) - OPENING_GROW - 1
-        ow, oh = np.ceil(np.ptp(pts[ring], 0)).astype(int) + 2 * OPENING_GROW + 3
-        grow = np.ones((2 * OPENING_GROW + 1,) * 2, np.uint8)
-        source_opening = cv2.dilate(polygon_mask((oh, ow), pts[ring], (ox, oy)), grow)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
-                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32),
-                          np.array([ox, oy], np.float64), source_opening)
+                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32))
         # The eye without its iris: the disc (and a margin) filled from the white around it,
         # the lids beyond the opening standing in as shaded white so no lash or skin colour
         # bleeds into the middle; then the lids' margin (MediaPipe's contour lies a pixel or two
@@ -227,12 +247,14 @@ class EyeLayers:
             shape = (by1 - by0, bx1 - bx0)
             box_x = map_x[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0]
             box_y = map_y[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0]
-            # only where the map shows the source's eye: at a large turn the nose's bridge is drawn
-            # over the far eye, and an iris drawn over it was a dark blot on the bridge
-            shown = cv2.remap(layer.opening, box_x - np.float32(layer.opening_origin[0]),
-                              box_y - np.float32(layer.opening_origin[1]), cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            opening = polygon_mask(shape, ring, (bx0, by0)) * shown
+            opening = polygon_mask(shape, ring, (bx0, by0))
+            if layer.front is not None:
+                # not where the map shows the nose: at a large turn its bridge is drawn over the
+                # far eye, and an iris drawn over the bridge was a dark blot on it
+                ahead = cv2.remap(layer.front, box_x - np.float32(layer.front_origin[0]),
+                                  box_y - np.float32(layer.front_origin[1]), cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                opening = opening * (1.0 - ahead)
             if not opening.any():
                 continue
             base = cv2.remap(self.empty, box_x, box_y, cv2.INTER_LINEAR,

@@ -168,3 +168,10 @@ def test_an_iris_is_not_drawn_where_the_map_shows_something_in_front_of_the_eye(
     assert np.abs(shown[inside].astype(int) - image[inside]).max() > 60      # the iris moved there
     assert (covered[inside] == 200).all()                                     # nothing drawn over the bridge
     assert (covered[right] != 200).any()                                      # the other eye still is
+    # the temple beside the eye lies behind it: a turn draws it over a narrowed far eye, and the
+    # iris stays (hiding it there left the far eye a hollow at 35 degrees)
+    temple = pts[356, :2]
+    map_x[left], map_y[left] = temple[0], temple[1]
+    behind = np.full_like(image, 200)
+    layers.draw(behind, pts, gaze, map_x, map_y, (x0, y0, x1, y1))
+    assert (behind[inside] != 200).all()
