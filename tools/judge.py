@@ -24,7 +24,9 @@ and reports, per pair and in total:
                      0.1 inter-ocular distances of where the face's landmark motion took it (the
                      source's own black, a lash line or a pupil, moved with the face, is not new;
                      a hole or torn triangle is), nor inside the output's own irises (the pupil
-                     goes where the gaze takes it)
+                     goes where the gaze takes it), nor where optical flow from the output back to
+                     the source finds black (hair's own shadow moved with the hair, which no
+                     landmark tracks)
     seams            frames with a straight-line seam: a straight segment at least 0.5 inter-ocular
                      distances (20 px) long on the border of the region that changed (output vs
                      the H.264-encoded source, smoothed difference above 12 levels) across which
@@ -189,6 +191,34 @@ def new_black(frame: np.ndarray, source: np.ndarray, iod: float, landmarks: np.n
             radius = np.linalg.norm(landmarks[centre + 1:centre + 5, :2] - landmarks[centre, :2], axis=1).mean()
             cv2.circle(dark, tuple(int(round(v)) for v in landmarks[centre, :2]), int(np.ceil(radius)), 1, -1)
     return (frame.max(-1) <= 3) & bright & (dark == 0)
+
+
+def unexplained_black(frame: np.ndarray, source: np.ndarray, black: np.ndarray, iod: float) -> np.ndarray:
+    """Of the new pure-black pixels `black` (new_black), those that the picture's own motion does
+    not explain: optical flow (DIS) from the output back to the source, over their box grown by
+    1.5 inter-ocular distances, sends each to a source point with no pure-black pixel within 0.1
+    inter-ocular distances. Hair's own shadow, moved with the hair by a turn further than the face's
+    landmarks say (nothing tracks the hair), comes back to the shadow; a hole or torn triangle in
+    skin comes back to skin, where its neighbours' flow takes it."""
+    if not black.any():
+        return black
+    h, w = black.shape
+    ys, xs = np.nonzero(black)
+    m = int(1.5 * iod)
+    x0, y0 = max(xs.min() - m, 0), max(ys.min() - m, 0)
+    x1, y1 = min(xs.max() + m + 1, w), min(ys.max() + m + 1, h)
+    grey = lambda im: cv2.cvtColor(np.ascontiguousarray(im[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey(frame), grey(source), None)
+    r = max(int(round(0.1 * iod)), 3)
+    dark = cv2.dilate((source[y0:y1, x0:x1].max(-1) <= 3).astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2))
+    bx, by = xs - x0, ys - y0
+    tx = np.clip(np.round(bx + flow[by, bx, 0]).astype(int), 0, x1 - x0 - 1)
+    ty = np.clip(np.round(by + flow[by, bx, 1]).astype(int), 0, y1 - y0 - 1)
+    out = np.zeros_like(black)
+    unexplained = dark[ty, tx] == 0
+    out[ys[unexplained], xs[unexplained]] = True
+    return out
 
 
 def _carry(points: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -445,7 +475,8 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
         # resampling and codec undershoot in dark hair, or the source's own lash line moved with
         # the lids, cannot make these pure black; a hole or torn triangle can
         seen = t < n and out.detected[t]
-        res.black += int(new_black(frame, source, iod, out.landmarks[t] if seen else None, src).sum() > 20)
+        black = new_black(frame, source, iod, out.landmarks[t] if seen else None, src)
+        res.black += int(black.sum() > 20 and unexplained_black(frame, source, black, iod).sum() > 20)
         outline = out.landmarks[t, FACE_OVAL, :2] if seen else None
         res.seams += int(len(seam_lines(frame, source_encoded, iod, outline, out.landmarks[t] if seen else None,
                                         src)) > 0)

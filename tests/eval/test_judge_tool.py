@@ -199,3 +199,24 @@ def test_eye_dark_counts_new_dark_in_the_eye_regions_only(portrait):
     base = judge.dark_share(image, eyes)
     assert judge.dark_share(torn, eyes) - base > 0.02
     assert judge.dark_share(cheek, eyes) == base
+
+
+def test_black_moved_with_the_picture_is_explained_by_its_flow_and_a_hole_is_not(portrait):
+    import cv2
+
+    image, pts, iod = portrait
+    source = image.copy()
+    x, y = np.round(pts[10, :2] - (0, 0.6 * iod)).astype(int)        # above the forehead: hair
+    source[y - 6:y + 6, x - 15:x + 15] = 0                            # a shadow in it
+    # the hair, shadow and all, moved 0.4 inter-ocular distances (a turn moves hair the landmarks
+    # do not follow): its black is the source's own
+    shift = np.float64([[1, 0, 0.4 * iod], [0, 1, 0]])
+    moved = cv2.warpAffine(source, shift, source.shape[1::-1], flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    black = judge.new_black(moved, source, iod)
+    assert black.sum() > 20                                           # new to the landmark-only rule ...
+    assert judge.unexplained_black(moved, source, black, iod).sum() == 0   # ... explained by the flow
+    hole = source.copy()
+    cx, cy = np.round(pts[50, :2]).astype(int)                       # a torn triangle on the cheek
+    hole[cy:cy + 6, cx:cx + 6] = 0
+    black = judge.new_black(hole, source, iod)
+    assert judge.unexplained_black(hole, source, black, iod).sum() == 36
