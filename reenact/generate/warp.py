@@ -713,7 +713,10 @@ class WarpEngine:
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
         _soften_tears(out[y0:y1, x0:x1], jump, moved)
         if self.eye_layers is not None:
-            self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi)
+            def eye_map(origin, box):   # the eye openings' own triangles (bands and iris cores) alone
+                return _backward_map(dst, src, self.eye_tris, origin, box, self.opts.map_stride)[:2]
+
+            self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi, eye_map)
         layout = driving if self.takes_driving_layout else None
         opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None)
         if opacity > 0:

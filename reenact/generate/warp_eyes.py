@@ -17,6 +17,7 @@ Both are clipped by the target's eye opening, so the lids cover the iris whereve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -43,6 +44,10 @@ MIN_CONTRAST, DARK, IN_DISC, FILLED, RING_LIGHT, RING_PIXELS = 40.0, 0.35, 0.85,
 # ../shared's photos), turned in front of the far eye. The lids (0.1) and the temple, which a turn
 # also draws over a narrowed far eye, leave the iris drawn.
 FRONT_DEPTH = 0.3
+# An eye whose corners come closer than SQUEEZE[0] of their distance in the source (a turn: about
+# 0.75 at 35 degrees for the far eye) is drawn, fully from SQUEEZE[1], through its opening's own
+# triangles instead of the warp's map, where the lids fold over it (`EyeLayers.draw`).
+SQUEEZE = (0.9, 0.75)
 
 
 @dataclass
@@ -228,10 +233,15 @@ class EyeLayers:
         return [layer.centre for layer in self.layers]
 
     def draw(self, out: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray],
-             map_x: np.ndarray, map_y: np.ndarray, roi: tuple[int, int, int, int]) -> None:
+             map_x: np.ndarray, map_y: np.ndarray, roi: tuple[int, int, int, int],
+             eye_map: Callable[[tuple[int, int], tuple[int, int]], tuple[np.ndarray, np.ndarray]] | None = None
+             ) -> None:
         """Redraw each layered eye's opening in `out` (in place): the iris-less source through the
         warp's map (`map_x`, `map_y` over `roi`), the iris over it at `gaze[centre]` (target pixels),
-        both clipped by the target opening (`target` (478, 2+) landmarks)."""
+        both clipped by the target opening (`target` (478, 2+) landmarks). `eye_map(origin, shape)`,
+        when given, is the map of the eye openings' own triangles over a box: an eye narrowed by a
+        turn (SQUEEZE) is drawn through it, not through the lids the turn folds over it (at 35
+        degrees their lashes filled the far eye, a dark patch with a jagged edge)."""
         src = self.src
         target = np.asarray(target, np.float64)[:, :2]
         rx0, ry0, rx1, ry1 = roi
@@ -260,6 +270,13 @@ class EyeLayers:
             base = cv2.remap(self.empty, box_x, box_y, cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
             z = eye_turn(target, src, layer.corners)
+            # an eye narrowed by a turn is drawn through its own triangles; a blink (its corners
+            # stay apart) keeps the lids' lashes between them, which MediaPipe reads as closing
+            squeezed = float(np.clip((SQUEEZE[0] - abs(z)) / (SQUEEZE[0] - SQUEEZE[1]), 0.0, 1.0))
+            if eye_map is not None and squeezed > 0:
+                own_x, own_y = eye_map((bx0, by0), shape)
+                own = cv2.remap(self.empty, own_x, own_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                base += squeezed * (own.astype(np.float32) - base)
             turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
             # patch pixel p (source: origin + p) -> box pixel: gaze + turn (origin + p - iris) - box origin
             shift = gaze[layer.centre] + turn @ (layer.origin - src[layer.centre]) - (bx0, by0)

@@ -175,3 +175,39 @@ def test_an_iris_is_not_drawn_where_the_map_shows_something_in_front_of_the_eye(
     behind = np.full_like(image, 200)
     layers.draw(behind, pts, gaze, map_x, map_y, (x0, y0, x1, y1))
     assert (behind[inside] != 200).all()
+
+
+@pytest.mark.parametrize("yaw, far", [(35, "right_eye"), (-35, "left_eye")])
+def test_a_far_eye_narrowed_by_a_turn_shows_its_white_not_the_lids_folded_over_it(large_portrait, yaw, far):
+    """At 35 degrees the far eye's lids fold over its opening in the warp's map; drawn through that
+    map, the opening filled with lashes: a dark patch with a jagged edge (s42, s1, s12)."""
+    from test_warp import _turned
+
+    image, pts = large_portrait
+    target = _turned(pts.astype(np.float64), yaw, 0, 0)
+    engine = WarpEngine(image, pts)
+    own = engine.render(target)
+    draw = engine.eye_layers.draw
+    engine.eye_layers.draw = lambda *args: draw(*args[:6])          # the warp's map alone, as before
+    folded = engine.render(target)
+    ys, xs = np.mgrid[:image.shape[0], :image.shape[1]]
+    grey = lambda im, mask: cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)[mask].astype(float).mean()
+    for eye, centre in (("right_eye", 468), ("left_eye", 473)):
+        inside = polygon_mask(image.shape[:2], target[list(contour(eye)), :2], (0, 0)) > 0.99
+        radius = np.linalg.norm(target[centre + 1:centre + 5, :2] - target[centre, :2], axis=1).mean()
+        white = inside & (np.hypot(xs - target[centre, 0], ys - target[centre, 1]) > 1.3 * radius)
+        if eye == far:      # the astronaut's far eye: 139-150 grey levels beside the iris before, 151-163 now
+            assert grey(own, white) > grey(folded, white) + 8
+        else:               # the near eye keeps its width: drawn as before
+            assert np.array_equal(own[inside], folded[inside])
+
+
+def test_a_blink_is_drawn_through_the_warps_map_as_before(large_portrait):
+    image, pts = large_portrait
+    engine = WarpEngine(image, pts)
+    shut = _closed(pts.astype(np.float64))
+    half = pts + 0.5 * (shut - pts)
+    own = engine.render(half)
+    draw = engine.eye_layers.draw
+    engine.eye_layers.draw = lambda *args: draw(*args[:6])
+    assert np.array_equal(own, engine.render(half))      # corners apart: no eye is squeezed
