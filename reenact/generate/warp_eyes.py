@@ -22,7 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..faces.topology import contour
+from ..faces.topology import contour, face_triangles
 
 # (contour name, iris centre landmark, eye corners) of MediaPipe's two eyes
 EYES = (("right_eye", 468, (33, 133)), ("left_eye", 473, (263, 362)))
@@ -116,8 +116,6 @@ def _in_front(pts: np.ndarray, depth: np.ndarray, ring: np.ndarray, corners: tup
               ) -> tuple[np.ndarray, np.ndarray]:
     """(origin, mask): over the eye's box grown by its width, the source's face triangles lying
     nearer than the eye's inner corner by FRONT_DEPTH of its width (MediaPipe z: smaller nearer)."""
-    from ..faces.topology import face_triangles
-
     width = float(np.linalg.norm(pts[corners[0]] - pts[corners[1]]))
     inner = corners[1]                    # 133 and 362: the corners beside the nose
     origin = np.floor(pts[ring].min(0) - width).astype(int)

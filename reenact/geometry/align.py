@@ -34,8 +34,8 @@ from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion,
                      gaze_at_rest, jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical,
-                     turn_from_rest, uncross_lips)
-from .rotations import smooth, smooth_rotations, transfer_rotation
+                     uncross_lips)
+from .rotations import smooth, smooth_rotations, transfer_rotation, turn_from_rest
 
 MODES = ALIGN_MODES
 _RIGID_WEIGHTS = canonical_reference()[1]   # the mesh points expressions hardly move

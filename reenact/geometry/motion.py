@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from scipy.spatial.transform import Rotation
 
 from ..faces.shots import shot_slices
 from ..faces.topology import INNER_LIP_PAIRS, contour, lip_gaps
@@ -156,7 +155,7 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
     with the jaw dropped (d18, in a yawn with a pursed mouth) was taken as the rest of a cartoon's
     small closed mouth; its jaw barely opened after, and rose above its rest when the driver's
     closed (jawOpen r 0.72 on a recut of the clip). `turn` (T,), degrees from the shot's mean
-    pose (`turn_from_rest`), counts past TURN_SLACK: the head's motion is measured from there too."""
+    pose (`rotations.turn_from_rest`), counts past TURN_SLACK: the head's motion is measured from there too."""
     d = np.asarray(driving_features, np.float64) - np.asarray(source_features, np.float64)
     cost = np.sqrt(((d * weights) ** 2).sum(-1))
     if speed is not None and len(speed) > 1:
@@ -169,12 +168,6 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
     if turn is not None:
         cost = cost + TURN_WEIGHT * np.maximum(np.asarray(turn, np.float64) - TURN_SLACK, 0.0)
     return int(np.argmin(cost))
-
-
-def turn_from_rest(rotvecs: np.ndarray) -> np.ndarray:
-    """(T,) degrees each head rotation (T, 3 axis-angle) is turned from their mean."""
-    rotations = Rotation.from_rotvec(np.asarray(rotvecs, np.float64).reshape(-1, 3))
-    return np.degrees((rotations * rotations.mean().inv()).magnitude())
 
 
 def shot_references(pick: Callable[[slice], int], shots: np.ndarray | None, n: int) -> np.ndarray:

@@ -14,6 +14,13 @@ def relative_rotation(rotvec_t: np.ndarray, rotvec_ref: np.ndarray) -> Rotation:
     return Rotation.from_rotvec(rotvec_t) * Rotation.from_rotvec(rotvec_ref).inv()
 
 
+def turn_from_rest(rotvecs: np.ndarray) -> np.ndarray:
+    """(T,) degrees each head rotation (T, 3 axis-angle) is turned from their mean."""
+    rotvecs = np.asarray(rotvecs, np.float64).reshape(-1, 3)
+    rest = Rotation.from_rotvec(rotvecs).mean().as_rotvec()
+    return np.degrees(relative_rotation(rotvecs, rest).magnitude())
+
+
 def scaled(rotation: Rotation, factor: float) -> Rotation:
     """rotation^factor: the same axis, `factor` times the angle."""
     return Rotation.from_rotvec(rotation.as_rotvec() * factor)
