@@ -44,15 +44,17 @@ def test_fine_detail_survives_the_frames_after_the_first(tmp_path, astronaut, mo
                              flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT) for k in range(12)]
 
     def detail(options: dict) -> float:
-        # one encoder thread: x264's frame threads on a loaded machine moved the figure by up to
-        # 0.016 from run to run (a CI run read 0.839); one thread gives the same bits every time
-        monkeypatch.setattr(writer, "X264_OPTIONS", {**options, "threads": "1"})
+        # one encoder thread and x264's plain C code: frame threads on a loaded machine moved the
+        # figure by up to 0.016 from run to run, and the SIMD paths x264 picks by CPU round its
+        # float rate control differently (x264's default read 0.828 here and 0.838 on the CI
+        # machine, one thread each); without either the same bits come out on every machine
+        monkeypatch.setattr(writer, "X264_OPTIONS", {**options, "threads": "1", "x264-params": "asm=0"})
         back = list(iter_frames(write_video(tmp_path / f"{len(options)}.mp4", frames, fps=25)))
         lap = lambda x: cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)[50:350, 50:350].var()
         return float(np.median([lap(b) / lap(f) for b, f in zip(back[1:], frames[1:])]))
 
     kept, default = detail(dict(writer.X264_OPTIONS)), detail({"preset": "fast"})
-    assert kept > 0.84 and kept > default + 0.015        # 0.852 against 0.824 (PyAV 18.1's x264, one thread)
+    assert kept > 0.84 and kept > default + 0.015        # 0.852 against 0.821 (PyAV 18.1's x264, C code)
 
 
 def test_odd_sizes_are_padded_to_even(tmp_path):
