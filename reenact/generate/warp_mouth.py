@@ -38,6 +38,7 @@ CHIN = 152
 
 SKIN_POINTS = (50, 280, 199, 205, 425)   # cheeks and chin, between the lips and the face oval
 MOUTH_CORNERS = (61, 291)
+LIP_MIDDLES = (0, 13, 14, 17)   # the outer and inner lips' middles (upper, upper, lower, lower)
 # Lightness (x the skin's) at which a driving mouth shows its cavity, tongue and teeth: real open
 # mouths of talking clips measure the cavity's darkest tenth at 0.15-0.3 of the skin, the lips and
 # tongue 0.6-0.7, the teeth's lightest tenth 1.0-1.1. Each takes the source's colour of that part,
@@ -58,20 +59,27 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
+def _in_picture(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    h, w = shape[:2]
+    return (points[:, 0] >= 0) & (points[:, 0] <= w - 1) & (points[:, 1] >= 0) & (points[:, 1] <= h - 1)
+
+
 def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Median RGB of the skin at the cheeks and chin of a face with landmarks `points`."""
+    """Median RGB of the skin at the cheeks and chin of a face with landmarks `points` (those of
+    them in the picture: the edge pixel that stands in for a cheek past it is background)."""
     h, w = image.shape[:2]
     pts = np.round(np.asarray(points)[list(SKIN_POINTS), :2]).astype(int)
+    inside = _in_picture(pts, image.shape)
+    pts = pts[inside] if inside.any() else pts
     return np.median(image[np.clip(pts[:, 1], 0, h - 1), np.clip(pts[:, 0], 0, w - 1)].astype(np.float64), 0)
 
 
 def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool:
-    """Whether a driving frame shows its whole mouth, large enough to take an interior's layout from."""
-    h, w = frame_shape
-    lips = np.asarray(points)[list(contour("lips_outer")), :2]
-    inside = bool((lips.min(0) >= 0).all() and lips[:, 0].max() < w and lips[:, 1].max() < h)
+    """Whether a driving frame shows enough of its mouth, large enough, to take an interior's layout
+    from: its middle at least (from_driving mirrors the half that a frame's edge cuts off)."""
+    middle = np.asarray(points, np.float64)[list(LIP_MIDDLES), :2]
     corners = np.asarray(points)[list(MOUTH_CORNERS), :2]
-    return inside and float(np.linalg.norm(corners[0] - corners[1])) >= MIN_DRIVING_MOUTH
+    return bool(_in_picture(middle, frame_shape).all()) and float(np.linalg.norm(corners[0] - corners[1])) >= MIN_DRIVING_MOUTH
 
 
 def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
@@ -185,8 +193,20 @@ class MouthInterior:
         # box pixels -> driving frame pixels: the affine least-squares fit of dst -> src
         design = np.c_[dst, np.ones(len(dst))]
         to_frame, *_ = np.linalg.lstsq(design, src, rcond=None)
-        seen = cv2.warpAffine(frame, to_frame.T, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
+        box = np.stack(np.meshgrid(np.arange(shape[1], dtype=np.float64), np.arange(shape[0], dtype=np.float64)), -1)
+        at = box @ to_frame[:2] + to_frame[2]
+        cut = ~_in_picture(at.reshape(-1, 2), frame.shape).reshape(shape)
+        if cut.any():
+            # a mouth the frame's edge cuts (a pan, a head at the border): the half that is seen,
+            # mirrored across the mouth's middle, stands in for the other (the edge pixel, repeated,
+            # drew stripes; a drawn interior does not match the seen half)
+            corners = np.asarray(target, np.float64)[list(MOUTH_CORNERS), :2]
+            across = (corners[1] - corners[0]) / max(float(np.linalg.norm(corners[1] - corners[0])), 1e-9)
+            middle = np.asarray(target, np.float64)[[13, 14], :2].mean(0) - origin
+            mirrored = box[cut] - 2.0 * ((box[cut] - middle) @ across)[:, None] * across
+            at[cut] = mirrored @ to_frame[:2] + to_frame[2]
+        at = at.astype(np.float32)
+        seen = cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         skin = max(float(luminance(skin_colour(frame, frame_points))), 1.0)
         rho = luminance(seen.astype(np.float64)) / skin
         knots, colours = self.ramp

@@ -69,6 +69,29 @@ def test_teeth_and_cavity_lie_where_the_driving_frame_shows_them(portrait):
     assert not np.allclose(drawn[top | bottom], teeth_down[top | bottom], atol=20)
 
 
+def test_a_mouth_the_frames_edge_cuts_is_laid_out_from_the_half_that_is_seen(portrait):
+    """A pan pushed the driving's mouth half out of the picture: the edge pixel, repeated, striped
+    the interior, or (the whole mouth required) it fell back to the drawn one, which read as less
+    open than the seen half (s42 with d0-pan: jawOpen r 0.40 against the plain clip's face). The
+    seen half, mirrored across the mouth's middle, now stands in for the other."""
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    target = _opened(pts)
+    top, bottom = _halves(target, image.shape[:2])
+    # teeth on the left half only, a dark cavity everywhere else: what the right half shows is
+    # either the left half's teeth mirrored or the cavity past the frame's edge, repeated
+    frame = _driving_frame(image, target, (15, 10, 10), (15, 10, 10))
+    left = np.arange(image.shape[1])[None, :] < target[13, 0]
+    frame[top & left] = (245, 245, 245)
+    edge = int(target[13, 0]) + 3                      # the picture ends just past the mouth's middle
+    lum = lambda img: img.astype(float) @ np.array([0.299, 0.587, 0.114])   # noqa: E731
+    out = lum(engine.render(target, (np.ascontiguousarray(frame[:, :edge]), target)))
+    right = ~left & (np.arange(image.shape[1])[None, :] > edge + 2)
+    assert (top & right).sum() > 20
+    assert out[top & right].mean() > out[bottom & right].mean() + 80      # the teeth, mirrored
+    assert abs(out[top & right].mean() - out[top & left].mean()) < 25
+
+
 def test_a_greyscale_source_stays_grey_under_a_coloured_driving_mouth(portrait):
     image, pts = portrait
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
@@ -86,7 +109,8 @@ def test_a_mouth_off_the_picture_or_too_small_is_not_seen(portrait):
     h, w = image.shape[:2]
     assert driving_mouth_seen((h, w), pts)
     lips_right = pts[list(contour("lips_outer")), 0].max()
-    assert not driving_mouth_seen((h, int(lips_right) - 2), pts)          # cut by the picture's edge
+    assert driving_mouth_seen((h, int(lips_right) - 2), pts)              # a corner cut: its other half stands in
+    assert not driving_mouth_seen((h, int(pts[13, 0]) - 2), pts)          # cut at the middle
     width = np.linalg.norm(pts[61, :2] - pts[291, :2])
     small = pts * (0.9 * MIN_DRIVING_MOUTH / width)
     assert not driving_mouth_seen((h, w), small)
