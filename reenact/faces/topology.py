@@ -32,6 +32,18 @@ def load_canonical_face() -> dict[str, np.ndarray]:
     return data
 
 
+@lru_cache(maxsize=1)
+def mirror_partners() -> np.ndarray:
+    """(468,) each canonical mesh point's mirror image across the face's middle (x -> -x; the
+    canonical face is exactly symmetric: the 28 points on its middle are their own)."""
+    from scipy.spatial import cKDTree
+
+    vertices = load_canonical_face()["vertices"].astype(np.float64)
+    _, partner = cKDTree(vertices).query(vertices * (-1.0, 1.0, 1.0))
+    partner.setflags(write=False)
+    return partner
+
+
 def face_triangles() -> np.ndarray:
     """(898, 3) int32 triangles over landmarks 0..467 (MediaPipe's canonical face mesh)."""
     return load_canonical_face()["triangles"].astype(np.int32)

@@ -11,6 +11,7 @@ model, so a source and a driving face cannot be compared in absolute terms).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from ..errors import NoFaceError
 from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
-from ..faces.topology import load_canonical_face
+from ..faces.topology import load_canonical_face, mirror_partners
 from ..io.memory import blocks
 from ..schema import MeshSettings
 from .confidence import hold_unreliable_frames, mouth_evidence
@@ -45,6 +46,53 @@ def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
     near_lid = np.linalg.norm(v[:, None] - v[_EYELIDS][None], axis=-1).min(axis=1) < 0.6
     rigid = (v[:, 1] >= -1.2) & ~near_brow & ~near_lid
     return v @ FLIP_YZ, rigid.astype(np.float64)
+
+
+EDGE_MARGIN = 0.04   # x the face's size: MediaPipe's points this near the picture's edge are partly guessed
+
+
+def seen_share(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """(T, N) float32: how far each frame-pixel landmark lies inside the picture (`image_size`
+    (h, w)): 1 from EDGE_MARGIN of the face's size in, falling to 0 at the edge and past it (and
+    in a frame without a face). For a face the frame's edge cuts (a pan, a head at the border)
+    MediaPipe guesses the points it cannot see, and its guesses follow the expression poorly
+    (d0-pan's grin 10 % narrower than d0's)."""
+    h, w = image_size
+    xy = np.asarray(landmarks, np.float32)[..., :2]
+    size = np.nan_to_num(np.ptp(xy[:, :N_MESH], axis=1).max(-1), nan=1.0)[:, None]
+    inside = np.minimum(np.minimum(xy[..., 0], w - xy[..., 0]), np.minimum(xy[..., 1], h - xy[..., 1]))
+    return np.clip(np.nan_to_num(inside, nan=0.0) / (EDGE_MARGIN * np.maximum(size, 1.0)), 0.0, 1.0)
+
+
+def complete_from_mirror(canonical: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The canonical face (T, N, 3), in place, with each mesh point the picture does not show
+    moved, by its unseen share, as its partner across the face's middle moves where that partner
+    is seen: the partner's motion from its rest, mirrored (x -> -x in the canonical frame), from
+    the point's own rest (its median over the frames that show it; its partner's, mirrored, if
+    none does). The half of a cut face that is in the picture stands in for the half that is not,
+    and the shape stays the face's own: mirroring the points themselves folded the mesh where a
+    face is not quite symmetric. Irises (beyond the mesh) are left as they are. `seen`: (T, N)
+    seen_share."""
+    partner = mirror_partners()
+    weight = (1.0 - seen[:, :N_MESH]) * seen[:, partner]
+    if not weight.any():
+        return canonical
+    flip = np.array([-1.0, 1.0, 1.0])
+    rest = np.full((N_MESH, 3), np.nan)
+    for points in blocks(N_MESH, POINT_BLOCK):     # over all frames, a block of points at a time
+        shown = np.where((seen[:, points] >= 1.0)[..., None], canonical[:, points], np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)    # a point no frame shows: see below
+            rest[points] = np.nanmedian(shown, axis=0)
+    rest = np.where(np.isnan(rest), rest[partner] * flip, rest)
+    unseen = np.isnan(rest).any(axis=1)
+    if unseen.any():   # neither the point nor its partner ever in the picture: its median
+        rest[unseen] = np.median(canonical[:, np.flatnonzero(unseen)], axis=0)
+    for part in blocks(len(canonical), FRAME_BLOCK):
+        mesh = np.asarray(canonical[part, :N_MESH], np.float64)
+        target = rest + (mesh[:, partner] - rest[partner]) * flip
+        canonical[part, :N_MESH] = mesh + weight[part, :, None] * (target - mesh)
+    return canonical
 
 
 def _fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -134,6 +182,7 @@ class MeshTracker:
                 err = np.linalg.norm(posed_ref - lmk[:, : rigid.stop - rigid.start], axis=-1)
                 weighted_sq_err[:, rigid] = err ** 2 * weights[rigid]
         residuals = np.sqrt(weighted_sq_err.sum(axis=1) / weights.sum())
+        canonical = complete_from_mirror(canonical, seen_share(face_track.landmarks, face_track.image_size))
         if progress is not None:
             progress(n, n)
         params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),

@@ -148,3 +148,35 @@ def test_working_a_block_at_a_time_changes_nothing(monkeypatch):
         np.testing.assert_array_equal(blocks.params[name], whole.params[name])
     np.testing.assert_array_equal(blocks.residuals, whole.residuals)
     assert np.isfinite(blocks.params["canonical"]).all() and blocks.meta["valid_frames"] == str(n - 6)
+
+
+def test_the_half_of_a_face_past_the_pictures_edge_moves_as_its_mirror_image():
+    """A pan pushed the driving's face half out of the picture: MediaPipe guessed the half it could
+    not see, and its guess followed the expression poorly (d0-pan's grin 10 % narrower than d0's).
+    Each point past the edge now moves as its partner across the face's middle moves."""
+    from reenact.tracking.mesh_tracker import complete_from_mirror, seen_share
+
+    n = 40
+    grin = 0.6 * np.sin(np.linspace(0, 3 * np.pi, n)) ** 2                # cm, each corner outward
+    true = canonical_with_expression(np.zeros(n))
+    corners = [61, 291]
+    true[:, corners, 0] += grin[:, None] * np.sign(true[0, corners, 0])[None]
+    scale, shift = 20.0, np.array([512.0, 256.0, 0.0])                    # the face's middle on the right edge
+    hidden = true[0, :, 0] * scale + shift[0] > 512
+    observed = true.copy()
+    observed[:, hidden] = true[:1, hidden]                                 # the guessed half: no grin
+    faces = posed_face_track(observed, np.zeros((n, 3)), np.full(n, scale), np.tile(shift, (n, 1)), 0.0, 0)
+    canonical = MeshTracker(MeshSettings(pose_sigma=0.0, canonical_sigma=0.0)).track(faces).params["canonical"]
+    cut, seen_corner = [c for c in corners if hidden[c]], [c for c in corners if not hidden[c]]
+    assert len(cut) == 1 and len(seen_corner) == 1
+    width = canonical[:, cut[0], 0] - canonical[:, seen_corner[0], 0]
+    true_width = true[:, cut[0], 0] - true[:, seen_corner[0], 0]
+    assert np.corrcoef(width, true_width)[0, 1] > 0.99
+    assert np.ptp(width) == pytest.approx(np.ptp(true_width), rel=0.1)    # was half of it: one corner moved
+
+    # a face wholly in the picture is left as it was
+    inside = np.zeros((3, 478, 2)) + [256.0, 256.0]
+    inside[:, :468] += true[:3, :468, :2] * scale
+    seen = seen_share(inside, (512, 512))
+    assert seen.min() == 1.0
+    np.testing.assert_array_equal(complete_from_mirror(true[:3].copy(), seen), true[:3])
