@@ -79,7 +79,8 @@ def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool
     from: its middle at least (from_driving mirrors the half that a frame's edge cuts off)."""
     middle = np.asarray(points, np.float64)[list(LIP_MIDDLES), :2]
     corners = np.asarray(points)[list(MOUTH_CORNERS), :2]
-    return bool(_in_picture(middle, frame_shape).all()) and float(np.linalg.norm(corners[0] - corners[1])) >= MIN_DRIVING_MOUTH
+    wide_enough = float(np.linalg.norm(corners[0] - corners[1])) >= MIN_DRIVING_MOUTH
+    return bool(_in_picture(middle, frame_shape).all()) and wide_enough
 
 
 def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
@@ -193,26 +194,37 @@ class MouthInterior:
         # box pixels -> driving frame pixels: the affine least-squares fit of dst -> src
         design = np.c_[dst, np.ones(len(dst))]
         to_frame, *_ = np.linalg.lstsq(design, src, rcond=None)
-        box = np.stack(np.meshgrid(np.arange(shape[1], dtype=np.float64), np.arange(shape[0], dtype=np.float64)), -1)
-        at = box @ to_frame[:2] + to_frame[2]
-        cut = ~_in_picture(at.reshape(-1, 2), frame.shape).reshape(shape)
-        if cut.any():
-            # a mouth the frame's edge cuts (a pan, a head at the border): the half that is seen,
-            # mirrored across the mouth's middle, stands in for the other (the edge pixel, repeated,
-            # drew stripes; a drawn interior does not match the seen half)
-            corners = np.asarray(target, np.float64)[list(MOUTH_CORNERS), :2]
-            across = (corners[1] - corners[0]) / max(float(np.linalg.norm(corners[1] - corners[0])), 1e-9)
-            middle = np.asarray(target, np.float64)[[13, 14], :2].mean(0) - origin
-            mirrored = box[cut] - 2.0 * ((box[cut] - middle) @ across)[:, None] * across
-            at[cut] = mirrored @ to_frame[:2] + to_frame[2]
-        at = at.astype(np.float32)
-        seen = cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        corners = np.array([[0, 0], [shape[1] - 1, 0], [0, shape[0] - 1], [shape[1] - 1, shape[0] - 1]], np.float64)
+        if _in_picture(corners @ to_frame[:2] + to_frame[2], frame.shape).all():   # the whole box is seen
+            seen = cv2.warpAffine(frame, to_frame.T, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        else:
+            seen = self._mirrored_where_cut(frame, to_frame, target, shape, origin)
         skin = max(float(luminance(skin_colour(frame, frame_points))), 1.0)
         rho = luminance(seen.astype(np.float64)) / skin
         knots, colours = self.ramp
         fill = np.stack([np.interp(rho, knots, colours[:, k]) for k in range(3)], axis=-1)
         # never pure black (a hole, to the eye and to the judge), as the drawn interior
         return np.clip(np.maximum(fill, 8.0), 0, 255)
+
+    @staticmethod
+    def _mirrored_where_cut(frame: np.ndarray, to_frame: np.ndarray, target: np.ndarray, shape,
+                            origin: np.ndarray) -> np.ndarray:
+        """The driving frame over the box (`to_frame`: box pixel -> frame pixel, (3, 2)) for a mouth
+        the frame's edge cuts (a pan, a head at the border): the half that is seen, mirrored across
+        the mouth's middle, stands in for the other (the edge pixel, repeated, drew stripes; a drawn
+        interior does not match the seen half)."""
+        box = np.stack(np.meshgrid(np.arange(shape[1], dtype=np.float64), np.arange(shape[0], dtype=np.float64)), -1)
+        at = box @ to_frame[:2] + to_frame[2]
+        cut = ~_in_picture(at.reshape(-1, 2), frame.shape).reshape(shape)
+        target = np.asarray(target, np.float64)[:, :2]
+        corners = target[list(MOUTH_CORNERS)]
+        across = (corners[1] - corners[0]) / max(float(np.linalg.norm(corners[1] - corners[0])), 1e-9)
+        middle = target[list(LIP_MIDDLES)].mean(0) - origin
+        mirrored = box[cut] - 2.0 * ((box[cut] - middle) @ across)[:, None] * across
+        at[cut] = mirrored @ to_frame[:2] + to_frame[2]
+        at = at.astype(np.float32)
+        return cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def fill(self, target: np.ndarray, shape, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
         """(h, w, 3) float interior over a box at `origin`: cavity, tongue, lower and upper teeth, gum."""
