@@ -10,6 +10,7 @@ cache never read a half-written one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -25,6 +26,26 @@ T = TypeVar("T")
 
 _MAGIC = b"reenact-cache 1 sha256="
 _HEADER_LEN = len(_MAGIC) + 64 + 1  # tag, hex digest, newline
+
+
+# The code that makes a cached entry: a track made by an older landmark or tracking stage must
+# not come back after the code changed (a fix to the tracker was invisible on a clip run before).
+TRACK_CODE = ("faces", "tracking", "flame")
+
+
+@functools.lru_cache(maxsize=None)
+def code_digest(packages: tuple[str, ...] = TRACK_CODE, root: Path | None = None) -> str:
+    """SHA-256 of the Python sources of these subpackages of reenact (`root`: its folder) and of
+    the package version."""
+    from . import __version__
+
+    root = root or Path(__file__).resolve().parent
+    h = hashlib.sha256(__version__.encode())
+    for package in packages:
+        for source in sorted((root / package).rglob("*.py")):
+            h.update(source.relative_to(root).as_posix().encode())
+            h.update(source.read_bytes())
+    return h.hexdigest()
 
 
 def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from . import __version__
-from .cache import TrackCache
+from .cache import TrackCache, code_digest
 from .config import cache_dir, load_config, override, to_yaml
 from .driving import DrivingSource
 from .errors import InputError
@@ -328,7 +328,7 @@ class Reenactor:
         from omegaconf import OmegaConf
 
         settings = {"faces": vars(opts), "backend": backend, "max_frames": cfg.run.max_frames,
-                    "tracking": OmegaConf.to_container(cfg.tracking, resolve=True)}
+                    "tracking": OmegaConf.to_container(cfg.tracking, resolve=True), "code": code_digest()}
         return self._cache(cfg).key(drive.path, settings, digest=drive.digest())
 
 

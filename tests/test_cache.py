@@ -1,6 +1,7 @@
 """The track cache heals itself: a bad entry is dropped with one note and recomputed."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,3 +55,33 @@ def test_unwritable_cache_never_fails_the_run(tmp_path):
     blocker = tmp_path / "cache"
     blocker.write_bytes(b"a file where the cache folder should be")
     assert TrackCache(blocker).put("k", "faces", small_track().save) is None
+
+
+def test_a_track_made_by_other_tracking_code_is_not_reused(tmp_path, monkeypatch):
+    """The cache key holds a digest of the face and tracking code: a fix to the tracker was
+    invisible on every clip run before it (the old track came back from the cache)."""
+    import shutil
+
+    import reenact
+    from reenact import pipeline
+    from reenact.cache import code_digest
+    from reenact.faces import FaceOptions
+    from reenact.driving import DrivingSource
+
+    package = tmp_path / "pkg"
+    shutil.copytree(Path(reenact.__file__).parent / "tracking", package / "tracking")
+    before = code_digest(("tracking",), package)
+    with open(package / "tracking" / "mesh_tracker.py", "a") as fh:
+        fh.write("\n# changed\n")
+    code_digest.cache_clear()      # computed once a process: the code does not change under a run
+    assert code_digest(("tracking",), package) != before
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not a video: only its digest is read")
+    drive = DrivingSource("video", str(clip), clip)
+    reenactor = reenact.Reenactor(overrides=[f"paths.cache_dir={tmp_path / 'cache'}"])
+    keys = []
+    for code in ("a", "b"):
+        monkeypatch.setattr(pipeline, "code_digest", lambda code=code: code)
+        keys.append(reenactor._cache_key(drive, FaceOptions(), "mesh", reenactor.cfg))
+    assert keys[0] != keys[1]
