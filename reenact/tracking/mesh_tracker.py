@@ -49,6 +49,7 @@ def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
 
 
 EDGE_MARGIN = 0.04   # x the face's size: MediaPipe's points this near the picture's edge are partly guessed
+MIN_MIDLINE_SEEN = 3   # midline points in the picture that place a cut face's middle (else the canonical one)
 
 
 def seen_share(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
@@ -67,30 +68,45 @@ def seen_share(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray
 def complete_from_mirror(canonical: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """The canonical face (T, N, 3), in place, with each mesh point the picture does not show
     moved, by its unseen share, as its partner across the face's middle moves where that partner
-    is seen: the partner's motion from its rest, mirrored (x -> -x in the canonical frame), from
-    the point's own rest (its median over the frames that show it; its partner's, mirrored, if
-    none does). The half of a cut face that is in the picture stands in for the half that is not,
-    and the shape stays the face's own: mirroring the points themselves folded the mesh where a
+    is seen: the partner, mirrored across the face's middle, plus the point's own offset from its
+    mirrored partner. The half of a cut face that is in the picture stands in for the half that is
+    not, and the shape stays the face's own: mirroring the points alone folded the mesh where a
     face is not quite symmetric. Irises (beyond the mesh) are left as they are. `seen`: (T, N)
-    seen_share."""
+    seen_share.
+
+    - The offset is the median over the frames that show both points: over other frames it is
+      another expression (a clip whose face is cut only while it grins had its cut lips at rest
+      and their partners' rest half open, so the cut half stayed nearly shut). Where no frame
+      shows both, the point is its partner mirrored.
+    - The face's middle is where its midline points (their partner is themselves) are seen, moved
+      sideways from their rest (their median where seen): a half face puts the pose a little off, and mirroring across the canonical middle turned that shift into a squeeze
+      (d18-pan's chin folded onto its neighbour)."""
     partner = mirror_partners()
     weight = (1.0 - seen[:, :N_MESH]) * seen[:, partner]
     if not weight.any():
         return canonical
     flip = np.array([-1.0, 1.0, 1.0])
-    rest = np.full((N_MESH, 3), np.nan)
+    offset = np.zeros((N_MESH, 3))
     for points in blocks(N_MESH, POINT_BLOCK):     # over all frames, a block of points at a time
-        shown = np.where((seen[:, points] >= 1.0)[..., None], canonical[:, points], np.nan)
+        both = ((seen[:, points] >= 1.0) & (seen[:, partner[points]] >= 1.0))[..., None]
+        own = np.where(both, canonical[:, points], np.nan)
+        other = np.where(both, canonical[:, partner[points]], np.nan) * flip
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)    # a point no frame shows: see below
-            rest[points] = np.nanmedian(shown, axis=0)
-    rest = np.where(np.isnan(rest), rest[partner] * flip, rest)
-    unseen = np.isnan(rest).any(axis=1)
-    if unseen.any():   # neither the point nor its partner ever in the picture: its median
-        rest[unseen] = np.median(canonical[:, np.flatnonzero(unseen)], axis=0)
+            warnings.simplefilter("ignore", RuntimeWarning)    # a pair no frame shows: below
+            offset[points] = np.nanmedian(own, axis=0) - np.nanmedian(other, axis=0)
+    offset = np.nan_to_num(offset, nan=0.0)
+    middle = np.flatnonzero(partner == np.arange(N_MESH))
+    shown = seen[:, middle] >= 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)        # a midline point no frame shows
+        rest_x = np.nanmedian(np.where(shown, canonical[:, middle, 0], np.nan), axis=0)
     for part in blocks(len(canonical), FRAME_BLOCK):
         mesh = np.asarray(canonical[part, :N_MESH], np.float64)
-        target = rest + (mesh[:, partner] - rest[partner]) * flip
+        count = (shown[part] & np.isfinite(rest_x)).sum(1)
+        moved = np.where(shown[part], mesh[:, middle, 0] - rest_x, 0.0)
+        side = np.where(count >= MIN_MIDLINE_SEEN, np.nan_to_num(moved).sum(1) / np.maximum(count, 1), 0.0)
+        target = mesh[:, partner] * flip + offset
+        target[..., 0] += 2.0 * side[:, None]
         canonical[part, :N_MESH] = mesh + weight[part, :, None] * (target - mesh)
     return canonical
 

@@ -174,6 +174,44 @@ def test_the_half_of_a_face_past_the_pictures_edge_moves_as_its_mirror_image():
     assert np.corrcoef(width, true_width)[0, 1] > 0.99
     assert np.ptp(width) == pytest.approx(np.ptp(true_width), rel=0.1)    # was half of it: one corner moved
 
+    # a face cut only while it grins (a pan at the middle of a clip that smiles there): the cut
+    # corner's rest comes from the neutral frames that show it, and its partner's from the same
+    # frames, not from all of the partner's (a median half way into the grin: the cut half stayed
+    # nearly shut, d0-pan's cut lips 0.33 cm apart against 1.41 cm on d0)
+    neutral = 12
+    grin_late = np.r_[np.zeros(neutral), 0.6 * np.sin(np.linspace(0, 2 * np.pi, n - neutral)) ** 2]
+    true = canonical_with_expression(np.zeros(n))
+    true[:, corners, 0] += grin_late[:, None] * np.sign(true[0, corners, 0])[None]
+    shifts = np.tile(shift, (n, 1))
+    shifts[:neutral, 0] = 256.0                                            # the face in the picture
+    observed = true.copy()
+    observed[neutral:, hidden] = true[:1, hidden]
+    faces = posed_face_track(observed, np.zeros((n, 3)), np.full(n, scale), shifts, 0.0, 0)
+    canonical = MeshTracker(MeshSettings(pose_sigma=0.0, canonical_sigma=0.0)).track(faces).params["canonical"]
+    width = canonical[:, cut[0], 0] - canonical[:, seen_corner[0], 0]
+    true_width = true[:, cut[0], 0] - true[:, seen_corner[0], 0]
+    assert np.abs(width - true_width)[neutral:].max() < 0.02                # cm; 0.096 off before
+
+    # a half face puts the pose a little off: the whole face sits 0.3 cm to one side in the canonical
+    # frame. The cut half is mirrored across the middle the seen midline shows, not the canonical
+    # one (which squeezed the cut half by twice the shift: d18-pan's chin folded onto its neighbour)
+    from reenact.faces.topology import mirror_partners
+
+    cut_from = 14                                                          # the last 6 of 20 frames
+    true = canonical_with_expression(np.zeros(20))
+    true[cut_from:, :, 0] += 0.3
+    seen = np.ones((20, 478))
+    cut_half = true[0, :, 0] > 0.5
+    seen[cut_from:, cut_half] = 0.0
+    guessed = true.copy()
+    guessed[cut_from:, cut_half] = true[0, cut_half]                       # MediaPipe's unshifted guess
+    completed = complete_from_mirror(guessed, seen)
+    partner = mirror_partners()
+    pairs = np.flatnonzero(cut_half[:468] & (true[0, partner, 0] < -0.5))
+    width = completed[cut_from:, pairs, 0] - completed[cut_from:, partner[pairs], 0]
+    true_width = true[cut_from:, pairs, 0] - true[cut_from:, partner[pairs], 0]
+    assert np.abs(width - true_width).max() < 0.02                         # 0.6 before
+
     # a face wholly in the picture is left as it was
     inside = np.zeros((3, 478, 2)) + [256.0, 256.0]
     inside[:, :468] += true[:3, :468, :2] * scale
