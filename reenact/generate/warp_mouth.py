@@ -74,6 +74,9 @@ def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.median(image[np.clip(pts[:, 1], 0, h - 1), np.clip(pts[:, 0], 0, w - 1)].astype(np.float64), 0)
 
 
+MIN_FIT_POINTS = 8   # inner-lip points in the picture that map a cut driving mouth onto the target's
+
+
 def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool:
     """Whether a driving frame shows enough of its mouth, large enough, to take an interior's layout
     from: its middle at least (from_driving mirrors the half that a frame's edge cuts off)."""
@@ -191,9 +194,13 @@ class MouthInterior:
         ring = list(self.lips_inner) + list(MOUTH_CORNERS)
         src = np.asarray(frame_points, np.float64)[ring, :2]
         dst = np.asarray(target, np.float64)[ring, :2] - origin
-        # box pixels -> driving frame pixels: the affine least-squares fit of dst -> src
-        design = np.c_[dst, np.ones(len(dst))]
-        to_frame, *_ = np.linalg.lstsq(design, src, rcond=None)
+        # box pixels -> driving frame pixels: the affine least-squares fit of dst -> src, on the lip
+        # points the frame shows where it cuts the mouth (MediaPipe's guesses past the edge pulled
+        # the seen half's teeth out of line with the target's middle)
+        inside = _in_picture(src, frame.shape)
+        fit = inside if inside.sum() >= MIN_FIT_POINTS else np.ones(len(src), bool)
+        design = np.c_[dst[fit], np.ones(int(fit.sum()))]
+        to_frame, *_ = np.linalg.lstsq(design, src[fit], rcond=None)
         corners = np.array([[0, 0], [shape[1] - 1, 0], [0, shape[0] - 1], [shape[1] - 1, shape[0] - 1]], np.float64)
         if _in_picture(corners @ to_frame[:2] + to_frame[2], frame.shape).all():   # the whole box is seen
             seen = cv2.warpAffine(frame, to_frame.T, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -213,7 +220,9 @@ class MouthInterior:
         """The driving frame over the box (`to_frame`: box pixel -> frame pixel, (3, 2)) for a mouth
         the frame's edge cuts (a pan, a head at the border): the half that is seen, mirrored across
         the mouth's middle, stands in for the other (the edge pixel, repeated, drew stripes; a drawn
-        interior does not match the seen half)."""
+        interior does not match the seen half). All of the cut half is mirrored, what the frame
+        shows of it too: the seen strip between the middle and the edge, kept, met its mirror
+        image at the edge in a step (a tooth cut in two)."""
         box = np.stack(np.meshgrid(np.arange(shape[1], dtype=np.float64), np.arange(shape[0], dtype=np.float64)), -1)
         at = box @ to_frame[:2] + to_frame[2]
         cut = ~_in_picture(at.reshape(-1, 2), frame.shape).reshape(shape)
@@ -221,8 +230,10 @@ class MouthInterior:
         corners = target[list(MOUTH_CORNERS)]
         across = (corners[1] - corners[0]) / max(float(np.linalg.norm(corners[1] - corners[0])), 1e-9)
         middle = target[list(LIP_MIDDLES)].mean(0) - origin
-        mirrored = box[cut] - 2.0 * ((box[cut] - middle) @ across)[:, None] * across
-        at[cut] = mirrored @ to_frame[:2] + to_frame[2]
+        side = (box - middle) @ across
+        far = side * np.sign(side[cut].mean()) > 0 if cut.any() else cut
+        mirrored = box[far] - 2.0 * side[far][:, None] * across
+        at[far] = mirrored @ to_frame[:2] + to_frame[2]
         at = at.astype(np.float32)
         return cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 

@@ -92,6 +92,39 @@ def test_a_mouth_the_frames_edge_cuts_is_laid_out_from_the_half_that_is_seen(por
     assert abs(out[top & right].mean() - out[top & left].mean()) < 25
 
 
+def test_a_cut_driving_mouth_is_mirrored_whole_and_in_line_with_its_seen_points(portrait):
+    """The cut half is all mirror image, the strip the frame shows between the middle and the
+    edge too (kept, it met its mirror image at the edge in a step: a tooth cut in two), and the
+    frame's mouth is mapped onto the target's from the lip points the frame shows (MediaPipe's
+    guesses past the edge, wider than the mouth, skewed the map)."""
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    target = _opened(pts)
+    top, _ = _halves(target, image.shape[:2])
+    middle = float(target[13, 0])
+    xs = np.arange(image.shape[1])[None, :]
+    frame = _driving_frame(image, target, (15, 10, 10), (15, 10, 10))
+    # the upper half lit in a ramp from the left corner to the middle; dark right of the middle
+    left_corner = float(target[61, 0])
+    ramp = np.clip(60 + 180 * (xs - left_corner) / (middle - left_corner), 60, 240) * np.ones((image.shape[0], 1))
+    lit = top & (xs < middle)
+    frame[lit] = ramp[lit][:, None].astype(np.uint8)
+    edge = int(middle) + 12                                # the picture ends 12 px past the middle
+    guessed = target.copy()
+    past = guessed[:, 0] >= edge
+    guessed[past, 0] += 0.3 * (guessed[past, 0] - edge)   # MediaPipe's guess: wider than the mouth
+    lum = lambda img: img.astype(float) @ np.array([0.299, 0.587, 0.114])   # noqa: E731
+    out = lum(engine.render(target, (np.ascontiguousarray(frame[:, :edge]), guessed)))
+    rows, cols = np.nonzero(top)
+    d = cols - middle
+    pairs = [(r, c, int(round(middle - (c - middle)))) for r, c, dc in zip(rows, cols, d) if 2 <= dc <= 20]
+    assert len(pairs) > 30
+    right = np.array([out[r, c] for r, c, _ in pairs])
+    mirror = np.array([out[r, c2] for r, _, c2 in pairs])
+    assert np.abs(right - mirror).mean() < 12              # the middle's two sides alike
+    assert right.mean() > 100                              # lit: the seen dark strip is not kept
+
+
 def test_a_greyscale_source_stays_grey_under_a_coloured_driving_mouth(portrait):
     image, pts = portrait
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
