@@ -75,15 +75,23 @@ def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 MIN_FIT_POINTS = 8   # inner-lip points in the picture that map a cut driving mouth onto the target's
+# A driving mouth whose middle lies past the picture's edge by up to this share of its width still
+# lends its seen half, mirrored across the edge instead (the drawn interior that stood in at the
+# height of d11-pan was a flat brown slab on the terracotta statue, between laid-out frames)
+MIDDLE_PAST = 0.1
 
 
 def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool:
     """Whether a driving frame shows enough of its mouth, large enough, to take an interior's layout
-    from: its middle at least (from_driving mirrors the half that a frame's edge cuts off)."""
+    from: its middle, or all but MIDDLE_PAST of the mouth's width short of it, and a corner
+    (from_driving mirrors the half that a frame's edge cuts off)."""
     middle = np.asarray(points, np.float64)[list(LIP_MIDDLES), :2]
-    corners = np.asarray(points)[list(MOUTH_CORNERS), :2]
-    wide_enough = float(np.linalg.norm(corners[0] - corners[1])) >= MIN_DRIVING_MOUTH
-    return bool(_in_picture(middle, frame_shape).all()) and wide_enough
+    corners = np.asarray(points, np.float64)[list(MOUTH_CORNERS), :2]
+    width = float(np.linalg.norm(corners[0] - corners[1]))
+    h, w = frame_shape[:2]
+    past = np.maximum.reduce([-middle[:, 0], middle[:, 0] - (w - 1), -middle[:, 1], middle[:, 1] - (h - 1)])
+    near_enough = float(past.max()) <= MIDDLE_PAST * width and bool(_in_picture(corners, frame_shape).any())
+    return near_enough and width >= MIN_DRIVING_MOUTH
 
 
 def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
@@ -231,7 +239,10 @@ class MouthInterior:
         across = (corners[1] - corners[0]) / max(float(np.linalg.norm(corners[1] - corners[0])), 1e-9)
         middle = target[list(LIP_MIDDLES)].mean(0) - origin
         side = (box - middle) @ across
-        far = side * np.sign(side[cut].mean()) > 0 if cut.any() else cut
+        toward = np.sign(side[cut].mean()) if cut.any() else 1.0    # the cut side's direction
+        # a middle past the edge: the mirror moves to where the cut starts, so it mirrors seen pixels
+        side = side - toward * min(float(np.percentile(side[cut] * toward, 1)) if cut.any() else 0.0, 0.0)
+        far = side * toward > 0
         mirrored = box[far] - 2.0 * side[far][:, None] * across
         at[far] = mirrored @ to_frame[:2] + to_frame[2]
         at = at.astype(np.float32)

@@ -124,6 +124,19 @@ def test_a_cut_driving_mouth_is_mirrored_whole_and_in_line_with_its_seen_points(
     assert np.abs(right - mirror).mean() < 12              # the middle's two sides alike
     assert right.mean() > 100                              # lit: the seen dark strip is not kept
 
+    # the picture ends 6 px short of the middle, the teeth drawn as bars: mirrored across the edge,
+    # the bars go on over the middle (mirrored across the middle, the strip there was past the
+    # edge on both sides, and the edge column, repeated, drew a flat band)
+    bars = _driving_frame(image, target, (15, 10, 10), (15, 10, 10))
+    lit = top & (xs < middle) & ((xs // 3) % 2 == 0)
+    bars[lit] = (240, 240, 240)
+    edge = int(middle) - 6
+    out = lum(engine.render(target, (np.ascontiguousarray(bars[:, :edge]), guessed)))
+    band = top & (xs >= edge + 1) & (xs <= middle + 4)
+    rows = [r for r in range(out.shape[0]) if band[r].sum() >= 8]
+    assert len(rows) >= 3
+    assert np.mean([out[r, band[r]].std() for r in rows]) > 20
+
 
 def test_a_greyscale_source_stays_grey_under_a_coloured_driving_mouth(portrait):
     image, pts = portrait
@@ -143,8 +156,9 @@ def test_a_mouth_off_the_picture_or_too_small_is_not_seen(portrait):
     assert driving_mouth_seen((h, w), pts)
     lips_right = pts[list(contour("lips_outer")), 0].max()
     assert driving_mouth_seen((h, int(lips_right) - 2), pts)              # a corner cut: its other half stands in
-    assert not driving_mouth_seen((h, int(pts[13, 0]) - 2), pts)          # cut at the middle
     width = np.linalg.norm(pts[61, :2] - pts[291, :2])
+    assert driving_mouth_seen((h, int(pts[13, 0]) - 2), pts)              # cut just short of the middle
+    assert not driving_mouth_seen((h, int(pts[13, 0] - 0.15 * width)), pts)   # well short of it
     small = pts * (0.9 * MIN_DRIVING_MOUTH / width)
     assert not driving_mouth_seen((h, w), small)
 
