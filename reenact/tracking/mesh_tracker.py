@@ -20,6 +20,7 @@ from ..errors import NoFaceError
 from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
 from ..faces.topology import load_canonical_face, mirror_partners
+from ..faces.visibility import seen_share
 from ..io.memory import blocks
 from ..schema import MeshSettings
 from .confidence import hold_unreliable_frames, mouth_evidence
@@ -48,21 +49,7 @@ def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
     return v @ FLIP_YZ, rigid.astype(np.float64)
 
 
-EDGE_MARGIN = 0.04   # x the face's size: MediaPipe's points this near the picture's edge are partly guessed
 MIN_MIDLINE_SEEN = 3   # midline points in the picture that place a cut face's middle (else the canonical one)
-
-
-def seen_share(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """(T, N) float32: how far each frame-pixel landmark lies inside the picture (`image_size`
-    (h, w)): 1 from EDGE_MARGIN of the face's size in, falling to 0 at the edge and past it (and
-    in a frame without a face). For a face the frame's edge cuts (a pan, a head at the border)
-    MediaPipe guesses the points it cannot see, and its guesses follow the expression poorly
-    (d0-pan's grin 10 % narrower than d0's)."""
-    h, w = image_size
-    xy = np.asarray(landmarks, np.float32)[..., :2]
-    size = np.nan_to_num(np.ptp(xy[:, :N_MESH], axis=1).max(-1), nan=1.0)[:, None]
-    inside = np.minimum(np.minimum(xy[..., 0], w - xy[..., 0]), np.minimum(xy[..., 1], h - xy[..., 1]))
-    return np.clip(np.nan_to_num(inside, nan=0.0) / (EDGE_MARGIN * np.maximum(size, 1.0)), 0.0, 1.0)
 
 
 def complete_from_mirror(canonical: np.ndarray, seen: np.ndarray) -> np.ndarray:

@@ -154,7 +154,8 @@ def test_the_half_of_a_face_past_the_pictures_edge_moves_as_its_mirror_image():
     """A pan pushed the driving's face half out of the picture: MediaPipe guessed the half it could
     not see, and its guess followed the expression poorly (d0-pan's grin 10 % narrower than d0's).
     Each point past the edge now moves as its partner across the face's middle moves."""
-    from reenact.tracking.mesh_tracker import complete_from_mirror, seen_share
+    from reenact.faces.visibility import seen_share
+    from reenact.tracking.mesh_tracker import complete_from_mirror
 
     n = 40
     grin = 0.6 * np.sin(np.linspace(0, 3 * np.pi, n)) ** 2                # cm, each corner outward
