@@ -66,8 +66,9 @@ def complete_from_mirror(canonical: np.ndarray, seen: np.ndarray) -> np.ndarray:
       and their partners' rest half open, so the cut half stayed nearly shut). Where no frame
       shows both, the point is its partner mirrored.
     - The face's middle is where its midline points (their partner is themselves) are seen, moved
-      sideways from their rest (their median where seen): a half face puts the pose a little off, and mirroring across the canonical middle turned that shift into a squeeze
-      (d18-pan's chin folded onto its neighbour)."""
+      sideways from their rest (their median where seen): a half face puts the pose a little
+      off, and mirroring across the canonical middle turned that shift into a squeeze (d18-pan's
+      chin folded onto its neighbour)."""
     partner = mirror_partners()
     weight = (1.0 - seen[:, :N_MESH]) * seen[:, partner]
     if not weight.any():

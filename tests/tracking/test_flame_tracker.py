@@ -242,7 +242,8 @@ def test_a_face_the_pictures_edge_cuts_is_fitted_mostly_on_the_half_that_is_seen
         cut = face_track.landmarks[..., 0] > middle + 4
         assert 0.3 < cut.mean() < 0.6
         landmarks = np.where(cut[..., None], guessed.landmarks, face_track.landmarks)
-        result = tracker.track(replace(face_track, landmarks=landmarks, image_size=(face_track.image_size[0], int(middle) + 4)))
+        picture = (face_track.image_size[0], int(middle) + 4)                # ends just past the middle
+        result = tracker.track(replace(face_track, landmarks=landmarks, image_size=picture))
         e = errors(test_head, result, motion, clean)
         jaw.append(np.median(e["jaw_deg"]))
         rotation.append(np.median(e["rotation_deg"]))
