@@ -79,18 +79,26 @@ MIN_FIT_POINTS = 8   # inner-lip points in the picture that map a cut driving mo
 # lends its seen half, mirrored across the edge instead (the drawn interior that stood in at the
 # height of d11-pan was a flat brown slab on the terracotta statue, between laid-out frames)
 MIDDLE_PAST = 0.1
+# A cut driving mouth whose box is still past the picture's edge by more than this share once its
+# seen half is mirrored (a mouth the bottom edge cuts) gets the drawn interior: the edge row,
+# repeated, was a flat pale slab
+MAX_UNSEEN = 0.1
 
 
 def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool:
     """Whether a driving frame shows enough of its mouth, large enough, to take an interior's layout
-    from: its middle, or all but MIDDLE_PAST of the mouth's width short of it, and a corner
-    (from_driving mirrors the half that a frame's edge cuts off)."""
+    from: its middle, or all but MIDDLE_PAST of the mouth's width short of it at a side edge, and
+    a corner (from_driving mirrors the half that a frame's edge cuts off)."""
     middle = np.asarray(points, np.float64)[list(LIP_MIDDLES), :2]
     corners = np.asarray(points, np.float64)[list(MOUTH_CORNERS), :2]
     width = float(np.linalg.norm(corners[0] - corners[1]))
     h, w = frame_shape[:2]
-    past = np.maximum.reduce([-middle[:, 0], middle[:, 0] - (w - 1), -middle[:, 1], middle[:, 1] - (h - 1)])
-    near_enough = float(past.max()) <= MIDDLE_PAST * width and bool(_in_picture(corners, frame_shape).any())
+    # past a side edge, across the mouth (a mirror across the edge stands in); never past the top
+    # or the bottom, across its height
+    past = np.maximum.reduce([-middle[:, 0], middle[:, 0] - (w - 1)])
+    upright = bool(((middle[:, 1] >= 0) & (middle[:, 1] <= h - 1)).all())
+    near_enough = (upright and float(past.max()) <= MIDDLE_PAST * width
+                   and bool(_in_picture(corners, frame_shape).any()))
     return near_enough and width >= MIN_DRIVING_MOUTH
 
 
@@ -188,17 +196,17 @@ class MouthInterior:
         cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
         mask = opacity * cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
         origin = np.array([x0, y0], np.float64)
-        if driving is not None:
-            fill = self.from_driving(*driving, target, region.shape[:2], origin)
-        else:
+        fill = None if driving is None else self.from_driving(*driving, target, region.shape[:2], origin)
+        if fill is None:
             fill = self.fill(target, region.shape[:2], origin, head)
         region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
 
     def from_driving(self, frame: np.ndarray, frame_points: np.ndarray, target: np.ndarray, shape,
-                     origin: np.ndarray) -> np.ndarray:
+                     origin: np.ndarray) -> np.ndarray | None:
         """(h, w, 3) float interior over a box at `origin`, laid out as the driving frame's mouth: its
         inner lips mapped onto the target's (least squares affine), each pixel's lightness relative
-        to the driving's skin given the source's colour of that relative lightness."""
+        to the driving's skin given the source's colour of that relative lightness; None where the
+        frame does not show enough of the mouth for that (MAX_UNSEEN)."""
         ring = list(self.lips_inner) + list(MOUTH_CORNERS)
         src = np.asarray(frame_points, np.float64)[ring, :2]
         dst = np.asarray(target, np.float64)[ring, :2] - origin
@@ -214,7 +222,9 @@ class MouthInterior:
             seen = cv2.warpAffine(frame, to_frame.T, (shape[1], shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                   borderMode=cv2.BORDER_REPLICATE)
         else:
-            seen = self._mirrored_where_cut(frame, to_frame, target, shape, origin)
+            seen, unseen = self._mirrored_where_cut(frame, to_frame, target, shape, origin)
+            if unseen > MAX_UNSEEN:    # cut across the mouth's height too: no half stands in
+                return None
         skin = max(float(luminance(skin_colour(frame, frame_points))), 1.0)
         rho = luminance(seen.astype(np.float64)) / skin
         knots, colours = self.ramp
@@ -224,13 +234,14 @@ class MouthInterior:
 
     @staticmethod
     def _mirrored_where_cut(frame: np.ndarray, to_frame: np.ndarray, target: np.ndarray, shape,
-                            origin: np.ndarray) -> np.ndarray:
+                            origin: np.ndarray) -> tuple[np.ndarray, float]:
         """The driving frame over the box (`to_frame`: box pixel -> frame pixel, (3, 2)) for a mouth
         the frame's edge cuts (a pan, a head at the border): the half that is seen, mirrored across
         the mouth's middle, stands in for the other (the edge pixel, repeated, drew stripes; a drawn
         interior does not match the seen half). All of the cut half is mirrored, what the frame
         shows of it too: the seen strip between the middle and the edge, kept, met its mirror
-        image at the edge in a step (a tooth cut in two)."""
+        image at the edge in a step (a tooth cut in two). Also the share of the box that is past
+        the picture's edge even so (a mouth cut at its bottom, which no mirror across it fixes)."""
         box = np.stack(np.meshgrid(np.arange(shape[1], dtype=np.float64), np.arange(shape[0], dtype=np.float64)), -1)
         at = box @ to_frame[:2] + to_frame[2]
         cut = ~_in_picture(at.reshape(-1, 2), frame.shape).reshape(shape)
@@ -245,8 +256,9 @@ class MouthInterior:
         far = side * toward > 0
         mirrored = box[far] - 2.0 * side[far][:, None] * across
         at[far] = mirrored @ to_frame[:2] + to_frame[2]
+        unseen = float((~_in_picture(at.reshape(-1, 2), frame.shape)).mean())
         at = at.astype(np.float32)
-        return cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), unseen
 
     def fill(self, target: np.ndarray, shape, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
         """(h, w, 3) float interior over a box at `origin`: cavity, tongue, lower and upper teeth, gum."""

@@ -138,6 +138,20 @@ def test_a_cut_driving_mouth_is_mirrored_whole_and_in_line_with_its_seen_points(
     assert np.mean([out[r, band[r]].std() for r in rows]) > 20
 
 
+def test_a_driving_mouth_the_bottom_edge_cuts_gets_the_drawn_interior(portrait):
+    """No mirror across the mouth's middle shows what the bottom edge cuts off: the edge row,
+    repeated, was a flat pale slab. The drawn interior stands in."""
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    target = _opened(pts)
+    top, bottom = _halves(target, image.shape[:2])
+    frame = _driving_frame(image, target, (245, 245, 245), (15, 10, 10))
+    edge = int(target[INNER, 1].mean())                  # the picture ends at the opening's middle row
+    cut = engine.render(target, (np.ascontiguousarray(frame[:edge]), target))
+    drawn = engine.render(target)
+    np.testing.assert_array_equal(cut[top | bottom], drawn[top | bottom])
+
+
 def test_a_greyscale_source_stays_grey_under_a_coloured_driving_mouth(portrait):
     image, pts = portrait
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
@@ -159,6 +173,7 @@ def test_a_mouth_off_the_picture_or_too_small_is_not_seen(portrait):
     width = np.linalg.norm(pts[61, :2] - pts[291, :2])
     assert driving_mouth_seen((h, int(pts[13, 0]) - 2), pts)              # cut just short of the middle
     assert not driving_mouth_seen((h, int(pts[13, 0] - 0.15 * width)), pts)   # well short of it
+    assert not driving_mouth_seen((int(pts[17, 1]) - 2, w), pts)          # the bottom edge cuts the lower lip
     small = pts * (0.9 * MIN_DRIVING_MOUTH / width)
     assert not driving_mouth_seen((h, w), small)
 
