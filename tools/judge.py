@@ -6,7 +6,7 @@ and reports, per pair and in total:
 
     jaw_r, blink_r   Pearson r of the output's jawOpen / mean eyeBlink with the driving's
                      (blank when the driving hardly moves them); a camera-motion variant (zoom,
-                     pan, shake, cut) is compared, in these and in the angles, with the plain
+                     pan, shake, cut, tilt) is compared, in these and in the angles, with the plain
                      clip it was made from: the same face, wholly in the picture
     lips_r           Pearson r of the output's inner-lip gap (upper to lower lip's middle, in
                      inter-ocular distances) with the driving's: the mouth's geometry, whatever
@@ -76,7 +76,7 @@ import numpy as np
 
 sys.path.insert(0, os.environ.get("REENACT_ROOT") or str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_variants import HAND_FRAMES, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
+from make_variants import CAMERA_VARIANTS, HAND_FRAMES, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
 
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
@@ -563,11 +563,11 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for c in clips for s in chosen[c.stem]]
     if variants is not None and variants.is_dir():
         for c in clips:
-            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn")):
+            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn", "tilt")):
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 s = chosen[c.stem][j % len(chosen[c.stem])]
                 if clip.is_file():
-                    base = f"{s.stem}_{c.stem}" if kind in ("zoom", "pan", "shake", "cut") else None
+                    base = f"{s.stem}_{c.stem}" if kind in CAMERA_VARIANTS else None
                     out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base, truth=c if base else None,
                                     covered=HAND_FRAMES if kind == "hand" else range(0),
                                     shot_starts=(recut_at(probe_video(c).frame_count),) if kind == "recut" else ()))
@@ -658,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, self, selfopen, selfblink, turn); default all")
+                    " flip, hand, recut, grey, padded, self, selfopen, selfblink, turn, tilt); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

@@ -4,6 +4,7 @@
 Driving variants of each clip (the camera motion added is known, so the judge can check it is
 not transferred to the source's head):
     zoom   the camera zooms in smoothly to 1.5x            pan    it pans by half a frame and back
+    tilt   it pans down by a quarter of a frame and back (the chin, then the mouth, past the bottom edge)
     shake  a hand-held jitter of a few percent             cut    a hard cut to a 1.3x closer, shifted view
     recut  its first half, then a cut to the second half of the next shared clip (another person)
     open   the clip trimmed to start where the mouth is most open in its first seconds
@@ -27,7 +28,8 @@ import cv2
 import numpy as np
 
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand", "turn")
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand", "turn", "tilt")
+CAMERA_VARIANTS = ("zoom", "pan", "shake", "cut", "tilt")   # only the camera moved: the plain clip is the truth
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
 TURN_YAW = 35.0              # degrees each way of a `turn` variant: the largest yaw
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
@@ -48,6 +50,10 @@ def camera(kind: str, t: int, n: int, size: tuple[int, int], seed: int = 0) -> n
     if kind == "pan":
         m = np.float64([[1, 0, 0], [0, 1, 0]])
         m[0, 2] = 0.5 * w * np.sin(np.pi * s)
+        return m
+    if kind == "tilt":
+        m = np.float64([[1, 0, 0], [0, 1, 0]])
+        m[1, 2] = 0.25 * h * np.sin(np.pi * s)
         return m
     if kind == "shake":
         rng = np.random.default_rng(seed * 1000 + t)

@@ -224,7 +224,7 @@ def test_black_moved_with_the_picture_is_explained_by_its_flow_and_a_hole_is_not
 
 def test_a_camera_motion_variant_is_judged_against_the_face_of_its_plain_clip(tmp_path):
     """A pan pushes the face half out of the picture, where MediaPipe misreads its expression; the
-    camera moved, not the face, so the plain clip is the truth for zoom, pan, shake and cut, and
+    camera moved, not the face, so the plain clip is the truth for zoom, pan, shake, cut and tilt, and
     only for them (a flipped or mouth-open clip is another driving face)."""
     data, variants = tmp_path / "data", tmp_path / "variants"
     for folder in (data / "source", data / "driving", variants / "driving", variants / "source"):
@@ -232,11 +232,11 @@ def test_a_camera_motion_variant_is_judged_against_the_face_of_its_plain_clip(tm
     for name in ("s1.jpg", "s2.jpg", "s3.jpg"):
         (data / "source" / name).touch()
     (data / "driving" / "d0.mp4").touch()
-    for kind in ("zoom", "pan", "shake", "cut", "open", "flip"):
+    for kind in ("zoom", "pan", "shake", "cut", "tilt", "open", "flip"):
         (variants / "driving" / f"d0-{kind}.mp4").touch()
     for tag in ("frame0", "mouthopen", "blink"):
         (variants / "source" / f"d0-{tag}.png").touch()
     truth = {p.group: p.truth for p in judge.pairs(data, variants, [])}
-    assert {g: truth[g] for g in ("zoom", "pan", "shake", "cut")} == dict.fromkeys(("zoom", "pan", "shake", "cut"),
-                                                                                   data / "driving" / "d0.mp4")
+    camera = ("zoom", "pan", "shake", "cut", "tilt")
+    assert {g: truth[g] for g in camera} == dict.fromkeys(camera, data / "driving" / "d0.mp4")
     assert truth["plain"] is truth["open"] is truth["flip"] is truth["self"] is None

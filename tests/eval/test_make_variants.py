@@ -28,3 +28,14 @@ def test_the_turn_variant_turns_the_head_each_way_and_keeps_the_picture(astronau
     assert np.sign(yaw[1] - yaw[0]) == -np.sign(yaw[3] - yaw[0])
     corner = (slice(0, 40), slice(0, 40))                        # the background beyond the head stays
     assert np.abs(clip[1][corner].astype(int) - astronaut[corner]).max() <= 1
+
+
+def test_the_tilt_variant_pans_down_a_quarter_frame_and_back():
+    """A vertical pan: the picture moves down by a quarter of its height at the clip's middle,
+    not at all at its ends, and never sideways."""
+    n, size = 121, (400, 640)
+    middle = make_variants.camera("tilt", 60, n, size)
+    np.testing.assert_allclose(middle, [[1, 0, 0], [0, 1, 100.0]], atol=1e-9)
+    for t in (0, 120):
+        np.testing.assert_allclose(make_variants.camera("tilt", t, n, size), [[1, 0, 0], [0, 1, 0]], atol=1e-9)
+    assert "tilt" in make_variants.CAMERA_VARIANTS and "tilt" in make_variants.DRIVING_VARIANTS
