@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+MESH_POINTS = 468   # MediaPipe points with a canonical position: the 478 less the 10 iris points
 CANONICAL_FACE = Path(__file__).resolve().parents[1] / "assets" / "mediapipe_canonical_face.npz"
 
 # Inner-lip landmarks: the ring that bounds the mouth opening (MediaPipe's lips connections, inner half).

@@ -19,9 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .topology import contour
+from .topology import MESH_POINTS, contour
 
-MESH_POINTS = 468   # the face mesh, without the 10 iris points
 EDGE_MARGIN = 0.04   # x the face's size: MediaPipe's points this near the picture's edge are partly guessed
 MOUTH_POINTS = (61, 291, 0, 17, 13, 14)   # MediaPipe: mouth corners, upper and lower lip (outer, inner)
 CHEEK_POINTS = (50, 280, 205, 425)

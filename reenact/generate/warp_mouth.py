@@ -245,17 +245,16 @@ class MouthInterior:
         box = np.stack(np.meshgrid(np.arange(shape[1], dtype=np.float64), np.arange(shape[0], dtype=np.float64)), -1)
         at = box @ to_frame[:2] + to_frame[2]
         cut = ~_in_picture(at.reshape(-1, 2), frame.shape).reshape(shape)
-        target = np.asarray(target, np.float64)[:, :2]
-        corners = target[list(MOUTH_CORNERS)]
-        across = (corners[1] - corners[0]) / max(float(np.linalg.norm(corners[1] - corners[0])), 1e-9)
-        middle = target[list(LIP_MIDDLES)].mean(0) - origin
-        side = (box - middle) @ across
-        toward = np.sign(side[cut].mean()) if cut.any() else 1.0    # the cut side's direction
-        # a middle past the edge: the mirror moves to where the cut starts, so it mirrors seen pixels
-        side = side - toward * min(float(np.percentile(side[cut] * toward, 1)) if cut.any() else 0.0, 0.0)
-        far = side * toward > 0
-        mirrored = box[far] - 2.0 * side[far][:, None] * across
-        at[far] = mirrored @ to_frame[:2] + to_frame[2]
+        if cut.any():
+            target = np.asarray(target, np.float64)[:, :2] - origin
+            corners = target[list(MOUTH_CORNERS)]
+            across = (corners[1] - corners[0]) / max(float(np.linalg.norm(corners[1] - corners[0])), 1e-9)
+            side = (box - target[list(LIP_MIDDLES)].mean(0)) @ across
+            toward = np.sign(side[cut].mean())                      # the cut side's direction
+            # a middle past the edge: the mirror moves to where the cut starts, so it mirrors seen pixels
+            side = side - toward * min(float(np.percentile(side[cut] * toward, 1)), 0.0)
+            far = side * toward > 0
+            at[far] = (box[far] - 2.0 * side[far][:, None] * across) @ to_frame[:2] + to_frame[2]
         unseen = float((~_in_picture(at.reshape(-1, 2), frame.shape)).mean())
         at = at.astype(np.float32)
         return cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), unseen

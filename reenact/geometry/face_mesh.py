@@ -6,9 +6,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..faces.topology import contour, face_triangles
+from ..faces.topology import MESH_POINTS, contour, face_triangles
 
-N_MESH_POINTS = 468   # points the mesh triangulates; the 10 iris points (468..477) are not in it
+N_MESH_POINTS = MESH_POINTS   # points the mesh triangulates; the 10 iris points (468..477) are not in it
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import NoFaceError
 from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
-from ..faces.topology import load_canonical_face, mirror_partners
+from ..faces.topology import MESH_POINTS, load_canonical_face, mirror_partners
 from ..faces.visibility import seen_share
 from ..io.memory import blocks
 from ..schema import MeshSettings
@@ -30,7 +30,7 @@ from .types import HeadTrack
 # Block sizes of the per-frame algebra: working copies stay a few MB however long the clip (issue 15).
 FRAME_BLOCK = 256
 POINT_BLOCK = 32
-N_MESH = 468  # MediaPipe mesh points with a canonical position (478 minus the 10 iris points)
+N_MESH = MESH_POINTS
 # MediaPipe indices of the brow lines and the eyelid rims; points near them move with expressions.
 _BROWS = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55, 300, 293, 334, 296, 336, 276, 283, 282, 295, 285]
 _EYELIDS = [33, 246, 161, 160, 159, 158, 157, 173, 133, 7, 163, 144, 145, 153, 154, 155,
@@ -90,9 +90,9 @@ def complete_from_mirror(canonical: np.ndarray, seen: np.ndarray) -> np.ndarray:
         rest_x = np.nanmedian(np.where(shown, canonical[:, middle, 0], np.nan), axis=0)
     for part in blocks(len(canonical), FRAME_BLOCK):
         mesh = np.asarray(canonical[part, :N_MESH], np.float64)
-        count = (shown[part] & np.isfinite(rest_x)).sum(1)
-        moved = np.where(shown[part], mesh[:, middle, 0] - rest_x, 0.0)
-        side = np.where(count >= MIN_MIDLINE_SEEN, np.nan_to_num(moved).sum(1) / np.maximum(count, 1), 0.0)
+        count = shown[part].sum(1)      # a point shown in a frame has a rest (its median where shown)
+        moved = np.where(shown[part], mesh[:, middle, 0] - np.nan_to_num(rest_x), 0.0)
+        side = np.where(count >= MIN_MIDLINE_SEEN, moved.sum(1) / np.maximum(count, 1), 0.0)
         target = mesh[:, partner] * flip + offset
         target[..., 0] += 2.0 * side[:, None]
         canonical[part, :N_MESH] = mesh + weight[part, :, None] * (target - mesh)
