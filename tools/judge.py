@@ -550,8 +550,8 @@ def write_frame_where(clip: Path, path: Path, most: str, frames: int = 120) -> i
 def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = False,
           turns: Path | None = None) -> list[Pair]:
     """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
-    variants with one of those two portraits (so the plain pair to compare with exists),
-    greyscale and padded portraits, self-reenactment (a `recut` variant's two halves are judged as
+    variants with every portrait (`full`) or with one of those two (so the plain pair to compare
+    with exists), greyscale and padded portraits, self-reenactment (a `recut` variant's two halves are judged as
     two shots: each series less its own median in each), and (group `turn`) the clips of `turns`
     (clips that turn past |yaw| > 10°, e.g. ../shared/data-extra/driving) with one portrait each."""
     from reenact.io.video import probe_video
@@ -565,8 +565,9 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
         for c in clips:
             for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn", "tilt")):
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
-                s = chosen[c.stem][j % len(chosen[c.stem])]
-                if clip.is_file():
+                if not clip.is_file():
+                    continue
+                for s in chosen[c.stem] if full else [chosen[c.stem][j % len(chosen[c.stem])]]:
                     base = f"{s.stem}_{c.stem}" if kind in CAMERA_VARIANTS else None
                     out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base, truth=c if base else None,
                                     covered=HAND_FRAMES if kind == "hand" else range(0),
@@ -659,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
                     " flip, hand, recut, grey, padded, self, selfopen, selfblink, turn, tilt); default all")
-    ap.add_argument("--full", action="store_true", help="every portrait with every clip (default: two per clip)")
+    ap.add_argument("--full", action="store_true", help="every portrait with every clip and every variant of it (default: two per clip, one per variant)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,
                     help="only print the per-group summary of these judge logs")
