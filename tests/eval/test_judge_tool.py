@@ -226,16 +226,7 @@ def test_a_camera_motion_variant_is_judged_against_the_face_of_its_plain_clip(tm
     """A pan pushes the face half out of the picture, where MediaPipe misreads its expression; the
     camera moved, not the face, so the plain clip is the truth for zoom, pan, shake, cut and tilt, and
     only for them (a flipped or mouth-open clip is another driving face)."""
-    data, variants = tmp_path / "data", tmp_path / "variants"
-    for folder in (data / "source", data / "driving", variants / "driving", variants / "source"):
-        folder.mkdir(parents=True)
-    for name in ("s1.jpg", "s2.jpg", "s3.jpg"):
-        (data / "source" / name).touch()
-    (data / "driving" / "d0.mp4").touch()
-    for kind in ("zoom", "pan", "shake", "cut", "tilt", "open", "flip"):
-        (variants / "driving" / f"d0-{kind}.mp4").touch()
-    for tag in ("frame0", "mouthopen", "blink"):
-        (variants / "source" / f"d0-{tag}.png").touch()
+    data, variants = _variant_tree(tmp_path, ("zoom", "pan", "shake", "cut", "tilt", "open", "flip"))
     truth = {p.group: p.truth for p in judge.pairs(data, variants, [])}
     camera = ("zoom", "pan", "shake", "cut", "tilt")
     assert {g: truth[g] for g in camera} == dict.fromkeys(camera, data / "driving" / "d0.mp4")
@@ -245,18 +236,25 @@ def test_a_camera_motion_variant_is_judged_against_the_face_of_its_plain_clip(tm
 def test_the_full_judge_runs_every_portrait_on_every_variant_against_its_own_plain_pair(tmp_path):
     """Issue 11's figures hold for every shared portrait: `full` judges each variant with each
     portrait, and a camera variant's plain pair (its truth) is that portrait's own."""
+    data, variants = _variant_tree(tmp_path, ("zoom", "open"))
+    few = {p.name: p for p in judge.pairs(data, variants, []) if p.group in ("zoom", "open")}
+    full = {p.name: p for p in judge.pairs(data, variants, [], full=True) if p.group in ("zoom", "open")}
+    assert len(few) == 2
+    assert sorted(full) == sorted(f"{s}_d0-{k}" for s in ("s1", "s2", "s3") for k in ("zoom", "open"))
+    assert {full[f"{s}_d0-zoom"].base for s in ("s1", "s2", "s3")} == {"s1_d0", "s2_d0", "s3_d0"}
+
+
+def _variant_tree(tmp_path, kinds):
+    """Empty stand-ins for ../shared/data (three portraits, clip d0) and d0's `kinds` of variants,
+    with the self-reenactment stills the judge would otherwise write from the clip."""
     data, variants = tmp_path / "data", tmp_path / "variants"
     for folder in (data / "source", data / "driving", variants / "driving", variants / "source"):
         folder.mkdir(parents=True)
     for name in ("s1.jpg", "s2.jpg", "s3.jpg"):
         (data / "source" / name).touch()
     (data / "driving" / "d0.mp4").touch()
-    for kind in ("zoom", "open"):
+    for kind in kinds:
         (variants / "driving" / f"d0-{kind}.mp4").touch()
     for tag in ("frame0", "mouthopen", "blink"):
         (variants / "source" / f"d0-{tag}.png").touch()
-    few = {p.name: p for p in judge.pairs(data, variants, []) if p.group in ("zoom", "open")}
-    full = {p.name: p for p in judge.pairs(data, variants, [], full=True) if p.group in ("zoom", "open")}
-    assert len(few) == 2
-    assert sorted(full) == sorted(f"{s}_d0-{k}" for s in ("s1", "s2", "s3") for k in ("zoom", "open"))
-    assert {full[f"{s}_d0-zoom"].base for s in ("s1", "s2", "s3")} == {"s1_d0", "s2_d0", "s3_d0"}
+    return data, variants
