@@ -70,6 +70,9 @@ MAX_YAW = 45.0
 # the upper teeth, and the source's own teeth, stretched, read better for longer (the demo's smile).
 OPEN_STRETCH, OPEN_STRETCH_RAMP = 1.5, 0.5
 OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP = 2.5, 1.5
+# A closed source's mouth gets the drawn interior once it opens this far (mean inner-lip opening /
+# mouth width), or a third of it past the source's own gap, whichever is more.
+CLOSED_GAP = 0.015
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 # The rings lie at least this share of the face oval's median radius beyond its outline.
 RING_MIN_REACH = 0.7
@@ -728,9 +731,12 @@ class WarpEngine:
         has no interior to stretch: all of it, wherever the target opens. A slightly open one is
         stretched while the target opens up to OPEN_STRETCH times as wide (OPEN_STRETCH_UNLAID
         when the drawn interior has no driving layout, `laid_out`), then the drawn interior fades
-        in over it: a child's 2 px dark gap stretched into a grin was a brown hole, no teeth."""
+        in over it: a child's 2 px dark gap stretched into a grin was a brown hole, no teeth.
+        A closed source's own gap (below `open_mouth_ratio`) stays its own picture until the
+        target opens past it: drawn over at rest, a painting's parted lips (0.05 of its mouth's
+        width) got teeth while the driver's mouth was shut."""
         if not self.source_mouth_open:
-            return 1.0 if openness > 0.015 else 0.0
+            return 1.0 if openness > max(CLOSED_GAP, self.source_openness + CLOSED_GAP / 3) else 0.0
         if self.opts.mouth_interior != "auto":
             return 0.0
         start, ramp = (OPEN_STRETCH, OPEN_STRETCH_RAMP) if laid_out else (OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP)

@@ -226,6 +226,27 @@ def test_a_small_face_in_a_large_picture_is_found_where_it_is(astronaut, side):
     assert np.median(err) < 0.02 * face.shape[0]     # the same landmarks, in the big picture's pixels
 
 
+def test_a_portrait_in_a_large_canvas_has_the_landmarks_it_has_alone(astronaut):
+    """The astronaut in a canvas three times her picture's size (her blurred border around her):
+    MediaPipe's detector places the landmark model's view from a thumbnail of the whole picture,
+    and read from that loose view her landmarks lie 0.05 inter-ocular distances (mean) from her
+    own picture's. Read again from a square around the face (`still_reread`), 0.002."""
+    import cv2
+
+    h, w = astronaut.shape[:2]
+    canvas = cv2.GaussianBlur(cv2.copyMakeBorder(astronaut, h, h, w, w, cv2.BORDER_REPLICATE), (0, 0), 6)
+    canvas[h:2 * h, w:2 * w] = astronaut
+    alone = detect_faces([astronaut], video=False).landmarks[0, :, :2]
+    iod = np.linalg.norm(alone[468] - alone[473])
+
+    def error(options: FaceOptions) -> float:
+        found = detect_faces([canvas], video=False, options=options).landmarks[0, :, :2] - (w, h)
+        return float(np.linalg.norm(found - alone, axis=1).mean() / iod)
+
+    assert error(FaceOptions()) < 0.01
+    assert error(FaceOptions(still_reread=0.0)) > 0.03   # the single read this replaces
+
+
 def test_a_small_face_in_a_4k_video_is_found_from_the_first_frame_on(astronaut):
     """A 3840x2160 clip with a 200 px face: 24 px in a half-side window, not found before; the
     first frames search deeper, then the previous face leads (every frame found)."""

@@ -80,8 +80,10 @@ def test_hair_over_a_temple_is_not_drawn_as_a_streak_across_the_cheek_in_a_turn(
     temple = np.flatnonzero(np.isin(OVAL, (454, 356, 389, 323)))   # the oval beside the right eye
     edge = zone.points[np.isin(zone.segment, temple) & (zone.weight == 1)]
     lock = np.concatenate([pts[OVAL[temple], :2], pts[edge, :2]]).astype(np.float32)
+    hull = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(lock).astype(np.int32), 1)
     locked = image.copy()
-    cv2.fillConvexPoly(locked, cv2.convexHull(lock).astype(np.int32), (40, 28, 20))
+    locked[cv2.dilate(hull, np.ones((5, 5), np.uint8)) > 0] = (40, 28, 20)   # a lock a few px wide
     target = _turned(pts, 35, 0, 0)
 
     def width(with_lock: np.ndarray, without: np.ndarray) -> float:
@@ -93,10 +95,11 @@ def test_hair_over_a_temple_is_not_drawn_as_a_streak_across_the_cheek_in_a_turn(
     held = width(WarpEngine(locked, pts).render(target), engine.render(target))
     monkeypatch.setattr(EdgeZone, "held", lambda self, target, most=EDGE_STRETCH: target)
     free = width(WarpEngine(locked, pts).render(target), WarpEngine(image, pts).render(target))
-    # measured: 5 px in the source; 28 px drawn as the driving draws the edge, 9 px held
-    assert source >= 4
+    # measured: 7-8 px in the source; 36 px drawn as the driving draws the edge, 14-15 px held (the
+    # width the turn adds: a quarter of the free one's)
+    assert source >= 6
     assert free > 4 * source
-    assert held <= 2 * source
+    assert held - source < 0.35 * (free - source)
 
 
 def test_a_turned_source_has_the_same_edge_as_a_frontal_one(portrait, zone):
