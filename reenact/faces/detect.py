@@ -111,21 +111,22 @@ class _FaceFinder:
 
     def find(self, frame: np.ndarray, previous: FaceDetection | None) -> list[FaceDetection]:
         faces = self._search(frame, previous)
-        if self.video or self.opts.still_reread <= 0:
+        if (self.video and previous is not None) or self.opts.reread_span <= 0:
             return faces
         return [self._reread(frame, face) for face in faces]
 
     def _reread(self, frame: np.ndarray, face: FaceDetection) -> FaceDetection:
-        """A still's face read again from a square around it (`still_reread` times its extent).
-        MediaPipe's detector places the landmark model's view from a 128 px thumbnail of the
-        whole picture, so a face small in a large picture is read from a loosely placed view: a
-        portrait in a canvas three times its height had landmarks 0.09 inter-ocular distances
-        (mean) from the same portrait's own, and 0.006 once read again. A video's faces need no
-        second read: MediaPipe places each frame's view from the previous frame's landmarks.
+        """A face read again from a square around it (`reread_span` times its extent): a still's,
+        and a video's first. MediaPipe's detector places the landmark model's view from a 128 px
+        thumbnail of the whole picture, so a face small in a large picture is read from a loosely
+        placed view: a portrait in a canvas three times its height had landmarks 0.09 inter-ocular
+        distances (mean) from the same portrait's own, and 0.006 once read again. In a video
+        MediaPipe places each later frame's view from the previous frame's landmarks (the astronaut
+        in such a canvas, as a clip: 0.12 in its first frame, 0.008 in the next).
         The head transform stays the first read's: MediaPipe fits it with a camera over the whole
         picture, as it does a video's whole frames (over the square, a face high in a portrait
         read 6-7 degrees less pitch)."""
-        window = reread_window(face, self.opts.still_reread, frame.shape[:2])
+        window = reread_window(face, self.opts.reread_span, frame.shape[:2])
         if window is None:
             return face
         x0, y0, x1, y1 = window

@@ -222,6 +222,26 @@ def test_black_moved_with_the_picture_is_explained_by_its_flow_and_a_hole_is_not
     assert judge.unexplained_black(hole, source, black, iod).sum() == 36
 
 
+def test_the_output_is_read_around_the_face_in_its_own_pixels(portrait, tmp_path):
+    """A clip of the astronaut in a canvas three times her picture's size is read from a square
+    around her face: her landmarks come back in the canvas's pixels, as the source's are."""
+    import cv2
+
+    from reenact.io.writer import write_video
+
+    image, pts, iod = portrait
+    h, w = image.shape[:2]
+    canvas = cv2.copyMakeBorder(image, h, h, w, w, cv2.BORDER_CONSTANT, value=(90, 100, 110))
+    clip = write_video(tmp_path / "padded.mp4", [canvas] * 3, fps=25)
+    read = judge.read_around_face(clip, pts + (w, h, 0), canvas.shape[:2])
+    assert read.detected.all()
+    err = np.linalg.norm(read.landmarks[:, :, :2] - (pts[:, :2] + (w, h)), axis=2).mean(1) / iod
+    assert (err < 0.02).all(), err                  # the encoder's loss and MediaPipe's video mode
+    # a portrait that fills its picture is read whole
+    whole = judge.read_around_face(write_video(tmp_path / "plain.mp4", [image] * 3, fps=25), pts, image.shape[:2])
+    assert np.linalg.norm(whole.landmarks[0, :, :2] - pts[:, :2], axis=1).mean() / iod < 0.02
+
+
 def test_a_camera_motion_variant_is_judged_against_the_face_of_its_plain_clip(tmp_path):
     """A pan pushes the face half out of the picture, where MediaPipe misreads its expression; the
     camera moved, not the face, so the plain clip is the truth for zoom, pan, shake, cut and tilt, and
