@@ -2,7 +2,8 @@
 """An independent check of the main job (warp engine) over portraits x driving clips.
 
 Runs `reenact` (default options, `--max-frames`) for every pair, re-reads the output with MediaPipe
-and reports, per pair and in total:
+(from a square READ_SPAN times the source face around it: a face small in a tall picture is misread
+from the whole frame) and reports, per pair and in total:
 
     jaw_r, blink_r   Pearson r of the output's jawOpen / mean eyeBlink with the driving's
                      (blank when the driving hardly moves them); a camera-motion variant (zoom,
