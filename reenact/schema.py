@@ -74,9 +74,9 @@ class FaceOptions(Section):
                                         lo=0, hi=100)
     min_detection_confidence: float = setting(0.5, "MediaPipe face detection threshold", lo=0, hi=1)
     max_faces: int = setting(4, "faces MediaPipe looks for per frame (the chosen one is followed)", lo=1, hi=20)
-    reread_span: float = setting(2.0, "a still picture's faces, and a video's first, are read again from a square "
-                                      "this many times their landmarks' extent (a face small in a large picture "
-                                      "was placed loosely); 0 = not", lo=0, hi=10)
+    reread_span: float = setting(2.0, "a still picture's faces, and a video's first where small, are read again "
+                                      "from a square this many times their landmarks' extent (a face small in a "
+                                      "large picture was placed loosely); 0 = not", lo=0, hi=10)
 
 
 # ---- paths ---------------------------------------------------------------------------------------

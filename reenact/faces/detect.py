@@ -67,13 +67,22 @@ def _distinct(faces: list[FaceDetection]) -> list[FaceDetection]:
 MIN_WINDOW = 160   # px: the smallest window searched (faces down to ~30 px)
 
 
-def reread_window(face: FaceDetection, span: float, image_size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+# A face is read again where the square around it is under this share of the picture's shorter
+# side: a still's where there is anything to crop; a video's first only where the face is small in
+# its frame. MediaPipe places a video's later frames from the last one's landmarks, and a first
+# frame read differently from them sets it apart by the two reads' own difference (about 0.01
+# inter-ocular distances: a clip's first and third frames, the same picture, no longer the same).
+REREAD_BELOW = {"still": 0.9, "video": 1 / 3}
+
+
+def reread_window(face: FaceDetection, span: float, image_size: tuple[int, int],
+                  below: float = REREAD_BELOW["still"]) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1): the square `span` times the face's landmark extent around it, within the
-    picture; None where that is most of the picture anyway (nothing to gain from a second read)."""
+    picture; None where that is `below` of the picture's shorter side or more (nothing to gain)."""
     h, w = image_size
     (x0, y0), (x1, y1) = face.box.reshape(2, 2)
     side = span * max(x1 - x0, y1 - y0)
-    if side <= 0 or side >= 0.9 * min(h, w):
+    if side <= 0 or side >= below * min(h, w):
         return None
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     a, b = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
@@ -117,7 +126,7 @@ class _FaceFinder:
 
     def _reread(self, frame: np.ndarray, face: FaceDetection) -> FaceDetection:
         """A face read again from a square around it (`reread_span` times its extent): a still's,
-        and a video's first. MediaPipe's detector places the landmark model's view from a 128 px
+        and a video's first where it is small (REREAD_BELOW). MediaPipe's detector places the landmark model's view from a 128 px
         thumbnail of the whole picture, so a face small in a large picture is read from a loosely
         placed view: a portrait in a canvas three times its height had landmarks 0.09 inter-ocular
         distances (mean) from the same portrait's own, and 0.006 once read again. In a video
@@ -126,7 +135,8 @@ class _FaceFinder:
         The head transform stays the first read's: MediaPipe fits it with a camera over the whole
         picture, as it does a video's whole frames (over the square, a face high in a portrait
         read 6-7 degrees less pitch)."""
-        window = reread_window(face, self.opts.reread_span, frame.shape[:2])
+        window = reread_window(face, self.opts.reread_span, frame.shape[:2],
+                               REREAD_BELOW["video" if self.video else "still"])
         if window is None:
             return face
         x0, y0, x1, y1 = window
