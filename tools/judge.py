@@ -414,11 +414,10 @@ def read_around_face(output: Path, source_landmarks: np.ndarray, image_size: tup
 
     from reenact.faces import detect_faces, detect_in_file
     from reenact.faces.detect import reread_window
-    from reenact.faces.landmarker import FaceDetection
     from reenact.io.video import iter_frames, probe_video
 
-    face = FaceDetection(np.asarray(source_landmarks, np.float32), np.zeros(52, np.float32), np.eye(4, dtype=np.float32))
-    window = reread_window(face, READ_SPAN, image_size)
+    xy = np.asarray(source_landmarks, np.float64)[:, :2]
+    window = reread_window(np.concatenate([xy.min(0), xy.max(0)]), READ_SPAN, image_size)
     if window is None:
         return detect_in_file(output)
     x0, y0, x1, y1 = window

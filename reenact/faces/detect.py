@@ -75,12 +75,13 @@ MIN_WINDOW = 160   # px: the smallest window searched (faces down to ~30 px)
 REREAD_BELOW = {"still": 0.9, "video": 1 / 3}
 
 
-def reread_window(face: FaceDetection, span: float, image_size: tuple[int, int],
+def reread_window(box: np.ndarray, span: float, image_size: tuple[int, int],
                   below: float = REREAD_BELOW["still"]) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1): the square `span` times the face's landmark extent around it, within the
-    picture; None where that is `below` of the picture's shorter side or more (nothing to gain)."""
+    """(x0, y0, x1, y1): the square `span` times a face's landmark box (x0, y0, x1, y1) around it,
+    within the picture; None where that is `below` of the picture's shorter side or more (nothing
+    to gain)."""
     h, w = image_size
-    (x0, y0), (x1, y1) = face.box.reshape(2, 2)
+    (x0, y0), (x1, y1) = np.asarray(box, np.float64).reshape(2, 2)
     side = span * max(x1 - x0, y1 - y0)
     if side <= 0 or side >= below * min(h, w):
         return None
@@ -126,16 +127,17 @@ class _FaceFinder:
 
     def _reread(self, frame: np.ndarray, face: FaceDetection) -> FaceDetection:
         """A face read again from a square around it (`reread_span` times its extent): a still's,
-        and a video's first where it is small (REREAD_BELOW). MediaPipe's detector places the landmark model's view from a 128 px
-        thumbnail of the whole picture, so a face small in a large picture is read from a loosely
-        placed view: a portrait in a canvas three times its height had landmarks 0.09 inter-ocular
-        distances (mean) from the same portrait's own, and 0.006 once read again. In a video
-        MediaPipe places each later frame's view from the previous frame's landmarks (the astronaut
-        in such a canvas, as a clip: 0.12 in its first frame, 0.008 in the next).
+        and a video's first where it is small (REREAD_BELOW). MediaPipe's detector places the
+        landmark model's view from a 128 px thumbnail of the whole picture, so a face small in a
+        large picture is read from a loosely placed view: a portrait in a canvas three times its
+        height had landmarks 0.09 inter-ocular distances (mean) from the same portrait's own, and
+        0.006 once read again. In a video MediaPipe places each later frame's view from the
+        previous frame's landmarks (the astronaut in such a canvas, as a clip: 0.05 in its first
+        frame, 0.006-0.008 in the next).
         The head transform stays the first read's: MediaPipe fits it with a camera over the whole
         picture, as it does a video's whole frames (over the square, a face high in a portrait
         read 6-7 degrees less pitch)."""
-        window = reread_window(face, self.opts.reread_span, frame.shape[:2],
+        window = reread_window(face.box, self.opts.reread_span, frame.shape[:2],
                                REREAD_BELOW["video" if self.video else "still"])
         if window is None:
             return face
@@ -143,8 +145,7 @@ class _FaceFinder:
         found = [_shifted(f, x0, y0) for f in self.local.detect(frame[y0:y1, x0:x1])]
         if not found:
             return face
-        centre = face.box.reshape(2, 2).mean(0)
-        again = min(found, key=lambda f: float(np.linalg.norm(f.box.reshape(2, 2).mean(0) - centre)))
+        again = choose_face(found, face, None)      # the one nearest the first read
         return FaceDetection(again.landmarks, again.blendshapes, face.transform)
 
     def _search(self, frame: np.ndarray, previous: FaceDetection | None) -> list[FaceDetection]:
