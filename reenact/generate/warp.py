@@ -76,6 +76,10 @@ CLOSED_GAP = 0.015
 _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 # The rings lie at least this share of the face oval's median radius beyond its outline.
 RING_MIN_REACH = 0.7
+# The face oval's edges keep at least this share of their source length along their source direction
+# as the head's motion carries it: a half-seen driving chin (a pan) crossed two oval points, which
+# folded the ring triangle between them and the neck.
+MIN_OVAL_EDGE = 0.1
 RING_SMOOTH = 0.06   # the rings' motion is smoothed over this share of the face's width (`_smoothed_rings`)
 # An eye opens at most this many times as wide as the source shows it (area between the lids over
 # the width squared): a closed eye has no eye behind its lids to draw, and opened it drew the lash
@@ -535,7 +539,7 @@ class WarpEngine:
         where a triangle between the rings would fold it is pulled further along, up to all of
         it (the warped region grows with the motion). `target` is (N, 2) or (N, 3) with depth."""
         outline, shift, per_depth = self._outline_motion(target)
-        face = target[:self.n_face, :2]
+        face = self._untangled_oval(target[:self.n_face, :2], outline)
         folds = 0
         # Below the chin the rings take the head's move but not its turn. Where that folds (the
         # chin sliding over the neck in a turn past ~25 degrees), the head ring is dragged part of
@@ -564,14 +568,39 @@ class WarpEngine:
         if folds:
             # the head moved past the static frame: give up part of the ring motion, never fold
             for keep in (0.75, 0.5, 0.25, 0.0):
-                ring = np.concatenate([head_ring, fade_ring])
-                still = np.concatenate([self.head_ring, self.fade_ring])
-                dst = np.concatenate([face, keep * ring + (1 - keep) * still, self.frame])
+                kept_head = self._outside_oval(keep * head_ring + (1 - keep) * self.head_ring, face)
+                kept_fade = keep * fade_ring + (1 - keep) * self.fade_ring
+                dst = np.concatenate([face, kept_head, kept_fade, self.frame])
                 folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
                 if folds == 0:
                     break
         self.last_folds = folds
         return dst
+
+    def _untangled_oval(self, face: np.ndarray, outline: np.ndarray, passes: int = 4) -> np.ndarray:
+        """`face` (n_face, 2) with each face-oval edge at least MIN_OVAL_EDGE of its source length
+        long along its source direction as `outline` (the head's 2x3 motion) carries it: where two
+        neighbours crossed, both are moved apart along it, half the shortfall each."""
+        loop = self.oval_idx
+        edges = self.src_pts[np.roll(loop, -1), :2] - self.src_pts[loop, :2]
+        expected = edges @ outline[:, :2].T
+        length = np.linalg.norm(expected, axis=1)
+        along = expected / np.maximum(length, 1e-9)[:, None]
+        least = MIN_OVAL_EDGE * length
+        oval = face[loop]
+        short = least - ((np.roll(oval, -1, axis=0) - oval) * along).sum(1)
+        if not (short > 0).any():
+            return face
+        face = face.copy()
+        for _ in range(passes):
+            oval = face[loop]
+            short = np.maximum(least - ((np.roll(oval, -1, axis=0) - oval) * along).sum(1), 0.0)
+            if not short.any():
+                break
+            push = 0.5 * short[:, None] * along
+            oval = oval - push + np.roll(push, 1, axis=0)
+            face[loop] = oval
+        return face
 
     @staticmethod
     def _ring_motion(outline: np.ndarray, shift: np.ndarray, follow: np.ndarray, ring: np.ndarray) -> np.ndarray:

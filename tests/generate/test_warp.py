@@ -656,3 +656,29 @@ def test_ring_motion_is_smoothed_inside_the_rings_and_exact_at_their_edges():
     assert np.array_equal(map_x[:, :21], (xs + motion)[:, :21])   # exact outside and at the edges
     assert np.array_equal(map_x[:, 100:], (xs + motion)[:, 100:])
     assert np.array_equal(map_y, ys)
+
+
+def test_a_chin_read_past_its_neighbour_folds_no_ring_triangle(portrait):
+    """A driving face half past the picture's edge (a pan) had its chin read sideways past the next
+    point of the face oval, and the ring triangle between the two and the neck folded (s7 on
+    d11-pan: 2 frames). The oval's points are moved apart along the edge the head's motion expects."""
+    from reenact.generate.warp import MIN_OVAL_EDGE, signed_areas
+
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    engine = WarpEngine(image, pts)
+    oval = np.array(contour("face_oval"))
+    chin = int(np.flatnonzero(oval == 152)[0])
+    after = oval[(chin + 1) % len(oval)]
+    target = pts.copy()
+    target[152, :2] = pts[after, :2] + 0.3 * (pts[after, :2] - pts[152, :2])     # past its neighbour
+    engine.render(target)
+    assert engine.last_folds == 0
+    dst = engine._vertices(target)
+    flipped = np.sign(signed_areas(dst, engine.ring_tris)) != np.sign(signed_areas(engine._source_vertices(), engine.ring_tris))
+    assert not flipped.any()
+    source_edge = pts[after, :2] - pts[152, :2]
+    along = (dst[after] - dst[152]) @ source_edge / np.linalg.norm(source_edge)
+    assert along >= MIN_OVAL_EDGE * np.linalg.norm(source_edge) - 1e-6        # back in order
+    # a target that crosses nothing is drawn as asked
+    np.testing.assert_array_equal(engine._vertices(pts)[:engine.n_face], pts[:engine.n_face, :2])
