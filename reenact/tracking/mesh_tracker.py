@@ -11,7 +11,6 @@ model, so a source and a driving face cannot be compared in absolute terms).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -19,10 +18,11 @@ import numpy as np
 from ..errors import NoFaceError
 from ..faces.shots import each_shot, shot_ids
 from ..faces.types import FaceTrack
-from ..faces.topology import MESH_POINTS, load_canonical_face, mirror_partners
+from ..faces.topology import MESH_POINTS, load_canonical_face
 from ..faces.visibility import seen_share
 from ..io.memory import blocks
 from ..schema import MeshSettings
+from .completion import complete_from_blendshapes, complete_from_mirror
 from .confidence import hold_through, hold_unreliable_frames, mouth_evidence
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
@@ -58,56 +58,6 @@ def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
 # degrees at worst.
 CUT_COVER = (0.6, 0.95)
 YAW_ROLL = [1, 2]      # rotation-vector axes (image x right, y down, z away): about y is yaw, about z roll
-MIN_MIDLINE_SEEN = 3   # midline points in the picture that place a cut face's middle (else the canonical one)
-
-
-def complete_from_mirror(canonical: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The canonical face (T, N, 3), in place, with each mesh point the picture does not show
-    moved, by its unseen share, as its partner across the face's middle moves where that partner
-    is seen: the partner, mirrored across the face's middle, plus the point's own offset from its
-    mirrored partner. The half of a cut face that is in the picture stands in for the half that is
-    not, and the shape stays the face's own: mirroring the points alone folded the mesh where a
-    face is not quite symmetric. Irises (beyond the mesh) are left as they are. `seen`: (T, N)
-    seen_share.
-
-    - The offset is the median over the frames that show both points: over other frames it is
-      another expression (a clip whose face is cut only while it grins had its cut lips at rest
-      and their partners' rest half open, so the cut half stayed nearly shut). Where no frame
-      shows both, the point is its partner mirrored.
-    - The face's middle is where its midline points (their partner is themselves) are seen, moved
-      sideways from their rest (their median where seen): a half face puts the pose a little
-      off, and mirroring across the canonical middle turned that shift into a squeeze (d18-pan's
-      chin folded onto its neighbour)."""
-    partner = mirror_partners()
-    weight = (1.0 - seen[:, :N_MESH]) * seen[:, partner]
-    if not weight.any():
-        return canonical
-    flip = np.array([-1.0, 1.0, 1.0])
-    offset = np.zeros((N_MESH, 3))
-    for points in blocks(N_MESH, POINT_BLOCK):     # over all frames, a block of points at a time
-        both = ((seen[:, points] >= 1.0) & (seen[:, partner[points]] >= 1.0))[..., None]
-        own = np.where(both, canonical[:, points], np.nan)
-        other = np.where(both, canonical[:, partner[points]], np.nan) * flip
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)    # a pair no frame shows: below
-            offset[points] = np.nanmedian(own, axis=0) - np.nanmedian(other, axis=0)
-    offset = np.nan_to_num(offset, nan=0.0)
-    middle = np.flatnonzero(partner == np.arange(N_MESH))
-    shown = seen[:, middle] >= 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)        # a midline point no frame shows
-        rest_x = np.nanmedian(np.where(shown, canonical[:, middle, 0], np.nan), axis=0)
-    for part in blocks(len(canonical), FRAME_BLOCK):
-        mesh = np.asarray(canonical[part, :N_MESH], np.float64)
-        count = shown[part].sum(1)      # a point shown in a frame has a rest (its median where shown)
-        moved = np.where(shown[part], mesh[:, middle, 0] - np.nan_to_num(rest_x), 0.0)
-        side = np.where(count >= MIN_MIDLINE_SEEN, moved.sum(1) / np.maximum(count, 1), 0.0)
-        target = mesh[:, partner] * flip + offset
-        target[..., 0] += 2.0 * side[:, None]
-        canonical[part, :N_MESH] = mesh + weight[part, :, None] * (target - mesh)
-    return canonical
-
-
 def pose_trust(seen: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(T,) how far each frame's yaw and roll can be trusted: 1 where its rigid points (`weights`)
     lie in the picture (`seen`: (T, N) seen_share) by CUT_COVER[1] and more, 0 at CUT_COVER[0] and
@@ -222,6 +172,7 @@ class MeshTracker:
                 weighted_sq_err[:, rigid] = err ** 2 * weights[rigid]
         residuals = np.sqrt(weighted_sq_err.sum(axis=1) / weights.sum())
         canonical = complete_from_mirror(canonical, seen)
+        canonical = complete_from_blendshapes(canonical, seen, face_track.blendshapes)
         if progress is not None:
             progress(n, n)
         params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),

@@ -155,7 +155,7 @@ def test_the_half_of_a_face_past_the_pictures_edge_moves_as_its_mirror_image():
     not see, and its guess followed the expression poorly (d0-pan's grin 10 % narrower than d0's).
     Each point past the edge now moves as its partner across the face's middle moves."""
     from reenact.faces.visibility import seen_share
-    from reenact.tracking.mesh_tracker import complete_from_mirror
+    from reenact.tracking.completion import complete_from_mirror
 
     n = 40
     grin = 0.6 * np.sin(np.linspace(0, 3 * np.pi, n)) ** 2                # cm, each corner outward
@@ -253,3 +253,37 @@ def test_a_face_the_pictures_edge_cuts_keeps_the_turn_of_the_frames_around_it():
     print(f"cut frames: yaw error max {yaw_err[cut].max():.2f}, roll {roll_err[cut].max():.2f} deg")
     assert yaw_err[cut].max() < 1.5 and roll_err[cut].max() < 0.5          # 8 and 3 as read
     assert yaw_err[~cut].max() < 0.05 and pitch_err.max() < 0.5            # the rest as read (pitch: Euler coupling)
+
+
+def test_a_mouth_the_bottom_edge_cuts_moves_with_the_blendshapes():
+    """A camera tilted up cut the driving's mouth and chin at the bottom of the picture (d11-tilt):
+    no half is seen to mirror, and MediaPipe's guess for the hidden chin follows the jaw poorly. The
+    lower face's hidden points take their prediction from the mouth blendshapes instead, fitted on
+    the frames that show them."""
+    from reenact.faces.landmarker import blendshape_names
+    from reenact.tracking.completion import MIN_FIT_FRAMES, complete_from_blendshapes, lower_face
+
+    n = 90
+    t = np.arange(n)
+    mouth = 0.8 * np.sin(t / 4.0) ** 2                                    # cm the lower face drops
+    true = canonical_with_expression(mouth)
+    blend = np.zeros((n, 52))
+    names = blendshape_names()
+    blend[:, names.index("jawOpen")] = mouth / 0.8 + np.random.default_rng(0).normal(0, 0.03, n)
+    cut = t >= 40                                                         # the lower face below the edge
+    hidden = np.flatnonzero(lower_face() & (true[0, :468, 1] > true[0, 13, 1]))   # the lower lip and below
+    seen = np.ones((n, 478))
+    seen[np.ix_(cut, hidden)] = 0.0
+    guessed = true.copy()
+    guessed[np.ix_(cut, hidden)] = true[0, hidden]                        # MediaPipe's guess: a closed mouth
+    completed = complete_from_blendshapes(guessed.copy(), seen, blend)
+    chin = completed[cut, 152, 1] - completed[cut, 6, 1]
+    truth = true[cut, 152, 1] - true[cut, 6, 1]
+    assert np.corrcoef(chin, truth)[0, 1] > 0.95                          # guessed: flat, no correlation
+    assert np.abs(chin - truth).max() < 0.15                              # cm, of a 0.8 cm drop
+    np.testing.assert_array_equal(completed[~cut], guessed[~cut])         # frames that show it: their own
+    # too few frames to fit from, or no blendshapes: left as guessed
+    few = seen.copy()
+    few[MIN_FIT_FRAMES - 1:, hidden] = 0.0
+    np.testing.assert_array_equal(complete_from_blendshapes(guessed.copy(), few, blend), guessed)
+    np.testing.assert_array_equal(complete_from_blendshapes(guessed.copy(), seen, None), guessed)
