@@ -86,3 +86,10 @@ def seen_share(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray
     size = np.nan_to_num(np.ptp(xy[:, :MESH_POINTS], axis=1).max(-1), nan=1.0)[:, None]
     inside = np.minimum(np.minimum(xy[..., 0], w - xy[..., 0]), np.minimum(xy[..., 1], h - xy[..., 1]))
     return np.clip(np.nan_to_num(inside, nan=0.0) / (EDGE_MARGIN * np.maximum(size, 1.0)), 0.0, 1.0)
+
+
+def in_picture(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """(T,) float32: the mean seen_share of each frame's face-mesh points, 1 for a face wholly in
+    the picture."""
+    return seen_share(np.asarray(landmarks)[:, :MESH_POINTS], image_size).mean(1).astype(np.float32)
+

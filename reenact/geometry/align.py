@@ -235,8 +235,11 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
             # one (in each shot: after a cut the head may be seen from another camera)
             src_jaw = _frames(source, "jaw", "source", 3)[i_src]
             features = np.c_[d["expression"], 10 * d["jaw"]]
+            shown = driving.params.get("in_picture")
+            shown = None if shown is None or len(shown) != n else np.asarray(shown, np.float64)
             ref = shot_references(lambda shot: closest_frame(np.r_[src_exp, 10 * src_jaw], features[shot], weights=1.0,
-                                                             turn=turn_from_rest(d["global_rot"][shot])),
+                                                             turn=turn_from_rest(d["global_rot"][shot]),
+                                                             in_picture=None if shown is None else shown[shot]),
                                   shots, n)
         else:
             ref = np.full(n, _check_index(options.reference_frame, n, "reference frame"))
@@ -309,7 +312,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     scale_s = float(_param(source, "scale", "source").reshape(-1)[i_src])
     if canon_s.shape != canon_d.shape[1:]:
         raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
-    ref = _mesh_reference(canon_s, canon_d, rot_d, options, shots)        # (T,): each shot's own
+    ref = _mesh_reference(canon_s, canon_d, rot_d, options, shots, driving.params.get("in_picture"))
     size_s = _spread(canon_s)
     refs, of_frame = np.unique(ref, return_inverse=True)
     size_ref = np.array([_spread(np.asarray(canon_d[r], np.float64)) for r in refs])[of_frame]
@@ -352,9 +355,10 @@ FRAME_BLOCK = 256   # frames of the mesh algebra at a time (issue 15: bounded me
 
 
 def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, rot_d: np.ndarray, options: AlignOptions,
-                    shots: np.ndarray | None = None) -> np.ndarray:
+                    shots: np.ndarray | None = None, in_picture: np.ndarray | None = None) -> np.ndarray:
     """(T,) the driving frame each frame's relative motion is measured from (motion.closest_frame),
-    one per shot; `rot_d` (T, 3) the driving head's rotations."""
+    one per shot (each shot's own); `rot_d` (T, 3) the driving head's rotations, `in_picture` (T,)
+    how much of the face each frame shows (tracks from before it have none)."""
     n = len(canon_d)
     if options.reference != "auto":
         return np.full(n, _check_index(options.reference_frame, n, "reference frame"))
@@ -368,6 +372,8 @@ def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, rot_d: np.ndarray,
         speed[shot.start] = speed[min(shot.start + 1, shot.stop - 1)] if shot.stop - shot.start > 1 else 0.0
     own = mesh_expression_features(canon_s)
     jaw_at_rest = own[0] < CLOSED_MOUTH       # an open source mouth has its jaw dropped: no jaw term
+    shown = None if in_picture is None or len(in_picture) != n else np.asarray(in_picture, np.float64)
     return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot],
                                                       jaw=jaw[shot] if jaw_at_rest else None,
-                                                      turn=turn_from_rest(rot_d[shot])), shots, n)
+                                                      turn=turn_from_rest(rot_d[shot]),
+                                                      in_picture=None if shown is None else shown[shot]), shots, n)

@@ -133,6 +133,9 @@ CLOSED_MOUTH, JAW_WEIGHT, JAW_SLACK = 0.05, 3.0, 0.05
 # alone, a clip that turns 35 degrees each way gave a reference at 31 degrees of yaw, and every
 # frame of the output turned 28 degrees more than the driving (issue 11's +-35-degree clips).
 TURN_WEIGHT, TURN_SLACK = 0.01, 8.0
+# A reference is taken only from the frames that show within this share of the most of the face
+# any frame of the shot shows (`closest_frame`'s in_picture).
+IN_PICTURE_SLACK = 0.02
 
 
 def jaw_drop(points: np.ndarray) -> np.ndarray:
@@ -144,7 +147,7 @@ def jaw_drop(points: np.ndarray) -> np.ndarray:
 
 def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, weights=_FEATURE_WEIGHTS,
                   speed: np.ndarray | None = None, jaw: np.ndarray | None = None,
-                  turn: np.ndarray | None = None) -> int:
+                  turn: np.ndarray | None = None, in_picture: np.ndarray | None = None) -> int:
     """Index of the driving frame whose features are closest to the source's.
 
     `speed` (T,) (how fast the face changes at each frame) breaks near ties towards still
@@ -155,7 +158,12 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
     with the jaw dropped (d18, in a yawn with a pursed mouth) was taken as the rest of a cartoon's
     small closed mouth; its jaw barely opened after, and rose above its rest when the driver's
     closed (jawOpen r 0.72 on a recut of the clip). `turn` (T,), degrees from the shot's mean
-    pose (`rotations.turn_from_rest`), counts past TURN_SLACK: the head's motion is measured from there too."""
+    pose (`rotations.turn_from_rest`), counts past TURN_SLACK: the head's motion is measured from there too.
+    `in_picture` (T,), the share of the face in the picture (faces.visibility.in_picture): only the
+    frames within IN_PICTURE_SLACK of the most it shows are candidates. A face the picture's edge
+    cuts is partly guessed, and a guess taken as the rest moves every frame (on d11 panned half a
+    frame, a cartoon's rest was frame 34, 0.8 in the picture: its target was 8 px off d11's in
+    frames the pan had not reached)."""
     d = np.asarray(driving_features, np.float64) - np.asarray(source_features, np.float64)
     cost = np.sqrt(((d * weights) ** 2).sum(-1))
     if speed is not None and len(speed) > 1:
@@ -167,6 +175,9 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
         cost = cost + JAW_WEIGHT * np.maximum(drop - JAW_SLACK, 0.0)
     if turn is not None:
         cost = cost + TURN_WEIGHT * np.maximum(np.asarray(turn, np.float64) - TURN_SLACK, 0.0)
+    if in_picture is not None and len(in_picture) == len(cost):
+        shown = np.asarray(in_picture, np.float64)
+        cost = np.where(shown >= shown.max() - IN_PICTURE_SLACK, cost, np.inf)
     return int(np.argmin(cost))
 
 

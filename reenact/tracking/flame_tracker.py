@@ -31,7 +31,7 @@ import torch
 from ..errors import NoFaceError
 from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
-from ..faces.visibility import seen_share
+from ..faces.visibility import in_picture, seen_share
 from ..flame.head import CONTOUR, DENSE, FlameHead, load_flame_head
 from ..flame.landmarks import MEDIAPIPE_EYELIDS
 from ..flame.model import FlameModel
@@ -229,7 +229,8 @@ class FlameTracker:
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression[:, :s.n_expression]), **eyelids,
                     "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
-                    "cam": f32(np.concatenate([scale[:, None], translation], axis=1)), **shots},
+                    "cam": f32(np.concatenate([scale[:, None], translation], axis=1)),
+                    "in_picture": in_picture(face_track.landmarks, face_track.image_size), **shots},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
             crop_transforms=np.asarray(face_track.crop_transforms, np.float32), residuals=residuals,
             meta={"flame_model": self.head.model.data.source, "landmarks": f"{len(self.lset.kind)} points",

@@ -19,7 +19,7 @@ from ..errors import NoFaceError
 from ..faces.shots import each_shot, shot_ids
 from ..faces.types import FaceTrack
 from ..faces.topology import MESH_POINTS, load_canonical_face
-from ..faces.visibility import seen_share
+from ..faces.visibility import in_picture, seen_share
 from ..io.memory import blocks
 from ..schema import MeshSettings
 from .completion import complete_from_blendshapes, complete_from_mirror
@@ -176,7 +176,8 @@ class MeshTracker:
         if progress is not None:
             progress(n, n)
         params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
-                  "scale": scale.astype(np.float32), "canonical": canonical}
+                  "scale": scale.astype(np.float32), "canonical": canonical,
+                  "in_picture": in_picture(face_track.landmarks, face_track.image_size)}
         if shots is not None:
             params["shot"] = shots
         return HeadTrack(

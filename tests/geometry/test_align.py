@@ -480,3 +480,38 @@ def test_the_reference_is_not_taken_where_the_driver_has_turned_away():
     # the output turns as the driver does, give or take the reference's own turn (within the slack)
     assert np.degrees(np.abs(got - yaw)).max() < TURN_SLACK
     assert np.degrees(np.ptp(got)) == pytest.approx(70.0, abs=1.0)
+
+
+def test_the_reference_is_taken_where_the_face_is_in_the_picture():
+    """A clip whose face the picture's edge cuts (a pan) is partly guessed there; taken as the rest,
+    a guess moves every frame (a cartoon on d11 panned half a frame took frame 34, 0.8 in the
+    picture, and its target was 8 px off d11's even before the pan). Only the frames within
+    IN_PICTURE_SLACK of the most the shot shows are candidates; a track without the share, or a
+    shot cut throughout, chooses as before."""
+    from reenact.geometry.align import _mesh_reference
+
+    face = _canonical_face()
+    n = 30
+    t = np.arange(n)
+    amount = np.where(np.abs(t - 20) <= 2, 0.0, np.where(t < 10, 0.05, 0.15))   # closed only about frame 20
+    shown = np.where(t >= 15, 0.8, 1.0)                                    # ... where the pan cuts the face
+    drive = _open_jaw(face, amount)
+
+    def reference(in_picture):
+        refs = _mesh_reference(face, drive, np.zeros((n, 3)), AlignOptions(smoothing=0.0), None, in_picture)
+        assert (refs == refs[0]).all()                                     # one shot, one reference
+        return int(refs[0])
+
+    assert reference(shown) < 10                                           # the closest of the frames in the picture
+    assert abs(reference(None) - 20) <= 2                                  # without the share: the cut frame
+    assert abs(reference(np.full(n, 0.8)) - 20) <= 2                       # cut throughout: as before
+    # and align passes the tracker's share on: the output is the source's own face at the reference
+    source = mesh_track(face[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(drive, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 9.0),
+                         [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    gap = lambda out: np.linalg.norm(out.points[:, 14] - out.points[:, 13], axis=1)   # noqa: E731
+    blind = gap(align(source, driving, AlignOptions(smoothing=0.0)))
+    driving.params["in_picture"] = shown.astype(np.float32)
+    told = gap(align(source, driving, AlignOptions(smoothing=0.0)))
+    assert told[0] == pytest.approx(blind[20], abs=1e-3)                   # frame 0 is now the source's rest
+    assert blind[0] > blind[20] + 0.3                                      # it was opened past it

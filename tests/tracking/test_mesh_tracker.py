@@ -245,7 +245,10 @@ def test_a_face_the_pictures_edge_cuts_keeps_the_turn_of_the_frames_around_it():
     trust = pose_trust(seen_share(faces.landmarks, faces.image_size), weights)
     assert trust[~cut].min() == 1.0 and trust[cut].max() == 0.0            # half the face: under CUT_COVER[0]
 
-    rotation = MeshTracker(MeshSettings(pose_sigma=0.0)).track(faces).params["rotation"]
+    params = MeshTracker(MeshSettings(pose_sigma=0.0)).track(faces).params
+    rotation = params["rotation"]
+    # the share of the face in the picture goes with the track (the reference is chosen from it)
+    assert params["in_picture"][~cut].min() == 1.0 and params["in_picture"][cut].max() < 0.7
     euler = Rotation.from_rotvec(rotation).as_euler("XYZ")
     yaw_err = np.degrees(np.abs(euler[:, 1] - true_euler[:, 1]))
     roll_err = np.degrees(np.abs(euler[:, 2] - true_euler[:, 2]))
