@@ -158,6 +158,16 @@ def ring_around(oval: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarra
     return centre + direction * (to_hull + beyond)[:, None]
 
 
+def _kept_outside(ring: np.ndarray, ring_source: np.ndarray, inner: np.ndarray, inner_source: np.ndarray) -> np.ndarray:
+    """`ring` (N, 2) pushed outwards, along each point's source offset from its partner on the
+    `inner` loop (the same N, in order), where it comes closer to that partner than half the offset."""
+    offset = ring_source - inner_source
+    reach = np.linalg.norm(offset, axis=1)
+    out_dir = offset / np.maximum(reach, 1e-9)[:, None]
+    short = 0.5 * reach - ((ring - inner) * out_dir).sum(1)
+    return ring + np.maximum(short, 0.0)[:, None] * out_dir
+
+
 def signed_areas(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """(K,) twice the signed area of each triangle (positive: counter-clockwise in x-right/y-down)."""
     a, b, c = points[tris[:, 0]], points[tris[:, 1]], points[tris[:, 2]]
@@ -567,9 +577,12 @@ class WarpEngine:
                 break
         if folds:
             # the head moved past the static frame: give up part of the ring motion, never fold
+            # (each ring kept outside the one within, as a dropping jaw pushes them: pushed out of
+            # the way of a yawning chin, the head ring folded over a still fade ring on d18-pan)
             for keep in (0.75, 0.5, 0.25, 0.0):
                 kept_head = self._outside_oval(keep * head_ring + (1 - keep) * self.head_ring, face)
-                kept_fade = keep * fade_ring + (1 - keep) * self.fade_ring
+                kept_fade = _kept_outside(keep * fade_ring + (1 - keep) * self.fade_ring, self.fade_ring,
+                                          kept_head, self.head_ring)
                 dst = np.concatenate([face, kept_head, kept_fade, self.frame])
                 folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
                 if folds == 0:
@@ -611,12 +624,7 @@ class WarpEngine:
     def _outside_oval(self, head_ring: np.ndarray, face: np.ndarray) -> np.ndarray:
         """The head ring pushed outwards where it comes closer than half its source offset to
         the face oval (a dropping jaw, a turning cheek), so the oval never crosses it."""
-        oval = face[self.oval_idx]
-        offset = self.head_ring - self.src_pts[self.oval_idx]
-        reach = np.linalg.norm(offset, axis=1)
-        out_dir = offset / np.maximum(reach, 1e-9)[:, None]
-        short = 0.5 * reach - ((head_ring - oval) * out_dir).sum(1)
-        return head_ring + np.maximum(short, 0.0)[:, None] * out_dir
+        return _kept_outside(head_ring, self.head_ring, face[self.oval_idx], self.src_pts[self.oval_idx])
 
     def _source_vertices(self) -> np.ndarray:
         return np.concatenate([self.src_pts[:self.n_face] + self.lip_shift, self.head_ring, self.fade_ring, self.frame,
