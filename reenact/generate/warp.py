@@ -80,6 +80,11 @@ RING_MIN_REACH = 0.7
 # as the head's motion carries it: a half-seen driving chin (a pan) crossed two oval points, which
 # folded the ring triangle between them and the neck.
 MIN_OVAL_EDGE = 0.1
+# The fade ring keeps this share of its source distance outside the head ring, which a dropping
+# chin pushes out (`_vertices`): not kept outside, the head ring folded over it in a yawn; kept at
+# the head ring's own half, the collar under the yawn moved with the chin (background RMSE 0.023
+# -> 0.007 on s1_d18-pan, 0.055 -> 0.036 on s12_d18-pan at this share).
+YIELD_SHARE = 0.15
 RING_SMOOTH = 0.06   # the rings' motion is smoothed over this share of the face's width (`_smoothed_rings`)
 # An eye opens at most this many times as wide as the source shows it (area between the lids over
 # the width squared): a closed eye has no eye behind its lids to draw, and opened it drew the lash
@@ -158,13 +163,14 @@ def ring_around(oval: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarra
     return centre + direction * (to_hull + beyond)[:, None]
 
 
-def _kept_outside(ring: np.ndarray, ring_source: np.ndarray, inner: np.ndarray, inner_source: np.ndarray) -> np.ndarray:
+def _kept_outside(ring: np.ndarray, ring_source: np.ndarray, inner: np.ndarray, inner_source: np.ndarray,
+                  share: float = 0.5) -> np.ndarray:
     """`ring` (N, 2) pushed outwards, along each point's source offset from its partner on the
-    `inner` loop (the same N, in order), where it comes closer to that partner than half the offset."""
+    `inner` loop (the same N, in order), where it comes closer to that partner than `share` of the offset."""
     offset = ring_source - inner_source
     reach = np.linalg.norm(offset, axis=1)
     out_dir = offset / np.maximum(reach, 1e-9)[:, None]
-    short = 0.5 * reach - ((ring - inner) * out_dir).sum(1)
+    short = share * reach - ((ring - inner) * out_dir).sum(1)
     return ring + np.maximum(short, 0.0)[:, None] * out_dir
 
 
@@ -560,6 +566,7 @@ class WarpEngine:
         # as it was (MediaPipe's reading of a small mouth moved with the fringe's position)
         fringe = np.clip((np.hypot(*per_depth) - _SIN_15) / (0.5 - _SIN_15), 0.0, 1.0)
         every = np.ones_like(self.ring_follow)
+        mild = None
         for follow, hairline, drag in ((self.ring_follow, 1.0, 0.0), (self.ring_follow, 1.0, 0.5),
                                        (self.ring_follow, 1.25, 0.75), (every, 1.25, 0.75), (every, 1.6, 1.0)):
             head_ring = self._ring_motion(outline, shift, follow, self.head_ring)
@@ -568,21 +575,26 @@ class WarpEngine:
             head_ring = self._outside_oval(head_ring, face)
             moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)
             for k in (self.opts.fade_motion,) + tuple(k for k in _FADE_STEPS if k > self.opts.fade_motion):
-                fade_ring = (1 - k) * self.fade_ring + k * moved_fade
+                fade_ring = _kept_outside((1 - k) * self.fade_ring + k * moved_fade, self.fade_ring, head_ring,
+                                          self.head_ring, YIELD_SHARE)
                 dst = np.concatenate([face, head_ring, fade_ring, self.frame])
                 folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
                 if folds == 0:
                     break
+            if mild is None:
+                mild = head_ring, fade_ring
             if folds == 0:
                 break
         if folds:
-            # the head moved past the static frame: give up part of the ring motion, never fold
-            # (each ring kept outside the one within, as a dropping jaw pushes them: pushed out of
-            # the way of a yawning chin, the head ring folded over a still fade ring on d18-pan)
-            for keep in (0.75, 0.5, 0.25, 0.0):
-                kept_head = self._outside_oval(keep * head_ring + (1 - keep) * self.head_ring, face)
-                kept_fade = _kept_outside(keep * fade_ring + (1 - keep) * self.fade_ring, self.fade_ring,
-                                          kept_head, self.head_ring)
+            # the head moved past the static frame, or the chin past the rings (a yawn): give up
+            # part of the first, mildest ring motion, each ring kept outside the one within (pushed
+            # out of the way of a yawning chin, the head ring folded over a still fade ring on
+            # d18-pan; taken from the last, widest motion, the collar jumped for two frames)
+            for keep in (1.0, 0.75, 0.5, 0.25, 0.0):
+                kept_head = _kept_outside(keep * mild[0] + (1 - keep) * self.head_ring, self.head_ring,
+                                          face[self.oval_idx], self.src_pts[self.oval_idx], YIELD_SHARE)
+                kept_fade = _kept_outside(keep * mild[1] + (1 - keep) * self.fade_ring, self.fade_ring,
+                                          kept_head, self.head_ring, YIELD_SHARE)
                 dst = np.concatenate([face, kept_head, kept_fade, self.frame])
                 folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
                 if folds == 0:

@@ -686,13 +686,14 @@ def test_a_chin_read_past_its_neighbour_folds_no_ring_triangle(portrait):
 
 def test_a_yawn_pushes_the_rings_below_the_chin_out_without_folding(portrait):
     """A chin dropping past the head ring (a yawn, d18-pan) pushed the head ring out of its way, over
-    a still fade ring: 8-16 ring triangles folded for a drop of 25-35 px on this 512 px portrait.
+    a still fade ring: 8-16 ring triangles folded for a drop of 25-35 px on this 512 px portrait
+    (18 at 45 px).
     Each ring is now kept outside the one within, as the jaw pushes them."""
     from reenact.generate.warp import signed_areas
 
     image, pts = portrait
     engine = WarpEngine(image, pts)
-    for drop in (25.0, 35.0):
+    for drop in (25.0, 35.0, 45.0):
         target = jaw_open(pts, drop)
         engine.render(target)
         assert engine.last_folds == 0, drop
