@@ -53,11 +53,13 @@ def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
 # has its yaw and roll drawn towards those of the frames around it that show the whole face, all the
 # way at CUT_COVER[0]. MediaPipe reads a face the frame's edge cuts as turned away from the edge:
 # on d11 panned half a frame, yaw off by a median 5.3 and up to 11 degrees (pitch 1.3) where the
-# picture showed under 0.8 of the face, whichever half was weighted (its seen points are placed as
-# on a turned face too). Held, the output's yaw error on the pan variants fell from 2.79 to 1.74
-# degrees at worst.
+# picture showed under 0.8 of the face, even fitted on the seen points alone (they are placed as on
+# a turned face too). Held, the output's yaw error on the pan variants (every portrait) fell from
+# 2.79 to 1.72 degrees at worst.
 CUT_COVER = (0.6, 0.95)
 YAW_ROLL = [1, 2]      # rotation-vector axes (image x right, y down, z away): about y is yaw, about z roll
+
+
 def pose_trust(seen: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """(T,) how far each frame's yaw and roll can be trusted: 1 where its rigid points (`weights`)
     lie in the picture (`seen`: (T, N) seen_share) by CUT_COVER[1] and more, 0 at CUT_COVER[0] and
