@@ -88,8 +88,7 @@ def seen_share(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray
     return np.clip(np.nan_to_num(inside, nan=0.0) / (EDGE_MARGIN * np.maximum(size, 1.0)), 0.0, 1.0)
 
 
-def in_picture(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """(T,) float32: the mean seen_share of each frame's face-mesh points, 1 for a face wholly in
-    the picture."""
-    return seen_share(np.asarray(landmarks)[:, :MESH_POINTS], image_size).mean(1).astype(np.float32)
-
+def in_picture(seen: np.ndarray) -> np.ndarray:
+    """(T,) float32: the mean of each frame's face-mesh points' `seen` (T, N >= MESH_POINTS)
+    seen_share, 1 for a face wholly in the picture."""
+    return np.asarray(seen)[:, :MESH_POINTS].mean(1).astype(np.float32)

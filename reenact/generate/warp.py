@@ -591,8 +591,7 @@ class WarpEngine:
             # out of the way of a yawning chin, the head ring folded over a still fade ring on
             # d18-pan; taken from the last, widest motion, the collar jumped for two frames)
             for keep in (1.0, 0.75, 0.5, 0.25, 0.0):
-                kept_head = _kept_outside(keep * mild[0] + (1 - keep) * self.head_ring, self.head_ring,
-                                          face[self.oval_idx], self.src_pts[self.oval_idx], YIELD_SHARE)
+                kept_head = self._outside_oval(keep * mild[0] + (1 - keep) * self.head_ring, face, YIELD_SHARE)
                 kept_fade = _kept_outside(keep * mild[1] + (1 - keep) * self.fade_ring, self.fade_ring,
                                           kept_head, self.head_ring, YIELD_SHARE)
                 dst = np.concatenate([face, kept_head, kept_fade, self.frame])
@@ -612,20 +611,16 @@ class WarpEngine:
         length = np.linalg.norm(expected, axis=1)
         along = expected / np.maximum(length, 1e-9)[:, None]
         least = MIN_OVAL_EDGE * length
-        oval = face[loop]
-        short = least - ((np.roll(oval, -1, axis=0) - oval) * along).sum(1)
-        if not (short > 0).any():
-            return face
-        face = face.copy()
+        out = face
         for _ in range(passes):
-            oval = face[loop]
+            oval = out[loop]
             short = np.maximum(least - ((np.roll(oval, -1, axis=0) - oval) * along).sum(1), 0.0)
             if not short.any():
                 break
+            out = out.copy() if out is face else out       # a target that crosses nothing stays as it is
             push = 0.5 * short[:, None] * along
-            oval = oval - push + np.roll(push, 1, axis=0)
-            face[loop] = oval
-        return face
+            out[loop] = oval - push + np.roll(push, 1, axis=0)
+        return out
 
     @staticmethod
     def _ring_motion(outline: np.ndarray, shift: np.ndarray, follow: np.ndarray, ring: np.ndarray) -> np.ndarray:
@@ -633,10 +628,10 @@ class WarpEngine:
         the outline motion (the turn)."""
         return ring + shift + follow[:, None] * (_apply(outline, ring) - ring - shift)
 
-    def _outside_oval(self, head_ring: np.ndarray, face: np.ndarray) -> np.ndarray:
-        """The head ring pushed outwards where it comes closer than half its source offset to
+    def _outside_oval(self, head_ring: np.ndarray, face: np.ndarray, share: float = 0.5) -> np.ndarray:
+        """The head ring pushed outwards where it comes closer than `share` of its source offset to
         the face oval (a dropping jaw, a turning cheek), so the oval never crosses it."""
-        return _kept_outside(head_ring, self.head_ring, face[self.oval_idx], self.src_pts[self.oval_idx])
+        return _kept_outside(head_ring, self.head_ring, face[self.oval_idx], self.src_pts[self.oval_idx], share)
 
     def _source_vertices(self) -> np.ndarray:
         return np.concatenate([self.src_pts[:self.n_face] + self.lip_shift, self.head_ring, self.fade_ring, self.frame,

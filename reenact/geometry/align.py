@@ -171,6 +171,13 @@ def _shots(track: HeadTrack) -> np.ndarray | None:
     return shot if shot.size and shot.max() > shot.min() else None
 
 
+def _in_picture(track: HeadTrack) -> np.ndarray:
+    """(T,) the share of the face each frame shows (the trackers' `in_picture`); all of it for a
+    track from before they recorded it."""
+    shown = track.params.get("in_picture")
+    return np.ones(len(track)) if shown is None else np.asarray(shown, np.float64).reshape(len(track))
+
+
 def _cuts(shots: np.ndarray | None) -> np.ndarray | None:
     """(T,) bool: the first frame of every shot after the first."""
     return None if shots is None else np.r_[False, np.diff(shots) != 0]
@@ -235,11 +242,10 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
             # one (in each shot: after a cut the head may be seen from another camera)
             src_jaw = _frames(source, "jaw", "source", 3)[i_src]
             features = np.c_[d["expression"], 10 * d["jaw"]]
-            shown = driving.params.get("in_picture")
-            shown = None if shown is None or len(shown) != n else np.asarray(shown, np.float64)
+            shown = _in_picture(driving)
             ref = shot_references(lambda shot: closest_frame(np.r_[src_exp, 10 * src_jaw], features[shot], weights=1.0,
                                                              turn=turn_from_rest(d["global_rot"][shot]),
-                                                             in_picture=None if shown is None else shown[shot]),
+                                                             in_picture=shown[shot]),
                                   shots, n)
         else:
             ref = np.full(n, _check_index(options.reference_frame, n, "reference frame"))
@@ -312,7 +318,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     scale_s = float(_param(source, "scale", "source").reshape(-1)[i_src])
     if canon_s.shape != canon_d.shape[1:]:
         raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
-    ref = _mesh_reference(canon_s, canon_d, rot_d, options, shots, driving.params.get("in_picture"))
+    ref = _mesh_reference(canon_s, canon_d, rot_d, options, shots, _in_picture(driving))
     size_s = _spread(canon_s)
     refs, of_frame = np.unique(ref, return_inverse=True)
     size_ref = np.array([_spread(np.asarray(canon_d[r], np.float64)) for r in refs])[of_frame]
@@ -358,7 +364,7 @@ def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, rot_d: np.ndarray,
                     shots: np.ndarray | None = None, in_picture: np.ndarray | None = None) -> np.ndarray:
     """(T,) the driving frame each frame's relative motion is measured from (motion.closest_frame),
     one per shot (each shot's own); `rot_d` (T, 3) the driving head's rotations, `in_picture` (T,)
-    how much of the face each frame shows (tracks from before it have none)."""
+    how much of the face each frame shows (None: all of it)."""
     n = len(canon_d)
     if options.reference != "auto":
         return np.full(n, _check_index(options.reference_frame, n, "reference frame"))
@@ -372,8 +378,8 @@ def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, rot_d: np.ndarray,
         speed[shot.start] = speed[min(shot.start + 1, shot.stop - 1)] if shot.stop - shot.start > 1 else 0.0
     own = mesh_expression_features(canon_s)
     jaw_at_rest = own[0] < CLOSED_MOUTH       # an open source mouth has its jaw dropped: no jaw term
-    shown = None if in_picture is None or len(in_picture) != n else np.asarray(in_picture, np.float64)
     return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot],
                                                       jaw=jaw[shot] if jaw_at_rest else None,
                                                       turn=turn_from_rest(rot_d[shot]),
-                                                      in_picture=None if shown is None else shown[shot]), shots, n)
+                                                      in_picture=None if in_picture is None else in_picture[shot]),
+                           shots, n)

@@ -175,7 +175,7 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
         cost = cost + JAW_WEIGHT * np.maximum(drop - JAW_SLACK, 0.0)
     if turn is not None:
         cost = cost + TURN_WEIGHT * np.maximum(np.asarray(turn, np.float64) - TURN_SLACK, 0.0)
-    if in_picture is not None and len(in_picture) == len(cost):
+    if in_picture is not None:
         shown = np.asarray(in_picture, np.float64)
         cost = np.where(shown >= shown.max() - IN_PICTURE_SLACK, cost, np.inf)
     return int(np.argmin(cost))

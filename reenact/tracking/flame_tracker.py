@@ -172,8 +172,8 @@ class FlameTracker:
         # past the picture's edge (a pan, a head at the border) MediaPipe guesses the face, and its
         # guess follows the expression poorly: the fit leans on the points it sees, and FLAME
         # completes the rest (BENCHMARKS.md, fourteenth stop)
-        seen = seen_share(face_track.landmarks, face_track.image_size)[:, self.lset.mediapipe_index]
-        seen = GUESSED_WEIGHT + (1.0 - GUESSED_WEIGHT) * seen
+        shown = seen_share(face_track.landmarks, face_track.image_size)
+        seen = GUESSED_WEIGHT + (1.0 - GUESSED_WEIGHT) * shown[:, self.lset.mediapipe_index]
         frame_ok = valid.sum(axis=1) >= 6
         if not frame_ok.any():
             raise NoFaceError("no frame of the face track has landmarks; nothing to track")
@@ -230,7 +230,7 @@ class FlameTracker:
                     "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
                     "cam": f32(np.concatenate([scale[:, None], translation], axis=1)),
-                    "in_picture": in_picture(face_track.landmarks, face_track.image_size), **shots},
+                    "in_picture": in_picture(shown), **shots},
             fps=float(face_track.fps), image_size=tuple(face_track.image_size), crop_size=int(face_track.crop_size),
             crop_transforms=np.asarray(face_track.crop_transforms, np.float32), residuals=residuals,
             meta={"flame_model": self.head.model.data.source, "landmarks": f"{len(self.lset.kind)} points",

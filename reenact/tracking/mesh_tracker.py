@@ -179,7 +179,7 @@ class MeshTracker:
             progress(n, n)
         params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
                   "scale": scale.astype(np.float32), "canonical": canonical,
-                  "in_picture": in_picture(face_track.landmarks, face_track.image_size)}
+                  "in_picture": in_picture(seen)}
         if shots is not None:
             params["shot"] = shots
         return HeadTrack(
