@@ -102,6 +102,13 @@ def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool
     return near_enough and width >= MIN_DRIVING_MOUTH
 
 
+# Lips darker than this share of the skin's lightness are taken as hidden (ramping between the two):
+# a moustache measured 0.41, real lips 0.60-0.88
+HIDDEN_LIPS = (0.45, 0.55)
+# Lips' RGB as a share of the skin's, in the six colour photos of ../shared (0.76-0.92, 0.49-0.66, 0.43-0.65)
+LIP_FROM_SKIN = (0.85, 0.53, 0.50)
+
+
 def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarray]:
     """Interior colours from the source's own lips and skin, so they sit in its lighting and colour
     balance: cavity, tongue, gum, teeth (a greyscale source gets grey ones)."""
@@ -110,9 +117,18 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
     cv2.fillPoly(mask, [np.round(points[list(contour("lips_outer")), :2]).astype(np.int32)], 1)
     cv2.fillPoly(mask, [np.round(points[lips_inner, :2]).astype(np.int32)], 0)
     lip = source[mask > 0].reshape(-1, 3).astype(np.float64)
-    lip = np.median(lip, 0) if len(lip) else np.array([150.0, 80.0, 80.0])
     skin = skin_colour(source, points)
     grey = skin.mean()
+    # lips hidden under a moustache or in deep shadow read as hair or shadow: the interior took Einstein's
+    # moustache colour, a grey-brown tube. Real lips measure 0.6-0.9 of the skin's lightness (nine
+    # portraits); below HIDDEN_LIPS the lips' colour gives way to a lip colour made from the skin's
+    # (LIP_FROM_SKIN, as much as the skin has colour at all: a greyscale source stays grey)
+    colourful = float(np.clip((skin.max() - skin.min()) / 30.0, 0.0, 1.0))
+    lip_like = skin * ((1 - colourful) * float(np.mean(LIP_FROM_SKIN)) + colourful * np.asarray(LIP_FROM_SKIN))
+    lip = np.median(lip, 0) if len(lip) else lip_like
+    seen = float(np.clip((luminance(lip) / max(float(luminance(skin)), 1.0) - HIDDEN_LIPS[0])
+                         / (HIDDEN_LIPS[1] - HIDDEN_LIPS[0]), 0.0, 1.0))
+    lip = seen * lip + (1 - seen) * lip_like
     # teeth: light whatever the skin (darker skin, relatively lighter teeth), with most of the skin's
     # tint (teeth in real clips measure as warm as the skin around them; less reads lilac-grey)
     teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + 0.75 * (skin - grey), 0, 255)

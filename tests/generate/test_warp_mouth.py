@@ -219,3 +219,22 @@ def test_the_driving_clip_is_not_read_again_when_its_mouths_cannot_be_used(portr
         reads.clear()
         out = list(WarpGenerator(options).frames(source, aligned, pasteback=True))
         assert len(out) == 2 and bool(reads) == read, options
+
+
+def test_lips_hidden_under_a_moustache_do_not_colour_the_interior(portrait):
+    from reenact.generate.warp_mouth import mouth_colours
+
+    image, pts = portrait
+    lips = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(lips, [np.round(pts[list(contour("lips_outer")), :2]).astype(np.int32)], 1)
+    seen = mouth_colours(image, pts[:, :2])
+    # the same face with its lips under dark grey-brown hair (Einstein's measured 0.41 of his skin)
+    hidden = image.copy()
+    hidden[lips > 0] = (70, 58, 50)
+    covered = mouth_colours(hidden, pts[:, :2])
+    # the tongue stays red like lips (R well over G), not the hair's grey-brown, and near the lips' own
+    assert covered["tongue"][0] > 1.3 * covered["tongue"][1]
+    assert np.abs(covered["tongue"] - seen["tongue"]).max() < 40      # the hair's own colour: 78 off
+    # on a greyscale copy the made-up lip colour is grey
+    grey = cv2.cvtColor(cv2.cvtColor(hidden, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    assert np.ptp(mouth_colours(grey, pts[:, :2])["tongue"]) < 1e-6
