@@ -589,7 +589,8 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     out = [Pair(f"{s.stem}_{c.stem}", "plain", s, c) for c in clips for s in chosen[c.stem]]
     if variants is not None and variants.is_dir():
         for c in clips:
-            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn", "tilt")):
+            for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn", "tilt",
+                                     "wide", "tall")):
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 if not clip.is_file():
                     continue
@@ -685,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, self, selfopen, selfblink, turn, tilt); default all")
+                    " flip, hand, recut, grey, padded, self, selfopen, selfblink, turn, tilt, wide, tall); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip and every variant of it (default: two per clip, one per variant)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

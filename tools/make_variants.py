@@ -10,6 +10,8 @@ not transferred to the source's head):
     open   the clip trimmed to start where the mouth is most open in its first seconds
     flip   mirrored left-right
     hand   a hand (a skin-coloured patch with finger creases) over the mouth for HAND_FRAMES
+    wide   the clip small in a landscape 1280x720 frame, off-centre (the rest its blurred border)
+    tall   the clip in the upper third of a portrait 720x1280 phone frame (likewise)
     turn   the clip redrawn by reenact's warp engine from its own first frame, its head turned
            TURN_YAW to each side and back on top of its own motion (no shared clip turns past 11°)
 Source variants of each portrait: `grey` (greyscale in three channels) and `padded` (the portrait
@@ -28,8 +30,11 @@ import cv2
 import numpy as np
 
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand", "turn", "tilt")
-CAMERA_VARIANTS = ("zoom", "pan", "shake", "cut", "tilt")   # only the camera moved: the plain clip is the truth
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand", "turn", "tilt", "wide", "tall")
+# only the camera moved, or the frame around it changed: the plain clip is the truth
+CAMERA_VARIANTS = ("zoom", "pan", "shake", "cut", "tilt", "wide", "tall")
+# (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
+FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
 TURN_YAW = 35.0              # degrees each way of a `turn` variant: the issue's largest yaw
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
@@ -67,6 +72,21 @@ def camera(kind: str, t: int, n: int, size: tuple[int, int], seed: int = 0) -> n
         m[:, 2] += (0.08 * w, 0.05 * h)
         return m
     return np.float64([[1, 0, 0], [0, 1, 0]])
+
+
+def framed(frame: np.ndarray, kind: str) -> np.ndarray:
+    """The frame placed in a larger landscape or portrait canvas (FRAMED), the rest of the canvas its
+    border stretched out and blurred, as in a video with a far wider or taller view than a face crop."""
+    cw, ch, share, (cx, cy) = FRAMED[kind]
+    h, w = frame.shape[:2]
+    size = int(round(share * ch))
+    small = cv2.resize(frame, (size * w // h, size), interpolation=cv2.INTER_AREA)
+    sh, sw = small.shape[:2]
+    x0, y0 = int(cx * cw - sw / 2), int(cy * ch - sh / 2)
+    canvas = cv2.copyMakeBorder(small, y0, ch - sh - y0, x0, cw - sw - x0, cv2.BORDER_REPLICATE)
+    canvas = cv2.GaussianBlur(canvas, (0, 0), 8)
+    canvas[y0:y0 + sh, x0:x0 + sw] = small
+    return canvas
 
 
 def read_frames(path: Path, start: int, count: int) -> list[np.ndarray]:
@@ -109,6 +129,8 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
                 yield np.ascontiguousarray(frame[:, ::-1])
             elif kind in ("open", "hand", "recut", "turn"):
                 yield frame
+            elif kind in FRAMED:
+                yield framed(frame, kind)
             else:
                 yield cv2.warpAffine(frame, camera(kind, t, len(clip), (h, w), seed), (w, h),
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
