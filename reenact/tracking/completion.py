@@ -12,6 +12,9 @@ in two steps:
    blendshapes, fitted over the frames of the clip that show the point. The blendshapes are read
    from the whole face MediaPipe sees, and hold up where its landmarks do not: jawOpen on d11-tilt
    correlates 0.90 with d11's.
+
+Both trackers also hold the turn of a face the picture cuts (`pose_trust`, `held_where_cut`):
+MediaPipe reads such a face as turned away from the edge.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import warnings
 import numpy as np
 
 from ..faces.landmarker import blendshape_names
+from ..faces.shots import each_shot
 from ..faces.topology import MESH_POINTS, load_canonical_face, mirror_partners
 from ..io.memory import blocks
+from .confidence import hold_through
 
 N_MESH = MESH_POINTS
 FRAME_BLOCK = 256
@@ -123,3 +128,36 @@ def complete_from_blendshapes(canonical: np.ndarray, seen: np.ndarray, blendshap
         own = canonical[:, point].astype(np.float64)
         canonical[:, point] = own + left[:, None] * (design @ coef - own)
     return canonical
+
+
+# A frame whose rigid points lie in the picture by less than CUT_COVER[1] (weighted share, seen_share)
+# has its yaw and roll drawn towards those of the frames around it that show the whole face, all the
+# way at CUT_COVER[0]. MediaPipe reads a face the frame's edge cuts as turned away from the edge:
+# on d11 panned half a frame, yaw off by a median 5.3 and up to 11 degrees (pitch 1.3) where the
+# picture showed under 0.8 of the face, even fitted on the seen points alone (they are placed as on
+# a turned face too). Held, the output's yaw error on the pan variants (every portrait) fell from
+# 2.79 to 1.72 degrees at worst.
+CUT_COVER = (0.6, 0.95)
+YAW_ROLL = [1, 2]      # rotation-vector axes: about y (down, or FLAME's up) is yaw, about z (depth) roll
+
+
+def pose_trust(seen: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(T,) how far each frame's yaw and roll can be trusted: 1 where its rigid points (`weights`)
+    lie in the picture (`seen`: (T, N) seen_share) by CUT_COVER[1] and more, 0 at CUT_COVER[0] and
+    less, linear between."""
+    lo, hi = CUT_COVER
+    cover = (seen[:, :len(weights)] * weights).sum(1) / weights.sum()
+    return np.clip((cover - lo) / (hi - lo), 0.0, 1.0)
+
+
+def held_where_cut(rotvec: np.ndarray, trust: np.ndarray, shots: np.ndarray | None) -> np.ndarray:
+    """(T, 3) rotation vectors with yaw and roll blended, by 1 - `trust`, towards their linear
+    interpolation between the nearest fully trusted frames of the same shot (held at its ends); a
+    shot with no such frame keeps its own."""
+    def shot(part: np.ndarray) -> np.ndarray:
+        values, weight = part[:, :3], part[:, 3:]
+        held = hold_through(values, weight[:, 0] < 1.0)
+        out = values.copy()
+        out[:, YAW_ROLL] = weight * values[:, YAW_ROLL] + (1.0 - weight) * held[:, YAW_ROLL]
+        return np.c_[out, weight]
+    return each_shot(shot, np.c_[rotvec, trust], shots)[:, :3]

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
+from scipy.ndimage import minimum_filter1d
 
 from ..errors import NoFaceError
 from ..faces.shots import shot_ids
@@ -39,8 +40,10 @@ from ..schema import FlameFitSettings
 from ..threads import torch_threads
 from .flame_closed_form import REF, T_UNIT, FrameParams, LandmarkMaps, so3_log, world_landmarks
 from .flame_solver import FitWeights, FrameFitter, History, Observations
+from .completion import held_where_cut, pose_trust
 from .confidence import hold_unreliable_frames, mouth_evidence
 from .geometry import FLIP_YZ, mediapipe_rotation_in_crop, similarity_procrustes
+from .mesh_tracker import canonical_reference
 from .types import HeadTrack
 
 log = logging.getLogger("reenact")
@@ -51,6 +54,9 @@ Frames = Callable[[], Iterable[np.ndarray]]   # a fresh iterator over the track'
 # the head's pose: left out altogether, a half face's rotation was worse (synthetic head, jaw
 # opening, a guessed neutral half: rotation 1.44 -> 1.96 degrees; at a quarter 1.26).
 GUESSED_WEIGHT = 0.25
+# Frames either side of one whose face the edge cuts whose turn is held as well: the fit's rotation
+# smoothness carried an 8-degree misread 3-4 frames into the whole-face frames beside it (synthetic head)
+HOLD_REACH = 4
 
 
 def pick_device(name: str) -> torch.device:
@@ -224,10 +230,19 @@ class FlameTracker:
         # eyelids are reported, never rendered: alignment and the maps read "expression" only
         eyelids = {"eyelids": f32(out.expression[:, s.n_expression:])} if self.n_eyelids else {}
         shots = {"shot": shot_ids(face_track.cuts)} if face_track.cuts is not None else {}
+        # a face the picture's edge cuts fits as turned away from it, as MediaPipe reads it (the guessed
+        # points, a quarter of the weight, still pull): its yaw and roll are held from the frames of
+        # the shot that show the whole face, as the mesh tracker's (the expression keeps the fit's own).
+        # The fit's rotation smoothness carries the misread turn into the frames beside a cut one,
+        # so they are held too (HOLD_REACH)
+        # (a frame without landmarks is bridged by the fit's smoothness, not held: nothing misread it)
+        trust = np.where(frame_ok, pose_trust(shown, canonical_reference()[1]), 1.0)
+        trust = minimum_filter1d(trust, 2 * HOLD_REACH + 1, mode="nearest")
+        global_rot = held_where_cut(so3_log(rot).numpy(), trust, shots.get("shot"))
         return HeadTrack(
             backend=self.name, geometry=self.geometry,
             params={"shape": f32(shape.cpu()), "expression": f32(out.expression[:, :s.n_expression]), **eyelids,
-                    "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(so3_log(rot)),
+                    "jaw": f32(clamp_jaw(so3_log(jaw).numpy(), s.jaw_side_limit)), "global_rot": f32(global_rot),
                     "neck": np.zeros((n, 3), np.float32), "eyes": np.zeros((n, 6), np.float32),
                     "cam": f32(np.concatenate([scale[:, None], translation], axis=1)),
                     "in_picture": in_picture(shown), **shots},

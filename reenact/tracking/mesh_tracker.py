@@ -16,14 +16,14 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..errors import NoFaceError
-from ..faces.shots import each_shot, shot_ids
+from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
 from ..faces.topology import MESH_POINTS, load_canonical_face
 from ..faces.visibility import in_picture, seen_share
 from ..io.memory import blocks
 from ..schema import MeshSettings
-from .completion import complete_from_blendshapes, complete_from_mirror
-from .confidence import hold_through, hold_unreliable_frames, mouth_evidence
+from .completion import complete_from_blendshapes, complete_from_mirror, held_where_cut, pose_trust
+from .confidence import hold_unreliable_frames, mouth_evidence
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
 
@@ -47,39 +47,6 @@ def canonical_reference() -> tuple[np.ndarray, np.ndarray]:
     near_lid = np.linalg.norm(v[:, None] - v[_EYELIDS][None], axis=-1).min(axis=1) < 0.6
     rigid = (v[:, 1] >= -1.2) & ~near_brow & ~near_lid
     return v @ FLIP_YZ, rigid.astype(np.float64)
-
-
-# A frame whose rigid points lie in the picture by less than CUT_COVER[1] (weighted share, seen_share)
-# has its yaw and roll drawn towards those of the frames around it that show the whole face, all the
-# way at CUT_COVER[0]. MediaPipe reads a face the frame's edge cuts as turned away from the edge:
-# on d11 panned half a frame, yaw off by a median 5.3 and up to 11 degrees (pitch 1.3) where the
-# picture showed under 0.8 of the face, even fitted on the seen points alone (they are placed as on
-# a turned face too). Held, the output's yaw error on the pan variants (every portrait) fell from
-# 2.79 to 1.72 degrees at worst.
-CUT_COVER = (0.6, 0.95)
-YAW_ROLL = [1, 2]      # rotation-vector axes (image x right, y down, z away): about y is yaw, about z roll
-
-
-def pose_trust(seen: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(T,) how far each frame's yaw and roll can be trusted: 1 where its rigid points (`weights`)
-    lie in the picture (`seen`: (T, N) seen_share) by CUT_COVER[1] and more, 0 at CUT_COVER[0] and
-    less, linear between."""
-    lo, hi = CUT_COVER
-    cover = (seen[:, :len(weights)] * weights).sum(1) / weights.sum()
-    return np.clip((cover - lo) / (hi - lo), 0.0, 1.0)
-
-
-def held_where_cut(rotvec: np.ndarray, trust: np.ndarray, shots: np.ndarray | None) -> np.ndarray:
-    """(T, 3) rotation vectors with yaw and roll blended, by 1 - `trust`, towards their linear
-    interpolation between the nearest fully trusted frames of the same shot (held at its ends); a
-    shot with no such frame keeps its own."""
-    def shot(part: np.ndarray) -> np.ndarray:
-        values, weight = part[:, :3], part[:, 3:]
-        held = hold_through(values, weight[:, 0] < 1.0)
-        out = values.copy()
-        out[:, YAW_ROLL] = weight * values[:, YAW_ROLL] + (1.0 - weight) * held[:, YAW_ROLL]
-        return np.c_[out, weight]
-    return each_shot(shot, np.c_[rotvec, trust], shots)[:, :3]
 
 
 def _fill_invalid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -226,7 +226,7 @@ def test_a_face_the_pictures_edge_cuts_keeps_the_turn_of_the_frames_around_it():
     frame: yaw off by a median 5.3 degrees, up to 11). Where the picture shows less of the face's
     rigid points than CUT_COVER[1], yaw and roll are drawn towards the frames around it that show it
     all; pitch, and the frames that show the whole face, are the face's own."""
-    from reenact.tracking.mesh_tracker import pose_trust
+    from reenact.tracking.completion import pose_trust
     from reenact.faces.visibility import seen_share
 
     n = 60
