@@ -8,7 +8,9 @@ Two modes (guidance-maps.md §3 for the first):
   not apply. The mesh backend has no identity-free expression, so there "absolute" means the
   driving's head rotation as it is, with the expression still relative.
 * relative: the driving's change since a reference frame, applied to the source's own
-  expression and pose: expression offsets are added, rotations composed (delta · source).
+  expression and pose: expression offsets are added, rotations composed (delta · source). The
+  head's turn is measured from the pose the driver holds most in the shot (with the reference
+  chosen by expression; from a chosen reference frame, that frame's).
   `expression_scale` multiplies the expression, jaw and eye changes, `pose_scale` the head
   rotation, neck, translation and scale changes. Works for FLAME and the mesh backend.
 
@@ -35,7 +37,7 @@ from ..tracking.types import HeadTrack
 from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion,
                      gaze_at_rest, jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical,
                      uncross_lips)
-from .rotations import smooth, smooth_rotations, transfer_rotation, turn_from_rest
+from .rotations import rest_rotations, smooth, smooth_rotations, transfer_rotation, turn_from_rest
 
 MODES = ALIGN_MODES
 _RIGID_WEIGHTS = canonical_reference()[1]   # the mesh points expressions hardly move
@@ -253,7 +255,8 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
         for key, cols, factor in (("global_rot", slice(0, 3), a_pose), ("neck", slice(3, 6), a_pose),
                                   ("jaw", slice(6, 9), a_exp)):
             src_rot = _frames(source, key, "source", 3)[i_src]
-            pose[:, cols] = transfer_rotation(d[key], d[key][ref], src_rot, factor)
+            base = d[key][ref] if key == "jaw" else _pose_base(d[key], ref, options, shots)
+            pose[:, cols] = transfer_rotation(d[key], base, src_rot, factor)
         src_eyes = _frames(source, "eyes", "source", 6)[i_src]
         for cols in (slice(0, 3), slice(3, 6)):
             pose[:, slice(cols.start + 9, cols.stop + 9)] = transfer_rotation(
@@ -266,6 +269,18 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
     return AlignedFlame(shape=shape, expression=expression, pose=pose, cam=cam,
                         crop_transform=np.repeat(src_crop[None], n, 0), crop_size=int(source.crop_size),
                         tex=tex, light=light, mode=mode)
+
+
+def _pose_base(rotvecs: np.ndarray, ref: np.ndarray, options: AlignOptions, shots: np.ndarray | None) -> np.ndarray:
+    """(T, 3) the driving head rotation each frame's turn is measured from: with the reference
+    chosen by expression (`auto`), the pose its shot holds most (`rest_rotations`), so the source
+    keeps its own pose while the driver holds his; a chosen `reference_frame`, that frame's. The
+    frame of the nearest expression may be turned: a clip turning 35 degrees each way gave s6 a
+    reference 7.7 degrees off the driver's rest, and the statue turned 7.7 degrees more than it
+    faced in its photo in every frame, further into the turn's stretch on one side."""
+    if options.reference != "auto":
+        return rotvecs[ref]
+    return rest_rotations(rotvecs, shots)
 
 
 def _relative_flame_camera(drv_cam, drv_crop, drv_crop_size, ref, src_cam, src_crop, factor,
@@ -325,7 +340,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     if mode == "absolute":   # the driving's head rotation as it is; no identity-free expression here
         rotation = rot_d.copy()
     else:
-        rotation = transfer_rotation(rot_d, rot_d[ref], rot_s, a_pose)
+        rotation = transfer_rotation(rot_d, _pose_base(rot_d, ref, options, shots), rot_s, a_pose)
 
     src_crop = np.asarray(source.crop_transforms, np.float64)[i_src]
     translation = np.repeat(trans_s[None], n, 0)

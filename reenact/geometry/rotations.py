@@ -14,11 +14,26 @@ def relative_rotation(rotvec_t: np.ndarray, rotvec_ref: np.ndarray) -> Rotation:
     return Rotation.from_rotvec(rotvec_t) * Rotation.from_rotvec(rotvec_ref).inv()
 
 
-def turn_from_rest(rotvecs: np.ndarray) -> np.ndarray:
-    """(T,) degrees each head rotation (T, 3 axis-angle) is turned from their mean."""
+def rest_rotation(rotvecs: np.ndarray) -> np.ndarray:
+    """(3,) axis-angle: the pose a head holds most among its rotations (T, 3), the median of each
+    component of their turns from their mean (a look away for part of a clip moves a mean, not
+    this)."""
     rotvecs = np.asarray(rotvecs, np.float64).reshape(-1, 3)
-    rest = Rotation.from_rotvec(rotvecs).mean().as_rotvec()
-    return np.degrees(relative_rotation(rotvecs, rest).magnitude())
+    mean = Rotation.from_rotvec(rotvecs).mean()
+    turns = relative_rotation(rotvecs, mean.as_rotvec()).as_rotvec()
+    return (Rotation.from_rotvec(np.median(turns, axis=0)) * mean).as_rotvec()
+
+
+def rest_rotations(rotvecs: np.ndarray, shots: np.ndarray | None = None) -> np.ndarray:
+    """(T, 3): each frame's shot's `rest_rotation` (faces/shots.py; one shot without `shots`)."""
+    return each_shot(lambda part: np.broadcast_to(rest_rotation(part), part.shape).copy(),
+                     np.asarray(rotvecs, np.float64).reshape(-1, 3), shots)
+
+
+def turn_from_rest(rotvecs: np.ndarray) -> np.ndarray:
+    """(T,) degrees each head rotation (T, 3 axis-angle) is turned from their `rest_rotation`."""
+    rotvecs = np.asarray(rotvecs, np.float64).reshape(-1, 3)
+    return np.degrees(relative_rotation(rotvecs, rest_rotation(rotvecs)).magnitude())
 
 
 def scaled(rotation: Rotation, factor: float) -> Rotation:

@@ -71,7 +71,8 @@ def test_relative_mode_moves_the_source_head_with_the_driving_change(toy_flame):
     d["cam"][:] = d["cam"][0]
     driving.crop_transforms[:] = driving.crop_transforms[0]
     p["global_rot"][0], p["neck"][0], p["eyes"][0] = d["global_rot"][0], 0, 0
-    maps = _frames(align(source, driving, AlignOptions(mode="relative")), toy_flame)
+    # frame 0 the reference, of the expression and of the turn (auto: the turn from the shot's rest)
+    maps = _frames(align(source, driving, AlignOptions(mode="relative", reference="frame")), toy_flame)
     from scipy.spatial.transform import Rotation
 
     for t in range(4):
