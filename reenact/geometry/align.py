@@ -34,9 +34,9 @@ from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, followed_motion,
-                     gaze_at_rest, jaw_drop, lip_floor, mesh_expression_features, shot_references, steady_canonical,
-                     uncross_lips)
+from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, eye_width,
+                     followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lip_floor, mesh_expression_features,
+                     shot_references, steady_canonical, uncross_lips)
 from .rotations import rest_rotations, smooth, smooth_rotations, transfer_rotation, turn_from_rest
 
 MODES = ALIGN_MODES
@@ -337,6 +337,9 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     size_s = _spread(canon_s)
     refs, of_frame = np.unique(ref, return_inverse=True)
     size_ref = np.array([_spread(np.asarray(canon_d[r], np.float64)) for r in refs])[of_frame]
+    with_irises = canon_s.shape[0] >= 478
+    if with_irises:
+        eyes_ref = np.array([eye_width(canon_d[r]) for r in refs])[of_frame]
     if mode == "absolute":   # the driving's head rotation as it is; no identity-free expression here
         rotation = rot_d.copy()
     else:
@@ -366,6 +369,9 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (
             size_s / size_ref[part, None, None])
         canonical = uncross_lips(canonical, floor)
+        if with_irises:
+            canonical = gaze_by_eye_width(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref,
+                                          a_exp * eye_width(canon_s) / eyes_ref[part])
         points[part] = (scale[part, None, None] * np.einsum("tij,tnj->tni", rmat[part], canonical)
                         + translation[part, None, :])
     return AlignedMesh(points=points, crop_transform=np.repeat(src_crop[None], n, 0),

@@ -9,7 +9,7 @@ from toy_heads import flame_track, mesh_track, official_crop, random_flame_track
 
 from reenact.errors import InputError
 from reenact.geometry import AlignOptions, align
-from reenact.faces.topology import INNER_LIP_PAIRS
+from reenact.faces.topology import INNER_LIP_PAIRS, contour
 from reenact.geometry.motion import FollowOptions
 from reenact.geometry.rotations import smooth_rotations
 
@@ -189,8 +189,9 @@ def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_fl
 
     reference = d["canonical"][0].copy()
     reference[468:478] = gaze_at_rest(d["canonical"], np.zeros(5, int))[0]
-    # (random points cross their lips, which alignment refuses to do: they are left out here)
-    keep = np.setdiff1d(np.arange(478), np.ravel(INNER_LIP_PAIRS))
+    # (random points cross their lips, which alignment refuses to do: they are left out here; the
+    # irises move by eye widths, test_the_gaze_moves_the_iris_across_the_eye_as_far_as_the_drivers)
+    keep = np.setdiff1d(np.arange(468), np.ravel(INNER_LIP_PAIRS))
     for t in range(5):
         delta = Rotation.from_rotvec(d["rotation"][t]) * Rotation.from_rotvec(d["rotation"][0]).inv()
         # Undo the aligned pose with the expected rotation: what is left is the source's
@@ -308,6 +309,37 @@ def test_gaze_is_measured_from_where_the_driver_mostly_looks_not_the_reference_f
     still = align(source, short, AlignOptions(reference="frame", reference_frame=0))
     glance = still.points[:, 468, 0] - still.points[:, [33, 133], 0].mean(1)
     np.testing.assert_allclose(glance, rest + np.array([0.0, 4.0]), atol=1e-3)
+
+
+def test_the_gaze_moves_the_iris_across_the_eye_as_far_as_the_drivers():
+    """A gaze is seen as how far the iris goes across the eye. Carried in head sizes like the rest of
+    the face, a cartoon's big eyes took 0.74 of d0's gaze in eye widths. Here a source whose eyes
+    are 1.5x as wide (about their middles) as the driver's, on a head of the same size: a glance
+    of 0.3 cm moves its irises 0.45 cm, the same share of its eye; its eye corners do not move."""
+    from reenact.geometry.motion import IRISES, eye_width
+
+    face = _canonical_face()
+    wide = face.copy()
+    for iris, eye in IRISES:
+        ring = list(contour(eye))
+        middle = face[ring].mean(0)
+        wide[ring] = middle + 1.5 * (face[ring] - middle)
+        wide[iris] = middle + 1.5 * (face[iris] - middle)
+    assert eye_width(wide) == pytest.approx(1.5 * eye_width(face), rel=1e-6)
+    n = 30
+    frames = np.repeat(face[None], n, 0)
+    frames[10:15, 468:478, 0] += 0.3                                        # a glance aside (cm)
+    source = mesh_track(wide[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(frames, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 10.0),
+                         [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    out = align(source, driving, AlignOptions(smoothing=0.0))
+    gaze = out.points[:, 468, 0] - out.points[:, [33, 133], 0].mean(1)
+    spread = lambda p: np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean())      # noqa: E731
+    by_head_size = 10.0 * 0.3 * spread(wide) / spread(face)
+    assert by_head_size < 3.2                                               # what head sizes gave
+    np.testing.assert_allclose(gaze[10:15] - gaze[0], 10.0 * 0.45, atol=1e-3)   # 4.5 px at 10 px a cm
+    np.testing.assert_allclose(out.points[:, [33, 133, 362, 263]], out.points[:1, [33, 133, 362, 263]].repeat(n, 0),
+                               atol=1e-6)
 
 
 def test_absolute_mode_works_for_the_mesh_tracker_rotation_only():
