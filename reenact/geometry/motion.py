@@ -212,13 +212,18 @@ def gaze_by_eye_width(canonical: np.ndarray, source: np.ndarray, driving: np.nda
     `gain` (T,): the expression scale times the source's eye width over the reference's. A gaze
     is seen as how far the iris moves across the eye: carried in head sizes like the rest of the
     face, a cartoon's big eyes took 0.74 of d0's gaze in eye widths and a photo's 0.84."""
-    for k, (iris, eye) in enumerate(IRISES):
+    for iris, eye in IRISES:
         ring = list(contour(eye))
-        def offset(points):   # noqa: E306
-            return points[..., iris, :] - points[..., ring, :].mean(-2, keepdims=True)
-        canonical[:, iris] = (canonical[:, ring].mean(1, keepdims=True) + offset(source)
-                              + gain[:, None, None] * (offset(driving) - offset(reference)))
+        change = _iris_offset(driving, iris, ring) - _iris_offset(reference, iris, ring)
+        canonical[:, iris] = (canonical[:, ring].mean(1, keepdims=True) + _iris_offset(source, iris, ring)
+                              + gain[:, None, None] * change)
     return canonical
+
+
+def _iris_offset(points: np.ndarray, iris: np.ndarray, ring: list[int]) -> np.ndarray:
+    """The iris points' offsets from their eye's middle (the mean of its contour `ring`), in mesh
+    points (..., 478, 3)."""
+    return points[..., iris, :] - points[..., ring, :].mean(-2, keepdims=True)
 
 
 def gaze_at_rest(canonical: np.ndarray, ref_of: np.ndarray, shots: np.ndarray | None = None,
