@@ -34,10 +34,10 @@ from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, FollowOptions, closest_frame, eye_width,
+from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, FollowOptions, closest_frame, eye_width,
                      followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lip_floor, mesh_expression_features,
                      shot_references, steady_canonical, uncross_lips)
-from .rotations import rest_rotations, smooth, smooth_rotations, transfer_rotation, turn_from_rest
+from .rotations import rest_rotation, smooth, smooth_rotations, transfer_rotation, turn_from_rest
 
 MODES = ALIGN_MODES
 _RIGID_WEIGHTS = canonical_reference()[1]   # the mesh points expressions hardly move
@@ -273,14 +273,19 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
 
 def _pose_base(rotvecs: np.ndarray, ref: np.ndarray, options: AlignOptions, shots: np.ndarray | None) -> np.ndarray:
     """(T, 3) the driving head rotation each frame's turn is measured from: with the reference
-    chosen by expression (`auto`), the pose its shot holds most (`rest_rotations`), so the source
-    keeps its own pose while the driver holds his; a chosen `reference_frame`, that frame's. The
-    frame of the nearest expression may be turned: a clip turning 35 degrees each way gave s6 a
-    reference 7.7 degrees off the driver's rest, and the statue turned 7.7 degrees more than it
-    faced in its photo in every frame, further into the turn's stretch on one side."""
+    chosen by expression (`auto`), the pose its shot holds most (`rest_rotation`), so the source
+    keeps its own pose while the driver holds his; a chosen `reference_frame`, or a shot under
+    REST_FRAMES (a still's pair), the reference frame's. The frame of the nearest expression may
+    be turned: a clip turning 35 degrees each way gave s6 a reference 7.7 degrees off the driver's
+    rest, and the statue turned 7.7 degrees more than it faced in its photo in every frame,
+    further into the turn's stretch on one side."""
+    base = np.array(rotvecs[ref], np.float64)
     if options.reference != "auto":
-        return rotvecs[ref]
-    return rest_rotations(rotvecs, shots)
+        return base
+    for shot in shot_slices(shots, len(rotvecs)):
+        if shot.stop - shot.start >= REST_FRAMES:   # a still's pair has no pose it holds most: its reference's
+            base[shot] = rest_rotation(rotvecs[shot])
+    return base
 
 
 def _relative_flame_camera(drv_cam, drv_crop, drv_crop_size, ref, src_cam, src_crop, factor,

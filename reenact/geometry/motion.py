@@ -193,7 +193,9 @@ def shot_references(pick: Callable[[slice], int], shots: np.ndarray | None, n: i
 
 # Each iris (centre then its 4 ring points, MediaPipe 468-477) with its eye's contour.
 IRISES = ((np.arange(468, 473), "right_eye"), (np.arange(473, 478), "left_eye"))
-GAZE_REST_FRAMES = 25   # a shot shorter than this (a still driving's pair, a flash of a cut) keeps its reference's gaze
+# A shot shorter than this (a still driving's pair, a flash of a cut) shows no habit of gaze or pose
+# to measure from: it keeps its reference frame's own
+REST_FRAMES = 25
 
 
 EYE_CORNERS = ((33, 133), (362, 263))   # each eye's corners, in IRISES' order
@@ -235,7 +237,7 @@ def gaze_at_rest(canonical: np.ndarray, ref_of: np.ndarray, shots: np.ndarray | 
     Gaze measured from the reference frame's own took whatever glance that frame caught (the
     frame closest to the source's expression in d0 looked to one side, so the source looked the
     other way whenever the driver looked ahead); the median over the shot is where the driver
-    mostly looks, the camera in a talking clip. A shot under GAZE_REST_FRAMES has no such habit
+    mostly looks, the camera in a talking clip. A shot under REST_FRAMES has no such habit
     to measure (a still driving is the source's own face, then the still): its reference's own."""
     if canonical.shape[1] < 478:
         return None
@@ -249,7 +251,7 @@ def gaze_at_rest(canonical: np.ndarray, ref_of: np.ndarray, shots: np.ndarray | 
             offsets[part, 5 * k:5 * k + 5] = frames[:, iris] - middles[part, k, None]
     rest = np.empty((n, 10, 3))
     for shot in shot_slices(shots, n):
-        if shot.stop - shot.start >= GAZE_REST_FRAMES:
+        if shot.stop - shot.start >= REST_FRAMES:
             habit = np.median(offsets[shot], 0)          # (10, 3): the shot's
         else:
             habit = offsets[ref_of[shot]]                # (frames, 10, 3): each reference's own

@@ -24,12 +24,6 @@ def rest_rotation(rotvecs: np.ndarray) -> np.ndarray:
     return (Rotation.from_rotvec(np.median(turns, axis=0)) * mean).as_rotvec()
 
 
-def rest_rotations(rotvecs: np.ndarray, shots: np.ndarray | None = None) -> np.ndarray:
-    """(T, 3): each frame's shot's `rest_rotation` (faces/shots.py; one shot without `shots`)."""
-    return each_shot(lambda part: np.broadcast_to(rest_rotation(part), part.shape).copy(),
-                     np.asarray(rotvecs, np.float64).reshape(-1, 3), shots)
-
-
 def turn_from_rest(rotvecs: np.ndarray) -> np.ndarray:
     """(T,) degrees each head rotation (T, 3 axis-angle) is turned from their `rest_rotation`."""
     rotvecs = np.asarray(rotvecs, np.float64).reshape(-1, 3)
