@@ -34,10 +34,11 @@ from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, FollowOptions, closest_frame, eye_width,
-                     followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lip_floor, mesh_expression_features,
-                     shot_references, steady_canonical, uncross_lips)
-from .rotations import rest_rotation, smooth, smooth_rotations, transfer_rotation, turn_from_rest
+from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, closest_frame,
+                     eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lip_floor,
+                     mesh_expression_features, shot_references, steady_canonical, uncross_lips)
+from .rotations import (relative_rotation, rest_rotation, smooth, smooth_rotations, transfer_rotation,
+                        turn_from_rest)
 
 MODES = ALIGN_MODES
 _RIGID_WEIGHTS = canonical_reference()[1]   # the mesh points expressions hardly move
@@ -255,7 +256,7 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
         for key, cols, factor in (("global_rot", slice(0, 3), a_pose), ("neck", slice(3, 6), a_pose),
                                   ("jaw", slice(6, 9), a_exp)):
             src_rot = _frames(source, key, "source", 3)[i_src]
-            base = d[key][ref] if key == "jaw" else _pose_base(d[key], ref, options, shots)
+            base = d[key][ref] if key == "jaw" else _pose_base(d[key], ref, src_rot, options, shots)
             pose[:, cols] = transfer_rotation(d[key], base, src_rot, factor)
         src_eyes = _frames(source, "eyes", "source", 6)[i_src]
         for cols in (slice(0, 3), slice(3, 6)):
@@ -271,20 +272,28 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
                         tex=tex, light=light, mode=mode)
 
 
-def _pose_base(rotvecs: np.ndarray, ref: np.ndarray, options: AlignOptions, shots: np.ndarray | None) -> np.ndarray:
-    """(T, 3) the driving head rotation each frame's turn is measured from: with the reference
-    chosen by expression (`auto`), the pose its shot holds most (`rest_rotation`), so the source
-    keeps its own pose while the driver holds his; a chosen `reference_frame`, or a shot under
-    REST_FRAMES (a still's pair), the reference frame's. The frame of the nearest expression may
-    be turned: a clip turning 35 degrees each way gave s6 a reference 7.7 degrees off the driver's
-    rest, and the statue turned 7.7 degrees more than it faced in its photo in every frame,
-    further into the turn's stretch on one side."""
+def _pose_base(rotvecs: np.ndarray, ref: np.ndarray, source: np.ndarray, options: AlignOptions,
+               shots: np.ndarray | None) -> np.ndarray:
+    """(T, 3) the driving head rotation each frame's turn is measured from. With the reference
+    chosen by expression (`auto`), in each shot of REST_FRAMES or more: the pose the shot holds
+    most (`rest_rotation`) moved towards the source's own pose `source` (3,) by up to TURN_SLACK,
+    so the source keeps its own pose while the driver holds his, as near his own absolute pose as
+    that allows (a source that is one of the clip's frames, its own pose exactly). Otherwise (a
+    chosen `reference_frame`, a still's pair) the reference frame's. The frame of the nearest
+    expression may be turned: a clip turning 35 degrees each way gave s6 a reference 7.7 degrees
+    off the driver's rest, and the statue turned 7.7 degrees more than it faced in its photo in
+    every frame, further into the turn's stretch on one side; measured from the rest alone, a
+    self-reenactment was turned by its first frame's own offset from the rest throughout."""
     base = np.array(rotvecs[ref], np.float64)
     if options.reference != "auto":
         return base
     for shot in shot_slices(shots, len(rotvecs)):
-        if shot.stop - shot.start >= REST_FRAMES:   # a still's pair has no pose it holds most: its reference's
-            base[shot] = rest_rotation(rotvecs[shot])
+        if shot.stop - shot.start >= REST_FRAMES:
+            rest = rest_rotation(rotvecs[shot])
+            towards = relative_rotation(np.asarray(source, np.float64), rest).as_rotvec()
+            angle = float(np.degrees(np.linalg.norm(towards)))
+            step = Rotation.from_rotvec(towards * min(1.0, TURN_SLACK / max(angle, 1e-9)))
+            base[shot] = (step * Rotation.from_rotvec(rest)).as_rotvec()
     return base
 
 
@@ -348,7 +357,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     if mode == "absolute":   # the driving's head rotation as it is; no identity-free expression here
         rotation = rot_d.copy()
     else:
-        rotation = transfer_rotation(rot_d, _pose_base(rot_d, ref, options, shots), rot_s, a_pose)
+        rotation = transfer_rotation(rot_d, _pose_base(rot_d, ref, rot_s, options, shots), rot_s, a_pose)
 
     src_crop = np.asarray(source.crop_transforms, np.float64)[i_src]
     translation = np.repeat(trans_s[None], n, 0)

@@ -542,6 +542,17 @@ def test_the_head_turns_from_the_pose_the_driver_holds_most_not_the_reference_fr
     # a reference frame chosen by hand keeps its own pose as the rest (frame 12: the glance)
     chosen = yaw_of(align(source, driving, AlignOptions(smoothing=0.0, reference="frame", reference_frame=12)))
     assert chosen[~glance].max() == pytest.approx(-7.0, abs=0.1)
+    # the rest is moved towards the source's own pose, up to TURN_SLACK: a source turned as the
+    # glance is (one of the clip's own frames, say) turns exactly as the driver does
+    from reenact.geometry.motion import TURN_SLACK
+
+    for own, expected in ((7.0, 0.0), (-20.0, -20.0 + TURN_SLACK)):
+        turned = mesh_track(face[None], [[0.0, np.radians(own), 0.0]], [[256.0, 250.0, 0.0]], [10.0],
+                            [[[1.0, 0, 0], [0, 1.0, 0]]])
+        got = yaw_of(align(turned, driving, AlignOptions(smoothing=0.0)))
+        # at the driver's rest (frontal) the 7-degree source faces as he does; one turned 20 degrees
+        # comes 8 of them towards him (without: 7 and -20)
+        assert np.abs(got[~glance] - expected).max() < 0.1
 
 
 def test_the_reference_is_taken_where_the_face_is_in_the_picture():
