@@ -9,8 +9,9 @@ Two modes (guidance-maps.md §3 for the first):
   driving's head rotation as it is, with the expression still relative.
 * relative: the driving's change since a reference frame, applied to the source's own
   expression and pose: expression offsets are added, rotations composed (delta · source). The
-  head's turn is measured from the pose the driver holds most in the shot (with the reference
-  chosen by expression; from a chosen reference frame, that frame's).
+  head's turn is measured from the pose the driver holds most in the shot, moved towards the
+  source's own by up to 8 degrees (with the reference chosen by expression; from a chosen
+  reference frame, that frame's).
   `expression_scale` multiplies the expression, jaw and eye changes, `pose_scale` the head
   rotation, neck, translation and scale changes. Works for FLAME and the mesh backend.
 
