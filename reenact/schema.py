@@ -147,8 +147,8 @@ class AlignOptions(Section):
     mode: str = setting("auto", "auto (absolute for FLAME = the official split, relative for the mesh) | absolute"
                         " (mesh: the driving's rotation as it is) | relative", choices=ALIGN_MODES)
     reference: str = setting("auto", "relative: auto = the driving frame whose expression is closest to the source's"
-                             " (the head's turn from the pose its shot holds most) | frame = reference_frame",
-                             choices=REFERENCES)
+                             " (the head's turn from the pose its shot holds most, near the source's)"
+                             " | frame = reference_frame", choices=REFERENCES)
     reference_frame: int = setting(0, "reference=frame: driving frame taken as the neutral reference", lo=0)
     head_motion: str = setting("anchored", "anchored: the head stays on the body (rotation, expression, gaze only)"
                                " | follow: also a bounded, smoothed part of the driving head's movement and zoom",
