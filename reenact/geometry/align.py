@@ -279,11 +279,12 @@ def _pose_base(rotvecs: np.ndarray, ref: np.ndarray, source: np.ndarray, options
     chosen by expression (`auto`), in each shot of REST_FRAMES or more: the pose the shot holds
     most (`rest_rotation`) moved towards the source's own pose `source` (3,) by up to TURN_SLACK,
     so the source keeps its own pose while the driver holds his, as near his own absolute pose as
-    that allows (a source that is one of the clip's frames, its own pose exactly). Otherwise (a
-    chosen `reference_frame`, a still's pair) the reference frame's. The frame of the nearest
-    expression may be turned: a clip turning 35 degrees each way gave s6 a reference 7.7 degrees
-    off the driver's rest, and the statue turned 7.7 degrees more than it faced in its photo in
-    every frame, further into the turn's stretch on one side; measured from the rest alone, a
+    that allows (a source that is one of the clip's frames, its own pose exactly), or the
+    reference frame's pose where that is nearer the source's still. Otherwise (a chosen
+    `reference_frame`, a still's pair) the reference frame's. The frame of the nearest expression
+    may be turned: a clip turning 35 degrees each way gave s6 a reference 7.7 degrees off the
+    driver's rest, and the statue turned 7.7 degrees more than it faced in its photo in every
+    frame, further into the turn's stretch on one side; measured from the rest alone, a
     self-reenactment was turned by its first frame's own offset from the rest throughout."""
     base = np.array(rotvecs[ref], np.float64)
     if options.reference != "auto":
@@ -294,7 +295,12 @@ def _pose_base(rotvecs: np.ndarray, ref: np.ndarray, source: np.ndarray, options
             towards = relative_rotation(np.asarray(source, np.float64), rest).as_rotvec()
             angle = float(np.degrees(np.linalg.norm(towards)))
             step = Rotation.from_rotvec(towards * min(1.0, TURN_SLACK / max(angle, 1e-9)))
-            base[shot] = (step * Rotation.from_rotvec(rest)).as_rotvec()
+            moved = (step * Rotation.from_rotvec(rest)).as_rotvec()
+            # the reference frame's own pose where it is nearer still (a self-reenactment from a
+            # frame turned further than TURN_SLACK from the rest)
+            own = base[shot.start]
+            if relative_rotation(own, source).magnitude() >= relative_rotation(moved, source).magnitude():
+                base[shot] = moved
     return base
 
 
