@@ -553,6 +553,16 @@ def test_the_head_turns_from_the_pose_the_driver_holds_most_not_the_reference_fr
         # at the driver's rest (frontal) the 7-degree source faces as he does; one turned 20 degrees
         # comes 8 of them towards him (without: 7 and -20)
         assert np.abs(got[~glance] - expected).max() < 0.1
+    # a source that is the clip's glance frame itself, turned 12 degrees (past TURN_SLACK from the
+    # rest): the reference is that frame, nearer the source's pose than the rest moved 8 degrees,
+    # and the source turns exactly as the clip does
+    far = mesh_track(face[None], [[0.0, np.radians(12.0), 0.0]], [[256.0, 250.0, 0.0]], [10.0],
+                     [[[1.0, 0, 0], [0, 1.0, 0]]])
+    wider = mesh_track(_open_jaw(face, amount), np.c_[np.zeros(n), np.radians(np.where(glance, 12.0, 0.0)),
+                                                      np.zeros(n)],
+                       np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 9.0), [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    got = yaw_of(align(far, wider, AlignOptions(smoothing=0.0)))
+    assert np.abs(got - np.where(glance, 12.0, 0.0)).max() < 0.1               # the moved rest alone: 4 and 16
 
 
 def test_the_reference_is_taken_where_the_face_is_in_the_picture():
