@@ -38,7 +38,7 @@ from ..tracking.types import HeadTrack
 from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, closest_frame,
                      eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lip_floor,
                      mesh_expression_features, shot_references, steady_canonical, uncross_lips)
-from .rotations import (relative_rotation, rest_rotation, smooth, smooth_rotations, transfer_rotation,
+from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
 
 MODES = ALIGN_MODES
@@ -292,9 +292,8 @@ def _pose_base(rotvecs: np.ndarray, ref: np.ndarray, source: np.ndarray, options
     for shot in shot_slices(shots, len(rotvecs)):
         if shot.stop - shot.start >= REST_FRAMES:
             rest = rest_rotation(rotvecs[shot])
-            towards = relative_rotation(np.asarray(source, np.float64), rest).as_rotvec()
-            angle = float(np.degrees(np.linalg.norm(towards)))
-            step = Rotation.from_rotvec(towards * min(1.0, TURN_SLACK / max(angle, 1e-9)))
+            towards = relative_rotation(np.asarray(source, np.float64), rest)
+            step = scaled(towards, min(1.0, TURN_SLACK / max(float(np.degrees(towards.magnitude())), 1e-9)))
             moved = (step * Rotation.from_rotvec(rest)).as_rotvec()
             # the reference frame's own pose where it is nearer still (a self-reenactment from a
             # frame turned further than TURN_SLACK from the rest)
@@ -359,8 +358,8 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     refs, of_frame = np.unique(ref, return_inverse=True)
     size_ref = np.array([_spread(np.asarray(canon_d[r], np.float64)) for r in refs])[of_frame]
     with_irises = canon_s.shape[0] >= 478
-    if with_irises:
-        eyes_ref = np.array([eye_width(canon_d[r]) for r in refs])[of_frame]
+    if with_irises:   # the gaze's gain: the source's eye width over each reference's
+        eye_gain = a_exp * eye_width(canon_s) / np.array([eye_width(canon_d[r]) for r in refs])[of_frame]
     if mode == "absolute":   # the driving's head rotation as it is; no identity-free expression here
         rotation = rot_d.copy()
     else:
@@ -392,7 +391,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         canonical = uncross_lips(canonical, floor)
         if with_irises:
             canonical = gaze_by_eye_width(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref,
-                                          a_exp * eye_width(canon_s) / eyes_ref[part])
+                                          eye_gain[part])
         points[part] = (scale[part, None, None] * np.einsum("tij,tnj->tni", rmat[part], canonical)
                         + translation[part, None, :])
     return AlignedMesh(points=points, crop_transform=np.repeat(src_crop[None], n, 0),

@@ -109,6 +109,12 @@ def steady_canonical(canonical: np.ndarray, weights: np.ndarray, block: int = 25
     return out
 
 
+def eye_width(points: np.ndarray) -> np.ndarray:
+    """(...) the mean distance between each eye's corners in mesh points (..., 468+, 3)."""
+    p = np.asarray(points, np.float64)
+    return np.mean([np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1) for a, b in _EYE_CORNERS], axis=0)
+
+
 def mesh_expression_features(points: np.ndarray) -> np.ndarray:
     """(..., 3) identity-light expression features of pose-free mesh points (..., 468+, 3):
     inner-lip opening / mouth width, mouth width / eye distance, eye opening / eye width."""
@@ -116,9 +122,8 @@ def mesh_expression_features(points: np.ndarray) -> np.ndarray:
     eye_dist = np.linalg.norm(p[..., 33, :] - p[..., 263, :], axis=-1)
     width = np.linalg.norm(p[..., 61, :] - p[..., 291, :], axis=-1)
     gap = lip_gaps(p).mean(-1)
-    eye_w = np.mean([np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1) for a, b in _EYE_CORNERS], axis=0)
     lids = np.mean([p[..., lo, 1] - p[..., up, 1] for up, lo in _LID_PAIRS], axis=0)
-    return np.stack([gap / width, width / eye_dist, lids / eye_w], axis=-1)
+    return np.stack([gap / width, width / eye_dist, lids / eye_width(p)], axis=-1)
 
 
 # How much each feature counts: the mouth opening most (a wrong one crosses or gapes the lips).
@@ -196,15 +201,6 @@ IRISES = ((np.arange(468, 473), "right_eye"), (np.arange(473, 478), "left_eye"))
 # A shot shorter than this (a still driving's pair, a flash of a cut) shows no habit of gaze or pose
 # to measure from: it keeps its reference frame's own
 REST_FRAMES = 25
-
-
-EYE_CORNERS = ((33, 133), (362, 263))   # each eye's corners, in IRISES' order
-
-
-def eye_width(points: np.ndarray) -> float:
-    """The mean distance between each eye's corners in mesh points (478, 3)."""
-    p = np.asarray(points, np.float64)
-    return float(np.mean([np.linalg.norm(p[a] - p[b]) for a, b in EYE_CORNERS]))
 
 
 def gaze_by_eye_width(canonical: np.ndarray, source: np.ndarray, driving: np.ndarray, reference: np.ndarray,
