@@ -9,6 +9,10 @@ from the whole frame) and reports, per pair and in total:
                      (blank when the driving hardly moves them); a camera-motion variant (zoom,
                      pan, shake, cut, tilt) is compared, in these and in the angles, with the plain
                      clip it was made from: the same face, wholly in the picture
+    jaw_amp          least-squares slope of the output's jawOpen on the driving's (1: as far open, to
+                     MediaPipe's eye; blank where jaw_r is): a 2D warp that matches the driving's lip
+                     gap and chin drop (within 0.01 inter-ocular distances on s1 with d0) reads far
+                     less open where the driving grins, which depth cues, not the outline, tell it
     lips_r           Pearson r of the output's inner-lip gap (upper to lower lip's middle, in
                      inter-ocular distances) with the driving's: the mouth's geometry, whatever
                      the blendshape model makes of a face (it reads a cartoon's open smile as a
@@ -111,6 +115,7 @@ class Result:
     group: str
     frames: int = 0
     jaw_r: float | None = None
+    jaw_amp: float | None = None
     lips_r: float | None = None
     blink_r: float | None = None
     gaze: float | None = None
@@ -383,7 +388,7 @@ def lip_gap(landmarks: np.ndarray) -> np.ndarray:
     return np.linalg.norm(lower - upper, axis=1) / np.maximum(iod, 1e-9)
 
 
-def gaze_slope(out: np.ndarray, drv: np.ndarray, min_std: float = 0.03) -> float | None:
+def slope(out: np.ndarray, drv: np.ndarray, min_std: float = 0.03) -> float | None:
     """Least-squares slope of `out` on `drv` (both centred), None when `drv` hardly varies."""
     if len(drv) < 3 or np.std(drv) < min_std:
         return None
@@ -467,12 +472,13 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     shot = np.searchsorted(np.asarray(pair.shot_starts, int), np.arange(n), side="right")
     jaw_o, jaw_d = within_shots(out.blendshapes[:n, JAW], ok, shot), within_shots(drv.blendshapes[:n, JAW], ok, shot)
     res.jaw_r = pearson(jaw_o[ok], jaw_d[ok])
+    res.jaw_amp = slope(jaw_o[ok], jaw_d[ok]) if res.jaw_r is not None else None
     lips_o, lips_d = (within_shots(lip_gap(t.landmarks[:n]), ok, shot) for t in (out, drv))
     res.lips_r = pearson(lips_o[ok], lips_d[ok])
     blink_o, blink_d = (within_shots(t.blendshapes[:n, list(BLINK)].mean(1), ok, shot) for t in (out, drv))
     res.blink_r = pearson(blink_o[ok], blink_d[ok])
     gaze_o, gaze_d = (within_shots(gaze_offsets(t.landmarks[:n]), ok, shot) for t in (out, drv))
-    res.gaze = gaze_slope(gaze_o[ok], gaze_d[ok])
+    res.gaze = slope(gaze_o[ok], gaze_d[ok])
     a_out = np.array([mediapipe_angles(m) for m in out.transforms[:n]])
     a_drv = np.array([mediapipe_angles(m) for m in drv.transforms[:n]])
     err = np.abs(within_shots(a_out, ok, shot) - within_shots(a_drv, ok, shot))
@@ -626,7 +632,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     return [p for p in out if not extra or any(e in p.name for e in extra)]
 
 
-COLUMNS = ("jaw_r", "lips_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
+COLUMNS = ("jaw_r", "jaw_amp", "lips_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
            "chroma", "detail", "mouth", "chin", "eye_dark")
 
 
@@ -649,7 +655,7 @@ def summary(results: list[Result]) -> list[str]:
                 cells.append("")
             elif c in ("black", "seams", "folds"):
                 cells.append(str(int(sum(vals))))
-            elif c in ("jaw_r", "lips_r", "blink_r", "gaze", "detail"):
+            elif c in ("jaw_r", "jaw_amp", "lips_r", "blink_r", "gaze", "detail"):
                 cells.append(f"{min(vals):.2f} / {np.median(vals):.2f}")
             else:
                 cells.append(f"{max(vals):.3g} / {np.median(vals):.3g}")

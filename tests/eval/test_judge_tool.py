@@ -118,8 +118,8 @@ def test_gaze_amplitude_is_the_irises_share_of_the_drivings_look(portrait):
     output[:, 468:478, 0] += 0.5 * look[:, None] * 2.0 * width
     d, o = judge.gaze_offsets(driving), judge.gaze_offsets(output)
     np.testing.assert_allclose(d - d.mean(), look - look.mean(), atol=0.02)   # the eyes' axes are not level
-    assert judge.gaze_slope(o, d) == pytest.approx(0.5, abs=0.02)
-    assert judge.gaze_slope(o, np.full(30, 0.1)) is None          # a driving that does not look around
+    assert judge.slope(o, d) == pytest.approx(0.5, abs=0.02)
+    assert judge.slope(o, np.full(30, 0.1)) is None          # a driving that does not look around
 
 
 def test_lip_gap_is_the_inner_lips_opening_in_inter_ocular_distances(portrait):
