@@ -19,7 +19,7 @@ from ..errors import NoFaceError
 from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
 from ..faces.topology import MESH_POINTS, load_canonical_face
-from ..faces.visibility import in_picture, seen_share
+from ..faces.visibility import CUT_MARGIN, in_picture, seen_share
 from ..io.memory import blocks
 from ..schema import MeshSettings
 from .completion import complete_from_blendshapes, complete_from_mirror, held_where_cut, pose_trust
@@ -140,8 +140,10 @@ class MeshTracker:
                 err = np.linalg.norm(posed_ref - lmk[:, : rigid.stop - rigid.start], axis=-1)
                 weighted_sq_err[:, rigid] = err ** 2 * weights[rigid]
         residuals = np.sqrt(weighted_sq_err.sum(axis=1) / weights.sum())
-        canonical = complete_from_mirror(canonical, seen)
-        canonical = complete_from_blendshapes(canonical, seen, face_track.blendshapes)
+        # the expression of a face the edge cuts trusts its points near the edge less (CUT_MARGIN)
+        guessed = seen_share(face_track.landmarks, face_track.image_size, CUT_MARGIN)
+        canonical = complete_from_mirror(canonical, guessed)
+        canonical = complete_from_blendshapes(canonical, guessed, face_track.blendshapes)
         if progress is not None:
             progress(n, n)
         params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),

@@ -290,3 +290,42 @@ def test_a_mouth_the_bottom_edge_cuts_moves_with_the_blendshapes():
     few[MIN_FIT_FRAMES - 1:, hidden] = 0.0
     np.testing.assert_array_equal(complete_from_blendshapes(guessed.copy(), few, blend), guessed)
     np.testing.assert_array_equal(complete_from_blendshapes(guessed.copy(), seen, None), guessed)
+
+
+def test_a_cut_face_trusts_its_points_near_the_edge_less(monkeypatch):
+    """d18 panned half a frame: with 44 % of the face past the picture's edge, MediaPipe put the chin,
+    10 px inside the picture, 9 px lower than on the uncut clip, and the yawn it drove pushed a
+    collar aside. For the expression, the points of a cut face lie fully in the picture only from
+    further in (visibility.CUT_MARGIN), and the rest of the way they take the mirror's and the
+    blendshapes' completion."""
+    import reenact.tracking.mesh_tracker as mesh_tracker
+    from reenact.faces.landmarker import blendshape_names
+
+    n = 60
+    t = np.arange(n)
+    mouth = 0.5 * (1 + np.sin(t / 4))
+    canonical = canonical_with_expression(mouth)
+    scale = 20.0
+    ref, _ = canonical_reference()
+    width = scale * np.ptp(ref[:, 0])
+    trans = np.tile([256.0, 240.0, 0.0], (n, 1))
+    cut = (t >= 30) & (t < 42)
+    trans[cut, 0] = 512 - 0.05 * width                       # the face's middle just inside the right edge
+    observed = canonical.copy()
+    misread = 0.6                                            # cm, the chin read low where the face is cut
+    observed[cut, 152, 1] += misread
+    faces = posed_face_track(observed, np.zeros((n, 3)), np.full(n, scale), trans, 0.0, 0)
+    blend = np.zeros((n, 52), np.float32)
+    blend[:, blendshape_names().index("jawOpen")] = mouth
+    faces = FaceTrack(**{**faces.__dict__, "blendshapes": blend})
+    chin = faces.landmarks[cut, 152, 0]
+    assert (chin < 512).all() and (512 - chin).min() > 0.04 * width     # inside, past the plain margin
+
+    def chin_error(margin: float) -> float:
+        monkeypatch.setattr(mesh_tracker, "CUT_MARGIN", margin)
+        got = MeshTracker(MeshSettings(pose_sigma=0.0, canonical_sigma=0.0)).track(faces).params["canonical"]
+        return float(np.abs(got[cut, 152, 1] - canonical[cut, 152, 1]).mean())
+
+    from reenact.faces.visibility import CUT_MARGIN
+    assert chin_error(0.0) > 0.95 * misread                  # trusted as read
+    assert chin_error(CUT_MARGIN) < 0.75 * misread
