@@ -141,9 +141,9 @@ class MeshTracker:
                 weighted_sq_err[:, rigid] = err ** 2 * weights[rigid]
         residuals = np.sqrt(weighted_sq_err.sum(axis=1) / weights.sum())
         # the expression of a face the edge cuts trusts its points near the edge less (CUT_MARGIN)
-        guessed = seen_share(face_track.landmarks, face_track.image_size, CUT_MARGIN)
-        canonical = complete_from_mirror(canonical, guessed)
-        canonical = complete_from_blendshapes(canonical, guessed, face_track.blendshapes)
+        shown = seen_share(face_track.landmarks, face_track.image_size, CUT_MARGIN)
+        canonical = complete_from_mirror(canonical, shown)
+        canonical = complete_from_blendshapes(canonical, shown, face_track.blendshapes)
         if progress is not None:
             progress(n, n)
         params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
