@@ -22,11 +22,11 @@ import numpy as np
 from .topology import MESH_POINTS, contour
 
 EDGE_MARGIN = 0.04   # x the face's size: MediaPipe's points this near the picture's edge are partly guessed
-# For an expression, further in by CUT_MARGIN x the share of the face's points past the edge (`seen_share`'s
-# cut_margin): of a face cut in half MediaPipe guesses even the points it shows near the edge (d18
-# panned half a frame: the chin 10 px inside the picture while 44 % of the face was out of it read
-# 9 px lower than on the uncut clip, and the yawn it drove pushed a collar aside, background RMSE
-# 0.022). The pose is fitted on such points all the same: fewer of them tilted a cut FLAME head more.
+# For the outline of a face the edge cuts, further in by CUT_MARGIN x the share of the face's points
+# past the edge (`seen_share`'s cut_margin): MediaPipe places the outline of a face cut in half from
+# the rest of it, even where the picture shows it (d18 panned half a frame: the chin 10 px inside
+# the picture while 44 % of the face was out of it read 9 px lower than on the uncut clip, and the
+# yawn it drove pushed a collar aside, background RMSE 0.022).
 CUT_MARGIN = 0.15
 MOUTH_POINTS = (61, 291, 0, 17, 13, 14)   # MediaPipe: mouth corners, upper and lower lip (outer, inner)
 CHEEK_POINTS = (50, 280, 205, 425)

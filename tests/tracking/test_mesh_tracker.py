@@ -292,12 +292,12 @@ def test_a_mouth_the_bottom_edge_cuts_moves_with_the_blendshapes():
     np.testing.assert_array_equal(complete_from_blendshapes(guessed.copy(), seen, None), guessed)
 
 
-def test_a_cut_face_trusts_its_points_near_the_edge_less(monkeypatch):
+def test_a_cut_face_trusts_its_outline_near_the_edge_less(monkeypatch):
     """d18 panned half a frame: with 44 % of the face past the picture's edge, MediaPipe put the chin,
     10 px inside the picture, 9 px lower than on the uncut clip, and the yawn it drove pushed a
-    collar aside. For the expression, the points of a cut face lie fully in the picture only from
-    further in (visibility.CUT_MARGIN), and the rest of the way they take the mirror's and the
-    blendshapes' completion."""
+    collar aside. The outline of a cut face lies fully in the picture only from further in
+    (visibility.CUT_MARGIN), and the rest of the way it takes the mirror's and the blendshapes'
+    completion."""
     import reenact.tracking.mesh_tracker as mesh_tracker
     from reenact.faces.landmarker import blendshape_names
 
