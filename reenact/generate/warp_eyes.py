@@ -30,6 +30,15 @@ IRIS_MARGIN = 1.1    # the disc moved: MediaPipe's iris radius this many times (
 FILL_REACH = 1.25    # the white filled in where the iris was: the disc this many times its radius
 MIN_VISIBLE = 0.3    # an eye that shows less of its iris disc than this keeps the plain warp (a squint, a blink)
 LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is shaded there
+# The white fitted where the iris was (`_white_fill`): from the white between WHITE_BAND radii of
+# the iris centre (the disc's radius holds IRIS_MARGIN already), at least MIN_WHITE_PIXELS
+# of it, its WHITE_EXPECTILE expectile fitted in WHITE_ROUNDS rounds, pixels lighter than the tone by
+# WHITE_OUTLIER robust deviations left out (highlights), the tone's slopes held back by WHITE_RIDGE
+# (per pixel) where the white shows on one side only.
+WHITE_BAND, MIN_WHITE_PIXELS, WHITE_OUTLIER, WHITE_EXPECTILE, WHITE_RIDGE = (1.1, 3.0), 12, 3.0, 0.95, 0.05
+WHITE_ROUNDS = 8
+GRAIN_SIGMA = 1.0    # px: the grain given to the fitted white is the picture's detail finer than this blur,
+GRAIN_CLEAR = 3      # px: measured on the skin this far beyond the eye's opening
 # What makes MediaPipe's iris disc a usable layer, measured on the opening's lightness between its
 # darkest and lightest tenth (the contrast, at least MIN_CONTRAST levels): the dark pixels (under
 # DARK of the way up) lie in the disc (IN_DISC of them, within 1.15 radii) and fill it (FILLED of
@@ -158,6 +167,69 @@ def _white_of_eye(patch: np.ndarray, inside: np.ndarray, distance: np.ndarray, r
     return np.median(pixels[lightness >= np.percentile(lightness, 90)], 0)
 
 
+def _white_fill(source: np.ndarray, ring: np.ndarray, iris: np.ndarray, radius: float,
+                origin: tuple[int, int], size: int, seed: int) -> np.ndarray | None:
+    """(size, size, C) float32 over the source's square at `origin`: the eye's white as it would
+    show where the iris is, or None when too little of it shows. The white beside the iris (the
+    opening (`ring`, source pixels) less a pixel along the lids, between WHITE_BAND radii of
+    the `iris` centre) is fitted by a smooth tone (across the eye linear, up and down quadratic: the
+    upper lid shades it), robustly, so lashes, the pink inner corner and highlights do not pull it;
+    the tone is kept within the white's own range and carries the white's own grain, residuals
+    drawn from it at random. The inpainting this replaces spread the lashes above and below the
+    iris over the hole: a flat grey disc, darker than the white beside it, that showed whenever the
+    gaze moved (every portrait of ../shared; on paintings the only patch without their grain)."""
+    h, w = source.shape[:2]
+    reach = int(np.ceil(WHITE_BAND[1] * radius)) + 2
+    bx0, by0 = max(int(iris[0]) - reach, 0), max(int(iris[1]) - reach, 0)
+    bx1, by1 = min(int(iris[0]) + reach + 1, w), min(int(iris[1]) + reach + 1, h)
+    box = source[by0:by1, bx0:bx1].astype(np.float64)
+    opening = polygon_mask(box.shape[:2], ring, (bx0, by0)) > 0.99
+    # a pixel off the lids only, the fit leaves out the rest of their lash line: a small eye's white
+    # is a few pixels wide (s42's, at 11 px radii, the lighter side gone in the lids' margin)
+    core = cv2.erode(opening.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    ys, xs = np.nonzero(core)
+    far = np.hypot(xs + bx0 - iris[0], ys + by0 - iris[1]) / radius
+    white = (far > WHITE_BAND[0]) & (far <= WHITE_BAND[1])
+    ys, xs = ys[white], xs[white]
+    if len(ys) < MIN_WHITE_PIXELS:
+        return None
+    pixels = box[ys, xs]
+    basis = lambda x, y: np.stack([np.ones_like(x), (x - iris[0]) / radius, (y - iris[1]) / radius,   # noqa: E731
+                                   ((y - iris[1]) / radius) ** 2], -1)
+    design = basis(xs + bx0, ys + by0)
+    ridge = np.diag([0.0, 1.0, 1.0, 1.0]) * WHITE_RIDGE * len(ys)
+    # An upper expectile of the white, not its mean: across a small eye's opening most of what
+    # lies beside the iris is the lash line, eyeliner and the lids' shadow (fitted by least squares,
+    # s1's fill came out at 0.55 of the light white beside her iris, 63 levels against its 90th
+    # percentile's 116, and MediaPipe read her gaze at 0.65 of d11's, 0.73 before; this: 101);
+    # pixels lighter than the tone weigh WHITE_EXPECTILE, darker ones the rest, highlights far
+    # above it none.
+    weight = np.ones(len(ys))
+    keep = np.ones(len(ys), bool)
+    for _ in range(WHITE_ROUNDS):
+        a = design * weight[:, None]
+        coef = np.linalg.solve(a.T @ design + ridge, a.T @ pixels)
+        tone = (pixels - design @ coef).mean(-1)
+        spread = 1.4826 * np.median(np.abs(tone - np.median(tone))) + 1.0
+        keep = tone <= WHITE_OUTLIER * spread
+        weight = np.where(tone >= 0, WHITE_EXPECTILE, 1.0 - WHITE_EXPECTILE) * keep
+    gy, gx = np.mgrid[:size, :size].astype(np.float64)
+    model = basis(gx + origin[0], gy + origin[1]) @ coef
+    low, high = np.percentile(pixels[keep], [5, 95], axis=0)
+    # the white's grain: a grey noise as strong as the picture's finest detail (what a blur of
+    # GRAIN_SIGMA takes off it: film grain, a painting's craquelure, a JPEG's noise), measured on
+    # the skin around the eye (the white is a few pixels wide, all near the lash line or the iris's
+    # edge, which the blur spreads over them: a clean painted eye read 30 levels there), not the
+    # spread about the tone (lid shadows too: the fill was sandpaper), not residuals copied pixel
+    # by pixel (their lashes were dark specks)
+    fine = np.abs(box.mean(-1) - cv2.GaussianBlur(box.mean(-1), (0, 0), GRAIN_SIGMA))
+    grown = cv2.dilate(opening.astype(np.uint8), np.ones((GRAIN_CLEAR * 2 + 1,) * 2, np.uint8)) > 0
+    level = 1.4826 * float(np.median(fine[~grown])) if (~grown).any() else 0.0
+    noise = np.random.default_rng(seed).standard_normal((size, size))
+    grain = noise * level / (1.4826 * float(np.median(np.abs(noise - cv2.GaussianBlur(noise, (0, 0), GRAIN_SIGMA)))))
+    return np.clip(np.clip(model, low, high) + grain[..., None], 0.0, 255.0).astype(np.float32)
+
+
 class EyeLayers:
     """The source's irises as layers (`layers`) and the source with them taken out (`empty`)."""
 
@@ -217,7 +289,11 @@ class EyeLayers:
         reach = distance <= radius * FILL_REACH
         middle = (reach & core).astype(np.uint8)
         work = np.where(core[..., None], patch, LID_SHADE * white)
-        work = cv2.inpaint(np.clip(work + 0.5, 0, 255).astype(np.uint8), middle, 3, cv2.INPAINT_TELEA)
+        fitted = _white_fill(source, pts[ring], iris, radius, (x0, y0), size, seed=centre)
+        if fitted is None:    # too little white to fit: spread what borders the hole into it
+            work = cv2.inpaint(np.clip(work + 0.5, 0, 255).astype(np.uint8), middle, 3, cv2.INPAINT_TELEA)
+        else:
+            work = np.where(middle[..., None] > 0, fitted, work)
         rim = (reach & (opening > 0) & ~core).astype(np.uint8)
         work = np.where(middle[..., None] > 0, work, np.clip(patch + 0.5, 0, 255)).astype(np.uint8)
         work = cv2.inpaint(work, rim, 2, cv2.INPAINT_TELEA)

@@ -211,3 +211,50 @@ def test_a_blink_is_drawn_through_the_warps_map_as_before(large_portrait):
     draw = engine.eye_layers.draw
     engine.eye_layers.draw = lambda *args: draw(*args[:6])
     assert np.array_equal(own, engine.render(half))      # corners apart: no eye is squeezed
+
+
+def _painted_eyes(points: np.ndarray, shape: tuple[int, int], grain: float) -> np.ndarray:
+    """Skin, and in each eye opening a white that brightens across the eye (140 -> 220 levels), a
+    dark lash line along the lids and a dark iris at MediaPipe's; grey noise of `grain` levels."""
+    h, w = shape
+    image = np.full((h, w, 3), (200.0, 150.0, 130.0))
+    for eye, centre in (("right_eye", 468), ("left_eye", 473)):
+        ring = points[list(contour(eye)), :2]
+        across = np.clip((np.arange(w) - ring[:, 0].min()) / np.ptp(ring[:, 0]), 0, 1)
+        opening = polygon_mask((h, w), ring, (0, 0))[..., None]
+        image = image * (1 - opening) + opening * (140.0 + 80.0 * across)[None, :, None]
+        radius = np.linalg.norm(points[centre + 1:centre + 5, :2] - points[centre, :2], axis=1).mean()
+        cv2.circle(image, tuple(np.round(points[centre, :2]).astype(int)), int(round(radius)), (60, 45, 40), -1)
+        cv2.polylines(image, [np.round(ring).astype(np.int32)], True, (40, 25, 20), 2)
+    image += grain * np.random.default_rng(0).standard_normal((h, w, 1))
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+
+def _fine(grey: np.ndarray) -> np.ndarray:
+    return grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+
+
+@pytest.mark.parametrize("grain", [0.0, 6.0])
+def test_the_white_where_the_iris_was_is_the_white_beside_it_with_its_grain(large_portrait, grain):
+    """The white filled in where the iris was follows the white across the eye and carries its
+    grain; the inpainting before spread the lash lines above and below the iris over it."""
+    _, pts = large_portrait
+    image = _painted_eyes(pts, (1024, 1024), grain)
+    layers = EyeLayers(image, pts)
+    assert [layer.centre for layer in layers.layers] == [468, 473]
+    grey = cv2.cvtColor(layers.empty, cv2.COLOR_RGB2GRAY).astype(float)
+    painted = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(float)
+    for eye, centre in (("right_eye", 468), ("left_eye", 473)):
+        ring = pts[list(contour(eye)), :2]
+        c = np.round(pts[centre, :2]).astype(int)
+        r = int(0.4 * np.linalg.norm(pts[centre + 1:centre + 5, :2] - pts[centre, :2], axis=1).mean())
+        disc = (slice(c[1] - r, c[1] + r + 1), slice(c[0] - r, c[0] + r + 1))
+        expected = 140.0 + 80.0 * (c[0] - ring[:, 0].min()) / np.ptp(ring[:, 0])
+        # measured: within 5 levels of the white there; the inpainting was 40-50 levels darker
+        assert abs(grey[disc].mean() - expected) < 12, (grey[disc].mean(), expected)
+        # across the eye it brightens as the white does
+        left, right = grey[disc][:, :r].mean(), grey[disc][:, r + 1:].mean()
+        assert right - left > 0.5 * 80.0 * r / np.ptp(ring[:, 0]), (left, right)
+        own = np.std(_fine(painted)[100:200, 100:200])                    # the picture's grain, on its skin
+        fill = np.std(_fine(grey)[disc])
+        assert fill < 1.5 if grain == 0 else 0.5 * own < fill < 2.0 * own, (fill, own)
