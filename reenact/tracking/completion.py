@@ -96,6 +96,18 @@ MOUTH_BLENDSHAPES = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mou
 # clip: 0.24-0.44 cm as MediaPipe guessed them, 0.21-0.33 cm predicted (d18-tilt 1.05 -> 0.76).
 MIN_FIT_FRAMES = 20
 RIDGE = 0.1
+# The ridge pulls jawOpen's coefficient towards the jaw's own motion, not towards none: where the
+# frames that show a point never open the mouth (d18 tilted: the chin is seen only before and
+# after the yawn), a fit towards none left the chin where it was while the lips it does show
+# parted (the chin's target stayed 16 px above the uncut clip's, and MediaPipe read the output's
+# yawn at 0.0-0.1 against 0.5-0.6). The jaw turns about its hinge, JAW_HINGE (canonical y and z,
+# cm: before the ear, level with the nostrils), by JAW_TURN radians per unit of jawOpen; the
+# soft tissue over it follows by JAW_FOLLOW (down, back). On the tracked shared clips (d18, d11,
+# d6) the lower lip's drop puts the turn at 19-27 degrees per unit; the chin drops 0.7-0.9 of what
+# the bone would and moves back 0.4-0.75 of it, the jaw's outline less.
+JAW_HINGE = (1.5, 3.5)
+JAW_TURN = 0.4
+JAW_FOLLOW = (0.7, 0.55)
 
 
 def lower_face() -> np.ndarray:
@@ -104,11 +116,25 @@ def lower_face() -> np.ndarray:
     return vertices[:N_MESH, 1] < vertices[4, 1]           # the canonical face's y points up
 
 
+def jaw_motion() -> np.ndarray:
+    """(N_MESH, 3) cm each canonical point moves (image axes: x right, y down, z away) per unit of
+    jawOpen as the jaw turns about its hinge: the points below where the lips meet fully, the
+    lower lip in part, nothing above (the canonical face: `JAW_HINGE`, `JAW_TURN`, `JAW_FOLLOW`)."""
+    vertices = load_canonical_face()["vertices"][:N_MESH].astype(np.float64) * (1.0, -1.0, -1.0)
+    lips_meet = (vertices[13, 1] + vertices[14, 1]) / 2
+    on_jaw = np.clip((vertices[:, 1] - lips_meet) / (vertices[17, 1] - lips_meet), 0.0, 1.0)
+    down, back = vertices[:, 1] - JAW_HINGE[0], vertices[:, 2] - JAW_HINGE[1]
+    # opening turns the chin down and back: perpendicular to its arm from the hinge
+    motion = np.stack([np.zeros(len(vertices)), -back * JAW_FOLLOW[0], down * JAW_FOLLOW[1]], axis=-1)
+    return JAW_TURN * on_jaw[:, None] * motion
+
+
 def complete_from_blendshapes(canonical: np.ndarray, seen: np.ndarray, blendshapes: np.ndarray | None) -> np.ndarray:
     """The canonical faces (T, N, 3), in place, with each lower-face point moved, by the share that
     neither the picture (`seen`, (T, N) seen_share) nor its mirror partner (`complete_from_mirror`)
     shows, to its prediction from the frame's mouth blendshapes (`blendshapes`, (T, 52)): a ridge
-    fit over the frames that show the point. Points shown in every frame, or in fewer than
+    fit over the frames that show the point, its jawOpen coefficient pulled towards the jaw's turn
+    (`jaw_motion`), the others towards none. Points shown in every frame, or in fewer than
     MIN_FIT_FRAMES, are left as they are; so is a track without blendshapes."""
     if blendshapes is None or len(blendshapes) != len(canonical):
         return canonical
@@ -118,13 +144,17 @@ def complete_from_blendshapes(canonical: np.ndarray, seen: np.ndarray, blendshap
     design = np.c_[np.nan_to_num(values), np.ones(len(values))]
     mesh_seen = seen[:, :N_MESH]
     covered = mesh_seen + (1.0 - mesh_seen) * mesh_seen[:, mirror_partners()]
+    ridge = RIDGE * np.eye(design.shape[1])
+    prior = np.zeros((design.shape[1], 3))
+    jaw = jaw_motion()
     for point in np.flatnonzero(lower_face()):
         fit = (mesh_seen[:, point] >= 1.0) & finite
         left = 1.0 - covered[:, point]
         if fit.sum() < MIN_FIT_FRAMES or not left.any():
             continue
         a = design[fit]
-        coef = np.linalg.solve(a.T @ a + RIDGE * np.eye(a.shape[1]), a.T @ canonical[fit, point].astype(np.float64))
+        prior[0] = jaw[point]                                   # jawOpen's column: the jaw's turn
+        coef = np.linalg.solve(a.T @ a + ridge, a.T @ canonical[fit, point].astype(np.float64) + ridge @ prior)
         own = canonical[:, point].astype(np.float64)
         canonical[:, point] = own + left[:, None] * (design @ coef - own)
     return canonical
