@@ -35,6 +35,7 @@ from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
 from .io.images import fit_megapixels, is_image_path, read_image, write_image
 from .io.paths import atomic_path, check_output, require_input_file
+from .io.prefetch import prefetched
 from .io.writer import output_format
 from .plan import Plan, make_plan, plan_maps
 from .tracking.base import make_tracker
@@ -162,7 +163,8 @@ class Reenactor:
                                 driving=_driving_view(drive, drv_faces, drv_head, run.max_frames))
         frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
         audio = drive.path if (run.audio and drive.has_audio) else None
-        n = self._write(output, timer.iterate("generate", frames), fps, audio, timer)
+        # the frames made while the ones before are encoded (io/prefetch.py)
+        n = self._write(output, prefetched(timer.iterate("generate", frames), name="generate"), fps, audio, timer)
         config_path = self._write_config(output, cfg, plan)
         log.info("wrote %s (%d frame(s))", output, n)
         return RunResult(output=output, frames=n, fps=fps, plan=plan, timings=dict(timer.seconds),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Callable, Iterable
 
 import numpy as np
@@ -349,11 +349,13 @@ def detect_in_file(path, options: FaceOptions | None = None, max_frames: int | N
                    progress=None) -> FaceTrack:
     """Face track of an image (one frame, fps 0) or a video file."""
     from ..io.images import is_image_path, read_image
+    from ..io.prefetch import prefetched
     from ..io.video import iter_frames, probe_video
 
     if is_image_path(path):
         return detect_faces([read_image(path)], 0.0, options, video=False, source_name=str(path))
     info = probe_video(path)
     total = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
-    return detect_faces(iter_frames(path, max_frames=max_frames), info.fps, options, video=True,
-                        total=total or None, progress=progress, source_name=str(path))
+    # the clip decoded while MediaPipe reads the frames before
+    return detect_faces(prefetched(iter_frames(path, max_frames=max_frames), name="decode"), info.fps, options,
+                        video=True, total=total or None, progress=progress, source_name=str(path))
