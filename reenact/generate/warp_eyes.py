@@ -37,7 +37,7 @@ LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is s
 # (per pixel) where the white shows on one side only.
 WHITE_BAND, MIN_WHITE_PIXELS, WHITE_OUTLIER, WHITE_EXPECTILE, WHITE_RIDGE = (1.1, 3.0), 12, 3.0, 0.95, 0.05
 WHITE_ROUNDS = 8
-GRAIN_SIGMA = 1.0    # px: the grain given to the fitted white is the picture's detail finer than this blur,
+GRAIN_SIGMA = 1.0    # px: the grain given to the fitted white is the picture's detail finer than this blur
 GRAIN_CLEAR = 3      # px: measured on the skin this far beyond the eye's opening
 # What makes MediaPipe's iris disc a usable layer, measured on the opening's lightness between its
 # darkest and lightest tenth (the contrast, at least MIN_CONTRAST levels): the dark pixels (under
@@ -173,9 +173,9 @@ def _white_fill(source: np.ndarray, ring: np.ndarray, iris: np.ndarray, radius: 
     show where the iris is, or None when too little of it shows. The white beside the iris (the
     opening (`ring`, source pixels) less a pixel along the lids, between WHITE_BAND radii of
     the `iris` centre) is fitted by a smooth tone (across the eye linear, up and down quadratic: the
-    upper lid shades it), robustly, so lashes, the pink inner corner and highlights do not pull it;
-    the tone is kept within the white's own range and carries the white's own grain, residuals
-    drawn from it at random. The inpainting this replaces spread the lashes above and below the
+    upper lid shades it), towards its lighter side, so lashes, the lids' shadow and the pink inner
+    corner do not pull it down, nor highlights up; the tone is kept within the white's own range
+    and carries the picture's grain. The inpainting this replaces spread the lashes above and below the
     iris over the hole: a flat grey disc, darker than the white beside it, that showed whenever the
     gaze moved (every portrait of ../shared; on paintings the only patch without their grain)."""
     h, w = source.shape[:2]
