@@ -205,7 +205,6 @@ def _white_fill(source: np.ndarray, ring: np.ndarray, iris: np.ndarray, radius: 
     # pixels lighter than the tone weigh WHITE_EXPECTILE, darker ones the rest, highlights far
     # above it none.
     weight = np.ones(len(ys))
-    keep = np.ones(len(ys), bool)
     for _ in range(WHITE_ROUNDS):
         a = design * weight[:, None]
         coef = np.linalg.solve(a.T @ design + ridge, a.T @ pixels)

@@ -28,6 +28,7 @@ from ..faces.shots import each_shot
 from ..faces.topology import MESH_POINTS, load_canonical_face, mirror_partners
 from ..io.memory import blocks
 from .confidence import hold_through
+from .geometry import FLIP_YZ
 
 N_MESH = MESH_POINTS
 FRAME_BLOCK = 256
@@ -120,7 +121,7 @@ def jaw_motion() -> np.ndarray:
     """(N_MESH, 3) cm each canonical point moves (image axes: x right, y down, z away) per unit of
     jawOpen as the jaw turns about its hinge: the points below where the lips meet fully, the
     lower lip in part, nothing above (the canonical face: `JAW_HINGE`, `JAW_TURN`, `JAW_FOLLOW`)."""
-    vertices = load_canonical_face()["vertices"][:N_MESH].astype(np.float64) * (1.0, -1.0, -1.0)
+    vertices = load_canonical_face()["vertices"][:N_MESH].astype(np.float64) @ FLIP_YZ
     lips_meet = (vertices[13, 1] + vertices[14, 1]) / 2
     on_jaw = np.clip((vertices[:, 1] - lips_meet) / (vertices[17, 1] - lips_meet), 0.0, 1.0)
     down, back = vertices[:, 1] - JAW_HINGE[0], vertices[:, 2] - JAW_HINGE[1]
