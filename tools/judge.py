@@ -12,7 +12,9 @@ from the whole frame) and reports, per pair and in total:
     jaw_amp          least-squares slope of the output's jawOpen on the driving's (1: as far open, to
                      MediaPipe's eye; blank where jaw_r is): a 2D warp that matches the driving's lip
                      gap and chin drop (within 0.01 inter-ocular distances on s1 with d0) reads far
-                     less open where the driving grins, which depth cues, not the outline, tell it
+                     less open where the driving grins. The blendshape model reads 2D landmarks
+                     only, and the same motion reads differently on another face: tools/jaw_ceiling.py
+                     gives the r and range a perfect 2D transfer of the motion would read
     lips_r           Pearson r of the output's inner-lip gap (upper to lower lip's middle, in
                      inter-ocular distances) with the driving's: the mouth's geometry, whatever
                      the blendshape model makes of a face (it reads a cartoon's open smile as a
