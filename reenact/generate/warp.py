@@ -26,6 +26,7 @@ from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
+from .warp_creases import OpenedCreases
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
@@ -91,6 +92,9 @@ RING_SMOOTH = 0.06   # the rings' motion is smoothed over this share of the face
 # line stretched into brown slits. Below CLOSED_EYE the source's eye counts as closed (a blink
 # caught in the photo measures 0.004-0.014, open eyes 0.15-0.42 on ../shared's portraits and clips).
 EYE_STRETCH, CLOSED_EYE = 2.0, 0.05
+# The folds that open lie below this height of MediaPipe's canonical face (cm, y up: the nose's tip
+# -1.1, its bridge between the eyes 3.3, the lower lids 1.5-2, the mouth's corners -4.3)
+CREASE_BELOW = 0.0
 
 log = logging.getLogger("reenact")
 
@@ -193,7 +197,8 @@ def _triangle_affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.
 
 def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, shape: tuple[int, int],
                   stride: int = 2, droppable: np.ndarray | None = None, smooth_tris: int = 0,
-                  smooth_sigma: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  smooth_sigma: float = 0.0, affines: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source coordinates for every pixel of an ROI at `origin` covered by `tris` at their dst
     positions; identity elsewhere. Later triangles overwrite earlier ones (painter's order).
 
@@ -203,6 +208,7 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     `droppable` (per triangle, default all) marks those left out when squeezed under one cell.
     The first `smooth_tris` triangles (the rings) have their motion smoothed by a Gaussian of
     `smooth_sigma` px, fully from a sigma inside them and not at all at their edges.
+    `affines`: the triangles' own (`_triangle_affines`), where the caller has them already.
     """
     h, w = shape
     # one extra sample beyond each side, so the resize never clamps at the ROI's border
@@ -210,7 +216,7 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     gh, gw = -(-h // stride) + 2 * pad, -(-w // stride) + 2 * pad
     gx0 = origin[0] - pad * stride + (stride - 1) / 2
     gy0 = origin[1] - pad * stride + (stride - 1) / 2
-    affines = _triangle_affines(dst, src, tris)
+    affines = _triangle_affines(dst, src, tris) if affines is None else affines
     # an extra identity affine at index len(tris) for uncovered pixels
     affines = np.concatenate([affines, [[[1.0, 0, 0], [0, 1.0, 0]]]]).astype(np.float32)
     index = np.full((gh, gw), len(tris), np.int32)
@@ -456,6 +462,10 @@ class WarpEngine:
         # bands first, cores over them, lids (face triangles) over both: where the iris core
         # reaches past a narrowed eye opening, the lids hide it instead of squashing it
         self.eye_tris = np.array(bands + cores, np.int64) if cores else np.zeros((0, 3), np.int64)
+        # folds that open (a closed mouth's corners in a yawn) are drawn without their shadow
+        # (warp_creases): those of the face below the middle of the nose, not a lid's crease or the brows'
+        self.lower_face = (load_canonical_face()["vertices"][face, 1] < CREASE_BELOW).all(1)
+        self.creases = OpenedCreases(self.source, self.roi, float(np.linalg.norm(self.src_pts[61] - self.src_pts[291])))
         self._bands = detail_bands(self.source) if self.opts.interpolation == "detail" else None
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
         if self.opts.eyes not in ("layers", "warp"):
@@ -742,7 +752,8 @@ class WarpEngine:
         x0, y0, x1, y1 = self.roi
         depth = target[:self.n_face, 2] if target.shape[1] > 2 else np.zeros(self.n_face)
         # Face triangles far to near (MediaPipe z: smaller is nearer), so the near side wins folds.
-        face = self.face_tris[np.argsort(-depth[self.face_tris].mean(1), kind="stable")]
+        order = np.argsort(-depth[self.face_tris].mean(1), kind="stable")
+        face = self.face_tris[order]
         shape = (y1 - y0, x1 - x0)
         # One map: ring triangles first, then the eye fans, then the face over them. The map is evaluated coarse and
         # resized, which also softens the edge where the face overlaps the ring (a chin over the neck).
@@ -751,10 +762,15 @@ class WarpEngine:
         # an eye band squeezed by the gaze are the eye's edges, and the rings are never that thin
         droppable = np.r_[np.zeros(len(self.ring_tris) + len(self.eye_tris), bool),
                           ~np.isin(face, self.eye_rims).any(1)]
+        affines = _triangle_affines(dst, src, tris)
         map_x, map_y, moved = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable,
-                                            len(self.ring_tris), RING_SMOOTH * self.face_width)
+                                            len(self.ring_tris), RING_SMOOTH * self.face_width, affines)
         jump, scale = _map_shape(map_x, map_y)
         region = self._resample(map_x, map_y, _fine_weight(scale))
+        folds = np.r_[np.zeros(len(self.ring_tris) + len(self.eye_tris), bool), self.lower_face[order]]
+        opened = self.creases.weight(affines[folds], dst, tris[folds])
+        if opened is not None:
+            self.creases.draw(region, opened * moved, map_x, map_y)
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])

@@ -1,0 +1,87 @@
+"""Creases that open: a fold's shadow in the source is not stretched over the skin it hid.
+
+At rest a closed mouth's corners are folds: MediaPipe's points beside a corner (57 and 185, 287
+and 409) lie on one line with it, so the triangle between them is a sliver a pixel or two tall,
+and all of it is the commissure's shadow. When the mouth opens into an O the corner drops below
+the upper lip and the sliver becomes a triangle 15-20 times its area (a yawn, d18 on its own first
+frame): the warp drew the shadow, magnified, as a brown smudge beside each corner. Real skin there
+is unfolded skin, as light as around it.
+
+So where a face triangle stretches the source CREASE_STRETCH times or more along some direction,
+it is drawn from a copy of the source with its thin dark lines closed (a grey-level closing about
+CREASE_KERNEL of the mouth's width across), fully from twice that stretch. Only the mouth's folds
+(the engine passes the face's triangles below the nose): a lid's crease stays a crease when the
+eye opens.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Stretch (the largest factor a triangle's affine lengthens any direction of the source) from
+# which a triangle is drawn crease-free, and at which fully. Lips parting in speech stretch their
+# inner bands 2-3 times; a yawn's corner slivers 8 and more.
+CREASE_STRETCH = (4.0, 8.0)
+# The closing's diameter, as a share of the source mouth's width: the commissure's shadow of a
+# closed mouth measured 6-8 px beside a 91 px mouth; 0.06 (5 px) left half of it.
+CREASE_KERNEL = 0.14
+CREASE_BLUR = 1.5     # px: the crease-free drawing fades in over about this much at a triangle's edge
+
+
+def largest_stretch(affines: np.ndarray) -> np.ndarray:
+    """(K,) the factor by which each backward affine (K, 2, 3) (target pixel -> source pixel)
+    shrinks the source along its most-shrunk direction, inverted: how many times the drawn
+    triangle lengthens the source that way (1 / its smallest singular value)."""
+    a, b, c, d = affines[:, 0, 0], affines[:, 0, 1], affines[:, 1, 0], affines[:, 1, 1]
+    total = a * a + b * b + c * c + d * d
+    det = a * d - b * c
+    smallest = np.sqrt(np.maximum(0.5 * (total - np.sqrt(np.maximum(total * total - 4 * det * det, 0.0))), 0.0))
+    return 1.0 / np.maximum(smallest, 1e-6)
+
+
+class OpenedCreases:
+    """Draws strongly stretched face triangles from a crease-free copy of the source."""
+
+    def __init__(self, source: np.ndarray, roi: tuple[int, int, int, int], mouth_width: float):
+        self.roi = roi
+        self.size = int(max(3, round(CREASE_KERNEL * mouth_width))) | 1
+        self._closed: np.ndarray | None = None      # made on first need: most clips never open a crease
+        self._source = source
+
+    def closed(self) -> np.ndarray:
+        """The source over the ROI with dark features thinner than the kernel closed."""
+        if self._closed is None:
+            x0, y0, x1, y1 = self.roi
+            self._closed = cv2.medianBlur(np.ascontiguousarray(self._source[y0:y1, x0:x1]), self.size)
+        return self._closed
+
+    def weight(self, affines: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> np.ndarray | None:
+        """(h, w) share of each ROI pixel drawn crease-free, from the triangles `tris` at their target
+        positions `dst` and their backward `affines`; None where no triangle stretches that far."""
+        low, high = CREASE_STRETCH
+        share = np.clip((largest_stretch(affines) - low) / (high - low), 0.0, 1.0)
+        picked = np.flatnonzero(share > 0)
+        if not len(picked):
+            return None
+        x0, y0, x1, y1 = self.roi
+        weight = np.zeros((y1 - y0, x1 - x0), np.float32)
+        corners = np.round((dst[tris[picked]] - (x0, y0)) * 16).astype(np.int32)
+        for k in np.argsort(share[picked]):                  # the most stretched wins where they touch
+            cv2.fillConvexPoly(weight, corners[k], float(share[picked[k]]), lineType=cv2.LINE_8, shift=4)
+        return cv2.GaussianBlur(weight, (0, 0), CREASE_BLUR)
+
+    def draw(self, region: np.ndarray, weight: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> None:
+        """Blend, in place, the crease-free source at the map's positions into `region` (the ROI's
+        warped pixels) by `weight`."""
+        ys, xs = np.nonzero(weight > 1.0 / 255)
+        if not len(ys):
+            return
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        box = (slice(y0, y1), slice(x0, x1))
+        at_x = map_x[box] - np.float32(self.roi[0])
+        at_y = map_y[box] - np.float32(self.roi[1])
+        filled = cv2.remap(self.closed(), at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        w = weight[box][..., None]
+        part = region[box].astype(np.float32)
+        region[box] = np.rint(part + (filled.astype(np.float32) - part) * w).astype(np.uint8)
