@@ -264,6 +264,27 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     return map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False), moved.astype(bool)
 
 
+def _folded_on_top(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, shape: tuple[int, int]
+                   ) -> np.ndarray | None:
+    """Over a box at `origin`: the share of each pixel where the last of `tris` (painter's order)
+    drawn there is folded (its corners in the other turning order than in the source), softened
+    over a pixel; None where no folded triangle reaches the box."""
+    x0, y0 = origin
+    h, w = shape
+    corners = dst[tris]
+    near = ((corners[..., 0].max(1) >= x0) & (corners[..., 0].min(1) < x0 + w)
+            & (corners[..., 1].max(1) >= y0) & (corners[..., 1].min(1) < y0 + h))
+    flipped = near & (np.sign(signed_areas(dst, tris)) != np.sign(signed_areas(src, tris)))
+    if not flipped.any():
+        return None
+    top = np.full((h, w), -1, np.int32)
+    for k in np.flatnonzero(near):
+        poly = np.round((corners[k] - (x0, y0)) * 16).astype(np.int32)
+        cv2.fillConvexPoly(top, poly, int(k), lineType=cv2.LINE_8, shift=4)
+    mask = np.where(top >= 0, flipped[np.maximum(top, 0)], False).astype(np.float32)
+    return cv2.GaussianBlur(mask, (0, 0), 0.7) if mask.any() else None
+
+
 def _smoothed_rings(map_x: np.ndarray, map_y: np.ndarray, xs: np.ndarray, ys: np.ndarray, rings: np.ndarray,
                     sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """The map with its motion over `rings` (cells) blurred by `sigma` cells, blended in over one
@@ -779,7 +800,10 @@ class WarpEngine:
             def eye_map(origin, box):   # the eye openings' own triangles (bands and iris cores) alone
                 return _backward_map(dst, src, self.eye_tris, origin, box, self.opts.map_stride)[:2]
 
-            self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi, eye_map)
+            def folded(origin, box):
+                return _folded_on_top(dst, src, face, origin, box)
+
+            self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi, eye_map, folded)
         layout = driving if self.takes_driving_layout else None
         opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None)
         if opacity > 0:

@@ -307,14 +307,16 @@ class EyeLayers:
 
     def draw(self, out: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray],
              map_x: np.ndarray, map_y: np.ndarray, roi: tuple[int, int, int, int],
-             eye_map: Callable[[tuple[int, int], tuple[int, int]], tuple[np.ndarray, np.ndarray]] | None = None
-             ) -> None:
+             eye_map: Callable[[tuple[int, int], tuple[int, int]], tuple[np.ndarray, np.ndarray]] | None = None,
+             folded: Callable[[tuple[int, int], tuple[int, int]], np.ndarray | None] | None = None) -> None:
         """Redraw each layered eye's opening in `out` (in place): the iris-less source through the
         warp's map (`map_x`, `map_y` over `roi`), the iris over it at `gaze[centre]` (target pixels),
         both clipped by the target opening (`target` (478, 2+) landmarks). `eye_map(origin, shape)`,
         when given, is the map of the eye openings' own triangles over a box: an eye narrowed by a
         turn (SQUEEZE) is drawn through it, not through the lids the turn folds over it (at 35
-        degrees their lashes filled the far eye, a dark patch with a jagged edge)."""
+        degrees their lashes filled the far eye, a dark patch with a jagged edge). `folded(origin,
+        shape)`, when given, is the share of each pixel of a box where the warp's map draws a folded
+        face triangle (None: none there); the eye's own triangles are drawn there too."""
         src = self.src
         target = np.asarray(target, np.float64)[:, :2]
         rx0, ry0, rx1, ry1 = roi
@@ -346,10 +348,15 @@ class EyeLayers:
             # an eye narrowed by a turn is drawn through its own triangles; a blink (its corners
             # stay apart) keeps the lids' lashes between them, which MediaPipe reads as closing
             squeezed = float(np.clip((SQUEEZE[0] - abs(z)) / (SQUEEZE[0] - SQUEEZE[1]), 0.0, 1.0))
-            if eye_map is not None and squeezed > 0:
+            # and wherever the map draws a face triangle folded over the opening: the temple, turned
+            # away, came over the far eye's outer corner before the eye narrowed by SQUEEZE[0] (its
+            # lash line a dark bracket across the white, s42 on d11-turn)
+            behind = None if folded is None else folded((bx0, by0), shape)
+            weight = squeezed if behind is None else np.maximum(squeezed, behind)[..., None]
+            if eye_map is not None and np.any(weight > 0):
                 own_x, own_y = eye_map((bx0, by0), shape)
                 own = cv2.remap(self.empty, own_x, own_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                base += squeezed * (own.astype(np.float32) - base)
+                base += weight * (own.astype(np.float32) - base)
             turn = np.array([[z.real, -z.imag], [z.imag, z.real]])
             # patch pixel p (source: origin + p) -> box pixel: gaze + turn (origin + p - iris) - box origin
             shift = gaze[layer.centre] + turn @ (layer.origin - src[layer.centre]) - (bx0, by0)

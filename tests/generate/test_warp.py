@@ -699,3 +699,18 @@ def test_a_yawn_pushes_the_rings_below_the_chin_out_without_folding(portrait):
         assert engine.last_folds == 0, drop
         dst = engine._vertices(target)
         assert (np.sign(signed_areas(dst, engine.ring_tris)) == engine.ring_sign).all()
+
+
+def test_folded_on_top_marks_a_folded_triangle_only_where_nothing_unfolded_is_drawn_over_it():
+    from reenact.generate.warp import _folded_on_top
+
+    src = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0], [10.0, 0.0], [20.0, 0.0], [10.0, 20.0]])
+    dst = src.copy()
+    dst[[1, 2]] = dst[[2, 1]]                        # triangle 0 mirrored: folded; triangle 1 as it was
+    tris = np.array([[0, 1, 2], [3, 4, 5]])
+    mask = _folded_on_top(dst, src, tris, (0, 0), (24, 24))
+    assert mask[3, 3] > 0.9                          # the fold alone
+    assert mask[4, 12] < 0.1                         # the unfolded triangle drawn over it
+    assert mask[22, 22] == 0.0                       # nothing there
+    assert _folded_on_top(src, src, tris, (0, 0), (24, 24)) is None
+    assert _folded_on_top(dst, src, tris, (40, 40), (10, 10)) is None    # the fold is not in this box

@@ -202,6 +202,39 @@ def test_a_far_eye_narrowed_by_a_turn_shows_its_white_not_the_lids_folded_over_i
             assert np.array_equal(own[inside], folded[inside])
 
 
+def test_where_a_folded_triangle_lies_over_an_eye_the_eyes_own_triangles_are_drawn(large_portrait):
+    """The temple, turned away, folds over the far eye's outer corner before the eye narrows enough
+    to count as squeezed (s42 on d11-turn at 0.88 of its width): its lash line, drawn by the warp's
+    map, was a dark bracket across the white."""
+    image, pts = large_portrait
+    layers = EyeLayers(image, pts)
+    x0, y0, x1, y1 = 0, 0, image.shape[1], image.shape[0]
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    gaze = {layer.centre: pts[layer.centre, :2] + (2.0, 0.0) for layer in layers.layers}
+    lash = pts[159, :2] + (0.0, -3.0)               # above the right eye's upper lid: lashes and lid
+    map_x, map_y = xs.copy(), ys.copy()
+    right = polygon_mask(image.shape[:2], pts[list(contour("right_eye")), :2], (0, 0)) > 0.99
+    map_x[right], map_y[right] = lash[0], lash[1]   # the warp's map draws the fold there
+    own = lambda origin, shape: (xs[origin[1]:origin[1] + shape[0], origin[0]:origin[0] + shape[1]],
+                                 ys[origin[1]:origin[1] + shape[0], origin[0]:origin[0] + shape[1]])
+    drawn = {}
+    for name, folded in (("fold", lambda origin, shape: None), ("own", lambda origin, shape: np.ones(shape, np.float32))):
+        drawn[name] = image.copy()
+        layers.draw(drawn[name], pts, gaze, map_x, map_y, (x0, y0, x1, y1), own, folded)
+    lid = image[int(round(lash[1])), int(round(lash[0]))].astype(float)
+    straight = image.copy()
+    layers.draw(straight, pts, gaze, xs, ys, (x0, y0, x1, y1))
+    # without the fold's mask the opening beside the iris is the lid's colour; with it, the eye as
+    # drawn unfolded
+    iris = gaze[468]
+    radius = np.linalg.norm(pts[469:473, :2] - pts[468, :2], axis=1).mean()
+    white = right & (np.hypot(xs - iris[0], ys - iris[1]) > 1.5 * radius)
+    assert white.sum() > 50
+    assert np.abs(drawn["fold"][white].astype(float) - lid).max() < 30
+    assert np.abs(straight[white].astype(float) - lid).max() > 60
+    assert np.array_equal(drawn["own"][right], straight[right])
+
+
 def test_a_blink_is_drawn_through_the_warps_map_as_before(large_portrait):
     image, pts = large_portrait
     engine = WarpEngine(image, pts)
