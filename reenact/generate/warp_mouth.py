@@ -51,6 +51,9 @@ RAMP = (0.2, 0.6, 1.0)
 # with its lower lip (s1-padded_d11 jawOpen r 0.78; 0.80 at 0.7, 0.77 at 0.8 with the mouth error of
 # self-reenactment 9.7 and 8.8 on d11).
 TONGUE_SHADE = 0.75
+# Lab a* over the driving's skin from which a pixel lighter than the tongue's knot is tongue, not
+# teeth, and at which fully (real clips: teeth 4-9 under the skin, tongues 2-10 over it).
+TONGUE_REDNESS = (-1.0, 3.0)
 # A driving mouth narrower than this (px, corner to corner) shows too little to take a layout from.
 MIN_DRIVING_MOUTH = 16.0
 
@@ -62,6 +65,11 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 def _in_picture(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     h, w = shape[:2]
     return (points[:, 0] >= 0) & (points[:, 0] <= w - 1) & (points[:, 1] >= 0) & (points[:, 1] <= h - 1)
+
+
+def _lab_a(rgb: np.ndarray) -> float:
+    """Lab a* (OpenCV's 8-bit scale, 128 neutral) of one RGB colour."""
+    return float(cv2.cvtColor(np.clip(np.round(rgb), 0, 255).astype(np.uint8)[None, None], cv2.COLOR_RGB2LAB)[0, 0, 1])
 
 
 def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -241,10 +249,23 @@ class MouthInterior:
             seen, unseen = self._mirrored_where_cut(frame, to_frame, target, shape, origin)
             if unseen > MAX_UNSEEN:    # cut across the mouth's height too: no half stands in
                 return None
-        skin = max(float(luminance(skin_colour(frame, frame_points))), 1.0)
+        skin_rgb = skin_colour(frame, frame_points)
+        skin = max(float(luminance(skin_rgb)), 1.0)
         rho = luminance(seen.astype(np.float64)) / skin
         knots, colours = self.ramp
         fill = np.stack([np.interp(rho, knots, colours[:, k]) for k in range(3)], axis=-1)
+        # Lightness alone takes anything lighter than the tongue's knot towards the teeth: a lit
+        # tongue (d6's, stuck out, 0.8-1.0 of the skin) came out teeth-grey. What is redder than the
+        # driving's skin there is tongue, at its own lightness (teeth measure 4-9 Lab a* levels
+        # under the skin, tongues 2-10 over); a driving without colour tells nothing.
+        colourful = float(np.clip((skin_rgb.max() - skin_rgb.min()) / 30.0, 0.0, 1.0))
+        lit = rho > knots[2]
+        if colourful > 0 and lit.any():
+            redness = cv2.cvtColor(seen, cv2.COLOR_RGB2LAB)[..., 1].astype(np.float64) - _lab_a(skin_rgb)
+            tongue = np.clip((redness - TONGUE_REDNESS[0]) / (TONGUE_REDNESS[1] - TONGUE_REDNESS[0]), 0.0, 1.0)
+            tongue = colourful * tongue * lit
+            shaded = colours[2] * (rho / knots[2])[..., None]          # the tongue's colour at this lightness
+            fill += tongue[..., None] * (np.minimum(shaded, 255.0) - fill)
         # never pure black (a hole, to the eye and to the judge), as the drawn interior
         return np.clip(np.maximum(fill, 8.0), 0, 255)
 

@@ -69,6 +69,30 @@ def test_teeth_and_cavity_lie_where_the_driving_frame_shows_them(portrait):
     assert not np.allclose(drawn[top | bottom], teeth_down[top | bottom], atol=20)
 
 
+def test_a_lit_tongue_is_tongue_coloured_and_teeth_as_light_stay_teeth(portrait):
+    """d6 sticks its tongue out, lit as brightly as the skin: by lightness alone it came out the
+    teeth's grey. Redder than the driving's skin is tongue; as light but not redder, teeth."""
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    target = _opened(pts)
+    top, bottom = _halves(target, image.shape[:2])
+    skin = engine.mouth.colours["skin"]          # the driving frame is the same picture: its skin too
+    grey = float(skin @ np.array([0.299, 0.587, 0.114]))
+    tongue = np.clip(skin * 0.9 + np.array([25.0, -15.0, -10.0]), 0, 255)     # as light, redder
+    teeth = np.full(3, grey * 0.95)
+    drawn = engine.render(target, (_driving_frame(image, target, teeth, tongue), target)).astype(float)
+    red = lambda px: float(np.median(px[:, 0] - px[:, 1]))      # noqa: E731
+    colours = engine.mouth.colours
+    assert red(drawn[bottom]) > red(drawn[top]) + 10
+    assert red(drawn[bottom]) == pytest.approx(colours["tongue"][0] - colours["tongue"][1], rel=0.35)
+    # a driving frame without colour tells nothing: both by lightness, as before
+    flat = lambda c: np.full(3, float(c @ np.array([0.299, 0.587, 0.114])))    # noqa: E731
+    frame = _driving_frame(image, target, flat(teeth), flat(tongue))
+    frame = np.repeat(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None], 3, 2)
+    grey_drawn = engine.render(target, (frame, target)).astype(float)
+    assert abs(red(grey_drawn[bottom]) - red(grey_drawn[top])) < 4
+
+
 def test_a_mouth_the_frames_edge_cuts_is_laid_out_from_the_half_that_is_seen(portrait):
     """A pan pushed the driving's mouth half out of the picture: the edge pixel, repeated, striped
     the interior, or (the whole mouth required) it fell back to the drawn one, which read as less
