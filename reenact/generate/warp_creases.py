@@ -8,8 +8,8 @@ frame): the warp drew the shadow, magnified, as a brown smudge beside each corne
 is unfolded skin, as light as around it.
 
 So where a face triangle stretches the source CREASE_STRETCH times or more along some direction,
-it is drawn from a copy of the source with its thin dark lines closed (a grey-level closing about
-CREASE_KERNEL of the mouth's width across), fully from twice that stretch. Only the mouth's folds
+it is drawn from a copy of the source without its thin lines (a median filter CREASE_KERNEL of the
+mouth's width across), fully from twice that stretch. Only the mouth's folds
 (the engine passes the face's triangles below the nose): a lid's crease stays a crease when the
 eye opens.
 """
@@ -23,8 +23,9 @@ import numpy as np
 # which a triangle is drawn crease-free, and at which fully. Lips parting in speech stretch their
 # inner bands 2-3 times; a yawn's corner slivers 8 and more.
 CREASE_STRETCH = (4.0, 8.0)
-# The closing's diameter, as a share of the source mouth's width: the commissure's shadow of a
-# closed mouth measured 6-8 px beside a 91 px mouth; 0.06 (5 px) left half of it.
+# The median filter's width, as a share of the source mouth's width: the commissure's shadow of a
+# closed mouth measured 6-8 px beside a 91 px mouth. A grey-level closing (tried first) left half of
+# it at 0.06 and, at 0.14, took the lit skin around s1's corners into a pale streak beside them.
 CREASE_KERNEL = 0.14
 CREASE_BLUR = 1.5     # px: the crease-free drawing fades in over about this much at a triangle's edge
 
@@ -46,15 +47,15 @@ class OpenedCreases:
     def __init__(self, source: np.ndarray, roi: tuple[int, int, int, int], mouth_width: float):
         self.roi = roi
         self.size = int(max(3, round(CREASE_KERNEL * mouth_width))) | 1
-        self._closed: np.ndarray | None = None      # made on first need: most clips never open a crease
+        self._smoothed: np.ndarray | None = None    # made on first need: most clips never open a crease
         self._source = source
 
-    def closed(self) -> np.ndarray:
-        """The source over the ROI with dark features thinner than the kernel closed."""
-        if self._closed is None:
+    def smoothed(self) -> np.ndarray:
+        """The source over the ROI without features thinner than the kernel (a crease's shadow)."""
+        if self._smoothed is None:
             x0, y0, x1, y1 = self.roi
-            self._closed = cv2.medianBlur(np.ascontiguousarray(self._source[y0:y1, x0:x1]), self.size)
-        return self._closed
+            self._smoothed = cv2.medianBlur(np.ascontiguousarray(self._source[y0:y1, x0:x1]), self.size)
+        return self._smoothed
 
     def weight(self, affines: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> np.ndarray | None:
         """(h, w) share of each ROI pixel drawn crease-free, from the triangles `tris` at their target
@@ -81,7 +82,7 @@ class OpenedCreases:
         box = (slice(y0, y1), slice(x0, x1))
         at_x = map_x[box] - np.float32(self.roi[0])
         at_y = map_y[box] - np.float32(self.roi[1])
-        filled = cv2.remap(self.closed(), at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        filled = cv2.remap(self.smoothed(), at_x, at_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         w = weight[box][..., None]
         part = region[box].astype(np.float32)
         region[box] = np.rint(part + (filled.astype(np.float32) - part) * w).astype(np.uint8)
