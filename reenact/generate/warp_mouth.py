@@ -54,6 +54,9 @@ TONGUE_SHADE = 0.75
 # Lab a* over the driving's skin from which a pixel lighter than the tongue's knot is tongue, not
 # teeth, and at which fully (real clips: teeth 4-9 under the skin, tongues 2-10 over it).
 TONGUE_REDNESS = (-1.0, 3.0)
+# ... and that far inside the inner lips (x the mouth's width) from which, and at which fully: nearer
+# the contour it is the lips' own inner side
+LIP_INNER_SIDE = (0.06, 0.14)
 # A driving mouth narrower than this (px, corner to corner) shows too little to take a layout from.
 MIN_DRIVING_MOUTH = 16.0
 
@@ -258,16 +261,29 @@ class MouthInterior:
         # tongue (d6's, stuck out, 0.8-1.0 of the skin) came out teeth-grey. What is redder than the
         # driving's skin there is tongue, at its own lightness (teeth measure 4-9 Lab a* levels
         # under the skin, tongues 2-10 over); a driving without colour tells nothing.
+        # Not along the inner lips, though: the lips' own wet inner side lies inside MediaPipe's inner
+        # contour in a grin, and drawn as tongue there the opening read as a third less open
+        # (Einstein on d14: jawOpen r 0.95 -> 0.69; 0.92 kept off the lips this far); it stays on the ramp.
         colourful = float(np.clip((skin_rgb.max() - skin_rgb.min()) / 30.0, 0.0, 1.0))
         lit = rho > knots[2]
         if colourful > 0 and lit.any():
             redness = cv2.cvtColor(seen, cv2.COLOR_RGB2LAB)[..., 1].astype(np.float64) - _lab_a(skin_rgb)
             tongue = np.clip((redness - TONGUE_REDNESS[0]) / (TONGUE_REDNESS[1] - TONGUE_REDNESS[0]), 0.0, 1.0)
-            tongue = colourful * tongue * lit
+            tongue = colourful * tongue * lit * self._inside_lips(dst[:len(self.lips_inner)], shape)
             shaded = colours[2] * (rho / knots[2])[..., None]          # the tongue's colour at this lightness
             fill += tongue[..., None] * (np.minimum(shaded, 255.0) - fill)
         # never pure black (a hole, to the eye and to the judge), as the drawn interior
         return np.clip(np.maximum(fill, 8.0), 0, 255)
+
+    @staticmethod
+    def _inside_lips(inner: np.ndarray, shape) -> np.ndarray:
+        """(h, w) 0 on the inner lips' contour `inner` (box pixels), rising to 1 from LIP_INNER_SIDE[0]
+        to LIP_INNER_SIDE[1] of the mouth's width inside it."""
+        mask = np.zeros(shape, np.uint8)
+        cv2.fillPoly(mask, [np.round(inner).astype(np.int32)], 1)
+        depth = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+        width = max(float(np.ptp(inner[:, 0])), 1.0)
+        return np.clip((depth / width - LIP_INNER_SIDE[0]) / (LIP_INNER_SIDE[1] - LIP_INNER_SIDE[0]), 0.0, 1.0)
 
     @staticmethod
     def _mirrored_where_cut(frame: np.ndarray, to_frame: np.ndarray, target: np.ndarray, shape,
