@@ -5,8 +5,8 @@ The judge's jaw_r is MediaPipe's jawOpen read on the output against the one read
 clip. The blendshape model behind it reads 146 landmarks in 2D (x, y) and nothing else, and what it
 reads depends on the face: the same lip and chin motion reads as jawOpen on one face and as lips
 parting (mouthUpperUp, mouthLowerDown) on another. This tool gives the motion a perfect 2D
-transfer: each driving frame's landmarks, their head motion taken out (similarity on rigid upper-
-face points) and scaled to the source, are added to the source's own landmarks, and the model reads
+transfer: each driving frame's landmarks, their head motion taken out (the similarity the warp
+engine fits on its rigid points) and scaled to the source, are added to the source's own landmarks, and the model reads
 those points directly. The Pearson r of that reading with the driving's is the best jaw_r any
 output keeping the source's face and the driving's landmark motion can get.
 
@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reenact.errors import InputError  # noqa: E402
 from reenact.faces import detect_faces, detect_in_file  # noqa: E402
 from reenact.faces.landmarker import blendshape_names  # noqa: E402
+from reenact.generate.warp import RIGID_POINTS, similarity_fit  # noqa: E402
 from reenact.io.images import read_image  # noqa: E402
 
 TASK = Path(__file__).resolve().parents[1] / "reenact" / "assets" / "face_landmarker.task"
@@ -42,8 +43,6 @@ MODEL_POINTS = (
     310, 311, 312, 314, 317, 318, 321, 323, 324, 332, 334, 336, 338, 356, 361, 362, 365, 373, 374, 375, 377,
     378, 379, 380, 381, 382, 384, 385, 386, 387, 388, 389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466,
     468, 469, 470, 471, 472, 473, 474, 475, 476, 477)
-# Points that hold still while the face's expression moves: the head's motion is fitted on them
-UPPER_FACE = (33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 1, 70, 300, 105, 334)
 JAW_OPEN = blendshape_names().index("jawOpen")
 
 
@@ -70,16 +69,9 @@ class BlendshapeReader:
 
 
 def _onto(fixed: np.ndarray, moving: np.ndarray) -> np.ndarray:
-    """`moving` (N, 2) carried by the similarity that best maps its upper-face points onto `fixed`'s."""
-    a, b = fixed[list(UPPER_FACE)], moving[list(UPPER_FACE)]
-    ma, mb = a.mean(0), b.mean(0)
-    u, s, vt = np.linalg.svd((b - mb).T @ (a - ma))
-    rotation = u @ vt
-    if np.linalg.det(rotation) < 0:                   # a reflection is no head motion
-        u[:, -1] *= -1
-        rotation = u @ vt
-    scale = s.sum() / ((b - mb) ** 2).sum()
-    return (moving - mb) @ rotation * scale + ma
+    """`moving` (N, 2) carried by the similarity that best maps its rigid points onto `fixed`'s."""
+    m = similarity_fit(moving[list(RIGID_POINTS)], fixed[list(RIGID_POINTS)])
+    return moving @ m[:, :2].T + m[:, 2]
 
 
 def ideal_transfer(source: np.ndarray, driving: np.ndarray, reference: int) -> np.ndarray:

@@ -41,7 +41,7 @@ def test_the_ideal_transfer_adds_the_expression_and_leaves_the_head_motion_out(r
     moved = jaw_ceiling.ideal_transfer(points, np.stack([driving, opened, turned]), reference=0)
     assert np.abs(moved[0] - points).max() < 1e-9
     # twice the driving face's size: the source's jaw drops 6 px; the head's turn is left out
-    # (the rigid fit on the upper face leaves a little of the jaw's drop in its rotation)
+    # (the fit on the rigid points leaves a little of the jaw's drop in its rotation)
     expected = points.copy()
     expected[lower, 1] += 6.0
     assert np.abs(moved[1] - expected).max() < 0.5
