@@ -474,13 +474,15 @@ def test_a_triangle_squeezed_to_a_line_neither_throws_pixels_far_nor_leaves_a_cr
     src = dst + (100.0, 0.0)                                 # the square reads the source 100 px to the right
     src[4:] = [[300, 300], [340, 300], [320, 340]]           # the sliver's own texture lies far away
     tris = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6]])       # the sliver drawn last, over the square
-    map_x, map_y, moved = _backward_map(dst, src, tris, (0, 0), (60, 60), stride)
+    map_x, map_y, moved, top = _backward_map(dst, src, tris, (0, 0), (60, 60), stride)
     inside = (slice(12, 48), slice(12, 48))
     ys, xs = np.mgrid[12:48, 12:48]
     np.testing.assert_allclose(map_x[inside], xs + 100.0, atol=0.6)
     np.testing.assert_allclose(map_y[inside], ys, atol=0.6)
     assert moved[inside].all()
     assert not moved[:, 56:].any() and not moved[56:, :].any()     # beyond the mesh: the identity, bit-exact
+    # and the map says which triangle it drew: the square's halves, never the dropped sliver
+    assert set(np.unique(top[inside])) == {0, 1} and (top[:, 56:] == -1).all()
 
 
 def test_the_upper_teeth_edge_is_notched_where_two_teeth_meet(portrait):
@@ -583,7 +585,7 @@ def test_a_face_drawn_over_its_hair_gets_a_soft_edge_not_a_stair_stepped_cut():
     hair = np.array([[-9, -9], [129, -9], [129, 89], [-9, 89]], np.float64)      # beyond the picture
     skin = np.array([[46.1, -9], [129, -9], [129, 89], [33.9, 89]], np.float64)
     quad = np.array([[0, 1, 2], [0, 2, 3]])
-    map_x, map_y, moved = _backward_map(np.r_[hair, skin], np.r_[hair + (0.5, 0), skin + (20, 0)],
+    map_x, map_y, moved, _ = _backward_map(np.r_[hair, skin], np.r_[hair + (0.5, 0), skin + (20, 0)],
                                         np.r_[quad, quad + 4], (0, 0), (80, 120), 2)
     out = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     jump, scale = _map_shape(map_x, map_y)
@@ -702,15 +704,17 @@ def test_a_yawn_pushes_the_rings_below_the_chin_out_without_folding(portrait):
 
 
 def test_folded_on_top_marks_a_folded_triangle_only_where_nothing_unfolded_is_drawn_over_it():
-    from reenact.generate.warp import _folded_on_top
+    from reenact.generate.warp import _backward_map, _folded_on_top, signed_areas
 
     src = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0], [10.0, 0.0], [20.0, 0.0], [10.0, 20.0]])
     dst = src.copy()
     dst[[1, 2]] = dst[[2, 1]]                        # triangle 0 mirrored: folded; triangle 1 as it was
     tris = np.array([[0, 1, 2], [3, 4, 5]])
-    mask = _folded_on_top(dst, src, tris, (0, 0), (24, 24))
+    flipped = np.sign(signed_areas(dst, tris)) != np.sign(signed_areas(src, tris))
+    top = _backward_map(dst, src, tris, (0, 0), (24, 24), 2).top
+    mask = _folded_on_top(top, flipped, (0, 0), (24, 24))
     assert mask[3, 3] > 0.9                          # the fold alone
     assert mask[4, 12] < 0.1                         # the unfolded triangle drawn over it
     assert mask[22, 22] == 0.0                       # nothing there
-    assert _folded_on_top(src, src, tris, (0, 0), (24, 24)) is None
-    assert _folded_on_top(dst, src, tris, (40, 40), (10, 10)) is None    # the fold is not in this box
+    assert _folded_on_top(top, np.zeros(2, bool), (0, 0), (24, 24)) is None
+    assert _folded_on_top(top, flipped, (14, 14), (10, 10)) is None    # the fold is not on top in this box
