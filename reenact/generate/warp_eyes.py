@@ -29,6 +29,7 @@ EYES = (("right_eye", 468, (33, 133)), ("left_eye", 473, (263, 362)))
 IRIS_MARGIN = 1.1    # the disc moved: MediaPipe's iris radius this many times (its dark outer ring)
 FILL_REACH = 1.25    # the white filled in where the iris was: the disc this many times its radius
 MIN_VISIBLE = 0.3    # an eye that shows less of its iris disc than this keeps the plain warp (a squint, a blink)
+IRIS_LID_CLEAR = 0.2  # the iris layer's own pixels end this share of its radius inside the lids
 LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is shaded there
 # The white fitted where the iris was (`_white_fill`): from the white between WHITE_BAND radii of
 # the iris centre (the disc's radius holds IRIS_MARGIN already), at least MIN_WHITE_PIXELS
@@ -94,30 +95,41 @@ def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, origin) -> np.ndar
 
 
 def _complete_disc(patch: np.ndarray, visible: np.ndarray, disc: np.ndarray, distance: np.ndarray,
-                   centre: np.ndarray) -> np.ndarray:
+                   centre: np.ndarray, mirror_from: np.ndarray, iris_edge: float) -> np.ndarray:
     """`patch` with the disc's hidden pixels filled: from the point opposite through the centre
-    when that one shows (an iris is nearly symmetric about its pupil), else with the mean of the
-    visible pixels at the same distance from the centre."""
+    when that one lies in `mirror_from` (an iris is nearly symmetric about its pupil), else with
+    the colour of the visible pixels at the same distance from the centre (the iris's rings).
+
+    `mirror_from` keeps well clear of the lids: a pixel the lower lid hides mirrors to one just
+    under the upper lid, in its shadow, and mirrored from there the shadow came out as a dark dash
+    along the iris's bottom wherever a gaze raised it off the lid (s42, from d11's first frame on).
+    `iris_edge`: MediaPipe's iris radius (px), inside the disc's."""
     out = patch.copy()
     hidden = disc & ~visible
-    if not hidden.any():
+    if not hidden.any() or not visible.any():
         return out
+    bins = np.floor(distance).astype(int)
+    overall = np.median(patch[visible], 0)
     ys, xs = np.nonzero(hidden)
     h, w = visible.shape
     oy = np.clip(np.round(2 * centre[1] - ys).astype(int), 0, h - 1)
     ox = np.clip(np.round(2 * centre[0] - xs).astype(int), 0, w - 1)
-    mirrored = visible[oy, ox]
+    lightness = patch.mean(-1)
+    for b in np.unique(bins[ys, xs]):
+        ring = visible & (bins == b)
+        at = bins[ys, xs] == b
+        if ring.any():
+            # beyond the iris's own radius the disc's rings cross the white beside it (the disc has
+            # IRIS_MARGIN): their darker half, the iris's dark outer ring (their median drew a pale
+            # halo round the hidden parts); within it their median (the darker half was a black slab)
+            pixels = patch[ring]
+            if b + 1 > iris_edge:
+                pixels = pixels[lightness[ring] <= np.median(lightness[ring])]
+            out[ys[at], xs[at]] = np.median(pixels, 0)
+        else:
+            out[ys[at], xs[at]] = overall
+    mirrored = mirror_from[oy, ox] & visible[oy, ox]
     out[ys[mirrored], xs[mirrored]] = patch[oy[mirrored], ox[mirrored]]
-    ys, xs = ys[~mirrored], xs[~mirrored]
-    if len(ys):
-        bins = np.floor(distance).astype(int)
-        seen = patch[visible]
-        overall = seen.mean(0)
-        for b in np.unique(bins[ys, xs]):
-            ring = visible & (bins == b)
-            colour = patch[ring].mean(0) if ring.any() else overall
-            at = bins[ys, xs] == b
-            out[ys[at], xs[at]] = colour
     return out
 
 
@@ -271,10 +283,16 @@ class EyeLayers:
         distance = np.hypot(xs - local[0], ys - local[1])
         alpha = np.clip(radius - distance + 0.5, 0.0, 1.0)
         disc = alpha > 0.5
-        visible = inside & disc
-        if visible.sum() < MIN_VISIBLE * disc.sum() or not iris_found(patch, inside, distance, radius):
+        if not iris_found(patch, inside, distance, radius):
             return None
-        colour = _complete_disc(patch, visible, disc, distance, local)
+        # the disc's pixels along the lids are their shadow and the lower lid's wet rim, not iris: a
+        # straight dark dash carried with a moved iris (s42's lower lid); completed from the iris instead
+        clear = max(1, int(round(IRIS_LID_CLEAR * radius)))
+        visible = disc & (cv2.erode((opening > 0.99).astype(np.uint8), np.ones((2 * clear + 1,) * 2, np.uint8)) > 0)
+        if visible.sum() < MIN_VISIBLE * disc.sum():
+            return None
+        deep = cv2.erode((opening > 0.99).astype(np.uint8), np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
+        colour = _complete_disc(patch, visible, disc, distance, local, deep, radius / IRIS_MARGIN)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
                           np.dstack([colour * alpha[..., None], alpha]).astype(np.float32))

@@ -37,6 +37,33 @@ def dark_centre(image: np.ndarray, points: np.ndarray, centre: int, eye: str) ->
     return np.array([xs.mean() + x0, ys.mean() + y0])
 
 
+def test_the_hidden_iris_is_completed_from_the_iris_not_the_lids_shadow_or_the_white_beside_it():
+    """The lower lid hides the iris's bottom; a pixel there mirrors (through the pupil) to one just
+    under the upper lid, in its shadow. Copied, that shadow was a dark dash under a raised iris."""
+    from reenact.generate.warp_eyes import _complete_disc
+
+    size, centre, iris_edge, disc_radius = 31, np.array([15.0, 15.0]), 10.0, 11.0
+    ys, xs = np.mgrid[:size, :size].astype(np.float64)
+    distance = np.hypot(xs - centre[0], ys - centre[1])
+    disc = distance <= disc_radius
+    patch = np.full((size, size, 3), 90.0, np.float32)                  # the iris
+    patch[distance > iris_edge] = 60.0                                  # its dark outer ring, half a pixel wide
+    patch[distance > iris_edge + 0.5] = 200.0                           # and the white the disc's margin crosses
+    patch[(ys >= 6) & (ys <= 8) & disc] = 30.0                          # the upper lid's shadow on it
+    visible = disc & (ys >= 6) & (ys <= 21)                             # lids above row 6 and below row 21
+    deep = (ys >= 11) & (ys <= 19)                                      # well clear of both lids
+    out = _complete_disc(patch, visible, disc, distance, centre, deep, iris_edge)
+    bottom = disc & (ys >= 22) & (distance < iris_edge)
+    assert np.abs(out[bottom] - 90.0).max() < 1.0                       # the iris, not the shadow (30) mirrored
+    rim = disc & (ys >= 22) & (distance > iris_edge) & (distance < disc_radius)
+    assert out[rim].max() < 120.0                                       # the margin's darker half, not the white
+    assert np.array_equal(out[visible], patch[visible])                 # what shows is the source's own
+    # where the opposite pixel lies well clear of the lids, the iris's own texture is mirrored
+    patch[11, 12] = 70.0                                                # a crypt, mirrored to (18, 19)
+    out = _complete_disc(patch, visible & (ys <= 18), disc, distance, centre, deep, iris_edge)
+    assert out[19, 18, 0] == pytest.approx(70.0)
+
+
 def test_layers_are_made_only_where_the_iris_is_found(astronaut, large_portrait):
     image, pts = large_portrait
     assert [layer.centre for layer in EyeLayers(image, pts).layers] == [468, 473]
