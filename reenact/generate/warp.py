@@ -815,7 +815,12 @@ class WarpEngine:
             def folded(origin, box):
                 return _folded_on_top(top, flipped, (origin[0] - x0, origin[1] - y0), box)
 
-            self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi, eye_map, folded)
+            def soften(origin, image):    # the map's tears under an eye, softened as around it
+                bx, by = origin[0] - x0, origin[1] - y0
+                h, w = image.shape[:2]
+                _soften_tears(image, jump[by:by + h, bx:bx + w], moved[by:by + h, bx:bx + w])
+
+            self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi, eye_map, folded, soften)
         layout = driving if self.takes_driving_layout else None
         opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None)
         if opacity > 0:

@@ -326,7 +326,8 @@ class EyeLayers:
     def draw(self, out: np.ndarray, target: np.ndarray, gaze: dict[int, np.ndarray],
              map_x: np.ndarray, map_y: np.ndarray, roi: tuple[int, int, int, int],
              eye_map: Callable[[tuple[int, int], tuple[int, int]], tuple[np.ndarray, np.ndarray]] | None = None,
-             folded: Callable[[tuple[int, int], tuple[int, int]], np.ndarray | None] | None = None) -> None:
+             folded: Callable[[tuple[int, int], tuple[int, int]], np.ndarray | None] | None = None,
+             soften: Callable[[tuple[int, int], np.ndarray], None] | None = None) -> None:
         """Redraw each layered eye's opening in `out` (in place): the iris-less source through the
         warp's map (`map_x`, `map_y` over `roi`), the iris over it at `gaze[centre]` (target pixels),
         both clipped by the target opening (`target` (478, 2+) landmarks). `eye_map(origin, shape)`,
@@ -334,7 +335,10 @@ class EyeLayers:
         turn (SQUEEZE) is drawn through it, not through the lids the turn folds over it (at 35
         degrees their lashes filled the far eye, a dark patch with a jagged edge). `folded(origin,
         shape)`, when given, is the share of each pixel of a box where the warp's map draws a folded
-        face triangle (None: none there); the eye's own triangles are drawn there too."""
+        face triangle (None: none there); the eye's own triangles are drawn there too. `soften(origin,
+        image)`, when given, softens in place where the map tears over a box (as the warp does the face
+        around it): redrawn unsoftened, a tear at a far eye's outer corner was a lash fragment boxed in
+        the white (s42 on d11-turn, frame 12)."""
         src = self.src
         target = np.asarray(target, np.float64)[:, :2]
         rx0, ry0, rx1, ry1 = roi
@@ -360,8 +364,10 @@ class EyeLayers:
                 opening = opening * (1.0 - ahead)
             if not opening.any():
                 continue
-            base = cv2.remap(self.empty, box_x, box_y, cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            base = cv2.remap(self.empty, box_x, box_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            if soften is not None:
+                soften((bx0, by0), base)
+            base = base.astype(np.float32)
             z = eye_turn(target, src, layer.corners)
             # an eye narrowed by a turn is drawn through its own triangles; a blink (its corners
             # stay apart) keeps the lids' lashes between them, which MediaPipe reads as closing

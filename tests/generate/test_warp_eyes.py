@@ -214,19 +214,22 @@ def test_a_far_eye_narrowed_by_a_turn_shows_its_white_not_the_lids_folded_over_i
     engine = WarpEngine(image, pts)
     own = engine.render(target)
     draw = engine.eye_layers.draw
-    engine.eye_layers.draw = lambda *args: draw(*args[:6])          # the warp's map alone, as before
+    engine.eye_layers.draw = lambda *args: draw(*args[:6])                   # the warp's map alone, as before
     folded = engine.render(target)
+    engine.eye_layers.draw = lambda *args: draw(*args[:6], soften=args[8])   # and with its tears softened
+    softened = engine.render(target)
     ys, xs = np.mgrid[:image.shape[0], :image.shape[1]]
     grey = lambda im, mask: cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)[mask].astype(float).mean()
     for eye, centre in (("right_eye", 468), ("left_eye", 473)):
         inside = polygon_mask(image.shape[:2], target[list(contour(eye)), :2], (0, 0)) > 0.99
         radius = np.linalg.norm(target[centre + 1:centre + 5, :2] - target[centre, :2], axis=1).mean()
         white = inside & (np.hypot(xs - target[centre, 0], ys - target[centre, 1]) > 1.3 * radius)
-        if eye == far:      # the astronaut's far eye, grey levels beside the iris: 146-147 through the
-            # folded map, 151-155 drawn (139-150 and 151-163 with her landmarks read once, not again)
+        if eye == far:      # the astronaut's far eye, grey levels beside the iris: 147.4 and 145.9 through
+            # the folded map, 149.3 and 143.8 with its tears softened, 151.2 and 157.8 drawn
             assert grey(own, white) > grey(folded, white) + 3
+            assert grey(own, white) > grey(softened, white) + 1.5
         else:               # the near eye keeps its width: drawn as before
-            assert np.array_equal(own[inside], folded[inside])
+            assert np.array_equal(own[inside], softened[inside])
 
 
 def test_where_a_folded_triangle_lies_over_an_eye_the_eyes_own_triangles_are_drawn(large_portrait):
@@ -269,7 +272,7 @@ def test_a_blink_is_drawn_through_the_warps_map_as_before(large_portrait):
     half = pts + 0.5 * (shut - pts)
     own = engine.render(half)
     draw = engine.eye_layers.draw
-    engine.eye_layers.draw = lambda *args: draw(*args[:6])
+    engine.eye_layers.draw = lambda *args: draw(*args[:6], soften=args[8])   # neither the own map nor the folds
     assert np.array_equal(own, engine.render(half))      # corners apart: no eye is squeezed
 
 
@@ -318,3 +321,38 @@ def test_the_white_where_the_iris_was_is_the_white_beside_it_with_its_grain(larg
         own = np.std(_fine(painted)[100:200, 100:200])                    # the picture's grain, on its skin
         fill = np.std(_fine(grey)[disc])
         assert fill < 1.5 if grain == 0 else 0.5 * own < fill < 2.0 * own, (fill, own)
+
+
+def test_a_tear_in_the_map_under_an_eye_is_redrawn_softened_as_the_warp_softens_it(large_portrait):
+    """The eye's redraw reads the map again: a tear the warp had softened (a lash fragment carried
+    into the white at a turned eye's corner) came back as a sharp boxed mark unless softened too."""
+    from reenact.generate.warp import _map_shape, _soften_tears
+
+    image, pts = large_portrait
+    layers = EyeLayers(image, pts)
+    target = looking(pts, 0.1)          # the gaze moves: the eyes are redrawn
+    h, w = image.shape[:2]
+    map_y, map_x = np.mgrid[:h, :w].astype(np.float32)
+    layer = layers.layers[0]
+    ring = pts[layer.ring, :2]
+    corner = pts[layer.corners[0], :2]
+    # a 3x3 px piece of the white beside the eye's outer corner reads the darkest pixel of the picture
+    spot = np.round(corner + 0.3 * (ring.mean(0) - corner)).astype(int)
+    dark = np.unravel_index(np.argmin(image.sum(-1)), (h, w))
+    square = (slice(spot[1] - 1, spot[1] + 2), slice(spot[0] - 1, spot[0] + 2))
+    map_x[square], map_y[square] = float(dark[1]), float(dark[0])
+    jump, _ = _map_shape(map_x, map_y)
+    moved = np.ones((h, w), bool)
+
+    def soften(origin, box):
+        _soften_tears(box, jump[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]],
+                      moved[origin[1]:origin[1] + box.shape[0], origin[0]:origin[0] + box.shape[1]])
+
+    sharp, softened = image.copy(), image.copy()
+    layers.draw(sharp, target, {c: target[c, :2] for c in layers.centres()}, map_x, map_y, (0, 0, w, h))
+    layers.draw(softened, target, {c: target[c, :2] for c in layers.centres()}, map_x, map_y, (0, 0, w, h),
+                soften=soften)
+    level = lambda img: float(img[square].astype(float).mean())    # noqa: E731
+    white = float(image[spot[1] - 4:spot[1] + 5, spot[0] - 4:spot[0] + 5].astype(float).mean())
+    assert white - level(sharp) > 80                 # the tear as drawn: the dark pixel, in the white
+    assert level(softened) - level(sharp) > 30       # softened into the white around it
