@@ -146,7 +146,11 @@ def _in_front(pts: np.ndarray, depth: np.ndarray, ring: np.ndarray, corners: tup
     near = tris[depth[tris].mean(1) < depth[inner] - FRONT_DEPTH * width]
     for tri in near:
         cv2.fillConvexPoly(mask, np.round((pts[tri] - origin) * 16).astype(np.int32), 255, cv2.LINE_AA, shift=4)
-    return origin.astype(np.float64), mask.astype(np.float32) / 255.0
+    # what the source shows inside the eye's own opening is the eye: in a three-quarter view the nose's
+    # triangles overlap the far eye's opening, and the iris moved off it was drawn again by the warp
+    # there, beside the layer (two irises in the Vermeer's far eye as it looked away)
+    opening = polygon_mask(mask.shape, pts[ring], origin)
+    return origin.astype(np.float64), mask.astype(np.float32) / 255.0 * (1.0 - opening)
 
 
 def iris_found(patch: np.ndarray, inside: np.ndarray, distance: np.ndarray, radius: float) -> bool:

@@ -203,6 +203,28 @@ def test_an_iris_is_not_drawn_where_the_map_shows_something_in_front_of_the_eye(
     assert (behind[inside] != 200).all()
 
 
+def test_what_the_source_shows_inside_an_eyes_opening_is_never_in_front_of_that_eye(large_portrait):
+    """In a three-quarter view the nose's triangles, nearer than the far eye, overlap its opening in
+    the picture; the iris moved off was drawn again there by the warp, beside the layer (two irises,
+    the Vermeer on d14)."""
+    image, pts = large_portrait
+    turned = np.array(pts, np.float64)
+    width = np.linalg.norm(turned[263, :2] - turned[362, :2])
+    turned[:, 2] = -width                   # every point nearer than the left eye's inner corner ...
+    turned[362, 2] = 0.0                    # ... by a whole eye's width: all of the face "in front"
+    layers = EyeLayers(image, turned)
+    left = next(layer for layer in layers.layers if layer.centre == 473)
+    opening = polygon_mask(left.front.shape, pts[list(contour("left_eye")), :2], left.front_origin)
+    assert left.front[opening > 0.99].max() == 0.0       # the eye's own opening: the eye
+    assert left.front[opening == 0].mean() > 0.5         # around it, the face in front
+    ys, xs = np.mgrid[:image.shape[0], :image.shape[1]].astype(np.float32)
+    gaze = {layer.centre: pts[layer.centre, :2] + (3.0, 0.0) for layer in layers.layers}
+    shown = image.copy()
+    layers.draw(shown, pts, gaze, xs, ys, (0, 0, image.shape[1], image.shape[0]))
+    inside = polygon_mask(image.shape[:2], pts[list(contour("left_eye")), :2], (0, 0)) > 0.99
+    assert np.abs(shown[inside].astype(int) - image[inside]).max() > 60      # the iris moved there
+
+
 @pytest.mark.parametrize("yaw, far", [(35, "right_eye"), (-35, "left_eye")])
 def test_a_far_eye_narrowed_by_a_turn_shows_its_white_not_the_lids_folded_over_it(large_portrait, yaw, far):
     """At 35 degrees the far eye's lids fold over its opening in the warp's map; drawn through that
