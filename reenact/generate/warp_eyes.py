@@ -136,7 +136,8 @@ def _complete_disc(patch: np.ndarray, visible: np.ndarray, disc: np.ndarray, dis
 def _in_front(pts: np.ndarray, depth: np.ndarray, ring: np.ndarray, corners: tuple[int, int]
               ) -> tuple[np.ndarray, np.ndarray]:
     """(origin, mask): over the eye's box grown by its width, the source's face triangles lying
-    nearer than the eye's inner corner by FRONT_DEPTH of its width (MediaPipe z: smaller nearer)."""
+    nearer than the eye's inner corner by FRONT_DEPTH of its width (MediaPipe z: smaller nearer),
+    less the eye's own opening."""
     width = float(np.linalg.norm(pts[corners[0]] - pts[corners[1]]))
     inner = corners[1]                    # 133 and 362: the corners beside the nose
     origin = np.floor(pts[ring].min(0) - width).astype(int)
@@ -287,15 +288,15 @@ class EyeLayers:
         distance = np.hypot(xs - local[0], ys - local[1])
         alpha = np.clip(radius - distance + 0.5, 0.0, 1.0)
         disc = alpha > 0.5
-        if not iris_found(patch, inside, distance, radius):
+        if (inside & disc).sum() < MIN_VISIBLE * disc.sum() or not iris_found(patch, inside, distance, radius):
             return None
         # the disc's pixels along the lids are their shadow and the lower lid's wet rim, not iris: a
-        # straight dark dash carried with a moved iris (s42's lower lid); completed from the iris instead
+        # straight dark dash carried with a moved iris (s42's lower lid); completed from the iris instead,
+        # mirrored only from three times as far inside (`_complete_disc`)
         clear = max(1, int(round(IRIS_LID_CLEAR * radius)))
-        visible = disc & (cv2.erode((opening > 0.99).astype(np.uint8), np.ones((2 * clear + 1,) * 2, np.uint8)) > 0)
-        if visible.sum() < MIN_VISIBLE * disc.sum():
-            return None
-        deep = cv2.erode((opening > 0.99).astype(np.uint8), np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
+        shown = (opening > 0.99).astype(np.uint8)
+        visible = disc & (cv2.erode(shown, np.ones((2 * clear + 1,) * 2, np.uint8)) > 0)
+        deep = cv2.erode(shown, np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
         colour = _complete_disc(patch, visible, disc, distance, local, deep, radius / IRIS_MARGIN)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
