@@ -378,3 +378,35 @@ def test_a_tear_in_the_map_under_an_eye_is_redrawn_softened_as_the_warp_softens_
     white = float(image[spot[1] - 4:spot[1] + 5, spot[0] - 4:spot[0] + 5].astype(float).mean())
     assert white - level(sharp) > 80                 # the tear as drawn: the dark pixel, in the white
     assert level(softened) - level(sharp) > 30       # softened into the white around it
+
+
+def test_an_eye_in_shadow_beside_an_eye_that_passed_is_layered_too(large_portrait):
+    """The painting s3's far eye is in shadow: the white around its iris only 0.37 of the way from
+    the iris up to the opening's lightest. Alone it is not taken for an iris; beside an eye that
+    passed it is (a face with one iris has two), and both eyes are layered instead of neither."""
+    from reenact.generate.warp_eyes import iris_found, iris_radius
+
+    image, pts = large_portrait
+    shaded = image.copy()
+    ring = pts[list(contour("left_eye")), :2]
+    centre, radius = pts[473, :2], iris_radius(pts, 473) * 1.1
+    ys, xs = np.mgrid[:image.shape[0], :image.shape[1]]
+    distance = np.hypot(xs - centre[0], ys - centre[1])
+    inside = cv2.erode((polygon_mask(image.shape[:2], ring, (0, 0)) > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    light, dark = np.percentile(image.mean(-1)[inside], [90, 10])
+    # the white just around the iris in shadow: 0.3 of the way from the iris's dark up to the light
+    # (then 0.41 of the way up the shaded opening's own range)
+    shadow = inside & (distance > radius) & (distance <= 1.45 * radius)
+    shaded[shadow] = dark + 0.3 * (light - dark)
+    size = int(3 * radius)
+    box = (slice(int(centre[1]) - size, int(centre[1]) + size), slice(int(centre[0]) - size, int(centre[0]) + size))
+    patch = shaded[box].astype(np.float32)
+    assert not iris_found(patch, inside[box], distance[box], radius)                 # alone: not an iris
+    assert iris_found(patch, inside[box], distance[box], radius, partner=True)      # beside its partner
+    assert len(EyeLayers(shaded, pts).layers) == 2
+    # a statue's eyes, neither of them dark in the middle, stay unlayered: easing needs a partner
+    blank = image.copy()
+    for eye, c in (("left_eye", 473), ("right_eye", 468)):
+        opening = polygon_mask(image.shape[:2], pts[list(contour(eye)), :2], (0, 0)) > 0
+        blank[opening] = 150
+    assert EyeLayers(blank, pts).layers == []
