@@ -51,9 +51,9 @@ GRAIN_CLEAR = 3      # px: measured on the skin this far beyond the eye's openin
 MIN_CONTRAST, DARK, IN_DISC, FILLED, RING_LIGHT, RING_PIXELS = 40.0, 0.35, 0.85, 0.5, 0.5, 5
 # An eye whose other eye passed needs only PARTNER_EASED of MIN_CONTRAST and RING_LIGHT: a face with
 # one iris found has two, and both eyes are layered or neither. The painting s3's far eye, in shadow
-# (its white 0.37 of the way up), and d18's first frame (contrast 37) failed beside an eye that
-# passed. FILLED stays: the cartoon's light iris fills 0.46 of MediaPipe's disc, which is smaller
-# than the iris drawn (1.3 of its radius), and moved as a layer it left a crescent of itself behind.
+# (its white 0.37 of the way up), failed beside an eye that passed. FILLED stays: the cartoon's light
+# iris fills 0.46 of MediaPipe's disc, which is smaller than the iris drawn (1.3 of its radius), and
+# moved as a layer it left a crescent of itself behind.
 PARTNER_EASED = 0.7
 # A layer is not drawn where the warp's map shows a part of the source face nearer the camera than
 # the eye's inner corner by this share of the eye's width: the nose (its bridge 0.4-0.7 nearer on
