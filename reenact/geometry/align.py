@@ -36,8 +36,8 @@ from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, closest_frame,
-                     eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lip_floor,
-                     mesh_expression_features, shot_references, steady_canonical, uncross_lips)
+                     eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lids_by_eye_opening,
+                     lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
 from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
 
@@ -389,6 +389,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (
             size_s / size_ref[part, None, None])
         canonical = uncross_lips(canonical, floor)
+        canonical = lids_by_eye_opening(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref, a_exp)
         if with_irises:
             canonical = gaze_by_eye_width(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref,
                                           eye_gain[part])

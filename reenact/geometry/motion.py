@@ -24,13 +24,16 @@ from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
 __all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "followed_motion",
-           "gaze_at_rest", "jaw_drop", "lip_floor", "mesh_expression_features", "shot_references", "steady_canonical",
-           "uncross_lips"]
+           "gaze_at_rest", "jaw_drop", "lids_by_eye_opening", "lip_floor", "mesh_expression_features",
+           "shot_references", "steady_canonical", "uncross_lips"]
 
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
 _LID_PAIRS = ((159, 145), (158, 153), (160, 144), (386, 374), (385, 380), (387, 373))
 _EYE_CORNERS = ((33, 133), (263, 362))
+# The lids' gain (`lids_by_eye_opening`) is kept within this: a reference caught mid-blink would
+# otherwise multiply the lids' motion many times. A source with its eyes shut keeps them still.
+LID_GAIN = (0.0, 2.5)
 
 
 def camera_jumps(shift: np.ndarray, log_scale: np.ndarray, limits: FollowOptions) -> np.ndarray:
@@ -215,6 +218,29 @@ def gaze_by_eye_width(canonical: np.ndarray, source: np.ndarray, driving: np.nda
         change = _iris_offset(driving, iris, ring) - _iris_offset(reference, iris, ring)
         canonical[:, iris] = (canonical[:, ring].mean(1, keepdims=True) + _iris_offset(source, iris, ring)
                               + gain[:, None, None] * change)
+    return canonical
+
+
+def eye_openings(points: np.ndarray) -> np.ndarray:
+    """(..., 2) each eye's lid gap (its three lid pairs' mean, lower below upper), right eye first,
+    in mesh points (..., 468+, 3)."""
+    p = np.asarray(points, np.float64)
+    gaps = [p[..., lo, 1] - p[..., up, 1] for up, lo in _LID_PAIRS]
+    return np.stack([np.mean(gaps[:3], axis=0), np.mean(gaps[3:], axis=0)], axis=-1)
+
+
+def lids_by_eye_opening(canonical: np.ndarray, source: np.ndarray, driving: np.ndarray, reference: np.ndarray,
+                        scale: float) -> np.ndarray:
+    """`canonical` (T, 478, 3), in place, with each eye's contour moved up and down by the driving's
+    change since `reference` (T, 478, 3) times `scale` (the expression scale) times the source's lid
+    gap over the reference's (that eye's, within LID_GAIN). Carried in head sizes, the lids of a
+    source with larger eyes than the driver's stopped short in a blink (s42 and the cartoon showed
+    half their iris under the lashes while d0's driver had his eyes shut), and smaller ones closed
+    past shut; as a share of each eye's own opening a blink closes every eye."""
+    gain = np.clip(eye_openings(source)[None] / np.maximum(eye_openings(reference), 1e-9), *LID_GAIN) * scale
+    for k, eye in enumerate(("right_eye", "left_eye")):
+        ring = list(contour(eye))
+        canonical[:, ring, 1] = source[ring, 1] + gain[:, k, None] * (driving[:, ring, 1] - reference[:, ring, 1])
     return canonical
 
 

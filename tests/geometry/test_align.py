@@ -190,8 +190,9 @@ def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_fl
     reference = d["canonical"][0].copy()
     reference[468:478] = gaze_at_rest(d["canonical"], np.zeros(5, int))[0]
     # (random points cross their lips, which alignment refuses to do: they are left out here; the
-    # irises move by eye widths, test_the_gaze_moves_the_iris_across_the_eye_as_far_as_the_drivers)
-    keep = np.setdiff1d(np.arange(468), np.ravel(INNER_LIP_PAIRS))
+    # irises move by eye widths, test_the_gaze_moves_the_iris_across_the_eye_as_far_as_the_drivers,
+    # and the lids by each eye's opening, test_a_blink_closes_every_eye_as_far_as_the_drivers_...)
+    keep = np.setdiff1d(np.arange(468), np.r_[np.ravel(INNER_LIP_PAIRS), contour("right_eye"), contour("left_eye")])
     for t in range(5):
         delta = Rotation.from_rotvec(d["rotation"][t]) * Rotation.from_rotvec(d["rotation"][0]).inv()
         # Undo the aligned pose with the expected rotation: what is left is the source's
@@ -340,6 +341,49 @@ def test_the_gaze_moves_the_iris_across_the_eye_as_far_as_the_drivers():
     np.testing.assert_allclose(gaze[10:15] - gaze[0], 10.0 * 0.45, atol=1e-3)   # 4.5 px at 10 px a cm
     np.testing.assert_allclose(out.points[:, [33, 133, 362, 263]], out.points[:1, [33, 133, 362, 263]].repeat(n, 0),
                                atol=1e-6)
+
+
+def _eyes_opened(face: np.ndarray, share: float) -> np.ndarray:
+    """`face` with each eye's contour stretched up and down about its corners' line by `share`."""
+    out = face.copy()
+    for eye, (a, b) in (("right_eye", (33, 133)), ("left_eye", (263, 362))):
+        ring = list(contour(eye))
+        middle = face[[a, b], 1].mean()
+        out[ring, 1] = middle + share * (face[ring, 1] - middle)
+    return out
+
+
+def test_a_blink_closes_every_eye_as_far_as_the_drivers_whatever_its_size():
+    """Carried in head sizes, a blink closed a source's eye by the driver's lid gap: a source with eyes
+    twice as open as the driver's (s42, the cartoon) showed half its iris under the lashes while the
+    driver's were shut. As a share of each eye's own opening, the driver's shut eye shuts the source's."""
+    from reenact.geometry.motion import eye_openings
+
+    face = _canonical_face()
+    wide = _eyes_opened(face, 2.0)
+    n = 20
+    frames = np.repeat(face[None], n, 0)
+    frames[8:12] = _eyes_opened(face, 0.0)[None]                           # the driver's blink: lids meet
+    frames[14:16] = _eyes_opened(face, 1.3)[None]                           # and eyes widened 30 %
+    track = lambda pts, m: mesh_track(pts, np.zeros((m, 3)), np.tile([256.0, 240.0, 0.0], (m, 1)),  # noqa: E731
+                                      np.full(m, 10.0), [[[1.0, 0, 0], [0, 1.0, 0]]] * m)
+    out = align(track(wide[None], 1), track(frames, n), AlignOptions(smoothing=0.0))
+    opening = eye_openings(out.points) / eye_openings(out.points[:1])
+    np.testing.assert_allclose(opening[8:12], 0.0, atol=1e-6)               # shut (half open before)
+    np.testing.assert_allclose(opening[14:16], 1.3, atol=1e-6)              # widened by the same share
+    np.testing.assert_allclose(opening[:8], 1.0, atol=1e-9)
+    # a source whose eyes are all but shut shuts them, never past shut (in head sizes its lids crossed
+    # by 0.95 of the driver's gap; by expression its reference would be the driver's blink itself)
+    narrow = _eyes_opened(face, 0.05)
+    out = align(track(narrow[None], 1), track(frames, n), AlignOptions(smoothing=0.0, reference="frame"))
+    np.testing.assert_allclose(eye_openings(out.points)[8:12], 0.0, atol=1e-6)
+    # a reference caught with the lids nearly shut cannot multiply their motion past LID_GAIN
+    blinking = frames.copy()
+    blinking[:8] = _eyes_opened(face, 0.1)[None]
+    out = align(track(face[None], 1), track(blinking, n), AlignOptions(smoothing=0.0, reference="frame"))
+    # 1 + 2.5 x (1.3 - 0.1) of its own gap (10 px a cm), not 1 + 10 x 1.2
+    widened = eye_openings(out.points)[14:16] / 10.0
+    np.testing.assert_allclose(widened, 4.0 * eye_openings(face[None]).repeat(2, 0), rtol=1e-6)
 
 
 def test_absolute_mode_works_for_the_mesh_tracker_rotation_only():
