@@ -389,7 +389,8 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (
             size_s / size_ref[part, None, None])
         canonical = uncross_lips(canonical, floor)
-        canonical = lids_by_eye_opening(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref, a_exp)
+        canonical = lids_by_eye_opening(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref, a_exp,
+                                        size_s / size_ref[part])
         if with_irises:
             canonical = gaze_by_eye_width(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref,
                                           eye_gain[part])

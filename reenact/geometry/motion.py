@@ -31,9 +31,9 @@ __all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "close
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
 _LID_PAIRS = ((159, 145), (158, 153), (160, 144), (386, 374), (385, 380), (387, 373))
 _EYE_CORNERS = ((33, 133), (263, 362))
-# The lids' gain (`lids_by_eye_opening`) is kept within this: a reference caught mid-blink would
-# otherwise multiply the lids' motion many times. A source with its eyes shut keeps them still.
-LID_GAIN = (0.0, 2.5)
+# The lids' gain (`lids_by_eye_opening`) is kept under this: a reference caught mid-blink would
+# otherwise multiply the lids' motion many times.
+LID_GAIN = 2.5
 
 
 def camera_jumps(shift: np.ndarray, log_scale: np.ndarray, limits: FollowOptions) -> np.ndarray:
@@ -230,14 +230,18 @@ def eye_openings(points: np.ndarray) -> np.ndarray:
 
 
 def lids_by_eye_opening(canonical: np.ndarray, source: np.ndarray, driving: np.ndarray, reference: np.ndarray,
-                        scale: float) -> np.ndarray:
+                        scale: float, head_gain: np.ndarray) -> np.ndarray:
     """`canonical` (T, 478, 3), in place, with each eye's contour moved up and down by the driving's
     change since `reference` (T, 478, 3) times `scale` (the expression scale) times the source's lid
-    gap over the reference's (that eye's, within LID_GAIN). Carried in head sizes, the lids of a
+    gap over the reference's (that eye's, at most LID_GAIN), where that is more than `head_gain`
+    (T,), the head sizes' ratio the rest of the face moves by. Carried in head sizes, the lids of a
     source with larger eyes than the driver's stopped short in a blink (s42 and the cartoon showed
-    half their iris under the lashes while d0's driver had his eyes shut), and smaller ones closed
-    past shut; as a share of each eye's own opening a blink closes every eye."""
-    gain = np.clip(eye_openings(source)[None] / np.maximum(eye_openings(reference), 1e-9), *LID_GAIN) * scale
+    half their iris under the lashes while d0's driver had his eyes shut); as a share of their own
+    opening they shut. Eyes smaller than the driver's keep the head sizes' gain: a portrait with its
+    eyes shut (d0's own blink) then still moves its lids with the driver's (blink r 0.71, 0.20
+    by its own opening)."""
+    ratio = eye_openings(source)[None] / np.maximum(eye_openings(reference), 1e-9)
+    gain = np.minimum(np.maximum(ratio, np.asarray(head_gain, np.float64)[:, None]), LID_GAIN) * scale
     for k, eye in enumerate(("right_eye", "left_eye")):
         ring = list(contour(eye))
         canonical[:, ring, 1] = source[ring, 1] + gain[:, k, None] * (driving[:, ring, 1] - reference[:, ring, 1])
