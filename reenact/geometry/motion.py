@@ -118,6 +118,14 @@ def eye_width(points: np.ndarray) -> np.ndarray:
     return np.mean([np.linalg.norm(p[..., a, :] - p[..., b, :], axis=-1) for a, b in _EYE_CORNERS], axis=0)
 
 
+def eye_openings(points: np.ndarray) -> np.ndarray:
+    """(..., 2) each eye's lid gap (its three lid pairs' mean, lower below upper), right eye first,
+    in mesh points (..., 468+, 3)."""
+    p = np.asarray(points, np.float64)
+    gaps = [p[..., lo, 1] - p[..., up, 1] for up, lo in _LID_PAIRS]
+    return np.stack([np.mean(gaps[:3], axis=0), np.mean(gaps[3:], axis=0)], axis=-1)
+
+
 def mesh_expression_features(points: np.ndarray) -> np.ndarray:
     """(..., 3) identity-light expression features of pose-free mesh points (..., 468+, 3):
     inner-lip opening / mouth width, mouth width / eye distance, eye opening / eye width."""
@@ -125,8 +133,7 @@ def mesh_expression_features(points: np.ndarray) -> np.ndarray:
     eye_dist = np.linalg.norm(p[..., 33, :] - p[..., 263, :], axis=-1)
     width = np.linalg.norm(p[..., 61, :] - p[..., 291, :], axis=-1)
     gap = lip_gaps(p).mean(-1)
-    lids = np.mean([p[..., lo, 1] - p[..., up, 1] for up, lo in _LID_PAIRS], axis=0)
-    return np.stack([gap / width, width / eye_dist, lids / eye_width(p)], axis=-1)
+    return np.stack([gap / width, width / eye_dist, eye_openings(p).mean(-1) / eye_width(p)], axis=-1)
 
 
 # How much each feature counts: the mouth opening most (a wrong one crosses or gapes the lips).
@@ -219,14 +226,6 @@ def gaze_by_eye_width(canonical: np.ndarray, source: np.ndarray, driving: np.nda
         canonical[:, iris] = (canonical[:, ring].mean(1, keepdims=True) + _iris_offset(source, iris, ring)
                               + gain[:, None, None] * change)
     return canonical
-
-
-def eye_openings(points: np.ndarray) -> np.ndarray:
-    """(..., 2) each eye's lid gap (its three lid pairs' mean, lower below upper), right eye first,
-    in mesh points (..., 468+, 3)."""
-    p = np.asarray(points, np.float64)
-    gaps = [p[..., lo, 1] - p[..., up, 1] for up, lo in _LID_PAIRS]
-    return np.stack([np.mean(gaps[:3], axis=0), np.mean(gaps[3:], axis=0)], axis=-1)
 
 
 def lids_by_eye_opening(canonical: np.ndarray, source: np.ndarray, driving: np.ndarray, reference: np.ndarray,

@@ -384,12 +384,12 @@ def test_an_eye_in_shadow_beside_an_eye_that_passed_is_layered_too(large_portrai
     """The painting s3's far eye is in shadow: the white around its iris only 0.37 of the way from
     the iris up to the opening's lightest. Alone it is not taken for an iris; beside an eye that
     passed it is (a face with one iris has two), and both eyes are layered instead of neither."""
-    from reenact.generate.warp_eyes import iris_found, iris_radius
+    from reenact.generate.warp_eyes import IRIS_MARGIN, iris_found, iris_radius
 
     image, pts = large_portrait
     shaded = image.copy()
     ring = pts[list(contour("left_eye")), :2]
-    centre, radius = pts[473, :2], iris_radius(pts, 473) * 1.1
+    centre, radius = pts[473, :2], iris_radius(pts, 473) * IRIS_MARGIN
     ys, xs = np.mgrid[:image.shape[0], :image.shape[1]]
     distance = np.hypot(xs - centre[0], ys - centre[1])
     inside = cv2.erode((polygon_mask(image.shape[:2], ring, (0, 0)) > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
