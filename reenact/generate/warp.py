@@ -86,6 +86,9 @@ MIN_OVAL_EDGE = 0.1
 # the head ring's own half, the collar under the yawn moved with the chin (background RMSE 0.023
 # -> 0.007 on s1_d18-pan, 0.055 -> 0.036 on s12_d18-pan at this share).
 YIELD_SHARE = 0.15
+# where under the face oval a closing jaw starts to lift the head ring (`_jaw_lift`): the unit
+# direction from the oval's centre pointing this far down (0.5: 30 degrees below the horizontal)
+JAW_LIFT_FROM = 0.5
 RING_SMOOTH = 0.06   # the rings' motion is smoothed over this share of the face's width (`_smoothed_rings`)
 # An eye opens at most this many times as wide as the source shows it (area between the lids over
 # the width squared): a closed eye has no eye behind its lids to draw, and opened it drew the lash
@@ -401,6 +404,8 @@ class WarpEngine:
         # ears), none below the chin, where the rings lie on the neck and the body holds them
         down = rel[:, 1] / np.maximum(np.linalg.norm(rel, axis=1), 1e-9)
         self.ring_follow = np.clip((0.75 - down) / 0.6, 0.0, 1.0)
+        # the ring points under the jaw (chin 1, past the jaw's angle 0): those a closing jaw lifts
+        self.jaw_share = np.clip((down - JAW_LIFT_FROM) / (1.0 - JAW_LIFT_FROM) * 2.0, 0.0, 1.0)
         # The hair over the forehead sits on the front of the skull, nearer than the pivot: a turn
         # carries it with the hairline part of the way to the forehead's own depth (the forehead
         # slid over a still fringe at 35 degrees of yaw). At the sides (ears) it stays at the pivot.
@@ -592,6 +597,7 @@ class WarpEngine:
         it (the warped region grows with the motion). `target` is (N, 2) or (N, 3) with depth."""
         outline, shift, per_depth = self._outline_motion(target)
         face = self._untangled_oval(target[:self.n_face, :2], outline)
+        jaw_lift = self._jaw_lift(target, face)
         folds = 0
         # Below the chin the rings take the head's move but not its turn. Where that folds (the
         # chin sliding over the neck in a turn past ~25 degrees), the head ring is dragged part of
@@ -607,7 +613,7 @@ class WarpEngine:
                                        (self.ring_follow, 1.25, 0.75), (every, 1.25, 0.75), (every, 1.6, 1.0)):
             head_ring = self._ring_motion(outline, shift, follow, self.head_ring)
             head_ring = head_ring + (follow * fringe * hairline * self.head_ring_depth)[:, None] * per_depth
-            head_ring = (1 - drag) * head_ring + drag * (self.head_ring + oval_moved)
+            head_ring = (1 - drag) * head_ring + drag * (self.head_ring + oval_moved) + jaw_lift
             head_ring = self._outside_oval(head_ring, face)
             moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)
             for k in (self.opts.fade_motion,) + tuple(k for k in _FADE_STEPS if k > self.opts.fade_motion):
@@ -636,6 +642,35 @@ class WarpEngine:
                     break
         self.last_folds = folds
         return dst
+
+    def _jaw_lift(self, target: np.ndarray, face: np.ndarray) -> np.ndarray:
+        """(n_oval, 2): how far each head-ring point under the jaw follows the jaw as it closes.
+
+        A source photographed with its mouth open has its jaw dropped; where the driving closes
+        the mouth, the chin rises towards the nose. The shading under the jaw rises with it (it is
+        the jaw's own underside), and the neck behind the open chin is revealed. With the head ring
+        held on the neck, the band from the chin to the ring stretched instead, and the jaw's
+        underside stayed where it was: a long chin with a second edge under it (selfopen on d18,
+        16 px under the driving's). So the ring's points under the jaw take the part of the oval's
+        motion that is the jaw's own (beyond the face's rigid motion) when it is upwards, into the
+        face; a dropping jaw keeps the ring where it is (`_outside_oval` pushes it when it must).
+        Only a source whose mouth is open has its jaw dropped: a closed one's chin rises only as its
+        lips press, and there the lift moved the collar under a turning chin (Einstein on d14)."""
+        if self.source_openness <= self.opts.open_mouth_ratio:
+            return np.zeros((len(self.oval_idx), 2))
+        rigid = list(RIGID_POINTS)
+        oval_src = self.src_pts[self.oval_idx]
+        if target.shape[1] >= 3 and self.src_z.any():
+            src3 = np.concatenate([self.src_pts, self.src_z[:, None]], axis=1)
+            scale, rot, shift = _similarity_3d(src3[rigid], target[rigid, :3])
+            carried = (scale * src3[self.oval_idx] @ rot.T + shift)[:, :2]
+        else:
+            carried = _apply(similarity_fit(self.src_pts[rigid], target[rigid, :2]), oval_src)
+        own = face[self.oval_idx] - carried
+        outward = self.head_ring - oval_src
+        outward /= np.maximum(np.linalg.norm(outward, axis=1), 1e-9)[:, None]
+        inward = np.maximum(-(own * outward).sum(1), 0.0)
+        return -(self.jaw_share * inward)[:, None] * outward
 
     def _untangled_oval(self, face: np.ndarray, outline: np.ndarray, passes: int = 4) -> np.ndarray:
         """`face` (n_face, 2) with each face-oval edge at least MIN_OVAL_EDGE of its source length

@@ -718,3 +718,32 @@ def test_folded_on_top_marks_a_folded_triangle_only_where_nothing_unfolded_is_dr
     assert mask[22, 22] == 0.0                       # nothing there
     assert _folded_on_top(top, np.zeros(2, bool), (0, 0), (24, 24)) is None
     assert _folded_on_top(top, flipped, (14, 14), (10, 10)) is None    # the fold is not on top in this box
+
+
+def test_a_closing_jaw_lifts_the_ring_under_the_chin_and_a_dropping_one_leaves_it(portrait):
+    """A source photographed with its jaw dropped, driven to close its mouth: the head ring under
+    the chin rose with the chin instead of staying on the neck (the jaw's underside, its shading,
+    stayed 16 px under the driving's on d18's own yawning frame). Above the jaw nothing changes,
+    and a dropping jaw (or a closed source's) does not lift it."""
+    from reenact.faces.topology import contour
+
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    oval = list(contour("face_oval"))
+    chin_ring = oval.index(152)
+    temple_ring = oval.index(234)
+    opened = jaw_open(pts, 20.0)
+    engine = WarpEngine(image, opened)               # the source's jaw is dropped 20 px
+    n = engine.n_face
+    still = engine._vertices(opened)[n:n + len(oval)]
+    closed = engine._vertices(pts)[n:n + len(oval)]    # the driving closes it
+    lift = still[chin_ring] - closed[chin_ring]
+    assert 17.0 < lift[1] < 20.5 and abs(lift[0]) < 1.0
+    assert np.abs(closed[temple_ring] - still[temple_ring]).max() < 0.5
+    engine.render(pts)
+    assert engine.last_folds == 0
+    dropping = jaw_open(opened, 10.0)         # a dropping jaw is left to `_outside_oval`
+    assert not engine._jaw_lift(dropping, dropping[:n, :2]).any()
+    closing = jaw_open(pts, -5.0)            # a closed source's chin rising (pressed lips) lifts nothing
+    closed = WarpEngine(image, pts, WarpOptions(open_mouth_ratio=0.5))
+    assert not closed._jaw_lift(closing, closing[:n, :2]).any()
