@@ -179,6 +179,8 @@ class WarpOptions(Section):
     eyes: str = setting("layers", "how the gaze moves an iris: layers (the source's iris disc moved over its eye, "
                         "the white filled in where it was) | warp (the iris warped within the opening)",
                         choices=("layers", "warp"))
+    turn_calibration: bool = setting(True, "scale the turns asked so that the landmarker reads the drawn head as "
+                                     "turned as a typical portrait's (two probe turns of the source, read back)")
     map_stride: int = setting(2, "warp map resolution divisor (speed vs exactness at triangle edges)", lo=1, hi=16)
     interpolation: str = setting("detail", "resampling of moved pixels (unmoved pixels stay bit-exact); detail: "
                                  "smooth band bilinear + fine band nearest (keeps grain and line art)",

@@ -30,6 +30,7 @@ from .warp_creases import OpenedCreases
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
+from .warp_turn import Reader, landmarker_angles, read_turn, turn_gain_from_read
 from .warp_mouth import MouthInterior, driving_mouth_seen
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
@@ -391,6 +392,7 @@ class WarpEngine:
         # the depth the head turns about: that of the face oval's sides, in front of the ears
         self.pivot_z = float(self.src_z[[234, 454]].mean())
         self.source_yaw = self._source_yaw()
+        self.turn_gain = 1.0      # the factor on every asked yaw (warp_turn: set by `calibrate_turn`)
         self.reveal_gain = float(np.clip((REVEAL_NONE_YAW - abs(self.source_yaw)) / (REVEAL_NONE_YAW - REVEAL_FREE_YAW),
                                          0.0, 1.0))
         h, w = source.shape[:2]
@@ -513,20 +515,33 @@ class WarpEngine:
         _, rot, _ = _similarity_3d(canon, np.c_[self.src_pts[:468], self.src_z[:468]], weights)
         return float(Rotation.from_matrix(rot).as_euler("yxz", degrees=True)[0])
 
+    def calibrate_turn(self, read_angles: Reader | None = None) -> float:
+        """Sets `turn_gain` from two probe turns of the source read back by the landmarker
+        (warp_turn); returns it."""
+        self.turn_gain = 1.0
+        # the whole picture is read, as the output will be (a crop of the face read s3's probes
+        # 9 % less turned, s1's 5 %: MediaPipe's pose depends on where the face lies in the frame)
+        read = read_turn(self.render, np.c_[self.src_pts, self.src_z], np.array([*self.centre, self.pivot_z]),
+                         self.source_yaw, read_angles or landmarker_angles)
+        self.turn_gain = turn_gain_from_read(read)
+        return self.turn_gain
+
     def _limit_turn(self, target: np.ndarray) -> np.ndarray:
-        """`target` with the part of its turn that would bring the far side of a turned source
-        into view scaled by `reveal_gain`, and a turn further away held to MAX_YAW in all (about
-        the pivot; pitch, roll and expression are kept). Continuous in the turn."""
+        """`target` with its yaw scaled by `turn_gain`, then the part of its turn that would
+        bring the far side of a turned source into view scaled by `reveal_gain`, and a turn further
+        away held to MAX_YAW in all (about the pivot; pitch, roll and expression are kept).
+        Continuous in the turn."""
         if target.shape[1] < 3:
             return target
         rigid = list(RIGID_POINTS)
         scale, rot, shift = _similarity_3d(np.c_[self.src_pts[rigid], self.src_z[rigid]], target[rigid, :3])
-        yaw, pitch, roll = Rotation.from_matrix(rot).as_euler("yxz", degrees=True)
+        asked, pitch, roll = Rotation.from_matrix(rot).as_euler("yxz", degrees=True)
+        yaw = asked * self.turn_gain
         if yaw * self.source_yaw < 0:                         # back towards the camera: reveals the far side
             limited = yaw * self.reveal_gain
         else:                                                 # further away: hides it, up to MAX_YAW in all
             limited = float(np.sign(yaw)) * min(abs(yaw), max(MAX_YAW - abs(self.source_yaw), 0.0))
-        if limited == yaw:
+        if limited == asked:
             return target
         kept = Rotation.from_euler("yxz", [limited, pitch, roll], degrees=True).as_matrix()
         pivot = np.array([*self.centre, self.pivot_z])
@@ -905,6 +920,8 @@ class WarpGenerator:
         to_frame = invert_transform(crop_tf)
         scale = float(np.sqrt(abs(np.linalg.det(crop_tf[:, :2]))))
         engine = WarpEngine(source.image, source.faces.landmarks[0], self.options)
+        if self.options.turn_calibration:
+            engine.calibrate_turn()
         points = aligned.points
         items = progress(range(len(points)), len(points), "warp") if progress else range(len(points))
         layouts = _driving_mouths(source.driving if engine.takes_driving_layout else None, len(points))

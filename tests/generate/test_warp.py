@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from portrait_helpers import SHARED, similarity
+from portrait_helpers import SHARED, shared_data, similarity
 from reenact.faces import detect_faces
 from reenact.faces.topology import contour
 from reenact.generate.warp import WarpEngine, WarpOptions, similarity_fit
@@ -747,3 +747,64 @@ def test_a_closing_jaw_lifts_the_ring_under_the_chin_and_a_dropping_one_leaves_i
     closing = jaw_open(pts, -5.0)            # a closed source's chin rising (pressed lips) lifts nothing
     closed = WarpEngine(image, pts, WarpOptions(open_mouth_ratio=0.5))
     assert not closed._jaw_lift(closing, closing[:n, :2]).any()
+
+
+def test_turn_gain_scales_the_asked_yaw_and_keeps_the_nod(portrait):
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    engine = WarpEngine(image, pts)
+    target = _turned(pts, 20, 6, 0)
+    np.testing.assert_array_equal(engine._limit_turn(target), target)      # gain 1: as asked
+    engine.turn_gain = 0.85
+    yaw, pitch, roll = _fitted_turn(pts, engine._limit_turn(target))
+    assert abs(yaw - 17.0) < 0.3 and abs(pitch - 6.0) < 0.3 and abs(roll) < 0.3
+
+
+def test_turn_gain_from_a_probe_read():
+    from reenact.generate.warp_turn import TURN_GAIN_RANGE, TYPICAL_TURN_READ, turn_gain_from_read
+
+    assert turn_gain_from_read(None) == 1.0 and turn_gain_from_read(-0.4) == 1.0
+    assert turn_gain_from_read(TYPICAL_TURN_READ) == pytest.approx(1.0)
+    assert turn_gain_from_read(0.8) == pytest.approx(TYPICAL_TURN_READ / 0.8)     # reads turned more: less turn
+    assert turn_gain_from_read(3.0) == TURN_GAIN_RANGE[0] and turn_gain_from_read(0.2) == TURN_GAIN_RANGE[1]
+
+
+def test_calibrate_turn_sets_the_gain_from_what_the_probes_read(portrait):
+    """A reader that sees 0.8 of every drawn turn: the engine asks 0.745 / 0.8 of each turn. A
+    source turned past 15 degrees is not probed."""
+    from reenact.generate.warp_turn import TYPICAL_TURN_READ
+
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    engine = WarpEngine(image, pts)
+    drawn = []
+    engine.render = lambda target: drawn.append(target) or image                 # what was drawn
+    gain = engine.calibrate_turn(lambda _: 0.8 * _fitted_turn(pts, drawn[-1]))
+    assert len(drawn) == 2 and gain == engine.turn_gain == pytest.approx(TYPICAL_TURN_READ / 0.8, abs=1e-3)
+    turned = WarpEngine(image, _turned(pts, 25, 0, 0))
+    assert turned.calibrate_turn(lambda _: pytest.fail("a turned source is probed")) == 1.0
+
+
+def test_the_landmarker_reads_the_probes_of_a_portrait_near_the_typical_gain(portrait):
+    """The astronaut's probes read 0.83 degrees per degree asked (the landmarker: a real read)."""
+    from reenact.generate.warp_turn import landmarker_angles, read_turn, turn_gain_from_read
+
+    image, pts = portrait
+    engine = WarpEngine(image, pts)
+    read = read_turn(engine.render, np.c_[engine.src_pts, engine.src_z], np.array([*engine.centre, engine.pivot_z]),
+                     engine.source_yaw, landmarker_angles)
+    assert 0.7 < read < 0.95
+    gain = engine.calibrate_turn()
+    assert gain == pytest.approx(turn_gain_from_read(read)) and gain < 1.0
+
+
+@shared_data
+@pytest.mark.parametrize("name, low, high", [("s12", 0.84, 0.9), ("s6", 1.05, 1.15), ("s42", 0.97, 1.05)])
+def test_a_portrait_that_reads_turned_further_is_turned_less(name, low, high):
+    """Einstein (turned 10 degrees already) read 1.15x the driving's turn on d11-turn, the statue
+    0.93x, s42 1.01x."""
+    from reenact.io.images import read_image
+
+    image = read_image(SHARED / "data" / "source" / f"{name}.jpg")
+    engine = WarpEngine(image, detect_faces([image], video=False).landmarks[0])
+    assert low < engine.calibrate_turn() < high
