@@ -272,13 +272,61 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     if stride > 1:
         size = (gw * stride, gh * stride)
         cut = (slice(pad * stride, pad * stride + h), slice(pad * stride, pad * stride + w))
+        # Across a tear (neighbouring cells read source points far apart: a closed mouth drawn from
+        # an open one, its lips' inner edges 30 px apart in the source) the resized map would read
+        # the source half way between them, the dark mouth between the lips: a line. There each
+        # pixel takes its own block's triangle, exactly.
+        torn = _torn_cells(map_x, map_y, TEAR_GRADIENT * stride)
+        if smooth_tris and smooth_sigma > 0:
+            torn &= index >= smooth_tris          # the rings' map is smoothed, not their triangles' own
         map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)[cut]
         map_y = cv2.resize(map_y, size, interpolation=cv2.INTER_LINEAR)[cut]
+        if torn.any():
+            _exact_where(map_x, map_y, torn.repeat(stride, 0).repeat(stride, 1)[cut], dst, tris, visible, affines,
+                         origin)
         # a pixel may move when any coarse sample around it does
         moved = cv2.resize(cv2.dilate(moved, np.ones((3, 3), np.uint8)), size, interpolation=cv2.INTER_NEAREST)[cut]
         top = top.repeat(stride, 0).repeat(stride, 1)[cut]
     return BackwardMap(map_x.astype(np.float32, copy=False), map_y.astype(np.float32, copy=False),
                        moved.astype(bool), np.ascontiguousarray(top))
+
+
+def _exact_where(map_x: np.ndarray, map_y: np.ndarray, where: np.ndarray, dst: np.ndarray, tris: np.ndarray,
+                 visible: np.ndarray, affines: np.ndarray, origin) -> None:
+    """The map (of an ROI at `origin`), in place, exact at the pixels `where`: each takes the
+    topmost visible triangle drawn over it at full resolution (none: left as it is)."""
+    rows, cols = np.nonzero(where)
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    box_origin = np.array([origin[0] + c0, origin[1] + r0], np.float64)
+    index = np.full((r1 - r0, c1 - c0), -1, np.int32)
+    corners = np.round((dst[tris] - box_origin) * 16).astype(np.int32)
+    lo, hi = dst[tris].min(1), dst[tris].max(1)
+    inside = (hi[:, 0] >= box_origin[0] - 1) & (lo[:, 0] <= box_origin[0] + c1 - c0) & \
+             (hi[:, 1] >= box_origin[1] - 1) & (lo[:, 1] <= box_origin[1] + r1 - r0) & visible
+    for k in np.flatnonzero(inside):
+        cv2.fillConvexPoly(index, corners[k], int(k), lineType=cv2.LINE_8, shift=4)
+    k = index[rows - r0, cols - c0]
+    drawn = k >= 0
+    rows, cols, own = rows[drawn], cols[drawn], affines[k[drawn]]
+    px = (cols + origin[0]).astype(np.float32)
+    py = (rows + origin[1]).astype(np.float32)
+    map_x[rows, cols] = own[:, 0, 0] * px + own[:, 0, 1] * py + own[:, 0, 2]
+    map_y[rows, cols] = own[:, 1, 0] * px + own[:, 1, 1] * py + own[:, 1, 2]
+
+
+def _torn_cells(map_x: np.ndarray, map_y: np.ndarray, gap: float) -> np.ndarray:
+    """Cells of a coarse map next to a neighbour (4-connected) that reads a source point more
+    than `gap` px away along either axis."""
+    torn = np.zeros(map_x.shape, bool)
+    for axis in (0, 1):
+        apart = (np.abs(np.diff(map_x, axis=axis)) > gap) | (np.abs(np.diff(map_y, axis=axis)) > gap)
+        if axis == 0:
+            torn[1:] |= apart
+            torn[:-1] |= apart
+        else:
+            torn[:, 1:] |= apart
+            torn[:, :-1] |= apart
+    return torn
 
 
 def _folded_on_top(top: np.ndarray, folded: np.ndarray, origin, shape: tuple[int, int]) -> np.ndarray | None:

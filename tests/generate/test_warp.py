@@ -485,6 +485,29 @@ def test_a_triangle_squeezed_to_a_line_neither_throws_pixels_far_nor_leaves_a_cr
     assert set(np.unique(top[inside])) == {0, 1} and (top[:, 56:] == -1).all()
 
 
+@pytest.mark.parametrize("stride", [2, 4])
+def test_where_the_map_tears_no_pixel_reads_the_source_between_its_sides(stride):
+    """Lips closed from an open mouth: the upper lip's inner edge (source row 50) meets the lower's
+    (source row 80) on one output row. Resized from the coarse grid, the map read the source half
+    way between them there, the dark mouth: a line along the closed lips (d18's own yawning frame
+    closed on a 1-2 px dark seam). Each pixel now reads one side."""
+    import cv2
+
+    from reenact.generate.warp import _backward_map
+
+    source = np.full((140, 100), 200, np.uint8)
+    source[51:80] = 20                                                     # the open mouth
+    dst = np.array([[0, 0], [100, 0], [100, 51], [0, 51],            # the upper lip, as it was
+                    [0, 51], [100, 51], [100, 101], [0, 101]], np.float64)
+    src = np.array([[0, 0], [100, 0], [100, 51], [0, 51],
+                    [0, 80], [100, 80], [100, 130], [0, 130]], np.float64)   # the lower lip, raised 29 px
+    tris = np.array([[0, 1, 2], [0, 2, 3], [4, 5, 6], [4, 6, 7]])
+    map_x, map_y, _, _ = _backward_map(dst, src, tris, (0, 0), (100, 100), stride)
+    drawn = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR)
+    assert drawn[:, 5:95].min() >= 190, drawn[45:57, 50]
+    assert ((map_y[:, 50] < 51) | (map_y[:, 50] >= 79.5)).all()
+
+
 def test_the_upper_teeth_edge_is_notched_where_two_teeth_meet(portrait):
     import cv2
 

@@ -247,9 +247,12 @@ def test_a_far_eye_narrowed_by_a_turn_shows_its_white_not_the_lids_folded_over_i
         radius = np.linalg.norm(target[centre + 1:centre + 5, :2] - target[centre, :2], axis=1).mean()
         white = inside & (np.hypot(xs - target[centre, 0], ys - target[centre, 1]) > 1.3 * radius)
         if eye == far:      # the astronaut's far eye, grey levels beside the iris: 147.4 and 145.9 through
-            # the folded map, 149.3 and 143.8 with its tears softened, 151.2 and 157.8 drawn
-            assert grey(own, white) > grey(folded, white) + 3
-            assert grey(own, white) > grey(softened, white) + 1.5
+            # the folded map, 149.3 and 143.8 with its tears softened, 151.2 and 157.8 drawn through
+            # its own triangles (with a white spike at the corner). Since the map is exact at its
+            # tears (no pixel reads the source between a fold's sides), the folded map reads 146.8
+            # and 145.8 (its darkest pixel 111, was 67), softened 147.1 and 144.2, drawn 146.0 and 145.4.
+            assert grey(own, white) > 140
+            assert grey(own, white) > grey(folded, white) - 1.5
         else:               # the near eye keeps its width: drawn as before
             assert np.array_equal(own[inside], softened[inside])
 
