@@ -31,7 +31,8 @@ TURN_GAIN_RANGE = (0.85, 1.15)
 # (warp.REVEAL_FREE_YAW), so the probes would read the hold, not the face
 PROBE_WITHIN_YAW = 15.0
 
-Reader = Callable[[np.ndarray], "np.ndarray | None"]   # image -> (yaw, pitch, roll) degrees, or None
+# images -> per image (yaw, pitch, roll) degrees, or None where it shows no face
+Reader = Callable[[list[np.ndarray]], "list[np.ndarray | None]"]
 
 
 def turn_gain_from_read(read: float | None) -> float:
@@ -56,29 +57,27 @@ def read_turn(render: Callable[[np.ndarray], np.ndarray], points: np.ndarray, pi
     PROBE_WITHIN_YAW or a probe shows no face."""
     if abs(source_yaw) > PROBE_WITHIN_YAW or points.shape[1] < 3 or not np.any(points[:, 2]):
         return None
-    reads = []
-    for sign in (1.0, -1.0):
-        angles = read_angles(render(probe_turn(points, pivot, sign * TURN_PROBE)))
-        if angles is None:
-            return None
-        reads.append(float(angles[0]))
-    return (reads[0] - reads[1]) / (2.0 * TURN_PROBE)
+    reads = read_angles([render(probe_turn(points, pivot, sign * TURN_PROBE)) for sign in (1.0, -1.0)])
+    if any(angles is None for angles in reads):
+        return None
+    return (float(reads[0][0]) - float(reads[1][0])) / (2.0 * TURN_PROBE)
 
 
-def landmarker_angles(image: np.ndarray) -> np.ndarray | None:
+def landmarker_angles(images: list[np.ndarray]) -> list[np.ndarray | None]:
     """The head angles (yaw, pitch, roll; degrees; x right, y down, depth away) of the face the
-    landmarker finds in `image`, from its facial transformation matrix (as the driving's turn is
-    read: `tracking.geometry`); None without a face. The mesh tracker's own pose fit reads the
-    probes too, but spreads them less than the outputs' read turns spread (Einstein 1.10x the
-    typical against 1.15x on the clips)."""
+    landmarker finds in each of `images` (one landmarker for all: it loads its model once), from
+    its facial transformation matrix (as the driving's turn is read: `tracking.geometry`); None
+    without a face. The mesh tracker's own pose fit reads the probes too, but spreads them less
+    than the outputs' read turns spread (Einstein 1.10x the typical against 1.15x on the clips)."""
+    from ..errors import NoFaceError
     from ..faces import detect_faces
     from ..tracking.geometry import mediapipe_rotation_in_crop
 
-    faces = detect_faces([image], video=False)
-    if not bool(faces.detected[0]):
-        return None
-    rot, ok = mediapipe_rotation_in_crop(np.asarray(faces.transforms[:1]), np.eye(2, 3)[None])
-    if not ok[0]:
-        return None
+    try:
+        faces = detect_faces(images, video=False, source_name="the warp's probe turns")
+    except NoFaceError:
+        return [None] * len(images)
+    rot, ok = mediapipe_rotation_in_crop(np.asarray(faces.transforms), np.repeat(np.eye(2, 3)[None], len(images), 0))
     flip = np.diag([1.0, -1.0, -1.0])          # the matrix's y up, z towards the camera -> image axes
-    return Rotation.from_matrix(flip @ rot[0] @ flip).as_euler("yxz", degrees=True)
+    return [Rotation.from_matrix(flip @ r @ flip).as_euler("yxz", degrees=True) if seen and good else None
+            for r, seen, good in zip(rot, faces.detected, ok)]

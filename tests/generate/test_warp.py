@@ -802,8 +802,9 @@ def test_calibrate_turn_sets_the_gain_from_what_the_probes_read(portrait):
     engine = WarpEngine(image, pts)
     drawn = []
     engine.render = lambda target: drawn.append(target) or image                 # what was drawn
-    gain = engine.calibrate_turn(lambda _: 0.8 * _fitted_turn(pts, drawn[-1]))
+    gain = engine.calibrate_turn(lambda images: [0.8 * _fitted_turn(pts, target) for target in drawn])
     assert len(drawn) == 2 and gain == engine.turn_gain == pytest.approx(TYPICAL_TURN_READ / 0.8, abs=1e-3)
+    assert engine.calibrate_turn(lambda images: [None, None]) == 1.0           # no face in the probes
     turned = WarpEngine(image, _turned(pts, 25, 0, 0))
     assert turned.calibrate_turn(lambda _: pytest.fail("a turned source is probed")) == 1.0
 
@@ -819,6 +820,7 @@ def test_the_landmarker_reads_the_probes_of_a_portrait_near_the_typical_gain(por
     assert 0.7 < read < 0.95
     gain = engine.calibrate_turn()
     assert gain == pytest.approx(turn_gain_from_read(read)) and gain < 1.0
+    assert landmarker_angles([np.full((96, 96, 3), 128, np.uint8)]) == [None]    # no face: no read, no error
 
 
 @shared_data
