@@ -2,8 +2,8 @@
 
 The warp turns a head by moving the source's MediaPipe mesh, whose depth is MediaPipe's estimate
 for that one photo. How turned the drawn face then looks depends on that depth and on the face's
-proportions: read back by MediaPipe (as the driving's turn was), one portrait's 25 degrees read
-as 21, another's (Einstein, 10 degrees turned already) as 24, a statue's as 17. On ../shared's
+proportions: read back by MediaPipe (as the driving's turn was), s1's 25 degrees read as 19,
+Einstein's (10 degrees turned already) as 22, the statue's as 17. On ../shared's
 turning clips the output's yaw followed the driving's at 1.15x for Einstein and 0.93x for the
 statue (the judge's yaw error past 10 degrees: 3.0 and 2.3), 0.99-1.01x for the others.
 
@@ -21,7 +21,7 @@ from scipy.spatial.transform import Rotation
 # read Einstein's excess as 1.3x where the clips' 25-35 degrees read 1.15x)
 TURN_PROBE = 25.0
 # What the probes read back, per degree asked, on portraits whose output yaw followed the
-# driving's at 0.99-1.01x (s1 0.77, s42 0.73; the shared clips' own first frames 0.70-0.74): the
+# driving's at 0.99-1.01x (s1 0.76, s42 0.72; the shared clips' own first frames 0.70-0.75): the
 # gain the rest of the chain (the tracker's turn against the landmarker's) is tuned to.
 TYPICAL_TURN_READ = 0.745
 # the correction's bounds: a misread probe (a cartoon's mesh, a shadowed half face) must not
