@@ -30,8 +30,8 @@ from .warp_creases import OpenedCreases
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
-from .warp_turn import Reader, landmarker_angles, read_turn, turn_gain_from_read
 from .warp_mouth import MouthInterior, driving_mouth_seen
+from .warp_turn import Reader, landmarker_angles, read_turn, turn_gain_from_read
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
