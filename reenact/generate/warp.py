@@ -31,7 +31,7 @@ from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen
-from .warp_turn import Reader, landmarker_angles, read_turn, turn_gain_from_read
+from .warp_turn import PROBE_FACE_SHARE, Reader, landmarker_angles, read_turn, turn_gain_from_read
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
@@ -565,8 +565,10 @@ class WarpEngine:
 
     def calibrate_turn(self, read_angles: Reader | None = None) -> float:
         """Sets `turn_gain` from two probe turns of the source read back by the landmarker
-        (warp_turn); returns it."""
+        (warp_turn); returns it. A face small in its picture keeps 1 (PROBE_FACE_SHARE)."""
         self.turn_gain = 1.0
+        if float(np.ptp(self.src_pts[:self.n_face], axis=0).max()) < PROBE_FACE_SHARE * min(self.source.shape[:2]):
+            return self.turn_gain
         # the whole picture is read, as the output will be (a crop of the face read s3's probes
         # 9 % less turned, s1's 5 %: MediaPipe's pose depends on where the face lies in the frame)
         read = read_turn(self.render, np.c_[self.src_pts, self.src_z], np.array([*self.centre, self.pivot_z]),

@@ -31,6 +31,15 @@ TURN_GAIN_RANGE = (0.85, 1.15)
 # (warp.REVEAL_FREE_YAW), so the probes would read the hold, not the face
 PROBE_WITHIN_YAW = 15.0
 
+# a face whose landmarks span less than this share of its picture's shorter side is not probed:
+# read from the whole picture, a small face's probes read apart from how its output reads (s1 put
+# at 0.03 of a 4000x3000 picture read 0.65 per degree, gain 1.14, and its output then turned 1.12x
+# the driving's where it turned 1.00x without; the same face padded to a full-length portrait, at
+# 0.17, read 0.88, gain 0.85: its output turned 0.91x, and 1.05x without). Probed and checked:
+# s3 at 0.23, s11 0.24, the statue 0.27, s42 padded to a full-length portrait 0.25 (read 0.82, gain
+# 0.91: its output turned 1.04x the driving's, 1.11x without).
+PROBE_FACE_SHARE = 0.2
+
 # images -> per image (yaw, pitch, roll) degrees, or None where it shows no face
 Reader = Callable[[list[np.ndarray]], "list[np.ndarray | None]"]
 

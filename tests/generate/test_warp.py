@@ -807,6 +807,10 @@ def test_calibrate_turn_sets_the_gain_from_what_the_probes_read(portrait):
     assert engine.calibrate_turn(lambda images: [None, None]) == 1.0           # no face in the probes
     turned = WarpEngine(image, _turned(pts, 25, 0, 0))
     assert turned.calibrate_turn(lambda _: pytest.fail("a turned source is probed")) == 1.0
+    canvas = np.zeros((2048, 2048, 3), np.uint8)                  # the portrait small in a large picture
+    canvas[768:1280, 768:1280] = image
+    small = WarpEngine(canvas, pts + np.array([768.0, 768.0, 0.0]))
+    assert small.calibrate_turn(lambda _: pytest.fail("a small face is probed")) == 1.0
 
 
 def test_the_landmarker_reads_the_probes_of_a_portrait_near_the_typical_gain(portrait):
