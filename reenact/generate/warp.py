@@ -31,7 +31,8 @@ from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen
-from .warp_turn import PROBE_FACE_SHARE, Reader, landmarker_angles, read_turn, turn_gain_from_read
+from .warp_turn import (PROBE_FACE_SHARE, PROBE_WITHIN_YAW, Reader, landmarker_angles, read_turn,
+                        turn_gain_from_read)
 
 RIGID_POINTS = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 263, 362, 234, 454, 127, 356, 93, 323)
 IRIS_CORE = 0.3   # least share of the eye opening's width, around the iris, that moves rigidly with the gaze
@@ -315,17 +316,20 @@ def _exact_where(map_x: np.ndarray, map_y: np.ndarray, where: np.ndarray, dst: n
 
 
 def _torn_cells(map_x: np.ndarray, map_y: np.ndarray, gap: float) -> np.ndarray:
-    """Cells of a coarse map next to a neighbour (4-connected) that reads a source point more
+    """Cells (pixels) of a map next to a neighbour (4-connected) that reads a source point more
     than `gap` px away along either axis."""
-    torn = np.zeros(map_x.shape, bool)
-    for axis in (0, 1):
-        apart = (np.abs(np.diff(map_x, axis=axis)) > gap) | (np.abs(np.diff(map_y, axis=axis)) > gap)
-        if axis == 0:
-            torn[1:] |= apart
-            torn[:-1] |= apart
-        else:
-            torn[:, 1:] |= apart
-            torn[:, :-1] |= apart
+    return _torn(np.diff(map_x, axis=1), np.diff(map_y, axis=1), np.diff(map_x, axis=0), np.diff(map_y, axis=0), gap)
+
+
+def _torn(xx: np.ndarray, yx: np.ndarray, xy: np.ndarray, yy: np.ndarray, gap: float) -> np.ndarray:
+    """`_torn_cells` from the map's differences across (xx, yx: (h, w-1)) and down (xy, yy: (h-1, w))."""
+    torn = np.zeros((xx.shape[0], xy.shape[1]), bool)
+    across = (np.abs(xx) > gap) | (np.abs(yx) > gap)
+    down = (np.abs(xy) > gap) | (np.abs(yy) > gap)
+    torn[:, 1:] |= across
+    torn[:, :-1] |= across
+    torn[1:] |= down
+    torn[:-1] |= down
     return torn
 
 
@@ -388,13 +392,7 @@ def _map_shape(map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.nda
     map's Jacobian determinant: above 1 the source is squeezed, below 1 stretched)."""
     xx, yx = np.diff(map_x, axis=1), np.diff(map_y, axis=1)      # d/dx, (h, w-1)
     xy, yy = np.diff(map_x, axis=0), np.diff(map_y, axis=0)      # d/dy, (h-1, w)
-    jump = np.zeros(map_x.shape, bool)
-    across = (np.abs(xx) > TEAR_GRADIENT) | (np.abs(yx) > TEAR_GRADIENT)
-    down = (np.abs(xy) > TEAR_GRADIENT) | (np.abs(yy) > TEAR_GRADIENT)
-    jump[:, 1:] |= across
-    jump[:, :-1] |= across
-    jump[1:] |= down
-    jump[:-1] |= down
+    jump = _torn(xx, yx, xy, yy, TEAR_GRADIENT)
     scale = np.ones(map_x.shape, np.float32)
     scale[:-1, :-1] = np.sqrt(np.abs(xx[:-1] * yy[:, :-1] - yx[:-1] * xy[:, :-1]))
     return jump, scale
@@ -565,14 +563,16 @@ class WarpEngine:
 
     def calibrate_turn(self, read_angles: Reader | None = None) -> float:
         """Sets `turn_gain` from two probe turns of the source read back by the landmarker
-        (warp_turn); returns it. A face small in its picture keeps 1 (PROBE_FACE_SHARE)."""
+        (warp_turn); returns it. A source turned past PROBE_WITHIN_YAW or a face small in its
+        picture (PROBE_FACE_SHARE) keeps 1."""
         self.turn_gain = 1.0
-        if float(np.ptp(self.src_pts[:self.n_face], axis=0).max()) < PROBE_FACE_SHARE * min(self.source.shape[:2]):
+        face_extent = float(np.ptp(self.src_pts[:self.n_face], axis=0).max())
+        if abs(self.source_yaw) > PROBE_WITHIN_YAW or face_extent < PROBE_FACE_SHARE * min(self.source.shape[:2]):
             return self.turn_gain
         # the whole picture is read, as the output will be (a crop of the face read s3's probes
         # 9 % less turned, s1's 5 %: MediaPipe's pose depends on where the face lies in the frame)
         read = read_turn(self.render, np.c_[self.src_pts, self.src_z], np.array([*self.centre, self.pivot_z]),
-                         self.source_yaw, read_angles or landmarker_angles)
+                         read_angles or landmarker_angles)
         self.turn_gain = turn_gain_from_read(read)
         return self.turn_gain
 
@@ -662,7 +662,7 @@ class WarpEngine:
         it (the warped region grows with the motion). `target` is (N, 2) or (N, 3) with depth."""
         outline, shift, per_depth = self._outline_motion(target)
         face = self._untangled_oval(target[:self.n_face, :2], outline)
-        jaw_lift = self._jaw_lift(target, face)
+        jaw_lift = self._jaw_lift(face, outline, per_depth)
         folds = 0
         # Below the chin the rings take the head's move but not its turn. Where that folds (the
         # chin sliding over the neck in a turn past ~25 degrees), the head ring is dragged part of
@@ -708,7 +708,7 @@ class WarpEngine:
         self.last_folds = folds
         return dst
 
-    def _jaw_lift(self, target: np.ndarray, face: np.ndarray) -> np.ndarray:
+    def _jaw_lift(self, face: np.ndarray, outline: np.ndarray, per_depth: np.ndarray) -> np.ndarray:
         """(n_oval, 2): how far each head-ring point under the jaw follows the jaw as it closes.
 
         A source photographed with its mouth open has its jaw dropped; where the driving closes
@@ -720,17 +720,13 @@ class WarpEngine:
         motion that is the jaw's own (beyond the face's rigid motion) when it is upwards, into the
         face; a dropping jaw keeps the ring where it is (`_outside_oval` pushes it when it must).
         Only a source whose mouth is open has its jaw dropped: a closed one's chin rises only as its
-        lips press, and there the lift moved the collar under a turning chin (Einstein on d14)."""
+        lips press, and there the lift moved the collar under a turning chin (Einstein on d14).
+        `outline`, `per_depth`: the head's rigid motion (`_outline_motion`), which carries a source
+        point at depth z to `outline` applied to it plus (z - pivot depth) times `per_depth`."""
         if self.source_openness <= self.opts.open_mouth_ratio:
             return np.zeros((len(self.oval_idx), 2))
-        rigid = list(RIGID_POINTS)
         oval_src = self.src_pts[self.oval_idx]
-        if target.shape[1] >= 3 and self.src_z.any():
-            src3 = np.concatenate([self.src_pts, self.src_z[:, None]], axis=1)
-            scale, rot, shift = _similarity_3d(src3[rigid], target[rigid, :3])
-            carried = (scale * src3[self.oval_idx] @ rot.T + shift)[:, :2]
-        else:
-            carried = _apply(similarity_fit(self.src_pts[rigid], target[rigid, :2]), oval_src)
+        carried = _apply(outline, oval_src) + (self.src_z[self.oval_idx] - self.pivot_z)[:, None] * per_depth
         own = face[self.oval_idx] - carried
         outward = self.head_ring - oval_src
         outward /= np.maximum(np.linalg.norm(outward, axis=1), 1e-9)[:, None]

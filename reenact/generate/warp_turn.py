@@ -60,11 +60,11 @@ def probe_turn(points: np.ndarray, pivot: np.ndarray, degrees: float) -> np.ndar
 
 
 def read_turn(render: Callable[[np.ndarray], np.ndarray], points: np.ndarray, pivot: np.ndarray,
-              source_yaw: float, read_angles: Reader) -> float | None:
+              read_angles: Reader) -> float | None:
     """Degrees of yaw read back per degree asked: `render` draws the source at target points,
-    `read_angles` reads a drawn image's head angles. None where the source is turned past
-    PROBE_WITHIN_YAW or a probe shows no face."""
-    if abs(source_yaw) > PROBE_WITHIN_YAW or points.shape[1] < 3 or not np.any(points[:, 2]):
+    `read_angles` reads drawn images' head angles. None without depth or where a probe shows no
+    face."""
+    if points.shape[1] < 3 or not np.any(points[:, 2]):
         return None
     reads = read_angles([render(probe_turn(points, pivot, sign * TURN_PROBE)) for sign in (1.0, -1.0)])
     if any(angles is None for angles in reads):

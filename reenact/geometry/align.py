@@ -386,14 +386,12 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         canon_ref = np.asarray(canon_d[ref[part]], np.float64)
         if gaze_rest is not None:
             canon_ref[:, 468:478] = gaze_rest[part]
-        canonical = canon_s + a_exp * (np.asarray(canon_d[part], np.float64) - canon_ref) * (
-            size_s / size_ref[part, None, None])
+        drv = np.asarray(canon_d[part], np.float64)
+        canonical = canon_s + a_exp * (drv - canon_ref) * (size_s / size_ref[part, None, None])
         canonical = uncross_lips(canonical, floor)
-        canonical = lids_by_eye_opening(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref, a_exp,
-                                        size_s / size_ref[part])
+        canonical = lids_by_eye_opening(canonical, canon_s, drv, canon_ref, a_exp, size_s / size_ref[part])
         if with_irises:
-            canonical = gaze_by_eye_width(canonical, canon_s, np.asarray(canon_d[part], np.float64), canon_ref,
-                                          eye_gain[part])
+            canonical = gaze_by_eye_width(canonical, canon_s, drv, canon_ref, eye_gain[part])
         points[part] = (scale[part, None, None] * np.einsum("tij,tnj->tni", rmat[part], canonical)
                         + translation[part, None, :])
     return AlignedMesh(points=points, crop_transform=np.repeat(src_crop[None], n, 0),

@@ -766,10 +766,12 @@ def test_a_closing_jaw_lifts_the_ring_under_the_chin_and_a_dropping_one_leaves_i
     engine.render(pts)
     assert engine.last_folds == 0
     dropping = jaw_open(opened, 10.0)         # a dropping jaw is left to `_outside_oval`
-    assert not engine._jaw_lift(dropping, dropping[:n, :2]).any()
+    outline, _, per_depth = engine._outline_motion(dropping)
+    assert not engine._jaw_lift(dropping[:n, :2], outline, per_depth).any()
     closing = jaw_open(pts, -5.0)            # a closed source's chin rising (pressed lips) lifts nothing
     closed = WarpEngine(image, pts, WarpOptions(open_mouth_ratio=0.5))
-    assert not closed._jaw_lift(closing, closing[:n, :2]).any()
+    outline, _, per_depth = closed._outline_motion(closing)
+    assert not closed._jaw_lift(closing[:n, :2], outline, per_depth).any()
 
 
 def test_turn_gain_scales_the_asked_yaw_and_keeps_the_nod(portrait):
@@ -820,7 +822,7 @@ def test_the_landmarker_reads_the_probes_of_a_portrait_near_the_typical_gain(por
     image, pts = portrait
     engine = WarpEngine(image, pts)
     read = read_turn(engine.render, np.c_[engine.src_pts, engine.src_z], np.array([*engine.centre, engine.pivot_z]),
-                     engine.source_yaw, landmarker_angles)
+                     landmarker_angles)
     assert 0.7 < read < 0.95
     gain = engine.calibrate_turn()
     assert gain == pytest.approx(turn_gain_from_read(read)) and gain < 1.0
