@@ -297,6 +297,8 @@ def _exact_where(map_x: np.ndarray, map_y: np.ndarray, where: np.ndarray, dst: n
     """The map (of an ROI at `origin`), in place, exact at the pixels `where`: each takes the
     topmost visible triangle drawn over it at full resolution (none: left as it is)."""
     rows, cols = np.nonzero(where)
+    if not len(rows):              # a tear only in the coarse grid's margin beyond the ROI
+        return
     r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     box_origin = np.array([origin[0] + c0, origin[1] + r0], np.float64)
     index = np.full((r1 - r0, c1 - c0), -1, np.int32)

@@ -508,6 +508,20 @@ def test_where_the_map_tears_no_pixel_reads_the_source_between_its_sides(stride)
     assert ((map_y[:, 50] < 51) | (map_y[:, 50] >= 79.5)).all()
 
 
+def test_a_tear_only_in_the_grid_margin_beyond_the_roi_leaves_the_map_as_it_is():
+    """The coarse grid has a sample beyond each side of the ROI; a tear there alone (two of those
+    samples reading source points far apart) has no ROI pixel to make exact. That raised (a
+    mirror map cut to a cheek's box, s42 on d6's turn)."""
+    from reenact.generate.warp import _exact_where
+
+    ys, xs = np.mgrid[:20, :30].astype(np.float32)
+    map_x, map_y = xs + 5.0, ys.copy()
+    dst = np.array([[0, 0], [30, 0], [0, 20]], np.float64)
+    _exact_where(map_x, map_y, np.zeros((20, 30), bool), dst, np.array([[0, 1, 2]]), np.ones(1, bool),
+                 np.zeros((1, 2, 3)), (0, 0))
+    assert np.array_equal(map_x, xs + 5.0) and np.array_equal(map_y, ys)
+
+
 def test_the_upper_teeth_edge_is_notched_where_two_teeth_meet(portrait):
     import cv2
 
