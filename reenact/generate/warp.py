@@ -31,6 +31,7 @@ from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen
+from .warp_reveal import RevealedSkin
 from .warp_turn import (PROBE_FACE_SHARE, PROBE_WITHIN_YAW, Reader, landmarker_angles, read_turn,
                         turn_gain_from_read)
 
@@ -441,6 +442,7 @@ class WarpEngine:
         self.pivot_z = float(self.src_z[[234, 454]].mean())
         self.source_yaw = self._source_yaw()
         self.turn_gain = 1.0      # the factor on every asked yaw (warp_turn: set by `calibrate_turn`)
+        self.last_turn = 0.0      # the yaw (degrees, from the source's) the last `_limit_turn` drew
         self.reveal_gain = float(np.clip((REVEAL_NONE_YAW - abs(self.source_yaw)) / (REVEAL_NONE_YAW - REVEAL_FREE_YAW),
                                          0.0, 1.0))
         h, w = source.shape[:2]
@@ -546,6 +548,7 @@ class WarpEngine:
         # folds that open (a closed mouth's corners in a yawn) are drawn without their shadow
         # (warp_creases): those of the face below the middle of the nose, not a lid's crease or the brows'
         self.lower_face = (load_canonical_face()["vertices"][face, 1] < CREASE_BELOW).all(1)
+        self.revealed = RevealedSkin(self.source, self.src_pts, face)
         self.creases = OpenedCreases(self.source, self.roi, float(np.linalg.norm(self.src_pts[61] - self.src_pts[291])))
         self._bands = detail_bands(self.source) if self.opts.interpolation == "detail" else None
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
@@ -583,6 +586,7 @@ class WarpEngine:
         bring the far side of a turned source into view scaled by `reveal_gain`, and a turn further
         away held to MAX_YAW in all (about the pivot; pitch, roll and expression are kept).
         Continuous in the turn."""
+        self.last_turn = 0.0
         if target.shape[1] < 3:
             return target
         rigid = list(RIGID_POINTS)
@@ -593,6 +597,7 @@ class WarpEngine:
             limited = yaw * self.reveal_gain
         else:                                                 # further away: hides it, up to MAX_YAW in all
             limited = float(np.sign(yaw)) * min(abs(yaw), max(MAX_YAW - abs(self.source_yaw), 0.0))
+        self.last_turn = float(limited)
         if limited == asked:
             return target
         kept = Rotation.from_euler("yxz", [limited, pitch, roll], degrees=True).as_matrix()
@@ -899,6 +904,13 @@ class WarpEngine:
         opened = self.creases.weight(affines[folds], dst, tris[folds])
         if opened is not None:
             self.creases.draw(region, opened * moved, map_x, map_y)
+        revealed = self.revealed.weight(affines[len(tris) - len(face):], order, dst, self.roi, self.last_turn)
+        if revealed is not None:
+            def drawn(src_points, tris_, origin, box):     # the engine's own resampling, over a box
+                mx, my = _backward_map(dst, src_points, tris_, origin, box, self.opts.map_stride)[:2]
+                return self._resample(mx, my, _fine_weight(_map_shape(mx, my)[1]))
+
+            self.revealed.draw(region, revealed * moved, order, self.roi, map_x, map_y, drawn)
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])
