@@ -213,7 +213,7 @@ class BackwardMap(NamedTuple):
 
 def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, shape: tuple[int, int],
                   stride: int = 2, droppable: np.ndarray | None = None, smooth_tris: int = 0,
-                  smooth_sigma: float = 0.0, affines: np.ndarray | None = None) -> BackwardMap:
+                  smooth_sigma: float = 0.0, affines: np.ndarray | None = None, exact_tears: bool = True) -> BackwardMap:
     """Source coordinates for every pixel of an ROI at `origin` covered by `tris` at their dst
     positions; identity elsewhere. Later triangles overwrite earlier ones (painter's order).
 
@@ -225,6 +225,8 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     The first `smooth_tris` triangles (the rings) have their motion smoothed by a Gaussian of
     `smooth_sigma` px, fully from a sigma inside them and not at all at their edges.
     `affines`: the triangles' own (`_triangle_affines`), where the caller has them already.
+    `exact_tears`: pixels beside a tear read their own triangle at full resolution (`_exact_where`);
+    a map only smoothed after (`warp_reveal`'s detail band) can do without.
     """
     h, w = shape
     # one extra sample beyond each side, so the resize never clamps at the ROI's border
@@ -247,11 +249,14 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     if droppable is not None:
         visible |= ~droppable
     dropped = np.zeros((gh, gw), np.uint8)
-    for k, poly in enumerate(corners):
+    # only the triangles that reach the grid (a box around a cheek holds few of the face's 850)
+    lo, hi = corners.min(1), corners.max(1)
+    reach = (hi >= -16).all(1) & (lo[:, 0] <= gw * 16) & (lo[:, 1] <= gh * 16)
+    for k in np.flatnonzero(reach):
         if visible[k]:
-            cv2.fillConvexPoly(index, poly, int(k), lineType=cv2.LINE_8, shift=4)
+            cv2.fillConvexPoly(index, corners[k], int(k), lineType=cv2.LINE_8, shift=4)
         else:
-            cv2.fillConvexPoly(dropped, poly, 1, lineType=cv2.LINE_8, shift=4)
+            cv2.fillConvexPoly(dropped, corners[k], 1, lineType=cv2.LINE_8, shift=4)
     uncovered = index == len(tris)
     if dropped.any() and uncovered.any():
         # where a dropped sliver leaves a crack (drawn cells on both sides: 5+ of its 8 neighbours)
@@ -278,7 +283,7 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
         # an open one, its lips' inner edges 30 px apart in the source) the resized map would read
         # the source half way between them, the dark mouth between the lips: a line. There each
         # pixel takes its own block's triangle, exactly.
-        torn = _torn_cells(map_x, map_y, TEAR_GRADIENT * stride)
+        torn = _torn_cells(map_x, map_y, TEAR_GRADIENT * stride) if exact_tears else np.zeros((gh, gw), bool)
         if smooth_tris and smooth_sigma > 0:
             torn &= index >= smooth_tris          # the rings' map is smoothed, not their triangles' own
         map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)[cut]
@@ -907,10 +912,10 @@ class WarpEngine:
         revealed = self.revealed.weight(affines[len(tris) - len(face):], order, dst, self.roi, self.last_turn)
         if revealed is not None:
             def drawn(src_points, tris_, origin, box):     # the engine's own resampling, over a box
-                mx, my = _backward_map(dst, src_points, tris_, origin, box, self.opts.map_stride)[:2]
+                mx, my = _backward_map(dst, src_points, tris_, origin, box, self.opts.map_stride, exact_tears=False)[:2]
                 return self._resample(mx, my, _fine_weight(_map_shape(mx, my)[1]))
 
-            self.revealed.draw(region, revealed * moved, order, self.roi, map_x, map_y, drawn)
+            self.revealed.draw(region, revealed * moved, dst, order, self.roi, map_x, map_y, drawn)
         out = self.source.copy()
         # Pixels whose source position did not move keep their exact value.
         np.copyto(out[y0:y1, x0:x1], region, where=moved[..., None])

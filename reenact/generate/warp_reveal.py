@@ -126,14 +126,14 @@ class RevealedSkin:
             cv2.fillConvexPoly(weight, corners[k], float(share[k]), lineType=cv2.LINE_8, shift=4)
         return cv2.GaussianBlur(weight, (0, 0), REVEAL_BLUR)
 
-    def draw(self, region: np.ndarray, weight: np.ndarray, order: np.ndarray, roi: tuple[int, int, int, int],
-             map_x: np.ndarray, map_y: np.ndarray,
+    def draw(self, region: np.ndarray, weight: np.ndarray, dst: np.ndarray, order: np.ndarray,
+             roi: tuple[int, int, int, int], map_x: np.ndarray, map_y: np.ndarray,
              drawn: Callable[[np.ndarray, np.ndarray, tuple[int, int], tuple[int, int]], np.ndarray]) -> None:
         """Replace, in place, the detail of `region` (the ROI's warped pixels, read from the source
-        at `map_x`, `map_y`) by the mirror triangles' where `weight` says. `order`: the face
-        triangles' drawing order (far to near); `drawn(src_points, tris, origin, shape)`: the
-        source drawn by the engine's warp with the triangles `tris` read at `src_points`, over a
-        box at `origin`."""
+        at `map_x`, `map_y`) by the mirror triangles' where `weight` says. `dst`: the target
+        vertices; `order`: the face triangles' drawing order (far to near); `drawn(src_points,
+        tris, origin, shape)`: the source drawn by the engine's warp with the triangles `tris`
+        read at `src_points`, over a box at `origin`."""
         ys, xs = np.nonzero(weight > 1.0 / 255)
         if not len(ys):
             return
@@ -142,8 +142,17 @@ class RevealedSkin:
         by0, by1 = max(ys.min() - pad, 0), min(ys.max() + 1 + pad, h)
         bx0, bx1 = max(xs.min() - pad, 0), min(xs.max() + 1 + pad, w)
         box = (slice(by0, by1), slice(bx0, bx1))
-        other = drawn(self.mirrored_src, self.tris[order], (roi[0] + bx0, roi[1] + by0),
-                      (by1 - by0, bx1 - bx0)).astype(np.float32)
+        # the mirror is drawn for the triangles within `pad` of where it is taken (its smoothing
+        # reads that far), not for the whole face in the box: a third of the cost
+        origin = np.array([roi[0] + bx0, roi[1] + by0])
+        near = cv2.dilate((weight[box] > 1.0 / 255).astype(np.uint8),
+                          cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pad + 1, 2 * pad + 1)))
+        tris = self.tris[order]
+        corners = np.round(np.concatenate([dst[tris], dst[tris].mean(1, keepdims=True)], 1) - origin).astype(int)
+        inside = (corners >= 0).all(-1) & (corners[..., 0] < bx1 - bx0) & (corners[..., 1] < by1 - by0)
+        at = np.clip(corners, 0, [bx1 - bx0 - 1, by1 - by0 - 1])
+        taken = (inside & (near[at[..., 1], at[..., 0]] > 0)).any(1)
+        other = drawn(self.mirrored_src, tris[taken], tuple(origin), (by1 - by0, bx1 - bx0)).astype(np.float32)
         part = region[box].astype(np.float32)
         other_detail = other - self._smooth(other)
         strength = self._strength(other, other_detail)

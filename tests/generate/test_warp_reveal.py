@@ -49,7 +49,7 @@ def _render(image, source_points, target, mirrored: bool):
             map_x, map_y = _backward_map(target, src, tris, origin, box)[:2]
             return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-        skin.draw(region, weight * moved, order, roi, map_x, map_y, drawn)
+        skin.draw(region, weight * moved, target, order, roi, map_x, map_y, drawn)
     return region, weight
 
 
