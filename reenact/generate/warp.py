@@ -30,7 +30,7 @@ from .warp_creases import OpenedCreases
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
-from .warp_mouth import MouthInterior, driving_mouth_seen
+from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth
 from .warp_reveal import RevealedSkin
 from .warp_turn import (PROBE_FACE_SHARE, PROBE_WITHIN_YAW, Reader, landmarker_angles, read_turn,
                         turn_gain_from_read)
@@ -74,6 +74,10 @@ MAX_YAW = 45.0
 # the upper teeth, and the source's own teeth, stretched, read better for longer (the demo's smile).
 OPEN_STRETCH, OPEN_STRETCH_RAMP = 1.5, 0.5
 OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP = 2.5, 1.5
+# An open source mouth that shows no teeth takes the driving's layout wholly where the target opens
+# TOOTHLESS_SQUEEZE[0] of its opening or less, none from TOOTHLESS_SQUEEZE[1]; and only as far as
+# the target's lips are apart, fully from twice CLOSED_GAP
+TOOTHLESS_SQUEEZE = (0.5, 0.8)
 # A closed source's mouth gets the drawn interior once it opens this far (mean inner-lip opening /
 # mouth width), or a third of it past the source's own gap, whichever is more.
 CLOSED_GAP = 0.015
@@ -513,6 +517,9 @@ class WarpEngine:
         self.source_openness = self._mouth_openness(self.src_pts)
         self.source_mouth_open = (self.opts.mouth_interior == "source" or (
             self.opts.mouth_interior == "auto" and self.source_openness > self.opts.open_mouth_ratio))
+        # an open mouth without teeth in sight (a yawn's dark cavity) has none to give a smaller
+        # opening, where the driving may show them (`_drawn_mouth_opacity`)
+        self.source_teeth = self.source_mouth_open and shows_teeth(self.source, self.src_pts)
         # an open mouth's lower lip reaches past MediaPipe's contour: the source is sampled at the
         # lip's visible edge (warp_lips), drawn there while the target's mouth is as open as the source's
         self.lip_shift = (lower_lip_shift(self.source, self.src_pts[:self.n_face]) if self.source_mouth_open
@@ -957,7 +964,15 @@ class WarpEngine:
             return 0.0
         start, ramp = (OPEN_STRETCH, OPEN_STRETCH_RAMP) if laid_out else (OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP)
         stretch = openness / max(self.source_openness, 1e-6)
-        return float(np.clip((stretch - start) / ramp, 0.0, 1.0))
+        wider = float(np.clip((stretch - start) / ramp, 0.0, 1.0))
+        if not laid_out or self.source_teeth:
+            return wider
+        # a yawn's cavity squeezed into a grin stayed a dark slot where the driving showed its teeth
+        # (d18's yawning, blinking frame on d18): below TOOTHLESS_SQUEEZE of its opening the driving's layout
+        # (not for lips nearly shut: the squeezed cavity is their soft line, the drawn one a dark slit)
+        narrower = float(np.clip((TOOTHLESS_SQUEEZE[1] - stretch) / (TOOTHLESS_SQUEEZE[1] - TOOTHLESS_SQUEEZE[0]), 0.0, 1.0)
+                         * np.clip(openness / CLOSED_GAP - 1.0, 0.0, 1.0))
+        return max(wider, narrower)
 
 
 class WarpGenerator:

@@ -85,6 +85,22 @@ def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.median(image[np.clip(pts[:, 1], 0, h - 1), np.clip(pts[:, 0], 0, w - 1)].astype(np.float64), 0)
 
 
+# An open source mouth shows teeth when at least this share of its opening is lighter than
+# TEETH_SEEN[0] of its skin (s42's glimpse between parted lips 0.15; a yawn's cavity 0.04-0.09)
+TEETH_SEEN = (0.7, 0.1)
+
+
+def shows_teeth(source: np.ndarray, points: np.ndarray) -> bool:
+    """Whether the source's mouth opening shows teeth (TEETH_SEEN): a yawn's dark cavity does not."""
+    mask = np.zeros(source.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(points)[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
+    inside = source[mask > 0].astype(np.float64)
+    if not len(inside):
+        return False
+    rho = luminance(inside) / max(float(luminance(skin_colour(source, points))), 1.0)
+    return float((rho > TEETH_SEEN[0]).mean()) >= TEETH_SEEN[1]
+
+
 MIN_FIT_POINTS = 8   # inner-lip points in the picture that map a cut driving mouth onto the target's
 # A driving mouth whose middle lies past the picture's edge by up to this share of its width still
 # lends its seen half, mirrored across the edge instead (the drawn interior that stood in at the

@@ -463,6 +463,46 @@ def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portra
     assert np.abs(got - want).mean() < 2.0 < np.abs(own - want).mean()
 
 
+def test_an_open_source_mouth_without_teeth_takes_the_drivings_teeth_where_it_narrows(portrait):
+    """A yawn's dark cavity squeezed into a grin stayed a dark slot where the driving showed its
+    teeth (d18's yawning, blinking frame driven by d18). A source whose opening shows no teeth
+    takes the driving's layout once the target opens half as wide as it, or less; one that shows
+    teeth keeps its own; lips nearly shut keep the squeezed cavity's soft line."""
+    import cv2
+
+    from reenact.generate.warp_mouth import shows_teeth
+
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+
+    def inside(target):
+        mask = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(target[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
+        return cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+
+    toothless = image.copy()
+    toothless[cv2.dilate(inside(pts).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = (40, 18, 20)   # a cavity
+    assert shows_teeth(image, pts) and not shows_teeth(toothless, pts)
+    narrower = jaw_open(pts, -7.0)                      # 0.47 of the astronaut's opening
+    shut = jaw_open(pts, -13.0)
+    frame = image.copy()
+    frame[inside(narrower)] = 235                       # the driving shows its teeth there
+    driving = (frame, narrower)
+
+    def engines(source):
+        drawn = WarpEngine(source, pts, WarpOptions(mouth_interior="drawn"))
+        drawn.source_mouth_open, drawn.source_openness = False, 0.0       # the drawn interior alone
+        return WarpEngine(source, pts), WarpEngine(source, pts, WarpOptions(mouth_interior="source")), drawn
+
+    auto, own, drawn = engines(toothless)
+    assert auto._drawn_mouth_opacity(auto._mouth_openness(shut)) == 0.0
+    region = inside(narrower)
+    got, want, kept = (e.render(narrower, driving)[region].astype(float) for e in (auto, drawn, own))
+    assert np.abs(got - want).mean() < 2.0 < 20.0 < np.abs(kept - want).mean()
+    auto, own, _ = engines(image)                       # teeth in sight: its own, squeezed
+    np.testing.assert_array_equal(auto.render(narrower, driving), own.render(narrower, driving))
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_a_triangle_squeezed_to_a_line_neither_throws_pixels_far_nor_leaves_a_crack(stride):
     """A face triangle squeezed thinner than a pixel (a nostril's under a smile) was drawn as its
