@@ -26,6 +26,7 @@ from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
+from .warp_affine import signed_areas, triangle_affines
 from .warp_creases import OpenedCreases
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
@@ -188,23 +189,6 @@ def _kept_outside(ring: np.ndarray, ring_source: np.ndarray, inner: np.ndarray, 
     return ring + np.maximum(short, 0.0)[:, None] * out_dir
 
 
-def signed_areas(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """(K,) twice the signed area of each triangle (positive: counter-clockwise in x-right/y-down)."""
-    a, b, c = points[tris[:, 0]], points[tris[:, 1]], points[tris[:, 2]]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-
-def _triangle_affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """(K, 2, 3) affines mapping each triangle's dst corners to its src corners (backward warp)."""
-    t = np.concatenate([dst[tris].transpose(0, 2, 1), np.ones((len(tris), 1, 3))], axis=1)   # (K, 3, 3)
-    s = src[tris].transpose(0, 2, 1)                                                          # (K, 2, 3)
-    det = np.linalg.det(t)
-    ok = np.abs(det) > 1e-9
-    out = np.zeros((len(tris), 2, 3))
-    out[ok] = s[ok] @ np.linalg.inv(t[ok])
-    return out
-
-
 class BackwardMap(NamedTuple):
     """A warp's map over an ROI: the source position of each pixel, where it moves, and which
     triangle is drawn on top there (-1: none), so that per-triangle facts (a fold, a stretch) are
@@ -228,7 +212,7 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     `droppable` (per triangle, default all) marks those left out when squeezed under one cell.
     The first `smooth_tris` triangles (the rings) have their motion smoothed by a Gaussian of
     `smooth_sigma` px, fully from a sigma inside them and not at all at their edges.
-    `affines`: the triangles' own (`_triangle_affines`), where the caller has them already.
+    `affines`: the triangles' own (`triangle_affines`), where the caller has them already.
     `exact_tears`: pixels beside a tear read their own triangle at full resolution (`_exact_where`);
     a map only smoothed after (`warp_reveal`'s detail band) can do without.
     """
@@ -238,7 +222,7 @@ def _backward_map(dst: np.ndarray, src: np.ndarray, tris: np.ndarray, origin, sh
     gh, gw = -(-h // stride) + 2 * pad, -(-w // stride) + 2 * pad
     gx0 = origin[0] - pad * stride + (stride - 1) / 2
     gy0 = origin[1] - pad * stride + (stride - 1) / 2
-    affines = _triangle_affines(dst, src, tris) if affines is None else affines
+    affines = triangle_affines(dst, src, tris) if affines is None else affines
     # an extra identity affine at index len(tris) for uncovered pixels
     affines = np.concatenate([affines, [[[1.0, 0, 0], [0, 1.0, 0]]]]).astype(np.float32)
     index = np.full((gh, gw), len(tris), np.int32)
@@ -903,7 +887,7 @@ class WarpEngine:
         # an eye band squeezed by the gaze are the eye's edges, and the rings are never that thin
         droppable = np.r_[np.zeros(len(self.ring_tris) + len(self.eye_tris), bool),
                           ~np.isin(face, self.eye_rims).any(1)]
-        affines = _triangle_affines(dst, src, tris)
+        affines = triangle_affines(dst, src, tris)
         map_x, map_y, moved, top = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable,
                                                  len(self.ring_tris), RING_SMOOTH * self.face_width, affines)
         jump, scale = _map_shape(map_x, map_y)

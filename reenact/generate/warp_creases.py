@@ -19,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .warp_affine import largest_stretch
+
 # Stretch (the largest factor a triangle's affine lengthens any direction of the source) from
 # which a triangle is drawn crease-free, and at which fully. Lips parting in speech stretch their
 # inner bands 2-3 times; a yawn's corner slivers 8 and more.
@@ -28,17 +30,6 @@ CREASE_STRETCH = (4.0, 8.0)
 # it at 0.06 and, at 0.14, took the lit skin around s1's corners into a pale streak beside them.
 CREASE_KERNEL = 0.14
 CREASE_BLUR = 1.5     # px: the crease-free drawing fades in over about this much at a triangle's edge
-
-
-def largest_stretch(affines: np.ndarray) -> np.ndarray:
-    """(K,) the factor by which each backward affine (K, 2, 3) (target pixel -> source pixel)
-    shrinks the source along its most-shrunk direction, inverted: how many times the drawn
-    triangle lengthens the source that way (1 / its smallest singular value)."""
-    a, b, c, d = affines[:, 0, 0], affines[:, 0, 1], affines[:, 1, 0], affines[:, 1, 1]
-    total = a * a + b * b + c * c + d * d
-    det = a * d - b * c
-    smallest = np.sqrt(np.maximum(0.5 * (total - np.sqrt(np.maximum(total * total - 4 * det * det, 0.0))), 0.0))
-    return 1.0 / np.maximum(smallest, 1e-6)
 
 
 class OpenedCreases:

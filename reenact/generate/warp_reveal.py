@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..faces.topology import contour, mirror_partners
-from .warp_creases import largest_stretch
+from .warp_affine import largest_stretch, signed_areas, triangle_affines
 
 # Stretch (the largest factor a triangle lengthens the source, `largest_stretch`) from which a face
 # triangle takes its mirror's detail, and at which wholly; over at least 1.5 times the detail band's
@@ -71,8 +71,8 @@ class RevealedSkin:
         self.mirror = partner[tris]
         # a triangle and its mirror turn opposite ways in a picture of a face; the same way, the
         # mirror is folded over in the source (hidden behind the nose) and has nothing to give
-        own = _signed(self.src, tris)
-        other = _signed(self.src, self.mirror)
+        own = signed_areas(self.src, tris)
+        other = signed_areas(self.src, self.mirror)
         self.usable = ~kept[tris].any(1) & (own * other < 0)
         # every mesh point at its partner's source position: a triangle read there is its mirror
         self.mirrored_src = self.src.copy()
@@ -109,7 +109,7 @@ class RevealedSkin:
         span = np.ptp(np.einsum("kvj,kj->kv", dst[self.tris[picked]], along), axis=1)
         # how much less the mirror lengthens the source that way (a dropping jaw stretches both
         # sides of the chin alike, up and down)
-        other = _affines(dst, self.src, self.tris[picked], self.mirror[picked])[:, :, :2]
+        other = triangle_affines(dst, self.mirrored_src, self.tris[picked])[:, :, :2]
         gain = np.linalg.norm(np.einsum("kij,kj->ki", other, along), axis=1) * stretch
         low, high = REVEAL_STRETCH
         share = (turning * np.clip((stretch - low) / (high - low), 0.0, 1.0)
@@ -185,18 +185,3 @@ class RevealedSkin:
         if detail is None:
             detail = image - self._smooth(image)
         return np.sqrt(np.maximum(self._smooth(detail * detail), 0.0)).mean(-1)
-
-
-def _signed(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    a, b, c = points[tris[:, 0]], points[tris[:, 1]], points[tris[:, 2]]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-
-
-def _affines(dst: np.ndarray, src: np.ndarray, dst_tris: np.ndarray, src_tris: np.ndarray) -> np.ndarray:
-    """(K, 2, 3) backward affines from triangles `dst_tris` at `dst` to `src_tris` at `src`."""
-    t = np.concatenate([dst[dst_tris].transpose(0, 2, 1), np.ones((len(dst_tris), 1, 3))], axis=1)
-    s = src[src_tris].transpose(0, 2, 1)
-    out = np.zeros((len(dst_tris), 2, 3))
-    ok = np.abs(np.linalg.det(t)) > 1e-9
-    out[ok] = s[ok] @ np.linalg.inv(t[ok])
-    return out

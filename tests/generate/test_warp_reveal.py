@@ -6,7 +6,8 @@ import pytest
 
 from reenact.faces import detect_faces
 from reenact.faces.topology import contour, face_triangles
-from reenact.generate.warp import _backward_map, _triangle_affines
+from reenact.generate.warp import _backward_map
+from reenact.generate.warp_affine import triangle_affines
 from reenact.generate.warp_creases import largest_stretch
 from reenact.generate.warp_reveal import BROWS, REVEAL_STRETCH, RevealedSkin
 
@@ -40,7 +41,7 @@ def _render(image, source_points, target, mirrored: bool):
     skin = RevealedSkin(image, source_points, face_triangles())
     order = np.arange(len(skin.tris))
     roi = (0, 0, SIZE, SIZE)
-    affines = _triangle_affines(target, source_points, skin.tris)
+    affines = triangle_affines(target, source_points, skin.tris)
     map_x, map_y, moved, _ = _backward_map(target, source_points, skin.tris, (0, 0), (SIZE, SIZE))
     region = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     weight = skin.weight(affines, order, target, roi, TURN)
@@ -78,7 +79,7 @@ def test_a_cheek_turned_into_view_keeps_its_fine_detail_from_its_mirror(turned):
     assert _stripe_contrast(stretched, box) < 0.35 * source_contrast
     assert weight[box].min() > 0.85
     # a head drawn nearly as turned as the source takes nothing (talking stretches slivers as much)
-    affines = _triangle_affines(target, source_points, face_triangles())
+    affines = triangle_affines(target, source_points, face_triangles())
     skin = RevealedSkin(image, source_points, face_triangles())
     assert skin.weight(affines, np.arange(len(affines)), target, (0, 0, SIZE, SIZE), 7.0) is None
     # drawn with its mirror's detail, the cheek has the source's 4 px stripes again
@@ -123,7 +124,7 @@ def test_a_talking_face_or_one_turned_further_away_takes_nothing(turned):
     order = np.arange(len(skin.tris))
     talking = frontal.copy()
     talking[[14, 17, 152, 175, 199, 200, 18], 1] += 30.0
-    affines = _triangle_affines(talking, frontal, skin.tris)
+    affines = triangle_affines(talking, frontal, skin.tris)
     assert largest_stretch(affines)[skin.usable].max() > REVEAL_STRETCH[0]    # some skin is stretched
     assert skin.weight(affines, order, talking, (0, 0, SIZE, SIZE), TURN) is None
     # the turned face turned further towards its squeezed side: nothing is stretched to reveal
@@ -132,7 +133,7 @@ def test_a_talking_face_or_one_turned_further_away_takes_nothing(turned):
     middle = source_points[1, 0]
     further[:, 0] = np.where(further[:, 0] < middle, middle + 0.8 * (further[:, 0] - middle),
                              middle + 1.3 * (further[:, 0] - middle))
-    affines = _triangle_affines(further, source_points, skin.tris)
+    affines = triangle_affines(further, source_points, skin.tris)
     assert skin.weight(affines, order, further, (0, 0, SIZE, SIZE), TURN) is None
 
 
