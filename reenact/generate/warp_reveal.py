@@ -68,15 +68,14 @@ class RevealedSkin:
             kept[list(contour(name))] = True
         kept[list(BROWS)] = True
         self.tris = tris
-        self.mirror = partner[tris]
-        # a triangle and its mirror turn opposite ways in a picture of a face; the same way, the
-        # mirror is folded over in the source (hidden behind the nose) and has nothing to give
-        own = signed_areas(self.src, tris)
-        other = signed_areas(self.src, self.mirror)
-        self.usable = ~kept[tris].any(1) & (own * other < 0)
         # every mesh point at its partner's source position: a triangle read there is its mirror
         self.mirrored_src = self.src.copy()
         self.mirrored_src[:len(partner)] = self.src[partner]
+        # a triangle and its mirror turn opposite ways in a picture of a face; the same way, the
+        # mirror is folded over in the source (hidden behind the nose) and has nothing to give
+        own = signed_areas(self.src, tris)
+        other = signed_areas(self.mirrored_src, tris)
+        self.usable = ~kept[tris].any(1) & (own * other < 0)
         # the source's detail strength around the face (`_strength`), and the skin's: its median
         # over the drawable triangles' middles
         h, w = source.shape[:2]
@@ -98,9 +97,11 @@ class RevealedSkin:
         `dst` and the yaw the head is drawn turned from the source's (`turn`, degrees); None where
         no triangle qualifies."""
         turning = float(np.clip((abs(turn) - REVEAL_TURN[0]) / (REVEAL_TURN[1] - REVEAL_TURN[0]), 0.0, 1.0))
+        if turning == 0:                                     # most frames of a talking clip
+            return None
         stretch = largest_stretch(own_affines)
         candidate = self.usable[order] & (stretch > REVEAL_STRETCH[0])
-        if turning == 0 or not candidate.any():
+        if not candidate.any():
             return None
         picked, stretch, own = order[candidate], stretch[candidate], own_affines[candidate, :, :2]
         # the output direction each triangle lengthens the source most, and how far it spans that
