@@ -245,8 +245,8 @@ def test_face_index_picks_which_face_animates(capfd, inputs, tmp_path):
         moved = np.abs(frames - frames[0]).mean(axis=(0, 3))     # mean change per pixel over the clip
         change[index] = (float(moved[:, :300].mean()), float(moved[:, 332:].mean()))
     print(f"mean pixel change (big face, small face): {change}")
-    # a still face changes only by the encoder's noise: x264's psy-trellis (io/writer.py) re-codes
-    # still texture by ~0.2 levels on average where its default left it at ~0.1
+    # a still face changes only by the encoder's noise (io/writer.py's tuning re-codes still texture
+    # by 0.06-0.16 levels on average here)
     big, small = change[None]
     assert big > 2.0 and small < 0.3           # default: the largest face talks, the other is still
     big, small = change["1"]

@@ -32,9 +32,10 @@ def test_roundtrip_mp4_keeps_frames_fps_and_size(tmp_path):
 
 
 def test_fine_detail_survives_the_frames_after_the_first(tmp_path, astronaut, monkeypatch):
-    """A warped face moves by fractions of a pixel from frame to frame; x264's default tuning codes
-    those frames against a moving prediction and smooths away their grain and pores. The writer's
-    psy-trellis keeps more of it (Laplacian variance, decoded over written, after the first frame)."""
+    """A warped face moves by fractions of a pixel from frame to frame; x264's default tuning lets
+    the frames nothing predicts from (three B-frames of every four) smooth away grain and pores, so
+    the detail pulses. The writer's tuning keeps it in every frame (Laplacian variance,
+    decoded over written)."""
     import cv2
 
     from reenact.io import writer
@@ -43,7 +44,7 @@ def test_fine_detail_survives_the_frames_after_the_first(tmp_path, astronaut, mo
     frames = [cv2.warpAffine(face, np.float32([[1 + 0.004 * k, 0, 0.7 * k], [0, 1 + 0.004 * k, 0.4 * k]]), (400, 400),
                              flags=cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT) for k in range(12)]
 
-    def detail(options: dict) -> float:
+    def detail(options: dict) -> np.ndarray:
         # one encoder thread and x264's plain C code: frame threads on a loaded machine moved the
         # figure by up to 0.016 from run to run, and the SIMD paths x264 picks by CPU round its
         # float rate control differently (x264's default read 0.828 here and 0.838 on the CI
@@ -51,10 +52,12 @@ def test_fine_detail_survives_the_frames_after_the_first(tmp_path, astronaut, mo
         monkeypatch.setattr(writer, "X264_OPTIONS", {**options, "threads": "1", "x264-params": "asm=0"})
         back = list(iter_frames(write_video(tmp_path / f"{len(options)}.mp4", frames, fps=25)))
         lap = lambda x: cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)[50:350, 50:350].var()
-        return float(np.median([lap(b) / lap(f) for b, f in zip(back[1:], frames[1:])]))
+        return np.array([lap(b) / lap(f) for b, f in zip(back[1:], frames[1:])])
 
     kept, default = detail(dict(writer.X264_OPTIONS)), detail({"preset": "fast"})
-    assert kept > 0.84 and kept > default + 0.015        # 0.852 against 0.821 (PyAV 18.1's x264, C code)
+    # PyAV 18.1's x264, C code: the writer's 0.90-0.99 (median 0.92), x264's default 0.78-0.94 (0.82)
+    assert kept.min() > 0.88 and np.median(kept) > np.median(default) + 0.07
+    assert kept.min() > default.min() + 0.08
 
 
 def test_odd_sizes_are_padded_to_even(tmp_path):
