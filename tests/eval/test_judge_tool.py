@@ -95,6 +95,27 @@ def test_an_edge_the_face_carried_far_is_not_a_seam_but_a_cut_still_is(portrait)
     assert len(judge.seam_lines(pasted, image, iod, None, moved, pts)) > 0
 
 
+def test_an_edge_the_picture_moved_beyond_the_landmarks_is_not_a_seam_but_a_cut_there_is(portrait):
+    """Hair beyond the face oval has no landmark: a turn moves its edge further than the face's
+    nearest landmark says. The picture's own motion (optical flow) brings it from the source's edge;
+    a block cut out and pasted there still jumps where neither side came from an edge."""
+    image, pts, iod = portrait
+    source = image.copy()
+    x = int(pts[:, 0].max() + 0.8 * iod)                          # right of the face, clear of its landmarks
+    y0, y1 = int(pts[:, 1].min()), int(pts[:, 1].min() + 1.2 * iod)
+    source[y0:y1, x:x + 6] = 30                                   # a straight dark edge (a lock of hair)
+    shift = 0.4 * iod                                             # moved 0.4 IOD sideways, smoothly
+    ys, xs = np.mgrid[:source.shape[0], :source.shape[1]].astype(np.float32)
+    bump = np.exp(-(((xs - x) / (1.5 * iod)) ** 2 + ((ys - (y0 + y1) / 2) / (1.5 * iod)) ** 2))
+    import cv2
+    moved = cv2.remap(source, xs - np.float32(shift) * bump, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    assert len(judge.seam_lines(moved, source, iod, None, pts, pts)) == 0
+    pasted = source.copy()                                        # the edge's box cut out and pasted aside
+    bx0, bx1 = x - int(0.5 * iod), x + int(0.5 * iod)
+    pasted[y0:y1, bx0 + int(shift):bx1 + int(shift)] = source[y0:y1, bx0:bx1]
+    assert len(judge.seam_lines(pasted, source, iod, None, pts, pts)) > 0
+
+
 def test_a_recut_clip_is_judged_shot_by_shot():
     """After a cut to another clip the driving's resting pose and jaw are another person's: the
     judge compares each shot less its own median, so a source that keeps its own rest is right."""
