@@ -56,7 +56,7 @@ def _even_pad(frame: np.ndarray) -> np.ndarray:
 # 0.72-0.77 in the others, grain that pulsed six times a second. Psycho-visual trellis (psy-rd's
 # second figure), a weaker macroblock tree (qcomp 0.8, x264's default 0.6) and weaker adaptive
 # quantisation (0.5, default 1) show 0.95 and 0.86-0.89 (median 0.81 -> 0.95; x264's tune=grain
-# alike) for files 8-43% larger at crf 18 and no measurable encoding time. Still parts of the
+# alike) for files 9-43% larger at crf 18 and no measurable encoding time. Still parts of the
 # picture are re-coded less than with psy-trellis alone (0.05-0.07 grey levels against 0.13-0.27;
 # tune=grain 0.22-0.42).
 X264_OPTIONS = {"preset": "fast", "psy-rd": "1.0:0.25", "qcomp": "0.8", "aq-strength": "0.5"}
