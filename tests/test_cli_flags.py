@@ -205,7 +205,9 @@ def test_no_pasteback_writes_the_face_crop(capfd, inputs, tmp_path):
     in_picture = landmarks(tmp_path / "full.mp4")[:, NOSE_TIP]
     expected = in_picture @ crop_from_picture[:, :2].T + crop_from_picture[:, 2]
     got = landmarks(out)[:, NOSE_TIP]
-    assert np.abs(got - expected).max() < 4.0
+    # MediaPipe reads both through H.264, one of them 3x magnified: 2.7 px with the writer's earlier
+    # tuning, 4.0 with its grain-keeping one (io/writer.py); a wrong crop is tens of pixels off
+    assert np.abs(got - expected).max() < 5.0
 
 
 def test_no_audio_drops_the_driving_audio(capfd, inputs, tmp_path):
