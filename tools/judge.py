@@ -350,13 +350,18 @@ def seam_lines(frame: np.ndarray, source: np.ndarray, iod: float, outline: np.nd
         back = _carry(lines.reshape(-1, 2).astype(np.float64), landmarks[:, :2], source_landmarks[:, :2])
         origins.append(np.round(back).reshape(-1, 4))
 
-    def cuts(origins: list[np.ndarray]) -> list[bool]:
-        return [_jump(out_g, ln) - max(_jump(src_g, at[k], offset=o) for at in origins for o in range(-reach, reach + 1))
-                >= 6.0 for k, ln in enumerate(lines)]
+    jumps = [_jump(out_g, ln) for ln in lines]
 
-    cut = cuts(origins)
-    if any(cut):     # the picture's own motion, each side of the segment (`_flow_origins`)
-        cut = [c and c2 for c, c2 in zip(cut, cuts(origins + _flow_origins(out_g, src_g, lines, reach)))]
+    def explained(k: int, origins: list[np.ndarray]) -> float:
+        """The largest jump the source shows along segment `k`'s origins, within `reach` of them."""
+        return max(_jump(src_g, at[k], offset=o) for at in origins for o in range(-reach, reach + 1))
+
+    cut = [jumps[k] - explained(k, origins) >= 6.0 for k in range(len(lines))]
+    still = np.flatnonzero(cut)
+    if len(still):     # the picture's own motion, each side of the segment (`_flow_origins`)
+        flowed = _flow_origins(out_g, src_g, lines[still], reach)
+        for j, k in enumerate(still):
+            cut[k] = jumps[k] - explained(j, flowed) >= 6.0
     if outline is not None:
         poly = np.asarray(outline, np.float32).reshape(-1, 1, 2)
         for k, (x0, y0, x1, y1) in enumerate(lines):
