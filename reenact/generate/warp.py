@@ -21,7 +21,7 @@ import numpy as np
 from scipy.spatial import Delaunay
 from scipy.spatial.transform import Rotation
 
-from ..faces.topology import contour, face_triangles, lip_gaps, load_canonical_face, polygon_area
+from ..faces.topology import contour, face_triangles, lip_gaps, load_canonical_face
 from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
@@ -29,7 +29,7 @@ from .base import DrivingView
 from .warp_affine import signed_areas, triangle_affines
 from .warp_creases import OpenedCreases
 from .warp_edge import EdgeZone
-from .warp_eyes import EYES, EyeLayers, eye_turn, iris_radius
+from .warp_eyes import EYES, EyeLayers, eye_opening, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth
 from .warp_reveal import RevealedSkin
@@ -359,13 +359,6 @@ def _smoothed_rings(map_x: np.ndarray, map_y: np.ndarray, xs: np.ndarray, ys: np
     return out[0], out[1]
 
 
-def _eye_opening(points: np.ndarray, ring: np.ndarray, corners: tuple[int, int]) -> float:
-    """An eye's opening: the area inside its contour `ring` over its corners' distance squared."""
-    pts = np.asarray(points, np.float64)
-    width = float(np.linalg.norm(pts[corners[0], :2] - pts[corners[1], :2]))
-    return float(polygon_area(pts[ring, :2])) / max(width * width, 1e-9)
-
-
 def _warped_gaze(width: float) -> float:
     """The share of the gaze an eye `width` px wide takes when it is not drawn in layers
     (WARPED_GAZE_WIDTHS)."""
@@ -486,7 +479,7 @@ class WarpEngine:
         # the share of the gaze each eye takes when it is not drawn in layers (by its width)
         self.warped_gaze = {c: _warped_gaze(float(np.linalg.norm(self.src_pts[a, :2] - self.src_pts[b, :2])))
                             for c, _, (a, b) in self.eyes}
-        self.eye_opening = {c: _eye_opening(self.src_pts, ring, corners) for c, ring, corners in self.eyes}
+        self.eye_opening = {c: eye_opening(self.src_pts, ring, corners) for c, ring, corners in self.eyes}
         if self.eye_opening and min(self.eye_opening.values()) < CLOSED_EYE:
             log.warning("the source's eyes look closed; a photo shows no eyes behind closed lids, so they "
                         "open at most %gx as far as they are in it", EYE_STRETCH)
@@ -609,7 +602,7 @@ class WarpEngine:
         out = target
         for centre, ring, corners in self.eyes:
             most = EYE_STRETCH * self.eye_opening[centre]
-            opening = _eye_opening(target, ring, corners)
+            opening = eye_opening(target, ring, corners)
             if opening <= most:
                 continue
             if out is target:

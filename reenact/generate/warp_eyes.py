@@ -22,7 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..faces.topology import contour, face_triangles
+from ..faces.topology import contour, face_triangles, polygon_area
 
 # (contour name, iris centre landmark, eye corners) of MediaPipe's two eyes
 EYES = (("right_eye", 468, (33, 133)), ("left_eye", 473, (263, 362)))
@@ -64,6 +64,24 @@ FRONT_DEPTH = 0.3
 # 0.75 at 35 degrees for the far eye) is drawn, fully from SQUEEZE[1], through its opening's own
 # triangles instead of the warp's map, where the lids fold over it (`EyeLayers.draw`).
 SQUEEZE = (0.9, 0.75)
+# A drawn eye (a cartoon's) whose iris MediaPipe's disc does not fit (`iris_found`) is found in the
+# picture itself (`drawn_iris`): the disc, within DRAWN_SHIFT iris radii of MediaPipe's centre and
+# DRAWN_RADII times its radius, that best covers what in the opening is not the white (farther from
+# its colour than NOT_WHITE of the way to the opening's farthest tenth); taken when their overlap
+# (intersection over union) is DRAWN_OVERLAP at least, and the disc is DRAWN_LARGER times MediaPipe's
+# radius at least: its iris model, made on photos, reads a drawn iris small. The cartoon s7's two
+# irises: 0.74 and 0.81 (1.3-1.4 MediaPipe radii, 3-9 px above its centre); the statue s6, whose
+# eyes show no iris, 0.41 and 0.49. A photo's disc is MediaPipe's (its opening's shadows and lashes
+# are not white either), also where MediaPipe put it beside the iris: the search for the lash line
+# is made for drawn eyes, and on a photo's lids it would find skin.
+DRAWN_SHIFT, DRAWN_RADII, NOT_WHITE, DRAWN_OVERLAP, DRAWN_LARGER = 1.0, (0.8, 1.8), 0.35, 0.65, 1.15
+# Such an eye is drawn larger than MediaPipe's contour, which runs inside its lash line, across the
+# top and bottom of its iris: the opening the layers clip to reaches out to the lash line
+# (`drawn_lids`), along each contour point's outward normal, over pixels of the eye's own colours
+# (LID_PALETTE clusters of the opening's, each within LID_TOLERANCE of its spread, LID_MIN_TOLERANCE
+# Lab units at least), at most LID_REACH drawn iris radii. Clipped to MediaPipe's contour, the iris's
+# top and bottom stayed where the lids' triangles carried them and the moved iris showed a notch.
+LID_PALETTE, LID_TOLERANCE, LID_MIN_TOLERANCE, LID_REACH = 6, 2.5, 12.0, 0.5
 
 
 @dataclass
@@ -76,6 +94,21 @@ class IrisLayer:
     rgba: np.ndarray             # (S, S, C + 1) float32: the completed iris colours times the disc alpha, then it
     front_origin: np.ndarray | None = None   # (2,) source pixel of front[0, 0]
     front: np.ndarray | None = None          # (H, W) float32: around the eye, the source face in front of it (FRONT_DEPTH)
+    reach: np.ndarray | None = None          # (2M, 2): a drawn eye's `halved` contour to its lash line (`drawn_lids`)
+
+    def opening(self, points: np.ndarray, source_points: np.ndarray) -> np.ndarray:
+        """(M, 2) the eye's opening at landmarks `points`: its contour; a drawn eye's (2M, 2), `halved`
+        and reached out to its lash line, turned and scaled with the eye's corners, and closed as the
+        contour closes (a blink)."""
+        ring = np.asarray(points, np.float64)[self.ring, :2]
+        if self.reach is None:
+            return ring
+        ring = halved(ring)
+        z = eye_turn(points, source_points, self.corners)
+        closing = np.clip(eye_opening(points, self.ring, self.corners) / max(eye_opening(source_points, self.ring,
+                                                                                     self.corners), 1e-9), 0.0, 1.0)
+        reach = self.reach[:, 0] + 1j * self.reach[:, 1]
+        return ring + closing * np.c_[(reach * z).real, (reach * z).imag]
 
 
 def iris_radius(points: np.ndarray, centre: int) -> float:
@@ -90,6 +123,102 @@ def eye_turn(points: np.ndarray, source_points: np.ndarray, corners: tuple[int, 
     c0, c1 = corners
     return (complex(*(np.asarray(points)[c1, :2] - np.asarray(points)[c0, :2]))
             / complex(*(np.asarray(source_points)[c1, :2] - np.asarray(source_points)[c0, :2])))
+
+
+def eye_opening(points: np.ndarray, ring: np.ndarray, corners: tuple[int, int]) -> float:
+    """An eye's opening: the area inside its contour `ring` over its corners' distance squared."""
+    pts = np.asarray(points, np.float64)
+    width = float(np.linalg.norm(pts[corners[0], :2] - pts[corners[1], :2]))
+    return float(polygon_area(pts[ring, :2])) / max(width * width, 1e-9)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.clip(rgb + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+
+
+def drawn_iris(source: np.ndarray, pts: np.ndarray, centre: int, ring: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """(centre (2,), radius) in source pixels of the iris the picture draws in the eye opening
+    `ring`, near MediaPipe's iris `centre`, or None where no disc covers what is not the white or
+    the disc is no larger than MediaPipe's (the constants above)."""
+    h, w = source.shape[:2]
+    radius = iris_radius(pts, centre)
+    half = int(np.ceil(radius * (DRAWN_SHIFT + DRAWN_RADII[1]))) + 3
+    x0, y0 = int(np.floor(pts[centre, 0])) - half, int(np.floor(pts[centre, 1])) - half
+    size = 2 * half + 1
+    if radius < 1.0 or x0 < 0 or y0 < 0 or x0 + size > w or y0 + size > h:
+        return None
+    lab = _lab(source[y0:y0 + size, x0:x0 + size].astype(np.float32))
+    inside = cv2.erode((polygon_mask((size, size), pts[ring, :2], (x0, y0)) > 0.99).astype(np.uint8),
+                       np.ones((3, 3), np.uint8)) > 0
+    if inside.sum() < 10:
+        return None
+    lightness = lab[..., 0]
+    white = np.median(lab[inside & (lightness >= np.percentile(lightness[inside], 90))], 0)
+    away = np.linalg.norm(lab - white, axis=-1)
+    iris = inside & (away > NOT_WHITE * np.percentile(away[inside], 90))
+    ys, xs = np.mgrid[:size, :size].astype(np.float32)
+    local = pts[centre, :2] - (x0, y0)
+
+    def overlap(dx: float, dy: float, r: float) -> float:
+        disc = (np.hypot(xs - local[0] - dx, ys - local[1] - dy) <= r) & inside
+        return float((disc & iris).sum() / max((disc | iris).sum(), 1))
+
+    # a coarse grid of positions and sizes, then finer steps about the best
+    reach = DRAWN_SHIFT * radius
+    best = max((overlap(dx, dy, k * radius), dx, dy, k * radius) for k in np.linspace(*DRAWN_RADII, 6)
+               for dy in np.linspace(-reach, reach, 9) for dx in np.linspace(-reach, reach, 9))
+    for step in (0.2, 0.1, 0.05):
+        _, bx, by, br = best
+        best = max((overlap(bx + i * step * radius, by + j * step * radius, br * (1 + k * step)),
+                    bx + i * step * radius, by + j * step * radius, br * (1 + k * step))
+                   for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1))
+    score, dx, dy, r = best
+    return (pts[centre, :2] + (dx, dy), float(r)) if score >= DRAWN_OVERLAP and r >= DRAWN_LARGER * radius else None
+
+
+def halved(polygon: np.ndarray) -> np.ndarray:
+    """(2M, 2) the closed `polygon` (M, 2) with the middle of each edge put in after its first point:
+    a drawn lash line curves between MediaPipe's contour points, and a straight edge cut off the
+    dark top of the cartoon's iris, left behind on the white when the iris moved."""
+    return np.stack([polygon, (polygon + np.roll(polygon, -1, axis=0)) / 2], axis=1).reshape(-1, 2)
+
+
+def drawn_lids(source: np.ndarray, pts: np.ndarray, ring: np.ndarray, radius: float) -> np.ndarray:
+    """(2M, 2) how far each point of the eye's `halved` contour `ring` lies inside the lash line the
+    picture draws: along its outward normal, over the pixels of the eye's own colours (the constants above)."""
+    poly = halved(np.asarray(pts, np.float64)[ring, :2])
+    h, w = source.shape[:2]
+    far = LID_REACH * radius + 2
+    x0, y0 = np.maximum(np.floor(poly.min(0) - far), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(poly.max(0) + far) + 1, (w, h)).astype(int)
+    lab = _lab(source[y0:y1, x0:x1].astype(np.float32))
+    inside = cv2.erode((polygon_mask(lab.shape[:2], poly, (x0, y0)) > 0.99).astype(np.uint8),
+                       np.ones((5, 5), np.uint8)) > 0
+    samples = lab[inside]
+    reach = np.zeros_like(poly)
+    if len(samples) < 4 * LID_PALETTE:
+        return reach
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(0)
+    _, label, palette = cv2.kmeans(samples, LID_PALETTE, None, criteria, 3, cv2.KMEANS_PP_CENTERS)
+    label = label.ravel()
+    spread = np.array([np.sqrt(((samples[label == k] - palette[k]) ** 2).sum(-1).mean()) if (label == k).any() else 0.0
+                       for k in range(LID_PALETTE)])
+    tolerance = np.maximum(LID_TOLERANCE * spread, LID_MIN_TOLERANCE)
+    eye = (np.linalg.norm(lab[..., None, :] - palette, axis=-1) < tolerance).any(-1)
+    middle = poly.mean(0)
+    steps = np.arange(0.5, LID_REACH * radius, 0.5)
+    for i in range(len(poly)):
+        along = poly[(i + 1) % len(poly)] - poly[i - 1]
+        normal = np.array([along[1], -along[0]]) / max(float(np.linalg.norm(along)), 1e-9)
+        if normal @ (poly[i] - middle) < 0:
+            normal = -normal
+        at = np.round(poly[i] + steps[:, None] * normal - (x0, y0)).astype(int)
+        ok = (at[:, 0] >= 0) & (at[:, 0] < x1 - x0) & (at[:, 1] >= 0) & (at[:, 1] < y1 - y0)
+        ok[ok] = eye[at[ok, 1], at[ok, 0]]
+        run = int(np.argmin(ok)) if not ok.all() else len(ok)      # steps before the first that is no eye
+        reach[i] = (steps[run - 1] if run else 0.0) * normal
+    return reach
 
 
 def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, origin) -> np.ndarray:
@@ -268,6 +397,8 @@ class EyeLayers:
         if sum(eye is None for eye in eyes) == 1:
             eyes = [self._eye(source, pts, *eye, partner=True) if found is None else found
                     for eye, found in zip(EYES, eyes)]
+        if any(eye is None for eye in eyes):       # a drawn eye: both irises as the picture draws them
+            eyes = [self._eye(source, pts, *eye, drawn=True) for eye in EYES]
         if any(eye is None for eye in eyes):
             return                # both eyes or neither: one in layers and one warped would not match
         depth = np.asarray(points, np.float64)[:, 2] if np.shape(points)[1] > 2 else None
@@ -279,21 +410,28 @@ class EyeLayers:
 
     @staticmethod
     def _eye(source: np.ndarray, pts: np.ndarray, name: str, centre: int, corners: tuple[int, int],
-             partner: bool = False) -> tuple[IrisLayer, tuple[tuple[slice, slice], np.ndarray]] | None:
+             partner: bool = False, drawn: bool = False) -> tuple[IrisLayer, tuple[tuple[slice, slice], np.ndarray]] | None:
         """One eye's iris layer and its box of the source with the iris taken out, or None when
         the eye is no usable layer (at the picture's edge, hidden, no iris found; `partner`: the
-        other eye's iris was found)."""
+        other eye's iris was found; `drawn`: the iris and the opening as the picture draws them,
+        `drawn_iris` and `drawn_lids`, instead of MediaPipe's)."""
         h, w = source.shape[:2]
         ring = np.array(contour(name))
-        iris = pts[centre]
-        radius = iris_radius(pts, centre) * IRIS_MARGIN
+        iris, radius, lids = pts[centre], iris_radius(pts, centre) * IRIS_MARGIN, None
+        if drawn:
+            found = drawn_iris(source, pts, centre, ring)
+            if found is None:
+                return None
+            iris, radius = found
+            lids = drawn_lids(source, pts, ring, radius)
+        outline = pts[ring] if lids is None else halved(pts[ring]) + lids
         half = int(np.ceil(radius * FILL_REACH)) + 3
         x0, y0 = int(np.floor(iris[0])) - half, int(np.floor(iris[1])) - half
         size = 2 * half + 1
         if radius < 1.0 or x0 < 0 or y0 < 0 or x0 + size > w or y0 + size > h:
             return None
         patch = source[y0:y0 + size, x0:x0 + size].astype(np.float32)
-        opening = polygon_mask((size, size), pts[ring], (x0, y0))
+        opening = polygon_mask((size, size), outline, (x0, y0))
         # clear of the lids' edge: the lash line is not iris
         inside = cv2.erode((opening > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         ys, xs = np.mgrid[:size, :size].astype(np.float32)
@@ -301,30 +439,33 @@ class EyeLayers:
         distance = np.hypot(xs - local[0], ys - local[1])
         alpha = np.clip(radius - distance + 0.5, 0.0, 1.0)
         disc = alpha > 0.5
-        if (inside & disc).sum() < MIN_VISIBLE * disc.sum() or not iris_found(patch, inside, distance, radius, partner):
+        if (inside & disc).sum() < MIN_VISIBLE * disc.sum() or not (
+                drawn or iris_found(patch, inside, distance, radius, partner)):
             return None
         # the disc's pixels along the lids are their shadow and the lower lid's wet rim, not iris: a
         # straight dark dash carried with a moved iris (s42's lower lid); completed from the iris instead,
-        # mirrored only from three times as far inside (`_complete_disc`)
-        clear = max(1, int(round(IRIS_LID_CLEAR * radius)))
+        # mirrored only from three times as far inside (`_complete_disc`). A drawn eye's opening ends at
+        # its lash line, and the shading under the lid is drawn on its iris: kept (completed 6 px in from
+        # the cartoon's lids, the bottom's lighter blue mirrored over the top was a cap with an edge).
+        clear = 1 if drawn else max(1, int(round(IRIS_LID_CLEAR * radius)))
         shown = (opening > 0.99).astype(np.uint8)
         visible = disc & (cv2.erode(shown, np.ones((2 * clear + 1,) * 2, np.uint8)) > 0)
         deep = cv2.erode(shown, np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
         colour = _complete_disc(patch, visible, disc, distance, local, deep, radius / IRIS_MARGIN)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
-                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32))
+                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32), reach=lids)
         # The eye without its iris: the disc (and a margin) filled from the white around it,
         # the lids beyond the opening standing in as shaded white so no lash or skin colour
         # bleeds into the middle; then the lids' margin (MediaPipe's contour lies a pixel or two
         # out on the lid) from both sides, the lash line carried along it where the iris met it.
         white = _white_of_eye(patch, inside, distance, radius)
-        margin = max(1, int(round(0.12 * radius)))
+        margin = 1 if drawn else max(1, int(round(0.12 * radius)))   # a drawn opening ends at the lash line
         core = cv2.erode(inside.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
         reach = distance <= radius * FILL_REACH
         middle = (reach & core).astype(np.uint8)
         work = np.where(core[..., None], patch, LID_SHADE * white)
-        fitted = _white_fill(source, pts[ring], iris, radius, (x0, y0), size, seed=centre)
+        fitted = _white_fill(source, outline, iris, radius, (x0, y0), size, seed=centre)
         if fitted is None:    # too little white to fit: spread what borders the hole into it
             work = cv2.inpaint(np.clip(work + 0.5, 0, 255).astype(np.uint8), middle, 3, cv2.INPAINT_TELEA)
         else:
@@ -364,7 +505,7 @@ class EyeLayers:
             eye = np.r_[layer.ring, layer.centre]
             if np.abs(target[eye] - src[eye]).max() < 1e-3 and np.allclose(gaze[layer.centre], src[layer.centre]):
                 continue          # an unmoved eye stays bit-exact
-            ring = target[layer.ring]
+            ring = layer.opening(target, src)
             bx0, by0 = np.maximum(np.floor(ring.min(0)).astype(int) - 2, (rx0, ry0))
             bx1, by1 = np.minimum(np.ceil(ring.max(0)).astype(int) + 3, (rx1, ry1))
             if bx1 <= bx0 or by1 <= by0:

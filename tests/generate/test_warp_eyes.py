@@ -413,3 +413,106 @@ def test_an_eye_in_shadow_beside_an_eye_that_passed_is_layered_too(large_portrai
         opening = polygon_mask(image.shape[:2], pts[list(contour(eye)), :2], (0, 0)) > 0
         blank[opening] = 150
     assert EyeLayers(blank, pts).layers == []
+
+
+# A drawn pair of eyes, as a cartoon draws them: a white almond inside a dark lash line, a light
+# blue iris (no darker than the lids) under the upper lid, and MediaPipe's contour well inside the
+# lash line across the iris's top and bottom, its iris disc small and off centre (the cartoon s7).
+DRAWN_AXES, CONTOUR_AXES, DRAWN_IRIS = (60.0, 26.0), (52.0, 17.0), 24.0
+SKIN, WHITE, IRIS_BLUE, LASHES = (225, 170, 140), (238, 236, 232), (110, 160, 215), (70, 35, 25)
+
+
+def _drawn_eyes() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(image, landmarks (478, 2), each eye's true iris centre) of two drawn eyes."""
+    image = np.zeros((200, 560, 3), np.float64)
+    image[:] = SKIN
+    pts = np.zeros((478, 2))
+    irises = []
+    for name, centre, cx, mirror in (("right_eye", 468, 160.0, 1.0), ("left_eye", 473, 400.0, -1.0)):
+        cy = 100.0
+        almond = np.zeros(image.shape[:2], np.uint8)
+        cv2.ellipse(almond, (int(cx), int(cy)), tuple(int(a) for a in DRAWN_AXES), 0, 0, 360, 1, -1)
+        image[almond > 0] = WHITE
+        iris = np.array([cx + 4.0 * mirror, cy - 3.0])
+        disc = np.zeros_like(almond)
+        cv2.circle(disc, tuple(np.round(iris).astype(int)), int(DRAWN_IRIS), 1, -1)
+        image[(disc > 0) & (almond > 0)] = IRIS_BLUE
+        pupil = np.zeros_like(almond)
+        cv2.circle(pupil, tuple(np.round(iris).astype(int)), 9, 1, -1)
+        image[(pupil > 0) & (almond > 0)] = (20, 20, 25)
+        cv2.ellipse(image, (int(cx), int(cy)), tuple(int(a) for a in DRAWN_AXES), 0, 0, 360, LASHES, 4)
+        # MediaPipe's contour: outer corner first along the upper lid to the inner corner, back below
+        a, b = CONTOUR_AXES
+        for k, index in enumerate(contour(name)):
+            theta = np.pi - (k - 1) * np.pi / 8
+            pts[index] = (cx - mirror * a * np.cos(theta), cy - b * np.sin(theta))
+        pts[centre] = iris + (0.0, 5.0)                                     # 5 px low, and small
+        pts[centre + 1:centre + 5] = pts[centre] + 18.0 * np.array([(1, 0), (0, -1), (-1, 0), (0, 1)])
+        irises.append(iris)
+    noise = np.random.default_rng(0).normal(0.0, 2.0, image.shape)
+    return np.clip(image + noise, 0, 255).astype(np.uint8), pts, irises
+
+
+def test_a_drawn_iris_and_lash_line_are_found_in_the_picture_not_taken_from_mediapipe():
+    from reenact.generate.warp_eyes import drawn_iris
+
+    image, pts, irises = _drawn_eyes()
+    layers = EyeLayers(image, pts)
+    assert [layer.centre for layer in layers.layers] == [468, 473]
+    for layer, iris, cx in zip(layers.layers, irises, (160.0, 400.0)):
+        centre, radius = drawn_iris(image, pts, layer.centre, layer.ring)
+        # MediaPipe's disc: 5 px off and 0.75 of the radius; the picture's: within a pixel or so
+        assert np.linalg.norm(centre - iris) < 1.5 and radius == pytest.approx(DRAWN_IRIS, rel=0.08)
+        # the opening reaches from MediaPipe's contour (8-9 px inside) to the lash line's inner edge
+        opening = layer.opening(pts, pts)
+        along = np.hypot((opening[:, 0] - cx) / DRAWN_AXES[0], (opening[:, 1] - 100.0) / DRAWN_AXES[1])
+        depth = (1.0 - along) * DRAWN_AXES[1]           # px inside the lash line's middle (~ across the lids)
+        assert depth.max() < 5.0 and depth.min() > 1.0, depth.round(1)
+        # and closes with the contour: shut lids leave no opening for the iris
+        shut = _closed(pts)
+        assert abs(cv2.contourArea(layer.opening(shut, pts).astype(np.float32))) < 1.0
+
+
+def test_a_drawn_iris_moves_whole_leaving_white_where_it_was():
+    """The cartoon's iris reaches past MediaPipe's contour above and below: clipped to it, its top
+    and bottom stayed where they were and the moved iris showed a notch (s7 on d0, frames 30-50)."""
+    image, pts, irises = _drawn_eyes()
+    layers = EyeLayers(image, pts)
+    h, w = image.shape[:2]
+    ys, xs = np.mgrid[:h, :w].astype(np.float32)
+    shift = np.array([14.0, 0.0])
+    gaze = {layer.centre: pts[layer.centre] + shift for layer in layers.layers}
+    out = image.copy()
+    layers.draw(out, pts, gaze, xs, ys, (0, 0, w, h))
+    blue = lambda px: (px[..., 2].astype(int) - px[..., 0].astype(int)) > 60     # noqa: E731
+    for layer, iris, cx in zip(layers.layers, irises, (160.0, 400.0)):
+        almond = np.zeros((h, w), np.uint8)
+        cv2.ellipse(almond, (int(cx), 100), (int(DRAWN_AXES[0]) - 4, int(DRAWN_AXES[1]) - 4), 0, 0, 360, 1, -1)
+        was = np.hypot(xs - iris[0], ys - iris[1]) <= DRAWN_IRIS - 1
+        now = np.hypot(xs - iris[0] - shift[0], ys - iris[1] - shift[1]) <= DRAWN_IRIS - 1
+        contour_mask = polygon_mask((h, w), pts[layer.ring], (0, 0)) > 0
+        near = np.hypot(xs - iris[0] - shift[0], ys - iris[1] - shift[1]) <= DRAWN_IRIS + 2   # its soft edge
+        vacated = (almond > 0) & was & ~near
+        beyond = vacated & ~contour_mask              # between MediaPipe's contour and the lash line
+        assert beyond.sum() > 30
+        assert blue(out[vacated]).mean() < 0.05, blue(out[vacated]).mean()   # white where the iris was
+        assert blue(out[beyond]).mean() < 0.05
+        moved = (almond > 0) & now & ~contour_mask     # its top and bottom went with it
+        assert blue(out[moved]).mean() > 0.6, blue(out[moved]).mean()
+    assert np.array_equal(out[:, 250:310], image[:, 250:310])                 # between the eyes: untouched
+
+
+def test_an_opening_without_a_drawn_disc_keeps_the_plain_warp():
+    # a statue's eye: a pale opening with a faint smudge, no iris to move
+    from reenact.generate.warp_eyes import drawn_iris
+
+    image, pts, irises = _drawn_eyes()
+    plain = image.copy()
+    for cx in (160, 400):
+        almond = np.zeros(image.shape[:2], np.uint8)
+        cv2.ellipse(almond, (cx, 100), (56, 22), 0, 0, 360, 1, -1)
+        plain[almond > 0] = WHITE
+        cv2.circle(plain, (cx + 20, 108), 5, (200, 198, 195), -1)
+    assert all(drawn_iris(plain, pts, centre, np.array(contour(name))) is None
+               for name, centre in (("right_eye", 468), ("left_eye", 473)))
+    assert EyeLayers(plain, pts).layers == []
