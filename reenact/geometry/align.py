@@ -353,7 +353,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
     scale_s = float(_param(source, "scale", "source").reshape(-1)[i_src])
     if canon_s.shape != canon_d.shape[1:]:
         raise InputError(f"source has {canon_s.shape[0]} mesh points, driving {canon_d.shape[1]}")
-    ref = _mesh_reference(canon_s, canon_d, rot_d, options, shots, _in_picture(driving))
+    ref = _mesh_reference(canon_s, canon_d, rot_d, options, shots, _in_picture(driving), driving.params.get("jaw_open"))
     size_s = _spread(canon_s)
     refs, of_frame = np.unique(ref, return_inverse=True)
     size_ref = np.array([_spread(np.asarray(canon_d[r], np.float64)) for r in refs])[of_frame]
@@ -402,10 +402,12 @@ FRAME_BLOCK = 256   # frames of the mesh algebra at a time (issue 15: bounded me
 
 
 def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, rot_d: np.ndarray, options: AlignOptions,
-                    shots: np.ndarray | None = None, in_picture: np.ndarray | None = None) -> np.ndarray:
+                    shots: np.ndarray | None = None, in_picture: np.ndarray | None = None,
+                    jaw_open: np.ndarray | None = None) -> np.ndarray:
     """(T,) the driving frame each frame's relative motion is measured from (motion.closest_frame),
     one per shot (each shot's own); `rot_d` (T, 3) the driving head's rotations, `in_picture` (T,)
-    how much of the face each frame shows (None: all of it)."""
+    how much of the face each frame shows (None: all of it), `jaw_open` (T,) MediaPipe's jawOpen
+    of each (None: a track from before the trackers kept it)."""
     n = len(canon_d)
     if options.reference != "auto":
         return np.full(n, _check_index(options.reference_frame, n, "reference frame"))
@@ -421,6 +423,8 @@ def _mesh_reference(canon_s: np.ndarray, canon_d: np.ndarray, rot_d: np.ndarray,
     jaw_at_rest = own[0] < CLOSED_MOUTH       # an open source mouth has its jaw dropped: no jaw term
     return shot_references(lambda shot: closest_frame(own, features[shot], speed=speed[shot],
                                                       jaw=jaw[shot] if jaw_at_rest else None,
+                                                      jaw_open=jaw_open[shot] if jaw_at_rest and jaw_open is not None
+                                                      else None,
                                                       turn=turn_from_rest(rot_d[shot]),
                                                       in_picture=None if in_picture is None else in_picture[shot]),
                            shots, n)

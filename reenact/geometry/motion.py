@@ -148,6 +148,13 @@ CLOSED_MOUTH, JAW_WEIGHT, JAW_SLACK = 0.05, 3.0, 0.05
 # alone, a clip that turns 35 degrees each way gave a reference at 31 degrees of yaw, and every
 # frame of the output turned 28 degrees more than the driving (issue 11's +-35-degree clips).
 TURN_WEIGHT, TURN_SLACK = 0.01, 8.0
+# MediaPipe's jawOpen of the driving (the face stage reads it in every frame), for a source whose
+# lips are closed (as `jaw`): each unit past the frames' least (their 5th percentile) and
+# JAW_OPEN_SLACK costs JAW_OPEN_WEIGHT. `jaw_drop` misses a jaw a little open behind lips parted
+# as the source's: s1's slightly parted lips took d10's frame 57 (jawOpen 0.10, drop 0.04 within
+# the slack) over its shut first frames, and every frame after closed her jaw past its rest
+# (jawOpen r 0.70, 0.33 at most against the driving's 0.87; a transfer from frame 0 reads 0.93).
+JAW_OPEN_WEIGHT, JAW_OPEN_SLACK = 3.0, 0.03
 # A reference is taken only from the frames that show within this share of the most of the face
 # any frame of the shot shows (`closest_frame`'s in_picture).
 IN_PICTURE_SLACK = 0.02
@@ -162,7 +169,8 @@ def jaw_drop(points: np.ndarray) -> np.ndarray:
 
 def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, weights=_FEATURE_WEIGHTS,
                   speed: np.ndarray | None = None, jaw: np.ndarray | None = None,
-                  turn: np.ndarray | None = None, in_picture: np.ndarray | None = None) -> int:
+                  turn: np.ndarray | None = None, in_picture: np.ndarray | None = None,
+                  jaw_open: np.ndarray | None = None) -> int:
     """Index of the driving frame whose features are closest to the source's.
 
     `speed` (T,) (how fast the face changes at each frame) breaks near ties towards still
@@ -172,7 +180,9 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
     past JAW_SLACK). The features see the lips, not the jaw: a driver who holds his lips together
     with the jaw dropped (d18, in a yawn with a pursed mouth) was taken as the rest of a cartoon's
     small closed mouth; its jaw barely opened after, and rose above its rest when the driver's
-    closed (jawOpen r 0.72 on a recut of the clip). `turn` (T,), degrees from the shot's mean
+    closed (jawOpen r 0.72 on a recut of the clip). `jaw_open` (T,), MediaPipe's jawOpen of the
+    driving, given with `jaw`, counts past the frames' least by JAW_OPEN_SLACK (NaN: a frame it did
+    not read, never taken). `turn` (T,), degrees from the shot's mean
     pose (`rotations.turn_from_rest`), counts past TURN_SLACK: the head's motion is measured from there too.
     `in_picture` (T,), the share of the face in the picture (faces.visibility.in_picture): only the
     frames within IN_PICTURE_SLACK of the most it shows are candidates. A face the picture's edge
@@ -188,6 +198,10 @@ def closest_frame(source_features: np.ndarray, driving_features: np.ndarray, wei
         jaw = np.asarray(jaw, np.float64)
         drop = jaw / max(float(np.percentile(jaw, 5)), 1e-9) - 1.0
         cost = cost + JAW_WEIGHT * np.maximum(drop - JAW_SLACK, 0.0)
+    if jaw_open is not None and np.isfinite(jaw_open).any():
+        read = np.asarray(jaw_open, np.float64)
+        past = read - float(np.nanpercentile(read, 5)) - JAW_OPEN_SLACK
+        cost = cost + np.where(np.isfinite(read), JAW_OPEN_WEIGHT * np.maximum(past, 0.0), np.inf)
     if turn is not None:
         cost = cost + TURN_WEIGHT * np.maximum(np.asarray(turn, np.float64) - TURN_SLACK, 0.0)
     if in_picture is not None:

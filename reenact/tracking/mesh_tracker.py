@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..errors import NoFaceError
+from ..faces.landmarker import blendshape_names
 from ..faces.shots import shot_ids
 from ..faces.types import FaceTrack
 from ..faces.topology import MESH_POINTS, contour, load_canonical_face
@@ -153,6 +154,9 @@ class MeshTracker:
         params = {"rotation": rotvec.astype(np.float32), "translation": trans.astype(np.float32),
                   "scale": scale.astype(np.float32), "canonical": canonical,
                   "in_picture": in_picture(seen)}
+        if face_track.blendshapes is not None and len(face_track.blendshapes) == n:
+            # MediaPipe's reading of how far the jaw hangs open, for choosing a reference at rest
+            params["jaw_open"] = np.asarray(face_track.blendshapes, np.float32)[:, blendshape_names().index("jawOpen")]
         if shots is not None:
             params["shot"] = shots
         return HeadTrack(

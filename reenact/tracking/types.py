@@ -60,6 +60,8 @@ class HeadTrack:
 
     Either geometry may also hold shot (T,) int32: the shot of each frame, a cut in the picture
     starting the next (faces/shots.py); alignment measures each shot from its own reference.
+    Both trackers keep in_picture (T,), the share of the face each frame shows; the mesh tracker
+    also jaw_open (T,), MediaPipe's jawOpen score: alignment takes its reference where both allow.
 
     residuals: per frame, RMS distance in crop pixels between the fitted and the observed
     landmarks (flame), or of MediaPipe's rigid reference points from the posed canonical face (mesh).

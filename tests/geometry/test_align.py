@@ -535,6 +535,36 @@ def test_a_driver_holding_his_lips_together_with_the_jaw_dropped_is_not_taken_as
     assert dropped == pytest.approx(1.2 * 10.0, rel=0.05)                     # the yawn drops it (10 px/cm)
 
 
+def test_a_jaw_mediapipe_reads_a_little_open_behind_parted_lips_is_not_taken_as_the_rest():
+    """s1's lips are slightly parted in her photo. d10's frame 57 parts its lips as much, its jaw a
+    little open (MediaPipe's jawOpen 0.10, its chin 4 % lower: within `jaw_drop`'s slack), and it
+    was her reference over the clip's shut frames: every frame after closed her jaw past its rest."""
+    from reenact.faces.topology import lip_gaps
+
+    face = _canonical_face()
+    closed = _open_jaw(face, np.array([-lip_gaps(face).mean()]))[0]          # lips just touching
+    parted = _open_jaw(closed, np.array([0.12]))[0]                          # the source's, lips parted
+    n = 40
+    frames = np.repeat(closed[None], n, 0)                                   # 0-9 and 30-39: shut
+    frames[10:30] = _open_jaw(closed, np.full(20, 0.14))                     # lips parted, jaw a little open
+    jaw_open = np.where((np.arange(n) >= 10) & (np.arange(n) < 30), 0.10, 0.0).astype(np.float32)
+    crop = [[[1.0, 0, 0], [0, 1.0, 0]]]
+    source = mesh_track(parted[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], crop)
+
+    def driven(jaw_read):
+        driving = mesh_track(frames, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 10.0), crop * n)
+        if jaw_read is not None:
+            driving.params["jaw_open"] = jaw_read
+        out = align(source, driving, AlignOptions(smoothing=0.0))
+        return out.points[:, 152, 1] - (parted[152, 1] * 10.0 + 250.0)      # the chin below the source's (px)
+
+    read = driven(jaw_open)
+    np.testing.assert_allclose(read[[0, 35]], 0.0, atol=1e-4)                # shut: the source's own jaw
+    assert read[20] > 1.5                                                   # and opens as the driver's (1.8 px)
+    blind = driven(None)                                                     # a track without the reading:
+    assert blind[0] == pytest.approx(-read[20], abs=0.05) and abs(blind[20]) < 1e-4   # shut past its rest
+
+
 def test_the_reference_is_not_taken_where_the_driver_has_turned_away():
     """Chosen by expression alone, the reference of a clip that turns 35 degrees each way was its
     only closed-mouth frame, at 35 degrees of yaw: every frame of the output turned 35 degrees

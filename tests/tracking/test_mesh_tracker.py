@@ -227,6 +227,7 @@ def test_a_face_the_pictures_edge_cuts_keeps_the_turn_of_the_frames_around_it():
     rigid points than CUT_COVER[1], yaw and roll are drawn towards the frames around it that show it
     all; pitch, and the frames that show the whole face, are the face's own."""
     from reenact.tracking.completion import pose_trust
+    from reenact.faces.landmarker import blendshape_names
     from reenact.faces.visibility import seen_share
 
     n = 60
@@ -245,8 +246,12 @@ def test_a_face_the_pictures_edge_cuts_keeps_the_turn_of_the_frames_around_it():
     trust = pose_trust(seen_share(faces.landmarks, faces.image_size), weights)
     assert trust[~cut].min() == 1.0 and trust[cut].max() == 0.0            # half the face: under CUT_COVER[0]
 
+    jaw_open = blendshape_names().index("jawOpen")
+    faces.blendshapes[:, jaw_open] = np.linspace(0.0, 0.5, n)
     params = MeshTracker(MeshSettings(pose_sigma=0.0)).track(faces).params
     rotation = params["rotation"]
+    # so does MediaPipe's jawOpen of each frame (a reference is taken where the jaw is shut)
+    np.testing.assert_allclose(params["jaw_open"], np.linspace(0.0, 0.5, n), atol=1e-6)
     # the share of the face in the picture goes with the track (the reference is chosen from it)
     assert params["in_picture"][~cut].min() == 1.0 and params["in_picture"][cut].max() < 0.7
     euler = Rotation.from_rotvec(rotation).as_euler("XYZ")
