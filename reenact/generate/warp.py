@@ -28,6 +28,7 @@ from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
 from .warp_affine import signed_areas, triangle_affines
 from .warp_creases import OpenedCreases
+from .warp_detail import detail_bands, detail_remap, fine_weight, map_scale
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_opening, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
@@ -49,14 +50,10 @@ WARPED_GAZE, WARPED_GAZE_WIDTHS = 0.5, (24.0, 48.0)
 _SIN_15 = float(np.sin(np.radians(15.0)))
 HAIRLINE_DEPTH = 0.8   # the head ring's top: this share of the way from the pivot's depth to the forehead's
 _INTERPOLATION = {"cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4, "linear": cv2.INTER_LINEAR, "detail": None}
-DETAIL_SIGMA = 1.5   # the "detail" resampling: the source above this blur is carried by the nearest pixel
 # Where the map jumps (a face triangle drawn over the ring it turned across: the far cheek over its
 # hair), neighbouring pixels come from source points more than TEAR_GRADIENT px apart. Such an edge
 # is softened over about TEAR_SOFTEN px, as the source's own outline is, not cut pixel-sharp.
 TEAR_GRADIENT, TEAR_SOFTEN = 3.0, 1.0
-# The "detail" fine band fades out where the map scales the source by FINE_SCALE (stretched,
-# squeezed) or beyond, and is whole within FINE_FULL (linear scale, source px per output px).
-FINE_SCALE, FINE_FULL = (0.5, 2.0), (0.75, 1.4)
 # How far the fade ring may be pulled along with the head, in steps, to undo folds between the rings.
 # A source turned less than REVEAL_FREE_YAW degrees shows both cheeks, so a turn back towards the
 # camera is drawn from them. Turned REVEAL_NONE_YAW or more, its far cheek is the silhouette: a turn
@@ -366,36 +363,13 @@ def _warped_gaze(width: float) -> float:
     return float(1.0 + (WARPED_GAZE - 1.0) * np.clip((width - small) / (large - small), 0.0, 1.0))
 
 
-def detail_bands(source: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The "detail" resampling's bands of `source` (see WarpEngine._resample): smooth (below
-    DETAIL_SIGMA), fine (int16: smooth + fine == source), and the source's 3x3 minimum and maximum,
-    which bound their sum."""
-    smooth = cv2.GaussianBlur(source, (0, 0), DETAIL_SIGMA)
-    cross = np.ones((3, 3), np.uint8)
-    return smooth, source.astype(np.int16) - smooth, cv2.erode(source, cross), cv2.dilate(source, cross)
-
-
 def _map_shape(map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pixel of a backward map: where it jumps (neighbours read source points more than
     TEAR_GRADIENT px apart) and its linear scale (source px per output px, the square root of the
     map's Jacobian determinant: above 1 the source is squeezed, below 1 stretched)."""
     xx, yx = np.diff(map_x, axis=1), np.diff(map_y, axis=1)      # d/dx, (h, w-1)
     xy, yy = np.diff(map_x, axis=0), np.diff(map_y, axis=0)      # d/dy, (h-1, w)
-    jump = _torn(xx, yx, xy, yy, TEAR_GRADIENT)
-    scale = np.ones(map_x.shape, np.float32)
-    scale[:-1, :-1] = np.sqrt(np.abs(xx[:-1] * yy[:, :-1] - yx[:-1] * xy[:, :-1]))
-    return jump, scale
-
-
-def _fine_weight(scale: np.ndarray) -> np.ndarray | None:
-    """How much of the fine band (taken from the nearest source pixel) a pixel keeps at a map
-    `scale`: all of it near 1; none where the source is squeezed FINE_SCALE[1] times or more (the
-    nearest pixel skips source pixels: a hatched moire in hair pushed aside by a turning cheek) or
-    stretched FINE_SCALE[0] times or less (each source pixel repeated: blocks). None: all kept."""
-    low, high = FINE_SCALE
-    weight = np.minimum(np.clip((scale - low) / (FINE_FULL[0] - low), 0, 1),
-                        np.clip((high - scale) / (high - FINE_FULL[1]), 0, 1))
-    return None if weight.min() >= 1.0 else weight
+    return _torn(xx, yx, xy, yy, TEAR_GRADIENT), map_scale(map_x, map_y)
 
 
 def _soften_tears(image: np.ndarray, jump: np.ndarray, moved: np.ndarray) -> None:
@@ -543,7 +517,8 @@ class WarpEngine:
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
         if self.opts.eyes not in ("layers", "warp"):
             raise ValueError(f"eyes must be layers or warp, not {self.opts.eyes!r}")
-        self.eye_layers = EyeLayers(self.source, points) if self.opts.eyes == "layers" else None
+        self.eye_layers = (EyeLayers(self.source, points, detail=self.opts.interpolation == "detail")
+                           if self.opts.eyes == "layers" else None)
         self.layered = set(self.eye_layers.centres()) if self.eye_layers is not None else set()
 
     def _source_yaw(self) -> float:
@@ -833,28 +808,13 @@ class WarpEngine:
         return np.concatenate([dst, self._iris_core(at)])
 
     def _resample(self, map_x: np.ndarray, map_y: np.ndarray, fine_weight: np.ndarray | None = None) -> np.ndarray:
-        """The source at (map_x, map_y). "detail" splits it in two bands: the smooth band (below
-        DETAIL_SIGMA) interpolated bilinearly, the fine band (grain, halftone, line art, pores) taken
-        from the nearest source pixel, so sub-pixel motion neither blurs nor dims it (any
-        interpolating filter zeroes the finest detail at half-pixel offsets); cheaper than cubic.
+        """The source at (map_x, map_y), by the engine's interpolation ("detail": `detail_remap`).
         `fine_weight` (per pixel, `_fine_weight`) scales the fine band where the map squeezes or
         stretches the source too far for a nearest pixel to stand for it."""
         if self._bands is None:
             return cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
                              borderMode=cv2.BORDER_REPLICATE)
-        smooth, fine, low, high = self._bands
-        # uint8 bilinear is OpenCV's fast path (int16 takes twice as long); the sum saturates
-        smooth = cv2.remap(smooth, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        nearest = lambda band: cv2.remap(band, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        fine = nearest(fine)
-        if fine_weight is not None:
-            fine = np.rint(fine * fine_weight[..., None]).astype(np.int16)
-        out = cv2.add(smooth.astype(np.int16), fine, dtype=cv2.CV_8U)
-        # Beside a sharp edge the smooth band, read up to half a pixel away, plus the nearest
-        # pixel's fine band over- or undershoots (a dark pupil went pure black, a catchlight
-        # white): keep every value within the source's own 3x3 range around the nearest pixel,
-        # which the bilinear footprint lies in.
-        return cv2.min(cv2.max(out, nearest(low)), nearest(high))
+        return detail_remap(self._bands, map_x, map_y, fine_weight)
 
     def render(self, target_points: np.ndarray, driving: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels.
@@ -884,7 +844,7 @@ class WarpEngine:
         map_x, map_y, moved, top = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable,
                                                  len(self.ring_tris), RING_SMOOTH * self.face_width, affines)
         jump, scale = _map_shape(map_x, map_y)
-        region = self._resample(map_x, map_y, _fine_weight(scale))
+        region = self._resample(map_x, map_y, fine_weight(scale))
         # Every stretched fold's whole footprint, not only where it is on top: where the yawn's corner
         # folds the cheek over the opened sliver, the sliver's neighbour (5x) on top kept a third of
         # the shadow's line (measured on test_warp_creases' yawn: 10 levels darker than with the footprint).
@@ -897,7 +857,7 @@ class WarpEngine:
         if revealed is not None:
             def drawn(src_points, tris_, origin, box):     # the engine's own resampling, over a box
                 mx, my = _backward_map(dst, src_points, tris_, origin, box, self.opts.map_stride, exact_tears=False)[:2]
-                return self._resample(mx, my, _fine_weight(_map_shape(mx, my)[1]))
+                return self._resample(mx, my, fine_weight(_map_shape(mx, my)[1]))
 
             self.revealed.draw(region, revealed * moved, dst, order, self.roi, map_x, map_y, drawn)
         out = self.source.copy()

@@ -681,7 +681,7 @@ def test_hair_squeezed_by_a_turn_keeps_no_hatched_moire():
     """Hair pushed aside by a turning near cheek is squeezed 2-3 times: its fine band, taken from
     the nearest source pixel, skipped strands and drew a hatched moire (s42 driven by d11). The
     fine band fades out where the map squeezes or stretches the source too far; near 1:1 it stays."""
-    from reenact.generate.warp import _fine_weight, detail_bands
+    from reenact.generate.warp_detail import detail_bands, fine_weight
 
     strands = np.zeros((120, 200, 3), np.uint8)
     strands[:] = (100 + 60 * np.sign(np.sin(np.arange(200) * 2.2)))[None, :, None].astype(np.uint8)
@@ -691,14 +691,14 @@ def test_hair_squeezed_by_a_turn_keeps_no_hatched_moire():
     for squeeze, kept in ((2.7, False), (1.0, True)):
         map_x, map_y = xs * squeeze + 10.3, ys + 0.0
         scale = np.full(map_x.shape, squeeze, np.float32)
-        weight = _fine_weight(scale)
+        weight = fine_weight(scale)
         assert (weight is None) == kept
         out = engine._resample(map_x, map_y, weight)[..., 0].astype(float)
         if kept:    # 1:1 (shifted 0.3 px): the strands' full contrast
             assert out.std() > 50
         else:       # squeezed: the strands' average, not a moire of them (measured std 59 -> 17)
             assert out.std() < 25
-    assert _fine_weight(np.full((4, 4), 0.4, np.float32)).max() == 0.0      # stretched 2.5x: smooth band only
+    assert fine_weight(np.full((4, 4), 0.4, np.float32)).max() == 0.0      # stretched 2.5x: smooth band only
 
 
 def test_a_large_eye_not_drawn_in_layers_takes_half_the_gaze_a_small_one_all_of_it(portrait):

@@ -251,8 +251,10 @@ def test_a_far_eye_narrowed_by_a_turn_shows_its_white_not_the_lids_folded_over_i
             # its own triangles (with a white spike at the corner). Since the map is exact at its
             # tears (no pixel reads the source between a fold's sides), the folded map reads 146.8
             # and 145.8 (its darkest pixel 111, was 67), softened 147.1 and 144.2, drawn 146.0 and 145.4.
+            # Redrawn by the "detail" resampling (warp_detail), not bilinearly: folded 148.0 (yaw -35),
+            # drawn 146.3; a lash patch is tens of levels darker.
             assert grey(own, white) > 140
-            assert grey(own, white) > grey(folded, white) - 1.5
+            assert grey(own, white) > grey(folded, white) - 2.5
         else:               # the near eye keeps its width: drawn as before
             assert np.array_equal(own[inside], softened[inside])
 
