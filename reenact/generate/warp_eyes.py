@@ -458,7 +458,13 @@ class EyeLayers:
         shown = (opening > 0.99).astype(np.uint8)
         visible = disc & (cv2.erode(shown, np.ones((2 * clear + 1,) * 2, np.uint8)) > 0)
         deep = cv2.erode(shown, np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
-        colour = _complete_disc(patch, visible, disc, distance, local, deep, radius / IRIS_MARGIN)
+        if drawn:
+            # its hidden top spread from the visible top, in the lid's drawn shadow: mirrored from the
+            # bottom, a light blue cap showed under the lash line whenever the iris moved aside or up
+            known = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
+            colour = cv2.inpaint(known, (~visible).astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
+        else:
+            colour = _complete_disc(patch, visible, disc, distance, local, deep, radius / IRIS_MARGIN)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
                           np.dstack([colour * alpha[..., None], alpha]).astype(np.float32), reach=lids)
@@ -549,6 +555,9 @@ class EyeLayers:
             # lash line a dark bracket across the white, s42 on d11-turn)
             behind = None if folded is None else folded((bx0, by0), shape)
             weight = squeezed if behind is None else np.maximum(squeezed, behind)[..., None]
+            if layer.reach is not None and np.any(weight > 0):
+                # the eye's own triangles end at MediaPipe's contour: a drawn opening beyond it keeps the map
+                weight = weight * polygon_mask(shape, target[layer.ring], (bx0, by0))[..., None]
             if eye_map is not None and np.any(weight > 0):
                 own_x, own_y = eye_map((bx0, by0), shape)
                 own = self._remap(own_x, own_y)
