@@ -424,8 +424,9 @@ DRAWN_AXES, CONTOUR_AXES, DRAWN_IRIS = (60.0, 26.0), (52.0, 17.0), 24.0
 SKIN, WHITE, IRIS_BLUE, LASHES = (225, 170, 140), (238, 236, 232), (110, 160, 215), (70, 35, 25)
 
 
-def _drawn_eyes() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """(image, landmarks (478, 2), each eye's true iris centre) of two drawn eyes."""
+def _drawn_eyes(lift: float = 3.0) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(image, landmarks (478, 2), each eye's true iris centre) of two drawn eyes, the irises
+    `lift` px above the eye's middle."""
     image = np.zeros((200, 560, 3), np.float64)
     image[:] = SKIN
     pts = np.zeros((478, 2))
@@ -435,7 +436,7 @@ def _drawn_eyes() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         almond = np.zeros(image.shape[:2], np.uint8)
         cv2.ellipse(almond, (int(cx), int(cy)), tuple(int(a) for a in DRAWN_AXES), 0, 0, 360, 1, -1)
         image[almond > 0] = WHITE
-        iris = np.array([cx + 4.0 * mirror, cy - 3.0])
+        iris = np.array([cx + 4.0 * mirror, cy - lift])
         disc = np.zeros_like(almond)
         cv2.circle(disc, tuple(np.round(iris).astype(int)), int(DRAWN_IRIS), 1, -1)
         image[(disc > 0) & (almond > 0)] = IRIS_BLUE
@@ -518,3 +519,25 @@ def test_an_opening_without_a_drawn_disc_keeps_the_plain_warp():
     assert all(drawn_iris(plain, pts, centre, np.array(contour(name))) is None
                for name, centre in (("right_eye", 468), ("left_eye", 473)))
     assert EyeLayers(plain, pts).layers == []
+
+
+def test_a_drawn_iris_hidden_under_its_lid_is_completed_in_the_lids_shadow():
+    """Mirrored from its lighter bottom, the cartoon's iris top was a light cap under the lash line
+    whenever the iris moved aside or up; completed from its visible top it stays in the lid's shadow."""
+    image, pts, irises = _drawn_eyes(lift=10.0)                               # its top 8 px under the lid
+    ys, xs = np.mgrid[:image.shape[0], :image.shape[1]]
+    shaded = image.copy()
+    for iris, cx in zip(irises, (160, 400)):
+        in_disc = np.hypot(xs - iris[0], ys - iris[1]) <= DRAWN_IRIS
+        band = in_disc & (ys < 100 - DRAWN_AXES[1] + 9) & (shaded[..., 2] > 150)   # the iris's top, under the lid
+        shaded[band] = (shaded[band] * 0.55).astype(np.uint8)
+    layers = EyeLayers(shaded, pts)
+    for layer, iris in zip(layers.layers, irises):
+        rgba = layer.rgba
+        alpha = rgba[..., 3]
+        colour = rgba[..., :3] / np.maximum(alpha[..., None], 1e-6)
+        py, px = np.mgrid[:alpha.shape[0], :alpha.shape[1]] + layer.origin[::-1, None, None]
+        hidden = (alpha > 0.9) & (py < 100 - DRAWN_AXES[1] - 1)                 # above the lash line
+        assert hidden.sum() > 5
+        top = colour[hidden].mean(0)
+        assert top[2] < 0.7 * IRIS_BLUE[2], top                                # in shadow (0.55 of the blue)
