@@ -807,14 +807,14 @@ class WarpEngine:
                 at[centre] = gaze[centre]
         return np.concatenate([dst, self._iris_core(at)])
 
-    def _resample(self, map_x: np.ndarray, map_y: np.ndarray, fine_weight: np.ndarray | None = None) -> np.ndarray:
+    def _resample(self, map_x: np.ndarray, map_y: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
         """The source at (map_x, map_y), by the engine's interpolation ("detail": `detail_remap`).
-        `fine_weight` (per pixel, `_fine_weight`) scales the fine band where the map squeezes or
+        `weight` (per pixel, `fine_weight`) scales the fine band where the map squeezes or
         stretches the source too far for a nearest pixel to stand for it."""
         if self._bands is None:
             return cv2.remap(self.source, map_x, map_y, _INTERPOLATION[self.opts.interpolation],
                              borderMode=cv2.BORDER_REPLICATE)
-        return detail_remap(self._bands, map_x, map_y, fine_weight)
+        return detail_remap(self._bands, map_x, map_y, weight)
 
     def render(self, target_points: np.ndarray, driving: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels.
