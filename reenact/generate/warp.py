@@ -28,7 +28,7 @@ from ..tracking.mesh_tracker import canonical_reference
 from .base import DrivingView
 from .warp_affine import signed_areas, triangle_affines
 from .warp_creases import OpenedCreases
-from .warp_detail import detail_bands, detail_remap, fine_weight, map_scale
+from .warp_detail import detail_bands, detail_remap, fine_weight, map_differences, map_scale
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_opening, eye_turn, iris_radius
 from .warp_lips import lower_lip_shift
@@ -311,7 +311,7 @@ def _exact_where(map_x: np.ndarray, map_y: np.ndarray, where: np.ndarray, dst: n
 def _torn_cells(map_x: np.ndarray, map_y: np.ndarray, gap: float) -> np.ndarray:
     """Cells (pixels) of a map next to a neighbour (4-connected) that reads a source point more
     than `gap` px away along either axis."""
-    return _torn(np.diff(map_x, axis=1), np.diff(map_y, axis=1), np.diff(map_x, axis=0), np.diff(map_y, axis=0), gap)
+    return _torn(*map_differences(map_x, map_y), gap)
 
 
 def _torn(xx: np.ndarray, yx: np.ndarray, xy: np.ndarray, yy: np.ndarray, gap: float) -> np.ndarray:
@@ -367,9 +367,8 @@ def _map_shape(map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, np.nda
     """Per pixel of a backward map: where it jumps (neighbours read source points more than
     TEAR_GRADIENT px apart) and its linear scale (source px per output px, the square root of the
     map's Jacobian determinant: above 1 the source is squeezed, below 1 stretched)."""
-    xx, yx = np.diff(map_x, axis=1), np.diff(map_y, axis=1)      # d/dx, (h, w-1)
-    xy, yy = np.diff(map_x, axis=0), np.diff(map_y, axis=0)      # d/dy, (h-1, w)
-    return _torn(xx, yx, xy, yy, TEAR_GRADIENT), map_scale(map_x, map_y)
+    differences = map_differences(map_x, map_y)
+    return _torn(*differences, TEAR_GRADIENT), map_scale(map_x, map_y, differences)
 
 
 def _soften_tears(image: np.ndarray, jump: np.ndarray, moved: np.ndarray) -> None:

@@ -45,11 +45,16 @@ def detail_remap(bands: tuple[np.ndarray, ...], map_x: np.ndarray, map_y: np.nda
     return cv2.min(cv2.max(out, nearest(low)), nearest(high))
 
 
-def map_scale(map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+def map_differences(map_x: np.ndarray, map_y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A backward map's differences between neighbours: d/dx of x and y (h, w-1), d/dy of x and y (h-1, w)."""
+    return np.diff(map_x, axis=1), np.diff(map_y, axis=1), np.diff(map_x, axis=0), np.diff(map_y, axis=0)
+
+
+def map_scale(map_x: np.ndarray, map_y: np.ndarray, differences: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
     """Per pixel of a backward map, its linear scale: source px per output px, the square root of
-    the map's Jacobian determinant (above 1 the source is squeezed, below 1 stretched)."""
-    xx, yx = np.diff(map_x, axis=1), np.diff(map_y, axis=1)      # d/dx, (h, w-1)
-    xy, yy = np.diff(map_x, axis=0), np.diff(map_y, axis=0)      # d/dy, (h-1, w)
+    the map's Jacobian determinant (above 1 the source is squeezed, below 1 stretched).
+    `differences`: the map's `map_differences`, when already taken."""
+    xx, yx, xy, yy = differences if differences is not None else map_differences(map_x, map_y)
     scale = np.ones(map_x.shape, np.float32)
     scale[:-1, :-1] = np.sqrt(np.abs(xx[:-1] * yy[:, :-1] - yx[:-1] * xy[:, :-1]))
     return scale

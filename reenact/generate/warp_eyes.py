@@ -457,13 +457,13 @@ class EyeLayers:
         clear = 1 if drawn else max(1, int(round(IRIS_LID_CLEAR * radius)))
         shown = (opening > 0.99).astype(np.uint8)
         visible = disc & (cv2.erode(shown, np.ones((2 * clear + 1,) * 2, np.uint8)) > 0)
-        deep = cv2.erode(shown, np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
         if drawn:
             # its hidden top spread from the visible top, in the lid's drawn shadow: mirrored from the
             # bottom, a light blue cap showed under the lash line whenever the iris moved aside or up
             known = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
             colour = cv2.inpaint(known, (~visible).astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32)
         else:
+            deep = cv2.erode(shown, np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
             colour = _complete_disc(patch, visible, disc, distance, local, deep, radius / IRIS_MARGIN)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
