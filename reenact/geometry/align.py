@@ -36,7 +36,7 @@ from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, closest_frame,
-                     eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lids_by_eye_opening,
+                     expression_reach, eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lids_by_eye_opening,
                      lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
 from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
@@ -380,6 +380,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         translation[:, :2] += a_pose * shift
     rmat = Rotation.from_rotvec(rotation).as_matrix()                    # (T, 3, 3)
     floor = lip_floor(canon_s)
+    reach = expression_reach(canon_s.shape[0])[:, None]
     gaze_rest = gaze_at_rest(canon_d, ref, shots, FRAME_BLOCK)
     points = np.empty((n, *canon_s.shape))
     for part in blocks(n, FRAME_BLOCK):
@@ -387,7 +388,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         if gaze_rest is not None:
             canon_ref[:, 468:478] = gaze_rest[part]
         drv = np.asarray(canon_d[part], np.float64)
-        canonical = canon_s + a_exp * (drv - canon_ref) * (size_s / size_ref[part, None, None])
+        canonical = canon_s + a_exp * reach * (drv - canon_ref) * (size_s / size_ref[part, None, None])
         canonical = uncross_lips(canonical, floor)
         canonical = lids_by_eye_opening(canonical, canon_s, drv, canon_ref, a_exp, size_s / size_ref[part])
         if with_irises:

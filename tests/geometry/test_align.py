@@ -193,6 +193,10 @@ def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_fl
     # irises move by eye widths, test_the_gaze_moves_the_iris_across_the_eye_as_far_as_the_drivers,
     # and the lids by each eye's opening, test_a_blink_closes_every_eye_as_far_as_the_drivers_...)
     keep = np.setdiff1d(np.arange(468), np.r_[np.ravel(INNER_LIP_PAIRS), contour("right_eye"), contour("left_eye")])
+    # (the forehead above the brows takes less of the expression: test_the_hairline_stays_...)
+    from reenact.geometry.motion import expression_reach
+
+    reach = expression_reach(478)[:, None]
     for t in range(5):
         delta = Rotation.from_rotvec(d["rotation"][t]) * Rotation.from_rotvec(d["rotation"][0]).inv()
         # Undo the aligned pose with the expected rotation: what is left is the source's
@@ -201,7 +205,7 @@ def test_mesh_relative_alignment_moves_the_source_points_like_the_driving(toy_fl
         rotation = delta * r_s
         canon = rotation.inv().apply(m)
         spread = lambda p: np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean())
-        expected = c_s + (d["canonical"][t] - reference) * spread(c_s) / spread(d["canonical"][0])
+        expected = c_s + reach * (d["canonical"][t] - reference) * spread(c_s) / spread(d["canonical"][0])
         expected = expected[keep] - expected[keep].mean(0)
         scale = np.sqrt((canon ** 2).sum() / (expected ** 2).sum())
         np.testing.assert_allclose(canon / scale, expected, atol=1e-3)
@@ -227,6 +231,39 @@ def _open_jaw(face: np.ndarray, amount: np.ndarray) -> np.ndarray:
     out[:, lower, 1] += amount[:, None]
     assert np.allclose(lip_gaps(out).mean(1) - lip_gaps(face).mean(), amount * 9 / 11, atol=1e-6)
     return out
+
+
+def test_the_hairline_stays_where_the_brows_rise_and_the_tracker_lifts_the_forehead(monkeypatch):
+    # The driver raises the brows 0.5 cm; the tracker, as MediaPipe's mesh does under a nod, also
+    # lifts the top of the face oval 0.5 cm (in the canonical face, where no expression moves it).
+    # The source's brows rise as far; the top of its oval, at the hairline, stays where it is, and
+    # the forehead between takes part of the rise (MediaPipe's canonical heights: brows to 5.1 cm,
+    # forehead middle 6.6, oval top 8.3).
+    from reenact.faces.topology import load_canonical_face
+
+    face = _canonical_face()
+    height = np.r_[load_canonical_face()["vertices"][:, 1], np.zeros(10)]
+    n = 12
+    lift = 0.5 * np.sin(np.linspace(0, np.pi, n))
+    drv = np.repeat(face[None], n, 0)
+    brows, top, middle = [105, 334, 66, 296], [10, 109, 338], 151
+    drv[:, height > 4.0, 1] -= lift[:, None]               # the tracker's y points down
+    source = mesh_track(face[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], [[[1.0, 0, 0], [0, 1.0, 0]]])
+    driving = mesh_track(drv, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 9.0),
+                         [[[1.0, 0, 0], [0, 1.0, 0]]] * n)
+    # the forehead's top is among the points the pose is held on, which `steady_canonical` would
+    # move back (the whole face with them): left out here, tested on its own
+    import importlib
+
+    align_module = importlib.import_module("reenact.geometry.align")   # the package exports a function of that name
+    monkeypatch.setattr(align_module, "steady_canonical", lambda canonical, *a, **k: canonical)
+    out = align(source, driving, AlignOptions(reference="frame", reference_frame=0))
+    rise = -(out.points[:, :, 1] - out.points[:1, :, 1]) / 10.0      # cm on the source (10 px per cm)
+    np.testing.assert_allclose(rise[:, brows], np.repeat(lift[:, None], 4, 1), atol=0.02)
+    assert np.abs(rise[:, top]).max() < 1e-6
+    assert 0.25 * lift.max() < rise[:, middle].max() < 0.6 * lift.max()
+    nose = rise[:, [1, 4, 6, 168]]
+    assert np.abs(nose).max() < 1e-6                        # nothing below the brows moved
 
 
 def test_camera_zoom_and_pan_in_the_driving_do_not_move_the_source_head():
