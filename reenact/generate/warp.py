@@ -639,15 +639,18 @@ class WarpEngine:
         # the way with its own point of the face oval, then the hair over the forehead goes
         # further with the face (as if nearer the front), then the rings take all of the turn.
         oval_moved = face[self.oval_idx] - self.src_pts[self.oval_idx]
-        # the fringe's share ramps in from 15 to 30 degrees of turn: below that the hair is left
-        # as it was (MediaPipe's reading of a small mouth moved with the fringe's position)
+        # the fringe's share of a turn (yaw) ramps in from 15 to 30 degrees: below that the hair
+        # is left as it was (MediaPipe's reading of a small mouth moved with the fringe's
+        # position). A nod's it takes whole: 5-8 degrees slid the forehead 5-8 px over a still
+        # fringe, which squeezed the hairline into a straight edge (a child on d11: 24 seam frames
+        # of 120, a painting 5; s12_d14's jawOpen r unchanged, 0.95 -> 0.96)
         fringe = np.clip((np.hypot(*per_depth) - _SIN_15) / (0.5 - _SIN_15), 0.0, 1.0)
         every = np.ones_like(self.ring_follow)
         mild = None
         for follow, hairline, drag in ((self.ring_follow, 1.0, 0.0), (self.ring_follow, 1.0, 0.5),
                                        (self.ring_follow, 1.25, 0.75), (every, 1.25, 0.75), (every, 1.6, 1.0)):
             head_ring = self._ring_motion(outline, shift, follow, self.head_ring)
-            head_ring = head_ring + (follow * fringe * hairline * self.head_ring_depth)[:, None] * per_depth
+            head_ring = head_ring + (follow * hairline * self.head_ring_depth)[:, None] * per_depth * [fringe, 1.0]
             head_ring = (1 - drag) * head_ring + drag * (self.head_ring + oval_moved) + jaw_lift
             head_ring = self._outside_oval(head_ring, face)
             moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)

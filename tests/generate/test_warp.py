@@ -351,6 +351,31 @@ def test_a_35_degree_turn_folds_nothing_and_takes_the_fringe_with_the_forehead(p
     assert out.shape == image.shape
 
 
+@pytest.mark.parametrize("pitch", [-7, 7])
+def test_a_small_nod_takes_the_fringe_with_the_forehead_a_small_turn_leaves_it(portrait, pitch):
+    # A nod of a few degrees slides the forehead (on the skull's front) up or down by a few pixels
+    # against the head's outline; left behind, a fringe was squeezed into a straight line there
+    # (a child on d11: seam frames 24 of 120). A turn that small leaves the hair as it was.
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    engine = WarpEngine(image, pts)
+    top = int(np.argmin(engine.head_ring[:, 1]))                       # the ring above the forehead
+    forehead = contour("face_oval")[top]
+
+    nod = _turned(pts, 0, pitch, 0)
+    ring = engine._vertices(nod)[engine.n_face:engine.n_face + len(engine.head_ring)]
+    slide = nod[forehead, 1] - pts[forehead, 1]
+    assert abs(slide) > 3
+    assert 0.3 < (ring[top, 1] - engine.head_ring[top, 1]) / slide < 1.0
+    assert engine.last_folds == 0
+
+    turn = _turned(pts, pitch, 0, 0)
+    ring = engine._vertices(turn)[engine.n_face:engine.n_face + len(engine.head_ring)]
+    slide = turn[forehead, 0] - pts[forehead, 0]
+    assert abs(slide) > 3
+    assert abs(ring[top, 0] - engine.head_ring[top, 0]) < 0.1 * abs(slide)
+
+
 def _fitted_turn(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Yaw, pitch, roll (degrees) of the rigid motion taking src to dst (both (N, 3))."""
     from scipy.spatial.transform import Rotation
