@@ -31,6 +31,7 @@ from .warp_creases import OpenedCreases
 from .warp_detail import detail_bands, detail_remap, fine_weight, map_differences, map_scale
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_opening, eye_turn, iris_radius
+from .warp_lids import ClosingLids
 from .warp_lips import lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth
 from .warp_reveal import RevealedSkin
@@ -511,6 +512,7 @@ class WarpEngine:
         # (warp_creases): those of the face below the middle of the nose, not a lid's crease or the brows'
         self.lower_face = (load_canonical_face()["vertices"][face, 1] < CREASE_BELOW).all(1)
         self.revealed = RevealedSkin(self.source, self.src_pts, face)
+        self.lids = ClosingLids(self.source, self.src_pts, face)
         self.creases = OpenedCreases(self.source, self.roi, float(np.linalg.norm(self.src_pts[61] - self.src_pts[291])))
         self._bands = detail_bands(self.source) if self.opts.interpolation == "detail" else None
         self.mouth = MouthInterior(self.source, self.src_pts, self.opts.teeth)
@@ -845,6 +847,9 @@ class WarpEngine:
         affines = triangle_affines(dst, src, tris)
         map_x, map_y, moved, top = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable,
                                                  len(self.ring_tris), RING_SMOOTH * self.face_width, affines)
+        # a closing lid carries its lash line and stretches its skin (warp_lids)
+        face_at = len(self.ring_tris) + len(self.eye_tris) + np.argsort(order, kind="stable")
+        self.lids.remap(map_x, map_y, top, face_at, dst[:self.n_face], src[:self.n_face], (x0, y0))
         jump, scale = _map_shape(map_x, map_y)
         region = self._resample(map_x, map_y, fine_weight(scale))
         # Every stretched fold's whole footprint, not only where it is on top: where the yawn's corner
