@@ -146,21 +146,32 @@ class ClosingLids:
             heights = _heights(dst, lid.rows)
             if (heights.sum(0) <= lid.heights.sum(0)).all():
                 continue                   # nowhere taller: the plain warp
+            corners = dst[lid.rows.reshape(-1)][:, :2].reshape(3, 9, 2)
+            # only the lid's own box of the map is looked at
+            lo = np.clip(np.floor(corners.reshape(-1, 2).min(0) - origin).astype(int) - 1, 0, None)
+            hi = np.ceil(corners.reshape(-1, 2).max(0) - origin).astype(int) + 2
             drawn = face_at[lid.face_ids]
-            mask = np.isin(top, drawn)
+            mask = np.isin(top[lo[1]:hi[1], lo[0]:hi[0]], drawn)
             if not mask.any():
                 continue
             rows, cols = np.nonzero(mask)
+            rows, cols = rows + lo[1], cols + lo[0]
             pixel = np.c_[cols + origin[0], rows + origin[1]].astype(np.float64)
-            corners = dst[lid.rows.reshape(-1)][:, :2].reshape(3, 9, 2)
             tri_dst = corners[lid.grid[..., 1].astype(int), lid.grid[..., 0].astype(int)]      # (32, 3, 2)
-            bary = _barycentric(pixel, tri_dst)                                                # (N, 32, 3)
-            best = np.argmax(bary.min(-1), axis=1)
-            w = bary[np.arange(len(pixel)), best]
+            # each pixel in its block's triangle (`top`), or, a pixel of the block beside that
+            # triangle's edge, in whichever of the lid's triangles holds it
+            by_position = np.argsort(drawn)
+            best = by_position[np.searchsorted(drawn[by_position], top[rows, cols])]
+            w = _barycentric(pixel, tri_dst[best][:, None])[:, 0]
+            edge = np.flatnonzero(w.min(-1) <= -1e-3)
+            if len(edge):
+                bary = _barycentric(pixel[edge], tri_dst)                                # (E, 32, 3)
+                best[edge] = np.argmax(bary.min(-1), axis=1)
+                w[edge] = bary[np.arange(len(edge)), best[edge]]
             inside = w.min(-1) > -1e-3
             if not inside.any():
                 continue
-            pixel, rows, cols, w, best = pixel[inside], rows[inside], cols[inside], w[inside], best[inside]
+            rows, cols, w, best = rows[inside], cols[inside], w[inside], best[inside]
             at = np.einsum("nk,nkd->nd", w, lid.grid[best])             # (column, row) on the grid
             s, r = at[:, 0], at[:, 1]
             new_r = self._lifted_rows(lid, heights, s, r)
