@@ -37,9 +37,11 @@ UPPER_LIDS = (
 # levels between the two has none. It is at most LASH_SHARE of the margin's band (on s1, made up:
 # 8 of 11 px; s3's painted lid 2 of 4; s11's, bare, 1 of 6).
 LASH_LEVEL, LASH_CONTRAST, LASH_SHARE = 0.5, 20.0, 0.8
-# The lid keeps its lash line whole once it is drawn STRETCH_RAMP taller than the source's (1 + it),
-# in proportion below; the outermost EDGE_COLUMNS columns on each side take it in from none.
-STRETCH_RAMP, EDGE_COLUMNS = 0.3, 1.5
+# The lid keeps its lash line whole once it is drawn STRETCH_FULL times as tall as the source's, and
+# from STRETCH_FROM in proportion (below it the plain warp: a lid only moved with the head, or the
+# astronaut swaying in the bench's clip, reads 1 +- 0.02, and was remapped on every frame for
+# nothing, 1.5 ms); the outermost EDGE_COLUMNS columns on each side take it in from none.
+STRETCH_FROM, STRETCH_FULL, EDGE_COLUMNS = 1.03, 1.3, 1.5
 
 
 @dataclass
@@ -144,7 +146,7 @@ class ClosingLids:
         in the source."""
         for lid in self.lids:
             heights = _heights(dst, lid.rows)
-            if (heights.sum(0) <= lid.heights.sum(0)).all():
+            if (heights.sum(0) <= STRETCH_FROM * lid.heights.sum(0)).all():
                 continue                   # nowhere taller: the plain warp
             corners = dst[lid.rows.reshape(-1)][:, :2].reshape(3, 9, 2)
             # only the lid's own box of the map is looked at
@@ -202,6 +204,6 @@ class ClosingLids:
         source_up = np.where(up <= lash, up, above)
         lifted = np.where(source_up <= source_h[0], source_up / np.maximum(source_h[0], 1e-6),
                           1.0 + (source_up - source_h[0]) / np.maximum(source_h[1], 1e-6))
-        weight = (np.clip((drawn_total / np.maximum(source_total, 1e-6) - 1.0) / STRETCH_RAMP, 0.0, 1.0)
+        weight = (np.clip((drawn_total / np.maximum(source_total, 1e-6) - STRETCH_FROM) / (STRETCH_FULL - STRETCH_FROM), 0.0, 1.0)
                   * np.clip(np.minimum(s, 8.0 - s) / EDGE_COLUMNS, 0.0, 1.0))
         return r + weight * (np.clip(lifted, 0.0, 2.0) - r)
