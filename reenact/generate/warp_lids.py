@@ -35,7 +35,7 @@ UPPER_LIDS = (
 # The lash line ends where the lid, walked up from the margin, first gets LASH_LEVEL of the way from
 # its darkest to its skin's tone (the median of the upper band); a lid with under LASH_CONTRAST grey
 # levels between the two has none. It is at most LASH_SHARE of the margin's band (on s1, made up:
-# 8 of 11 px; s3's painted lid 2 of 4; s11's, bare, 1 of 6).
+# 9 of 11-12 px, at that cap; s3's painted lid 2-3 of 4; the child s11's, bare, 1-2 of 7).
 LASH_LEVEL, LASH_CONTRAST, LASH_SHARE = 0.5, 20.0, 0.8
 # The lid keeps its lash line whole once it is drawn STRETCH_FULL times as tall as the source's, and
 # from STRETCH_FROM in proportion (below it the plain warp: a lid only moved with the head, or the
