@@ -49,7 +49,8 @@ class _Lid:
     """One upper lid: its grid and triangles, and the source's measures of it."""
     rows: np.ndarray           # (3, 9) point ids
     face_ids: np.ndarray       # (32,) its triangles' ids in the face triangle list
-    grid: np.ndarray           # (32, 3, 2) each triangle's corners as (column, row) of the grid
+    tris: np.ndarray           # (32, 3) their corners' point ids
+    grid: np.ndarray           # (32, 3, 2) the same corners as (column, row) of the grid
     cell: np.ndarray           # (8, 2, 2) the two triangles (indices into face_ids) of each cell
     heights: np.ndarray        # (2, 9) source px from each row to the next, per column
     lash: float                # source px from the margin to the lash line's top
@@ -117,7 +118,6 @@ class ClosingLids:
     def __init__(self, source: np.ndarray, points: np.ndarray, face_tris: np.ndarray):
         grey = cv2.cvtColor(source, cv2.COLOR_RGB2GRAY).astype(np.float32) if source.ndim == 3 else source.astype(np.float32)
         self.lids: list[_Lid] = []
-        self._face_tris = face_tris
         if len(points) < 468:
             return
         for rows in UPPER_LIDS:
@@ -135,7 +135,7 @@ class ClosingLids:
                 cells[col, row, slot] = j
             if (cells < 0).any():
                 continue
-            self.lids.append(_Lid(rows, ids, grid, cells, _heights(points, rows),
+            self.lids.append(_Lid(rows, ids, face_tris[ids], grid, cells, _heights(points, rows),
                                   lash_thickness(grey, points, rows)))
 
     def remap(self, map_x: np.ndarray, map_y: np.ndarray, top: np.ndarray, face_at: np.ndarray,
@@ -148,10 +148,10 @@ class ClosingLids:
             heights = _heights(dst, lid.rows)
             if (heights.sum(0) <= STRETCH_FROM * lid.heights.sum(0)).all():
                 continue                   # nowhere taller: the plain warp
-            corners = dst[lid.rows.reshape(-1)][:, :2].reshape(3, 9, 2)
+            tri_dst = np.asarray(dst, np.float64)[:, :2][lid.tris]                      # (32, 3, 2)
             # only the lid's own box of the map is looked at
-            lo = np.clip(np.floor(corners.reshape(-1, 2).min(0) - origin).astype(int) - 1, 0, None)
-            hi = np.ceil(corners.reshape(-1, 2).max(0) - origin).astype(int) + 2
+            lo = np.clip(np.floor(tri_dst.reshape(-1, 2).min(0) - origin).astype(int) - 1, 0, None)
+            hi = np.ceil(tri_dst.reshape(-1, 2).max(0) - origin).astype(int) + 2
             drawn = face_at[lid.face_ids]
             mask = np.isin(top[lo[1]:hi[1], lo[0]:hi[0]], drawn)
             if not mask.any():
@@ -159,7 +159,6 @@ class ClosingLids:
             rows, cols = np.nonzero(mask)
             rows, cols = rows + lo[1], cols + lo[0]
             pixel = np.c_[cols + origin[0], rows + origin[1]].astype(np.float64)
-            tri_dst = corners[lid.grid[..., 1].astype(int), lid.grid[..., 0].astype(int)]      # (32, 3, 2)
             # each pixel in its block's triangle (`top`), or, a pixel of the block beside that
             # triangle's edge, in whichever of the lid's triangles holds it
             by_position = np.argsort(drawn)
@@ -187,8 +186,7 @@ class ClosingLids:
             bary = _barycentric(np.c_[s, new_r], both)                   # (N, 2, 3)
             pick = np.argmax(bary.min(-1), axis=1)
             w = bary[np.arange(len(s)), pick]
-            tri = lid.face_ids[cell[np.arange(len(s)), pick]]
-            corners_src = np.asarray(src, np.float64)[:, :2][self._face_tris[tri]]     # (N, 3, 2)
+            corners_src = np.asarray(src, np.float64)[:, :2][lid.tris[cell[np.arange(len(s)), pick]]]   # (N, 3, 2)
             where = np.einsum("nk,nkd->nd", w, corners_src)
             map_x[rows, cols] = where[:, 0]
             map_y[rows, cols] = where[:, 1]

@@ -36,8 +36,9 @@ from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
 from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, closest_frame,
-                     expression_reach, eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop, lids_by_eye_opening,
-                     lip_floor, mesh_expression_features, shot_references, steady_canonical, uncross_lips)
+                     expression_reach, eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop,
+                     lids_by_eye_opening, lip_floor, mesh_expression_features, shot_references, steady_canonical,
+                     uncross_lips)
 from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from reenact.faces import detect_faces
+from reenact.faces.topology import contour
 from reenact.generate.warp import WarpEngine
 from reenact.generate.warp_lids import UPPER_LIDS, lash_thickness
 
@@ -24,9 +25,9 @@ def lined_eyes(astronaut):
         up = (crease - margin) / np.linalg.norm(crease - margin, axis=1, keepdims=True)
         line = np.concatenate([margin, (margin + LASH_PX * up)[::-1]])
         cv2.fillPoly(painted, [np.round(line * 16).astype(np.int32)], (25.0, 20.0, 20.0), shift=4)
-    for eye in ((33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
-                (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)):
-        cv2.fillPoly(painted, [np.round(pts[list(eye), :2] * 16).astype(np.int32)], (235.0, 235.0, 230.0), shift=4)
+    for eye in ("right_eye", "left_eye"):
+        cv2.fillPoly(painted, [np.round(pts[list(contour(eye)), :2] * 16).astype(np.int32)], (235.0, 235.0, 230.0),
+                     shift=4)
     for centre in (468, 473):
         cv2.circle(painted, tuple(np.round(pts[centre, :2]).astype(int)), 8, (70.0, 50.0, 40.0), -1)
     painted += 3.0 * np.random.default_rng(0).standard_normal(painted.shape[:2])[..., None]
