@@ -32,7 +32,7 @@ from .warp_detail import detail_bands, detail_remap, fine_weight, map_difference
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_opening, eye_turn, iris_radius
 from .warp_lids import ClosingLids
-from .warp_lips import lower_lip_shift
+from .warp_lips import EYE_CORNERS, lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth
 from .warp_reveal import RevealedSkin
 from .warp_turn import (PROBE_FACE_SHARE, PROBE_WITHIN_YAW, Reader, landmarker_angles, read_turn,
@@ -590,9 +590,18 @@ class WarpEngine:
             out[ring, :2] = a + along + (offset - along) * (most / opening)
         return out
 
-    def _mouth_openness(self, pts: np.ndarray) -> float:
-        """Mean signed inner-lip opening / mouth width: negative when the lips cross."""
+    def _mouth_openness(self, pts: np.ndarray, carried: bool = False) -> float:
+        """Mean signed inner-lip opening / mouth width: negative when the lips cross. `carried`:
+        the width is the source mouth's, scaled as the span between the outer eye corners: a pout
+        narrows the mouth, it does not open it (d14's pout narrowed her mouth a fifth with the lips
+        shut, and its lip gap over the narrower width drew a grey slit between Diana's closed
+        lips), while a turn foreshortens both spans alike (a 2D fit of the head's size shrinks
+        less in a turn, and a mouth turned 35 degrees would read less open than it is)."""
         width = np.linalg.norm(pts[61, :2] - pts[291, :2])
+        if carried:
+            eyes = np.linalg.norm(pts[EYE_CORNERS[0], :2] - pts[EYE_CORNERS[1], :2])
+            own_eyes = np.linalg.norm(self.src_pts[EYE_CORNERS[0], :2] - self.src_pts[EYE_CORNERS[1], :2])
+            width = np.linalg.norm(self.src_pts[61, :2] - self.src_pts[291, :2]) * eyes / max(own_eyes, 1e-6)
         return float(lip_gaps(pts).mean() / max(width, 1e-6))
 
     def _outline_motion(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -825,7 +834,7 @@ class WarpEngine:
         `driving`: (frame, landmarks) of the driving frame, when it shows its mouth: a drawn interior
         takes its layout from it (`interior_layout`)."""
         target = self._held_eyes(self._limit_turn(np.asarray(target_points, np.float64)))
-        openness = self._mouth_openness(target)
+        openness = self._mouth_openness(target, carried=True)
         head = similarity_fit(self.src_pts[list(RIGID_POINTS)], target[list(RIGID_POINTS), :2])
         gaze = self._gaze(target[:, :2])
         drawn = self.edge_zone.held(self._with_lip_shift(target, openness, head))

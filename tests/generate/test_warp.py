@@ -488,6 +488,44 @@ def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portra
     assert np.abs(got - want).mean() < 2.0 < np.abs(own - want).mean()
 
 
+def test_a_pout_is_not_an_opening_mouth(portrait):
+    """A pout narrows the mouth with the lips shut (d14's by a fifth): its lip gap over the narrower
+    width read as an opening past a closed source's own, and a grey slit was drawn between Diana's
+    lips. The opening is measured against the source mouth's width, scaled as the eyes' span; a
+    real opening still gets the drawn interior."""
+    import cv2
+
+    image, pts = portrait
+    closed = jaw_open(pts.astype(np.float64), -8.0)            # the astronaut's lips nearly shut
+    engine = WarpEngine(image, closed)
+    assert not engine.source_mouth_open and 0.01 < engine.source_openness < 0.06
+    lips = sorted(set(contour("lips_inner")) | set(contour("lips_outer")))
+    middle = closed[[61, 291], 0].mean()
+    pout = closed.copy()
+    pout[lips, 0] = middle + 0.75 * (closed[lips, 0] - middle)  # a quarter narrower, the gaps kept
+    assert engine._mouth_openness(pout) > engine.source_openness + 0.005    # over its own width: "opening"
+    assert engine._mouth_openness(pout, carried=True) == pytest.approx(engine.source_openness, rel=1e-6)
+    assert engine._drawn_mouth_opacity(engine._mouth_openness(pout, carried=True)) == 0.0
+    # a turn foreshortens the mouth and the eyes alike: the carried width is the mouth's own
+    squeezed = closed.copy()
+    squeezed[:, 0] = closed[:, 0].mean() + 0.8 * (closed[:, 0] - closed[:, 0].mean())
+    assert engine._mouth_openness(squeezed, carried=True) == pytest.approx(engine._mouth_openness(squeezed), rel=0.01)
+
+    def inside(target):
+        mask = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(target[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
+        return mask > 0
+
+    # rendered: between the pouting lips the source's own picture, squeezed, no cavity
+    region = inside(pout)
+    drawn = WarpEngine(image, closed, WarpOptions(mouth_interior="drawn"))
+    got = engine.render(pout)[region].astype(float)
+    cavity = drawn.mouth.fill(pout, image.shape[:2], np.zeros(2), np.eye(2, 3))[region]
+    assert np.abs(got - cavity).mean() > 40.0
+    opened = jaw_open(closed, 10.0)
+    assert engine._drawn_mouth_opacity(engine._mouth_openness(opened, carried=True)) == 1.0
+
+
 def test_an_open_source_mouth_without_teeth_takes_the_drivings_teeth_where_it_narrows(portrait):
     """A yawn's dark cavity squeezed into a grin stayed a dark slot where the driving showed its
     teeth (d18's yawning, blinking frame driven by d18). A source whose opening shows no teeth
