@@ -682,23 +682,28 @@ class WarpEngine:
                 kept_fade = _kept_outside(keep * mild[1] + (1 - keep) * self.fade_ring, self.fade_ring,
                                           kept_head, self.head_ring, YIELD_SHARE)
                 dst = np.concatenate([face, kept_head, kept_fade, self.frame])
-                folds = int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
+                folds = self._ring_folds(dst)
                 if folds == 0:
                     break
         self.last_folds = folds
         return dst
 
+    def _ring_folds(self, dst: np.ndarray) -> int:
+        """How many ring triangles the control points `dst` draw in the other turning order than the source's."""
+        return int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
+
     def _least_fade(self, face: np.ndarray, head_ring: np.ndarray, moved_fade: np.ndarray) -> tuple[np.ndarray, int]:
         """The fade ring moved the least share of `moved_fade` (its full motion) from `fade_motion`
-        on that folds no ring triangle, and the folds left at the most (_FADE_STEPS). Between the first step that unfolds and the one before it the share is
-        bisected: a step straight to the next moved the whole fade ring for one frame (0 -> 0.35
-        of a yawn's 33 px, where 0.01 unfolded its one triangle) and everything between it and the
-        picture was resampled, a flash in the background (a painting's on d6: RMSE 0.007 -> 0.027)."""
+        on that folds no ring triangle, and the folds left at the most (_FADE_STEPS). Between the
+        first step that unfolds and the one before it the share is bisected: a step straight to
+        the next moved the whole fade ring for one frame (0 -> 0.35 of a yawn's 33 px, where 0.01
+        unfolded its one triangle) and everything between it and the picture was resampled, a
+        flash in the background (a painting's on d6: RMSE 0.007 -> 0.027)."""
         def placed(k: float) -> tuple[np.ndarray, int]:
             fade_ring = _kept_outside((1 - k) * self.fade_ring + k * moved_fade, self.fade_ring, head_ring,
                                       self.head_ring, YIELD_SHARE)
             dst = np.concatenate([face, head_ring, fade_ring, self.frame])
-            return fade_ring, int((np.sign(signed_areas(dst, self.ring_tris)) != self.ring_sign).sum())
+            return fade_ring, self._ring_folds(dst)
 
         low = self.opts.fade_motion
         fade_ring, folds = placed(low)
