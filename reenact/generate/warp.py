@@ -33,7 +33,7 @@ from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_opening, eye_turn, iris_radius
 from .warp_lids import ClosingLids
 from .warp_lips import EYE_CORNERS, lower_lip_shift
-from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth
+from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth, teeth_shown
 from .warp_reveal import RevealedSkin
 from .warp_turn import (PROBE_FACE_SHARE, PROBE_WITHIN_YAW, Reader, landmarker_angles, read_turn,
                         turn_gain_from_read)
@@ -77,6 +77,10 @@ OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP = 2.5, 1.5
 # TOOTHLESS_SQUEEZE[0] of its opening or less, none from TOOTHLESS_SQUEEZE[1]; and only as far as
 # the target's lips are apart, fully from twice CLOSED_GAP
 TOOTHLESS_SQUEEZE = (0.5, 0.8)
+# An open source mouth whose opening is less than MORE_TEETH[0] teeth (`teeth_shown`) takes the
+# driving's layout wholly where the driving's opening is MORE_TEETH[1] teeth or more, none below
+# MORE_TEETH[0]: real clips measure a grin's 0.5-0.75, a yawn's or a talking slot's 0-0.07
+MORE_TEETH = (0.15, 0.35)
 # A closed source's mouth gets the drawn interior once it opens this far (mean inner-lip opening /
 # mouth width), or a third of it past the source's own gap, whichever is more.
 CLOSED_GAP = 0.015
@@ -472,6 +476,9 @@ class WarpEngine:
         # an open mouth without teeth in sight (a yawn's dark cavity) has none to give a smaller
         # opening, where the driving may show them (`_drawn_mouth_opacity`)
         self.source_teeth = self.source_mouth_open and shows_teeth(self.source, self.src_pts)
+        # ... and one that shows next to none by a stricter count (a lit lip is no tooth) takes the
+        # driving's where the driving shows a grin's (`_drawn_mouth_opacity`)
+        self.source_toothless = self.source_mouth_open and teeth_shown(self.source, self.src_pts) < MORE_TEETH[0]
         # an open mouth's lower lip reaches past MediaPipe's contour: the source is sampled at the
         # lip's visible edge (warp_lips), drawn there while the target's mouth is as open as the source's
         self.lip_shift = (lower_lip_shift(self.source, self.src_pts[:self.n_face]) if self.source_mouth_open
@@ -928,12 +935,13 @@ class WarpEngine:
 
             self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi, eye_map, folded, soften)
         layout = driving if self.takes_driving_layout else None
-        opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None)
+        teeth = teeth_shown(*layout) if layout is not None and self.source_toothless else 0.0
+        opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None, driving_teeth=teeth)
         if opacity > 0:
             self.mouth.draw(out, target[:, :2], self.roi, head, opacity, layout)
         return out
 
-    def _drawn_mouth_opacity(self, openness: float, laid_out: bool = True) -> float:
+    def _drawn_mouth_opacity(self, openness: float, laid_out: bool = True, driving_teeth: float = 0.0) -> float:
         """How much of the drawn interior covers the target's mouth opening. A closed source mouth
         has no interior to stretch: all of it, wherever the target opens. A slightly open one is
         stretched while the target opens up to OPEN_STRETCH times as wide (OPEN_STRETCH_UNLAID
@@ -941,7 +949,9 @@ class WarpEngine:
         in over it: a child's 2 px dark gap stretched into a grin was a brown hole, no teeth.
         A closed source's own gap (below `open_mouth_ratio`) stays its own picture until the
         target opens past it: drawn over at rest, a painting's parted lips (0.05 of its mouth's
-        width) got teeth while the driver's mouth was shut."""
+        width) got teeth while the driver's mouth was shut. `driving_teeth`: the share of the
+        driving's opening that is teeth (`teeth_shown`): where it shows MORE_TEETH of them and the
+        source next to none, the laid-out interior covers whatever the stretch."""
         if not self.source_mouth_open:
             return 1.0 if openness > max(CLOSED_GAP, self.source_openness + CLOSED_GAP / 3) else 0.0
         if self.opts.mouth_interior != "auto":
@@ -949,14 +959,21 @@ class WarpEngine:
         start, ramp = (OPEN_STRETCH, OPEN_STRETCH_RAMP) if laid_out else (OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP)
         stretch = openness / max(self.source_openness, 1e-6)
         wider = float(np.clip((stretch - start) / ramp, 0.0, 1.0))
-        if not laid_out or self.source_teeth:
+        if not laid_out:
             return wider
+        # a grin's clenched teeth are no part of a yawn's cavity, nor of parted lips' glimpse of the
+        # upper teeth: stretched or squeezed into the grin, those were a dark hole where the driving
+        # showed two rows of teeth (d18's most open and most closed-eyed frames on d18)
+        more_teeth = float(np.clip((driving_teeth - MORE_TEETH[0]) / (MORE_TEETH[1] - MORE_TEETH[0]), 0.0, 1.0)
+                           * np.clip(openness / CLOSED_GAP - 1.0, 0.0, 1.0))
+        if self.source_teeth:
+            return max(wider, more_teeth)
         # a yawn's cavity squeezed into a grin stayed a dark slot where the driving showed its teeth
         # (d18's yawning, blinking frame on d18): below TOOTHLESS_SQUEEZE of its opening the driving's layout
         # (not for lips nearly shut: the squeezed cavity is their soft line, the drawn one a dark slit)
         narrower = float(np.clip((TOOTHLESS_SQUEEZE[1] - stretch) / (TOOTHLESS_SQUEEZE[1] - TOOTHLESS_SQUEEZE[0]), 0.0, 1.0)
                          * np.clip(openness / CLOSED_GAP - 1.0, 0.0, 1.0))
-        return max(wider, narrower)
+        return max(wider, narrower, more_teeth)
 
 
 class WarpGenerator:

@@ -101,6 +101,38 @@ def shows_teeth(source: np.ndarray, points: np.ndarray) -> bool:
     return float((rho > TEETH_SEEN[0]).mean()) >= TEETH_SEEN[1]
 
 
+# A pixel of a mouth's opening is a tooth when it is at least this light (x the skin's) and this
+# much less red than the skin (Lab a*; teeth measure 4-9 under it, lips and tongues over it), at
+# least TEETH_INSET of the mouth's width inside the inner lips (their own wet side lies inside
+# MediaPipe's contour). Real clips: a grin's opening 0.5-0.75 teeth, a yawn's or a slot's 0-0.07.
+TEETH_LIGHT, TEETH_REDNESS, TEETH_INSET = 0.75, -2.0, 0.03
+
+
+def teeth_shown(image: np.ndarray, points: np.ndarray) -> float:
+    """Share of a face's mouth opening that is teeth (TEETH_LIGHT, TEETH_REDNESS; lightness alone
+    where the picture has no colour), 0 for a mouth too shut to have an inside. Unlike
+    `shows_teeth`'s lightness, it tells a lit lip or tongue from a tooth."""
+    pts = np.asarray(points, np.float64)
+    poly = pts[list(contour("lips_inner")), :2]
+    lo = np.maximum(np.floor(poly.min(0)).astype(int) - 1, 0)
+    hi = np.minimum(np.ceil(poly.max(0)).astype(int) + 2, (image.shape[1], image.shape[0]))
+    if (hi <= lo).any():
+        return 0.0
+    box = image[lo[1]:hi[1], lo[0]:hi[0]]
+    mask = np.zeros(box.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(poly - lo).astype(np.int32)], 1)
+    width = float(np.linalg.norm(pts[MOUTH_CORNERS[0], :2] - pts[MOUTH_CORNERS[1], :2]))
+    inside = cv2.distanceTransform(mask, cv2.DIST_L2, 3) > TEETH_INSET * width
+    if inside.sum() < 4:
+        return 0.0
+    skin = skin_colour(image, pts)
+    teeth = luminance(box[inside].astype(np.float64)) > TEETH_LIGHT * max(float(luminance(skin)), 1.0)
+    if float(skin.max() - skin.min()) >= 6.0:    # a grey picture's skin has no tint to compare
+        redness = cv2.cvtColor(box, cv2.COLOR_RGB2LAB)[..., 1][inside].astype(np.float64) - _lab_a(skin)
+        teeth &= redness < TEETH_REDNESS
+    return float(teeth.mean())
+
+
 MIN_FIT_POINTS = 8   # inner-lip points in the picture that map a cut driving mouth onto the target's
 # A driving mouth whose middle lies past the picture's edge by up to this share of its width still
 # lends its seen half, mirrored across the edge instead (the drawn interior that stood in at the

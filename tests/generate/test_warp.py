@@ -566,6 +566,37 @@ def test_an_open_source_mouth_without_teeth_takes_the_drivings_teeth_where_it_na
     np.testing.assert_array_equal(auto.render(narrower, driving), own.render(narrower, driving))
 
 
+def test_a_grins_teeth_cover_an_open_source_mouths_cavity_at_any_stretch(portrait):
+    """A yawn's dark cavity (d18's most open frame) carried into a grin as wide as it, neither
+    squeezed nor stretched, stayed a dark hole where the driving showed two rows of teeth. Where
+    the driving's opening is teeth and the source's is not, the driving's layout covers it; where
+    the driving's is a dark cavity too, or the source shows teeth of its own, it keeps its own."""
+    import cv2
+
+    from reenact.generate.warp_mouth import teeth_shown
+
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(pts[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
+    opening = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
+    cavity = image.copy()
+    cavity[cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0] = (40, 18, 20)
+    grin = image.copy()
+    grin[opening] = 235
+    assert teeth_shown(cavity, pts) == 0.0 and teeth_shown(grin, pts) > 0.9
+    auto = WarpEngine(cavity, pts)
+    own = WarpEngine(cavity, pts, WarpOptions(mouth_interior="source"))
+    drawn = WarpEngine(cavity, pts, WarpOptions(mouth_interior="drawn"))
+    drawn.source_mouth_open, drawn.source_openness = False, 0.0       # the drawn interior alone
+    got, want, kept = (e.render(pts, (grin, pts))[opening].astype(float) for e in (auto, drawn, own))
+    assert np.abs(got - want).mean() < 2.0 < 40.0 < np.abs(kept - want).mean()
+    np.testing.assert_array_equal(auto.render(pts, (cavity, pts)), own.render(pts, (cavity, pts)))
+    # a source showing teeth of its own (the astronaut's smile) keeps them under the grin
+    with_teeth = (WarpEngine(image, pts), WarpEngine(image, pts, WarpOptions(mouth_interior="source")))
+    np.testing.assert_array_equal(*(e.render(pts, (grin, pts)) for e in with_teeth))
+
+
 def test_the_fade_ring_yields_to_a_moving_head_ring_smoothly(portrait):
     """Where the head ring's motion folds a triangle between the rings, the fade ring takes part of
     the head's motion; stepped straight to 0.35 of it, one frame of a yawn on d6 moved the whole
