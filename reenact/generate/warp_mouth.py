@@ -54,6 +54,9 @@ TONGUE_SHADE = 0.75
 # Lab a* over the driving's skin from which a pixel lighter than the tongue's knot is tongue, not
 # teeth, and at which fully (real clips: teeth 4-9 under the skin, tongues 2-10 over it).
 TONGUE_REDNESS = (-1.0, 3.0)
+# ... and what is not, from the tongue's knot up to this much lighter (x the skin's), is a tooth in
+# shade: the teeth's colour at its lightness
+TEETH_SHADE_IN = 0.1
 # ... and that far inside the inner lips (x the mouth's width) from which, and at which fully: nearer
 # the contour it is the lips' own inner side
 LIP_INNER_SIDE = (0.06, 0.14)
@@ -316,8 +319,13 @@ class MouthInterior:
         lit = rho > knots[2]
         if colourful > 0 and lit.any():
             redness = cv2.cvtColor(seen, cv2.COLOR_RGB2LAB)[..., 1].astype(np.float64) - _lab_a(skin_rgb)
-            tongue = np.clip((redness - TONGUE_REDNESS[0]) / (TONGUE_REDNESS[1] - TONGUE_REDNESS[0]), 0.0, 1.0)
-            tongue = colourful * tongue * lit * self._inside_lips(dst[:len(self.lips_inner)], shape)
+            red = np.clip((redness - TONGUE_REDNESS[0]) / (TONGUE_REDNESS[1] - TONGUE_REDNESS[0]), 0.0, 1.0)
+            # what is as light but not red is a tooth in shade (the lines between teeth, the lower row
+            # under the upper lip): on the ramp it went tongue-red and dark, and the teeth read as fangs
+            shade = colourful * (1.0 - red) * np.clip((rho - knots[2]) / TEETH_SHADE_IN, 0.0, 1.0)
+            in_shade = colours[3] * np.minimum(rho / knots[3], 1.0)[..., None]
+            fill = np.where((rho < knots[3])[..., None], fill + shade[..., None] * (in_shade - fill), fill)
+            tongue = colourful * red * lit * self._inside_lips(dst[:len(self.lips_inner)], shape)
             shaded = colours[2] * (rho / knots[2])[..., None]          # the tongue's colour at this lightness
             fill += tongue[..., None] * (np.minimum(shaded, 255.0) - fill)
         # never pure black (a hole, to the eye and to the judge), as the drawn interior

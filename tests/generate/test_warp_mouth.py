@@ -101,6 +101,27 @@ def test_a_lit_tongue_is_tongue_coloured_and_teeth_as_light_stay_teeth(portrait)
     assert abs(red(grey_drawn[bottom]) - red(grey_drawn[top])) < 4
 
 
+def test_teeth_in_shade_stay_teeth_coloured(portrait):
+    """The lines between a grin's teeth and its lower row under the upper lip are teeth in shade,
+    lighter than a tongue's knot but not red: on the lightness ramp they went the tongue's dark red
+    and the teeth read as fangs (s42 driven by d0). They take the teeth's colour at their lightness."""
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn"))
+    engine.mouth.colours["tongue"] = np.array([205.0, 70.0, 75.0])   # a painted red mouth's (s42's)
+    engine.mouth.ramp = engine.mouth._lightness_ramp()
+    target = _opened(pts)
+    top, bottom = _halves(target, image.shape[:2])
+    weights = np.array([0.299, 0.587, 0.114])
+    skin = engine.mouth.colours["skin"]
+    shade = np.full(3, 0.8 * float(skin @ weights))            # grey, at 0.8 of the skin's lightness
+    drawn = engine.render(target, (_driving_frame(image, target, shade, (15, 10, 10)), target)).astype(float)
+    teeth = engine.mouth.colours["teeth"]
+    hue = lambda rgb: rgb / max(float(rgb @ weights), 1.0)       # noqa: E731
+    got = np.median(drawn[top], 0)
+    np.testing.assert_allclose(hue(got), hue(teeth), atol=0.04)
+    assert float(got @ weights) == pytest.approx(0.8 * float(teeth @ weights), rel=0.08)
+
+
 def test_a_mouth_the_frames_edge_cuts_is_laid_out_from_the_half_that_is_seen(portrait):
     """A pan pushed the driving's mouth half out of the picture: the edge pixel, repeated, striped
     the interior, or (the whole mouth required) it fell back to the drawn one, which read as less
