@@ -573,6 +573,7 @@ def test_a_grins_teeth_cover_an_open_source_mouths_cavity_at_any_stretch(portrai
     the driving's is a dark cavity too, or the source shows teeth of its own, it keeps its own."""
     import cv2
 
+    from reenact.generate.warp import MORE_TEETH
     from reenact.generate.warp_mouth import teeth_shown
 
     image, pts = portrait
@@ -585,6 +586,9 @@ def test_a_grins_teeth_cover_an_open_source_mouths_cavity_at_any_stretch(portrai
     grin = image.copy()
     grin[opening] = 235
     assert teeth_shown(cavity, pts) == 0.0 and teeth_shown(grin, pts) > 0.9
+    tongue = image.copy()                               # as light as teeth, but red: no tooth
+    tongue[opening] = np.clip(WarpEngine(image, pts).mouth.colours["skin"] * 1.1 + (30, -10, -10), 0, 255)
+    assert teeth_shown(tongue, pts) < MORE_TEETH[0]
     auto = WarpEngine(cavity, pts)
     own = WarpEngine(cavity, pts, WarpOptions(mouth_interior="source"))
     drawn = WarpEngine(cavity, pts, WarpOptions(mouth_interior="drawn"))
