@@ -4,7 +4,8 @@ Where the target opens a mouth the source has none to stretch, an interior is pa
 source's own colours (a greyscale source gets a grey one). Its layout comes, by default, from the
 driving frame's own open mouth (`from_driving`): the driving's inner lips are mapped onto the
 target's, and each pixel's lightness relative to the driving's skin picks a colour on a ramp of the
-source's cavity, tongue and teeth colours (RAMP). So the teeth, tongue and shadows are where the
+source's cavity, tongue and teeth colours (RAMP); a lit pixel redder than the driving's skin is
+tongue, one as light but not red a tooth in shade. So the teeth, tongue and shadows are where the
 driving shows them, in the source's palette.
 Where the driving's mouth is not seen (a hand over it, off the picture, too small, a still image,
 no driving frames), the interior is drawn instead (`fill`), like a real mouth seen from the front,
