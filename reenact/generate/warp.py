@@ -470,6 +470,10 @@ class WarpEngine:
             raise ValueError(f"interpolation must be one of {', '.join(_INTERPOLATION)}, not {self.opts.interpolation!r}")
         if self.opts.mouth_interior not in ("auto", "source", "drawn"):
             raise ValueError(f"mouth_interior must be auto, source or drawn, not {self.opts.mouth_interior!r}")
+        # the source mouth's width per span of the outer eye corners: a target's is carried as that
+        # span scales (`_mouth_openness`)
+        self.mouth_per_eye_span = (float(np.linalg.norm(self.src_pts[61, :2] - self.src_pts[291, :2]))
+                                   / max(float(np.linalg.norm(self.src_pts[EYE_CORNERS[0], :2] - self.src_pts[EYE_CORNERS[1], :2])), 1e-6))
         self.source_openness = self._mouth_openness(self.src_pts)
         self.source_mouth_open = (self.opts.mouth_interior == "source" or (
             self.opts.mouth_interior == "auto" and self.source_openness > self.opts.open_mouth_ratio))
@@ -605,11 +609,10 @@ class WarpEngine:
         shut, and its lip gap over the narrower width drew a grey slit between Diana's closed
         lips), while a turn foreshortens both spans alike (a 2D fit of the head's size shrinks
         less in a turn, and a mouth turned 35 degrees would read less open than it is)."""
-        width = np.linalg.norm(pts[61, :2] - pts[291, :2])
         if carried:
-            eyes = np.linalg.norm(pts[EYE_CORNERS[0], :2] - pts[EYE_CORNERS[1], :2])
-            own_eyes = np.linalg.norm(self.src_pts[EYE_CORNERS[0], :2] - self.src_pts[EYE_CORNERS[1], :2])
-            width = np.linalg.norm(self.src_pts[61, :2] - self.src_pts[291, :2]) * eyes / max(own_eyes, 1e-6)
+            width = self.mouth_per_eye_span * np.linalg.norm(pts[EYE_CORNERS[0], :2] - pts[EYE_CORNERS[1], :2])
+        else:
+            width = np.linalg.norm(pts[61, :2] - pts[291, :2])
         return float(lip_gaps(pts).mean() / max(width, 1e-6))
 
     def _outline_motion(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -961,18 +964,17 @@ class WarpEngine:
         wider = float(np.clip((stretch - start) / ramp, 0.0, 1.0))
         if not laid_out:
             return wider
-        # a grin's clenched teeth are no part of a yawn's cavity, nor of parted lips' glimpse of the
-        # upper teeth: stretched or squeezed into the grin, those were a dark hole where the driving
-        # showed two rows of teeth (d18's most open and most closed-eyed frames on d18)
-        more_teeth = float(np.clip((driving_teeth - MORE_TEETH[0]) / (MORE_TEETH[1] - MORE_TEETH[0]), 0.0, 1.0)
-                           * np.clip(openness / CLOSED_GAP - 1.0, 0.0, 1.0))
-        if self.source_teeth:
-            return max(wider, more_teeth)
-        # a yawn's cavity squeezed into a grin stayed a dark slot where the driving showed its teeth
-        # (d18's yawning, blinking frame on d18): below TOOTHLESS_SQUEEZE of its opening the driving's layout
-        # (not for lips nearly shut: the squeezed cavity is their soft line, the drawn one a dark slit)
-        narrower = float(np.clip((TOOTHLESS_SQUEEZE[1] - stretch) / (TOOTHLESS_SQUEEZE[1] - TOOTHLESS_SQUEEZE[0]), 0.0, 1.0)
-                         * np.clip(openness / CLOSED_GAP - 1.0, 0.0, 1.0))
+        # Where the lips are apart (nearly shut, the squeezed cavity is their soft line, the drawn one
+        # a dark slit), the driving's layout covers too:
+        apart = float(np.clip(openness / CLOSED_GAP - 1.0, 0.0, 1.0))
+        # - a grin's teeth over a source opening that shows none: a yawn's cavity or parted lips'
+        #   glimpse, stretched into the grin, were a dark hole where the driving showed two rows of
+        #   teeth (d18's most open and most closed-eyed frames on d18)
+        more_teeth = apart * float(np.clip((driving_teeth - MORE_TEETH[0]) / (MORE_TEETH[1] - MORE_TEETH[0]), 0.0, 1.0))
+        # - a toothless source squeezed below TOOTHLESS_SQUEEZE of its opening: a yawn's cavity
+        #   squeezed into a grin stayed a dark slot where the driving showed its teeth
+        narrower = 0.0 if self.source_teeth else apart * float(
+            np.clip((TOOTHLESS_SQUEEZE[1] - stretch) / (TOOTHLESS_SQUEEZE[1] - TOOTHLESS_SQUEEZE[0]), 0.0, 1.0))
         return max(wider, narrower, more_teeth)
 
 

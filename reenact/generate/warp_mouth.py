@@ -323,9 +323,8 @@ class MouthInterior:
             red = np.clip((redness - TONGUE_REDNESS[0]) / (TONGUE_REDNESS[1] - TONGUE_REDNESS[0]), 0.0, 1.0)
             # what is as light but not red is a tooth in shade (the lines between teeth, the lower row
             # under the upper lip): on the ramp it went tongue-red and dark, and the teeth read as fangs
-            shade = colourful * (1.0 - red) * np.clip((rho - knots[2]) / TEETH_SHADE_IN, 0.0, 1.0)
-            in_shade = colours[3] * np.minimum(rho / knots[3], 1.0)[..., None]
-            fill = np.where((rho < knots[3])[..., None], fill + shade[..., None] * (in_shade - fill), fill)
+            shade = colourful * (1.0 - red) * np.clip((rho - knots[2]) / TEETH_SHADE_IN, 0.0, 1.0) * (rho < knots[3])
+            fill += shade[..., None] * (colours[3] * (rho / knots[3])[..., None] - fill)
             tongue = colourful * red * lit * self._inside_lips(dst[:len(self.lips_inner)], shape)
             shaded = colours[2] * (rho / knots[2])[..., None]          # the tongue's colour at this lightness
             fill += tongue[..., None] * (np.minimum(shaded, 255.0) - fill)
