@@ -168,6 +168,10 @@ def driving_mouth_seen(frame_shape: tuple[int, int], points: np.ndarray) -> bool
 # Lips darker than this share of the skin's lightness are taken as hidden (ramping between the two):
 # a moustache measured 0.41, real lips 0.60-0.88
 HIDDEN_LIPS = (0.45, 0.55)
+# Teeth's tint (RGB less its mean) as a share of the skin's, and its largest length in levels: in
+# the six shared and extra clips, teeth between the lips measure 0.5-0.7 of the skin's tint and 21-38
+# levels long where the skin's is 26-53 (tools: the median over the frames showing teeth)
+TEETH_TINT = (0.6, 32.0)
 # Lips' RGB as a share of the skin's, in the six colour photos of ../shared (0.76-0.92, 0.49-0.66, 0.43-0.65)
 LIP_FROM_SKIN = (0.85, 0.53, 0.50)
 
@@ -192,9 +196,12 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
     seen = float(np.clip((luminance(lip) / max(float(luminance(skin)), 1.0) - HIDDEN_LIPS[0])
                          / (HIDDEN_LIPS[1] - HIDDEN_LIPS[0]), 0.0, 1.0))
     lip = seen * lip + (1 - seen) * lip_like
-    # teeth: light whatever the skin (darker skin, relatively lighter teeth), with most of the skin's
-    # tint (teeth in real clips measure as warm as the skin around them; less reads lilac-grey)
-    teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + 0.75 * (skin - grey), 0, 255)
+    # teeth: light whatever the skin (darker skin, relatively lighter teeth), with part of the skin's
+    # tint (TEETH_TINT; none reads lilac-grey) but never more than real teeth show (a blushed or
+    # made-up cheek, Diana's, gave pink teeth)
+    tint = TEETH_TINT[0] * (skin - grey)
+    tint *= min(1.0, TEETH_TINT[1] / max(float(np.linalg.norm(tint)), 1e-6))
+    teeth = np.clip(np.clip(0.7 * grey + 50.0, 80.0, 230.0) + tint, 0, 255)
     # the inside of the mouth is lip-like tissue; part skin, so that lipstick does not paint it. The
     # cavity is kept dark (real ones measure lighter, 0.4-0.6 of the skin): MediaPipe, and the eye,
     # read a lighter one as lips, so the mouth looks less open than the driving's (tried again: a

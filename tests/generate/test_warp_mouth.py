@@ -291,3 +291,27 @@ def test_lips_hidden_under_a_moustache_do_not_colour_the_interior(portrait):
     # on a greyscale copy the made-up lip colour is grey
     grey = cv2.cvtColor(cv2.cvtColor(hidden, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     assert np.ptp(mouth_colours(grey, pts[:, :2])["tongue"]) < 1e-6
+
+
+def test_blushed_cheeks_do_not_make_pink_teeth(portrait):
+    from reenact.generate.warp_mouth import SKIN_POINTS, mouth_colours
+
+    image, pts = portrait
+    plain = mouth_colours(image, pts[:, :2])
+
+    def tint(rgb):
+        return rgb - rgb.mean()
+
+    # the skin samples painted with a made-up cheek's colour (Diana's measures (221, 142, 133): a tint
+    # 69 levels long, where real clips' skin is 26-53 and the teeth between their lips 21-38)
+    blushed = image.copy()
+    for x, y in np.round(pts[list(SKIN_POINTS), :2]).astype(int):
+        cv2.circle(blushed, (int(x), int(y)), 6, (221, 142, 133), -1)
+    made_up = mouth_colours(blushed, pts[:, :2])
+    assert np.linalg.norm(tint(made_up["skin"])) > 65
+    teeth = tint(made_up["teeth"])
+    assert 31 < np.linalg.norm(teeth) < 33                              # 0.75 of the skin's gave 52
+    assert teeth[0] > 0 > teeth[2]                                     # still warm, not lilac
+    # an ordinary skin's teeth (the astronaut's tint is 42 levels long) keep their share of its tint
+    assert np.linalg.norm(tint(plain["skin"])) < 50
+    assert np.allclose(tint(plain["teeth"]), 0.6 * tint(plain["skin"]), atol=1.0)
