@@ -13,7 +13,7 @@ drawn interior lives in warp_mouth.py).
 from __future__ import annotations
 
 import logging
-
+from itertools import islice
 from typing import Iterator, NamedTuple
 
 import cv2
@@ -22,6 +22,7 @@ from scipy.spatial import Delaunay
 from scipy.spatial.transform import Rotation
 
 from ..faces.topology import contour, face_triangles, lip_gaps, load_canonical_face
+from ..io.prefetch import prefetched
 from ..schema import WarpOptions
 from ..tracking.geometry import similarity_procrustes
 from ..tracking.mesh_tracker import canonical_reference
@@ -1021,7 +1022,10 @@ def _driving_mouths(driving: DrivingView | None, n: int) -> Iterator[tuple[np.nd
     if driving is None or len(driving.landmarks) != n:
         yield from (None for _ in range(n))
         return
-    frames = iter(driving.frames())
+    # decoded a few frames ahead in a thread of its own (read in the generating thread, the decoding
+    # was a seventh of its time); no further than the motion's frames, so a reader whose clip ends
+    # there does not reach its end and report it a second time
+    frames = prefetched(islice(driving.frames(), n), name="driving frames")
     try:
         for t in range(n):
             frame = next(frames, None)

@@ -2,9 +2,10 @@
 
 Decoding video (FFmpeg), MediaPipe, the warp's OpenCV calls and x264 all release the GIL for most
 of their work, yet each stage ran them one after the other on one core of the 2-core machine: the
-end-to-end run used 1.1 cores. Two places overlap now: decoding a driving clip with MediaPipe
-reading the frames before (faces/detect.py), and making the output frames with encoding the ones
-before (pipeline.py).
+end-to-end run used 1.1 cores. Three places overlap now: decoding a driving clip with MediaPipe
+reading the frames before (faces/detect.py), decoding it again with the generator using the frames
+before (the warp engine's mouth interiors, generate/warp.py), and making the output frames with
+encoding the ones before (pipeline.py).
 
 Order, items and errors are the source's: an exception raised while making an item is raised by
 the consumer when it reaches that place. A consumer that stops early (a `break`, an error, Ctrl-C)
