@@ -16,6 +16,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -160,7 +161,8 @@ class Reenactor:
                 aligned = _ease_in(aligned, 2 if is_image_path(output) else max(2, round(fps * run.still_seconds)))
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
         context = SourceContext(image=image, faces=src_faces, head=src_head,
-                                driving=_driving_view(drive, drv_faces, drv_head, run.max_frames))
+                                driving=_driving_view(drive, drv_faces, drv_head, run.max_frames, len(aligned),
+                                                      float(run.max_megapixels)))
         frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
         audio = drive.path if (run.audio and drive.has_audio) else None
         # the frames made while the ones before are encoded (io/prefetch.py)
@@ -356,15 +358,23 @@ def _frames_of(drive: DrivingSource, max_frames: int | None):
     return None
 
 
-def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_frames: int | None) -> DrivingView | None:
-    """The driving video's frames for the generator, with where each shows its mouth: a face found
-    and not flagged by the tracker's confidence (a hand over the mouth)."""
-    if drive.kind != "video":
+def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_frames: int | None,
+                  frames: int, max_megapixels: float) -> DrivingView | None:
+    """The driving's pictures for the generator (`frames` of them, as many as the motion has), with
+    where each shows its mouth: a face found and not flagged by the tracker's confidence (a hand
+    over the mouth). A still driving image stands for every frame easing into its expression (its
+    track is the `_still_pair`: the source's face, then the still's), so its mouth is laid out as a
+    video frame's is; a preset has no pictures."""
+    if drive.kind not in ("video", "image"):
         return None
     seen = np.asarray(faces.detected, bool).copy()
     confidence = head.params.get("confidence")
     if confidence is not None and len(confidence) == len(seen):
         seen &= np.asarray(confidence) > 0.5
+    if drive.kind == "image":
+        picture = read_image(drive.path, max_megapixels)   # as `_driving_faces` read it: its landmarks' pixels
+        return DrivingView(lambda: repeat(picture, frames), np.repeat(faces.landmarks[-1:], frames, 0),
+                           np.repeat(seen[-1:], frames))
     return DrivingView(_frames_of(drive, max_frames), faces.landmarks, seen)
 
 

@@ -110,6 +110,51 @@ def test_still_image_driving_and_crop_output(workdir, astronaut, isolated_cache)
     assert (info.width, info.height) == (512, 512) and info.frame_count == 25
 
 
+def test_a_still_driving_picture_is_shown_to_the_generator_for_every_frame(workdir, astronaut, isolated_cache,
+                                                                         monkeypatch):
+    """The warp engine lays a mouth's interior out as the driving picture shows it (teeth, tongue,
+    cavity); a still driving image gave it no picture, so a grin came out a drawn dark slot. Now the
+    still stands for every frame easing into its expression, with its own landmarks."""
+    from reenact.generate.warp import WarpGenerator
+
+    tilted = warp(astronaut, similarity(8, 1.0, 0, 0))
+    write_image(workdir / "tilt2.png", tilted)
+    seen = []
+    frames_of = WarpGenerator.frames
+
+    def spy(self, context, aligned, *args, **kwargs):
+        view = context.driving
+        seen.append((len(aligned), view, None if view is None else list(view.frames())))
+        return frames_of(self, context, aligned, *args, **kwargs)
+
+    monkeypatch.setattr(WarpGenerator, "frames", spy)
+    r = Reenactor(engine="warp", overrides=isolated_cache)
+    r.run(workdir / "face.png", workdir / "tilt2.png", workdir / "still2.mp4")
+    n, view, pictures = seen[-1]
+    assert n == 25 and view is not None and len(pictures) == n and len(view.landmarks) == n
+    assert all(np.array_equal(picture, tilted) for picture in pictures) and view.mouth_seen.all()
+    want = detect_in_file(workdir / "tilt2.png").landmarks[0]
+    assert np.abs(view.landmarks[-1] - want).max() < 1e-3
+    r.run(workdir / "face.png", "preset:nod", workdir / "nod2.mp4", preset_seconds=1)
+    assert seen[-1][1] is None                                  # a preset has no pictures
+
+
+@shared_data
+def test_a_still_grin_shows_teeth(tmp_path):
+    """Diana (lips barely parted) driven by a still of d18's grin (frame 115: 0.73 of its opening
+    teeth): the drawn interior gave a dark slot over a grey band (0.20 teeth); laid out from the
+    still, 0.78."""
+    from reenact.faces import detect_faces
+    from reenact.generate.warp_mouth import teeth_shown
+
+    grin = next(f for t, f in enumerate(iter_frames(SHARED_DATA / "driving/d18.mp4")) if t == 115)
+    write_image(tmp_path / "grin.png", grin)
+    result = reenact(SHARED_DATA / "source/s1.jpg", tmp_path / "grin.png", tmp_path / "out.png", engine="warp",
+                     cache=False)
+    out = read_image(result.output)
+    assert teeth_shown(out, detect_faces([out], video=False).landmarks[0]) > 0.5
+
+
 def test_a_very_large_source_picture_is_scaled_to_the_output_limit_first(workdir, astronaut, isolated_cache):
     """A big photo (here 1536x1024, the limit set to 0.4 MP to keep it quick) becomes a video of at
     most run.max_output_megapixels, aspect kept, the face animated in it (a 24 MP photo gave a
