@@ -29,6 +29,7 @@ from ..faces.topology import INNER_LIP_PAIRS, contour
 # Tooth boundaries across the arch, in half-widths of the mouth from its middle: incisors, canines, premolars
 # (upper), and the narrower lower incisors. They are drawn faintly: a hint of separate teeth, not a pattern.
 _UPPER_GAPS = (0.0, 0.3, 0.55, 0.76, 0.92)
+_LOWER_GAPS = (0.0, 0.2, 0.4, 0.6, 0.8)    # four narrow lower incisors and canines each side
 _CROWN = 0.2          # crown height of an upper incisor / inner mouth width (about 10 mm of 50)
 _LOWER_CROWN = 0.16
 _WIDE_OPEN = (0.45, 0.7)   # lips apart (x the mouth's width) where the lower teeth start / end riding on the lower lip
@@ -61,6 +62,16 @@ TEETH_SHADE_IN = 0.1
 # ... and that far inside the inner lips (x the mouth's width) from which, and at which fully: nearer
 # the contour it is the lips' own inner side
 LIP_INNER_SIDE = (0.06, 0.14)
+# The drawn interior's lightness (x the skin's, on RAMP): the cavity from under the upper teeth down
+# to the lower lip, and the tongue at its sides and its middle. Real open mouths of the shared and
+# extra clips (median over 940 frames lips apart by 0.1-2 of the mouth's width, on a 9 x 7 grid
+# between the inner lips): the cavity 0.3-0.55 below the upper teeth, the corners 0.3-0.35, the
+# tongue and the lower lip's inner side 0.6-0.8. Drawn darker than the median, which reads to
+# MediaPipe as lips (see `mouth_colours`): the drawn cavity was 0.15-0.3, flat; a black hole.
+CAVITY_RHO = (0.28, 0.45)
+TONGUE_RHO = (0.58, 0.7)
+TONGUE_EDGE = 0.04        # the tongue's top edge blends over this much of the mouth's width
+LOWER_TEETH_HIDDEN = 0.7  # how much of the lower teeth a wide-open mouth's lower lip hides (`MouthInterior.fill`)
 # A driving mouth narrower than this (px, corner to corner) shows too little to take a layout from.
 MIN_DRIVING_MOUTH = 16.0
 
@@ -212,6 +223,11 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
             "teeth": teeth, "skin": skin}
 
 
+def _on_ramp(rho: np.ndarray, knots: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(..., 3) the colours of relative lightnesses `rho` on a ramp of `knots` and their `colours`."""
+    return np.stack([np.interp(rho, knots, colours[:, k]) for k in range(3)], axis=-1)
+
+
 def _smooth(x: np.ndarray) -> np.ndarray:
     """0 below -0.5, 1 above 0.5, smooth between: a one-pixel anti-aliased edge for x in pixels."""
     t = np.clip(x + 0.5, 0.0, 1.0)
@@ -315,7 +331,7 @@ class MouthInterior:
         skin = max(float(luminance(skin_rgb)), 1.0)
         rho = luminance(seen.astype(np.float64)) / skin
         knots, colours = self.ramp
-        fill = np.stack([np.interp(rho, knots, colours[:, k]) for k in range(3)], axis=-1)
+        fill = _on_ramp(rho, knots, colours)
         # Lightness alone takes anything lighter than the tongue's knot towards the teeth: a lit
         # tongue (d6's, stuck out, 0.8-1.0 of the skin) came out teeth-grey. What is redder than the
         # driving's skin there is tongue, at its own lightness (teeth measure 4-9 Lab a* levels
@@ -396,15 +412,16 @@ class MouthInterior:
         ratio = float(np.linalg.norm(target[61, :2] - target[291, :2])) / (scale * self.width)
         smile = float(np.clip((ratio - 1.0) / 0.25, 0.0, 1.0))
         lit = 0.75 + 0.25 * smile
-        # cavity: darkest in the middle of the opening, lighter towards the lips; a wide-open mouth
-        # lets light onto the palate and the tongue
+        # cavity: on the lightness ramp a driving's interior is drawn with (`from_driving`), so a
+        # drawn frame beside a laid-out one is the same mouth: dark under the upper teeth, lighter
+        # down towards the tongue, darker into the corners (real open mouths' median, CAVITY_RHO)
+        knots, colours = self.ramp
         depth = np.clip((ys - y_up[None]) / np.maximum(opening, 1.0), 0.0, 1.0)
-        light = 1.0 + 0.5 * np.clip(opening / (0.6 * width), 0.0, 1.0)
-        shade = (0.75 + 0.25 * np.abs(2 * depth - 1) ** 2) * light
         start = 0.5 - 0.1 * smile
         side = 1.0 - (0.75 + 0.2 * smile) * np.clip((np.abs(u) - start) / (0.95 - start), 0.0, 1.0) ** 1.2
+        rho = np.interp(depth, (0.0, 1.0), CAVITY_RHO) * (0.6 + 0.4 * side)
         # never pure black (a hole, to the eye and to the judge): at least 8 levels, grey on a grey source
-        fill = np.maximum(c["cavity"] * (shade * (0.5 + 0.5 * side))[..., None], 8.0)
+        fill = np.maximum(_on_ramp(rho, knots, colours), 8.0)
         if not self.teeth:
             return fill
         # the lower teeth ride on the jaw: their edge is the upper teeth's, less the overbite, dropped
@@ -422,13 +439,21 @@ class MouthInterior:
         edge_lo = edge_lo + wide * np.maximum(y_lo[None, :] - 0.6 * _LOWER_CROWN * width - edge_lo, 0.0)
         rise = max(min(0.5 * drop, 0.12 * width), wide * 0.4 * float(np.median(edge_lo - edge_up[None, :])))
         dome = edge_lo - rise * np.clip(1.0 - u ** 2, 0.0, 1.0)
-        tongue = _smooth(ys - dome)
-        fill = fill + (c["tongue"] * (0.8 + 0.2 * depth)[..., None] - fill) * (tongue * side)[..., None]
-        # lower teeth (in the lower lip's shadow) down to their roots; below them the inside of the lip
-        low = _smooth(ys - edge_lo) * _smooth(edge_lo + _LOWER_CROWN * width - ys)
-        fill = fill + (c["teeth"] * (0.8 * lit * side)[..., None] - fill) * low[..., None]
+        # the tongue: rounded (lit on top in the middle, shaded to its sides), its top edge soft, as
+        # the tongue's colour at that lightness (`from_driving`'s)
+        soft = max(TONGUE_EDGE * width, 1.0)
+        tongue = _smooth((ys - dome) / soft) * side
+        tongue_rho = TONGUE_RHO[0] + (TONGUE_RHO[1] - TONGUE_RHO[0]) * np.clip(1.0 - u ** 2, 0.0, 1.0)
+        fill = fill + (colours[2] * (tongue_rho / knots[2])[..., None] - fill) * tongue[..., None]
+        # lower teeth (in the lower lip's shadow, each its own) down to their roots; below them the
+        # inside of the lip. Riding on a wide-open mouth's lower lip they are mostly under it: real O
+        # mouths' lowest row measures 0.6-0.7 of the skin, the tongue's and the lip's lightness; drawn
+        # whole, they were a grey crescent round the tongue
+        low = _smooth(ys - edge_lo) * _smooth(edge_lo + _LOWER_CROWN * width - ys) * (1.0 - LOWER_TEETH_HIDDEN * wide)
+        lower_shade = 0.8 * lit * side * _gaps(_from_gap(u, _LOWER_GAPS, 0.5 * width))
+        fill = fill + (c["teeth"] * lower_shade[..., None] - fill) * low[..., None]
         below = _smooth(ys - edge_lo - _LOWER_CROWN * width)
-        fill = fill + (c["tongue"] * (0.8 * side)[..., None] - fill) * below[..., None]
+        fill = fill + (colours[2] * (TONGUE_RHO[0] / knots[2] * side)[..., None] - fill) * below[..., None]
         # upper teeth down to their edge, gum above their roots; shaded under the upper lip
         crown_top = edge_up[None, :] - _CROWN * width
         # each tooth's rounded corners lift the edge where two teeth meet: the dark notches along the

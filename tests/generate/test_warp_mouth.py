@@ -315,3 +315,29 @@ def test_blushed_cheeks_do_not_make_pink_teeth(portrait):
     # an ordinary skin's teeth (the astronaut's tint is 42 levels long) keep their share of its tint
     assert np.linalg.norm(tint(plain["skin"])) < 50
     assert np.allclose(tint(plain["teeth"]), 0.6 * tint(plain["skin"]), atol=1.0)
+
+
+def test_the_drawn_cavity_is_shaded_like_a_laid_out_one(portrait):
+    """Where no driving picture shows the mouth (a preset, a hand over it, the picture's edge) the
+    interior is drawn; its cavity was a flat black hole (0.10-0.12 of the skin's lightness from the
+    upper teeth down to the lower lip) beside the laid-out frames' shaded one. It now lies on the
+    same lightness ramp: darker under the upper teeth, lighter towards the tongue."""
+    from reenact.generate.warp_mouth import CAVITY_RHO, luminance
+
+    image, pts = portrait
+    engine = WarpEngine(image, pts, WarpOptions(mouth_interior="drawn", interior_layout="drawn"))
+    target = _opened(pts, 40.0)                                  # lips apart by 0.6 of the mouth's width
+    out = luminance(engine.render(target).astype(float)) / luminance(engine.mouth.colours["skin"])
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(target[INNER, :2]).astype(np.int32)], 1)
+    mask = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
+    rows = np.flatnonzero(mask.any(1))
+    top, height = rows[0], rows[-1] - rows[0]
+
+    def band(a, b):
+        r = np.arange(image.shape[0])[:, None]
+        return float(np.median(out[mask & (r >= top + a * height) & (r < top + b * height)]))
+
+    upper, middle, lower = band(0.1, 0.3), band(0.3, 0.5), band(0.8, 1.0)
+    assert CAVITY_RHO[0] * 0.7 < upper < middle < lower < CAVITY_RHO[1]
+    assert lower - upper > 0.1
