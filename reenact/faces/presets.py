@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 PRESETS = ("nod", "talk", "blink", "smile")
 
 _UPPER_INNER_LIP = (191, 80, 81, 82, 13, 312, 311, 310, 415)
+# The lower lip (its inner and outer contours between the corners) and how far its middle drops with
+# the jaw: a real jaw's opening is round, the lip's middle dropping nearly as far as the chin and its
+# corners hardly; by depth below the lip line alone a closed mouth opened as a slot, an open one as a V
+_LOWER_LIP = (95, 88, 178, 87, 14, 317, 402, 318, 324, 146, 91, 181, 84, 17, 314, 405, 321, 375)
+_LIP_DROP = 0.6
 
 
 @dataclass
@@ -91,6 +96,10 @@ def deform(points: np.ndarray, yaw: float, pitch: float, roll: float, jaw: float
     rel = depth_below / chin_depth
     weight = np.clip((rel + 0.05) / 0.15, 0, 1) * (0.6 + 0.4 * np.clip(rel, 0, 1))
     weight[list(_UPPER_INNER_LIP)] = 0
+    lower = list(_LOWER_LIP)
+    across = p[291, :2] - p[61, :2]
+    u = (p[lower, :2] - (p[61, :2] + p[291, :2]) / 2) @ across / max(float(across @ across) / 2, 1e-9)
+    weight[lower] = np.maximum(weight[lower], _LIP_DROP * np.sqrt(np.clip(1.0 - u ** 2, 0.0, 1.0)))
     p[:, :2] += (jaw * 0.3 * width) * weight[:, None] * down
     # Blink: upper lids meet the lower lids.
     for eye in ("right_eye", "left_eye"):

@@ -70,8 +70,9 @@ MAX_YAW = 45.0
 # interior fades in over the next OPEN_STRETCH_RAMP. Where the driving frame shows its mouth, the
 # drawn interior takes its layout: stretched further, parted lips with a glimpse of teeth became a
 # pale, blurred band where the driving showed a grin's teeth or a tongue (s42 driven by d0 and d6).
-# Without that layout (a preset, a still, a covered mouth) the drawn interior is a plain cavity under
-# the upper teeth, and the source's own teeth, stretched, read better for longer (the demo's smile).
+# Without that layout (a preset, a covered mouth) the drawn interior is a plain cavity under the upper
+# teeth, and the source's own gap, stretched, reads better for longer (its own teeth are split by the
+# jaw instead: SPLIT_FROM).
 OPEN_STRETCH, OPEN_STRETCH_RAMP = 1.5, 0.5
 OPEN_STRETCH_UNLAID, OPEN_STRETCH_UNLAID_RAMP = 2.5, 1.5
 # An open source mouth that shows no teeth takes the driving's layout wholly where the target opens
@@ -82,6 +83,10 @@ TOOTHLESS_SQUEEZE = (0.5, 0.8)
 # driving's layout wholly where the driving's opening is MORE_TEETH[1] teeth or more, none below
 # MORE_TEETH[0]: real clips measure a grin's 0.5-0.75, a yawn's or a talking slot's 0-0.07
 MORE_TEETH = (0.15, 0.35)
+# An open source mouth showing teeth, opened past SPLIT_FROM of its own opening with no driving
+# picture, is split by the jaw instead of stretched (`WarpEngine._splits_own_mouth`): the demo's
+# smile, stretched 2x by the talk preset, had teeth twice as long.
+SPLIT_FROM = 1.05
 # A closed source's mouth gets the drawn interior once it opens this far (mean inner-lip opening /
 # mouth width), or a third of it past the source's own gap, whichever is more.
 CLOSED_GAP = 0.015
@@ -939,11 +944,21 @@ class WarpEngine:
 
             self.eye_layers.draw(out, target, gaze, map_x, map_y, self.roi, eye_map, folded, soften)
         layout = driving if self.takes_driving_layout else None
+        if self._splits_own_mouth(openness, layout is not None):
+            self.mouth.draw_split(out, target[:, :2], self.roi, head, self.source, self.src_pts)
+            return out
         teeth = teeth_shown(*layout) if layout is not None and self.source_toothless else 0.0
         opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None, driving_teeth=teeth)
         if opacity > 0:
             self.mouth.draw(out, target[:, :2], self.roi, head, opacity, layout)
         return out
+
+    def _splits_own_mouth(self, openness: float, laid_out: bool) -> bool:
+        """Whether a source whose open mouth shows teeth, opened further with no driving picture to lay
+        the interior out from (a preset, a covered mouth), is drawn as its own mouth split by the
+        jaw: upper teeth with the upper lip, lower with the lower, a cavity between (`draw_split`)."""
+        return (self.source_teeth and not laid_out and self.opts.mouth_interior == "auto"
+                and openness > self.source_openness * SPLIT_FROM)
 
     def _drawn_mouth_opacity(self, openness: float, laid_out: bool = True, driving_teeth: float = 0.0) -> float:
         """How much of the drawn interior covers the target's mouth opening. A closed source mouth

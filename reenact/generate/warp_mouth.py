@@ -40,6 +40,7 @@ CHIN = 152
 
 SKIN_POINTS = (50, 280, 199, 205, 425)   # cheeks and chin, between the lips and the face oval
 MOUTH_CORNERS = (61, 291)
+INNER_CORNERS = (INNER_LIP_PAIRS[0][0], INNER_LIP_PAIRS[-1][0])
 LIP_MIDDLES = (0, 13, 14, 17)   # the outer and inner lips' middles (upper, upper, lower, lower)
 # Lightness (x the skin's) at which a driving mouth shows its cavity, tongue and teeth: real open
 # mouths of talking clips measure the cavity's darkest tenth at 0.15-0.3 of the skin, the lips and
@@ -103,6 +104,8 @@ def skin_colour(image: np.ndarray, points: np.ndarray) -> np.ndarray:
 # An open source mouth shows teeth when at least this share of its opening is lighter than
 # TEETH_SEEN[0] of its skin (s42's glimpse between parted lips 0.15; a yawn's cavity 0.04-0.09)
 TEETH_SEEN = (0.7, 0.1)
+# Where an open mouth with no upper teeth under its lip divides between the jaws (`teeth_split`)
+SPLIT_AT = 0.5
 
 
 def shows_teeth(source: np.ndarray, points: np.ndarray) -> bool:
@@ -223,6 +226,36 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
             "teeth": teeth, "skin": skin}
 
 
+def _lip_lines(points: np.ndarray, xs: np.ndarray, lower: bool = False) -> np.ndarray:
+    """y of a face's upper (or `lower`) inner lip at each x of `xs` (any shape)."""
+    line = np.array([points[v if lower else u] for u, v in INNER_LIP_PAIRS])
+    return _curve(line, xs.ravel()).reshape(xs.shape)
+
+
+def teeth_split(image: np.ndarray, points: np.ndarray, skin: np.ndarray) -> float:
+    """Where a face's open mouth divides into what the upper jaw carries and what the lower does,
+    as a share of its opening from the upper lip down: the end of the upper teeth's run of light
+    rows (TEETH_SEEN of the skin) across the middle of the mouth, or SPLIT_AT where none starts
+    under the upper lip (a cavity, a glimpse)."""
+    up, low = np.array([points[u] for u, _ in INNER_LIP_PAIRS]), np.array([points[v] for _, v in INNER_LIP_PAIRS])
+    left, right = up[0, 0], up[-1, 0]
+    xs = np.linspace(left + 0.3 * (right - left), right - 0.3 * (right - left), 9)
+    y_up, y_lo = _curve(up, xs), _curve(low, xs)
+    if float(np.median(y_lo - y_up)) < 3.0:
+        return SPLIT_AT
+    vs = np.linspace(0.0, 1.0, 21)
+    ys = y_up[None, :] + vs[:, None] * (y_lo - y_up)[None, :]
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    rows = cv2.remap(grey.astype(np.float32), np.broadcast_to(xs, ys.shape).astype(np.float32), ys.astype(np.float32),
+                     cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    light = np.median(rows, axis=1) > TEETH_SEEN[0] * luminance(skin)
+    start = int(np.argmax(light))
+    if not light.any() or vs[start] > 0.35:
+        return SPLIT_AT
+    end = start + int(np.argmin(light[start:])) if not light[start:].all() else len(vs) - 1
+    return float(np.clip(vs[end], 0.25, 0.9))
+
+
 def _on_ramp(rho: np.ndarray, knots: np.ndarray, colours: np.ndarray) -> np.ndarray:
     """(..., 3) the colours of relative lightnesses `rho` on a ramp of `knots` and their `colours`."""
     return np.stack([np.interp(rho, knots, colours[:, k]) for k in range(3)], axis=-1)
@@ -270,6 +303,7 @@ class MouthInterior:
         self.chin = pts[CHIN]
         self.width = max(float(np.linalg.norm(pts[61] - pts[291])), 1.0)
         self.ramp = self._lightness_ramp()
+        self.split = teeth_split(source, pts, self.colours["skin"])
 
     def _lightness_ramp(self) -> tuple[np.ndarray, np.ndarray]:
         """Knots (lightness relative to the skin, RGB) from which a driving pixel's relative lightness
@@ -354,6 +388,52 @@ class MouthInterior:
         # never pure black (a hole, to the eye and to the judge), as the drawn interior
         return np.clip(np.maximum(fill, 8.0), 0, 255)
 
+    def draw_split(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray, source: np.ndarray,
+                   source_points: np.ndarray) -> None:
+        """Paint, in place, a source's own open mouth opened further as a jaw opens it: the upper
+        half of its opening carried by the upper lip, the lower half by the lower lip, each at its
+        own size, and the drawn cavity in the gap between them (`head`: the 2x3 similarity taking
+        the source's skull to the target's). Stretched whole, a smile's teeth grew twice as long."""
+        poly = target[self.lips_inner, :2]
+        lo = np.floor(poly.min(0) - 2).astype(int)
+        hi = np.ceil(poly.max(0) + 3).astype(int)
+        x0, y0 = np.maximum(lo, (roi[0], roi[1]))
+        x1, y1 = np.minimum(hi, (roi[2], roi[3]))
+        if x1 <= x0 or y1 <= y0:
+            return
+        region = out[y0:y1, x0:x1]
+        origin = np.array([x0, y0], np.float64)
+        # the target's lips in the source's frame (the head's motion taken out), by column there
+        inverse = cv2.invertAffineTransform(head)
+        tgt = np.asarray(target, np.float64)[:, :2] @ inverse[:, :2].T + inverse[:, 2]
+        src = np.asarray(source_points, np.float64)[:, :2]
+        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        px = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
+        py = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
+        corners_t, corners_s = tgt[list(INNER_CORNERS), 0], src[list(INNER_CORNERS), 0]
+        # columns across the mouth in proportion (a smile widens it)
+        sx = corners_s[0] + (px - corners_t[0]) * (corners_s[1] - corners_s[0]) / (corners_t[1] - corners_t[0] or 1.0)
+        up_t, low_t = _lip_lines(tgt, px), _lip_lines(tgt, px, lower=True)
+        up_s, low_s = _lip_lines(src, sx), _lip_lines(src, sx, lower=True)
+        opening_s = np.maximum(low_s - up_s, 0.0)
+        upper_band, lower_band = self.split * opening_s, (1.0 - self.split) * opening_s
+        from_upper, from_lower = py - up_t, low_t - py
+        # the upper teeth's band with the upper lip, the rest with the lower; squeezed (the target no
+        # more open than the source there): the opening in proportion
+        opening_t = np.maximum(low_t - up_t, 1e-6)
+        squeezed = opening_t <= opening_s
+        sy = np.where(from_upper <= upper_band, up_s + from_upper, low_s - from_lower)
+        sy = np.where(squeezed, up_s + from_upper * opening_s / opening_t, sy)
+        band = np.where(squeezed, 1.0, np.maximum(_smooth(upper_band - from_upper), _smooth(lower_band - from_lower)))
+        own = cv2.remap(source, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+        gap = self.fill(target, region.shape[:2], origin, head, teeth=False)
+        mask = np.zeros(region.shape[:2], np.float32)
+        cv2.fillPoly(mask, [np.round((poly - origin) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        mask = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
+        fill = own * band[..., None] + gap * (1.0 - band[..., None])
+        region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
+
     @staticmethod
     def _inside_lips(inner: np.ndarray, shape) -> np.ndarray:
         """(h, w) 0 on the inner lips' contour `inner` (box pixels), rising to 1 from LIP_INNER_SIDE[0]
@@ -391,8 +471,10 @@ class MouthInterior:
         at = at.astype(np.float32)
         return cv2.remap(frame, at[..., 0], at[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), unseen
 
-    def fill(self, target: np.ndarray, shape, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """(h, w, 3) float interior over a box at `origin`: cavity, tongue, lower and upper teeth, gum."""
+    def fill(self, target: np.ndarray, shape, origin: np.ndarray, head: np.ndarray, teeth: bool = True) -> np.ndarray:
+        """(h, w, 3) float interior over a box at `origin`: cavity, tongue, lower and upper teeth, gum
+        (no teeth nor gum without `teeth`: the gap of a mouth split by the jaw; the cavity alone for
+        a source drawn without teeth)."""
         c = self.colours
         upper = np.array([target[u, :2] for u, _ in INNER_LIP_PAIRS]) - origin
         lower = np.array([target[v, :2] for _, v in INNER_LIP_PAIRS]) - origin
@@ -445,6 +527,8 @@ class MouthInterior:
         tongue = _smooth((ys - dome) / soft) * side
         tongue_rho = TONGUE_RHO[0] + (TONGUE_RHO[1] - TONGUE_RHO[0]) * np.clip(1.0 - u ** 2, 0.0, 1.0)
         fill = fill + (colours[2] * (tongue_rho / knots[2])[..., None] - fill) * tongue[..., None]
+        if not teeth:
+            return fill
         # lower teeth (in the lower lip's shadow, each its own) down to their roots; below them the
         # inside of the lip. Riding on a wide-open mouth's lower lip they are mostly under it: real O
         # mouths' lowest row measures 0.6-0.7 of the skin, the tongue's and the lip's lightness; drawn

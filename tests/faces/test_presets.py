@@ -50,3 +50,21 @@ def test_nod_pitches_the_head_down(source):
     # nose tip moves down in the image relative to the forehead when the head tips down
     drop = lambda p: (p[1, 1] - p[10, 1])  # noqa: E731
     assert drop(nod.landmarks[k]) < drop(nod.landmarks[0]) - 2
+
+
+def test_the_jaw_opens_the_mouth_round_not_as_a_slot_or_a_v(source):
+    """The lower lip's middle drops nearly as far as the chin and its sides less, a round opening;
+    by depth below the lip line alone a closed mouth opened as a slot (every inner point alike) and
+    the demo's smile as a V (its sides 0.4 of its middle's drop)."""
+    base = source.landmarks[0]
+    opened = deform(base, 0, 0, 0, 1.0, 0, 0)
+    drop = (opened - base)[:, 1]
+    middle, side = drop[14], 0.5 * (drop[178] + drop[402])     # inner lower lip: middle, half way out
+    chin = drop[152]
+    assert middle > 0.6 * chin
+    assert 0.7 * middle < side < middle
+    # a closed mouth too: its inner lower lip, on the lip line, dropped 0.2 of the chin's alike
+    closed = base.copy()
+    closed[[95, 88, 178, 87, 14, 317, 402, 318, 324], 1] = closed[[191, 80, 81, 82, 13, 312, 311, 310, 415], 1]
+    drop = (deform(closed, 0, 0, 0, 1.0, 0, 0) - closed)[:, 1]
+    assert drop[14] > 0.5 * drop[152] > drop[78] + 0.2 * drop[152]  # the corners stay

@@ -449,13 +449,21 @@ def test_a_slightly_open_source_mouth_opened_wide_gets_the_drawn_interior(portra
     """A child's 2 px gap stretched into a grin was a brown hole without teeth (s11 driven by d0):
     past 2.5x its own opening the drawn interior fades in over the stretched one, all of it by 4x;
     from 1.5x, all of it by 2x, where the driving frame shows its mouth to lay the interior out
-    (parted lips with a glimpse of teeth stretched into a pale band under a driver's grin: s42, d0)."""
+    (parted lips with a glimpse of teeth stretched into a pale band under a driver's grin: s42, d0).
+    Without a driving picture the source here shows no teeth (its opening painted a dark gap): a
+    smile's own teeth are split by the jaw instead (test_warp_mouth)."""
     import cv2
 
     image, pts = portrait
     pts = pts.astype(np.float64)
+    if not laid_out:
+        image = image.copy()
+        gap = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(gap, [np.round(pts[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
+        image[cv2.dilate(gap, np.ones((3, 3), np.uint8)) > 0] = (40, 18, 20)
     auto, stretched = WarpEngine(image, pts), WarpEngine(image, pts, WarpOptions(mouth_interior="source"))
     assert auto.source_mouth_open and auto.source_openness > 0.06      # the astronaut's lips are parted
+    assert auto.source_teeth == laid_out
 
     def opened(factor):
         # the lower inner lip moved down until the opening is `factor` times the source's

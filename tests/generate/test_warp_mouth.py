@@ -341,3 +341,32 @@ def test_the_drawn_cavity_is_shaded_like_a_laid_out_one(portrait):
     upper, middle, lower = band(0.1, 0.3), band(0.3, 0.5), band(0.8, 1.0)
     assert CAVITY_RHO[0] * 0.7 < upper < middle < lower < CAVITY_RHO[1]
     assert lower - upper > 0.1
+
+
+def test_a_smiles_own_teeth_stay_their_size_as_the_jaw_opens(portrait):
+    """The astronaut's smile (its opening 0.9 upper teeth) opened by a preset's jaw, with no driving
+    picture: stretched whole, the teeth grew with the opening (twice as long at twice the opening);
+    split by the jaw, the upper teeth keep their height under the upper lip and a dark gap opens
+    below them."""
+    from reenact.generate.warp_mouth import luminance, teeth_split
+
+    image, pts = portrait
+    engine = WarpEngine(image, pts)
+    assert engine.source_teeth and teeth_split(image, pts[:, :2], engine.mouth.colours["skin"]) > 0.8
+    skin = luminance(engine.mouth.colours["skin"])
+
+    def light_run(picture, points):
+        """Rows of light (teeth) down the mouth's middle from the upper inner lip, and the opening's height."""
+        x = int(round(points[13, 0]))
+        top, bottom = int(round(points[13, 1])) + 1, int(round(points[14, 1]))
+        light = luminance(picture[top:bottom, x - 1:x + 2].astype(float)).mean(1) > 0.7 * skin
+        return int(np.argmin(light)) if not light.all() else len(light), bottom - top
+
+    own, own_height = light_run(image, pts)
+    target = _opened(pts, 24.0)
+    out = engine.render(target)
+    teeth, height = light_run(out, target)
+    assert height > 1.8 * own_height                 # the opening about doubles
+    assert abs(teeth - own) <= 0.2 * own + 1          # the teeth do not
+    gap = out[int(round(target[13, 1])) + teeth + 3:int(round(target[14, 1])) - 2, int(round(target[13, 0]))]
+    assert luminance(gap.astype(float)).mean() < 0.5 * skin
