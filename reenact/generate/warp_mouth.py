@@ -390,10 +390,11 @@ class MouthInterior:
 
     def draw_split(self, out: np.ndarray, target: np.ndarray, roi, head: np.ndarray, source: np.ndarray,
                    source_points: np.ndarray) -> None:
-        """Paint, in place, a source's own open mouth opened further as a jaw opens it: the upper
-        half of its opening carried by the upper lip, the lower half by the lower lip, each at its
-        own size, and the drawn cavity in the gap between them (`head`: the 2x3 similarity taking
-        the source's skull to the target's). Stretched whole, a smile's teeth grew twice as long."""
+        """Paint, in place, a source's own open mouth opened further as a jaw opens it: its opening
+        down to the upper teeth's edge (`teeth_split`) carried by the upper lip, the rest by the
+        lower lip, each at its own size, and the drawn cavity in the gap between them (`head`: the
+        2x3 similarity taking the source's skull to the target's). Stretched whole, a smile's teeth
+        grew twice as long."""
         poly = target[self.lips_inner, :2]
         lo = np.floor(poly.min(0) - 2).astype(int)
         hi = np.ceil(poly.max(0) + 3).astype(int)
