@@ -85,8 +85,9 @@ TOOTHLESS_SQUEEZE = (0.5, 0.8)
 MORE_TEETH = (0.15, 0.35)
 # An open source mouth showing teeth, opened past SPLIT_FROM of its own opening with no driving
 # picture, is split by the jaw instead of stretched (`WarpEngine._splits_own_mouth`): the demo's
-# smile, stretched 2x by the talk preset, had teeth twice as long.
-SPLIT_FROM = 1.05
+# smile, stretched 2x by the talk preset, had teeth twice as long. Not below: the turn calibration's
+# probes (`calibrate_turn`) read s42's parted lips 1.10x as open, and its readings moved every frame.
+SPLIT_FROM = 1.2
 # A closed source's mouth gets the drawn interior once it opens this far (mean inner-lip opening /
 # mouth width), or a third of it past the source's own gap, whichever is more.
 CLOSED_GAP = 0.015
