@@ -320,21 +320,32 @@ class MouthInterior:
         """Paint the interior inside the target's inner lips, in place (`head`: the 2x3 similarity
         taking the source's skull to the target's, for the upper teeth), over what is there by `opacity`.
         `driving`: (frame, landmarks) of a driving frame that shows its mouth, to take the layout from."""
-        poly = target[self.lips_inner, :2]
-        lo = np.floor(poly.min(0) - 2).astype(int)
-        hi = np.ceil(poly.max(0) + 3).astype(int)
-        x0, y0 = np.maximum(lo, (roi[0], roi[1]))
-        x1, y1 = np.minimum(hi, (roi[2], roi[3]))
-        if x1 <= x0 or y1 <= y0:
+        opening = self._opening(out, target, roi)
+        if opening is None:
             return
-        region = out[y0:y1, x0:x1]
-        mask = np.zeros(region.shape[:2], np.float32)
-        cv2.fillPoly(mask, [np.round((poly - (x0, y0)) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        mask = opacity * cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
-        origin = np.array([x0, y0], np.float64)
+        region, origin = opening
         fill = None if driving is None else self.from_driving(*driving, target, region.shape[:2], origin)
         if fill is None:
             fill = self.fill(target, region.shape[:2], origin, head)
+        self._paint(region, target, origin, fill, opacity)
+
+    def _opening(self, out: np.ndarray, target: np.ndarray, roi) -> tuple[np.ndarray, np.ndarray] | None:
+        """The box of `out` around the target's inner lips, inside `roi` (a view), and its origin;
+        None where there is none."""
+        poly = target[self.lips_inner, :2]
+        x0, y0 = np.maximum(np.floor(poly.min(0) - 2).astype(int), (roi[0], roi[1]))
+        x1, y1 = np.minimum(np.ceil(poly.max(0) + 3).astype(int), (roi[2], roi[3]))
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return out[y0:y1, x0:x1], np.array([x0, y0], np.float64)
+
+    def _paint(self, region: np.ndarray, target: np.ndarray, origin: np.ndarray, fill: np.ndarray,
+               opacity: float = 1.0) -> None:
+        """`fill` over `region` (a box at `origin`) inside the target's inner lips, anti-aliased, by `opacity`."""
+        mask = np.zeros(region.shape[:2], np.float32)
+        poly = target[self.lips_inner, :2]
+        cv2.fillPoly(mask, [np.round((poly - origin) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
+        mask = opacity * cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
         region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
 
     def from_driving(self, frame: np.ndarray, frame_points: np.ndarray, target: np.ndarray, shape,
@@ -395,20 +406,15 @@ class MouthInterior:
         lower lip, each at its own size, and the drawn cavity in the gap between them (`head`: the
         2x3 similarity taking the source's skull to the target's). Stretched whole, a smile's teeth
         grew twice as long."""
-        poly = target[self.lips_inner, :2]
-        lo = np.floor(poly.min(0) - 2).astype(int)
-        hi = np.ceil(poly.max(0) + 3).astype(int)
-        x0, y0 = np.maximum(lo, (roi[0], roi[1]))
-        x1, y1 = np.minimum(hi, (roi[2], roi[3]))
-        if x1 <= x0 or y1 <= y0:
+        opening = self._opening(out, target, roi)
+        if opening is None:
             return
-        region = out[y0:y1, x0:x1]
-        origin = np.array([x0, y0], np.float64)
+        region, origin = opening
         # the target's lips in the source's frame (the head's motion taken out), by column there
         inverse = cv2.invertAffineTransform(head)
         tgt = np.asarray(target, np.float64)[:, :2] @ inverse[:, :2].T + inverse[:, 2]
         src = np.asarray(source_points, np.float64)[:, :2]
-        ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+        ys, xs = np.mgrid[:region.shape[0], :region.shape[1]].astype(np.float64) + origin[::-1, None, None]
         px = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
         py = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
         corners_t, corners_s = tgt[list(INNER_CORNERS), 0], src[list(INNER_CORNERS), 0]
@@ -429,11 +435,7 @@ class MouthInterior:
         own = cv2.remap(source, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
         gap = self.fill(target, region.shape[:2], origin, head, teeth=False)
-        mask = np.zeros(region.shape[:2], np.float32)
-        cv2.fillPoly(mask, [np.round((poly - origin) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        mask = cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
-        fill = own * band[..., None] + gap * (1.0 - band[..., None])
-        region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
+        self._paint(region, target, origin, own * band[..., None] + gap * (1.0 - band[..., None]))
 
     @staticmethod
     def _inside_lips(inner: np.ndarray, shape) -> np.ndarray:
