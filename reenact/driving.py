@@ -1,7 +1,8 @@
 """The driving input, opened once: a video, an image, a bundled preset, or a saved head track.
 
-It knows its kind, is probed once (frame rate, audio) and hashed once (the track cache key), so
-no stage has to look at the file again to decide what it is.
+It knows its kind, is probed once (frame rate, audio), hashed once (the track cache key) and, a
+still image, read once (its face is found in it and the generator lays its mouth out from it), so
+no stage has to look at the file again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class DrivingSource:
     preset: str | None = None
     _info: Any = field(default=None, repr=False)
     _digest: str | None = field(default=None, repr=False)
+    _picture: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, spec: str | Path) -> "DrivingSource":
@@ -57,6 +59,16 @@ class DrivingSource:
         if self.kind == "video" and self.info.fps:
             return float(self.info.fps)
         return 25.0
+
+    def picture(self, max_megapixels: float):
+        """A still driving image's RGB pixels (read once, as `io.images.read_image` reads them)."""
+        if self.kind != "image":
+            raise InputError(f"the driving {self.spec} is not an image")
+        if self._picture is None:
+            from .io.images import read_image
+
+            self._picture = read_image(self.path, max_megapixels)
+        return self._picture
 
     def digest(self) -> str:
         """sha256 of the file's content (computed once), for the track cache."""

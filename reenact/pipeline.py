@@ -261,8 +261,8 @@ class Reenactor:
                                                                                 run.max_frames / fps)
             return preset_track(drive.preset, source, fps=fps, seconds=seconds)
         if drive.kind == "image":
-            picture = read_image(drive.path, float(run.max_megapixels))
-            still = detect_faces([picture], 0.0, opts, video=False, source_name=str(drive.path))
+            still = detect_faces([drive.picture(float(run.max_megapixels))], 0.0, opts, video=False,
+                                 source_name=str(drive.path))
             return _still_pair(source, still)
         key = self._cache_key(drive, opts, "faces", cfg)
         cache = self._cache(cfg)
@@ -372,7 +372,7 @@ def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_f
     if confidence is not None and len(confidence) == len(seen):
         seen &= np.asarray(confidence) > 0.5
     if drive.kind == "image":
-        picture = read_image(drive.path, max_megapixels)   # as `_driving_faces` read it: its landmarks' pixels
+        picture = drive.picture(max_megapixels)   # the one `_driving_faces` found the face in
         return DrivingView(lambda: repeat(picture, frames), np.repeat(faces.landmarks[-1:], frames, 0),
                            np.repeat(seen[-1:], frames))
     return DrivingView(_frames_of(drive, max_frames), faces.landmarks, seen)

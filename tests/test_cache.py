@@ -85,3 +85,20 @@ def test_a_track_made_by_other_tracking_code_is_not_reused(tmp_path, monkeypatch
         monkeypatch.setattr(pipeline, "code_digest", lambda code=code: code)
         keys.append(reenactor._cache_key(drive, FaceOptions(), "mesh", reenactor.cfg))
     assert keys[0] != keys[1]
+
+
+def test_a_still_driving_image_is_read_once(tmp_path, astronaut, monkeypatch):
+    """Its face is found in it and the generator lays its mouth out from it: one read for both."""
+    import reenact.io.images as images
+    from reenact.driving import DrivingSource
+    from reenact.errors import InputError
+
+    images.write_image(tmp_path / "still.png", astronaut)
+    reads = []
+    read = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda *a, **k: reads.append(a) or read(*a, **k))
+    drive = DrivingSource.open(tmp_path / "still.png")
+    first, again = drive.picture(100.0), drive.picture(100.0)
+    assert again is first and len(reads) == 1 and np.array_equal(first, astronaut)
+    with pytest.raises(InputError, match="not an image"):
+        DrivingSource("preset", "preset:nod", preset="nod").picture(100.0)

@@ -132,6 +132,7 @@ def test_a_still_driving_picture_is_shown_to_the_generator_for_every_frame(workd
     r.run(workdir / "face.png", workdir / "tilt2.png", workdir / "still2.mp4")
     n, view, pictures = seen[-1]
     assert n == 25 and view is not None and len(pictures) == n and len(view.landmarks) == n
+    assert all(picture is pictures[0] for picture in pictures)    # one picture, read once
     assert all(np.array_equal(picture, tilted) for picture in pictures) and view.mouth_seen.all()
     want = detect_in_file(workdir / "tilt2.png").landmarks[0]
     assert np.abs(view.landmarks[-1] - want).max() < 1e-3

@@ -237,18 +237,16 @@ def teeth_split(image: np.ndarray, points: np.ndarray, skin: np.ndarray) -> floa
     as a share of its opening from the upper lip down: the end of the upper teeth's run of light
     rows (TEETH_SEEN of the skin) across the middle of the mouth, or SPLIT_AT where none starts
     under the upper lip (a cavity, a glimpse)."""
-    up, low = np.array([points[u] for u, _ in INNER_LIP_PAIRS]), np.array([points[v] for _, v in INNER_LIP_PAIRS])
-    left, right = up[0, 0], up[-1, 0]
+    left, right = points[list(INNER_CORNERS), 0]
     xs = np.linspace(left + 0.3 * (right - left), right - 0.3 * (right - left), 9)
-    y_up, y_lo = _curve(up, xs), _curve(low, xs)
+    y_up, y_lo = _lip_lines(points, xs), _lip_lines(points, xs, lower=True)
     if float(np.median(y_lo - y_up)) < 3.0:
         return SPLIT_AT
     vs = np.linspace(0.0, 1.0, 21)
     ys = y_up[None, :] + vs[:, None] * (y_lo - y_up)[None, :]
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    rows = cv2.remap(grey.astype(np.float32), np.broadcast_to(xs, ys.shape).astype(np.float32), ys.astype(np.float32),
+    seen = cv2.remap(image, np.broadcast_to(xs, ys.shape).astype(np.float32), ys.astype(np.float32),
                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    light = np.median(rows, axis=1) > TEETH_SEEN[0] * luminance(skin)
+    light = np.median(luminance(seen.astype(np.float64)), axis=1) > TEETH_SEEN[0] * luminance(skin)
     start = int(np.argmax(light))
     if not light.any() or vs[start] > 0.35:
         return SPLIT_AT
