@@ -31,14 +31,15 @@ from scipy.spatial.transform import Rotation
 
 from ..errors import InputError
 from ..faces.shots import shot_slices
+from ..faces.topology import lip_gaps
 from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, closest_frame,
-                     expression_reach, eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop,
-                     lids_by_eye_opening, lip_floor, mesh_expression_features, shot_references, steady_canonical,
-                     uncross_lips)
+from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, close_parted_lips,
+                     closest_frame, expression_reach, eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop,
+                     lids_by_eye_opening, lip_floor, mesh_expression_features, parted_lips_closing, shot_references,
+                     steady_canonical, uncross_lips)
 from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
 
@@ -381,6 +382,7 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         translation[:, :2] += a_pose * shift
     rmat = Rotation.from_rotvec(rotation).as_matrix()                    # (T, 3, 3)
     floor = lip_floor(canon_s)
+    own_features, own_gaps = mesh_expression_features(canon_s), lip_gaps(canon_s)
     reach = expression_reach(canon_s.shape[0])[:, None]
     gaze_rest = gaze_at_rest(canon_d, ref, shots, FRAME_BLOCK)
     points = np.empty((n, *canon_s.shape))
@@ -390,6 +392,11 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
             canon_ref[:, 468:478] = gaze_rest[part]
         drv = np.asarray(canon_d[part], np.float64)
         canonical = canon_s + a_exp * reach * (drv - canon_ref) * (size_s / size_ref[part, None, None])
+        shut = min(a_exp, 1.0) * parted_lips_closing(own_features, mesh_expression_features(canon_ref),
+                                                     mesh_expression_features(drv))
+        if shut.any():   # the source's own parted lips close with the driving's
+            parted = own_gaps - lip_gaps(canon_ref) * (size_s / size_ref[part, None])
+            canonical = close_parted_lips(canonical, canon_s, shut[:, None] * np.maximum(parted, 0.0))
         canonical = uncross_lips(canonical, floor)
         canonical = lids_by_eye_opening(canonical, canon_s, drv, canon_ref, a_exp, size_s / size_ref[part])
         if with_irises:

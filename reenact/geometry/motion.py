@@ -23,9 +23,9 @@ from ..faces.topology import INNER_LIP_PAIRS, contour, lip_gaps, load_canonical_
 from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
-__all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "closest_frame", "expression_reach",
+__all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "close_parted_lips", "closest_frame", "expression_reach",
            "followed_motion", "gaze_at_rest", "jaw_drop", "lids_by_eye_opening", "lip_floor", "mesh_expression_features",
-           "shot_references", "steady_canonical", "uncross_lips"]
+           "parted_lips_closing", "shot_references", "steady_canonical", "uncross_lips"]
 
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
@@ -329,6 +329,80 @@ def uncross_lips(points: np.ndarray, floor: np.ndarray) -> np.ndarray:
         short = np.maximum(floor[k] - gap, 0.0)
         out[:, up, 1] -= short / 2
         out[:, lo, 1] += short / 2
+    return out
+
+
+# A source whose lips part further than its reference's, by more than this (x its mouth's width), has
+# them closed as the driving's close: measured from a shut reference, its parted lips never closed
+# (s42's teeth showed through every closed-mouth frame of d0, and MediaPipe read its jaw half open
+# there, more or less by the head's turn: jawOpen r 0.67 on d0's turning variant). LivePortrait
+# closes such lips before it animates them.
+PARTED_LIPS = 0.02
+
+
+def parted_lips_closing(own: np.ndarray, reference: np.ndarray, driving: np.ndarray) -> np.ndarray:
+    """(T,) the share of the source's lip parting past its reference's to close in each frame, from
+    mesh_expression_features: the source's `own` (3,), each frame's `reference`'s and its own
+    (`driving`) (T, 3). All of it where the driving's lips are shut; none once they part as far as
+    the reference's, or from a shut reference as far as the source's part past it (so the opening
+    grows at most twice as fast as the driving's and is the source's own at its reference); linear
+    between. None for a source whose lips part no further than PARTED_LIPS past the reference's."""
+    excess = own[0] - reference[:, 0]
+    reach = np.maximum(np.maximum(reference[:, 0], excess), 1e-9)
+    share = np.clip(1.0 - driving[:, 0] / reach, 0.0, 1.0)
+    return np.where(excess > PARTED_LIPS, share, 0.0)
+
+
+# The lips' outer contours between the corners (61 and 291), left to right, and the points the skin
+# beside them is held by: the nose's base above, the chin below.
+_UPPER_OUTER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409)
+_LOWER_OUTER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375)
+_NOSE_BASE, _CHIN = 2, 152
+# Of a parted pair's closing, the upper lip's share; the lower lip (and the jaw) moves the rest.
+UPPER_LIP_SHARE = 0.3
+
+
+def _contour_height(points: np.ndarray, loop: tuple[int, ...], x: np.ndarray) -> np.ndarray:
+    """The height (y) of a lip contour `loop` (left to right) of pose-free mesh points at `x`."""
+    along = points[list(loop)]
+    order = np.argsort(along[:, 0])
+    return np.interp(x, along[order, 0], along[order, 1])
+
+
+def close_parted_lips(points: np.ndarray, source_points: np.ndarray, closing: np.ndarray) -> np.ndarray:
+    """Pose-free mesh points (T, N, 3) (y down) with each inner-lip pair's opening narrowed by
+    `closing` (T, P) (INNER_LIP_PAIRS, in the points' units): the lower lip rises by
+    1 - UPPER_LIP_SHARE of it, the upper lip drops by the rest, each lip whole (its red keeps its
+    height), and the skin between a lip and the chin (below) or the nose's base (above) follows,
+    less the further it lies; the corners stay. Where each point lies is read on the source's
+    own points `source_points` (N, 3)."""
+    src = np.asarray(source_points, np.float64)
+    x, y = src[:, 0], src[:, 1]
+    corners = [INNER_LIP_PAIRS[0][0], INNER_LIP_PAIRS[-1][0]]
+    pair_x = np.array([0.5 * (src[up, 0] + src[lo, 0]) for up, lo in INNER_LIP_PAIRS])
+    # each point's share of each pair's closing: linear across the mouth, none past the corners
+    across = np.zeros((len(src), len(INNER_LIP_PAIRS)))
+    inside = (x > pair_x.min()) & (x < pair_x.max())
+    for k in range(len(INNER_LIP_PAIRS)):
+        one = np.zeros(len(INNER_LIP_PAIRS))
+        one[k] = 1.0
+        across[inside, k] = np.interp(x[inside], pair_x, one)
+    mouth_rows = [up for up, _ in INNER_LIP_PAIRS], [lo for _, lo in INNER_LIP_PAIRS]
+    upper_inner = _contour_height(src, tuple(mouth_rows[0]), x)
+    lower_inner = _contour_height(src, tuple(mouth_rows[1]), x)
+    upper_outer = _contour_height(src, (corners[0], *_UPPER_OUTER_LIP, corners[1]), x)
+    lower_outer = _contour_height(src, (corners[0], *_LOWER_OUTER_LIP, corners[1]), x)
+    below = float(src[_CHIN, 1] - src[_LOWER_OUTER_LIP[4], 1])
+    above = float(src[_UPPER_OUTER_LIP[4], 1] - src[_NOSE_BASE, 1])
+    lower = np.where(y <= lower_outer, 1.0, np.clip(1.0 - (y - lower_outer) / max(below, 1e-9), 0.0, 1.0))
+    upper = np.where(y >= upper_outer, 1.0, np.clip(1.0 - (upper_outer - y) / max(above, 1e-9), 0.0, 1.0))
+    is_lower = y >= 0.5 * (upper_inner + lower_inner)
+    is_lower[mouth_rows[0]] = False
+    is_lower[mouth_rows[1]] = True
+    move = np.where(is_lower, -(1.0 - UPPER_LIP_SHARE) * lower, UPPER_LIP_SHARE * upper)
+    move[corners] = 0.0
+    out = np.array(points, np.float64)
+    out[..., 1] += (np.asarray(closing, np.float64) @ across.T) * move
     return out
 
 
