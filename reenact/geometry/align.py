@@ -394,7 +394,8 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         canonical = canon_s + a_exp * reach * (drv - canon_ref) * (size_s / size_ref[part, None, None])
         shut = min(a_exp, 1.0) * parted_lips_closing(own_features, mesh_expression_features(canon_ref),
                                                      mesh_expression_features(drv))
-        if shut.any():   # the source's own parted lips close with the driving's
+        if options.reference == "auto" and shut.any():   # the source's own parted lips close with the driver's
+            # (a reference frame the user chose is the source's rest by their word)
             parted = own_gaps - lip_gaps(canon_ref) * (size_s / size_ref[part, None])
             canonical = close_parted_lips(canonical, canon_s, shut[:, None] * np.maximum(parted, 0.0))
         canonical = uncross_lips(canonical, floor)

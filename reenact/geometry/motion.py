@@ -343,13 +343,12 @@ PARTED_LIPS = 0.02
 def parted_lips_closing(own: np.ndarray, reference: np.ndarray, driving: np.ndarray) -> np.ndarray:
     """(T,) the share of the source's lip parting past its reference's to close in each frame, from
     mesh_expression_features: the source's `own` (3,), each frame's `reference`'s and its own
-    (`driving`) (T, 3). All of it where the driving's lips are shut; none once they part as far as
-    the reference's, or from a shut reference as far as the source's part past it (so the opening
-    grows at most twice as fast as the driving's and is the source's own at its reference); linear
-    between. None for a source whose lips part no further than PARTED_LIPS past the reference's."""
+    (`driving`) (T, 3). All of it where the driver's lips are as shut as the reference's (or more),
+    none once they part further than it by as much as the source's do (so her opening grows twice
+    as fast as the driver's there, from shut to her own plus his); linear between. None for a
+    source whose lips part no further than PARTED_LIPS past the reference's."""
     excess = own[0] - reference[:, 0]
-    reach = np.maximum(np.maximum(reference[:, 0], excess), 1e-9)
-    share = np.clip(1.0 - driving[:, 0] / reach, 0.0, 1.0)
+    share = np.clip(1.0 - (driving[:, 0] - reference[:, 0]) / np.maximum(excess, 1e-9), 0.0, 1.0)
     return np.where(excess > PARTED_LIPS, share, 0.0)
 
 

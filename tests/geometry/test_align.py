@@ -602,6 +602,58 @@ def test_a_jaw_mediapipe_reads_a_little_open_behind_parted_lips_is_not_taken_as_
     assert blind[0] == pytest.approx(-read[20], abs=0.05) and abs(blind[20]) < 1e-4   # shut past its rest
 
 
+def test_a_sources_own_parted_lips_close_when_the_drivers_shut_lips_do():
+    """s42's lips are parted in her photo; d0's are shut until it grins. Measured from its shut
+    first frame, her teeth showed through every shut frame (jawOpen r 0.67 on its turning
+    variant). Now her lips meet where the driver's do, each lip whole, chin and nose unmoved, and
+    part as before once the driver's lips part further than hers."""
+    from reenact.faces.topology import lip_gaps
+
+    face = _canonical_face()
+    closed = _open_jaw(face, np.array([-lip_gaps(face).mean()]))[0]          # lips just touching
+    parted = _open_jaw(closed, np.array([0.4]))[0]                           # the source's, 0.4 cm apart
+    n = 40
+    frames = np.repeat(closed[None], n, 0)                                   # 0-9 and 30-39: shut
+    frames[10:30] = _open_jaw(closed, np.full(20, 1.2))                      # 10-29: a grin, 1 cm apart
+    crop = [[[1.0, 0, 0], [0, 1.0, 0]]]
+    source = mesh_track(parted[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], crop)
+    driving = mesh_track(frames, np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)), np.full(n, 10.0), crop * n)
+    out = align(source, driving, AlignOptions(smoothing=0.0)).points
+    own, shut = lip_gaps(parted * 10.0), lip_gaps(closed * 10.0)            # px
+    assert (own - shut).max() == pytest.approx(4.0)
+    gaps = lip_gaps(out)
+    # shut: her lips meet as his do (never through each other; his motion is scaled by the faces'
+    # sizes, hers 1.8 % larger: her parted lips spread her mesh)
+    np.testing.assert_allclose(gaps[[0, 5, 35]], np.repeat(np.maximum(shut, 0.0)[None], 3, 0), atol=0.04)
+    # open: her own parting plus the driver's (1.2 cm of 9 of the 11 pairs, x 10 px/cm)
+    np.testing.assert_allclose(gaps[20].mean(), own.mean() + 12.0 * 9 / 11 * 1.018, atol=0.01)
+    # each lip moves whole: the lower lip's red keeps its height, the upper lip's too
+    for inner, outer in ((14, 17), (13, 0)):
+        np.testing.assert_allclose(out[5, outer, 1] - out[5, inner, 1], 10.0 * (parted[outer, 1] - parted[inner, 1]), atol=1e-4)
+    moved = out[5] - (parted * 10.0 + [256.0, 250.0, 0.0])
+    assert np.abs(moved[[152, 2, 61, 291]]).max() < 1e-4                    # chin, nose and mouth corners stay
+    closing = own[5] - 1.018 * shut[5]                                       # her parting past his, 4 px
+    assert moved[14, 1] == pytest.approx(-0.7 * closing, abs=1e-3)          # the lower lip rises 0.7 of it
+    assert moved[13, 1] == pytest.approx(0.3 * closing, abs=1e-3)           # the upper lip drops the rest
+
+
+def test_parted_lips_close_in_step_with_the_drivers_and_only_past_the_references():
+    from reenact.geometry.motion import PARTED_LIPS, parted_lips_closing
+
+    own = np.array([0.10, 0.6, 0.3])                                         # lips parted 0.1 of the mouth's width
+    shut_ref = np.tile([0.0, 0.6, 0.3], (4, 1))
+    driving = np.c_[[0.0, 0.05, 0.10, 0.20], np.full((4, 2), 0.5)]
+    # from a shut reference: all of it while the driver's lips are shut, none once they part as far as hers
+    np.testing.assert_allclose(parted_lips_closing(own, shut_ref, driving), [1.0, 0.5, 0.0, 0.0])
+    # from a reference parted as far as hers nothing closes: the reference is her rest
+    np.testing.assert_allclose(parted_lips_closing(own, np.tile([0.10, 0.6, 0.3], (4, 1)), driving), 0.0)
+    # from one a little parted, all of it up to the reference's parting, none from 0.04 past it
+    np.testing.assert_allclose(parted_lips_closing(own, np.tile([0.04, 0.6, 0.3], (4, 1)), driving), [1.0, 5 / 6, 0.0, 0.0])
+    # lips parted within PARTED_LIPS of the reference's are taken as shut: nothing moves
+    barely = np.array([0.9 * PARTED_LIPS, 0.6, 0.3])
+    np.testing.assert_allclose(parted_lips_closing(barely, shut_ref, driving), 0.0)
+
+
 def test_the_reference_is_not_taken_where_the_driver_has_turned_away():
     """Chosen by expression alone, the reference of a clip that turns 35 degrees each way was its
     only closed-mouth frame, at 35 degrees of yaw: every frame of the output turned 35 degrees
