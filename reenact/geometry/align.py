@@ -36,10 +36,10 @@ from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions, close_parted_lips,
-                     closest_frame, expression_reach, eye_width, followed_motion, gaze_at_rest, gaze_by_eye_width, jaw_drop,
-                     lids_by_eye_opening, lip_floor, mesh_expression_features, parted_lips_closing, shot_references,
-                     steady_canonical, uncross_lips)
+from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions,
+                     close_parted_lips, closest_frame, expression_reach, eye_width, followed_motion, gaze_at_rest,
+                     gaze_by_eye_width, jaw_drop, lids_by_eye_opening, lip_floor, mesh_expression_features,
+                     parted_lips_closing, shot_references, steady_canonical, uncross_lips)
 from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
 

@@ -23,9 +23,9 @@ from ..faces.topology import INNER_LIP_PAIRS, contour, lip_gaps, load_canonical_
 from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
-__all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "close_parted_lips", "closest_frame", "expression_reach",
-           "followed_motion", "gaze_at_rest", "jaw_drop", "lids_by_eye_opening", "lip_floor", "mesh_expression_features",
-           "parted_lips_closing", "shot_references", "steady_canonical", "uncross_lips"]
+__all__ = ["HEAD_MOTIONS", "REFERENCES", "FollowOptions", "camera_jumps", "close_parted_lips", "closest_frame",
+           "expression_reach", "followed_motion", "gaze_at_rest", "jaw_drop", "lids_by_eye_opening", "lip_floor",
+           "mesh_expression_features", "parted_lips_closing", "shot_references", "steady_canonical", "uncross_lips"]
 
 
 # Eyelid pairs (upper, lower) of both eyes, and the eye corners that normalise them.
@@ -333,10 +333,10 @@ def uncross_lips(points: np.ndarray, floor: np.ndarray) -> np.ndarray:
 
 
 # A source whose lips part further than its reference's, by more than this (x its mouth's width), has
-# them closed as the driving's close: measured from a shut reference, its parted lips never closed
-# (s42's teeth showed through every closed-mouth frame of d0, and MediaPipe read its jaw half open
-# there, more or less by the head's turn: jawOpen r 0.67 on d0's turning variant). LivePortrait
-# closes such lips before it animates them.
+# them closed as the driver's close: measured from a shut reference, its parted lips never closed
+# (s42's teeth showed through every shut frame of d0, and MediaPipe read her jaw half open there,
+# more or less with the head's turn: jawOpen r 0.67 on d0's turning variant, 0.88 closed).
+# LivePortrait closes such lips before it animates them; here they part again with the driver's.
 PARTED_LIPS = 0.02
 
 

@@ -629,7 +629,8 @@ def test_a_sources_own_parted_lips_close_when_the_drivers_shut_lips_do():
     np.testing.assert_allclose(gaps[20].mean(), own.mean() + 12.0 * 9 / 11 * 1.018, atol=0.01)
     # each lip moves whole: the lower lip's red keeps its height, the upper lip's too
     for inner, outer in ((14, 17), (13, 0)):
-        np.testing.assert_allclose(out[5, outer, 1] - out[5, inner, 1], 10.0 * (parted[outer, 1] - parted[inner, 1]), atol=1e-4)
+        np.testing.assert_allclose(out[5, outer, 1] - out[5, inner, 1], 10.0 * (parted[outer, 1] - parted[inner, 1]),
+                                   atol=1e-4)
     moved = out[5] - (parted * 10.0 + [256.0, 250.0, 0.0])
     assert np.abs(moved[[152, 2, 61, 291]]).max() < 1e-4                    # chin, nose and mouth corners stay
     closing = own[5] - 1.018 * shut[5]                                       # her parting past his, 4 px
@@ -648,7 +649,8 @@ def test_parted_lips_close_in_step_with_the_drivers_and_only_past_the_references
     # from a reference parted as far as hers nothing closes: the reference is her rest
     np.testing.assert_allclose(parted_lips_closing(own, np.tile([0.10, 0.6, 0.3], (4, 1)), driving), 0.0)
     # from one a little parted, all of it up to the reference's parting, none from 0.04 past it
-    np.testing.assert_allclose(parted_lips_closing(own, np.tile([0.04, 0.6, 0.3], (4, 1)), driving), [1.0, 5 / 6, 0.0, 0.0])
+    np.testing.assert_allclose(parted_lips_closing(own, np.tile([0.04, 0.6, 0.3], (4, 1)), driving),
+                               [1.0, 5 / 6, 0.0, 0.0])
     # lips parted within PARTED_LIPS of the reference's are taken as shut: nothing moves
     barely = np.array([0.9 * PARTED_LIPS, 0.6, 0.3])
     np.testing.assert_allclose(parted_lips_closing(barely, shut_ref, driving), 0.0)
