@@ -392,12 +392,13 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
             canon_ref[:, 468:478] = gaze_rest[part]
         drv = np.asarray(canon_d[part], np.float64)
         canonical = canon_s + a_exp * reach * (drv - canon_ref) * (size_s / size_ref[part, None, None])
-        shut = min(a_exp, 1.0) * parted_lips_closing(own_features, mesh_expression_features(canon_ref),
-                                                     mesh_expression_features(drv))
-        if options.reference == "auto" and shut.any():   # the source's own parted lips close with the driver's
-            # (a reference frame the user chose is the source's rest by their word)
-            parted = own_gaps - lip_gaps(canon_ref) * (size_s / size_ref[part, None])
-            canonical = close_parted_lips(canonical, canon_s, shut[:, None] * np.maximum(parted, 0.0))
+        if options.reference == "auto":   # the source's own parted lips close with the driver's (a
+            # reference frame the user chose is the source's rest by their word)
+            shut = min(a_exp, 1.0) * parted_lips_closing(own_features, mesh_expression_features(canon_ref),
+                                                         mesh_expression_features(drv))
+            if shut.any():
+                parted = own_gaps - lip_gaps(canon_ref) * (size_s / size_ref[part, None])
+                canonical = close_parted_lips(canonical, canon_s, shut[:, None] * np.maximum(parted, 0.0))
         canonical = uncross_lips(canonical, floor)
         canonical = lids_by_eye_opening(canonical, canon_s, drv, canon_ref, a_exp, size_s / size_ref[part])
         if with_irises:

@@ -13,7 +13,7 @@ closed mouth through itself; for a closed source mouth, one whose jaw is not dro
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -352,16 +352,16 @@ def parted_lips_closing(own: np.ndarray, reference: np.ndarray, driving: np.ndar
     return np.where(excess > PARTED_LIPS, share, 0.0)
 
 
-# The lips' outer contours between the corners (61 and 291), left to right, and the points the skin
-# beside them is held by: the nose's base above, the chin below.
-_UPPER_OUTER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409)
-_LOWER_OUTER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375)
-_NOSE_BASE, _CHIN = 2, 152
+# The lips' outer contours from corner to corner, left to right, and the points the skin beside
+# them is held by: the nose's base above, the chin below.
+_UPPER_OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+_LOWER_OUTER_LIP = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+_NOSE_BASE, _CHIN, _LIPS_MIDDLE = 2, 152, 5
 # Of a parted pair's closing, the upper lip's share; the lower lip (and the jaw) moves the rest.
 UPPER_LIP_SHARE = 0.3
 
 
-def _contour_height(points: np.ndarray, loop: tuple[int, ...], x: np.ndarray) -> np.ndarray:
+def _contour_height(points: np.ndarray, loop: Sequence[int], x: np.ndarray) -> np.ndarray:
     """The height (y) of a lip contour `loop` (left to right) of pose-free mesh points at `x`."""
     along = points[list(loop)]
     order = np.argsort(along[:, 0])
@@ -377,29 +377,23 @@ def close_parted_lips(points: np.ndarray, source_points: np.ndarray, closing: np
     own points `source_points` (N, 3)."""
     src = np.asarray(source_points, np.float64)
     x, y = src[:, 0], src[:, 1]
-    corners = [INNER_LIP_PAIRS[0][0], INNER_LIP_PAIRS[-1][0]]
-    pair_x = np.array([0.5 * (src[up, 0] + src[lo, 0]) for up, lo in INNER_LIP_PAIRS])
+    uppers, lowers = [up for up, _ in INNER_LIP_PAIRS], [lo for _, lo in INNER_LIP_PAIRS]
+    pair_x = 0.5 * (src[uppers, 0] + src[lowers, 0])
     # each point's share of each pair's closing: linear across the mouth, none past the corners
     across = np.zeros((len(src), len(INNER_LIP_PAIRS)))
     inside = (x > pair_x.min()) & (x < pair_x.max())
-    for k in range(len(INNER_LIP_PAIRS)):
-        one = np.zeros(len(INNER_LIP_PAIRS))
-        one[k] = 1.0
-        across[inside, k] = np.interp(x[inside], pair_x, one)
-    mouth_rows = [up for up, _ in INNER_LIP_PAIRS], [lo for _, lo in INNER_LIP_PAIRS]
-    upper_inner = _contour_height(src, tuple(mouth_rows[0]), x)
-    lower_inner = _contour_height(src, tuple(mouth_rows[1]), x)
-    upper_outer = _contour_height(src, (corners[0], *_UPPER_OUTER_LIP, corners[1]), x)
-    lower_outer = _contour_height(src, (corners[0], *_LOWER_OUTER_LIP, corners[1]), x)
-    below = float(src[_CHIN, 1] - src[_LOWER_OUTER_LIP[4], 1])
-    above = float(src[_UPPER_OUTER_LIP[4], 1] - src[_NOSE_BASE, 1])
+    for k, unit in enumerate(np.eye(len(INNER_LIP_PAIRS))):
+        across[inside, k] = np.interp(x[inside], pair_x, unit)
+    upper_outer = _contour_height(src, _UPPER_OUTER_LIP, x)
+    lower_outer = _contour_height(src, _LOWER_OUTER_LIP, x)
+    below = float(src[_CHIN, 1] - src[_LOWER_OUTER_LIP[_LIPS_MIDDLE], 1])
+    above = float(src[_UPPER_OUTER_LIP[_LIPS_MIDDLE], 1] - src[_NOSE_BASE, 1])
     lower = np.where(y <= lower_outer, 1.0, np.clip(1.0 - (y - lower_outer) / max(below, 1e-9), 0.0, 1.0))
     upper = np.where(y >= upper_outer, 1.0, np.clip(1.0 - (upper_outer - y) / max(above, 1e-9), 0.0, 1.0))
-    is_lower = y >= 0.5 * (upper_inner + lower_inner)
-    is_lower[mouth_rows[0]] = False
-    is_lower[mouth_rows[1]] = True
+    is_lower = y >= 0.5 * (_contour_height(src, uppers, x) + _contour_height(src, lowers, x))
+    is_lower[uppers], is_lower[lowers] = False, True
     move = np.where(is_lower, -(1.0 - UPPER_LIP_SHARE) * lower, UPPER_LIP_SHARE * upper)
-    move[corners] = 0.0
+    move[[uppers[0], uppers[-1]]] = 0.0                     # the inner corners (each its own pair)
     out = np.array(points, np.float64)
     out[..., 1] += (np.asarray(closing, np.float64) @ across.T) * move
     return out
