@@ -8,7 +8,9 @@ jumps together) taken out first.
 
 The reference frame that relative motion is measured from is by default the driving frame whose
 expression is closest to the source's, so a clip that starts mid-sentence does not drive a
-closed mouth through itself; for a closed source mouth, one whose jaw is not dropped either.
+closed mouth through itself; for a closed source mouth, one whose jaw is not dropped either. A
+source whose lips part further than its reference's has them closed where the driver's are as
+shut as the reference's, and parted again as the driver's part (`parted_lips_closing`).
 """
 
 from __future__ import annotations
