@@ -106,6 +106,13 @@ def lip_gaps(points: np.ndarray) -> np.ndarray:
     return np.stack([p[..., lo, 1] - p[..., up, 1] for up, lo in INNER_LIP_PAIRS], axis=-1)
 
 
+def curve_height(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """y of the polyline through `points` (N, 2+), taken in order of x, at each x of `xs` (held
+    flat beyond its ends): a lip contour's or a jaw line's height across the face."""
+    order = np.argsort(points[:, 0])
+    return np.interp(xs, points[order, 0], points[order, 1])
+
+
 def polygon_area(points: np.ndarray) -> np.ndarray:
     """Unsigned shoelace area of (..., N, 2) polygons."""
     x, y = points[..., 0], points[..., 1]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from scipy.ndimage import map_coordinates, median_filter
 
-from ..faces.topology import INNER_LIP_PAIRS, contour, load_canonical_face
+from ..faces.topology import INNER_LIP_PAIRS, contour, curve_height, load_canonical_face
 from .warp_mouth import CHIN, MOUTH_CORNERS, SKIN_POINTS
 
 # The lower lip's outer contour from one corner to the other, corners left out (they stay).
@@ -63,10 +63,8 @@ def _below_lip(pts: np.ndarray, lip: np.ndarray) -> tuple[np.ndarray, np.ndarray
     lx, ly = (lip - centre) @ across, (lip - centre) @ down
     oval = np.array(contour("face_oval"))
     jaw = oval[y[oval] > 0]
-    jx, jy = x[jaw], y[jaw]
-    order, jaw_order = np.argsort(lx), np.argsort(jx)
-    under = np.interp(x, lx[order], ly[order])
-    return x, y - under, np.interp(x, jx[jaw_order], jy[jaw_order]) - under
+    under = curve_height(np.stack([lx, ly], 1), x)
+    return x, y - under, curve_height(np.stack([x[jaw], y[jaw]], 1), x) - under
 
 
 def _chin_points(canonical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..faces.topology import INNER_LIP_PAIRS, contour
+from ..faces.topology import INNER_LIP_PAIRS, contour, curve_height
 
 # Tooth boundaries across the arch, in half-widths of the mouth from its middle: incisors, canines, premolars
 # (upper), and the narrower lower incisors. They are drawn faintly: a hint of separate teeth, not a pattern.
@@ -229,7 +229,7 @@ def mouth_colours(source: np.ndarray, points: np.ndarray) -> dict[str, np.ndarra
 def _lip_lines(points: np.ndarray, xs: np.ndarray, lower: bool = False) -> np.ndarray:
     """y of a face's upper (or `lower`) inner lip at each x of `xs` (any shape)."""
     line = np.array([points[v if lower else u] for u, v in INNER_LIP_PAIRS])
-    return _curve(line, xs.ravel()).reshape(xs.shape)
+    return curve_height(line, xs.ravel()).reshape(xs.shape)
 
 
 def teeth_split(image: np.ndarray, points: np.ndarray, skin: np.ndarray) -> float:
@@ -263,12 +263,6 @@ def _smooth(x: np.ndarray) -> np.ndarray:
     """0 below -0.5, 1 above 0.5, smooth between: a one-pixel anti-aliased edge for x in pixels."""
     t = np.clip(x + 0.5, 0.0, 1.0)
     return t * t * (3 - 2 * t)
-
-
-def _curve(points: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """y of the polyline through `points` (N, 2) at each x (held flat beyond its ends)."""
-    order = np.argsort(points[:, 0])
-    return np.interp(xs, points[order, 0], points[order, 1])
 
 
 def _from_gap(u: np.ndarray, at: tuple[float, ...], half_width_px: float) -> np.ndarray:
@@ -481,9 +475,9 @@ class MouthInterior:
         lower = np.array([target[v, :2] for _, v in INNER_LIP_PAIRS]) - origin
         width = max(float(np.linalg.norm(upper[0] - upper[-1])), 1.0)
         xs = np.arange(shape[1], dtype=np.float64)
-        y_up, y_lo = _curve(upper, xs), _curve(lower, xs)
+        y_up, y_lo = curve_height(upper, xs), curve_height(lower, xs)
         # the upper teeth's edge: the source's stomion line carried by the head (the skull)
-        edge_up = _curve(self.stomion @ head[:, :2].T + head[:, 2] - origin, xs) + 0.02 * width
+        edge_up = curve_height(self.stomion @ head[:, :2].T + head[:, 2] - origin, xs) + 0.02 * width
         middle = (upper[0, 0] + upper[-1, 0]) / 2
         u = ((xs - middle) / (0.5 * width))[None, :]
         ys = np.arange(shape[0], dtype=np.float64)[:, None]

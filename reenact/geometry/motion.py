@@ -15,13 +15,13 @@ shut as the reference's, and parted again as the driver's part (`parted_lips_clo
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..faces.shots import shot_slices
-from ..faces.topology import INNER_LIP_PAIRS, contour, lip_gaps, load_canonical_face
+from ..faces.topology import INNER_LIP_PAIRS, contour, curve_height, lip_gaps, load_canonical_face
 from ..io.memory import blocks
 from ..schema import HEAD_MOTIONS, REFERENCES, FollowOptions
 
@@ -363,13 +363,6 @@ _NOSE_BASE, _CHIN, _LIPS_MIDDLE = 2, 152, 5
 UPPER_LIP_SHARE = 0.3
 
 
-def _contour_height(points: np.ndarray, loop: Sequence[int], x: np.ndarray) -> np.ndarray:
-    """The height (y) of a lip contour `loop` (left to right) of pose-free mesh points at `x`."""
-    along = points[list(loop)]
-    order = np.argsort(along[:, 0])
-    return np.interp(x, along[order, 0], along[order, 1])
-
-
 def close_parted_lips(points: np.ndarray, source_points: np.ndarray, closing: np.ndarray) -> np.ndarray:
     """Pose-free mesh points (T, N, 3) (y down) with each inner-lip pair's opening narrowed by
     `closing` (T, P) (INNER_LIP_PAIRS, in the points' units): the lower lip rises by
@@ -386,13 +379,13 @@ def close_parted_lips(points: np.ndarray, source_points: np.ndarray, closing: np
     inside = (x > pair_x.min()) & (x < pair_x.max())
     for k, unit in enumerate(np.eye(len(INNER_LIP_PAIRS))):
         across[inside, k] = np.interp(x[inside], pair_x, unit)
-    upper_outer = _contour_height(src, _UPPER_OUTER_LIP, x)
-    lower_outer = _contour_height(src, _LOWER_OUTER_LIP, x)
+    upper_outer = curve_height(src[list(_UPPER_OUTER_LIP)], x)
+    lower_outer = curve_height(src[list(_LOWER_OUTER_LIP)], x)
     below = float(src[_CHIN, 1] - src[_LOWER_OUTER_LIP[_LIPS_MIDDLE], 1])
     above = float(src[_UPPER_OUTER_LIP[_LIPS_MIDDLE], 1] - src[_NOSE_BASE, 1])
     lower = np.where(y <= lower_outer, 1.0, np.clip(1.0 - (y - lower_outer) / max(below, 1e-9), 0.0, 1.0))
     upper = np.where(y >= upper_outer, 1.0, np.clip(1.0 - (upper_outer - y) / max(above, 1e-9), 0.0, 1.0))
-    is_lower = y >= 0.5 * (_contour_height(src, uppers, x) + _contour_height(src, lowers, x))
+    is_lower = y >= 0.5 * (curve_height(src[uppers], x) + curve_height(src[lowers], x))
     is_lower[uppers], is_lower[lowers] = False, True
     move = np.where(is_lower, -(1.0 - UPPER_LIP_SHARE) * lower, UPPER_LIP_SHARE * upper)
     move[[uppers[0], uppers[-1]]] = 0.0                     # the inner corners (each its own pair)
