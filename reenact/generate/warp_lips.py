@@ -24,6 +24,7 @@ from .warp_mouth import CHIN, MOUTH_CORNERS, SKIN_POINTS
 # The lower lip's outer contour from one corner to the other, corners left out (they stay).
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375)
 LOWER_INNER = tuple(lower for _, lower in INNER_LIP_PAIRS[1:-1])   # the lower lip's inner contour, corners left out
+UPPER_INNER = tuple(upper for upper, _ in INNER_LIP_PAIRS[1:-1])   # the upper lip's inner contour, corners left out
 EYE_CORNERS = (33, 263)
 MAX_EDGE = 0.12       # x the outer eye corners' distance: no lip edge is looked for further below the contour
 MIN_CONTRAST = 6.0    # Lab a* levels between the lip's body and the skin: less (greyscale, pale lips), nothing moves
@@ -123,3 +124,76 @@ def _lip_edges(source: np.ndarray, pts: np.ndarray, normal: np.ndarray) -> np.nd
         if profile[0] >= threshold and len(below):
             edges[k] = steps[below[0]]
     return median_filter(np.r_[0.0, edges, 0.0], size=3, mode="nearest")[1:-1]   # one odd reading is noise
+
+
+# An open mouth's inner-lip contour lies a pixel or three inside the opening, on the cavity's dark or
+# the upper teeth's white (d18's yawn: on the cavity at the sides and past the corners, the teeth in
+# the middle). Closed by the target, those pixels met along the lips' line: a dark sliver with white
+# flecks across closed lips (self-reenactment from the yawn, where the driver's lips are shut). Each
+# inner point (the corners too) is sampled where its lip's own colour begins, looked for straight out
+# of the opening no further than INNER_REACH of the way to its outer contour's point, where the
+# contour's pixel differs from the lip's colour by INNER_CONTRAST (Lab distance) or more.
+INNER_REACH = 0.5
+INNER_CONTRAST = 15.0
+
+
+def inner_lip_shift(source: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(N, 2) source-pixel shifts of the inner-lip landmarks of `points` (N, 2+) of an open-mouthed
+    source, each along the contour's outward normal to where the lip's colour begins: the first pixel
+    half as far (Lab) from the lip's colour, half-way to its outer point, as the contour's own. Zero
+    where the contour is on the lip already, or nothing lip-coloured lies within reach."""
+    pts = np.asarray(points, np.float64)[:, :2]
+    shift = np.zeros_like(pts)
+    inner, outer = np.array(contour("lips_inner")), np.array(contour("lips_outer"))   # point for point
+    tangent = pts[np.roll(inner, -1)] - pts[np.roll(inner, 1)]
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], 1) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-9)[:, None]
+    towards = pts[outer] - pts[inner]
+    normal *= np.sign((normal * towards).sum(1, keepdims=True) + 1e-12)
+    reach = INNER_REACH * np.linalg.norm(towards, axis=1)
+    margin = float(reach.max()) + 4.0
+    h, w = source.shape[:2]
+    x0, y0 = np.maximum(np.floor(pts[outer].min(0) - margin), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(pts[outer].max(0) + margin) + 1, (w, h)).astype(int)
+    if x1 <= x0 or y1 <= y0:
+        return shift
+    lab = cv2.cvtColor(cv2.GaussianBlur(source[y0:y1, x0:x1], (0, 0), 1.0), cv2.COLOR_RGB2LAB).astype(np.float32)
+    corner = np.array([x0, y0], np.float64)
+
+    def colour(xy: np.ndarray) -> np.ndarray:
+        return np.stack([_sample(lab[..., c], xy - corner) for c in range(3)], axis=-1)
+
+    lip = colour(pts[inner] + 0.5 * towards)
+    steps = np.arange(0.0, float(reach.max()) + 0.25, 0.25)
+    apart = np.linalg.norm(colour(pts[inner][:, None] + steps[None, :, None] * normal[:, None]) - lip[:, None], axis=-1)
+    edges = np.zeros(len(inner))
+    for k in range(len(inner)):
+        on_lip = np.flatnonzero((apart[k] <= 0.5 * apart[k, 0]) & (steps <= reach[k]))
+        if apart[k, 0] >= INNER_CONTRAST and len(on_lip):
+            edges[k] = steps[on_lip[0]]
+    # one odd reading along the loop is noise
+    edges = median_filter(edges, size=3, mode="wrap")
+    shift[inner] = edges[:, None] * normal
+    return shift
+
+
+# Of an open-mouthed source, lips the target holds nearly shut are drawn shut: the source's cavity
+# squeezed into MediaPipe's 1-2 px reading of closed lips (d18's pout, 0.02-0.03 of the mouth's width)
+# was a dark sliver across them, the yawn's black averaged, where the driver's lips meet in a soft
+# line. Each inner-lip pair closes whole at SEALED_GAP (x the mouth's width) and less, not at all
+# from twice it, linearly between.
+SEALED_GAP = 0.025
+
+
+def sealed_lips(points: np.ndarray) -> np.ndarray:
+    """`points` (N, 2+) with each inner-lip pair (corners aside) that is nearly shut (SEALED_GAP)
+    drawn together, both points towards their middle."""
+    pts = np.array(points, np.float64)
+    centre, _, down = _mouth_frame(pts[:, :2])
+    width = float(np.linalg.norm(pts[MOUTH_CORNERS[0], :2] - pts[MOUTH_CORNERS[1], :2]))
+    upper, lower = np.array(UPPER_INNER), np.array(LOWER_INNER)
+    gap = (pts[lower, :2] - pts[upper, :2]) @ down
+    seal = np.clip(2.0 - gap / max(SEALED_GAP * width, 1e-9), 0.0, 1.0) * (gap > 0)
+    move = (0.5 * seal * gap)[:, None] * down
+    pts[upper, :2] += move
+    pts[lower, :2] -= move
+    return pts
