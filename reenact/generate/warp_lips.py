@@ -130,18 +130,20 @@ def _lip_edges(source: np.ndarray, pts: np.ndarray, normal: np.ndarray) -> np.nd
 # the upper teeth's white (d18's yawn: on the cavity at the sides and past the corners, the teeth in
 # the middle). Closed by the target, those pixels met along the lips' line: a dark sliver with white
 # flecks across closed lips (self-reenactment from the yawn, where the driver's lips are shut). Each
-# inner point (the corners too) is sampled where its lip's own colour begins, looked for straight out
-# of the opening no further than INNER_REACH of the way to its outer contour's point, where the
-# contour's pixel differs from the lip's colour by INNER_CONTRAST (Lab distance) or more.
+# inner point (the corners too) is sampled where its lip's own colour begins: half-way in Lab from the
+# opening's colour INNER_LOOK px inside the contour to the lip's half-way to its outer contour, looked
+# for straight out of the opening no further than INNER_REACH of that way, where the two colours
+# differ by INNER_CONTRAST or more (a lit tongue against a pale lip does not).
 INNER_REACH = 0.5
+INNER_LOOK = 1.5
 INNER_CONTRAST = 15.0
 
 
 def inner_lip_shift(source: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(N, 2) source-pixel shifts of the inner-lip landmarks of `points` (N, 2+) of an open-mouthed
-    source, each along the contour's outward normal to where the lip's colour begins: the first pixel
-    half as far (Lab) from the lip's colour, half-way to its outer point, as the contour's own. Zero
-    where the contour is on the lip already, or nothing lip-coloured lies within reach."""
+    source, each along the contour's outward normal to where the lip's colour begins. Zero where the
+    contour is on the lip's edge or further in already, lip and opening look alike, or no edge lies
+    within reach."""
     pts = np.asarray(points, np.float64)[:, :2]
     shift = np.zeros_like(pts)
     inner, outer = np.array(contour("lips_inner")), np.array(contour("lips_outer"))   # point for point
@@ -162,17 +164,45 @@ def inner_lip_shift(source: np.ndarray, points: np.ndarray) -> np.ndarray:
     def colour(xy: np.ndarray) -> np.ndarray:
         return np.stack([_sample(lab[..., c], xy - corner) for c in range(3)], axis=-1)
 
-    lip = colour(pts[inner] + 0.5 * towards)
+    lip, opening = colour(pts[inner] + 0.5 * towards), colour(pts[inner] - INNER_LOOK * normal)
+    contrast = np.linalg.norm(lip - opening, axis=1)
     steps = np.arange(0.0, float(reach.max()) + 0.25, 0.25)
-    apart = np.linalg.norm(colour(pts[inner][:, None] + steps[None, :, None] * normal[:, None]) - lip[:, None], axis=-1)
+    along = colour(pts[inner][:, None] + steps[None, :, None] * normal[:, None])          # (P, S, 3)
+    progress = (((along - opening[:, None]) * (lip - opening)[:, None]).sum(-1)
+                / np.maximum(contrast, 1e-9)[:, None] ** 2)                           # 0 the opening, 1 the lip
     edges = np.zeros(len(inner))
     for k in range(len(inner)):
-        on_lip = np.flatnonzero((apart[k] <= 0.5 * apart[k, 0]) & (steps <= reach[k]))
-        if apart[k, 0] >= INNER_CONTRAST and len(on_lip):
+        on_lip = np.flatnonzero((progress[k] >= 0.5) & (steps <= reach[k]))
+        if contrast[k] >= INNER_CONTRAST and len(on_lip):
             edges[k] = steps[on_lip[0]]
     # one odd reading along the loop is noise
     edges = median_filter(edges, size=3, mode="wrap")
     shift[inner] = edges[:, None] * normal
+    return _with_lip_body(shift, pts, inner, outer)
+
+
+def _with_lip_body(shift: np.ndarray, pts: np.ndarray, inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """`shift` with the landmarks inside each lip (MediaPipe has two rings of them between its inner
+    and outer contours) moved as their lip's inner contour is at the same place across the mouth,
+    less the nearer its outer contour they lie: the lip is sampled squeezed towards its outer edge,
+    its rings in their order (an inner point moved past the ring beside it would fold the lip)."""
+    centre, across, down = _mouth_frame(pts)
+    u, v = (pts - centre) @ across, (pts - centre) @ down
+    contours = set(inner.tolist()) | set(outer.tolist())
+    others = np.array([i for i in range(len(pts)) if i not in contours])
+    corner_u = u[list(MOUTH_CORNERS)]
+    half = len(inner) // 2
+    # the loops start at the upper lip's middle (13, 0), run through the left corner to the lower lip
+    # and back: the upper lip is their first and last quarter, the lower lip the middle half
+    for lip in (np.r_[half + half // 2:len(inner), 0:half // 2 + 1], np.arange(half // 2, half + half // 2 + 1)):
+        ins, outs = inner[lip][np.argsort(u[inner[lip]])], outer[lip][np.argsort(u[outer[lip]])]
+        inner_v = np.interp(u[others], u[ins], v[ins])
+        outer_v = np.interp(u[others], u[outs], v[outs])
+        depth = (v[others] - inner_v) / np.where(np.abs(outer_v - inner_v) > 1e-6, outer_v - inner_v, np.inf)
+        inside = (depth > 0) & (depth < 1) & (u[others] > corner_u.min()) & (u[others] < corner_u.max())
+        for axis in range(2):
+            moved = np.interp(u[others[inside]], u[ins], shift[ins, axis])
+            shift[others[inside], axis] = (1.0 - depth[inside]) * moved
     return shift
 
 

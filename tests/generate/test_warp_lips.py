@@ -1,4 +1,4 @@
-"""An open-mouthed source's lower lip, sampled to its visible edge (warp_lips.py)."""
+"""An open-mouthed source's lips, sampled to their visible edges, and drawn shut when nearly shut (warp_lips.py)."""
 
 import cv2
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 from reenact.faces import detect_faces
 from reenact.faces.topology import contour
 from reenact.generate.warp import WarpEngine
-from reenact.generate.warp_lips import LOWER_LIP, lower_lip_shift
+import reenact.generate.warp as warp_module
+from reenact.generate.warp_lips import LOWER_LIP, SEALED_GAP, inner_lip_shift, lower_lip_shift, sealed_lips
 
 SKIN, LIP, CAVITY = (200, 150, 130), (175, 60, 75), (40, 20, 20)
 PAST_CONTOUR = 6      # px of red below the lower lip's contour, as MediaPipe reads a stretched lip
@@ -35,15 +36,22 @@ def _open(points: np.ndarray, drop: float = 24.0) -> np.ndarray:
     return out
 
 
-def _painted(points: np.ndarray, grey: bool = False) -> np.ndarray:
+def _painted(points: np.ndarray, grey: bool = False, opening_past: int = 0) -> np.ndarray:
     """A flat face: skin, red lips whose lower one reaches PAST_CONTOUR px below its contour, a dark
-    opening between them."""
+    opening between them that reaches `opening_past` px past the inner contour into the lips."""
     image = np.zeros((512, 512, 3), np.uint8)
     image[:] = SKIN
     lower = np.r_[points[[61, *LOWER_LIP, 291], :2] + (0, PAST_CONTOUR), points[LOWER_INNER[::-1], :2]]
     upper = np.r_[points[UPPER, :2], points[UPPER_INNER[::-1], :2]]
     for poly, colour in ((lower, LIP), (upper, LIP), (points[list(contour("lips_inner")), :2], CAVITY)):
         cv2.fillPoly(image, [np.round(poly * 16).astype(np.int32)], colour, lineType=cv2.LINE_AA, shift=4)
+    if opening_past:     # each inner-lip point moved out of the opening, across its contour
+        loop = points[list(contour("lips_inner")), :2]
+        tangent = np.roll(loop, -1, axis=0) - np.roll(loop, 1, axis=0)
+        normal = np.stack([tangent[:, 1], -tangent[:, 0]], 1) / np.linalg.norm(tangent, axis=1)[:, None]
+        normal *= np.sign(((loop - loop.mean(0)) * normal).sum(1, keepdims=True))
+        cv2.fillPoly(image, [np.round((loop + opening_past * normal) * 16).astype(np.int32)], CAVITY,
+                     lineType=cv2.LINE_AA, shift=4)
     if grey:
         image = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     return image
@@ -91,3 +99,85 @@ def test_a_closed_source_mouth_is_sampled_where_mediapipe_puts_it(closed):
     shut[LOWER_INNER] = shut[UPPER_INNER]
     engine = WarpEngine(_painted(shut), shut)
     assert not engine.source_mouth_open and not engine.lip_shift.any()
+
+
+INSIDE = 3    # px the opening reaches past MediaPipe's inner contour (d18's yawn: 1-3)
+
+
+def _shut(points: np.ndarray, fuller: float = 6.0) -> np.ndarray:
+    """The astronaut's mouth (she smiles, lips 3-7 px apart) shut, the lower lip's inner contour on
+    the upper's, and both lips `fuller` px fuller at their outer contours (her upper lip is 3 px
+    thick, too thin to hold an opening reaching INSIDE px into it)."""
+    out = points.copy()
+    out[LOWER_INNER] = out[UPPER_INNER]
+    out[UPPER[1:-1], 1] -= fuller
+    out[[*LOWER_LIP], 1] += fuller
+    return out
+
+
+def _yawning(shut: np.ndarray, drop: float = 14.0) -> np.ndarray:
+    """`shut` with everything under the lips' line between the mouth's corners (the lower lip whole,
+    its rings in their order, the chin) dropped by `drop` px."""
+    out = shut.copy()
+    x, y = shut[:, 0], shut[:, 1]
+    line = np.interp(x, *shut[UPPER_INNER][np.argsort(shut[UPPER_INNER, 0])].T[:2])
+    left, right = shut[[61, 291], 0]
+    below = (y > line - 0.25) & (x > left) & (x < right)      # the lower lip's inner contour lies on the line
+    below[UPPER_INNER] = False
+    out[below, 1] += drop
+    return out
+
+
+def test_the_inner_lips_are_sampled_where_their_colour_begins(closed):
+    source = _yawning(_shut(closed))
+    shift = inner_lip_shift(_painted(source, opening_past=INSIDE), source)
+    middle_upper, middle_lower = [82, 13, 312], [87, 14, 317]
+    # out of the opening, onto each lip: the upper lip's points up, the lower lip's down
+    assert (shift[middle_upper, 1] < -1.0).all() and (shift[middle_lower, 1] > 1.0).all(), shift[middle_upper + middle_lower]
+    assert np.linalg.norm(shift[middle_upper + middle_lower], axis=1) == pytest.approx(INSIDE, abs=1.0)
+    # a contour on the lip's edge already stays within the pixel the edge is drawn in
+    assert np.abs(inner_lip_shift(_painted(source), source)[middle_upper + middle_lower]).max() <= 1.0
+
+
+def test_nearly_shut_lips_are_drawn_shut_and_open_ones_left():
+    points = np.zeros((478, 2))
+    points[61], points[291] = (100.0, 200.0), (200.0, 200.0)          # a mouth 100 px wide
+    points[[78, 308]] = (110.0, 200.0), (190.0, 200.0)
+    points[[17, 152]] = (150.0, 215.0), (150.0, 260.0)                 # the lower lip's middle, the chin
+    upper, lower = [191, 80, 81, 82, 13, 312, 311, 310, 415], [95, 88, 178, 87, 14, 317, 402, 318, 324]
+    gaps = np.array([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 6.0]) * SEALED_GAP * 100 / 2
+    points[upper, 0] = points[lower, 0] = np.linspace(120, 180, 9)
+    points[upper, 1], points[lower, 1] = 200.0 - gaps / 2, 200.0 + gaps / 2
+    drawn = sealed_lips(points)
+    left = drawn[lower, 1] - drawn[upper, 1]
+    share = np.clip(2.0 - gaps / (SEALED_GAP * 100), 0.0, 1.0)
+    np.testing.assert_allclose(left, gaps * (1 - share), atol=1e-9)
+    assert left[:4].max() == 0.0 and left[-2:] == pytest.approx(gaps[-2:])
+    # each pair closes on its middle; the corners stay
+    np.testing.assert_allclose(drawn[upper, 1] + drawn[lower, 1], points[upper, 1] + points[lower, 1])
+    np.testing.assert_array_equal(drawn[[61, 291, 78, 308]], points[[61, 291, 78, 308]])
+
+
+def _dark_between_lips(image: np.ndarray, points: np.ndarray) -> float:
+    """Share of the pixels on the line where the closed lips meet (between the inner contours'
+    middle thirds, grown by 1 px) that are as dark as the opening."""
+    line = np.r_[points[[80, 81, 82, 13, 312, 311, 310], :2], points[[318, 402, 317, 14, 87, 178, 88], :2]]
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(line).astype(np.int32)], 1)
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return float((image[..., 0][mask > 0] < 110).mean())
+
+
+def test_closing_an_open_mouth_leaves_no_dark_line_between_the_lips(closed, monkeypatch):
+    source = _yawning(_shut(closed))
+    image = _painted(source, opening_past=INSIDE)
+    engine = WarpEngine(image, source)
+    assert np.array_equal(engine.render(source), image)   # the source's own points: its own picture
+    nearly = _shut(closed)       # MediaPipe's reading of shut lips: 1 px apart
+    nearly[UPPER_INNER[1:-1], 1] -= 0.5
+    nearly[LOWER_INNER[1:-1], 1] += 0.5
+    fixed = _dark_between_lips(engine.render(nearly), nearly)
+    monkeypatch.setattr(warp_module, "sealed_lips", lambda points: points)     # as before: drawn 1 px apart,
+    engine.lip_shift[:] = lower_lip_shift(image, source)                       # sampled at the contour
+    before = _dark_between_lips(engine.render(nearly), nearly)
+    assert before > 0.5 and fixed < 0.1, (before, fixed)
