@@ -206,24 +206,26 @@ def _with_lip_body(shift: np.ndarray, pts: np.ndarray, inner: np.ndarray, outer:
     return shift
 
 
-# Of an open-mouthed source, lips the target holds nearly shut are drawn shut: the source's cavity
-# squeezed into MediaPipe's 1-2 px reading of closed lips (d18's pout, 0.02-0.03 of the mouth's width)
-# was a dark sliver across them, the yawn's black averaged, where the driver's lips meet in a soft
-# line. Each inner-lip pair closes whole at SEALED_GAP (x the mouth's width) and less, not at all
-# from twice it, linearly between.
-SEALED_GAP = 0.025
+# Of an open-mouthed source, lips the target holds nearly shut are drawn nearly shut: the source's
+# cavity squeezed into MediaPipe's 1-2 px reading of closed lips (d18's pout, 0.02-0.03 of the mouth's
+# width) was a dark sliver across them, the yawn's black averaged, where the driver's lips meet in a
+# thin line. Each inner-lip pair narrows to SEALED_LINE (x the mouth's width; that line: the cavity's
+# dark through the resampling's blur) at SEALED_GAP and less, not at all from twice it, linearly
+# between. Sealed whole, a closed mouth lost its line (self-reenactment from d19's smile: mouth error
+# 10.1 -> 10.3; with the line 10.2).
+SEALED_GAP, SEALED_LINE = 0.025, 0.006
 
 
 def sealed_lips(points: np.ndarray) -> np.ndarray:
     """`points` (N, 2+) with each inner-lip pair (corners aside) that is nearly shut (SEALED_GAP)
-    drawn together, both points towards their middle."""
+    drawn together to SEALED_LINE apart, both points towards their middle."""
     pts = np.array(points, np.float64)
-    centre, _, down = _mouth_frame(pts[:, :2])
+    _, _, down = _mouth_frame(pts[:, :2])
     width = float(np.linalg.norm(pts[MOUTH_CORNERS[0], :2] - pts[MOUTH_CORNERS[1], :2]))
     upper, lower = np.array(UPPER_INNER), np.array(LOWER_INNER)
     gap = (pts[lower, :2] - pts[upper, :2]) @ down
-    seal = np.clip(2.0 - gap / max(SEALED_GAP * width, 1e-9), 0.0, 1.0) * (gap > 0)
-    move = (0.5 * seal * gap)[:, None] * down
+    seal = np.clip(2.0 - gap / max(SEALED_GAP * width, 1e-9), 0.0, 1.0)
+    move = (0.5 * seal * np.maximum(gap - SEALED_LINE * width, 0.0))[:, None] * down
     pts[upper, :2] += move
     pts[lower, :2] -= move
     return pts
