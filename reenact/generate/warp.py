@@ -33,7 +33,7 @@ from .warp_detail import detail_bands, detail_remap, fine_weight, map_difference
 from .warp_edge import EdgeZone
 from .warp_eyes import EYES, EyeLayers, eye_opening, eye_turn, iris_radius
 from .warp_lids import ClosingLids
-from .warp_lips import EYE_CORNERS, inner_lip_shift, lower_lip_shift, sealed_lips
+from .warp_lips import EYE_CORNERS, inner_lip_shift, lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth, teeth_shown
 from .warp_reveal import RevealedSkin
 from .warp_turn import (PROBE_FACE_SHARE, PROBE_WITHIN_YAW, Reader, landmarker_angles, read_turn,
@@ -887,8 +887,6 @@ class WarpEngine:
         head = similarity_fit(self.src_pts[list(RIGID_POINTS)], target[list(RIGID_POINTS), :2])
         gaze = self._gaze(target[:, :2])
         drawn = self.edge_zone.held(self._with_lip_shift(target, openness, head))
-        if self.source_mouth_open:
-            drawn = sealed_lips(drawn)
         dst = self._with_iris(self._vertices(drawn), target[:, :2], gaze)
         src = self._source_vertices()
         x0, y0, x1, y1 = self.roi

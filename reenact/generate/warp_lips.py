@@ -1,4 +1,4 @@
-"""Where an open-mouthed source's lower lip really ends, for the warp engine's sampling mesh.
+"""Where an open-mouthed source's lips really end, for the warp engine's sampling mesh.
 
 MediaPipe places the lower lip's outer contour inside the red of a lip stretched by a wide open
 mouth, and the points below it on top of the contour: in a yawn ("O") the chin point under the
@@ -7,9 +7,12 @@ closes the mouth, that sliver is the band between the lip and the chin, 12 px ta
 edge was stretched down the chin like a tongue. Here the lip's edge is found by its colour (red
 against the skin's a* in Lab) and the contour is moved there; the chin points between it and the
 jaw are spread back to where a closed mouth has them (MediaPipe's canonical face), as positions to
-sample the source at. The engine draws those shifted points where the target's mouth is as open as
-the source's, and back at the target's own points as the mouth closes, so the lip carries its
-whole red and the chin its skin.
+sample the source at (`lower_lip_shift`). The inner contours lie a little inside the opening, on
+its dark or the teeth: each inner point is moved to where its lip's colour begins, the lip's rings
+between its contours with it (`inner_lip_shift`). The engine draws those shifted points where the
+target's mouth is as open as the source's, and back at the target's own points as the mouth closes,
+so the lip carries its whole red, the chin its skin, and closed lips meet lip to lip, not the
+cavity's dark and the teeth's white.
 """
 
 from __future__ import annotations
@@ -205,27 +208,3 @@ def _with_lip_body(shift: np.ndarray, pts: np.ndarray, inner: np.ndarray, outer:
             shift[others[inside], axis] = (1.0 - depth[inside]) * moved
     return shift
 
-
-# Of an open-mouthed source, lips the target holds nearly shut are drawn nearly shut: the source's
-# cavity squeezed into MediaPipe's 1-2 px reading of closed lips (d18's pout, 0.02-0.03 of the mouth's
-# width) was a dark sliver across them, the yawn's black averaged, where the driver's lips meet in a
-# thin line. Each inner-lip pair narrows to SEALED_LINE (x the mouth's width; that line: the cavity's
-# dark through the resampling's blur) at SEALED_GAP and less, not at all from twice it, linearly
-# between. Sealed whole, a closed mouth lost its line (self-reenactment from d19's smile: mouth error
-# 10.1 -> 10.3; with the line 10.2).
-SEALED_GAP, SEALED_LINE = 0.025, 0.006
-
-
-def sealed_lips(points: np.ndarray) -> np.ndarray:
-    """`points` (N, 2+) with each inner-lip pair (corners aside) that is nearly shut (SEALED_GAP)
-    drawn together to SEALED_LINE apart, both points towards their middle."""
-    pts = np.array(points, np.float64)
-    _, _, down = _mouth_frame(pts[:, :2])
-    width = float(np.linalg.norm(pts[MOUTH_CORNERS[0], :2] - pts[MOUTH_CORNERS[1], :2]))
-    upper, lower = np.array(UPPER_INNER), np.array(LOWER_INNER)
-    gap = (pts[lower, :2] - pts[upper, :2]) @ down
-    seal = np.clip(2.0 - gap / max(SEALED_GAP * width, 1e-9), 0.0, 1.0)
-    move = (0.5 * seal * np.maximum(gap - SEALED_LINE * width, 0.0))[:, None] * down
-    pts[upper, :2] += move
-    pts[lower, :2] -= move
-    return pts

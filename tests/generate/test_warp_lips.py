@@ -1,4 +1,4 @@
-"""An open-mouthed source's lips, sampled to their visible edges, and drawn shut when nearly shut (warp_lips.py)."""
+"""An open-mouthed source's lips, sampled to their visible edges (warp_lips.py)."""
 
 import cv2
 import numpy as np
@@ -7,8 +7,7 @@ import pytest
 from reenact.faces import detect_faces
 from reenact.faces.topology import contour
 from reenact.generate.warp import WarpEngine
-import reenact.generate.warp as warp_module
-from reenact.generate.warp_lips import LOWER_LIP, SEALED_GAP, SEALED_LINE, inner_lip_shift, lower_lip_shift, sealed_lips
+from reenact.generate.warp_lips import LOWER_LIP, inner_lip_shift, lower_lip_shift
 
 SKIN, LIP, CAVITY = (200, 150, 130), (175, 60, 75), (40, 20, 20)
 PAST_CONTOUR = 6      # px of red below the lower lip's contour, as MediaPipe reads a stretched lip
@@ -139,30 +138,9 @@ def test_the_inner_lips_are_sampled_where_their_colour_begins(closed):
     assert np.abs(inner_lip_shift(_painted(source), source)[middle_upper + middle_lower]).max() <= 1.0
 
 
-def test_nearly_shut_lips_are_drawn_to_a_line_and_open_ones_left():
-    points = np.zeros((478, 2))
-    points[61], points[291] = (100.0, 200.0), (200.0, 200.0)          # a mouth 100 px wide
-    points[[78, 308]] = (110.0, 200.0), (190.0, 200.0)
-    points[[17, 152]] = (150.0, 215.0), (150.0, 260.0)                 # the lower lip's middle, the chin
-    upper, lower = [191, 80, 81, 82, 13, 312, 311, 310, 415], [95, 88, 178, 87, 14, 317, 402, 318, 324]
-    gaps = np.array([0.2, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 6.0]) * SEALED_GAP * 100 / 2
-    points[upper, 0] = points[lower, 0] = np.linspace(120, 180, 9)
-    points[upper, 1], points[lower, 1] = 200.0 - gaps / 2, 200.0 + gaps / 2
-    drawn = sealed_lips(points)
-    left = drawn[lower, 1] - drawn[upper, 1]
-    line = SEALED_LINE * 100
-    # a line apart up to SEALED_GAP (a gap already under it stays), as they were from twice it
-    assert left[0] == pytest.approx(gaps[0]) and left[1:4] == pytest.approx(line)
-    assert left[-2:] == pytest.approx(gaps[-2:])
-    assert (np.diff(left[3:]) > 0).all() and (left[4:7] > line).all() and (left[4:7] < gaps[4:7]).all()
-    # each pair closes on its middle; the corners stay
-    np.testing.assert_allclose(drawn[upper, 1] + drawn[lower, 1], points[upper, 1] + points[lower, 1])
-    np.testing.assert_array_equal(drawn[[61, 291, 78, 308]], points[[61, 291, 78, 308]])
-
-
 def _dark_between_lips(image: np.ndarray, points: np.ndarray) -> float:
-    """Share of the pixels on the line where the closed lips meet (between the inner contours'
-    middle thirds, grown by 1 px) that are as dark as the opening."""
+    """Share of the pixels along the line where the shut lips meet (the inner contours' middle, grown
+    by 1 px) that are as dark as the opening."""
     line = np.r_[points[[80, 81, 82, 13, 312, 311, 310], :2], points[[318, 402, 317, 14, 87, 178, 88], :2]]
     mask = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(line).astype(np.int32)], 1)
@@ -170,16 +148,13 @@ def _dark_between_lips(image: np.ndarray, points: np.ndarray) -> float:
     return float((image[..., 0][mask > 0] < 110).mean())
 
 
-def test_closing_an_open_mouth_leaves_no_dark_line_between_the_lips(closed, monkeypatch):
+def test_closing_an_open_mouth_meets_lip_to_lip_not_on_its_dark(closed):
     source = _yawning(_shut(closed))
     image = _painted(source, opening_past=INSIDE)
     engine = WarpEngine(image, source)
     assert np.array_equal(engine.render(source), image)   # the source's own points: its own picture
-    nearly = _shut(closed)       # MediaPipe's reading of shut lips: 1 px apart
-    nearly[UPPER_INNER[1:-1], 1] -= 0.5
-    nearly[LOWER_INNER[1:-1], 1] += 0.5
-    fixed = _dark_between_lips(engine.render(nearly), nearly)
-    monkeypatch.setattr(warp_module, "sealed_lips", lambda points: points)     # as before: drawn 1 px apart,
-    engine.lip_shift[:] = lower_lip_shift(image, source)                       # sampled at the contour
-    before = _dark_between_lips(engine.render(nearly), nearly)
+    shut = _shut(closed)
+    fixed = _dark_between_lips(engine.render(shut), shut)
+    engine.lip_shift[:] = lower_lip_shift(image, source)   # the inner lips sampled at their contour, as before
+    before = _dark_between_lips(engine.render(shut), shut)
     assert before > 0.5 and fixed < 0.1, (before, fixed)
