@@ -78,7 +78,8 @@ def lash_thickness(grey: np.ndarray, points: np.ndarray, rows: np.ndarray) -> fl
         along = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(samples, axis=0), axis=1))])
         margin_band = along <= band
         darkest = int(np.argmin(np.where(margin_band, lum, np.inf)))
-        skin = float(np.median(lum[along >= band + 0.5 * (along[-1] - band)]))
+        above_crease = lum[along >= band + 0.5 * (along[-1] - band)]     # none on a lid a pixel tall
+        skin = float(np.median(above_crease)) if len(above_crease) else float(lum[-1])
         if skin - lum[darkest] < LASH_CONTRAST:
             found.append(0.0)
             continue

@@ -1,5 +1,7 @@
 """Upper lids closing over the eye: the lash line keeps its thickness, the lid above it stretches."""
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -71,6 +73,17 @@ def test_the_lash_line_is_measured_on_the_source(lined_eyes):
         assert abs(lash_thickness(grey, pts, np.array(rows)) - LASH_PX) < 1.5
     flat = np.full_like(grey, 180.0)           # a lid with no dark edge has none
     assert lash_thickness(flat, pts, np.array(UPPER_LIDS[0])) == 0.0
+
+
+def test_a_lid_a_pixel_tall_measures_without_warnings(lined_eyes):
+    image, pts = lined_eyes
+    tiny = pts.copy()           # a face 64 px across: every lid row within a pixel of the next
+    tiny[:, :2] = pts[:, :2].mean(0) + 0.02 * (pts[:, :2] - pts[:, :2].mean(0))
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # the skin above the crease: no empty median
+        thickness = lash_thickness(grey, tiny, np.array(UPPER_LIDS[0]))
+    assert np.isfinite(thickness) and thickness >= 0.0
 
 
 def test_a_blink_carries_the_lash_line_at_its_own_thickness_and_stretches_the_lid(lined_eyes):
