@@ -27,7 +27,6 @@ from .warp_mouth import CHIN, MOUTH_CORNERS, SKIN_POINTS
 # The lower lip's outer contour from one corner to the other, corners left out (they stay).
 LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375)
 LOWER_INNER = tuple(lower for _, lower in INNER_LIP_PAIRS[1:-1])   # the lower lip's inner contour, corners left out
-UPPER_INNER = tuple(upper for upper, _ in INNER_LIP_PAIRS[1:-1])   # the upper lip's inner contour, corners left out
 EYE_CORNERS = (33, 263)
 MAX_EDGE = 0.12       # x the outer eye corners' distance: no lip edge is looked for further below the contour
 MIN_CONTRAST = 6.0    # Lab a* levels between the lip's body and the skin: less (greyscale, pale lips), nothing moves
@@ -194,10 +193,8 @@ def _with_lip_body(shift: np.ndarray, pts: np.ndarray, inner: np.ndarray, outer:
     contours = set(inner.tolist()) | set(outer.tolist())
     others = np.array([i for i in range(len(pts)) if i not in contours])
     corner_u = u[list(MOUTH_CORNERS)]
-    half = len(inner) // 2
-    # the loops start at the upper lip's middle (13, 0), run through the left corner to the lower lip
-    # and back: the upper lip is their first and last quarter, the lower lip the middle half
-    for lip in (np.r_[half + half // 2:len(inner), 0:half // 2 + 1], np.arange(half // 2, half + half // 2 + 1)):
+    for members in ({upper for upper, _ in INNER_LIP_PAIRS}, {lower for _, lower in INNER_LIP_PAIRS}):
+        lip = np.array([k for k, i in enumerate(inner.tolist()) if i in members])     # the corners in both
         ins, outs = inner[lip][np.argsort(u[inner[lip]])], outer[lip][np.argsort(u[outer[lip]])]
         inner_v = np.interp(u[others], u[ins], v[ins])
         outer_v = np.interp(u[others], u[outs], v[outs])
