@@ -157,12 +157,14 @@ class Reenactor:
         with timer.stage("align"):
             options = dataclasses.replace(AlignOptions.from_config(cfg.align), mode=plan.alignment)
             aligned = align(src_head, drv_head, options)
+            arrival = None
             if drive.kind == "image":  # a still: ease into its expression (an image out needs only the arrival)
-                aligned = _ease_in(aligned, 2 if is_image_path(output) else max(2, round(fps * run.still_seconds)))
+                arrival = _ease_weights(2 if is_image_path(output) else max(2, round(fps * run.still_seconds)))
+                aligned = _ease_in(aligned, arrival)
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
         context = SourceContext(image=image, faces=src_faces, head=src_head,
                                 driving=_driving_view(drive, drv_faces, drv_head, run.max_frames, len(aligned),
-                                                      float(run.max_megapixels)))
+                                                      float(run.max_megapixels), arrival))
         frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
         audio = drive.path if (run.audio and drive.has_audio) else None
         # the frames made while the ones before are encoded (io/prefetch.py)
@@ -359,12 +361,13 @@ def _frames_of(drive: DrivingSource, max_frames: int | None):
 
 
 def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_frames: int | None,
-                  frames: int, max_megapixels: float) -> DrivingView | None:
+                  frames: int, max_megapixels: float, arrival: np.ndarray | None = None) -> DrivingView | None:
     """The driving's pictures for the generator (`frames` of them, as many as the motion has), with
     where each shows its mouth: a face found and not flagged by the tracker's confidence (a hand
     over the mouth). A still driving image stands for every frame easing into its expression (its
     track is the `_still_pair`: the source's face, then the still's), so its mouth is laid out as a
-    video frame's is; a preset has no pictures."""
+    video frame's is, each frame `arrival` (the ease's weights) of the way there; a preset has no
+    pictures."""
     if drive.kind not in ("video", "image"):
         return None
     seen = np.asarray(faces.detected, bool).copy()
@@ -374,7 +377,7 @@ def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_f
     if drive.kind == "image":
         picture = drive.picture(max_megapixels)   # the one `_driving_faces` found the face in
         return DrivingView(lambda: repeat(picture, frames), np.repeat(faces.landmarks[-1:], frames, 0),
-                           np.repeat(seen[-1:], frames))
+                           np.repeat(seen[-1:], frames), arrival)
     return DrivingView(_frames_of(drive, max_frames), faces.landmarks, seen)
 
 
@@ -392,10 +395,16 @@ def _still_pair(source: FaceTrack, still: FaceTrack) -> FaceTrack:
                      mouth=cat("mouth") if source.mouth is not None and still.mouth is not None else None)
 
 
-def _ease_in(aligned, frames: int):
-    """Frames easing from alignment frame 0 to frame 1 (a still's expression arriving smoothly)."""
+def _ease_weights(frames: int) -> np.ndarray:
+    """(frames,) a smooth step from 0 to 1: how far each frame of a still's ease-in has arrived."""
     w = np.linspace(0.0, 1.0, frames)
-    w = w * w * (3 - 2 * w)
+    return w * w * (3 - 2 * w)
+
+
+def _ease_in(aligned, w: np.ndarray):
+    """Frames easing from alignment frame 0 to frame 1 by the weights `w` (`_ease_weights`: a still's
+    expression arriving smoothly)."""
+    frames = len(w)
     crop = np.repeat(aligned.crop_transform[:1], frames, 0)
     if isinstance(aligned, AlignedMesh):
         p = aligned.points

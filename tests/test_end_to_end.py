@@ -114,7 +114,8 @@ def test_a_still_driving_picture_is_shown_to_the_generator_for_every_frame(workd
                                                                          monkeypatch):
     """The warp engine lays a mouth's interior out as the driving picture shows it (teeth, tongue,
     cavity); a still driving image gave it no picture, so a grin came out a drawn dark slot. Now the
-    still stands for every frame easing into its expression, with its own landmarks."""
+    still stands for every frame easing into its expression, with its own landmarks and how far each
+    frame has come (its grin's teeth showed in a source's parted lips from the first frame)."""
     from reenact.generate.warp import WarpGenerator
 
     tilted = warp(astronaut, similarity(8, 1.0, 0, 0))
@@ -136,6 +137,9 @@ def test_a_still_driving_picture_is_shown_to_the_generator_for_every_frame(workd
     assert all(np.array_equal(picture, tilted) for picture in pictures) and view.mouth_seen.all()
     want = detect_in_file(workdir / "tilt2.png").landmarks[0]
     assert np.abs(view.landmarks[-1] - want).max() < 1e-3
+    # each frame as far into the still's expression as its motion is: the source's own face first
+    assert len(view.arrival) == n and view.arrival[0] == 0.0 and view.arrival[-1] == 1.0
+    assert (np.diff(view.arrival) > 0).all()
     r.run(workdir / "face.png", "preset:nod", workdir / "nod2.mp4", preset_seconds=1)
     assert seen[-1][1] is None                                  # a preset has no pictures
 

@@ -21,12 +21,15 @@ if TYPE_CHECKING:  # the registry is read at CLI start-up: no numpy needed for i
 @dataclass
 class DrivingView:
     """What a generator may see of a driving video besides its motion: its RGB frames (read again
-    on demand, in order) and, per frame, its landmarks in frame pixels and whether its mouth is
-    seen (a face found, not covered)."""
+    on demand, in order) and, per frame, its landmarks in frame pixels, whether its mouth is seen
+    (a face found, not covered) and how far the motion has arrived at the expression it shows (a
+    still's picture stands for every frame of the ease into it: 0 on the first, the source's own
+    face, to 1; None: a video, each frame's own)."""
 
     frames: Callable[[], Iterable[np.ndarray]]
     landmarks: np.ndarray      # (T, 478, 2+)
     mouth_seen: np.ndarray     # (T,) bool
+    arrival: np.ndarray | None = None   # (T,) in [0, 1]
 
 
 @dataclass

@@ -878,10 +878,13 @@ class WarpEngine:
                              borderMode=cv2.BORDER_REPLICATE)
         return detail_remap(self._bands, map_x, map_y, weight)
 
-    def render(self, target_points: np.ndarray, driving: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    def render(self, target_points: np.ndarray, driving: tuple[np.ndarray, np.ndarray] | None = None,
+               arrival: float = 1.0) -> np.ndarray:
         """The source redrawn with its landmarks at `target_points` (478, 2+), source-image pixels.
         `driving`: (frame, landmarks) of the driving frame, when it shows its mouth: a drawn interior
-        takes its layout from it (`interior_layout`)."""
+        takes its layout from it (`interior_layout`). `arrival`: how far the target has come from the
+        source towards the expression that frame shows (a still's ease-in); its teeth cover a
+        toothless source opening only as far (`_drawn_mouth_opacity`'s driving_teeth)."""
         target = self._held_eyes(self._limit_turn(np.asarray(target_points, np.float64)))
         openness = self._mouth_openness(target, carried=True)
         head = similarity_fit(self.src_pts[list(RIGID_POINTS)], target[list(RIGID_POINTS), :2])
@@ -949,7 +952,7 @@ class WarpEngine:
         if self._splits_own_mouth(openness, layout is not None):
             self.mouth.draw_split(out, target[:, :2], self.roi, head, self.source, self.src_pts)
             return out
-        teeth = teeth_shown(*layout) if layout is not None and self.source_toothless else 0.0
+        teeth = arrival * teeth_shown(*layout) if layout is not None and self.source_toothless else 0.0
         opacity = self._drawn_mouth_opacity(openness, laid_out=layout is not None, driving_teeth=teeth)
         if opacity > 0:
             self.mouth.draw(out, target[:, :2], self.roi, head, opacity, layout)
@@ -1026,10 +1029,11 @@ class WarpGenerator:
         points = aligned.points
         items = progress(range(len(points)), len(points), "warp") if progress else range(len(points))
         layouts = _driving_mouths(source.driving if engine.takes_driving_layout else None, len(points))
+        arrival = source.driving.arrival if source.driving is not None else None
         for t in items:
             p = points[t].astype(np.float64)
             in_frame = np.concatenate([p[:, :2] @ to_frame[:, :2].T + to_frame[:, 2], p[:, 2:] / scale], axis=1)
-            out = engine.render(in_frame, next(layouts))
+            out = engine.render(in_frame, next(layouts), 1.0 if arrival is None else float(arrival[t]))
             yield out if pasteback else warp_to_crop(out, crop_tf, aligned.crop_size)
 
 

@@ -574,18 +574,11 @@ def test_an_open_source_mouth_without_teeth_takes_the_drivings_teeth_where_it_na
     np.testing.assert_array_equal(auto.render(narrower, driving), own.render(narrower, driving))
 
 
-def test_a_grins_teeth_cover_an_open_source_mouths_cavity_at_any_stretch(portrait):
-    """A yawn's dark cavity (d18's most open frame) carried into a grin as wide as it, neither
-    squeezed nor stretched, stayed a dark hole where the driving showed two rows of teeth. Where
-    the driving's opening is teeth and the source's is not, the driving's layout covers it; where
-    the driving's is a dark cavity too, or the source shows teeth of its own, it keeps its own."""
+def _cavity_and_grin(image: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The portrait with its mouth's opening a dark cavity (a yawn's, no teeth), the same with it all
+    teeth (a grin's), and the opening's pixels (a pixel in from the inner lips)."""
     import cv2
 
-    from reenact.generate.warp import MORE_TEETH
-    from reenact.generate.warp_mouth import teeth_shown
-
-    image, pts = portrait
-    pts = pts.astype(np.float64)
     mask = np.zeros(image.shape[:2], np.uint8)
     cv2.fillPoly(mask, [np.round(pts[list(contour("lips_inner")), :2]).astype(np.int32)], 1)
     opening = cv2.erode(mask, np.ones((3, 3), np.uint8)) > 0
@@ -593,6 +586,20 @@ def test_a_grins_teeth_cover_an_open_source_mouths_cavity_at_any_stretch(portrai
     cavity[cv2.dilate(mask, np.ones((5, 5), np.uint8)) > 0] = (40, 18, 20)
     grin = image.copy()
     grin[opening] = 235
+    return cavity, grin, opening
+
+
+def test_a_grins_teeth_cover_an_open_source_mouths_cavity_at_any_stretch(portrait):
+    """A yawn's dark cavity (d18's most open frame) carried into a grin as wide as it, neither
+    squeezed nor stretched, stayed a dark hole where the driving showed two rows of teeth. Where
+    the driving's opening is teeth and the source's is not, the driving's layout covers it; where
+    the driving's is a dark cavity too, or the source shows teeth of its own, it keeps its own."""
+    from reenact.generate.warp import MORE_TEETH
+    from reenact.generate.warp_mouth import teeth_shown
+
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    cavity, grin, opening = _cavity_and_grin(image, pts)
     assert teeth_shown(cavity, pts) == 0.0 and teeth_shown(grin, pts) > 0.9
     tongue = image.copy()                               # as light as teeth, but red: no tooth
     tongue[opening] = np.clip(WarpEngine(image, pts).mouth.colours["skin"] * 1.1 + (30, -10, -10), 0, 255)
@@ -607,6 +614,20 @@ def test_a_grins_teeth_cover_an_open_source_mouths_cavity_at_any_stretch(portrai
     # a source showing teeth of its own (the astronaut's smile) keeps them under the grin
     with_teeth = (WarpEngine(image, pts), WarpEngine(image, pts, WarpOptions(mouth_interior="source")))
     np.testing.assert_array_equal(*(e.render(pts, (grin, pts)) for e in with_teeth))
+
+
+def test_a_stills_teeth_arrive_with_its_expression(portrait):
+    """A still driving picture stands for every frame of the ease into its expression. Its grin's
+    teeth covered a toothless source opening from the first frame on, where the target is still the
+    source's own face (s42's parted lips showed the still's teeth before they had moved); now they
+    come as far as the expression has (`arrival`)."""
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    cavity, grin, opening = _cavity_and_grin(image, pts)
+    engine = WarpEngine(cavity, pts)
+    np.testing.assert_array_equal(engine.render(pts, (grin, pts), arrival=0.0), cavity)   # its own picture
+    light = [float(engine.render(pts, (grin, pts), arrival=a)[opening].mean()) for a in (0.0, 0.25, 1.0)]
+    assert light[0] < 60.0 < light[1] < light[2] and light[2] > 200.0, light   # the grin's teeth on arrival
 
 
 def test_the_fade_ring_yields_to_a_moving_head_ring_smoothly(portrait):
