@@ -32,16 +32,19 @@ MAX_EDGE = 0.12       # x the outer eye corners' distance: no lip edge is looked
 MIN_CONTRAST = 6.0    # Lab a* levels between the lip's body and the skin: less (greyscale, pale lips), nothing moves
 
 
-def _redness(image: np.ndarray, around: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lab a* of `image`, lightly blurred, in the box around the points `around` grown by `reach`
-    px (not the whole picture: a 12-megapixel photo's mouth is a few hundred pixels); and the box's
-    corner, to subtract from the points sampled in it."""
+def _lab_around(image: np.ndarray, around: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """Lab (float32, OpenCV's 8-bit scale) of `image`, lightly blurred, in the box around the points
+    `around` grown by `reach` px (not the whole picture: a 12-megapixel photo's mouth is a few hundred
+    pixels); and the box's corner, to subtract from the points sampled in it. A box wholly outside
+    the picture is one flat pixel: nothing there differs from anything."""
     margin = reach + 4.0             # the blur's kernel reaches 3 px: values inside are the whole picture's
     h, w = image.shape[:2]
     x0, y0 = np.maximum(np.floor(around.min(0) - margin), 0).astype(int)
     x1, y1 = np.minimum(np.ceil(around.max(0) + margin) + 1, (w, h)).astype(int)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((1, 1, 3), np.float32), np.array([x0, y0], np.float64)
     lab = cv2.cvtColor(cv2.GaussianBlur(image[y0:y1, x0:x1], (0, 0), 1.0), cv2.COLOR_RGB2LAB)
-    return lab[..., 1].astype(np.float32), np.array([x0, y0], np.float64)
+    return lab.astype(np.float32), np.array([x0, y0], np.float64)
 
 
 def _sample(channel: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -113,7 +116,9 @@ def _lip_edges(source: np.ndarray, pts: np.ndarray, normal: np.ndarray) -> np.nd
     contour is already off the lip, no end is found within reach, or the lip is not redder than
     the skin (a greyscale source)."""
     steps = np.arange(0.0, MAX_EDGE * float(np.linalg.norm(pts[EYE_CORNERS[0]] - pts[EYE_CORNERS[1]])), 0.5)
-    red, corner = _redness(source, pts[list(LOWER_LIP + LOWER_INNER + SKIN_POINTS)], float(steps[-1]) if len(steps) else 0.0)
+    lab, corner = _lab_around(source, pts[list(LOWER_LIP + LOWER_INNER + SKIN_POINTS)],
+                              float(steps[-1]) if len(steps) else 0.0)
+    red = lab[..., 1]
     lip = float(np.median(_sample(red, 0.5 * (pts[list(LOWER_LIP)] + pts[list(LOWER_INNER)]) - corner)))
     skin = float(np.median(_sample(red, pts[list(SKIN_POINTS)] - corner)))
     edges = np.zeros(len(LOWER_LIP))
@@ -154,14 +159,7 @@ def inner_lip_shift(source: np.ndarray, points: np.ndarray) -> np.ndarray:
     towards = pts[outer] - pts[inner]
     normal *= np.sign((normal * towards).sum(1, keepdims=True) + 1e-12)
     reach = INNER_REACH * np.linalg.norm(towards, axis=1)
-    margin = float(reach.max()) + 4.0
-    h, w = source.shape[:2]
-    x0, y0 = np.maximum(np.floor(pts[outer].min(0) - margin), 0).astype(int)
-    x1, y1 = np.minimum(np.ceil(pts[outer].max(0) + margin) + 1, (w, h)).astype(int)
-    if x1 <= x0 or y1 <= y0:
-        return shift
-    lab = cv2.cvtColor(cv2.GaussianBlur(source[y0:y1, x0:x1], (0, 0), 1.0), cv2.COLOR_RGB2LAB).astype(np.float32)
-    corner = np.array([x0, y0], np.float64)
+    lab, corner = _lab_around(source, pts[outer], float(reach.max()))
 
     def colour(xy: np.ndarray) -> np.ndarray:
         return np.stack([_sample(lab[..., c], xy - corner) for c in range(3)], axis=-1)
