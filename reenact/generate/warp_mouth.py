@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from ..faces.topology import INNER_LIP_PAIRS, contour, curve_height
+from .warp_detail import softness
 
 # Tooth boundaries across the arch, in half-widths of the mouth from its middle: incisors, canines, premolars
 # (upper), and the narrower lower incisors. They are drawn faintly: a hint of separate teeth, not a pattern.
@@ -75,6 +76,12 @@ TONGUE_EDGE = 0.04        # the tongue's top edge blends over this much of the m
 LOWER_TEETH_HIDDEN = 0.7  # how much of the lower teeth a wide-open mouth's lower lip hides (`MouthInterior.fill`)
 # A driving mouth narrower than this (px, corner to corner) shows too little to take a layout from.
 MIN_DRIVING_MOUTH = 16.0
+# How soft the painted interior's own edges are (px, as `softness` reads them: the opening of a
+# sharp photo's drawn mouth 1.1-1.2). A softer source (an old photo enlarged, a small face blown up,
+# a soft-focus portrait) has the interior blurred to its softness: at 2 px, crisp teeth and a
+# sharp-edged hole sat pasted into a blurred face.
+DRAWN_SOFTNESS = 1.1
+MASK_BLUR = 0.8       # px: the opening's anti-aliased edge, softened this much more at least
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -296,6 +303,8 @@ class MouthInterior:
         self.width = max(float(np.linalg.norm(pts[61] - pts[291])), 1.0)
         self.ramp = self._lightness_ramp()
         self.split = teeth_split(source, pts, self.colours["skin"])
+        # the blur that brings the painted interior to the source's softness (px; 0 for a sharp one)
+        self.blur = float(np.sqrt(max(softness(source, pts) ** 2 - DRAWN_SOFTNESS ** 2, 0.0)))
 
     def _lightness_ramp(self) -> tuple[np.ndarray, np.ndarray]:
         """Knots (lightness relative to the skin, RGB) from which a driving pixel's relative lightness
@@ -319,25 +328,31 @@ class MouthInterior:
         fill = None if driving is None else self.from_driving(*driving, target, region.shape[:2], origin)
         if fill is None:
             fill = self.fill(target, region.shape[:2], origin, head)
-        self._paint(region, target, origin, fill, opacity)
+        self._paint(region, target, origin, self._soften(fill), opacity)
 
     def _opening(self, out: np.ndarray, target: np.ndarray, roi) -> tuple[np.ndarray, np.ndarray] | None:
         """The box of `out` around the target's inner lips, inside `roi` (a view), and its origin;
         None where there is none."""
         poly = target[self.lips_inner, :2]
-        x0, y0 = np.maximum(np.floor(poly.min(0) - 2).astype(int), (roi[0], roi[1]))
-        x1, y1 = np.minimum(np.ceil(poly.max(0) + 3).astype(int), (roi[2], roi[3]))
+        margin = 2 + int(np.ceil(3.0 * self.blur))       # room for the softened edge
+        x0, y0 = np.maximum(np.floor(poly.min(0) - margin).astype(int), (roi[0], roi[1]))
+        x1, y1 = np.minimum(np.ceil(poly.max(0) + margin + 1).astype(int), (roi[2], roi[3]))
         if x1 <= x0 or y1 <= y0:
             return None
         return out[y0:y1, x0:x1], np.array([x0, y0], np.float64)
 
+    def _soften(self, painted: np.ndarray) -> np.ndarray:
+        """A painted interior blurred to the source's softness."""
+        return cv2.GaussianBlur(painted, (0, 0), self.blur) if self.blur > 0.1 else painted
+
     def _paint(self, region: np.ndarray, target: np.ndarray, origin: np.ndarray, fill: np.ndarray,
                opacity: float = 1.0) -> None:
-        """`fill` over `region` (a box at `origin`) inside the target's inner lips, anti-aliased, by `opacity`."""
+        """`fill` over `region` (a box at `origin`) inside the target's inner lips, anti-aliased and
+        as soft as the source, by `opacity`."""
         mask = np.zeros(region.shape[:2], np.float32)
         poly = target[self.lips_inner, :2]
         cv2.fillPoly(mask, [np.round((poly - origin) * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-        mask = opacity * cv2.GaussianBlur(mask, (0, 0), 0.8)[..., None]
+        mask = opacity * cv2.GaussianBlur(mask, (0, 0), float(np.hypot(MASK_BLUR, self.blur)))[..., None]
         region[:] = np.clip(region * (1 - mask) + fill * mask + 0.5, 0, 255).astype(np.uint8)
 
     def from_driving(self, frame: np.ndarray, frame_points: np.ndarray, target: np.ndarray, shape,
@@ -426,7 +441,7 @@ class MouthInterior:
         band = np.where(squeezed, 1.0, np.maximum(_smooth(upper_band - from_upper), _smooth(lower_band - from_lower)))
         own = cv2.remap(source, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
-        gap = self.fill(target, region.shape[:2], origin, head, teeth=False)
+        gap = self._soften(self.fill(target, region.shape[:2], origin, head, teeth=False))   # own: as soft already
         self._paint(region, target, origin, own * band[..., None] + gap * (1.0 - band[..., None]))
 
     @staticmethod
