@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..faces.topology import INNER_LIP_PAIRS, contour, curve_height
-from .warp_detail import softness
+from .warp_detail import DETAIL_SIGMA, grain, softness
 
 # Tooth boundaries across the arch, in half-widths of the mouth from its middle: incisors, canines, premolars
 # (upper), and the narrower lower incisors. They are drawn faintly: a hint of separate teeth, not a pattern.
@@ -82,6 +82,12 @@ MIN_DRIVING_MOUTH = 16.0
 # sharp-edged hole sat pasted into a blurred face.
 DRAWN_SOFTNESS = 1.1
 MASK_BLUR = 0.8       # px: the opening's anti-aliased edge, softened this much more at least
+# A grainy source (film grain, a painting's canvas, halftone: `grain` over 2.5 levels; clean photos
+# read 0.4-1.9) has grain of its spread added to the painted interior, which otherwise sat smooth
+# as plastic in it: noise blurred by GRAIN_BLUR px, its fine band, fixed to the skull so that it
+# moves with the head and stays still on a still one.
+GRAIN_MIN, GRAIN_BLUR = 2.5, 0.7
+GRAIN_DARK = 8.0      # x the grain's spread: paint darker than this has its grain in proportion
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -305,6 +311,8 @@ class MouthInterior:
         self.split = teeth_split(source, pts, self.colours["skin"])
         # the blur that brings the painted interior to the source's softness (px; 0 for a sharp one)
         self.blur = float(np.sqrt(max(softness(source, pts) ** 2 - DRAWN_SOFTNESS ** 2, 0.0)))
+        self.grain = grain(source, pts)
+        self.grain_field = self._grain_field(pts) if self.grain >= GRAIN_MIN else None
 
     def _lightness_ramp(self) -> tuple[np.ndarray, np.ndarray]:
         """Knots (lightness relative to the skin, RGB) from which a driving pixel's relative lightness
@@ -328,7 +336,7 @@ class MouthInterior:
         fill = None if driving is None else self.from_driving(*driving, target, region.shape[:2], origin)
         if fill is None:
             fill = self.fill(target, region.shape[:2], origin, head)
-        self._paint(region, target, origin, self._soften(fill), opacity)
+        self._paint(region, target, origin, self._as_source(fill, origin, head), opacity)
 
     def _opening(self, out: np.ndarray, target: np.ndarray, roi) -> tuple[np.ndarray, np.ndarray] | None:
         """The box of `out` around the target's inner lips, inside `roi` (a view), and its origin;
@@ -341,9 +349,35 @@ class MouthInterior:
             return None
         return out[y0:y1, x0:x1], np.array([x0, y0], np.float64)
 
-    def _soften(self, painted: np.ndarray) -> np.ndarray:
-        """A painted interior blurred to the source's softness."""
-        return cv2.GaussianBlur(painted, (0, 0), self.blur) if self.blur > 0.1 else painted
+    def _grain_field(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit grain (float32, the fine band of blurred noise, a fixed seed: the same video every
+        run) over a square of the source around its mouth, and the square's corner (x, y)."""
+        half = int(1.5 * self.width) + 16
+        noise = cv2.GaussianBlur(np.random.default_rng(0).standard_normal((2 * half, 2 * half)).astype(np.float32),
+                                 (0, 0), GRAIN_BLUR)
+        fine = noise - cv2.GaussianBlur(noise, (0, 0), DETAIL_SIGMA)
+        return fine / max(float(fine.std()), 1e-6), pts[list(LIP_MIDDLES)].mean(0) - half
+
+    def _as_source(self, painted: np.ndarray, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """A painted interior (a box at `origin`) blurred to the source's softness, with its grain
+        (`head`: the 2x3 similarity taking the source's skull to the target's, which the grain is fixed to)."""
+        if self.blur > 0.1:
+            painted = cv2.GaussianBlur(painted, (0, 0), self.blur)
+        if self.grain_field is None:
+            return painted
+        field, corner = self.grain_field
+        inverse = cv2.invertAffineTransform(head)
+        ys, xs = np.mgrid[:painted.shape[0], :painted.shape[1]].astype(np.float32)
+        xs, ys = xs + np.float32(origin[0]), ys + np.float32(origin[1])
+        fx = inverse[0, 0] * xs + inverse[0, 1] * ys + (inverse[0, 2] - corner[0])
+        fy = inverse[1, 0] * xs + inverse[1, 1] * ys + (inverse[1, 2] - corner[1])
+        # nearest: an interpolated grain is weaker between its samples (see warp_detail)
+        noise = cv2.remap(field, fx.astype(np.float32), fy.astype(np.float32), cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_REFLECT)
+        # fading on the darkest paint, as film's grain does in its shadows: a cavity never goes black
+        # (at most 3 spreads down, by at most 3/8 of its lightness)
+        dark = np.minimum(luminance(painted) / (GRAIN_DARK * self.grain), 1.0)
+        return painted + (self.grain * np.clip(noise, -3.0, 3.0) * dark)[..., None]
 
     def _paint(self, region: np.ndarray, target: np.ndarray, origin: np.ndarray, fill: np.ndarray,
                opacity: float = 1.0) -> None:
@@ -441,7 +475,7 @@ class MouthInterior:
         band = np.where(squeezed, 1.0, np.maximum(_smooth(upper_band - from_upper), _smooth(lower_band - from_lower)))
         own = cv2.remap(source, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
-        gap = self._soften(self.fill(target, region.shape[:2], origin, head, teeth=False))   # own: as soft already
+        gap = self._as_source(self.fill(target, region.shape[:2], origin, head, teeth=False), origin, head)  # own: as is
         self._paint(region, target, origin, own * band[..., None] + gap * (1.0 - band[..., None]))
 
     @staticmethod

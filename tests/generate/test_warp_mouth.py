@@ -370,3 +370,69 @@ def test_a_smiles_own_teeth_stay_their_size_as_the_jaw_opens(portrait):
     assert abs(teeth - own) <= 0.2 * own + 1          # the teeth do not
     gap = out[int(round(target[13, 1])) + teeth + 3:int(round(target[14, 1])) - 2, int(round(target[13, 0]))]
     assert luminance(gap.astype(float)).mean() < 0.5 * skin
+
+
+def test_softness_reads_the_blur_added_to_a_picture(portrait):
+    """An edge blurred by s has its gradient lowered by s / hypot(s, probe) by the probe's further
+    blur: Gaussian blurs added to the portrait read as their sum in quadrature, within a few tenths."""
+    from reenact.generate.warp_detail import softness
+
+    image, pts = portrait
+    own = softness(image, pts)
+    assert 0.4 < own < 1.3                                        # a sharp photo
+    for added in (1.5, 3.0):
+        read = softness(cv2.GaussianBlur(image, (0, 0), added), pts)
+        assert abs(read - np.hypot(own, added)) < 0.35, (added, read)
+    flat = np.full_like(image, 128)
+    assert softness(flat, pts) == 0.0                             # no edges: nothing to match
+
+
+def test_a_soft_sources_drawn_mouth_is_as_soft_as_its_face(portrait):
+    """A photo enlarged from a small one (or out of focus) got teeth and an opening edge drawn
+    pixel-sharp, pasted into its blurred face; the interior is now blurred to the source's softness."""
+    from reenact.generate.warp_detail import softness
+
+    image, pts = portrait
+    target = _opened(pts, 30.0)
+    opening = np.vstack([target[INNER, :2] - 6, target[INNER, :2] + 6])   # the opening's box, and its edge
+    read = {}
+    for blur in (0.0, 2.5):
+        source = cv2.GaussianBlur(image, (0, 0), blur) if blur else image
+        engine = WarpEngine(source, pts, WarpOptions(mouth_interior="drawn", interior_layout="drawn"))
+        read[blur] = (softness(source, pts), softness(engine.render(target), opening))
+    (sharp_face, sharp_mouth), (soft_face, soft_mouth) = read[0.0], read[2.5]
+    assert sharp_mouth < 1.5                                        # a sharp source's mouth is left sharp
+    assert soft_face > 2.3
+    assert abs(soft_mouth - soft_face) < 0.5 and soft_mouth > sharp_mouth + 1.0, read
+
+
+def test_a_grainy_sources_drawn_mouth_has_its_grain(portrait):
+    """Film grain (or a painting's canvas) stopped at the lips: the painted interior was smooth as
+    plastic. It now carries grain of the source's spread, the same on every channel (a greyscale
+    source stays grey), fixed to the head (the same each frame the head holds still)."""
+    from reenact.generate.warp_detail import DETAIL_SIGMA, grain
+
+    image, pts = portrait
+    target = _opened(pts, 30.0)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(target[INNER, :2]).astype(np.int32)], 1)
+    inside = cv2.erode(mask, np.ones((9, 9), np.uint8)) > 0
+
+    def fine(picture: np.ndarray) -> np.ndarray:
+        grey = picture[..., 0].astype(np.float32)
+        return grey - cv2.GaussianBlur(grey, (0, 0), DETAIL_SIGMA)
+
+    # the portrait is a grainy scan (grain 4.0); smoothed, a clean photo (2.1)
+    grey = np.repeat(cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), (0, 0), 1.5)[..., None], 3, -1)
+    noise = cv2.GaussianBlur(np.random.default_rng(5).normal(0, 12, image.shape[:2]).astype(np.float32), (0, 0), 0.7)
+    grainy = np.repeat(np.clip(grey[..., :1] + noise[..., None], 0, 255).astype(np.uint8), 3, -1)
+    outs = {}
+    for name, source in (("clean", grey), ("grainy", grainy)):
+        engine = WarpEngine(source, pts, WarpOptions(mouth_interior="drawn", interior_layout="drawn"))
+        outs[name] = engine.render(target)
+        assert np.array_equal(outs[name], engine.render(target))
+        assert int((outs[name].max(-1) - outs[name].min(-1))[inside].max()) == 0    # grey stays grey
+    assert engine.mouth.grain_field is not None and WarpEngine(grey, pts).mouth.grain_field is None
+    # the grain painted: the grainy source's interior less the clean one's (the same drawing)
+    source_grain, painted = grain(grainy, pts), float(np.std((fine(outs["grainy"]) - fine(outs["clean"]))[inside]))
+    assert source_grain > 4.0 and 0.7 * source_grain < painted < 1.4 * source_grain, spreads
