@@ -129,3 +129,10 @@ def grain(image: np.ndarray, points: np.ndarray) -> float:
     slope = _gradient(smooth)
     flat = slope <= np.percentile(slope, 30)
     return float(1.4826 * np.median(np.abs((grey - smooth)[flat])))
+
+
+def grain_noise(shape: tuple[int, int], spread: float, seed: int, sigma: float) -> np.ndarray:
+    """Grey noise (float64, `shape`, the same for a seed) whose detail finer than a blur of `sigma` px
+    has the robust spread `spread` (grey levels), as `grain` measures a picture's."""
+    noise = np.random.default_rng(seed).standard_normal(shape)
+    return noise * spread / (1.4826 * float(np.median(np.abs(noise - cv2.GaussianBlur(noise, (0, 0), sigma)))))

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from ..faces.topology import contour, face_triangles, polygon_area
-from .warp_detail import detail_bands, detail_remap, fine_weight, map_scale
+from .warp_detail import detail_bands, detail_remap, fine_weight, grain_noise, map_scale
 
 # (contour name, iris centre landmark, eye corners) of MediaPipe's two eyes
 EYES = (("right_eye", 468, (33, 133)), ("left_eye", 473, (263, 362)))
@@ -380,8 +380,7 @@ def _white_fill(source: np.ndarray, ring: np.ndarray, iris: np.ndarray, radius: 
     fine = np.abs(box.mean(-1) - cv2.GaussianBlur(box.mean(-1), (0, 0), GRAIN_SIGMA))
     grown = cv2.dilate(opening.astype(np.uint8), np.ones((GRAIN_CLEAR * 2 + 1,) * 2, np.uint8)) > 0
     level = 1.4826 * float(np.median(fine[~grown])) if (~grown).any() else 0.0
-    noise = np.random.default_rng(seed).standard_normal((size, size))
-    grain = noise * level / (1.4826 * float(np.median(np.abs(noise - cv2.GaussianBlur(noise, (0, 0), GRAIN_SIGMA)))))
+    grain = grain_noise((size, size), level, seed, GRAIN_SIGMA)
     return np.clip(np.clip(model, low, high) + grain[..., None], 0.0, 255.0).astype(np.float32)
 
 

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..faces.topology import INNER_LIP_PAIRS, contour, curve_height
-from .warp_detail import DETAIL_SIGMA, grain, softness
+from .warp_detail import DETAIL_SIGMA, grain, grain_noise, softness
 
 # Tooth boundaries across the arch, in half-widths of the mouth from its middle: incisors, canines, premolars
 # (upper), and the narrower lower incisors. They are drawn faintly: a hint of separate teeth, not a pattern.
@@ -84,9 +84,9 @@ DRAWN_SOFTNESS = 1.1
 MASK_BLUR = 0.8       # px: the opening's anti-aliased edge, softened this much more at least
 # A grainy source (film grain, a painting's canvas, halftone: `grain` over 2.5 levels; clean photos
 # read 0.4-1.9) has grain of its spread added to the painted interior, which otherwise sat smooth
-# as plastic in it: noise blurred by GRAIN_BLUR px, its fine band, fixed to the skull so that it
-# moves with the head and stays still on a still one.
-GRAIN_MIN, GRAIN_BLUR = 2.5, 0.7
+# as plastic in it (as the eyes' whites have theirs, warp_eyes), fixed to the skull so that it moves
+# with the head and stays still on a still one.
+GRAIN_MIN = 2.5
 GRAIN_DARK = 8.0      # x the grain's spread: paint darker than this has its grain in proportion
 
 
@@ -350,13 +350,11 @@ class MouthInterior:
         return out[y0:y1, x0:x1], np.array([x0, y0], np.float64)
 
     def _grain_field(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unit grain (float32, the fine band of blurred noise, a fixed seed: the same video every
-        run) over a square of the source around its mouth, and the square's corner (x, y)."""
+        """Grain of unit spread (float32, a fixed seed: the same video every run) over a square of
+        the source around its mouth, and the square's corner (x, y)."""
         half = int(1.5 * self.width) + 16
-        noise = cv2.GaussianBlur(np.random.default_rng(0).standard_normal((2 * half, 2 * half)).astype(np.float32),
-                                 (0, 0), GRAIN_BLUR)
-        fine = noise - cv2.GaussianBlur(noise, (0, 0), DETAIL_SIGMA)
-        return fine / max(float(fine.std()), 1e-6), pts[list(LIP_MIDDLES)].mean(0) - half
+        field = grain_noise((2 * half, 2 * half), 1.0, 0, DETAIL_SIGMA).astype(np.float32)
+        return field, pts[list(LIP_MIDDLES)].mean(0) - half
 
     def _as_source(self, painted: np.ndarray, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
         """A painted interior (a box at `origin`) blurred to the source's softness, with its grain
