@@ -82,10 +82,10 @@ MIN_DRIVING_MOUTH = 16.0
 # sharp-edged hole sat pasted into a blurred face.
 DRAWN_SOFTNESS = 1.1
 MASK_BLUR = 0.8       # px: the opening's anti-aliased edge, softened this much more at least
-# A grainy source (film grain, a painting's canvas, halftone: `grain` over 2.5 levels; clean photos
-# read 0.4-1.9) has grain of its spread added to the painted interior, which otherwise sat smooth
-# as plastic in it (as the eyes' whites have theirs, warp_eyes), fixed to the skull so that it moves
-# with the head and stays still on a still one.
+# A grainy source (film grain, an old painting's craquelure, halftone: `grain` over 2.5 levels;
+# clean photos read 0.4-1.9) has grain of its spread added to the painted interior, which otherwise
+# sat smooth as plastic in it (as the eyes' whites have theirs, warp_eyes), fixed to the skull so
+# that it moves with the head and stays still on a still one.
 GRAIN_MIN = 2.5
 GRAIN_DARK = 8.0      # x the grain's spread: paint darker than this has its grain in proportion
 
@@ -473,7 +473,8 @@ class MouthInterior:
         band = np.where(squeezed, 1.0, np.maximum(_smooth(upper_band - from_upper), _smooth(lower_band - from_lower)))
         own = cv2.remap(source, sx.astype(np.float32), sy.astype(np.float32), cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
-        gap = self._as_source(self.fill(target, region.shape[:2], origin, head, teeth=False), origin, head)  # own: as is
+        # the painted gap as soft and grainy as the source; its own pixels are so already
+        gap = self._as_source(self.fill(target, region.shape[:2], origin, head, teeth=False), origin, head)
         self._paint(region, target, origin, own * band[..., None] + gap * (1.0 - band[..., None]))
 
     @staticmethod
