@@ -81,6 +81,7 @@ MIN_DRIVING_MOUTH = 16.0
 # a soft-focus portrait) has the interior blurred to its softness: at 2 px, crisp teeth and a
 # sharp-edged hole sat pasted into a blurred face.
 DRAWN_SOFTNESS = 1.1
+SOFTEN_FROM = 0.5     # px: a blur under this is not seen (s1 0.49, s42 0.26): the interior is left as drawn
 MASK_BLUR = 0.8       # px: the opening's anti-aliased edge, softened this much more at least
 # A grainy source (film grain, an old painting's craquelure, halftone: `grain` over 2.5 levels;
 # clean photos read 0.4-1.9) has grain of its spread added to the painted interior, which otherwise
@@ -310,7 +311,8 @@ class MouthInterior:
         self.ramp = self._lightness_ramp()
         self.split = teeth_split(source, pts, self.colours["skin"])
         # the blur that brings the painted interior to the source's softness (px; 0 for a sharp one)
-        self.blur = float(np.sqrt(max(softness(source, pts) ** 2 - DRAWN_SOFTNESS ** 2, 0.0)))
+        blur = float(np.sqrt(max(softness(source, pts) ** 2 - DRAWN_SOFTNESS ** 2, 0.0)))
+        self.blur = blur if blur >= SOFTEN_FROM else 0.0
         self.grain = grain(source, pts)
         self.grain_field = self._grain_field(pts) if self.grain >= GRAIN_MIN else None
 
@@ -359,7 +361,7 @@ class MouthInterior:
     def _as_source(self, painted: np.ndarray, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
         """A painted interior (a box at `origin`) blurred to the source's softness, with its grain
         (`head`: the 2x3 similarity taking the source's skull to the target's, which the grain is fixed to)."""
-        if self.blur > 0.1:
+        if self.blur:
             painted = cv2.GaussianBlur(painted, (0, 0), self.blur)
         if self.grain_field is None:
             return painted
