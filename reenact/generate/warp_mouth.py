@@ -14,6 +14,9 @@ lower lip: they move with it), the upper teeth (fixed to the skull: they follow 
 raised upper lip shows more of them and a dropped jaw opens a gap under them), gum above the upper
 teeth. The upper and lower lips then cover whatever lies outside the opening.
 
+Painted, it is blurred to the source's softness and given its grain (`MouthInterior._as_source`),
+so it sits in an enlarged, soft-focus or grainy picture as the face around it does.
+
 Levels come from real open mouths of talking clips (inner-lip profiles of the shared and extra
 driving clips, relative to each face's skin and lips): teeth about as light as the skin, the
 tongue close to the lips; the cavity is darker than measured (see mouth_colours).
