@@ -136,3 +136,30 @@ def grain_noise(shape: tuple[int, int], spread: float, seed: int, sigma: float) 
     has the robust spread `spread` (grey levels), as `grain` measures a picture's."""
     noise = np.random.default_rng(seed).standard_normal(shape)
     return noise * spread / (1.4826 * float(np.median(np.abs(noise - cv2.GaussianBlur(noise, (0, 0), sigma)))))
+
+
+# MediaPipe's iris centres and their rings (478-point mesh): a pupil is the darkest a photo shows
+_IRISES = ((468, (469, 470, 471, 472)), (473, (474, 475, 476, 477)))
+
+
+def black_level(image: np.ndarray, points: np.ndarray) -> float:
+    """The darkest grey (levels) the picture shows around the face with landmarks `points`: the lower
+    of the 0.5th percentile over the landmarks' box grown 1.5x about its middle (hair, collar and
+    background beside the face; a padded canvas does not move it) and the 5th inside the darker pupil
+    (half the iris's radius round its centre; a shut eye's lid reads light, a statue's blank eye
+    mid-tone, so the first bounds it)."""
+    grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image).astype(np.float32)
+    pts = np.asarray(points, np.float64)
+    low, high = pts[:, :2].min(0), pts[:, :2].max(0)
+    middle, half = (low + high) / 2, 1.5 * (high - low) / 2
+    h, w = grey.shape
+    x0, y0 = np.clip(np.floor(middle - half).astype(int), 0, (w - 1, h - 1))
+    x1, y1 = np.clip(np.ceil(middle + half).astype(int) + 1, (x0 + 1, y0 + 1), (w, h))
+    darkest = float(np.percentile(grey[y0:y1, x0:x1], 0.5))
+    for centre, ring in _IRISES if len(pts) >= 478 else ():
+        radius = float(np.linalg.norm(pts[list(ring), :2] - pts[centre, :2], axis=1).mean())
+        disc = np.zeros(grey.shape, np.uint8)
+        cv2.circle(disc, tuple(int(v) for v in np.round(pts[centre, :2])), max(int(0.5 * radius), 1), 1, -1)
+        if disc.any():
+            darkest = min(darkest, float(np.percentile(grey[disc > 0], 5)))
+    return darkest

@@ -14,8 +14,9 @@ lower lip: they move with it), the upper teeth (fixed to the skull: they follow 
 raised upper lip shows more of them and a dropped jaw opens a gap under them), gum above the upper
 teeth. The upper and lower lips then cover whatever lies outside the opening.
 
-Painted, it is blurred to the source's softness and given its grain (`MouthInterior._as_source`),
-so it sits in an enlarged, soft-focus or grainy picture as the face around it does.
+Painted, it is blurred to the source's softness, kept within its blacks and given its grain
+(`MouthInterior._as_source`), so it sits in an enlarged, soft-focus, faded or grainy picture as the
+face around it does.
 
 Levels come from real open mouths of talking clips (inner-lip profiles of the shared and extra
 driving clips, relative to each face's skin and lips): teeth about as light as the skin, the
@@ -28,7 +29,7 @@ import cv2
 import numpy as np
 
 from ..faces.topology import INNER_LIP_PAIRS, contour, curve_height
-from .warp_detail import DETAIL_SIGMA, grain, grain_noise, softness
+from .warp_detail import DETAIL_SIGMA, black_level, grain, grain_noise, softness
 
 # Tooth boundaries across the arch, in half-widths of the mouth from its middle: incisors, canines, premolars
 # (upper), and the narrower lower incisors. They are drawn faintly: a hint of separate teeth, not a pattern.
@@ -92,6 +93,12 @@ MASK_BLUR = 0.8       # px: the opening's anti-aliased edge, softened this much 
 # that it moves with the head and stays still on a still one.
 GRAIN_MIN = 2.5
 GRAIN_DARK = 8.0      # x the grain's spread: paint darker than this has its grain in proportion
+# A picture whose blacks are lifted (`black_level` 40 or more: a faded print, a matte scan; the
+# judged photos, paintings and the cartoon read 0-12, the statue 19, the child's bright photo and
+# d11's and d18's frames 25-28, d19's 38-39) has the painted interior's darks lifted to its black:
+# paint darker than twice the black becomes the black plus half its own lightness. The cavity was
+# darker than anything in a faded print (16 against 74).
+BLACK_LIFTED = 40.0
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -318,6 +325,8 @@ class MouthInterior:
         self.blur = blur if blur >= SOFTEN_FROM else 0.0
         self.grain = grain(source, pts)
         self.grain_field = self._grain_field(pts) if self.grain >= GRAIN_MIN else None
+        black = black_level(source, pts)
+        self.black = black if black >= BLACK_LIFTED else 0.0
 
     def _lightness_ramp(self) -> tuple[np.ndarray, np.ndarray]:
         """Knots (lightness relative to the skin, RGB) from which a driving pixel's relative lightness
@@ -362,10 +371,13 @@ class MouthInterior:
         return field, pts[list(LIP_MIDDLES)].mean(0) - half
 
     def _as_source(self, painted: np.ndarray, origin: np.ndarray, head: np.ndarray) -> np.ndarray:
-        """A painted interior (a box at `origin`) blurred to the source's softness, with its grain
-        (`head`: the 2x3 similarity taking the source's skull to the target's, which the grain is fixed to)."""
+        """A painted interior (a box at `origin`) blurred to the source's softness, its darks no
+        darker than the source's black, with its grain (`head`: the 2x3 similarity taking the
+        source's skull to the target's, which the grain is fixed to)."""
         if self.blur:
             painted = cv2.GaussianBlur(painted, (0, 0), self.blur)
+        if self.black:
+            painted = painted + np.maximum(self.black - 0.5 * luminance(painted), 0.0)[..., None]
         if self.grain_field is None:
             return painted
         field, corner = self.grain_field

@@ -436,3 +436,25 @@ def test_a_grainy_sources_drawn_mouth_has_its_grain(portrait):
     # the grain painted: the grainy source's interior less the clean one's (the same drawing)
     source_grain, painted = grain(grainy, pts), float(np.std((fine(outs["grainy"]) - fine(outs["clean"]))[inside]))
     assert source_grain > 4.0 and 0.7 * source_grain < painted < 1.4 * source_grain, spreads
+
+
+def test_a_faded_prints_drawn_mouth_is_no_darker_than_its_blacks(portrait):
+    """A faded print (blacks lifted to 75) got a painted cavity at 16 levels, darker than anything
+    in it; the interior's darks now lift to the picture's black, and it still reads as an opening."""
+    from reenact.generate.warp_detail import black_level
+    from reenact.generate.warp_mouth import luminance
+
+    image, pts = portrait
+    faded = np.clip(75 + 0.6 * image.astype(np.float32), 0, 255).astype(np.uint8)
+    target = _opened(pts, 30.0)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(target[INNER, :2]).astype(np.int32)], 1)
+    inside = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
+    options = WarpOptions(mouth_interior="drawn", interior_layout="drawn")
+    black = black_level(faded, pts)
+    assert 70 < black < 80 and black_level(image, pts) < 10
+    assert WarpEngine(image, pts, options).mouth.black == 0.0          # real blacks: painted as before
+    engine = WarpEngine(faded, pts, options)
+    lightness = luminance(engine.render(target).astype(np.float64))[inside]
+    assert np.percentile(lightness, 1) > black - 5                   # 16 without the lift
+    assert np.median(lightness) < 0.8 * luminance(engine.mouth.colours["skin"])
