@@ -81,12 +81,14 @@ SOFTNESS_MAX = 8.0      # px; a picture with no edge at all reads this soft
 _SOFTNESS_EDGES, _SOFTNESS_LEAST = (30, 80), 50
 
 
-def _face_box(image: np.ndarray, points: np.ndarray) -> np.ndarray | None:
-    """The grey picture (float32) over the bounding box of the landmarks `points`; None if under 8 px."""
+def _face_box(image: np.ndarray, points: np.ndarray, grow: float = 1.0) -> np.ndarray | None:
+    """The grey picture (float32) over the bounding box of the landmarks `points`, grown `grow` times
+    about its middle; None if under 8 px."""
     pts = np.asarray(points, np.float64)[:, :2]
+    middle, half = (pts.min(0) + pts.max(0)) / 2, grow * np.ptp(pts, 0) / 2
     h, w = image.shape[:2]
-    x0, y0 = np.clip(np.floor(pts.min(0)).astype(int), 0, (w, h))
-    x1, y1 = np.clip(np.ceil(pts.max(0)).astype(int) + 1, 0, (w, h))
+    x0, y0 = np.clip(np.floor(middle - half).astype(int), 0, (w, h))
+    x1, y1 = np.clip(np.ceil(middle + half).astype(int) + 1, 0, (w, h))
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
     box = image[y0:y1, x0:x1]
@@ -148,14 +150,10 @@ def black_level(image: np.ndarray, points: np.ndarray) -> float:
     background beside the face; a padded canvas does not move it) and the 5th inside the darker pupil
     (half the iris's radius round its centre; a shut eye's lid reads light, a statue's blank eye
     mid-tone, so the first bounds it)."""
+    around = _face_box(image, points, 1.5)
     grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image).astype(np.float32)
+    darkest = float(np.percentile(grey if around is None else around, 0.5))
     pts = np.asarray(points, np.float64)
-    low, high = pts[:, :2].min(0), pts[:, :2].max(0)
-    middle, half = (low + high) / 2, 1.5 * (high - low) / 2
-    h, w = grey.shape
-    x0, y0 = np.clip(np.floor(middle - half).astype(int), 0, (w - 1, h - 1))
-    x1, y1 = np.clip(np.ceil(middle + half).astype(int) + 1, (x0 + 1, y0 + 1), (w, h))
-    darkest = float(np.percentile(grey[y0:y1, x0:x1], 0.5))
     for centre, ring in _IRISES if len(pts) >= 478 else ():
         radius = float(np.linalg.norm(pts[list(ring), :2] - pts[centre, :2], axis=1).mean())
         disc = np.zeros(grey.shape, np.uint8)
