@@ -85,7 +85,7 @@ import numpy as np
 
 sys.path.insert(0, os.environ.get("REENACT_ROOT") or str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_variants import CAMERA_VARIANTS, HAND_FRAMES, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
+from make_variants import CAMERA_VARIANTS, HAND_FRAMES, SOURCE_VARIANTS, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
 
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
@@ -631,7 +631,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
           turns: Path | None = None) -> list[Pair]:
     """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
     variants with every portrait (`full`) or with one of those two (so the plain pair to compare
-    with exists), greyscale and padded portraits, self-reenactment (a `recut` variant's two halves are judged as
+    with exists), greyscale, padded, soft and faded portraits, self-reenactment (a `recut` variant's two halves are judged as
     two shots: each series less its own median in each), and (group `turn`) the clips of `turns`
     (clips that turn past |yaw| > 10°, e.g. ../shared/data-extra/driving) with one portrait each."""
     from reenact.io.video import probe_video
@@ -654,10 +654,10 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
                                     covered=HAND_FRAMES if kind == "hand" else range(0),
                                     shot_starts=(recut_at(probe_video(c).frame_count),) if kind == "recut" else ()))
         for i, s in enumerate(sources if full else sources[:2]):
-            for kind in ("grey", "padded"):
+            for j, kind in enumerate(SOURCE_VARIANTS):
                 image = variants / "source" / f"{s.stem}-{kind}.jpg"
                 if image.is_file():
-                    c = clips[(i + (kind == "padded")) % len(clips)]
+                    c = clips[(i + j) % len(clips)]
                     out.append(Pair(f"{image.stem}_{c.stem}", kind, image, c, grey=kind == "grey"))
         for c in clips:   # self-reenactment: the clip's own first frame as the source
             first = variants / "source" / f"{c.stem}-frame0.png"
@@ -740,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, self, selfopen, selfblink, turn, tilt, wide, tall); default all")
+                    " flip, hand, recut, grey, padded, soft, faded, self, selfopen, selfblink, turn, tilt, wide, tall); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip and every variant of it (default: two per clip, one per variant)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

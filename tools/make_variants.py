@@ -14,8 +14,10 @@ not transferred to the source's head):
     tall   the clip in the upper third of a portrait 720x1280 phone frame (likewise)
     turn   the clip redrawn by reenact's warp engine from its own first frame, its head turned
            TURN_YAW to each side and back on top of its own motion (no shared clip turns past 11°)
-Source variants of each portrait: `grey` (greyscale in three channels) and `padded` (the portrait
-in a full-length canvas, three times its height, the extra filled with its blurred border).
+Source variants of each portrait: `grey` (greyscale in three channels), `padded` (the portrait
+in a full-length canvas, three times its height, the extra filled with its blurred border), `soft`
+(enlarged back 4x from a quarter of its size: a small face blown up, an old print) and `faded` (its
+blacks lifted to 75, its contrast to 0.6, and film grain of 6 levels: a faded old print).
 
     python tools/make_variants.py --out /tmp/reenact-variants [--frames 120]
 """
@@ -33,6 +35,7 @@ import numpy as np
 DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand", "turn", "tilt", "wide", "tall")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
 CAMERA_VARIANTS = ("zoom", "pan", "shake", "cut", "tilt", "wide", "tall")
+SOURCE_VARIANTS = ("grey", "padded", "soft", "faded")
 # (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
 FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
@@ -211,6 +214,13 @@ def make_source(path: Path, kind: str, out: Path) -> Path:
         canvas = cv2.GaussianBlur(canvas, (0, 0), 6)
         canvas[top:top + h, side:side + w] = image
         image = canvas
+    elif kind == "soft":
+        h, w = image.shape[:2]
+        small = cv2.resize(image, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    elif kind == "faded":
+        grain = np.random.default_rng(0).normal(0.0, 6.0, image.shape[:2])[..., None]
+        image = np.clip(75.0 + 0.6 * image + grain, 0, 255).astype(np.uint8)
     cv2.imwrite(str(out), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
     return out
 
@@ -234,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 make_driving(clip, kind, target, args.frames, seed, other=clips[(seed + 1) % len(clips)])
                 print(target)
     for image in sorted((args.data / "source").glob("*.jpg")):
-        for kind in ("grey", "padded"):
+        for kind in SOURCE_VARIANTS:
             target = args.out / "source" / f"{image.stem}-{kind}.jpg"
             if not target.exists():
                 make_source(image, kind, target)
