@@ -39,3 +39,26 @@ def test_the_tilt_variant_pans_down_a_quarter_frame_and_back():
     for t in (0, 120):
         np.testing.assert_allclose(make_variants.camera("tilt", t, n, size), [[1, 0, 0], [0, 1, 0]], atol=1e-9)
     assert "tilt" in make_variants.CAMERA_VARIANTS and "tilt" in make_variants.DRIVING_VARIANTS
+
+
+def test_the_soft_and_faded_portraits_are_as_soft_and_faded_as_they_say(astronaut, tmp_path):
+    """`soft`: enlarged back from a quarter of its size, it reads over 1.5 px softer in quadrature;
+    `faded`: its blacks at 75 and grain added; both keep the picture's size and the face MediaPipe finds."""
+    import cv2
+
+    from reenact.generate.warp_detail import black_level, softness
+    from reenact.io.images import read_image, write_image
+
+    original = write_image(tmp_path / "portrait.png", astronaut)
+    pts = detect_faces([astronaut], video=False).landmarks[0]
+    made = {}
+    for kind in ("soft", "faded"):
+        path = make_variants.make_source(original, kind, tmp_path / f"portrait-{kind}.jpg")
+        made[kind] = read_image(path)
+        assert made[kind].shape == astronaut.shape and detect_faces([made[kind]], video=False).detected[0]
+    assert softness(made["soft"], pts) ** 2 - softness(astronaut, pts) ** 2 > 1.5 ** 2
+    # blacks at 75, less the grain at their 0.5th percentile: over the lift's 40 (warp_mouth.BLACK_LIFTED)
+    assert 55 < black_level(made["faded"], pts) < 80 and black_level(astronaut, pts) < 10
+    grey = cv2.cvtColor(made["faded"], cv2.COLOR_RGB2GRAY).astype(float)
+    assert grey.max() <= 75 + 0.6 * 255 + 25                   # the contrast compressed (grain on top)
+    assert set(make_variants.SOURCE_VARIANTS) == {"grey", "padded", "soft", "faded"}
