@@ -81,9 +81,9 @@ SOFTNESS_MAX = 8.0      # px; a picture with no edge at all reads this soft
 _SOFTNESS_EDGES, _SOFTNESS_LEAST = (30, 80), 50
 
 
-def _face_box(image: np.ndarray, points: np.ndarray, grow: float = 1.0) -> np.ndarray | None:
+def _face_box(image: np.ndarray, points: np.ndarray, grow: float = 1.0) -> tuple[np.ndarray, np.ndarray] | None:
     """The grey picture (float32) over the bounding box of the landmarks `points`, grown `grow` times
-    about its middle; None if under 8 px."""
+    about its middle, and the box's corner (x, y); None if under 8 px."""
     pts = np.asarray(points, np.float64)[:, :2]
     middle, half = (pts.min(0) + pts.max(0)) / 2, grow * np.ptp(pts, 0) / 2
     h, w = image.shape[:2]
@@ -92,7 +92,7 @@ def _face_box(image: np.ndarray, points: np.ndarray, grow: float = 1.0) -> np.nd
     if x1 - x0 < 8 or y1 - y0 < 8:
         return None
     box = image[y0:y1, x0:x1]
-    return (cv2.cvtColor(box, cv2.COLOR_RGB2GRAY) if box.ndim == 3 else box).astype(np.float32)
+    return (cv2.cvtColor(box, cv2.COLOR_RGB2GRAY) if box.ndim == 3 else box).astype(np.float32), np.array([x0, y0])
 
 
 def _gradient(picture: np.ndarray) -> np.ndarray:
@@ -105,9 +105,10 @@ def softness(image: np.ndarray, points: np.ndarray) -> float:
     strongest edges (the median over the edge pixels whose gradient is in the face box's top
     tenth). Sharp photos read 1.1-1.3 (the lips' and lids' own soft edges), crisp paintings and
     cartoons 0.5-0.9, a photo enlarged 4x from a quarter of its size 2.1."""
-    grey = _face_box(image, points)
-    if grey is None:
+    box = _face_box(image, points)
+    if box is None:
         return 0.0
+    grey = box[0]
     sharp, probed = _gradient(grey), _gradient(cv2.GaussianBlur(grey, (0, 0), SOFTNESS_PROBE))
     edges = cv2.Canny(np.clip(grey, 0, 255).astype(np.uint8), *_SOFTNESS_EDGES) > 0
     strong = edges & (sharp > np.percentile(sharp, 90))
@@ -124,9 +125,10 @@ def grain(image: np.ndarray, points: np.ndarray) -> float:
     (its gradient in the face box's lowest 30 %). Clean photos read 0.4-1.9 (JPEG's and the skin's
     own fine texture), an old photo's film grain 2.9, the demo's scanned portrait 4.0, an old
     painting's craquelure 6.8."""
-    grey = _face_box(image, points)
-    if grey is None:
+    box = _face_box(image, points)
+    if box is None:
         return 0.0
+    grey = box[0]
     smooth = cv2.GaussianBlur(grey, (0, 0), DETAIL_SIGMA)
     slope = _gradient(smooth)
     flat = slope <= np.percentile(slope, 30)
@@ -149,15 +151,17 @@ def black_level(image: np.ndarray, points: np.ndarray) -> float:
     of the 0.5th percentile over the landmarks' box grown 1.5x about its middle (hair, collar and
     background beside the face; a padded canvas does not move it) and the 5th inside the darker pupil
     (half the iris's radius round its centre; a shut eye's lid reads light, a statue's blank eye
-    mid-tone, so the first bounds it)."""
-    around = _face_box(image, points, 1.5)
-    grey = (cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image).astype(np.float32)
-    darkest = float(np.percentile(grey if around is None else around, 0.5))
+    mid-tone, so the first bounds it). 0 for a face under 8 px."""
+    box = _face_box(image, points, 1.5)
+    if box is None:
+        return 0.0
+    grey, corner = box
+    darkest = float(np.percentile(grey, 0.5))
     pts = np.asarray(points, np.float64)
     for centre, ring in _IRISES if len(pts) >= 478 else ():
         radius = float(np.linalg.norm(pts[list(ring), :2] - pts[centre, :2], axis=1).mean())
         disc = np.zeros(grey.shape, np.uint8)
-        cv2.circle(disc, tuple(int(v) for v in np.round(pts[centre, :2])), max(int(0.5 * radius), 1), 1, -1)
+        cv2.circle(disc, tuple(int(v) for v in np.round(pts[centre, :2] - corner)), max(int(0.5 * radius), 1), 1, -1)
         if disc.any():
             darkest = min(darkest, float(np.percentile(grey[disc > 0], 5)))
     return darkest

@@ -400,7 +400,7 @@ def test_a_soft_sources_drawn_mouth_is_as_soft_as_its_face(portrait):
         source = cv2.GaussianBlur(image, (0, 0), blur) if blur else image
         engine = WarpEngine(source, pts, WarpOptions(mouth_interior="drawn", interior_layout="drawn"))
         read[blur] = (softness(source, pts), softness(engine.render(target), opening))
-    (sharp_face, sharp_mouth), (soft_face, soft_mouth) = read[0.0], read[2.5]
+    (_, sharp_mouth), (soft_face, soft_mouth) = read[0.0], read[2.5]
     assert sharp_mouth < 1.5                                        # a sharp source's mouth is left sharp
     assert soft_face > 2.3
     assert abs(soft_mouth - soft_face) < 0.5 and soft_mouth > sharp_mouth + 1.0, read
@@ -435,7 +435,7 @@ def test_a_grainy_sources_drawn_mouth_has_its_grain(portrait):
     assert engine.mouth.grain_field is not None and WarpEngine(grey, pts).mouth.grain_field is None
     # the grain painted: the grainy source's interior less the clean one's (the same drawing)
     source_grain, painted = grain(grainy, pts), float(np.std((fine(outs["grainy"]) - fine(outs["clean"]))[inside]))
-    assert source_grain > 4.0 and 0.7 * source_grain < painted < 1.4 * source_grain, spreads
+    assert source_grain > 4.0 and 0.7 * source_grain < painted < 1.4 * source_grain, (source_grain, painted)
 
 
 def test_a_faded_prints_drawn_mouth_is_no_darker_than_its_blacks(portrait):
