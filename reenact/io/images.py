@@ -11,7 +11,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import InputError
 from .paths import atomic_path, require_input_file
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".avif",
+                  ".heic", ".heif"}
+# a phone's photos (HEIC is the iPhone camera's default): Pillow reads them through pillow-heif,
+# an optional dependency (`pip install reenact[heic]`) for the codecs' licences
+HEIF_SUFFIXES = {".heic", ".heif"}
 
 # a decoded 100 MP picture is 300 MB of RGB and far beyond what a face crop needs
 MAX_MEGAPIXELS = 100.0
@@ -56,6 +60,8 @@ def read_image(path: str | Path, max_megapixels: float | None = MAX_MEGAPIXELS) 
     Pictures above `max_megapixels` (None: no limit of ours) are refused before they are decoded.
     """
     path = require_input_file(path, "image")
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        _open_heif()
     try:
         with warnings.catch_warnings():
             # Pillow warns from 89 MP on; our own limit, checked from the header, decides
@@ -77,6 +83,17 @@ def read_image(path: str | Path, max_megapixels: float | None = MAX_MEGAPIXELS) 
                          "huge scan); refusing to decode it — downscale it to a few megapixels") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"{path} could not be decoded ({exc}); the file may be truncated or corrupt") from None
+
+
+def _open_heif() -> None:
+    """Pillow made able to open HEIC/HEIF (pillow-heif applies the container's rotation and sets
+    the EXIF orientation to 1, so `exif_transpose` does not turn it twice)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        raise InputError("HEIC/HEIF pictures need pillow-heif: pip install pillow-heif "
+                         "(or save the picture as JPEG)") from None
+    register_heif_opener()
 
 
 def fit_megapixels(image: np.ndarray, max_megapixels: float) -> np.ndarray:

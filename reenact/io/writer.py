@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import OutputError
-from .images import IMAGE_SUFFIXES
+from .images import HEIF_SUFFIXES, IMAGE_SUFFIXES
 from .memory import TRIM_EVERY, release_free_heap
 from .paths import atomic_path, release_scratch, scratch_path
 
@@ -31,7 +31,7 @@ def output_format(path: str | Path, still: bool = False) -> str:
         return "video"
     if suffix == "":
         return "frames"
-    if suffix in IMAGE_SUFFIXES:
+    if suffix in IMAGE_SUFFIXES - HEIF_SUFFIXES:     # read, never written (the encoder's licence)
         if not still:
             raise OutputError(f"output {path.name} is an image, but the driving has many frames; use "
                               f"{path.stem}.mp4 for a video or {path.stem}/ for a folder of PNG frames")

@@ -17,6 +17,26 @@ def test_exif_orientation_is_applied(tmp_path, astronaut):
     assert np.abs(out.astype(int) - expected).mean() < 3
 
 
+def test_a_phones_heic_photo_reads_upright(tmp_path, astronaut):
+    """An iPhone's HEIC, taken in portrait: its container turns it (pillow-heif writes EXIF
+    orientation 6 as such a turn); read upright once, not twice."""
+    pillow_heif = pytest.importorskip("pillow_heif", reason="pip install reenact[heic]")
+    pillow_heif.register_heif_opener()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(astronaut[:, :400]).save(tmp_path / "IMG_0001.HEIC", exif=exif.tobytes(), quality=95)
+    out = read_image(tmp_path / "IMG_0001.HEIC")
+    assert out.shape == (400, 512, 3)
+    assert np.abs(out.astype(int) - np.rot90(astronaut[:, :400], k=-1)).mean() < 4
+
+
+def test_heic_without_pillow_heif_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pillow_heif", None)     # as if not installed
+    (tmp_path / "IMG_0002.heic").write_bytes(b"\0\0\0\x18ftypheic")
+    with pytest.raises(InputError, match="HEIC/HEIF pictures need pillow-heif: pip install pillow-heif"):
+        read_image(tmp_path / "IMG_0002.heic")
+
+
 def test_rgba_grey_and_16bit_become_rgb8(tmp_path, astronaut):
     rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
     rgba[:10, :10, 3] = 0
