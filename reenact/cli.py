@@ -78,7 +78,8 @@ def _main_parser() -> argparse.ArgumentParser:
                         " follow: also a bounded part of the driving head's movement and zoom")
     p.add_argument("--smooth", type=float, metavar="SIGMA", help="smooth the driving motion over time (frames)")
     p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N driving frames")
-    p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's)")
+    p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's); the "
+                   "driving keeps its duration and stays in step with its sound")
     p.add_argument("--no-pasteback", dest="pasteback", action="store_false", default=None,
                    help="write the square face crop instead of the full source picture")
     p.add_argument("--no-audio", dest="audio", action="store_false", default=None,

@@ -29,6 +29,7 @@ from .config import cache_dir, load_config, override, to_yaml
 from .driving import DrivingSource
 from .errors import InputError
 from .faces import FaceOptions, FaceTrack, detect_faces, detect_in_file
+from .faces.clock import even_clock, frames_on_clock
 from .faces.detect import for_magicportrait
 from .faces.presets import preset_track
 from .generate.base import DrivingView, Generator, SourceContext, make_generator
@@ -148,11 +149,13 @@ class Reenactor:
             src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
             drv_faces = self._driving_faces(drive, src_faces, face_opts, cfg)
         fps = drive.fps(run.fps)
+        drv_faces, clock = _on_even_clock(drv_faces, fps)
         # 3. tracking
         with timer.stage("tracking"):
             src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
-            drv_head = self._track(drv_faces, plan.tracker, cfg, self._cache_key(drive, face_opts, plan.tracker, cfg),
-                                   frames=_frames_of(drive, run.max_frames))
+            drv_head = self._track(drv_faces, plan.tracker, cfg,
+                                   self._cache_key(drive, face_opts, plan.tracker, cfg, clock, fps),
+                                   frames=_frames_of(drive, run.max_frames, clock))
         # 4. alignment
         with timer.stage("align"):
             options = dataclasses.replace(AlignOptions.from_config(cfg.align), mode=plan.alignment)
@@ -164,7 +167,7 @@ class Reenactor:
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
         context = SourceContext(image=image, faces=src_faces, head=src_head,
                                 driving=_driving_view(drive, drv_faces, drv_head, run.max_frames, len(aligned),
-                                                      float(run.max_megapixels), arrival))
+                                                      float(run.max_megapixels), arrival, clock))
         frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
         audio = drive.path if (run.audio and drive.has_audio) else None
         # the frames made while the ones before are encoded (io/prefetch.py)
@@ -211,9 +214,12 @@ class Reenactor:
         face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), True)   # the maps feed MagicPortrait
         image = read_image(source, float(cfg.run.max_megapixels))
         src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
-        drv_head = saved or self._track(self._driving_faces(drive, src_faces, face_opts, cfg), plan.tracker, cfg,
-                                        self._cache_key(drive, face_opts, plan.tracker, cfg),
-                                        frames=_frames_of(drive, cfg.run.max_frames))
+        fps, clock = drive.fps(cfg.run.fps), None
+        if saved is None:
+            drv_faces, clock = _on_even_clock(self._driving_faces(drive, src_faces, face_opts, cfg), fps)
+        drv_head = saved or self._track(drv_faces, plan.tracker, cfg,
+                                        self._cache_key(drive, face_opts, plan.tracker, cfg, clock, fps),
+                                        frames=_frames_of(drive, cfg.run.max_frames, clock))
         src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
         aligned = align(src_head, drv_head, dataclasses.replace(AlignOptions.from_config(cfg.align),
                                                                 mode=plan.alignment))
@@ -224,12 +230,11 @@ class Reenactor:
         if preview is None:
             write_guidance(out_dir, batches, total=total, overwrite=overwrite, meta=meta, image_format=image_format)
         else:
-            from .io.video import iter_frames
             from .io.writer import open_writer
 
-            driving_frames = iter(iter_frames(drive.path, max_frames=total) if drive.kind == "video"
+            driving_frames = iter(_frames_of(drive, cfg.run.max_frames, clock)() if drive.kind == "video"
                                   else (image for _ in range(total)))
-            with open_writer(preview, drive.fps(cfg.run.fps)) as write:
+            with open_writer(preview, fps) as write:
                 def show(batch):  # the preview is made from the same batches, not rendered twice
                     for row in iter_preview_frames(image, driving_frames, [batch]):
                         write(row)
@@ -328,13 +333,18 @@ class Reenactor:
     def _cache(self, cfg) -> TrackCache:
         return TrackCache(cache_dir(cfg), enabled=bool(cfg.run.cache))
 
-    def _cache_key(self, drive: DrivingSource, opts: FaceOptions, backend: str, cfg) -> str | None:
+    def _cache_key(self, drive: DrivingSource, opts: FaceOptions, backend: str, cfg,
+                   clock: np.ndarray | None = None, fps: float = 0.0) -> str | None:
+        """The cache's key for one of a driving video's tracks; `clock` (faces/clock.py): a track
+        of its frames on an even `fps` clock."""
         if drive.kind != "video" or not cfg.run.cache:
             return None
         from omegaconf import OmegaConf
 
         settings = {"faces": vars(opts), "backend": backend, "max_frames": cfg.run.max_frames,
                     "tracking": OmegaConf.to_container(cfg.tracking, resolve=True), "code": code_digest()}
+        if clock is not None:
+            settings["even_clock_fps"] = float(fps)
         return self._cache(cfg).key(drive.path, settings, digest=drive.digest())
 
 
@@ -350,18 +360,33 @@ def _sidecar(output: Path) -> Path:
     return output.with_name(output.name + ".yaml")
 
 
-def _frames_of(drive: DrivingSource, max_frames: int | None):
-    """A callable giving a video's or an image's RGB frames again, or None (a preset has no pixels;
-    a still driving image is paired with the source by `_still_pair`, not one file's frames)."""
+def _on_even_clock(faces: FaceTrack, fps: float) -> tuple[FaceTrack, np.ndarray | None]:
+    """The driving's face track with a frame for each tick of the output's even `fps` clock, and
+    which decoded frame each is (faces/clock.py); as it is, and None, where it plays frame by frame."""
+    clock = even_clock(faces.times, fps)
+    if clock is None:
+        return faces, None
+    log.info("driving: its frames come at a variable rate or not at %.3g fps; the motion is taken at "
+             "each output frame's moment (%d frames from %d), in step with its sound", fps, len(clock), len(faces))
+    return faces.take(clock, fps), clock
+
+
+def _frames_of(drive: DrivingSource, max_frames: int | None, clock: np.ndarray | None = None):
+    """A callable giving a video's RGB frames again (on the even clock of `_on_even_clock`, when
+    given), or None (a preset has no pixels; a still driving image is paired with the source by
+    `_still_pair`, not one file's frames)."""
     if drive.kind == "video":
         from .io.video import iter_frames
 
+        if clock is not None:
+            return lambda: frames_on_clock(iter_frames(drive.path, max_frames=max_frames), clock)
         return lambda: iter_frames(drive.path, max_frames=max_frames)
     return None
 
 
 def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_frames: int | None,
-                  frames: int, max_megapixels: float, arrival: np.ndarray | None = None) -> DrivingView | None:
+                  frames: int, max_megapixels: float, arrival: np.ndarray | None = None,
+                  clock: np.ndarray | None = None) -> DrivingView | None:
     """The driving's pictures for the generator (`frames` of them, as many as the motion has), with
     where each shows its mouth: a face found and not flagged by the tracker's confidence (a hand
     over the mouth). A still driving image stands for every frame easing into its expression (its
@@ -378,7 +403,7 @@ def _driving_view(drive: DrivingSource, faces: FaceTrack, head: HeadTrack, max_f
         picture = drive.picture(max_megapixels)   # the one `_driving_faces` found the face in
         return DrivingView(lambda: repeat(picture, frames), np.repeat(faces.landmarks[-1:], frames, 0),
                            np.repeat(seen[-1:], frames), arrival)
-    return DrivingView(_frames_of(drive, max_frames), faces.landmarks, seen)
+    return DrivingView(_frames_of(drive, max_frames, clock), faces.landmarks, seen)
 
 
 def _still_pair(source: FaceTrack, still: FaceTrack) -> FaceTrack:

@@ -96,7 +96,8 @@ class RunOptions(Section):
     pasteback: bool = setting(True, "paste the face back into the full source picture (false: the square crop)")
     audio: bool = setting(True, "carry the driving video's audio into the output")
     max_frames: Optional[int] = setting(None, "use only the first N driving frames", lo=1)
-    fps: Optional[float] = setting(None, "output frame rate (default: the driving's; presets: 25)", lo=0, hi=1000,
+    fps: Optional[float] = setting(None, "output frame rate (default: the driving's; presets: 25); a clip keeps "
+                                   "its duration: its frames repeat or are left out", lo=0, hi=1000,
                                    lo_open=True)
     preset_seconds: float = setting(4.0, "length of a preset motion, s", lo=0, hi=3600, lo_open=True)
     still_seconds: float = setting(1.0, "an image as driving: ease into its expression over this long (video out), s",

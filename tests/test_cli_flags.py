@@ -182,12 +182,14 @@ def test_max_frames_limits_a_preset_too(capfd, inputs, tmp_path):
     assert probe_video(out).frame_count == 5
 
 
-def test_fps_sets_the_stream_rate_and_keeps_every_frame(capfd, inputs, tmp_path):
+def test_fps_sets_the_stream_rate_and_keeps_the_clips_time(capfd, inputs, tmp_path):
+    """12 frames at 25 fps last 0.48 s; at 10 fps they are 5 frames, each the clip's frame of its
+    moment (before, all 12 played over 1.2 s, out of step with the clip's sound)."""
     code, err, out = run(capfd, inputs, tmp_path, "--fps", "10", "-q")
     assert code == 0, err
     info = probe_video(out)
-    assert info.fps == pytest.approx(10) and info.frame_count == FRAMES
-    assert info.duration == pytest.approx(FRAMES / 10, abs=0.15)
+    assert info.fps == pytest.approx(10) and info.frame_count == round(FRAMES / 25 * 10)
+    assert info.duration == pytest.approx(FRAMES / 25, abs=0.11)
 
 
 def test_no_pasteback_writes_the_face_crop(capfd, inputs, tmp_path):

@@ -303,3 +303,29 @@ def test_self_reenactment_mouth_takes_the_driving_frames_own_layout(tmp_path):
 
     driven, drawn = mouth_error("driving"), mouth_error("drawn")
     assert driven < 10.0 and driven < drawn - 2.0, (driven, drawn)
+
+
+def test_a_variable_frame_rate_clip_moves_the_source_at_its_own_moments(workdir, astronaut, isolated_cache):
+    """A phone's clip whose frames come 25 a second, then 10 (pts in ms): played frame by frame at
+    its average rate (19 fps), its frames came up to 0.3 s late, and the head's roll was 2.3 degrees
+    (median) from the clip's at the same moment. Each output frame now shows the head as the clip
+    shows it at that moment: 0.3 degrees."""
+    from portrait_helpers import write_tagged_clip
+
+    times = np.r_[np.arange(25) * 40, 1000 + np.arange(10) * 100]             # ms
+    roll = lambda t: 12.0 * np.sin(2 * np.pi * t / 2.0)                        # degrees at t seconds
+    clip = write_tagged_clip(workdir / "vfr.mp4", (warp(astronaut, similarity(roll(t / 1000), 1.0, 0, 0))
+                                                   for t in times), pts=list(times))
+    out = Reenactor(engine="warp", overrides=isolated_cache).run(workdir / "face.png", clip, workdir / "vfr_out.mp4",
+                                                                 overwrite=True)
+
+    def eye_line(track):
+        d = track.landmarks[:, 263, :2] - track.landmarks[:, 33, :2]
+        return np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+
+    driving = detect_in_file(clip)
+    shown = eye_line(detect_in_file(out.output))
+    moments = np.arange(len(shown)) / out.fps
+    expected = np.interp(moments, driving.times, eye_line(driving))
+    assert abs(len(shown) / out.fps - 2.0) < 0.1                 # as long as the clip
+    assert np.median(np.abs(shown - expected)) < 1.0

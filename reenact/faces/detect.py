@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Callable, Iterable
 
 import cv2
@@ -400,12 +401,14 @@ def detect_in_file(path, options: FaceOptions | None = None, max_frames: int | N
     """Face track of an image (one frame, fps 0) or a video file."""
     from ..io.images import is_image_path, read_image
     from ..io.prefetch import prefetched
-    from ..io.video import iter_frames, probe_video
+    from ..io.video import VideoReader
 
     if is_image_path(path):
         return detect_faces([read_image(path)], 0.0, options, video=False, source_name=str(path))
-    info = probe_video(path)
+    reader = VideoReader(Path(path), max_frames)
+    info = reader.info
     total = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
     # the clip decoded while MediaPipe reads the frames before
-    return detect_faces(prefetched(iter_frames(path, max_frames=max_frames), name="decode"), info.fps, options,
-                        video=True, total=total or None, progress=progress, source_name=str(path))
+    track = detect_faces(prefetched(iter(reader), name="decode"), info.fps, options,
+                         video=True, total=total or None, progress=progress, source_name=str(path))
+    return replace(track, times=np.asarray(reader.timestamps, np.float64))

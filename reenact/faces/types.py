@@ -37,6 +37,9 @@ class FaceTrack:
     # (T,) bool: the first frame of each shot after a cut in the picture (faces/shots.py); None
     # where no frames were seen or for a single image
     cuts: np.ndarray | None = None
+    # (T,) float64: each frame's time in seconds as the video stream presents it (a variable frame
+    # rate spaces them unevenly: faces/clock.py); None: evenly at fps (a still, a preset, older caches)
+    times: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.landmarks.shape[0])
@@ -51,6 +54,23 @@ class FaceTrack:
         xy = np.einsum("tij,tnj->tni", a, landmarks[..., :2]) + crop[:, None, :, 2]
         scale = np.sqrt(np.abs(np.linalg.det(a)))[:, None, None]
         return np.concatenate([xy, landmarks[..., 2:] * scale], axis=-1).astype(np.float32)
+
+    def take(self, index: np.ndarray, fps: float) -> "FaceTrack":
+        """The track's frames `index` (non-decreasing: frames repeated or left out), as a clip at
+        an even `fps`; a cut is kept on the first frame after it."""
+        index = np.asarray(index, np.int64)
+        cuts = None
+        if self.cuts is not None:
+            since = np.r_[0, np.cumsum(self.cuts)]         # cuts among frames [0, k)
+            cuts = np.r_[bool(self.cuts[index[0]]), since[index[1:] + 1] > since[index[:-1] + 1]]
+        start = 0.0 if self.times is None else float(self.times[index[0]])
+        return FaceTrack(
+            landmarks=self.landmarks[index], blendshapes=self.blendshapes[index], transforms=self.transforms[index],
+            boxes=self.boxes[index], crop_transforms=self.crop_transforms[index], detected=self.detected[index],
+            image_size=self.image_size, crop_size=self.crop_size, fps=float(fps),
+            mouth=None if self.mouth is None else self.mouth[index], cuts=cuts,
+            times=start + np.arange(len(index)) / float(fps),
+        )
 
     def save(self, path: str | Path) -> None:
         arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
@@ -75,4 +95,5 @@ class FaceTrack:
                 fps=float(z["fps"]),
                 mouth=z["mouth"] if "mouth" in z.files else None,
                 cuts=z["cuts"].astype(bool) if "cuts" in z.files else None,
+                times=z["times"] if "times" in z.files else None,
             )

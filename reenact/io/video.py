@@ -221,7 +221,7 @@ class VideoReader:
                         self.path, self.count, of, damage)
         if not self.damaged and self.variable_rate():
             intervals = np.diff(self.timestamps)
-            log.info("%s has a variable frame rate (%.1f to %.1f fps); the output uses the average, %.2f fps",
+            log.info("%s has a variable frame rate (%.1f to %.1f fps, %.2f on average)",
                      self.path.name, 1.0 / intervals.max(), 1.0 / max(intervals.min(), 1e-6), self.average_fps())
 
     def average_fps(self) -> float:
@@ -231,12 +231,17 @@ class VideoReader:
         return (self.count - 1) / (self.timestamps[-1] - self.timestamps[0])
 
     def variable_rate(self) -> bool:
-        """Whether frame intervals stray more than 25 % from their mean."""
-        if self.count < 3:
-            return False
-        intervals = np.diff(np.asarray(self.timestamps))
-        mean = float(intervals.mean())
-        return mean > 0 and float(np.abs(intervals - mean).max()) > _VFR_TOLERANCE * mean
+        return is_variable_rate(self.timestamps)
+
+
+def is_variable_rate(times) -> bool:
+    """Whether a stream's frame intervals (`times`: each frame's time, seconds) stray more than 25 %
+    from their mean."""
+    if len(times) < 3:
+        return False
+    intervals = np.diff(np.asarray(times, np.float64))
+    mean = float(intervals.mean())
+    return mean > 0 and float(np.abs(intervals - mean).max()) > _VFR_TOLERANCE * mean
 
 
 def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
