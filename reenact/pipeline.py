@@ -214,12 +214,12 @@ class Reenactor:
         face_opts = for_magicportrait(FaceOptions.from_config(cfg.faces), True)   # the maps feed MagicPortrait
         image = read_image(source, float(cfg.run.max_megapixels))
         src_faces = detect_faces([image], 0.0, face_opts, video=False, source_name=str(source))
-        fps, clock = drive.fps(cfg.run.fps), None
-        if saved is None:
+        fps, clock, drv_head = drive.fps(cfg.run.fps), None, saved
+        if drv_head is None:
             drv_faces, clock = _on_even_clock(self._driving_faces(drive, src_faces, face_opts, cfg), fps)
-        drv_head = saved or self._track(drv_faces, plan.tracker, cfg,
-                                        self._cache_key(drive, face_opts, plan.tracker, cfg, clock, fps),
-                                        frames=_frames_of(drive, cfg.run.max_frames, clock))
+            drv_head = self._track(drv_faces, plan.tracker, cfg,
+                                   self._cache_key(drive, face_opts, plan.tracker, cfg, clock, fps),
+                                   frames=_frames_of(drive, cfg.run.max_frames, clock))
         src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
         aligned = align(src_head, drv_head, dataclasses.replace(AlignOptions.from_config(cfg.align),
                                                                 mode=plan.alignment))
