@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.images import read_image
-from ..io.video import iter_frames, probe_video
+from ..faces.clock import even_clock, frames_on_clock
+from ..io.video import frame_times, iter_frames, probe_video
 from ..schema import EvalOptions
 from . import face_metrics as fm
 from . import pixel_metrics as pm
@@ -118,9 +119,15 @@ def evaluate_clip(job: ClipJob, output: Path, est: Estimators, opts: EvalOptions
     source = read_image(job.source)
     out_info, drv_info = probe_video(output), probe_video(job.driving)
     drv_count = drv_info.frame_count if max_frames is None else min(drv_info.frame_count, max_frames)
+    notes: list[str] = []
+    driving_frames = iter_frames(job.driving, max_frames=max_frames)
+    # a driving of variable frame rate is compared at the output's moments, as reenact takes it
+    if (clock := even_clock(frame_times(job.driving, max_frames), out_info.fps)) is not None:
+        driving_frames, drv_count = frames_on_clock(driving_frames, clock), len(clock)
+        notes.append(f"the driving's frames do not come evenly at {out_info.fps:.3g} fps: compared at the "
+                     "output frames' moments")
     expected = min(out_info.frame_count, drv_count) or max(out_info.frame_count, drv_count)
     face_times = set(sample_times(expected, opts.face_frames))
-    notes: list[str] = []
 
     per_frame: dict[str, list[float]] = {m: [] for m in ("l1", "psnr", "ssim", "lpips")}
     out_changes, drv_changes = [], []
@@ -132,7 +139,7 @@ def evaluate_clip(job: ClipJob, output: Path, est: Estimators, opts: EvalOptions
     src_reading = est.reading(source, identity=want_identity, encoders=False) if has_faces else None
     out_region = drv_region = None
     n = 0
-    for t, (drv, out) in enumerate(zip(iter_frames(job.driving, max_frames=max_frames), iter_frames(output))):
+    for t, (drv, out) in enumerate(zip(driving_frames, iter_frames(output))):
         if n == 0 and out.shape[:2] != drv.shape[:2]:
             notes.append(f"output is {out.shape[1]}x{out.shape[0]}, driving {drv.shape[1]}x{drv.shape[0]}: "
                          "output resized for the comparisons")

@@ -244,6 +244,17 @@ def is_variable_rate(times) -> bool:
     return mean > 0 and float(np.abs(intervals - mean).max()) > _VFR_TOLERANCE * mean
 
 
+def frame_times(path: str | Path, max_frames: int | None = None) -> np.ndarray | None:
+    """(N,) the first `max_frames` frames' presentation times in seconds, from the packets alone
+    (nothing decoded; a damaged packet counts as its frame); None where a packet has no time."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        pts = [packet.pts for packet in container.demux(stream) if packet.size]
+    if not pts or any(p is None for p in pts):
+        return None
+    return np.sort(np.asarray(pts, np.float64))[:max_frames] * float(stream.time_base or 1)
+
+
 def iter_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.ndarray]:
     """Yield upright (H, W, 3) uint8 RGB frames one at a time; memory does not grow with video length.
 

@@ -21,3 +21,21 @@ def still_source(source: Path, driving: Path, output: Path, max_frames) -> None:
     image = read_image(source)
     n = probe_video(driving).frame_count if max_frames is None else min(max_frames, probe_video(driving).frame_count)
     write_video(output, [image] * n, 25.0, crf=12)
+
+
+# The frame times of a variable-frame-rate clip: 25 a second for 1 s, then one every 120 ms (on the
+# writer's 40 ms grid; no 25 fps moment falls halfway between two frames)
+VFR_TIMES_MS = [*range(0, 1000, 40), *range(1000, 2000, 120)]
+
+
+def nearest_moments(source: Path, driving: Path, output: Path, max_frames) -> None:
+    """The output reenact makes of a perfect self-reenactment of a clip with VFR_TIMES_MS: at 25
+    fps, each frame the clip's frame nearest its moment (2 s: 50 frames of the clip's 34)."""
+    import numpy as np
+
+    from reenact.io.video import iter_frames
+    from reenact.io.writer import write_video
+
+    frames = list(iter_frames(driving))
+    times = np.asarray(VFR_TIMES_MS[:len(frames)], np.float64)
+    write_video(output, [frames[int(np.argmin(np.abs(times - 40 * j)))] for j in range(50)], 25.0, crf=4)

@@ -8,7 +8,8 @@ import pytest
 from portrait_helpers import write_clip_with_tone, write_tagged_clip
 from reenact.errors import InputError, OutputError
 from reenact.io.paths import MANIFEST, check_output
-from reenact.io.video import Orientation, VideoReader, display_orientation, is_video_path, iter_frames, probe_video
+from reenact.io.video import (Orientation, VideoReader, display_orientation, frame_times, is_video_path, iter_frames,
+                             probe_video)
 from reenact.io.writer import open_writer, write_video
 
 
@@ -263,6 +264,9 @@ def test_variable_frame_rate_keeps_timestamps_and_says_so(tmp_path, caplog):
         assert len(list(reader)) == 10
     assert reader.timestamps == pytest.approx([t / 1000 for t in times], abs=1e-3)
     assert reader.variable_rate() and reader.average_fps() == pytest.approx(9 / 0.72, rel=1e-3)
+    # the same times from the packets alone, nothing decoded
+    np.testing.assert_allclose(frame_times(clip), reader.timestamps, atol=1e-9)
+    np.testing.assert_allclose(frame_times(clip, max_frames=4), [0, 0.04, 0.08, 0.2], atol=1e-3)
     assert any("variable frame rate" in r.getMessage() for r in caplog.records)
 
 
