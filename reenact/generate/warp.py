@@ -95,6 +95,9 @@ _FADE_STEPS = (0.35, 0.5, 0.7, 0.85, 1.0)
 FADE_BISECTIONS = 6   # halvings between two steps: within 1/64 of the least share that unfolds the rings
 # The rings lie at least this share of the face oval's median radius beyond its outline.
 RING_MIN_REACH = 0.7
+# px the mesh must reach past a face-oval point for the rings to start from it instead (`ring_inner`):
+# Einstein's, turned 10 degrees, reaches 2.2 px past one point; the painted girl's 10-48, s8's 3.5-15
+RIM_REACH = 3.0
 # The face oval's edges keep at least this share of their source length along their source direction
 # as the head's motion carries it: a half-seen driving chin (a pan) crossed two oval points, which
 # folded the ring triangle between them and the neck.
@@ -186,6 +189,34 @@ def ring_around(oval: np.ndarray, centre: np.ndarray, scale: float) -> np.ndarra
     to_hull = np.where(np.isfinite(to_hull), to_hull, radius)
     beyond = (scale - 1.0) * np.maximum(to_hull, RING_MIN_REACH * np.median(radius))
     return centre + direction * (to_hull + beyond)[:, None]
+
+
+def ring_inner(points: np.ndarray, oval_idx: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """The mesh points the rings start from, one for each face-oval point (in its order): the oval
+    point itself, or, where the mesh reaches RIM_REACH px or more past it (a turned face's far
+    cheek), the mesh point that reaches furthest in its direction (within half the angle to its
+    neighbours).
+
+    MediaPipe puts a turned face's far oval where the jaw would be, behind the cheek: the cheek's
+    own points reach its outline 10-48 px further out (the painted girl, 35 degrees). Rings started
+    at the oval held a copy of the cheek's rim; wherever the face's far edge drew in (a mouth opening
+    narrows the cheek, 5 px), that copy showed beside it: the cheek's outline twice, a dark line on
+    the skin in from a pale band. Started from the outline, the rim is the face's alone."""
+    rel = points - centre
+    angle = np.arctan2(rel[:, 1], rel[:, 0])
+    window = np.pi / len(oval_idx)
+    inner = np.array(oval_idx, np.int64)
+    used = set(inner.tolist())
+    for k, i in enumerate(oval_idx):
+        reach = float(np.linalg.norm(rel[i]))
+        along = rel[i] / max(reach, 1e-9)
+        near = np.abs((angle - angle[i] + np.pi) % (2 * np.pi) - np.pi) < window
+        out = np.where(near, rel @ along, -np.inf)
+        j = int(np.argmax(out))
+        if out[j] - reach >= RIM_REACH and j not in used:
+            inner[k] = j
+            used.add(j)
+    return inner
 
 
 def _kept_outside(ring: np.ndarray, ring_source: np.ndarray, inner: np.ndarray, inner_source: np.ndarray,
@@ -422,8 +453,17 @@ class WarpEngine:
         self.centre = oval.mean(0)
         self.face_width = float(np.ptp(oval[:, 0]))
         rel = oval - self.centre
-        self.head_ring = ring_around(oval, self.centre, self.opts.head_ring)
-        self.fade_ring = ring_around(oval, self.centre, self.opts.fade_ring)
+        oval_idx = np.array(contour("face_oval"))
+        # A face turned this far shows its far cheek as a silhouette (nothing of it is revealed,
+        # `reveal_gain`): its rings start from the cheek's outline. Less turned, the outline cuts
+        # through a soft cheek edge (s8, 22 degrees, on d11's turn): started there, the rings left a
+        # hard line where the turning face slid over them (seam frames 10 -> 20); from the oval, a
+        # copy of the rim beside it blends them.
+        self.ring_inner = (ring_inner(self.src_pts[:468], oval_idx, self.centre)
+                           if abs(self.source_yaw) >= REVEAL_NONE_YAW else oval_idx)
+        inner = self.src_pts[self.ring_inner]
+        self.head_ring = ring_around(inner, self.centre, self.opts.head_ring)
+        self.fade_ring = ring_around(inner, self.centre, self.opts.fade_ring)
         # how much of the head's motion each ring point takes: all of it above the jaw (hair,
         # ears), none below the chin, where the rings lie on the neck and the body holds them
         down = rel[:, 1] / np.maximum(np.linalg.norm(rel, axis=1), 1e-9)
@@ -447,16 +487,20 @@ class WarpEngine:
                           if x in (f0[0], f1[0]) or y in (f0[1], f1[1])], np.float64)
         self.frame = frame
         self.n_face = len(self.src_pts)  # 478: the mesh's 468 and the two irises
-        # Ring triangles: a Delaunay mesh of oval + rings + frame, minus what lies inside the face oval.
-        ring_src = np.concatenate([oval, self.head_ring, self.fade_ring, frame])
+        # Ring triangles: a Delaunay mesh of the rings' inner loop (the oval, or a turned face's
+        # outline) + rings + frame, minus what lies inside that loop.
+        ring_src = np.concatenate([inner, self.head_ring, self.fade_ring, frame])
         tri = Delaunay(ring_src).simplices
         centroids = ring_src[tri].mean(1)
-        oval_poly = oval.astype(np.float32).reshape(-1, 1, 2)
-        keep = np.array([cv2.pointPolygonTest(oval_poly, (float(x), float(y)), False) < 0 for x, y in centroids])
-        oval_idx = np.array(contour("face_oval"))
+        inner_poly = inner.astype(np.float32).reshape(-1, 1, 2)
+        keep = np.array([cv2.pointPolygonTest(inner_poly, (float(x), float(y)), False) < 0 for x, y in centroids])
         n_oval = len(oval_idx)
+        # a notch of a turned face's outline, between three of its own points, is the face's to
+        # draw: the face's motion folded such a ring triangle (the painted girl on d11, frame 43)
+        pushed = np.flatnonzero(self.ring_inner != oval_idx)
+        keep &= ~((tri < n_oval).all(1) & np.isin(tri, pushed).any(1))
         # vertex ids: 0..467 face, then head ring, fade ring, frame
-        remap = np.concatenate([oval_idx, self.n_face + np.arange(len(ring_src) - n_oval)])
+        remap = np.concatenate([self.ring_inner, self.n_face + np.arange(len(ring_src) - n_oval)])
         self.ring_tris = remap[tri[keep]]
         self.oval_idx = oval_idx
         # Each eye's iris core: a copy of the eye opening shrunk around the iris centre, moving
@@ -656,8 +700,8 @@ class WarpEngine:
 
         The head ring moves with the head's outline (`_outline_motion`), so the hair and the ears
         move only as much as the rotation needs and the face slides across in front of them; it
-        keeps at least half its offset outside the face oval, so a dropping jaw or a turning
-        cheek pushes it out instead of crossing it. The fade ring follows part of that motion;
+        keeps at least half its offset outside the face (`ring_inner`), so a dropping jaw or a
+        turning cheek pushes it out instead of crossing it. The fade ring follows part of that motion;
         where a triangle between the rings would fold it is pulled further along, up to all of
         it (the warped region grows with the motion). `target` is (N, 2) or (N, 3) with depth."""
         outline, shift, per_depth = self._outline_motion(target)
@@ -666,9 +710,9 @@ class WarpEngine:
         folds = 0
         # Below the chin the rings take the head's move but not its turn. Where that folds (the
         # chin sliding over the neck in a turn past ~25 degrees), the head ring is dragged part of
-        # the way with its own point of the face oval, then the hair over the forehead goes
+        # the way with its own point of the rings' inner loop, then the hair over the forehead goes
         # further with the face (as if nearer the front), then the rings take all of the turn.
-        oval_moved = face[self.oval_idx] - self.src_pts[self.oval_idx]
+        inner_moved = face[self.ring_inner] - self.src_pts[self.ring_inner]
         # the fringe's share of a turn (yaw) ramps in from 15 to 30 degrees: below that the hair
         # is left as it was (MediaPipe's reading of a small mouth moved with the fringe's
         # position). A nod's it takes whole: 5-8 degrees slid the forehead 5-8 px over a still
@@ -681,7 +725,7 @@ class WarpEngine:
                                        (self.ring_follow, 1.25, 0.75), (every, 1.25, 0.75), (every, 1.6, 1.0)):
             head_ring = self._ring_motion(outline, shift, follow, self.head_ring)
             head_ring = head_ring + (follow * hairline * self.head_ring_depth)[:, None] * per_depth * [fringe, 1.0]
-            head_ring = (1 - drag) * head_ring + drag * (self.head_ring + oval_moved) + jaw_lift
+            head_ring = (1 - drag) * head_ring + drag * (self.head_ring + inner_moved) + jaw_lift
             head_ring = self._outside_oval(head_ring, face)
             moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)
             fade_ring, folds = self._least_fade(face, head_ring, moved_fade)
@@ -795,8 +839,9 @@ class WarpEngine:
 
     def _outside_oval(self, head_ring: np.ndarray, face: np.ndarray, share: float = 0.5) -> np.ndarray:
         """The head ring pushed outwards where it comes closer than `share` of its source offset to
-        the face oval (a dropping jaw, a turning cheek), so the oval never crosses it."""
-        return _kept_outside(head_ring, self.head_ring, face[self.oval_idx], self.src_pts[self.oval_idx], share)
+        the rings' inner loop (the face oval, or a turned face's outline: `ring_inner`) (a dropping
+        jaw, a turning cheek), so that loop never crosses it."""
+        return _kept_outside(head_ring, self.head_ring, face[self.ring_inner], self.src_pts[self.ring_inner], share)
 
     def _source_vertices(self) -> np.ndarray:
         return np.concatenate([self.src_pts[:self.n_face] + self.lip_shift, self.head_ring, self.fade_ring, self.frame,

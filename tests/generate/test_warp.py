@@ -409,6 +409,41 @@ def test_a_strongly_turned_source_turns_away_freely_but_never_back_past_its_silh
     np.testing.assert_array_equal(frontal._limit_turn(target), target)
 
 
+@pytest.mark.parametrize("yaw", [35, 40])
+def test_a_turned_faces_far_cheek_drawn_in_leaves_no_copy_of_its_rim(portrait, yaw):
+    """A face turned 35-40 degrees: its far cheek's mesh reaches past the face oval, which runs
+    behind the cheek. The rings around the face started at the oval and held a copy of the cheek's
+    rim, so a cheek drawn in (a mouth opening narrows it) left that copy beside it: the outline
+    twice (the painted girl on d11, a dark line on her cheek). Drawn white on black, the face drawn
+    in by 6 px left 173 and 165 white pixels beyond it; now none (at most 2)."""
+    import cv2
+
+    image, pts = portrait
+    source = _turned(pts.astype(np.float64), yaw, 0, 0)
+    mesh = source[:468, :2]
+    marked = np.zeros_like(image)
+    cv2.fillConvexPoly(marked, np.round(cv2.convexHull(mesh.astype(np.float32))[:, 0]).astype(np.int32), (255, 255, 255))
+    engine = WarpEngine(marked, source)
+    oval = np.array(contour("face_oval"))
+    assert (engine.ring_inner != oval).sum() >= 5                     # the rings start from the far cheek
+    # the mesh past the oval's hull drawn 6 px in towards the face's middle
+    hull = cv2.convexHull(source[oval, :2].astype(np.float32))
+    past = np.clip([-cv2.pointPolygonTest(hull, (float(x), float(y)), True) for x, y in mesh], 0, None)
+    target = source.copy()
+    target[:468, 0] -= np.sign(mesh[:, 0] - source[oval, 0].mean()) * np.minimum(past, 6.0)
+    out = engine.render(target)
+    drawn = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillConvexPoly(drawn, np.round(cv2.convexHull(target[:468, :2].astype(np.float32))[:, 0]).astype(np.int32), 1)
+    beyond = cv2.dilate(drawn, np.ones((5, 5), np.uint8)) == 0
+    assert int(((out[..., 0] > 128) & beyond).sum()) <= 2
+    # a frontal face's rings start from its oval, as before, and so do a face's turned less than
+    # REVEAL_NONE_YAW (its far cheek not a silhouette)
+    np.testing.assert_array_equal(WarpEngine(image, pts).ring_inner, oval)
+    less = WarpEngine(marked, _turned(pts.astype(np.float64), 20, 0, 0))
+    assert abs(less.source_yaw) < 30
+    np.testing.assert_array_equal(less.ring_inner, oval)
+
+
 @pytest.mark.skipif(not (SHARED / "data-extra" / "source").is_dir(), reason="needs ../shared/data-extra")
 @pytest.mark.parametrize("name, most", [("s10", 0.05), ("s8", 0.6)])
 def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name, most):
