@@ -154,7 +154,8 @@ class Reenactor:
         with timer.stage("tracking"):
             src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
             drv_head = self._track(drv_faces, plan.tracker, cfg,
-                                   self._cache_key(drive, face_opts, plan.tracker, cfg, clock, fps),
+                                   self._cache_key(drive, face_opts, plan.tracker, cfg,
+                                                   fps if clock is not None else None),
                                    frames=_frames_of(drive, run.max_frames, clock))
         # 4. alignment
         with timer.stage("align"):
@@ -218,7 +219,8 @@ class Reenactor:
         if drv_head is None:
             drv_faces, clock = _on_even_clock(self._driving_faces(drive, src_faces, face_opts, cfg), fps)
             drv_head = self._track(drv_faces, plan.tracker, cfg,
-                                   self._cache_key(drive, face_opts, plan.tracker, cfg, clock, fps),
+                                   self._cache_key(drive, face_opts, plan.tracker, cfg,
+                                                   fps if clock is not None else None),
                                    frames=_frames_of(drive, cfg.run.max_frames, clock))
         src_head = self._track(src_faces, plan.tracker, cfg, frames=lambda: [image])
         aligned = align(src_head, drv_head, dataclasses.replace(AlignOptions.from_config(cfg.align),
@@ -334,17 +336,17 @@ class Reenactor:
         return TrackCache(cache_dir(cfg), enabled=bool(cfg.run.cache))
 
     def _cache_key(self, drive: DrivingSource, opts: FaceOptions, backend: str, cfg,
-                   clock: np.ndarray | None = None, fps: float = 0.0) -> str | None:
-        """The cache's key for one of a driving video's tracks; `clock` (faces/clock.py): a track
-        of its frames on an even `fps` clock."""
+                   even_clock_fps: float | None = None) -> str | None:
+        """The cache's key for one of a driving video's tracks; `even_clock_fps`: a track of its
+        frames taken on an even clock at that rate (faces/clock.py), None: frame by frame."""
         if drive.kind != "video" or not cfg.run.cache:
             return None
         from omegaconf import OmegaConf
 
         settings = {"faces": vars(opts), "backend": backend, "max_frames": cfg.run.max_frames,
                     "tracking": OmegaConf.to_container(cfg.tracking, resolve=True), "code": code_digest()}
-        if clock is not None:
-            settings["even_clock_fps"] = float(fps)
+        if even_clock_fps is not None:
+            settings["even_clock_fps"] = float(even_clock_fps)
         return self._cache(cfg).key(drive.path, settings, digest=drive.digest())
 
 

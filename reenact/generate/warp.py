@@ -449,11 +449,11 @@ class WarpEngine:
         self.reveal_gain = float(np.clip((REVEAL_NONE_YAW - abs(self.source_yaw)) / (REVEAL_NONE_YAW - REVEAL_FREE_YAW),
                                          0.0, 1.0))
         h, w = source.shape[:2]
-        oval = self.src_pts[list(contour("face_oval"))]
+        oval_idx = np.array(contour("face_oval"))
+        oval = self.src_pts[oval_idx]
         self.centre = oval.mean(0)
         self.face_width = float(np.ptp(oval[:, 0]))
         rel = oval - self.centre
-        oval_idx = np.array(contour("face_oval"))
         # A face turned this far shows its far cheek as a silhouette (nothing of it is revealed,
         # `reveal_gain`): its rings start from the cheek's outline. Less turned, the outline cuts
         # through a soft cheek edge (s8, 22 degrees, on d11's turn): started there, the rings left a
@@ -474,7 +474,7 @@ class WarpEngine:
         # carries it with the hairline part of the way to the forehead's own depth (the forehead
         # slid over a still fringe at 35 degrees of yaw). At the sides (ears) it stays at the pivot.
         self.head_ring_depth = (np.clip((-down - 0.3) / 0.5, 0.0, 1.0) * HAIRLINE_DEPTH
-                                * (self.src_z[list(contour("face_oval"))] - self.pivot_z))
+                                * (self.src_z[oval_idx] - self.pivot_z))
         radius = np.abs(rel).max() * self.opts.frame_scale
         # The static frame may lie past the picture's edges (only the picture is redrawn, `roi`): a
         # face at the edge then moves over it (a chin dropping past the bottom) instead of folding
@@ -726,7 +726,7 @@ class WarpEngine:
             head_ring = self._ring_motion(outline, shift, follow, self.head_ring)
             head_ring = head_ring + (follow * hairline * self.head_ring_depth)[:, None] * per_depth * [fringe, 1.0]
             head_ring = (1 - drag) * head_ring + drag * (self.head_ring + inner_moved) + jaw_lift
-            head_ring = self._outside_oval(head_ring, face)
+            head_ring = self._outside_face(head_ring, face)
             moved_fade = self._ring_motion(outline, shift, follow, self.fade_ring)
             fade_ring, folds = self._least_fade(face, head_ring, moved_fade)
             dst = np.concatenate([face, head_ring, fade_ring, self.frame])
@@ -740,7 +740,7 @@ class WarpEngine:
             # out of the way of a yawning chin, the head ring folded over a still fade ring on
             # d18-pan; taken from the last, widest motion, the collar jumped for two frames)
             for keep in (1.0, 0.75, 0.5, 0.25, 0.0):
-                kept_head = self._outside_oval(keep * mild[0] + (1 - keep) * self.head_ring, face, YIELD_SHARE)
+                kept_head = self._outside_face(keep * mild[0] + (1 - keep) * self.head_ring, face, YIELD_SHARE)
                 kept_fade = _kept_outside(keep * mild[1] + (1 - keep) * self.fade_ring, self.fade_ring,
                                           kept_head, self.head_ring, YIELD_SHARE)
                 dst = np.concatenate([face, kept_head, kept_fade, self.frame])
@@ -795,7 +795,7 @@ class WarpEngine:
         underside stayed where it was: a long chin with a second edge under it (selfopen on d18,
         16 px under the driving's). So the ring's points under the jaw take the part of the oval's
         motion that is the jaw's own (beyond the face's rigid motion) when it is upwards, into the
-        face; a dropping jaw keeps the ring where it is (`_outside_oval` pushes it when it must).
+        face; a dropping jaw keeps the ring where it is (`_outside_face` pushes it when it must).
         Only a source whose mouth is open has its jaw dropped: a closed one's chin rises only as its
         lips press, and there the lift moved the collar under a turning chin (Einstein on d14).
         `outline`, `per_depth`: the head's rigid motion (`_outline_motion`), which carries a source
@@ -837,7 +837,7 @@ class WarpEngine:
         the outline motion (the turn)."""
         return ring + shift + follow[:, None] * (_apply(outline, ring) - ring - shift)
 
-    def _outside_oval(self, head_ring: np.ndarray, face: np.ndarray, share: float = 0.5) -> np.ndarray:
+    def _outside_face(self, head_ring: np.ndarray, face: np.ndarray, share: float = 0.5) -> np.ndarray:
         """The head ring pushed outwards where it comes closer than `share` of its source offset to
         the rings' inner loop (the face oval, or a turned face's outline: `ring_inner`) (a dropping
         jaw, a turning cheek), so that loop never crosses it."""

@@ -1012,7 +1012,7 @@ def test_a_closing_jaw_lifts_the_ring_under_the_chin_and_a_dropping_one_leaves_i
     assert np.abs(closed[temple_ring] - still[temple_ring]).max() < 0.5
     engine.render(pts)
     assert engine.last_folds == 0
-    dropping = jaw_open(opened, 10.0)         # a dropping jaw is left to `_outside_oval`
+    dropping = jaw_open(opened, 10.0)         # a dropping jaw is left to `_outside_face`
     outline, _, per_depth = engine._outline_motion(dropping)
     assert not engine._jaw_lift(dropping[:n, :2], outline, per_depth).any()
     closing = jaw_open(pts, -5.0)            # a closed source's chin rising (pressed lips) lifts nothing
