@@ -6,6 +6,8 @@ not transferred to the source's head):
     zoom   the camera zooms in smoothly to 1.5x            pan    it pans by half a frame and back
     tilt   it pans down by a quarter of a frame and back (the chin, then the mouth, past the bottom edge)
     shake  a hand-held jitter of a few percent             cut    a hard cut to a 1.3x closer, shifted view
+    whip   a hand-held camera swung fast: a third of a frame sideways (and a little down) in six
+           frames, twice there and back, each frame motion-blurred over half a frame's exposure
     recut  its first half, then a cut to the second half of the next shared clip (another person)
     open   the clip trimmed to start where the mouth is most open in its first seconds
     flip   mirrored left-right
@@ -32,14 +34,17 @@ import cv2
 import numpy as np
 
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "cut", "recut", "open", "flip", "hand", "turn", "tilt", "wide", "tall")
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "flip", "hand", "turn", "tilt", "wide", "tall")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
-CAMERA_VARIANTS = ("zoom", "pan", "shake", "cut", "tilt", "wide", "tall")
+CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall")
 SOURCE_VARIANTS = ("grey", "padded", "soft", "faded")
 # (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
 FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
 TURN_YAW = 35.0              # degrees each way of a `turn` variant: the largest yaw
+WHIP_SWINGS = (24, 48, 72, 96)   # frames where a `whip` variant's swings start (out, back, out, back)
+WHIP_FRAMES = 6                  # frames each swing takes
+WHIP_EXPOSURE = 0.5              # of a frame: how long each frame's shutter stays open (its blur)
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
 
 
@@ -58,6 +63,13 @@ def camera(kind: str, t: int, n: int, size: tuple[int, int], seed: int = 0) -> n
     if kind == "pan":
         m = np.float64([[1, 0, 0], [0, 1, 0]])
         m[0, 2] = 0.5 * w * np.sin(np.pi * s)
+        return m
+    if kind == "whip":
+        away = sum(np.clip((t - start) / WHIP_FRAMES, 0.0, 1.0) * (1 if k % 2 == 0 else -1)
+                   for k, start in enumerate(WHIP_SWINGS))
+        away = away * away * (3 - 2 * away)          # smoothstep: the swing starts and stops gently
+        m = np.float64([[1, 0, 0], [0, 1, 0]])
+        m[:, 2] = (w / 3.0 * away, h / 12.0 * away)
         return m
     if kind == "tilt":
         m = np.float64([[1, 0, 0], [0, 1, 0]])
@@ -134,6 +146,11 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
                 yield frame
             elif kind in FRAMED:
                 yield framed(frame, kind)
+            elif kind == "whip":    # the shutter open over sub-frame times: a fast swing smears
+                moments = t + WHIP_EXPOSURE * np.linspace(-0.5, 0.5, 9)
+                yield np.mean([cv2.warpAffine(frame, camera(kind, u, len(clip), (h, w), seed), (w, h),
+                                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                               for u in moments], axis=0).round().astype(np.uint8)
             else:
                 yield cv2.warpAffine(frame, camera(kind, t, len(clip), (h, w), seed), (w, h),
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
