@@ -19,6 +19,10 @@ from the whole frame) and reports, per pair and in total:
                      inter-ocular distances) with the driving's: the mouth's geometry, whatever
                      the blendshape model makes of a face (it reads a cartoon's open smile as a
                      smile, not as jawOpen)
+    lips_level       the output's median inner-lip gap over the driving's (both in inter-ocular distances,
+                     as they are, not centred): how far open the mouth is held, where jaw_r and lips_r see
+                     only how it moves (a `held` clip, its lips never shut, reads 0.3 if the output
+                     opens only by its motion past the clip's least open frame)
     gaze             the output's gaze amplitude: least-squares slope of its horizontal iris offset
                      (from the eye corners' middle, in eye widths, both eyes) on the driving's (1:
                      full amplitude; blank when the driving's gaze hardly moves)
@@ -121,6 +125,7 @@ class Result:
     jaw_r: float | None = None
     jaw_amp: float | None = None
     lips_r: float | None = None
+    lips_level: float | None = None
     blink_r: float | None = None
     gaze: float | None = None
     yaw: float | None = None
@@ -523,6 +528,8 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     res.jaw_amp = slope(jaw_o[ok], jaw_d[ok]) if res.jaw_r is not None else None
     lips_o, lips_d = (within_shots(lip_gap(t.landmarks[:n]), ok, shot) for t in (out, drv))
     res.lips_r = pearson(lips_o[ok], lips_d[ok])
+    held_o, held_d = (float(np.median(lip_gap(t.landmarks[:n])[ok])) for t in (out, drv))
+    res.lips_level = held_o / held_d if held_d > 0.02 else None       # blank for a clip that keeps it shut
     blink_o, blink_d = (within_shots(t.blendshapes[:n, list(BLINK)].mean(1), ok, shot) for t in (out, drv))
     res.blink_r = pearson(blink_o[ok], blink_d[ok])
     gaze_o, gaze_d = (within_shots(gaze_offsets(t.landmarks[:n]), ok, shot) for t in (out, drv))
@@ -644,7 +651,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     if variants is not None and variants.is_dir():
         for c in clips:
             for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn", "tilt",
-                                     "wide", "tall", "whip")):   # new kinds last: the others keep their portraits
+                                     "wide", "tall", "whip", "held")):   # new kinds last: the others keep their portraits
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 if not clip.is_file():
                     continue
@@ -680,7 +687,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     return [p for p in out if not extra or any(e in p.name for e in extra)]
 
 
-COLUMNS = ("jaw_r", "jaw_amp", "lips_r", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
+COLUMNS = ("jaw_r", "jaw_amp", "lips_r", "lips_level", "blink_r", "gaze", "yaw", "pitch", "yaw_big", "pitch_big", "bg", "drift", "cam", "black", "seams", "folds",
            "chroma", "detail", "mouth", "chin", "eye_dark")
 
 
@@ -703,7 +710,7 @@ def summary(results: list[Result]) -> list[str]:
                 cells.append("")
             elif c in ("black", "seams", "folds"):
                 cells.append(str(int(sum(vals))))
-            elif c in ("jaw_r", "jaw_amp", "lips_r", "blink_r", "gaze", "detail"):
+            elif c in ("jaw_r", "jaw_amp", "lips_r", "lips_level", "blink_r", "gaze", "detail"):
                 cells.append(f"{min(vals):.2f} / {np.median(vals):.2f}")
             else:
                 cells.append(f"{max(vals):.3g} / {np.median(vals):.3g}")
@@ -740,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, soft, faded, self, selfopen, selfblink, turn, tilt, wide, tall, whip); default all")
+                    " flip, hand, recut, grey, padded, soft, faded, self, selfopen, selfblink, turn, tilt, wide, tall, whip, held); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip and every variant of it (default: two per clip, one per variant)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

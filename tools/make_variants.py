@@ -10,6 +10,8 @@ not transferred to the source's head):
            frames, twice there and back, each frame motion-blurred over half a frame's exposure
     recut  its first half, then a cut to the second half of the next shared clip (another person)
     open   the clip trimmed to start where the mouth is most open in its first seconds
+    held   the clip's longest stretch whose lips stay apart (HELD_GAP), if one lasts HELD_FRAMES: a
+           song or a shout cut from its middle, no frame of it shut
     flip   mirrored left-right
     hand   a hand (a skin-coloured patch with finger creases) over the mouth for HAND_FRAMES
     wide   the clip small in a landscape 1280x720 frame, off-centre (the rest its blurred border)
@@ -34,7 +36,7 @@ import cv2
 import numpy as np
 
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "flip", "hand", "turn", "tilt", "wide", "tall")
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "held", "flip", "hand", "turn", "tilt", "wide", "tall")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
 CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall")
 SOURCE_VARIANTS = ("grey", "padded", "soft", "faded")
@@ -45,6 +47,8 @@ TURN_YAW = 35.0              # degrees each way of a `turn` variant: the issue's
 WHIP_SWINGS = (24, 48, 72, 96)   # frames where a `whip` variant's swings start (out, back, out, back)
 WHIP_FRAMES = 6                  # frames each swing takes
 WHIP_EXPOSURE = 0.5              # of a frame: how long each frame's shutter stays open (its blur)
+HELD_GAP = 0.08                  # inter-ocular distances between the inner lips' middles: apart
+HELD_FRAMES = 20                 # the shortest stretch a `held` variant is made of
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
 
 
@@ -122,11 +126,32 @@ def most_open_start(path: Path, search: int = 150) -> int:
     return int(np.argmax(track.blendshapes[:, 25]))
 
 
-def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other: Path | None = None) -> Path:
+def held_stretch(path: Path, search: int = 300) -> tuple[int, int]:
+    """(start, length) of the longest run of the clip's first `search` frames whose inner lips are
+    more than HELD_GAP apart."""
+    from reenact.faces import detect_in_file
+
+    track = detect_in_file(path, max_frames=search)
+    lm = track.landmarks[:, :, :2]
+    gap = np.linalg.norm(lm[:, 14] - lm[:, 13], axis=1) / np.linalg.norm(lm[:, 468] - lm[:, 473], axis=1)
+    apart = np.r_[False, (gap > HELD_GAP) & track.detected, False].astype(int)
+    starts, stops = np.flatnonzero(np.diff(apart) == 1), np.flatnonzero(np.diff(apart) == -1)
+    if not len(starts):
+        return 0, 0
+    k = int(np.argmax(stops - starts))
+    return int(starts[k]), int(stops[k] - starts[k])
+
+
+def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other: Path | None = None) -> Path | None:
     from reenact.io.video import probe_video
     from reenact.io.writer import write_video
 
     start = most_open_start(path) if kind == "open" else 0
+    if kind == "held":
+        start, length = held_stretch(path)
+        if length < HELD_FRAMES:
+            return None            # the clip's lips never stay apart that long
+        frames = min(frames, length)
     clip = read_frames(path, start, frames)
     h, w = clip[0].shape[:2]
     if kind == "hand":
@@ -142,7 +167,7 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
         for t, frame in enumerate(clip):
             if kind == "flip":
                 yield np.ascontiguousarray(frame[:, ::-1])
-            elif kind in ("open", "hand", "recut", "turn"):
+            elif kind in ("open", "held", "hand", "recut", "turn"):
                 yield frame
             elif kind in FRAMED:
                 yield framed(frame, kind)
@@ -257,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     for seed, clip in enumerate(clips):
         for kind in args.kinds.split(","):
             target = args.out / "driving" / f"{clip.stem}-{kind}.mp4"
-            if not target.exists():
-                make_driving(clip, kind, target, args.frames, seed, other=clips[(seed + 1) % len(clips)])
+            if not target.exists() and make_driving(clip, kind, target, args.frames, seed,
+                                                    other=clips[(seed + 1) % len(clips)]):
                 print(target)
     for image in sorted((args.data / "source").glob("*.jpg")):
         for kind in SOURCE_VARIANTS:

@@ -36,10 +36,10 @@ from ..io.memory import blocks
 from ..schema import ALIGN_MODES, AlignOptions
 from ..tracking.mesh_tracker import canonical_reference
 from ..tracking.types import HeadTrack
-from .motion import (CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions,
+from .motion import (CHIN_SHARE, CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions,
                      close_parted_lips, closest_frame, expression_reach, eye_width, followed_motion, gaze_at_rest,
                      gaze_by_eye_width, jaw_drop, lids_by_eye_opening, lip_floor, mesh_expression_features,
-                     parted_lips_closing, shot_references, steady_canonical, uncross_lips)
+                     open_reference_share, parted_lips_closing, shot_references, steady_canonical, uncross_lips)
 from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
 
@@ -399,6 +399,12 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
             if shut.any():
                 parted = own_gaps - lip_gaps(canon_ref) * (size_s / size_ref[part, None])
                 canonical = close_parted_lips(canonical, canon_s, shut[:, None] * np.maximum(parted, 0.0))
+            # a shot that never closes its mouth as far as hers: her lips open by its least opening too
+            opened = a_exp * open_reference_share(own_features, mesh_expression_features(canon_ref))
+            if opened.any():
+                excess = lip_gaps(canon_ref) * (size_s / size_ref[part, None]) - own_gaps
+                canonical = close_parted_lips(canonical, canon_s, -opened[:, None] * np.maximum(excess, 0.0),
+                                              chin_share=CHIN_SHARE)
         canonical = uncross_lips(canonical, floor)
         canonical = lids_by_eye_opening(canonical, canon_s, drv, canon_ref, a_exp, size_s / size_ref[part])
         if with_irises:

@@ -354,6 +354,26 @@ def parted_lips_closing(own: np.ndarray, reference: np.ndarray, driving: np.ndar
     return np.where(excess > PARTED_LIPS, share, 0.0)
 
 
+# A shot whose every frame's lips part further than the source's (a song, a shout, a clip cut from
+# the middle of a yawn) has no reference that matches her: measured from its least open frame, a
+# driver's mouth held 0.33-0.51 eye distances open moved hers 0-0.18 from shut. Past OPEN_REFERENCE
+# (x the mouth's width, the first value: none of it; the second: all) her lips part by the
+# reference's excess too, so they open as far as the driver's.
+OPEN_REFERENCE = (0.03, 0.08)
+# Of a lip pair's opening, the share the chin's middle takes (of the lower lip's move): the shared
+# and extra clips' chins drop 0.31-0.48 eye distances per eye distance of the lips' gap, the lower lip
+# 0.55-0.92. Without it the skin between lower lip and chin is squeezed by the whole opening.
+CHIN_SHARE = 0.5
+
+
+def open_reference_share(own: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(T,) the share of each frame's reference's lip parting past the source's (mesh_expression_features:
+    `own` (3,), `reference` (T, 3)) to open the source's lips by: 0 up to OPEN_REFERENCE[0] past
+    hers, 1 from OPEN_REFERENCE[1], linear between."""
+    low, high = OPEN_REFERENCE
+    return np.clip((reference[:, 0] - own[0] - low) / (high - low), 0.0, 1.0)
+
+
 # The lips' outer contours from corner to corner, left to right, and the points the skin beside
 # them is held by: the nose's base above, the chin below.
 _UPPER_OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
@@ -363,13 +383,14 @@ _NOSE_BASE, _CHIN, _LIPS_MIDDLE = 2, 152, 5
 UPPER_LIP_SHARE = 0.3
 
 
-def close_parted_lips(points: np.ndarray, source_points: np.ndarray, closing: np.ndarray) -> np.ndarray:
+def close_parted_lips(points: np.ndarray, source_points: np.ndarray, closing: np.ndarray,
+                      chin_share: float = 0.0) -> np.ndarray:
     """Pose-free mesh points (T, N, 3) (y down) with each inner-lip pair's opening narrowed by
-    `closing` (T, P) (INNER_LIP_PAIRS, in the points' units): the lower lip rises by
-    1 - UPPER_LIP_SHARE of it, the upper lip drops by the rest, each lip whole (its red keeps its
-    height), and the skin between a lip and the chin (below) or the nose's base (above) follows,
-    less the further it lies; the corners stay. Where each point lies is read on the source's
-    own points `source_points` (N, 3)."""
+    `closing` (T, P) (INNER_LIP_PAIRS, in the points' units; negative: widened): the lower lip
+    rises by 1 - UPPER_LIP_SHARE of it, the upper lip drops by the rest, each lip whole (its red
+    keeps its height), and the skin between a lip and the chin (below) or the nose's base (above)
+    follows, less the further it lies, down to `chin_share` of the lower lip's move at the chin;
+    the corners stay. Where each point lies is read on the source's own points `source_points` (N, 3)."""
     src = np.asarray(source_points, np.float64)
     x, y = src[:, 0], src[:, 1]
     uppers, lowers = [up for up, _ in INNER_LIP_PAIRS], [lo for _, lo in INNER_LIP_PAIRS]
@@ -383,7 +404,8 @@ def close_parted_lips(points: np.ndarray, source_points: np.ndarray, closing: np
     lower_outer = curve_height(src[list(_LOWER_OUTER_LIP)], x)
     below = float(src[_CHIN, 1] - src[_LOWER_OUTER_LIP[_LIPS_MIDDLE], 1])
     above = float(src[_UPPER_OUTER_LIP[_LIPS_MIDDLE], 1] - src[_NOSE_BASE, 1])
-    lower = np.where(y <= lower_outer, 1.0, np.clip(1.0 - (y - lower_outer) / max(below, 1e-9), 0.0, 1.0))
+    lower = np.where(y <= lower_outer, 1.0,
+                     1.0 - (1.0 - chin_share) * np.clip((y - lower_outer) / max(below, 1e-9), 0.0, 1.0))
     upper = np.where(y >= upper_outer, 1.0, np.clip(1.0 - (upper_outer - y) / max(above, 1e-9), 0.0, 1.0))
     is_lower = y >= 0.5 * (curve_height(src[uppers], x) + curve_height(src[lowers], x))
     is_lower[uppers], is_lower[lowers] = False, True

@@ -656,6 +656,42 @@ def test_parted_lips_close_in_step_with_the_drivers_and_only_past_the_references
     np.testing.assert_allclose(parted_lips_closing(barely, shut_ref, driving), 0.0)
 
 
+def test_a_clip_whose_mouth_never_closes_opens_the_shut_source_mouth_as_far():
+    """A song or a shout cut from its middle: every frame's lips 0.9-1.5 cm apart. Measured from
+    its least open frame, the source's shut mouth opened 0-0.6 cm; now as far as the driver's, the
+    chin going part of the way, and a clip that closes somewhere is measured as before."""
+    from reenact.faces.topology import lip_gaps
+    from reenact.geometry.motion import CHIN_SHARE, OPEN_REFERENCE, open_reference_share
+
+    face = _canonical_face()
+    closed = _open_jaw(face, np.array([-lip_gaps(face).mean()]))[0]          # lips just touching
+    n = 30
+    amount = 1.2 + 0.3 * np.sin(2 * np.pi * np.arange(n) / n)               # 0.9-1.5 cm, never shut
+    crop = [[[1.0, 0, 0], [0, 1.0, 0]]]
+    source = mesh_track(closed[None], [[0.0, 0.0, 0.0]], [[256.0, 250.0, 0.0]], [10.0], crop)
+    driving = mesh_track(_open_jaw(closed, amount), np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)),
+                         np.full(n, 10.0), crop * n)
+    out = align(source, driving, AlignOptions(smoothing=0.0)).points
+    gaps = lip_gaps(out).mean(1) - lip_gaps(closed * 10.0).mean()            # px past her shut lips
+    drivers = amount * 10.0 * 9 / 11                                          # his, scaled to her (px)
+    # (his motion is scaled by the faces' sizes, and his open reference's mesh is 4-5 % the larger)
+    np.testing.assert_allclose(gaps, drivers, rtol=0.06)                     # before: drivers - drivers.min()
+    chin = out[:, 152, 1] - (closed[152, 1] * 10.0 + 250.0)
+    lowest = int(np.argmin(amount))                                          # the reference
+    assert chin[lowest] == pytest.approx((1 - 0.3) * CHIN_SHARE * 10.0 * amount[lowest], rel=0.05)
+    # the share ramps in past OPEN_REFERENCE[0] of the mouth's width and is whole from OPEN_REFERENCE[1]
+    own = np.array([0.0, 0.6, 0.3])
+    refs = np.c_[[0.0, OPEN_REFERENCE[0], np.mean(OPEN_REFERENCE), OPEN_REFERENCE[1], 0.4], np.full((5, 2), 0.5)]
+    np.testing.assert_allclose(open_reference_share(own, refs), [0.0, 0.0, 0.5, 1.0, 1.0])
+    # a clip that shuts once is measured from that frame, as before: nothing added
+    amount[7] = 0.0
+    driving = mesh_track(_open_jaw(closed, amount), np.zeros((n, 3)), np.tile([256.0, 240.0, 0.0], (n, 1)),
+                         np.full(n, 10.0), crop * n)
+    out = align(source, driving, AlignOptions(smoothing=0.0)).points
+    np.testing.assert_allclose(lip_gaps(out).mean(1) - lip_gaps(closed * 10.0).mean(), amount * 10.0 * 9 / 11,
+                               rtol=0.06, atol=0.05)
+
+
 def test_the_reference_is_not_taken_where_the_driver_has_turned_away():
     """Chosen by expression alone, the reference of a clip that turns 35 degrees each way was its
     only closed-mouth frame, at 35 degrees of yaw: every frame of the output turned 35 degrees
