@@ -26,6 +26,35 @@ def _setup_logging(quiet: bool) -> None:
     log.propagate = False
 
 
+class _NotesStream:
+    """stderr that drops what it is given once its reader has gone (`reenact ... 2>&1 | head`, a
+    log viewer closed): the notes and progress bars are for someone watching, the job's result is
+    its file, so the job goes on. A write that raised there instead ended the run with status 0 and
+    no output, or, raised in the generating thread's progress bar, left the program hung at exit."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.reader_gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.reader_gone = True
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def run_handler(handler, args) -> int:
     """Run one command: its notes on stderr, a ReenactError as one line and an exit code.
 
@@ -37,6 +66,8 @@ def run_handler(handler, args) -> int:
 
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    stderr = sys.stderr
+    sys.stderr = _NotesStream(stderr)
     _setup_logging(args.quiet)
     # the files a command reads are never among those it may write over
     protect(*(getattr(args, name, None) for name in _INPUT_ARGS))
@@ -52,8 +83,7 @@ def run_handler(handler, args) -> int:
     except KeyboardInterrupt:
         print("reenact: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `reenact doctor | head`: the reader left; nothing to report
-        sys.stderr.close()
+    except BrokenPipeError:  # `reenact doctor | head`: stdout's reader left; nothing to report
         return 0
     except OSError as exc:  # disk full, read-only filesystem, vanished folder: say which file and why
         where = f"{exc.filename}: " if exc.filename else ""
@@ -68,6 +98,7 @@ def run_handler(handler, args) -> int:
         unlock_all()
         unprotect_all()
         _restore_signal_handlers(previous)
+        sys.stderr = stderr
 
 
 # argparse names of the files commands read

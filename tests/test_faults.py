@@ -24,6 +24,7 @@ from portrait_helpers import similarity, warp, write_clip_with_tone, write_tagge
 from reenact.cli import main
 from reenact.io.images import write_image
 from reenact.io.paths import MANIFEST, _lock_file
+from reenact.io.video import iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -381,6 +382,27 @@ def test_real_signal_mid_run_cleans_up(tmp_path, clips, astronaut, stage, sig):
     assert snapshot(tmp_path / "in") == before
     assert not output.exists() and not leftovers(tmp_path)
     assert not _lock_file(output.resolve()).exists()  # the lock went with the run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("streams", ["stderr", "both"])
+def test_a_run_whose_notes_reader_has_gone_still_writes_its_output(tmp_path, clips, astronaut, streams):
+    """`reenact ... 2>&1 | head -3`: once the reader leaves, a note or a progress bar written to
+    stderr raised BrokenPipeError. The run then ended with status 0 and no output, or, raised in the
+    generating thread's progress bar, hung at exit. The notes are dropped now; the job goes on."""
+    write_image(tmp_path / "face.png", astronaut)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "REENACT_CACHE_DIR": str(tmp_path / "cache")}
+    read_end, write_end = os.pipe()
+    os.close(read_end)                                                   # the reader has gone
+    try:
+        done = subprocess.run([sys.executable, "-m", "reenact.cli", "-s", "face.png", "-d", str(clips / "drive.mp4"),
+                               "-o", "out.mp4"], cwd=tmp_path, env=env, stderr=write_end,
+                              stdout=write_end if streams == "both" else subprocess.DEVNULL, timeout=180)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0
+    assert len(list(iter_frames(tmp_path / "out.mp4"))) == len(list(iter_frames(clips / "drive.mp4")))
+    assert not leftovers(tmp_path)
 
 
 @pytest.mark.slow
