@@ -111,6 +111,10 @@ YIELD_SHARE = 0.15
 # direction from the oval's centre pointing this far down (0.5: 30 degrees below the horizontal)
 JAW_LIFT_FROM = 0.5
 RING_SMOOTH = 0.06   # the rings' motion is smoothed over this share of the face's width (`_smoothed_rings`)
+# A ring pixel's motion reaches at most this share of its distance to the picture's edge in the
+# direction it reads from (`_kept_in_picture`): a face that fills its picture, turned 35 degrees,
+# read its hair from past the edge, and the edge's last column was drawn as streaks 20-40 px wide.
+PICTURE_EDGE_REACH = 0.5
 # An eye opens at most this many times as wide as the source shows it (area between the lids over
 # the width squared): a closed eye has no eye behind its lids to draw, and opened it drew the lash
 # line stretched into brown slits. Below CLOSED_EYE the source's eye counts as closed (a blink
@@ -383,6 +387,41 @@ def _folded_on_top(top: np.ndarray, folded: np.ndarray, origin, shape: tuple[int
     return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.7)
 
 
+def _kept_in_picture(map_x: np.ndarray, map_y: np.ndarray, where: np.ndarray, origin: tuple[int, int],
+                     size: tuple[int, int], motion_bound: float, reach: float = PICTURE_EDGE_REACH) -> None:
+    """The backward map (ROI at `origin`, source picture `size` (h, w)) changed in place where
+    `where`: each pixel's motion shortened to stay under `reach` of its distance to the picture's
+    edge along it, smoothly (unchanged up to half of that, then saturating), so pixels read from
+    inside the picture, nearer the edge the less far, the edge itself from where it is.
+    `motion_bound`: no pixel there moves further (px), so only those that near an edge are looked at."""
+    h, w = size
+    band = 2.0 / reach * motion_bound
+    rows = origin[1] + np.arange(map_x.shape[0])
+    cols = origin[0] + np.arange(map_x.shape[1])
+    near_rows = (rows < band) | (rows > h - 1 - band)
+    near_cols = (cols < band) | (cols > w - 1 - band)
+    if not (near_rows.any() or near_cols.any()):
+        return
+    ys, xs = np.nonzero(where & (near_rows[:, None] | near_cols[None, :]))
+    if not len(ys):
+        return
+    gx, gy = (xs + origin[0]).astype(np.float64), (ys + origin[1]).astype(np.float64)
+    mx, my = map_x[ys, xs] - gx, map_y[ys, xs] - gy
+    with np.errstate(divide="ignore", invalid="ignore"):   # the share of the motion that reaches the edge
+        tx = np.where(mx < 0, gx / -mx, np.where(mx > 0, (w - 1 - gx) / mx, np.inf))
+        ty = np.where(my < 0, gy / -my, np.where(my > 0, (h - 1 - gy) / my, np.inf))
+    t = np.maximum(np.minimum(tx, ty), 0.0)
+    half = 0.5 * reach * t                          # as shares of the motion: unchanged below
+    over = half < 1.0
+    if not over.any():
+        return
+    half = half[over]
+    kept = np.where(half > 0, half + half * np.tanh((1.0 - half) / np.maximum(half, 1e-12)), 0.0)
+    ys, xs = ys[over], xs[over]
+    map_x[ys, xs] = (gx[over] + kept * mx[over]).astype(map_x.dtype)
+    map_y[ys, xs] = (gy[over] + kept * my[over]).astype(map_y.dtype)
+
+
 def _smoothed_rings(map_x: np.ndarray, map_y: np.ndarray, xs: np.ndarray, ys: np.ndarray, rings: np.ndarray,
                     sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """The map with its motion over `rings` (cells) blurred by `sigma` cells, blended in over one
@@ -502,6 +541,7 @@ class WarpEngine:
         # vertex ids: 0..467 face, then head ring, fade ring, frame
         remap = np.concatenate([self.ring_inner, self.n_face + np.arange(len(ring_src) - n_oval)])
         self.ring_tris = remap[tri[keep]]
+        self.ring_vertices = np.unique(self.ring_tris)
         self.oval_idx = oval_idx
         # Each eye's iris core: a copy of the eye opening shrunk around the iris centre, moving
         # rigidly with it (so the whole iris shifts with the gaze, not only its centre).
@@ -953,6 +993,9 @@ class WarpEngine:
         affines = triangle_affines(dst, src, tris)
         map_x, map_y, moved, top = _backward_map(dst, src, tris, (x0, y0), shape, self.opts.map_stride, droppable,
                                                  len(self.ring_tris), RING_SMOOTH * self.face_width, affines)
+        # the rings (hair, background) read from inside the picture, not past its edge
+        ring_motion = float(np.linalg.norm(dst[self.ring_vertices] - src[self.ring_vertices], axis=1).max())
+        _kept_in_picture(map_x, map_y, top < len(self.ring_tris), (x0, y0), self.source.shape[:2], ring_motion)
         # a closing lid carries its lash line and stretches its skin (warp_lids)
         face_at = len(self.ring_tris) + len(self.eye_tris) + np.argsort(order, kind="stable")
         self.lids.remap(map_x, map_y, top, face_at, dst[:self.n_face], src[:self.n_face], (x0, y0))

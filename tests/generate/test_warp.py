@@ -444,6 +444,28 @@ def test_a_turned_faces_far_cheek_drawn_in_leaves_no_copy_of_its_rim(portrait, y
     np.testing.assert_array_equal(less.ring_inner, oval)
 
 
+@pytest.mark.parametrize("yaw, side", [(35, -1), (-35, 0)])
+def test_a_face_that_fills_its_picture_turns_without_streaks_at_the_edge(portrait, yaw, side):
+    """A close-up whose face fills the picture (cropped from the brows to under the chin): turned
+    35 degrees, its hair beside the face read from past the picture's edge, and the edge's last
+    column was drawn across the 12 px beside it as streaks (70-79 % of those pixels within 2 levels
+    of the edge's own in the row, the source 21 %). The rings now read from inside the picture."""
+    image, pts = portrait
+    pts = pts.astype(np.float64)
+    lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
+    x0, x1 = int(lo[0] - 0.05 * (hi - lo)[0]), int(hi[0] + 0.05 * (hi - lo)[0])
+    y0, y1 = int(lo[1] + 0.2 * (hi - lo)[1]), int(hi[1] + 0.05 * (hi - lo)[1])
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    pts = pts - (x0, y0, 0)
+    out = WarpEngine(crop, pts).render(_turned(pts, yaw, 0, 0)).astype(int)
+
+    def replicated(picture: np.ndarray) -> float:     # the share of the band's pixels like the edge's
+        band = picture[:, -12:] if side else picture[:, :12]
+        return float((np.abs(band - band[:, [side]]).max(-1) <= 2).mean())
+
+    assert replicated(out) < replicated(crop.astype(int)) + 0.2
+
+
 @pytest.mark.skipif(not (SHARED / "data-extra" / "source").is_dir(), reason="needs ../shared/data-extra")
 @pytest.mark.parametrize("name, most", [("s10", 0.05), ("s8", 0.6)])
 def test_turning_a_turned_painting_back_pulls_no_background_into_the_face(name, most):
