@@ -17,6 +17,7 @@ from .memory import TRIM_EVERY, release_free_heap
 from .paths import atomic_path, release_scratch, scratch_path
 
 VIDEO_OUT_SUFFIXES = (".mp4", ".mov", ".m4v")
+OUTPUTS = f"a {', '.join(VIDEO_OUT_SUFFIXES[:-1])} or {VIDEO_OUT_SUFFIXES[-1]} file, or a folder name for PNG frames"
 
 
 def output_format(path: str | Path, still: bool = False) -> str:
@@ -36,7 +37,7 @@ def output_format(path: str | Path, still: bool = False) -> str:
             raise OutputError(f"output {path.name} is an image, but the driving has many frames; use "
                               f"{path.stem}.mp4 for a video or {path.stem}/ for a folder of PNG frames")
         return "image"
-    raise OutputError(f"unsupported output {path.name}: use a .mp4 file or a folder name for PNG frames"
+    raise OutputError(f"unsupported output {path.name}: use {OUTPUTS}"
                       + (" (or an image file for a still driving)" if still else ""))
 
 
@@ -182,4 +183,4 @@ def open_writer(path: str | Path, fps: float, audio_from: str | Path | None = No
 
             yield write_png
     else:
-        raise OutputError(f"unsupported output {path}: use a .mp4 file or a folder name for PNG frames")
+        raise OutputError(f"unsupported output {path}: use {OUTPUTS}")

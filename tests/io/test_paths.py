@@ -103,8 +103,9 @@ def test_output_format_is_decided_before_work(tmp_path):
     assert output_format(tmp_path / "a.png", still=True) == "image"
     with pytest.raises(OutputError, match=r"a\.mp4 for a video or a/ for a folder"):
         output_format(tmp_path / "a.png")
-    with pytest.raises(OutputError, match="unsupported output b.avi"):
+    with pytest.raises(OutputError, match=r"unsupported output b\.avi: use a \.mp4, \.mov or \.m4v file"):
         output_format(tmp_path / "b.avi")
+    assert output_format(tmp_path / "a.mov") == output_format(tmp_path / "a.M4V") == "video"   # as it says
 
 
 def test_old_output_survives_a_failed_replacement(tmp_path):
