@@ -39,7 +39,8 @@ from ..tracking.types import HeadTrack
 from .motion import (CHIN_SHARE, CLOSED_MOUTH, HEAD_MOTIONS, REFERENCES, REST_FRAMES, TURN_SLACK, FollowOptions,
                      close_parted_lips, closest_frame, expression_reach, eye_width, followed_motion, gaze_at_rest,
                      gaze_by_eye_width, jaw_drop, lids_by_eye_opening, lip_floor, mesh_expression_features,
-                     open_reference_share, parted_lips_closing, shot_references, steady_canonical, uncross_lips)
+                     open_reference_share, parted_lips_closing, shot_references, shut_reference_jaw, steady_canonical,
+                     uncross_lips)
 from .rotations import (relative_rotation, rest_rotation, scaled, smooth, smooth_rotations, transfer_rotation,
                         turn_from_rest)
 
@@ -260,6 +261,8 @@ def align_flame(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mo
                                   ("jaw", slice(6, 9), a_exp)):
             src_rot = _frames(source, key, "source", 3)[i_src]
             base = d[key][ref] if key == "jaw" else _pose_base(d[key], ref, src_rot, options, shots)
+            if key == "jaw" and options.reference == "auto":   # a shot whose jaw never shuts as far as hers
+                base = shut_reference_jaw(base, src_rot)
             pose[:, cols] = transfer_rotation(d[key], base, src_rot, factor)
         src_eyes = _frames(source, "eyes", "source", 6)[i_src]
         for cols in (slice(0, 3), slice(3, 6)):

@@ -374,6 +374,23 @@ def open_reference_share(own: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.clip((reference[:, 0] - own[0] - low) / (high - low), 0.0, 1.0)
 
 
+# The same for FLAME's jaw (axis-angle; x, its opening, in radians): a reference whose jaw is open past
+# the source's by the first value moves none of the excess over to her, from the second all of it.
+# FLAME's talking jaws open 0.05-0.2, a yawn's 0.3-0.4.
+OPEN_REFERENCE_JAW = (0.05, 0.12)
+
+
+def shut_reference_jaw(reference: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """(T, 3) each frame's reference jaw rotation (T, 3) with its opening past the source's `own`
+    (3,) taken off in the share OPEN_REFERENCE_JAW gives: measured from it, her jaw opens by that
+    excess too (`open_reference_share` for the mesh)."""
+    low, high = OPEN_REFERENCE_JAW
+    out = np.array(reference, np.float64)
+    excess = out[:, 0] - float(own[0])
+    out[:, 0] -= np.clip((excess - low) / (high - low), 0.0, 1.0) * np.maximum(excess, 0.0)
+    return out
+
+
 # The lips' outer contours from corner to corner, left to right, and the points the skin beside
 # them is held by: the nose's base above, the chin below.
 _UPPER_OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)

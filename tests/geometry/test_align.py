@@ -692,6 +692,30 @@ def test_a_clip_whose_mouth_never_closes_opens_the_shut_source_mouth_as_far():
                                rtol=0.06, atol=0.05)
 
 
+def test_flame_a_clip_whose_jaw_never_shuts_opens_the_shut_source_jaw_as_far():
+    """FLAME, relative: the same song cut from its middle, the driver's jaw 0.25-0.4 rad open in
+    every frame. Measured from its least open frame, the source's shut jaw opened 0-0.15; now as
+    far as his, and a clip that shuts once is measured from there as before."""
+    from reenact.geometry.motion import OPEN_REFERENCE_JAW, shut_reference_jaw
+
+    n = 12
+    opening = 0.325 + 0.075 * np.sin(2 * np.pi * np.arange(n) / n)
+    crops = [[[1.0, 0, 0], [0, 1.0, 0]]] * n
+    jaw = np.c_[opening, np.zeros((n, 2))]
+    driving = flame_track(np.zeros((n, 8)), jaw, np.zeros((n, 3)), np.tile([7.0, 0, 0], (n, 1)), crops, np.zeros(10))
+    source = flame_track(np.zeros((1, 8)), np.zeros((1, 3)), np.zeros((1, 3)), [[7.0, 0, 0]], crops[:1], np.zeros(10))
+    out = align(source, driving, AlignOptions(mode="relative", smoothing=0.0))
+    np.testing.assert_allclose(out.pose[:, 6], opening, atol=1e-6)            # before: opening - opening.min()
+    # the excess ramps in from OPEN_REFERENCE_JAW[0] past hers and is whole from OPEN_REFERENCE_JAW[1]
+    low, high = OPEN_REFERENCE_JAW
+    refs = np.c_[[low, (low + high) / 2, high, 0.3], np.zeros((4, 2))]
+    np.testing.assert_allclose(shut_reference_jaw(refs, np.zeros(3))[:, 0], [low, (low + high) / 4, 0.0, 0.0])
+    jaw[5, 0] = 0.0                                                          # shut once: that is the rest
+    driving = flame_track(np.zeros((n, 8)), jaw, np.zeros((n, 3)), np.tile([7.0, 0, 0], (n, 1)), crops, np.zeros(10))
+    np.testing.assert_allclose(align(source, driving, AlignOptions(mode="relative", smoothing=0.0)).pose[:, 6],
+                               jaw[:, 0], atol=1e-6)
+
+
 def test_the_reference_is_not_taken_where_the_driver_has_turned_away():
     """Chosen by expression alone, the reference of a clip that turns 35 degrees each way was its
     only closed-mouth frame, at 35 degrees of yaw: every frame of the output turned 35 degrees
