@@ -89,7 +89,7 @@ import numpy as np
 
 sys.path.insert(0, os.environ.get("REENACT_ROOT") or str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_variants import CAMERA_VARIANTS, HAND_FRAMES, SOURCE_VARIANTS, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
+from make_variants import CAMERA_VARIANTS, HAND_FRAMES, SOURCE_VARIANTS, lip_gap, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
 
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
@@ -100,7 +100,6 @@ EYES = [[33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161,
         [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]]
 RIGID = [168, 6, 197, 195, 5, 4, 33, 133, 263, 362, 234, 454, 127, 356]
 JAW, BLINK = 25, (9, 10)   # MediaPipe blendshape indices (with the leading "_neutral")
-LIP_MIDDLES, IRISES = (13, 14), (468, 473)   # inner lips' middles (upper, lower); iris centres
 
 
 @dataclass
@@ -434,13 +433,6 @@ def gaze_offsets(landmarks: np.ndarray) -> np.ndarray:
     return np.mean(offsets, 0)
 
 
-def lip_gap(landmarks: np.ndarray) -> np.ndarray:
-    """(T,) inner-lip gap: the lower lip's middle below the upper's, in inter-ocular distances."""
-    upper, lower = (landmarks[:, k, :2] for k in LIP_MIDDLES)
-    iod = np.linalg.norm(landmarks[:, IRISES[0], :2] - landmarks[:, IRISES[1], :2], axis=1)
-    return np.linalg.norm(lower - upper, axis=1) / np.maximum(iod, 1e-9)
-
-
 def slope(out: np.ndarray, drv: np.ndarray, min_std: float = 0.03) -> float | None:
     """Least-squares slope of `out` on `drv` (both centred), None when `drv` hardly varies."""
     if len(drv) < 3 or np.std(drv) < min_std:
@@ -526,9 +518,9 @@ def judge_pair(pair: Pair, out_dir: Path, frames: int, cache: dict, reenactor) -
     jaw_o, jaw_d = within_shots(out.blendshapes[:n, JAW], ok, shot), within_shots(drv.blendshapes[:n, JAW], ok, shot)
     res.jaw_r = pearson(jaw_o[ok], jaw_d[ok])
     res.jaw_amp = slope(jaw_o[ok], jaw_d[ok]) if res.jaw_r is not None else None
-    lips_o, lips_d = (within_shots(lip_gap(t.landmarks[:n]), ok, shot) for t in (out, drv))
-    res.lips_r = pearson(lips_o[ok], lips_d[ok])
-    held_o, held_d = (float(np.median(lip_gap(t.landmarks[:n])[ok])) for t in (out, drv))
+    gaps_o, gaps_d = (lip_gap(t.landmarks[:n]) for t in (out, drv))
+    res.lips_r = pearson(within_shots(gaps_o, ok, shot)[ok], within_shots(gaps_d, ok, shot)[ok])
+    held_o, held_d = float(np.median(gaps_o[ok])), float(np.median(gaps_d[ok]))
     res.lips_level = held_o / held_d if held_d > 0.02 else None       # blank for a clip that keeps it shut
     blink_o, blink_d = (within_shots(t.blendshapes[:n, list(BLINK)].mean(1), ok, shot) for t in (out, drv))
     res.blink_r = pearson(blink_o[ok], blink_d[ok])

@@ -126,15 +126,23 @@ def most_open_start(path: Path, search: int = 150) -> int:
     return int(np.argmax(track.blendshapes[:, 25]))
 
 
+LIP_MIDDLES, IRISES = (13, 14), (468, 473)   # inner lips' middles (upper, lower); iris centres
+
+
+def lip_gap(landmarks: np.ndarray) -> np.ndarray:
+    """(T,) inner-lip gap: the lower lip's middle below the upper's, in inter-ocular distances."""
+    upper, lower = (landmarks[:, k, :2] for k in LIP_MIDDLES)
+    iod = np.linalg.norm(landmarks[:, IRISES[0], :2] - landmarks[:, IRISES[1], :2], axis=1)
+    return np.linalg.norm(lower - upper, axis=1) / np.maximum(iod, 1e-9)
+
+
 def held_stretch(path: Path, search: int = 300) -> tuple[int, int]:
     """(start, length) of the longest run of the clip's first `search` frames whose inner lips are
     more than HELD_GAP apart."""
     from reenact.faces import detect_in_file
 
     track = detect_in_file(path, max_frames=search)
-    lm = track.landmarks[:, :, :2]
-    gap = np.linalg.norm(lm[:, 14] - lm[:, 13], axis=1) / np.linalg.norm(lm[:, 468] - lm[:, 473], axis=1)
-    apart = np.r_[False, (gap > HELD_GAP) & track.detected, False].astype(int)
+    apart = np.r_[False, (lip_gap(track.landmarks) > HELD_GAP) & track.detected, False].astype(int)
     starts, stops = np.flatnonzero(np.diff(apart) == 1), np.flatnonzero(np.diff(apart) == -1)
     if not len(starts):
         return 0, 0

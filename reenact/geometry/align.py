@@ -397,17 +397,16 @@ def align_mesh(source: HeadTrack, driving: HeadTrack, options: AlignOptions, mod
         canonical = canon_s + a_exp * reach * (drv - canon_ref) * (size_s / size_ref[part, None, None])
         if options.reference == "auto":   # the source's own parted lips close with the driver's (a
             # reference frame the user chose is the source's rest by their word)
-            shut = min(a_exp, 1.0) * parted_lips_closing(own_features, mesh_expression_features(canon_ref),
-                                                         mesh_expression_features(drv))
+            ref_features = mesh_expression_features(canon_ref)
+            ref_gaps = lip_gaps(canon_ref) * (size_s / size_ref[part, None])       # in her mesh's units
+            shut = min(a_exp, 1.0) * parted_lips_closing(own_features, ref_features, mesh_expression_features(drv))
             if shut.any():
-                parted = own_gaps - lip_gaps(canon_ref) * (size_s / size_ref[part, None])
-                canonical = close_parted_lips(canonical, canon_s, shut[:, None] * np.maximum(parted, 0.0))
+                canonical = close_parted_lips(canonical, canon_s, shut[:, None] * np.maximum(own_gaps - ref_gaps, 0.0))
             # a shot that never closes its mouth as far as hers: her lips open by its least opening too
-            opened = a_exp * open_reference_share(own_features, mesh_expression_features(canon_ref))
+            opened = a_exp * open_reference_share(own_features, ref_features)
             if opened.any():
-                excess = lip_gaps(canon_ref) * (size_s / size_ref[part, None]) - own_gaps
-                canonical = close_parted_lips(canonical, canon_s, -opened[:, None] * np.maximum(excess, 0.0),
-                                              chin_share=CHIN_SHARE)
+                widening = -opened[:, None] * np.maximum(ref_gaps - own_gaps, 0.0)
+                canonical = close_parted_lips(canonical, canon_s, widening, chin_share=CHIN_SHARE)
         canonical = uncross_lips(canonical, floor)
         canonical = lids_by_eye_opening(canonical, canon_s, drv, canon_ref, a_exp, size_s / size_ref[part])
         if with_irises:
