@@ -257,6 +257,22 @@ def test_a_small_face_in_a_large_picture_is_found_where_it_is(astronaut, side):
     assert np.median(err) < 0.02 * face.shape[0]     # the same landmarks, in the big picture's pixels
 
 
+def test_a_face_50_px_wide_in_a_1080p_jpeg_is_found_where_it_is(astronaut):
+    """The astronaut's portrait 100 px square in a 1920x1080 JPEG: 8 px between her eyes. With
+    270 px windows the last searched, none found her, and the whole picture blurred gave a face
+    three times too large (its median landmark 45 px off); 128 px windows find her."""
+    import cv2
+
+    face = cv2.resize(astronaut, (100, 100), interpolation=cv2.INTER_AREA)
+    canvas = np.full((1080, 1920, 3), (96, 112, 128), np.uint8)
+    x, y = 1300, 600
+    canvas[y:y + 100, x:x + 100] = face
+    canvas = cv2.imdecode(cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1], cv2.IMREAD_COLOR)
+    found = detect_faces([canvas], video=False).landmarks[0, :, :2]
+    alone = detect_faces([astronaut], video=False).landmarks[0, :, :2] * (100 / 512) + (x, y)
+    assert np.median(np.linalg.norm(found - alone, axis=1)) < 2.0
+
+
 def test_a_portrait_in_a_large_canvas_has_the_landmarks_it_has_alone(astronaut):
     """The astronaut in a canvas three times her picture's size (her blurred border around her):
     MediaPipe's detector places the landmark model's view from a thumbnail of the whole picture,
