@@ -37,8 +37,10 @@ def output_format(path: str | Path, still: bool = False) -> str:
             raise OutputError(f"output {path.name} is an image, but the driving has many frames; use "
                               f"{path.stem}.mp4 for a video or {path.stem}/ for a folder of PNG frames")
         return "image"
+    # `-o frames_0.5/`: the slash is gone by now, and ".5" reads as a suffix
+    folder = f"; a folder's name takes no dot ({path.name.replace('.', '_')})" if suffix[1:].isdigit() else ""
     raise OutputError(f"unsupported output {path.name}: use {OUTPUTS}"
-                      + (" (or an image file for a still driving)" if still else ""))
+                      + (" (or an image file for a still driving)" if still else "") + folder)
 
 
 def _even_pad(frame: np.ndarray) -> np.ndarray:

@@ -105,6 +105,8 @@ def test_output_format_is_decided_before_work(tmp_path):
         output_format(tmp_path / "a.png")
     with pytest.raises(OutputError, match=r"unsupported output b\.avi: use a \.mp4, \.mov or \.m4v file"):
         output_format(tmp_path / "b.avi")
+    with pytest.raises(OutputError, match=r"a folder's name takes no dot \(frames_0_5\)"):
+        output_format(tmp_path / "frames_0.5")
     assert output_format(tmp_path / "a.mov") == output_format(tmp_path / "a.M4V") == "video"   # as it says
 
 
