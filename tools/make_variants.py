@@ -21,7 +21,9 @@ not transferred to the source's head):
 Source variants of each portrait: `grey` (greyscale in three channels), `padded` (the portrait
 in a full-length canvas, three times its height, the extra filled with its blurred border), `soft`
 (enlarged back 4x from a quarter of its size: a small face blown up, an old print) and `faded` (its
-blacks lifted to 75, its contrast to 0.6, and film grain of 6 levels: a faded old print).
+blacks lifted to 75, its contrast to 0.6, and film grain of 6 levels: a faded old print) and `small`
+(the portrait a tenth of a 1920x1080 landscape photo's height, off-centre, the rest its border
+spread out and blurred: a person far from the camera).
 
     python tools/make_variants.py --out /tmp/reenact-variants [--frames 120]
 """
@@ -39,7 +41,7 @@ import numpy as np
 DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "held", "flip", "hand", "turn", "tilt", "wide", "tall")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
 CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall")
-SOURCE_VARIANTS = ("grey", "padded", "soft", "faded")
+SOURCE_VARIANTS = ("grey", "padded", "soft", "faded", "small")
 # (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
 FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
@@ -49,6 +51,8 @@ WHIP_FRAMES = 6                  # frames each swing takes
 WHIP_EXPOSURE = 0.5              # of a frame: how long each frame's shutter stays open (its blur)
 HELD_GAP = 0.08                  # inter-ocular distances between the inner lips' middles: apart
 HELD_FRAMES = 20                 # the shortest stretch a `held` variant is made of
+SMALL = (1920, 1080, 1 / 10, (0.62, 0.4))   # a `small` source: canvas width, height, the portrait's height as a
+                                           # share of the canvas's, its centre as shares of the canvas
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
 
 
@@ -268,6 +272,18 @@ def make_source(path: Path, kind: str, out: Path) -> Path:
         h, w = image.shape[:2]
         small = cv2.resize(image, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
         image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    elif kind == "small":
+        width, height, share, (cx, cy) = SMALL
+        h, w = image.shape[:2]
+        side = round(height * share)
+        image = cv2.resize(image, (round(w * side / h), side), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        x, y = round(cx * width - w / 2), round(cy * height - h / 2)
+        # the canvas its own border spread out and blurred: no second (large, blurred) face in it
+        canvas = cv2.copyMakeBorder(image, y, height - h - y, x, width - w - x, cv2.BORDER_REPLICATE)
+        canvas = cv2.GaussianBlur(canvas, (0, 0), 6)
+        canvas[y:y + h, x:x + w] = image
+        image = canvas
     elif kind == "faded":
         grain = np.random.default_rng(0).normal(0.0, 6.0, image.shape[:2])[..., None]
         image = np.clip(75.0 + 0.6 * image + grain, 0, 255).astype(np.uint8)

@@ -61,4 +61,19 @@ def test_the_soft_and_faded_portraits_are_as_soft_and_faded_as_they_say(astronau
     assert 55 < black_level(made["faded"], pts) < 80 and black_level(astronaut, pts) < 10
     grey = cv2.cvtColor(made["faded"], cv2.COLOR_RGB2GRAY).astype(float)
     assert grey.max() <= 75 + 0.6 * 255 + 25                   # the contrast compressed (grain on top)
-    assert set(make_variants.SOURCE_VARIANTS) == {"grey", "padded", "soft", "faded"}
+    assert set(make_variants.SOURCE_VARIANTS) == {"grey", "padded", "soft", "faded", "small"}
+
+
+def test_the_small_portrait_is_a_tenth_of_a_landscape_photo_and_its_face_is_found_there(astronaut, tmp_path):
+    """`small`: the portrait 108 px high in a 1920x1080 picture, centred where SMALL says, the rest
+    its blurred border (no second face); its face is found where the portrait's own lies, scaled."""
+    from reenact.io.images import read_image, write_image
+
+    made = read_image(make_variants.make_source(write_image(tmp_path / "portrait.png", astronaut), "small",
+                                                tmp_path / "portrait-small.jpg"))
+    assert made.shape == (1080, 1920, 3)
+    found = detect_faces([made], video=False)
+    assert found.landmarks.shape[0] == 1
+    alone = detect_faces([astronaut], video=False).landmarks[0, :, :2]
+    expected = alone * (108 / 512) + (0.62 * 1920 - 54, 0.4 * 1080 - 54)
+    assert np.median(np.linalg.norm(found.landmarks[0, :, :2] - expected, axis=1)) < 1.5
