@@ -124,15 +124,33 @@ class _FaceFinder:
     half the frame's shorter side. A still picture (a portrait, once) goes on to smaller windows
     (`_window_sides`) until one finds a face: a 300 px face in a 6000 px photo is 6 px in the
     thumbnail and 19 px in a half-side window, too small either way. A video searches that deep
-    only in its first DEEP_FRAMES frames until it has a face (then the previous face leads):
-    a clip's faceless frames (a title, a cut away) would each pay for the whole search."""
+    only until it has a face (then the previous face leads), and only in some of its frames
+    (`deep_frame`): a clip's faceless frames (a title, a cut away) would each pay for the whole
+    search (1-2 s a 1080p frame)."""
 
+    # a video's frames searched deep before its first face: the first DEEP_FRAMES, then every
+    # DEEP_EVERY-th up to frame DEEP_UNTIL (8.5 s at 30 frames/s), then each power of two. A clip that opens on a title
+    # card or fades in from black, its face small (a wide shot), was searched deep only in its
+    # first three frames, and its face never found: "no face found" for the whole clip. A clip
+    # with no face at all pays for about 40 deep searches in 10 minutes of frames.
     DEEP_FRAMES = 3
+    DEEP_EVERY = 8
+    DEEP_UNTIL = 256
+
+    @classmethod
+    def deep_frame(cls, searched: int) -> bool:
+        """Whether the video frame after `searched` faceless ones is searched deep."""
+        if searched < cls.DEEP_FRAMES:
+            return True
+        if searched <= cls.DEEP_UNTIL:
+            return searched % cls.DEEP_EVERY == 0
+        return searched & (searched - 1) == 0
 
     def __init__(self, opts: "FaceOptions", video: bool):
         self.opts = opts
         self.video = video
-        self.deep_left = 1 if not video else self.DEEP_FRAMES
+        self.searched = 0            # searches made before the first face was found
+        self.found = False
         self.full = Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence)
         self._local: Landmarker | None = None
         # every face the last search found: if the one chosen is not found again (a false detection
@@ -210,11 +228,12 @@ class _FaceFinder:
         return [], frame
 
     def _search(self, frame: np.ndarray, previous: FaceDetection | None) -> list[FaceDetection]:
-        deep = self.deep_left > 0
-        self.deep_left -= 1
+        # a still searches deep once (its later searches are of it blurred)
+        deep = not self.found and (self.deep_frame(self.searched) if self.video else self.searched == 0)
+        self.searched += 1
         faces = self.full.detect(frame)
         if faces:
-            self.deep_left = 0
+            self.found = True
             self.others = [f.box for f in faces]
             return faces
         h, w = frame.shape[:2]
@@ -237,7 +256,7 @@ class _FaceFinder:
             if found or not deep:
                 found = _distinct(found)
                 if found:
-                    self.deep_left = 0
+                    self.found = True
                     self.others = [f.box for f in found]
                 return found
         return []

@@ -273,6 +273,23 @@ def test_a_face_50_px_wide_in_a_1080p_jpeg_is_found_where_it_is(astronaut):
     assert np.median(np.linalg.norm(found - alone, axis=1)) < 2.0
 
 
+def test_a_small_face_after_a_title_card_is_found_within_a_few_frames(astronaut):
+    """A 1080p clip: 5 frames of a plain title card, then the astronaut's portrait 100 px square
+    (too small for the whole-frame detector and for the first windows). Searched deep only in the
+    first three frames, the face was never found ("no face found"); now from frame 8 on, the next
+    frame searched deep, and the previous face leads after it."""
+    import cv2
+
+    face = cv2.resize(astronaut, (100, 100), interpolation=cv2.INTER_AREA)
+    title = np.full((1080, 1920, 3), (96, 112, 128), np.uint8)
+    shown = title.copy()
+    shown[600:700, 1300:1400] = face
+    track = detect_faces([title] * 5 + [shown] * 8, fps=25.0, video=True)
+    assert not track.detected[:8].any() and track.detected[8:].all()
+    alone = detect_faces([astronaut], video=False).landmarks[0, :, :2] * (100 / 512) + (1300, 600)
+    assert np.median(np.linalg.norm(track.landmarks[8, :, :2] - alone, axis=1)) < 2.0
+
+
 def test_a_portrait_in_a_large_canvas_has_the_landmarks_it_has_alone(astronaut):
     """The astronaut in a canvas three times her picture's size (her blurred border around her):
     MediaPipe's detector places the landmark model's view from a thumbnail of the whole picture,
