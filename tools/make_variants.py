@@ -20,7 +20,7 @@ not transferred to the source's head):
            TURN_YAW to each side and back on top of its own motion (no shared clip turns past 11°)
 Source variants of each portrait: `grey` (greyscale in three channels), `padded` (the portrait
 in a full-length canvas, three times its height, the extra filled with its blurred border), `soft`
-(enlarged back 4x from a quarter of its size: a small face blown up, an old print) and `faded` (its
+(enlarged back 4x from a quarter of its size: a small face blown up, an old print), `faded` (its
 blacks lifted to 75, its contrast to 0.6, and film grain of 6 levels: a faded old print) and `small`
 (the portrait a tenth of a 1920x1080 landscape photo's height, off-centre, the rest its border
 spread out and blurred: a person far from the camera).

@@ -129,10 +129,10 @@ class _FaceFinder:
     search (1-2 s a 1080p frame)."""
 
     # a video's frames searched deep before its first face: the first DEEP_FRAMES, then every
-    # DEEP_EVERY-th up to frame DEEP_UNTIL (8.5 s at 30 frames/s), then each power of two. A clip that opens on a title
-    # card or fades in from black, its face small (a wide shot), was searched deep only in its
-    # first three frames, and its face never found: "no face found" for the whole clip. A clip
-    # with no face at all pays for about 40 deep searches in 10 minutes of frames.
+    # DEEP_EVERY-th up to frame DEEP_UNTIL (8.5 s at 30 frames/s), then each power of two. A clip
+    # that opens on a title card or fades in from black, its face small (a wide shot), was searched
+    # deep only in its first three frames, and its face never found: "no face found" for the whole
+    # clip. A clip with no face at all pays for about 40 deep searches in 10 minutes of frames.
     DEEP_FRAMES = 3
     DEEP_EVERY = 8
     DEEP_UNTIL = 256
