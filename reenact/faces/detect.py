@@ -124,33 +124,33 @@ class _FaceFinder:
     half the frame's shorter side. A still picture (a portrait, once) goes on to smaller windows
     (`_window_sides`) until one finds a face: a 300 px face in a 6000 px photo is 6 px in the
     thumbnail and 19 px in a half-side window, too small either way. A video searches that deep
-    only until it has a face (then the previous face leads), and only in some of its frames
-    (`deep_frame`): a clip's faceless frames (a title, a cut away) would each pay for the whole
-    search (1-2 s a 1080p frame)."""
+    only where it has lost its face (or not yet found one; while it has one, the previous face
+    leads), and only in some of those frames (`deep_frame`): a clip's faceless frames (a title, a
+    cut away) would each pay for the whole search (1-2 s a 1080p frame)."""
 
-    # a video's frames searched deep before its first face: the first DEEP_FRAMES, then every
-    # DEEP_EVERY-th up to frame DEEP_UNTIL (8.5 s at 30 frames/s), then each power of two. A clip
-    # that opens on a title card or fades in from black, its face small (a wide shot), was searched
-    # deep only in its first three frames, and its face never found: "no face found" for the whole
-    # clip. A clip with no face at all pays for about 40 deep searches in 10 minutes of frames.
+    # the frames of a run without a face that are searched deep: its first DEEP_FRAMES, then every
+    # DEEP_EVERY-th up to DEEP_UNTIL frames into it (8.5 s at 30 frames/s), then each power of two.
+    # A video searched deep only in its first three frames: a clip that opens on a title card or
+    # fades in from black, its face small (a wide shot), never found its face ("no face found" for
+    # the whole clip), nor one that cut from a close-up to a wide shot found the small face after
+    # the cut. A clip with no face at all pays for about 40 deep searches in 10 minutes of frames.
     DEEP_FRAMES = 3
     DEEP_EVERY = 8
     DEEP_UNTIL = 256
 
     @classmethod
-    def deep_frame(cls, searched: int) -> bool:
-        """Whether the video frame after `searched` faceless ones is searched deep."""
-        if searched < cls.DEEP_FRAMES:
+    def deep_frame(cls, missed: int) -> bool:
+        """Whether the video frame after `missed` faceless ones in a row is searched deep."""
+        if missed < cls.DEEP_FRAMES:
             return True
-        if searched <= cls.DEEP_UNTIL:
-            return searched % cls.DEEP_EVERY == 0
-        return searched & (searched - 1) == 0
+        if missed <= cls.DEEP_UNTIL:
+            return missed % cls.DEEP_EVERY == 0
+        return missed & (missed - 1) == 0
 
     def __init__(self, opts: "FaceOptions", video: bool):
         self.opts = opts
         self.video = video
-        self.searched = 0            # searches made before the first face was found
-        self.found = False
+        self.missed = 0              # searches since a face was last found (or since the first)
         self.full = Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence)
         self._local: Landmarker | None = None
         # every face the last search found: if the one chosen is not found again (a false detection
@@ -229,11 +229,14 @@ class _FaceFinder:
 
     def _search(self, frame: np.ndarray, previous: FaceDetection | None) -> list[FaceDetection]:
         # a still searches deep once (its later searches are of it blurred)
-        deep = not self.found and (self.deep_frame(self.searched) if self.video else self.searched == 0)
-        self.searched += 1
+        deep = self.deep_frame(self.missed) if self.video else self.missed == 0
+        faces = self._look(frame, previous, deep)
+        self.missed = 0 if faces else self.missed + 1
+        return faces
+
+    def _look(self, frame: np.ndarray, previous: FaceDetection | None, deep: bool) -> list[FaceDetection]:
         faces = self.full.detect(frame)
         if faces:
-            self.found = True
             self.others = [f.box for f in faces]
             return faces
         h, w = frame.shape[:2]
@@ -256,7 +259,6 @@ class _FaceFinder:
             if found or not deep:
                 found = _distinct(found)
                 if found:
-                    self.found = True
                     self.others = [f.box for f in found]
                 return found
         return []
