@@ -128,8 +128,9 @@ class _FaceFinder:
     leads), and only in some of those frames (`deep_frame`): a clip's faceless frames (a title, a
     cut away) would each pay for the whole search (1-2 s a 1080p frame)."""
 
-    # the frames of a run without a face that are searched deep: its first DEEP_FRAMES, then every
-    # DEEP_EVERY-th up to DEEP_UNTIL frames into it (8.5 s at 30 frames/s), then each power of two.
+    # the frames of a run without a face that are searched deep: the clip's first DEEP_FRAMES (where
+    # no face came before them), then every DEEP_EVERY-th up to DEEP_UNTIL frames into the run (8.5 s
+    # at 30 frames/s), then each power of two.
     # A video searched deep only in its first three frames: a clip that opens on a title card or
     # fades in from black, its face small (a wide shot), never found its face ("no face found" for
     # the whole clip), nor one that cut from a close-up to a wide shot found the small face after
@@ -139,10 +140,12 @@ class _FaceFinder:
     DEEP_UNTIL = 256
 
     @classmethod
-    def deep_frame(cls, missed: int) -> bool:
-        """Whether the video frame after `missed` faceless ones in a row is searched deep."""
+    def deep_frame(cls, missed: int, seen: bool) -> bool:
+        """Whether the video frame after `missed` faceless ones in a row is searched deep; `seen`:
+        the clip has had a face (a face lost for a frame or two, blurred or covered, is not sought
+        in every window: 1-2 s each at 1080p, and a 20-frame gap took 2.5x as long to read)."""
         if missed < cls.DEEP_FRAMES:
-            return True
+            return not seen
         if missed <= cls.DEEP_UNTIL:
             return missed % cls.DEEP_EVERY == 0
         return missed & (missed - 1) == 0
@@ -151,6 +154,7 @@ class _FaceFinder:
         self.opts = opts
         self.video = video
         self.missed = 0              # searches since a face was last found (or since the first)
+        self.seen = False            # a face found in any search so far
         self.full = Landmarker(max_faces=opts.max_faces, video=video, min_confidence=opts.min_detection_confidence)
         self._local: Landmarker | None = None
         # every face the last search found: if the one chosen is not found again (a false detection
@@ -229,9 +233,10 @@ class _FaceFinder:
 
     def _search(self, frame: np.ndarray, previous: FaceDetection | None) -> list[FaceDetection]:
         # a still searches deep once (its later searches are of it blurred)
-        deep = self.deep_frame(self.missed) if self.video else self.missed == 0
+        deep = self.deep_frame(self.missed, self.seen) if self.video else self.missed == 0
         faces = self._look(frame, previous, deep)
         self.missed = 0 if faces else self.missed + 1
+        self.seen = self.seen or bool(faces)
         return faces
 
     def _look(self, frame: np.ndarray, previous: FaceDetection | None, deep: bool) -> list[FaceDetection]:
