@@ -69,8 +69,8 @@ def _distinct(faces: list[FaceDetection]) -> list[FaceDetection]:
 
 # px: the smallest window searched, the detector's own thumbnail (nothing is shrunk). A face is
 # found down to about 16 px across in its window's thumbnail: with windows halved only down to 160
-# px, a 1080 px frame's last were 270 px, and the portraits' faces 50-80 px wide in a 1080p photo
-# (8-19 px between the eyes) were found in 13 of 60 cases (the rest no face, or a face three times
+# px, a 1080 px frame's last were 270 px, and the five portraits 51-102 px high in a 1080p photo
+# (5-26 px between the eyes) were found in 13 of 60 cases (the rest no face, or a face three times
 # too large read from the whole picture blurred); in 51 of 60 with 128 px windows last.
 MIN_WINDOW = 128
 
