@@ -51,8 +51,7 @@ WHIP_FRAMES = 6                  # frames each swing takes
 WHIP_EXPOSURE = 0.5              # of a frame: how long each frame's shutter stays open (its blur)
 HELD_GAP = 0.08                  # inter-ocular distances between the inner lips' middles: apart
 HELD_FRAMES = 20                 # the shortest stretch a `held` variant is made of
-SMALL = (1920, 1080, 1 / 10, (0.62, 0.4))   # a `small` source: canvas width, height, the portrait's height as a
-                                           # share of the canvas's, its centre as shares of the canvas
+SMALL = (1920, 1080, 1 / 10, (0.62, 0.4))   # a `small` source's canvas, as FRAMED's: the portrait a tenth of it high
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
 
 
@@ -97,10 +96,11 @@ def camera(kind: str, t: int, n: int, size: tuple[int, int], seed: int = 0) -> n
     return np.float64([[1, 0, 0], [0, 1, 0]])
 
 
-def framed(frame: np.ndarray, kind: str) -> np.ndarray:
-    """The frame placed in a larger landscape or portrait canvas (FRAMED), the rest of the canvas its
-    border stretched out and blurred, as in a video with a far wider or taller view than a face crop."""
-    cw, ch, share, (cx, cy) = FRAMED[kind]
+def framed(frame: np.ndarray, layout: tuple) -> np.ndarray:
+    """The frame placed in a larger landscape or portrait canvas (`layout`: FRAMED's or SMALL's form),
+    the rest of the canvas its border stretched out and blurred, as in a video with a far wider or
+    taller view than a face crop."""
+    cw, ch, share, (cx, cy) = layout
     h, w = frame.shape[:2]
     size = int(round(share * ch))
     small = cv2.resize(frame, (size * w // h, size), interpolation=cv2.INTER_AREA)
@@ -144,14 +144,10 @@ def held_stretch(path: Path, search: int = 300) -> tuple[int, int]:
     """(start, length) of the longest run of the clip's first `search` frames whose inner lips are
     more than HELD_GAP apart."""
     from reenact.faces import detect_in_file
+    from reenact.faces.detect import runs
 
     track = detect_in_file(path, max_frames=search)
-    apart = np.r_[False, (lip_gap(track.landmarks) > HELD_GAP) & track.detected, False].astype(int)
-    starts, stops = np.flatnonzero(np.diff(apart) == 1), np.flatnonzero(np.diff(apart) == -1)
-    if not len(starts):
-        return 0, 0
-    k = int(np.argmax(stops - starts))
-    return int(starts[k]), int(stops[k] - starts[k])
+    return max(runs((lip_gap(track.landmarks) > HELD_GAP) & track.detected), key=lambda run: run[1], default=(0, 0))
 
 
 def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other: Path | None = None) -> Path | None:
@@ -182,7 +178,7 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
             elif kind in ("open", "held", "hand", "recut", "turn"):
                 yield frame
             elif kind in FRAMED:
-                yield framed(frame, kind)
+                yield framed(frame, FRAMED[kind])
             elif kind == "whip":    # the shutter open over sub-frame times: a fast swing smears
                 moments = t + WHIP_EXPOSURE * np.linspace(-0.5, 0.5, 9)
                 yield np.mean([cv2.warpAffine(frame, camera(kind, u, len(clip), (h, w), seed), (w, h),
@@ -272,18 +268,8 @@ def make_source(path: Path, kind: str, out: Path) -> Path:
         h, w = image.shape[:2]
         small = cv2.resize(image, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
         image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    elif kind == "small":
-        width, height, share, (cx, cy) = SMALL
-        h, w = image.shape[:2]
-        side = round(height * share)
-        image = cv2.resize(image, (round(w * side / h), side), interpolation=cv2.INTER_AREA)
-        h, w = image.shape[:2]
-        x, y = round(cx * width - w / 2), round(cy * height - h / 2)
-        # the canvas its own border spread out and blurred: no second (large, blurred) face in it
-        canvas = cv2.copyMakeBorder(image, y, height - h - y, x, width - w - x, cv2.BORDER_REPLICATE)
-        canvas = cv2.GaussianBlur(canvas, (0, 0), 6)
-        canvas[y:y + h, x:x + w] = image
-        image = canvas
+    elif kind == "small":     # its border spread out and blurred: no second (large, blurred) face
+        image = framed(image, SMALL)
     elif kind == "faded":
         grain = np.random.default_rng(0).normal(0.0, 6.0, image.shape[:2])[..., None]
         image = np.clip(75.0 + 0.6 * image + grain, 0, 255).astype(np.uint8)

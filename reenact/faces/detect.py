@@ -291,20 +291,20 @@ def _fill_gaps(values: np.ndarray, detected: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
-def _runs(detected: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int, int]]:
+def runs(detected: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int, int]]:
     """(start, length) of every run of True frames; a run also ends before a `breaks` frame."""
     starts = detected & ~np.r_[False, detected[:-1]]
     if breaks is not None:
         starts |= detected & breaks
     first = [int(a) for a in np.flatnonzero(starts)]
     missing = np.flatnonzero(~np.r_[detected, False])      # frames without a face, and the end
-    runs = []
+    spans = []
     for k, a in enumerate(first):
         end = int(missing[np.searchsorted(missing, a)])
         if k + 1 < len(first):
             end = min(end, first[k + 1])
-        runs.append((a, end - a))
-    return runs
+        spans.append((a, end - a))
+    return spans
 
 
 def face_jumps(landmarks: np.ndarray, detected: np.ndarray) -> np.ndarray:
@@ -327,10 +327,10 @@ def brief_detections(detected: np.ndarray, min_run: int, breaks: np.ndarray | No
     amid frames without one, is a detector's false alarm (a cartoon's title, a cloud): followed,
     it set the clip's pose and its reference, and the real face's first frames slid in from it.
     `breaks` (face_jumps) also ends a run: a face elsewhere in the frame is another run."""
-    runs = _runs(detected, breaks)
+    found = runs(detected, breaks)
     brief = np.zeros(len(detected), bool)
-    if any(length >= min_run for _, length in runs):
-        for start, length in runs:
+    if any(length >= min_run for _, length in found):
+        for start, length in found:
             if length < min_run:
                 brief[start:start + length] = True
     return brief
@@ -394,7 +394,7 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
         raise NoFaceError(f"no face found in {source_name}; use a clearer, frontal, well-lit face "
                           "that fills a good part of the picture")
     if not det.all():
-        gaps = _runs(~det)   # (start, length) of every run of frames without a face
+        gaps = runs(~det)   # (start, length) of every run of frames without a face
         missing = int((~det).sum())
         longest = max(length for _, length in gaps)
         log.warning("%s: no face in %d of %d frames (%d gap(s), longest %d); filled by interpolation%s",
