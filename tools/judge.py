@@ -630,9 +630,10 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
           turns: Path | None = None) -> list[Pair]:
     """Every portrait x every clip (`full`), or each clip with two portraits; then each clip's
     variants with every portrait (`full`) or with one of those two (so the plain pair to compare
-    with exists), greyscale, padded, soft, faded and small portraits, self-reenactment (a `recut` variant's two halves are judged as
-    two shots: each series less its own median in each), and (group `turn`) the clips of `turns`
-    (clips that turn past |yaw| > 10°, e.g. ../shared/data-extra/driving) with one portrait each."""
+    with exists), greyscale, padded, soft, faded, small and toon portraits, self-reenactment (a
+    `recut` variant's two halves are judged as two shots: each series less its own median in each),
+    and (group `turn`) the clips of `turns` (clips that turn past |yaw| > 10°, e.g.
+    ../shared/data-extra/driving) with one portrait each."""
     from reenact.io.video import probe_video
 
     sources = sorted((data / "source").glob("*.jpg"))
@@ -739,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, soft, faded, small, self, selfopen, selfblink, turn, tilt, wide, tall, whip, held); default all")
+                    " flip, hand, recut, grey, padded, soft, faded, small, toon, self, selfopen, selfblink, turn, tilt, wide, tall, whip, held); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip and every variant of it (default: two per clip, one per variant)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

@@ -21,9 +21,10 @@ not transferred to the source's head):
 Source variants of each portrait: `grey` (greyscale in three channels), `padded` (the portrait
 in a full-length canvas, three times its height, the extra filled with its blurred border), `soft`
 (enlarged back 4x from a quarter of its size: a small face blown up, an old print), `faded` (its
-blacks lifted to 75, its contrast to 0.6, and film grain of 6 levels: a faded old print) and `small`
+blacks lifted to 75, its contrast to 0.6, and film grain of 6 levels: a faded old print), `small`
 (the portrait a tenth of a 1920x1080 landscape photo's height, off-centre, the rest its border
-spread out and blurred: a person far from the camera).
+spread out and blurred: a person far from the camera) and `toon` (drawn as a flat 2D cartoon: eight
+flat colours inked with black lines).
 
     python tools/make_variants.py --out /tmp/reenact-variants [--frames 120]
 """
@@ -41,7 +42,7 @@ import numpy as np
 DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "held", "flip", "hand", "turn", "tilt", "wide", "tall")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
 CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall")
-SOURCE_VARIANTS = ("grey", "padded", "soft", "faded", "small")
+SOURCE_VARIANTS = ("grey", "padded", "soft", "faded", "small", "toon")
 # (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
 FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
@@ -52,6 +53,7 @@ WHIP_EXPOSURE = 0.5              # of a frame: how long each frame's shutter sta
 HELD_GAP = 0.08                  # inter-ocular distances between the inner lips' middles: apart
 HELD_FRAMES = 20                 # the shortest stretch a `held` variant is made of
 SMALL = (1920, 1080, 1 / 10, (0.62, 0.4))   # a `small` source's canvas, as FRAMED's: the portrait a tenth of it high
+TOON_COLOURS = 8              # flat colours of a `toon` source
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
 
 
@@ -273,8 +275,27 @@ def make_source(path: Path, kind: str, out: Path) -> Path:
     elif kind == "faded":
         grain = np.random.default_rng(0).normal(0.0, 6.0, image.shape[:2])[..., None]
         image = np.clip(75.0 + 0.6 * image + grain, 0, 255).astype(np.uint8)
+    elif kind == "toon":
+        image = toon(image)
     cv2.imwrite(str(out), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
     return out
+
+
+def toon(image: np.ndarray, colours: int = TOON_COLOURS) -> np.ndarray:
+    """The picture drawn as a flat 2D cartoon: smoothed, its colours cut to `colours` flat areas, and
+    the dark edges of the original inked in black lines about a 60th of its shorter side apart."""
+    smooth = image
+    for _ in range(4):
+        smooth = cv2.bilateralFilter(smooth, 9, 40, 7)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    cv2.setRNGSeed(0)
+    _, labels, centres = cv2.kmeans(smooth.reshape(-1, 3).astype(np.float32), colours, None, criteria, 3,
+                                    cv2.KMEANS_PP_CENTERS)
+    flat = cv2.medianBlur(centres.astype(np.uint8)[labels.ravel()].reshape(image.shape), 5)
+    grey = cv2.medianBlur(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), 7)
+    block = max(9, min(image.shape[:2]) // 60 | 1)
+    ink = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, 6)
+    return cv2.bitwise_and(flat, flat, mask=ink)
 
 
 def main(argv: list[str] | None = None) -> int:

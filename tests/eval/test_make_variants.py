@@ -61,7 +61,7 @@ def test_the_soft_and_faded_portraits_are_as_soft_and_faded_as_they_say(astronau
     assert 55 < black_level(made["faded"], pts) < 80 and black_level(astronaut, pts) < 10
     grey = cv2.cvtColor(made["faded"], cv2.COLOR_RGB2GRAY).astype(float)
     assert grey.max() <= 75 + 0.6 * 255 + 25                   # the contrast compressed (grain on top)
-    assert set(make_variants.SOURCE_VARIANTS) == {"grey", "padded", "soft", "faded", "small"}
+    assert set(make_variants.SOURCE_VARIANTS) == {"grey", "padded", "soft", "faded", "small", "toon"}
 
 
 def test_the_small_portrait_is_a_tenth_of_a_landscape_photo_and_its_face_is_found_there(astronaut, tmp_path):
@@ -77,3 +77,15 @@ def test_the_small_portrait_is_a_tenth_of_a_landscape_photo_and_its_face_is_foun
     alone = detect_faces([astronaut], video=False).landmarks[0, :, :2]
     expected = alone * (108 / 512) + (0.62 * 1920 - 54, 0.4 * 1080 - 54)
     assert np.median(np.linalg.norm(found.landmarks[0, :, :2] - expected, axis=1)) < 1.5
+
+
+def test_the_toon_portrait_is_flat_colours_and_black_ink_and_its_face_is_found(astronaut):
+    """`toon`: 99 % of its pixels in TOON_COLOURS flat colours and the ink (black), the ink a few
+    percent of it, and MediaPipe still finds the face."""
+    made = make_variants.toon(astronaut[..., ::-1].copy())[..., ::-1]     # OpenCV's BGR, as make_source
+    assert made.shape == astronaut.shape
+    _, counts = np.unique(made.reshape(-1, 3), axis=0, return_counts=True)
+    commonest = np.cumsum(np.sort(counts)[::-1]) / counts.sum()
+    assert np.searchsorted(commonest, 0.99) + 1 <= make_variants.TOON_COLOURS + 1
+    assert 0.03 < (made.max(-1) == 0).mean() < 0.3
+    assert detect_faces([made], video=False).detected[0]
