@@ -36,6 +36,7 @@ from .warp_lids import ClosingLids
 from .warp_lips import EYE_CORNERS, inner_lip_shift, lower_lip_shift
 from .warp_mouth import MouthInterior, driving_mouth_seen, shows_teeth, teeth_shown
 from .warp_reveal import RevealedSkin
+from .warp_shades import glasses_points, lens_points
 from .warp_turn import (PROBE_FACE_SHARE, PROBE_WITHIN_YAW, Reader, landmarker_angles, read_turn,
                         turn_gain_from_read)
 
@@ -550,7 +551,16 @@ class WarpEngine:
         self.warped_gaze = {c: _warped_gaze(float(np.linalg.norm(self.src_pts[a, :2] - self.src_pts[b, :2])))
                             for c, _, (a, b) in self.eyes}
         self.eye_opening = {c: eye_opening(self.src_pts, ring, corners) for c, ring, corners in self.eyes}
-        if self.eye_opening and min(self.eye_opening.values()) < CLOSED_EYE:
+        # eyes behind dark lenses (warp_shades): the lenses move only with the head, their eyes take
+        # no blink and no gaze
+        lenses = lens_points(self.source, self.src_pts, self.n_face) if self.eyes else {}
+        self.lens_held = glasses_points(lenses, self.src_pts[:self.n_face])
+        hidden = {centre for eye, centre, _ in EYES if eye in lenses}
+        for centre in hidden:
+            self.warped_gaze[centre] = 0.0
+        if hidden:
+            log.info("the source's eyes are behind dark lenses: the lenses move with the head only")
+        if min([v for c, v in self.eye_opening.items() if c not in hidden], default=1.0) < CLOSED_EYE:
             log.warning("the source's eyes look closed; a photo shows no eyes behind closed lids, so they "
                         "open at most %gx as far as they are in it", EYE_STRETCH)
         self.iris_src = self._iris_core(self.src_pts)
@@ -623,7 +633,7 @@ class WarpEngine:
         if self.opts.eyes not in ("layers", "warp"):
             raise ValueError(f"eyes must be layers or warp, not {self.opts.eyes!r}")
         self.eye_layers = (EyeLayers(self.source, points, detail=self.opts.interpolation == "detail")
-                           if self.opts.eyes == "layers" else None)
+                           if self.opts.eyes == "layers" and not hidden else None)
         self.layered = set(self.eye_layers.centres()) if self.eye_layers is not None else set()
 
     def _source_yaw(self) -> float:
@@ -692,6 +702,21 @@ class WarpEngine:
             offset = out[ring, :2] - a
             along = (offset @ across)[:, None] * across
             out[ring, :2] = a + along + (offset - along) * (most / opening)
+        return out
+
+    def _held_lenses(self, target: np.ndarray) -> np.ndarray:
+        """`target` with the landmarks on dark lenses (`lens_held`) where the head's rigid motion
+        (a 3D similarity of RIGID_POINTS, with depth) takes their source positions."""
+        if not len(self.lens_held):
+            return target
+        out = target.copy()
+        rigid, held = list(RIGID_POINTS), self.lens_held
+        if target.shape[1] < 3 or not self.src_z.any():
+            out[held, :2] = _apply(similarity_fit(self.src_pts[rigid], target[rigid, :2]), self.src_pts[held])
+            return out
+        src = np.c_[self.src_pts, self.src_z]
+        scale, rot, shift = _similarity_3d(src[rigid], target[rigid, :3])
+        out[held, :3] = scale * src[held] @ rot.T + shift
         return out
 
     def _mouth_openness(self, pts: np.ndarray, carried: bool = False) -> float:
@@ -970,7 +995,7 @@ class WarpEngine:
         takes its layout from it (`interior_layout`). `arrival`: how far the target has come from the
         source towards the expression that frame shows (a still's ease-in); its teeth cover a
         toothless source opening only as far (`_drawn_mouth_opacity`'s driving_teeth)."""
-        target = self._held_eyes(self._limit_turn(np.asarray(target_points, np.float64)))
+        target = self._held_lenses(self._held_eyes(self._limit_turn(np.asarray(target_points, np.float64))))
         openness = self._mouth_openness(target, carried=True)
         head = similarity_fit(self.src_pts[list(RIGID_POINTS)], target[list(RIGID_POINTS), :2])
         gaze = self._gaze(target[:, :2])

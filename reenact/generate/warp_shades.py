@@ -1,0 +1,113 @@
+"""Eyes behind dark lenses (sunglasses): the warp engine holds the glasses rigid.
+
+MediaPipe reads a face in sunglasses as it reads any face: it guesses open eyes behind the lenses,
+and the driving's blinks and brow raises move those guessed lids. Warped with them, the lenses
+bent: d19's blinks dented the top of a lens drawn on Einstein and squeezed a notch into it, and on
+d0 the highlight on the glass smeared as the gaze moved. Glasses are one rigid thing on the head,
+not skin: the landmarks on the lenses, and between them (the bridge), move only as the head does
+(`WarpEngine`'s rigid 3D motion), and the eyes behind them take no blink and no gaze. The skin
+beyond the rims takes up the rest of the expression.
+
+An eye is hidden when its opening and a ring around it (the lids, the skin under the eye) are
+dark against the face's skin: a real eye shows its white, a closed one its lid's skin, and even a
+shadowed one stays lighter (the constants below).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..faces.topology import contour
+from .warp_mouth import luminance, skin_colour
+
+# An eye is behind a lens when three quarters of its opening, and of the ring around it (the eye's
+# contour scaled LENS_RING times about its middle: the lids, the skin under the eye), are darker
+# than LENS_DARK x the skin's luminance (cheeks and chin); on a dark skin (LENS_DARK_SKIN levels
+# or less) LENS_DARK_ON_DARK x it. Lenses drawn on three of ../shared's portraits: 0.14-0.17 of the
+# skin (26-30 levels). Real eyes on its portraits, their variants and 300 frames of each clip: 0.33
+# of the skin at the darkest (Diana's shadowed eye). Half of either must be LENS_GLASS levels or
+# lighter: glass is not ink (a flat cartoon's eye sockets inked solid black, 0-3 levels, show their
+# eyes inside).
+LENS_DARK, LENS_DARK_ON_DARK, LENS_DARK_SKIN, LENS_GLASS = 0.25, 0.45, 100.0, 6.0
+LENS_RING = 1.6
+# A pixel is dark enough for the lens LENS_EDGE of the way from the eye's darkness to the skin's
+# luminance: the glass and the rim, not the skin around them.
+LENS_EDGE = 0.25
+# The lens, for the points it holds: the dark region that holds the eye's opening, its thin parts
+# cut off first (an opening of LENS_THIN eye widths: a rim or the bridge joined it to dark hair and
+# the other lens), then grown back by LENS_GROW eye widths (the rim), no further than LENS_REACH
+# eye widths from the eye's middle.
+LENS_THIN, LENS_GROW, LENS_REACH = 0.1, 0.25, 1.0
+
+
+def _disc(radius: float) -> np.ndarray:
+    r = max(int(round(radius)), 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _eye_masks(shape: tuple[int, int], ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(opening, ring around it) masks of an eye whose contour is `ring` (M, 2)."""
+    middle = ring.mean(0)
+    opening = np.zeros(shape, np.uint8)
+    cv2.fillPoly(opening, [np.round(ring).astype(np.int32)], 1)
+    around = np.zeros(shape, np.uint8)
+    cv2.fillPoly(around, [np.round(middle + LENS_RING * (ring - middle)).astype(np.int32)], 1)
+    return opening > 0, (around > 0) & (opening == 0)
+
+
+def lens_points(source: np.ndarray, points: np.ndarray, n_face: int) -> dict[str, np.ndarray]:
+    """For each eye (its contour's name) that a dark lens hides: the indices of the face landmarks
+    (of the first `n_face` of `points`, (N, 2+) source pixels) that lie on its lens. Empty where no
+    eye is hidden."""
+    pts = np.asarray(points, np.float64)[:, :2]
+    skin = float(luminance(skin_colour(source, pts)))
+    if skin <= 0:
+        return {}
+    h, w = source.shape[:2]
+    found: dict[str, np.ndarray] = {}
+    for eye in ("right_eye", "left_eye"):
+        ring = pts[list(contour(eye))]
+        width = float(np.ptp(ring[:, 0]))
+        middle = ring.mean(0)
+        reach = LENS_REACH * width
+        x0, y0 = np.maximum(np.floor(middle - reach), 0).astype(int)
+        x1, y1 = np.minimum(np.ceil(middle + reach) + 1, (w, h)).astype(int)
+        if width < 4 or x1 - x0 < 4 or y1 - y0 < 4:
+            continue
+        lum = luminance(source[y0:y1, x0:x1].astype(np.float64))
+        opening, around = _eye_masks(lum.shape, ring - (x0, y0))
+        if not opening.any() or not around.any():
+            continue
+        glass = max(float(np.percentile(lum[opening], 75)), float(np.percentile(lum[around], 75)))
+        darkest = LENS_DARK_ON_DARK if skin <= LENS_DARK_SKIN else LENS_DARK
+        if glass > darkest * skin or min(np.median(lum[opening]), np.median(lum[around])) < LENS_GLASS:
+            continue
+        dark = (lum < glass + LENS_EDGE * (skin - glass)).astype(np.uint8)
+        dark = cv2.morphologyEx(dark, cv2.MORPH_OPEN, _disc(LENS_THIN * width))
+        _, labels = cv2.connectedComponents(dark, connectivity=8)
+        held = np.unique(labels[opening & (dark > 0)])
+        lens = cv2.dilate(np.isin(labels, held[held > 0]).astype(np.uint8), _disc(LENS_GROW * width)) > 0
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        lens &= np.hypot(xs - middle[0], ys - middle[1]) <= reach
+        local = np.round(pts[:n_face] - (x0, y0)).astype(int)
+        inside = ((local[:, 0] >= 0) & (local[:, 0] < x1 - x0) & (local[:, 1] >= 0) & (local[:, 1] < y1 - y0))
+        on = np.zeros(n_face, bool)
+        on[inside] = lens[local[inside, 1], local[inside, 0]]
+        found[eye] = np.flatnonzero(on)
+    return found
+
+
+def glasses_points(lenses: dict[str, np.ndarray], points: np.ndarray) -> np.ndarray:
+    """Of the face landmarks `points` (N, 2+), those a pair of glasses holds rigid: those on its lenses (`lens_points`), and,
+    where both eyes are behind one, every landmark within the hull of both (the bridge between
+    them: held at its ends only, it bent at the nose)."""
+    if not lenses:
+        return np.zeros(0, int)
+    held = np.unique(np.concatenate(list(lenses.values())))
+    if len(lenses) < 2 or len(held) < 3:
+        return held
+    pts = np.asarray(points, np.float64)[:, :2]
+    hull = cv2.convexHull(pts[held].astype(np.float32))
+    inside = [i for i in range(len(pts)) if cv2.pointPolygonTest(hull, (float(pts[i, 0]), float(pts[i, 1])), False) >= 0]
+    return np.union1d(held, inside).astype(int)
