@@ -559,7 +559,8 @@ class WarpEngine:
         for centre in hidden:
             self.warped_gaze[centre] = 0.0
         if hidden:
-            log.info("the source's eyes are behind dark lenses: the lenses move with the head only")
+            log.info("an eye of the source is hidden behind something dark (sunglasses, a dark fringe): "
+                     "it moves with the head only")
         if min([v for c, v in self.eye_opening.items() if c not in hidden], default=1.0) < CLOSED_EYE:
             log.warning("the source's eyes look closed; a photo shows no eyes behind closed lids, so they "
                         "open at most %gx as far as they are in it", EYE_STRETCH)
