@@ -43,6 +43,20 @@ def shaded(large):
     return image, detect_faces([image], video=False).landmarks[0]
 
 
+def with_shaded_lenses(image: np.ndarray, pts: np.ndarray, bottoms: tuple[int, int]) -> np.ndarray:
+    """Two oval lenses shaded from 15 levels at the top to `bottoms` (right eye's, left eye's) at the bottom."""
+    out = image.copy()
+    for (a, b), bottom in zip(((33, 133), (362, 263)), bottoms):
+        width = float(np.linalg.norm(pts[a, :2] - pts[b, :2]))
+        centre = tuple(np.round((pts[a, :2] + pts[b, :2]) / 2 + (0, 0.05 * width)).astype(int))
+        mask = np.zeros(out.shape[:2], np.uint8)
+        cv2.ellipse(mask, centre, (int(0.8 * width), int(0.5 * width)), 0, 0, 360, 1, -1)
+        ys, xs = np.nonzero(mask)
+        down = (ys - ys.min()) / max(np.ptp(ys), 1)
+        out[ys, xs] = np.round(15 + (bottom - 15) * down)[:, None].astype(np.uint8)
+    return out
+
+
 def blink_and_raise(pts: np.ndarray, raise_px: float) -> np.ndarray:
     """Both upper lids brought down onto the lower ones, the brows raised by `raise_px`."""
     out = pts.copy()
@@ -79,6 +93,18 @@ def test_lenses_are_found_on_sunglasses_and_not_on_bare_eyes_light_or_dark(large
     dark_image = (bare_image * 0.4).astype(np.uint8)
     assert lens_points(dark_image, bare, 468) == {}
     assert set(lens_points(with_sunglasses(dark_image, bare), pts, 468)) == {"right_eye", "left_eye"}
+
+
+def test_a_lens_shaded_lighter_below_is_found_with_its_pair(large, monkeypatch):
+    """The left lens, shaded to 130 levels at its bottom, reads 0.26 of the skin alone (over
+    LENS_DARK); beside the right one (to 90: 0.20) it is found, the pair being glasses."""
+    import reenact.generate.warp_shades as shades
+
+    image = with_shaded_lenses(*large, bottoms=(90, 130))
+    pts = detect_faces([image], video=False).landmarks[0]
+    assert set(lens_points(image, pts, 468)) == {"right_eye", "left_eye"}
+    monkeypatch.setattr(shades, "PARTNER_EASED", 1.0)
+    assert set(lens_points(image, pts, 468)) == {"right_eye"}
 
 
 def test_a_blink_and_a_brow_raise_leave_the_lenses_as_they_are(shaded, monkeypatch):
