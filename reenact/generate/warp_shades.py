@@ -107,9 +107,10 @@ def lens_points(source: np.ndarray, points: np.ndarray, n_face: int) -> dict[str
     boxes = {eye: _eye_box(source, pts, eye) for eye in ("right_eye", "left_eye")}
     glass = {eye: _glass(box) for eye, box in boxes.items() if box is not None}
     darkest = (LENS_DARK_ON_DARK if skin <= LENS_DARK_SKIN else LENS_DARK) * skin
-    hidden = {eye for eye, (dark, floor) in glass.items() if dark <= darkest and floor >= LENS_GLASS}
-    if hidden:     # one lens found: its pair needs less (a gradient lens lighter at the bottom)
-        hidden |= {eye for eye, (dark, floor) in glass.items() if dark <= PARTNER_EASED * darkest and floor >= LENS_GLASS}
+    glassy = {eye for eye, (_, floor) in glass.items() if floor >= LENS_GLASS}
+    hidden = {eye for eye in glassy if glass[eye][0] <= darkest}
+    if hidden:     # one lens found: its pair needs less (a lens shaded lighter at the bottom)
+        hidden |= {eye for eye in glassy if glass[eye][0] <= PARTNER_EASED * darkest}
     found: dict[str, np.ndarray] = {}
     for eye in sorted(hidden):
         box, darkness = boxes[eye], glass[eye][0]
@@ -119,7 +120,8 @@ def lens_points(source: np.ndarray, points: np.ndarray, n_face: int) -> dict[str
         held = np.unique(labels[box.opening & (dark > 0)])
         lens = cv2.dilate(np.isin(labels, held[held > 0]).astype(np.uint8), _disc(LENS_GROW * box.width)) > 0
         ys, xs = np.mgrid[:lens.shape[0], :lens.shape[1]]
-        lens &= np.hypot(xs + box.origin[0] - box.middle[0], ys + box.origin[1] - box.middle[1]) <= LENS_REACH * box.width
+        from_middle = np.hypot(xs + box.origin[0] - box.middle[0], ys + box.origin[1] - box.middle[1])
+        lens &= from_middle <= LENS_REACH * box.width
         local = np.round(pts[:n_face] - box.origin).astype(int)
         inside = (local[:, 0] >= 0) & (local[:, 0] < lens.shape[1]) & (local[:, 1] >= 0) & (local[:, 1] < lens.shape[0])
         on = np.zeros(n_face, bool)
@@ -139,5 +141,5 @@ def glasses_points(lenses: dict[str, np.ndarray], points: np.ndarray) -> np.ndar
         return held
     pts = np.asarray(points, np.float64)[:, :2]
     hull = cv2.convexHull(pts[held].astype(np.float32))
-    inside = [i for i in range(len(pts)) if cv2.pointPolygonTest(hull, (float(pts[i, 0]), float(pts[i, 1])), False) >= 0]
+    inside = [i for i, (x, y) in enumerate(pts) if cv2.pointPolygonTest(hull, (float(x), float(y)), False) >= 0]
     return np.union1d(held, inside).astype(int)
