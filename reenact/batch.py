@@ -17,12 +17,10 @@ from typing import Any, Sequence
 
 from .errors import InputError, ReenactError
 from .faces.presets import parse_preset
-from .io.images import IMAGE_SUFFIXES, is_image_path
+from .io.images import is_image_path
+from .io.video import is_video_path
 
 log = logging.getLogger("reenact")
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
-
 
 @dataclass(frozen=True)
 class BatchJob:
@@ -77,8 +75,8 @@ def _folder_jobs(folder: Path, out_dir: Path, suffix: str) -> list[BatchJob]:
     src_dir, drv_dir = folder / "source", folder / "driving"
     if not src_dir.is_dir() or not drv_dir.is_dir():
         raise InputError(f"{folder} needs source/ (portraits) and driving/ (videos) subfolders")
-    sources = sorted(p for p in src_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    drivings = sorted(p for p in drv_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES or is_image_path(p))
+    sources = sorted(p for p in src_dir.iterdir() if is_image_path(p))
+    drivings = sorted(p for p in drv_dir.iterdir() if is_video_path(p) or is_image_path(p))
     if not sources or not drivings:
         raise InputError(f"{folder}: no portraits in source/ or no videos in driving/")
     return [BatchJob(s, str(d), out_dir / _output_name(s, str(d), suffix)) for s in sources for d in drivings]

@@ -35,6 +35,20 @@ def test_a_folder_pairs_every_source_with_every_driving(tmp_path):
         read_jobs(tmp_path / "source", tmp_path / "out")
 
 
+def test_a_folder_takes_animated_stickers_and_gifs_as_drivings_not_as_portraits(tmp_path):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (32, 32), (10 * i, 0, 0)) for i in range(3)]
+    for rel in ("source/s1.jpg", "source/moving.webp", "driving/d1.gif", "driving/d2.webp", "driving/still.png"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+    frames[0].save(tmp_path / "source/s1.jpg")
+    for rel in ("source/moving.webp", "driving/d1.gif", "driving/d2.webp"):
+        frames[0].save(tmp_path / rel, save_all=True, append_images=frames[1:], duration=40, loop=0)
+    frames[0].save(tmp_path / "driving/still.png")
+    jobs = read_jobs(tmp_path, tmp_path / "out")
+    assert [j.output.name for j in jobs] == ["s1__d1.mp4", "s1__d2.mp4", "s1__still.mp4"]
+
+
 def test_shards_split_the_jobs_disjointly_and_completely():
     jobs = [BatchJob(Path(f"{i}.jpg"), "preset:nod", Path(f"{i}.mp4")) for i in range(11)]
     parts = [shard(jobs, i, 3) for i in range(3)]

@@ -244,6 +244,21 @@ def test_gif_driving_is_a_video(capsys, work, astronaut):
     assert probe_video(work / "out.mp4").frame_count == 5
 
 
+def test_animated_webp_driving_is_a_video_and_as_a_source_is_refused_by_name(capsys, work, astronaut):
+    from PIL import Image
+
+    frames = [Image.fromarray(warp(astronaut, similarity(2 * t, 1, 3 * t, 0))) for t in range(5)]
+    frames[0].save(work / "in" / "sticker.webp", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    code, _, err = cli(capsys, "-s", work / "in/face.png", "-d", work / "in/sticker.webp", "-o", work / "out.mp4", "-q")
+    assert code == 0, err
+    from reenact.io.video import probe_video
+
+    info = probe_video(work / "out.mp4")
+    assert info.frame_count == 5 and info.fps == pytest.approx(25)    # its 40 ms frames, not a still's ease
+    code, _, err = cli(capsys, "-s", work / "in/sticker.webp", "-d", "preset:talk", "-o", work / "out2.mp4", "-q")
+    assert code == 2 and "sticker.webp is animated" in err and "Traceback" not in err
+
+
 def test_phone_clip_with_rotation_is_tracked_upright(capsys, tmp_path, astronaut):
     from reenact.faces import FaceTrack
 

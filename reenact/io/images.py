@@ -21,12 +21,19 @@ HEIF_SUFFIXES = {".heic", ".heif"}
 MAX_MEGAPIXELS = 100.0
 
 
+# picture formats that may hold an animation (a sticker, a meme): one with several frames is a video
+ANIMATED_SUFFIXES = {".gif", ".webp", ".png"}
+
+
 def is_image_path(path: str | Path) -> bool:
-    """An image suffix; an existing animated GIF is a video, not a still."""
+    """An image suffix; an existing animated GIF, WebP or PNG is a video, not a still."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES and not is_animated_picture(path)
+
+
+def is_animated_picture(path: str | Path) -> bool:
+    """An existing GIF, WebP or PNG with more than one frame."""
     path = Path(path)
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        return False
-    return not (path.suffix.lower() == ".gif" and _is_animated(path))
+    return path.suffix.lower() in ANIMATED_SUFFIXES and _is_animated(path)
 
 
 def _is_animated(path: Path) -> bool:

@@ -1,4 +1,5 @@
-"""Reading videos as a stream of upright RGB frames, with PyAV (FFmpeg) as the one decoder.
+"""Reading videos as a stream of upright RGB frames, with PyAV (FFmpeg) as the decoder (Pillow for
+the animated pictures FFmpeg cannot read: io/animation.py).
 
 Frames are pulled one at a time: the decoder never runs ahead of the consumer by more than
 FFmpeg's own few-frame thread queue, so memory does not grow with clip length however slow the
@@ -22,6 +23,8 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 
 from ..errors import InputError
+from .animation import frame_durations, frame_size, iter_animation, read_by_pillow
+from .images import is_animated_picture
 from .memory import TRIM_EVERY, release_free_heap
 from .paths import require_input_file
 
@@ -38,7 +41,8 @@ _VFR_TOLERANCE = 0.25
 
 
 def is_video_path(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+    """A video suffix, or an animated picture (GIF, WebP, PNG)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES or is_animated_picture(path)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,11 @@ class VideoInfo:
 def probe_video(path: str | Path) -> VideoInfo:
     """Frame rate, count, displayed size and audio of a video; InputError if it cannot be read."""
     path = require_input_file(path, "video")
+    if read_by_pillow(path):
+        durations = frame_durations(path)
+        width, height = frame_size(path)
+        return VideoInfo(path=path, fps=1.0 / float(np.median(durations)), frame_count=len(durations),
+                         width=width, height=height, has_audio=False)
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -176,6 +185,13 @@ class VideoReader:
         if self.max_frames is not None and self.max_frames <= 0:
             return
         self.timestamps, self.damaged = [], False
+        if read_by_pillow(self.path):
+            starts = np.concatenate([[0.0], np.cumsum(frame_durations(self.path))])
+            for image in iter_animation(self.path, self.max_frames):
+                self.timestamps.append(float(starts[self.count]))
+                yield image
+            self._report(0)
+            return
         bad_packets = 0
         with av.open(str(self.path)) as container:
             stream = container.streams.video[0]
@@ -247,6 +263,8 @@ def is_variable_rate(times) -> bool:
 def frame_times(path: str | Path, max_frames: int | None = None) -> np.ndarray | None:
     """(N,) the first `max_frames` frames' presentation times in seconds, from the packets alone
     (nothing decoded; a damaged packet counts as its frame); None where a packet has no time."""
+    if read_by_pillow(path):
+        return np.concatenate([[0.0], np.cumsum(frame_durations(path))[:-1]])[:max_frames]
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         pts = [packet.pts for packet in container.demux(stream) if packet.size]

@@ -283,3 +283,36 @@ def test_animated_gif_is_a_video(tmp_path):
     decoded = list(iter_frames(tmp_path / "anim.gif"))
     assert len(decoded) == 6 and decoded[0].shape == (64, 96, 3)
     assert probe_video(tmp_path / "anim.gif").fps == pytest.approx(10)
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".png"])
+def test_animated_webp_and_png_are_videos_with_their_own_timing(tmp_path, suffix):
+    """A sticker saved from a chat: an animated WebP (FFmpeg reads no animated WebP: "no frame
+    size") or an animated PNG (FFmpeg lists no frames), both decoded by Pillow. Each frame comes
+    out at its own duration, its transparency on white; the same file with one frame stays a still."""
+    from PIL import Image
+
+    from reenact.io.images import is_image_path
+
+    frames = []
+    for f in gradient_frames(6):
+        rgba = np.dstack([f, np.full(f.shape[:2], 255, np.uint8)])
+        rgba[:8, :8, 3] = 0                                     # a transparent corner
+        frames.append(Image.fromarray(rgba, "RGBA"))
+    anim, still = tmp_path / f"anim{suffix}", tmp_path / f"still{suffix}"
+    frames[0].save(anim, save_all=True, append_images=frames[1:], duration=50, loop=0, lossless=True)
+    frames[0].save(still, lossless=True)
+    assert not is_image_path(anim) and is_video_path(anim)
+    assert is_image_path(still) and not is_video_path(still)
+    info = probe_video(anim)
+    assert (info.frame_count, info.width, info.height, info.has_audio) == (6, 96, 64, False)
+    assert info.fps == pytest.approx(20)
+    reader = VideoReader(anim)
+    decoded = list(reader)
+    assert len(decoded) == 6 and decoded[0].shape == (64, 96, 3)
+    np.testing.assert_allclose(reader.timestamps, np.arange(6) * 0.05, atol=1e-6)
+    expected = next(gradient_frames(1))
+    assert np.abs(decoded[0][8:, 8:].astype(int) - expected[8:, 8:]).max() <= 2      # lossless, as drawn
+    assert decoded[0][:8, :8].min() == 255                   # the transparent corner laid on white
+    assert len(list(iter_frames(anim, max_frames=4))) == 4
+    np.testing.assert_allclose(frame_times(anim), np.arange(6) * 0.05, atol=1e-3)
