@@ -35,7 +35,8 @@ from .faces.presets import preset_track
 from .generate.base import DrivingView, Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
-from .io.images import fit_megapixels, is_animated_picture, is_image_path, read_image, write_image
+from .io.images import (fit_megapixels, has_image_suffix, is_animated_picture, is_image_path, read_image,
+                        write_image)
 from .io.paths import atomic_path, check_output, require_input_file
 from .io.prefetch import prefetched
 from .io.writer import output_format
@@ -163,7 +164,7 @@ class Reenactor:
             aligned = align(src_head, drv_head, options)
             arrival = None
             if drive.kind == "image":  # a still: ease into its expression (an image out needs only the arrival)
-                arrival = _ease_weights(2 if is_image_path(output) else max(2, round(fps * run.still_seconds)))
+                arrival = _ease_weights(2 if has_image_suffix(output) else max(2, round(fps * run.still_seconds)))
                 aligned = _ease_in(aligned, arrival)
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
         context = SourceContext(image=image, faces=src_faces, head=src_head,
@@ -306,7 +307,7 @@ class Reenactor:
         from .io.writer import open_writer
 
         count = 0
-        if is_image_path(output):
+        if has_image_suffix(output):
             last = None
             for last in frames:
                 count += 1

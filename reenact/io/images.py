@@ -25,9 +25,14 @@ MAX_MEGAPIXELS = 100.0
 ANIMATED_SUFFIXES = {".gif", ".webp", ".png"}
 
 
+def has_image_suffix(path: str | Path) -> bool:
+    """An image suffix, whatever the file holds now: an output to write as a picture."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
 def is_image_path(path: str | Path) -> bool:
     """An image suffix; an existing animated GIF, WebP or PNG is a video, not a still."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES and not is_animated_picture(path)
+    return has_image_suffix(path) and not is_animated_picture(path)
 
 
 def is_animated_picture(path: str | Path) -> bool:
