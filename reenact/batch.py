@@ -22,6 +22,7 @@ from .io.video import is_video_path
 
 log = logging.getLogger("reenact")
 
+
 @dataclass(frozen=True)
 class BatchJob:
     source: Path

@@ -29,6 +29,11 @@ def read_by_pillow(path: str | Path) -> bool:
     return Path(path).suffix.lower() in PILLOW_DECODED and is_animated_picture(path)
 
 
+def _bomb(path: str | Path) -> InputError:
+    return InputError(f"{path} declares frames far larger than its file (a decompression bomb); refusing to "
+                      "decode it")
+
+
 def frame_durations(path: str | Path) -> np.ndarray:
     """(N,) each frame's duration in seconds."""
     try:
@@ -39,6 +44,8 @@ def frame_durations(path: str | Path) -> np.ndarray:
                 img.load()          # Pillow's WebP reads a frame's duration as it decodes it
                 durations.append(float(img.info.get("duration") or DEFAULT_FRAME_MS))
             return np.asarray(durations) / 1000.0
+    except Image.DecompressionBombError:
+        raise _bomb(path) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InputError(f"{path} is not a readable animation ({exc}); the file may be truncated or corrupt") from None
 
@@ -57,5 +64,7 @@ def iter_animation(path: str | Path, max_frames: int | None = None) -> Iterator[
             for index in range(count if max_frames is None else min(count, max_frames)):
                 img.seek(index)
                 yield to_rgb8(img.convert("RGBA"))
+    except Image.DecompressionBombError:
+        raise _bomb(path) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise InputError(f"{path} could not be decoded ({exc}); the file may be truncated or corrupt") from None
