@@ -9,8 +9,8 @@ not skin: the landmarks on the lenses, and between them (the bridge), move only 
 beyond the rims takes up the rest of the expression.
 
 An eye is hidden when its opening and a ring around it (the lids, the skin under the eye) are
-dark against the face's skin: a real eye shows its white, a closed one its lid's skin, and even a
-shadowed one stays lighter (the constants below).
+dark against the face's skin, and its opening is flat: a real eye shows its white, a closed one
+its lid's skin, and a shadowed one its white, iris and lashes (the constants below).
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ from .warp_mouth import luminance, skin_colour
 # lighter: glass is not ink (a flat cartoon's eye sockets inked solid black, 0-3 levels, show their
 # eyes inside).
 LENS_DARK, LENS_DARK_ON_DARK, LENS_DARK_SKIN, LENS_GLASS = 0.25, 0.45, 100.0, 6.0
+# Glass is flat: the spread of the opening's luminance (between its quartiles, over its median)
+# is LENS_FLAT at most. Lenses drawn (shaded ones too): 0.00-0.30; a real eye, however dark, shows
+# its white, iris and lashes: 0.73 and more on ../shared's portraits darkened to 0.4 or by a gamma
+# of up to 2.5. Without it, Diana darkened to 0.4 (her shadowed eyes 0.35 of the skin) and the
+# painted faces with a gamma of 1.6-2.5 had their eyes held.
+LENS_FLAT = 0.5
 # An eye whose other eye is behind a lens needs only PARTNER_EASED of that darkness: lenses shaded
 # from 15 levels at their top to 100 at their bottom read 0.251 of s42's skin on one eye, 0.240
 # on the other.
@@ -89,11 +95,15 @@ def _eye_box(source: np.ndarray, pts: np.ndarray, eye: str) -> _EyeBox | None:
     return _EyeBox((int(x0), int(y0)), lum, opening, around, middle, width)
 
 
-def _glass(box: _EyeBox) -> tuple[float, float]:
-    """(darkness, floor) of what covers the eye: the 75th percentile of its opening's and its ring's
-    luminance, the larger; the median of each, the smaller."""
-    darkness = max(float(np.percentile(box.lum[box.opening], 75)), float(np.percentile(box.lum[box.around], 75)))
-    return darkness, min(float(np.median(box.lum[box.opening])), float(np.median(box.lum[box.around])))
+def _glass(box: _EyeBox) -> tuple[float, float, float]:
+    """(darkness, floor, spread) of what covers the eye: the 75th percentile of its opening's and its
+    ring's luminance, the larger; the median of each, the smaller; the opening's spread between its
+    quartiles over its median."""
+    opening, around = box.lum[box.opening], box.lum[box.around]
+    darkness = max(float(np.percentile(opening, 75)), float(np.percentile(around, 75)))
+    quartiles = np.percentile(opening, (25, 50, 75))
+    spread = float((quartiles[2] - quartiles[0]) / max(quartiles[1], 1.0))
+    return darkness, min(float(quartiles[1]), float(np.median(around))), spread
 
 
 def lens_points(source: np.ndarray, points: np.ndarray, n_face: int) -> dict[str, np.ndarray]:
@@ -107,7 +117,7 @@ def lens_points(source: np.ndarray, points: np.ndarray, n_face: int) -> dict[str
     boxes = {eye: _eye_box(source, pts, eye) for eye in ("right_eye", "left_eye")}
     glass = {eye: _glass(box) for eye, box in boxes.items() if box is not None}
     darkest = (LENS_DARK_ON_DARK if skin <= LENS_DARK_SKIN else LENS_DARK) * skin
-    glassy = {eye for eye, (_, floor) in glass.items() if floor >= LENS_GLASS}
+    glassy = {eye for eye, (_, floor, spread) in glass.items() if floor >= LENS_GLASS and spread <= LENS_FLAT}
     hidden = {eye for eye in glassy if glass[eye][0] <= darkest}
     if hidden:     # one lens found: its pair needs less (a lens shaded lighter at the bottom)
         hidden |= {eye for eye in glassy if glass[eye][0] <= PARTNER_EASED * darkest}

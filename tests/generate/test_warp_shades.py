@@ -95,6 +95,25 @@ def test_lenses_are_found_on_sunglasses_and_not_on_bare_eyes_light_or_dark(large
     assert set(lens_points(with_sunglasses(dark_image, bare), pts, 468)) == {"right_eye", "left_eye"}
 
 
+def test_eyes_in_deep_shadow_are_no_lenses(large, monkeypatch):
+    """Both eye regions darkened to a fifth (a portrait lit from above, a painting's shadowed
+    sockets): as dark as a lens against the skin, but the opening shows the eye's own texture."""
+    import reenact.generate.warp_shades as shades
+
+    image, pts = large
+    shade = np.zeros(image.shape[:2], np.float32)
+    for a, b in ((33, 133), (362, 263)):
+        width = float(np.linalg.norm(pts[a, :2] - pts[b, :2]))
+        centre = tuple(np.round((pts[a, :2] + pts[b, :2]) / 2).astype(int))
+        cv2.ellipse(shade, centre, (int(0.9 * width), int(0.6 * width)), 0, 0, 360, 1.0, -1)
+    shade = cv2.GaussianBlur(shade, (0, 0), 5)
+    shadowed = np.clip(image * (1 - 0.8 * shade)[..., None], 0, 255).astype(np.uint8)
+    found = detect_faces([shadowed], video=False).landmarks[0]
+    assert lens_points(shadowed, found, 468) == {}
+    monkeypatch.setattr(shades, "LENS_FLAT", 10.0)                 # darkness alone would take them
+    assert set(lens_points(shadowed, found, 468)) == {"right_eye", "left_eye"}
+
+
 def test_a_lens_shaded_lighter_below_is_found_with_its_pair(large, monkeypatch):
     """The left lens, shaded to 130 levels at its bottom, reads 0.26 of the skin alone (over
     LENS_DARK); beside the right one (to 90: 0.20) it is found, the pair being glasses."""
