@@ -23,7 +23,7 @@ import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 
 from ..errors import InputError
-from .animation import frame_durations, frame_size, iter_animation, read_by_pillow
+from .animation import frame_durations, frame_size, frame_starts, iter_animation, read_by_pillow
 from .images import is_animated_picture
 from .memory import TRIM_EVERY, release_free_heap
 from .paths import require_input_file
@@ -186,7 +186,7 @@ class VideoReader:
             return
         self.timestamps, self.damaged = [], False
         if read_by_pillow(self.path):
-            starts = np.concatenate([[0.0], np.cumsum(frame_durations(self.path))])
+            starts = frame_starts(self.path)
             for image in iter_animation(self.path, self.max_frames):
                 self.timestamps.append(float(starts[self.count]))
                 yield image
@@ -264,7 +264,7 @@ def frame_times(path: str | Path, max_frames: int | None = None) -> np.ndarray |
     """(N,) the first `max_frames` frames' presentation times in seconds, from the packets alone
     (nothing decoded; a damaged packet counts as its frame); None where a packet has no time."""
     if read_by_pillow(path):
-        return np.concatenate([[0.0], np.cumsum(frame_durations(path))[:-1]])[:max_frames]
+        return frame_starts(path)[:max_frames]
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         pts = [packet.pts for packet in container.demux(stream) if packet.size]
