@@ -64,7 +64,8 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"reenact {__version__}")
     p.add_argument("--source", "-s", required=True, metavar="IMG", help="the portrait to animate")
     p.add_argument("--driving", "-d", required=True, metavar="VIDEO",
-                   help=f"the motion: a video, a single image (its expression), or preset:{'|'.join(PRESETS)}")
+                   help=f"the motion: a video (an animated GIF, WebP or PNG too), a single image (its expression), "
+                        f"or preset:{'|'.join(PRESETS)}")
     p.add_argument("--output", "-o", required=True, metavar="OUT.mp4",
                    help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
     p.add_argument("--engine", choices=["auto", *available_generators()],
