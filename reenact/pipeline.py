@@ -423,7 +423,8 @@ def _still_pair(source: FaceTrack, still: FaceTrack) -> FaceTrack:
     return FaceTrack(landmarks=cat("landmarks"), blendshapes=cat("blendshapes"), transforms=cat("transforms"),
                      boxes=cat("boxes"), crop_transforms=cat("crop_transforms"), detected=cat("detected"),
                      image_size=source.image_size, crop_size=source.crop_size, fps=0.0,
-                     mouth=cat("mouth") if source.mouth is not None and still.mouth is not None else None)
+                     mouth=cat("mouth") if source.mouth is not None and still.mouth is not None else None,
+                     eyes=cat("eyes") if source.eyes is not None and still.eyes is not None else None)
 
 
 def _ease_weights(frames: int) -> np.ndarray:

@@ -63,9 +63,9 @@ from the whole frame) and reports, per pair and in total:
                      eye's width) darker than 60 grey levels in the output, less that share in the
                      source (a closed source eye torn open into dark slits)
 
-A `hand` variant's covered frames (make_variants.HAND_FRAMES) have no true expression to compare
-with: the correlations and angles leave them out; everything else counts them (no tears, holes,
-folds or seams where the driving's mouth is hidden).
+A `hand` or `eyehand` variant's covered frames (make_variants.HAND_FRAMES) have no true expression
+to compare with: the correlations and angles leave them out; everything else counts them (no
+tears, holes, folds or seams where the driving's mouth or eyes are hidden).
 
     python tools/judge.py --variants /tmp/reenact-variants --out outputs/judge [--frames 120] \
         [--turns ../shared/data-extra/driving]
@@ -89,7 +89,7 @@ import numpy as np
 
 sys.path.insert(0, os.environ.get("REENACT_ROOT") or str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_variants import CAMERA_VARIANTS, HAND_FRAMES, SOURCE_VARIANTS, lip_gap, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
+from make_variants import CAMERA_VARIANTS, COVERED, HAND_FRAMES, SOURCE_VARIANTS, lip_gap, recut_at  # noqa: E402  (a `hand` clip's covered frames, a `recut`'s cut)
 
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
              148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
@@ -112,7 +112,7 @@ class Pair:
     truth: Path | None = None    # a camera-motion variant's plain clip: the face in it is the same
     grey: bool = False
     self_reenact: bool = False
-    covered: range = range(0)    # frames whose driving mouth is hidden (a `hand` variant): no truth there
+    covered: range = range(0)    # frames whose driving mouth or eyes are hidden (a `hand`, `eyehand` variant): no truth there
     shot_starts: tuple[int, ...] = ()   # frames after a cut to another clip (a `recut` variant)
 
 
@@ -644,14 +644,14 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     if variants is not None and variants.is_dir():
         for c in clips:
             for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn", "tilt",
-                                     "wide", "tall", "whip", "held")):   # new kinds last: the others keep their portraits
+                                     "wide", "tall", "whip", "held", "eyehand")):   # new kinds last: the others keep their portraits
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 if not clip.is_file():
                     continue
                 for s in chosen[c.stem] if full else [chosen[c.stem][j % len(chosen[c.stem])]]:
                     base = f"{s.stem}_{c.stem}" if kind in CAMERA_VARIANTS else None
                     out.append(Pair(f"{s.stem}_{c.stem}-{kind}", kind, s, clip, base=base, truth=c if base else None,
-                                    covered=HAND_FRAMES if kind == "hand" else range(0),
+                                    covered=HAND_FRAMES if kind in COVERED else range(0),
                                     shot_starts=(recut_at(probe_video(c).frame_count),) if kind == "recut" else ()))
         for i, s in enumerate(sources if full else sources[:2]):
             for j, kind in enumerate(SOURCE_VARIANTS):
@@ -740,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, recut, grey, padded, soft, faded, small, toon, self, selfopen, selfblink, turn, tilt, wide, tall, whip, held); default all")
+                    " flip, hand, eyehand, recut, grey, padded, soft, faded, small, toon, self, selfopen, selfblink, turn, tilt, wide, tall, whip, held); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip and every variant of it (default: two per clip, one per variant)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

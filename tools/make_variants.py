@@ -14,6 +14,7 @@ not transferred to the source's head):
            song or a shout cut from its middle, no frame of it shut
     flip   mirrored left-right
     hand   a hand (a skin-coloured patch with finger creases) over the mouth for HAND_FRAMES
+    eyehand  the same over both eyes, its creases along them (a hand held over the eyes)
     wide   the clip small in a landscape 1280x720 frame, off-centre (the rest its blurred border)
     tall   the clip in the upper third of a portrait 720x1280 phone frame (likewise)
     turn   the clip redrawn by reenact's warp engine from its own first frame, its head turned
@@ -39,13 +40,15 @@ import cv2
 import numpy as np
 
 
-DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "held", "flip", "hand", "turn", "tilt", "wide", "tall")
+DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "held", "flip", "hand", "turn", "tilt", "wide", "tall",
+                    "eyehand")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
 CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall")
 SOURCE_VARIANTS = ("grey", "padded", "soft", "faded", "small", "toon")
 # (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
 FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
+COVERED = {"hand": "mouth", "eyehand": "eyes"}   # the variants with a hand over a part of the face
 TURN_YAW = 35.0              # degrees each way of a `turn` variant: the issue's largest yaw
 WHIP_SWINGS = (24, 48, 72, 96)   # frames where a `whip` variant's swings start (out, back, out, back)
 WHIP_FRAMES = 6                  # frames each swing takes
@@ -164,8 +167,8 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
         frames = min(frames, length)
     clip = read_frames(path, start, frames)
     h, w = clip[0].shape[:2]
-    if kind == "hand":
-        clip = cover_mouth(clip, seed)
+    if kind in COVERED:
+        clip = cover(clip, seed, COVERED[kind])
     if kind == "turn":
         clip = turn_head(clip)
     if kind == "recut":
@@ -177,7 +180,7 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
         for t, frame in enumerate(clip):
             if kind == "flip":
                 yield np.ascontiguousarray(frame[:, ::-1])
-            elif kind in ("open", "held", "hand", "recut", "turn"):
+            elif kind in ("open", "held", "recut", "turn", *COVERED):
                 yield frame
             elif kind in FRAMED:
                 yield framed(frame, FRAMED[kind])
@@ -194,22 +197,24 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
     return write_video(out, gen(), fps=fps, crf=18)
 
 
-def cover_mouth(clip: list[np.ndarray], seed: int) -> list[np.ndarray]:
-    """The clip with a hand over the mouth in HAND_FRAMES: a patch of the face's own cheek colour,
-    0.6 face widths across, with four finger creases, following the mouth (as a hand over a
-    talking mouth would) and sliding a little."""
+def cover(clip: list[np.ndarray], seed: int, part: str) -> list[np.ndarray]:
+    """The clip with a hand over the mouth or the eyes (`part`) in HAND_FRAMES: a patch of the
+    face's own cheek colour with four finger creases, following the part (as a hand over a talking
+    mouth would) and sliding a little. Over the mouth 0.6 face widths across and 0.7 of that high,
+    over the eyes 1.1 across and 0.41 of that high, its creases along them."""
     from reenact.faces import FaceOptions, detect_faces
 
     track = detect_faces(clip, 25.0, FaceOptions(crop_rule="landmarks"))
     rng = np.random.default_rng(seed)
+    (across, high), anchors = {"mouth": ((0.6, 0.7), [13, 14, 61, 291]), "eyes": ((1.1, 0.41), [33, 133, 362, 263])}[part]
     out = []
     for t, frame in enumerate(clip):
         frame = frame.copy()
         if t in HAND_FRAMES and track.detected[t]:
             pts = track.landmarks[t, :, :2]
-            width = float(np.ptp(pts[:, 0])) * 0.6
+            width = float(np.ptp(pts[:, 0])) * across
             cheek = np.median(frame[np.round(pts[[50, 280], 1]).astype(int), np.round(pts[[50, 280], 0]).astype(int)], 0)
-            ph, pw = int(width * 0.7), int(width)
+            ph, pw = int(width * high), int(width)
             patch = np.empty((ph, pw, 3), np.float64)
             patch[:] = cheek * 1.05
             for k in range(1, 4):                                   # creases between four fingers
@@ -217,7 +222,7 @@ def cover_mouth(clip: list[np.ndarray], seed: int) -> list[np.ndarray]:
                 patch[max(y - 1, 0):y + 2] *= 0.8
             patch += rng.normal(0, 4, patch.shape)
             patch = cv2.GaussianBlur(patch.clip(0, 255).astype(np.uint8), (0, 0), 1.5)
-            centre = pts[[13, 14, 61, 291]].mean(0) + (0.05 * width * np.sin(t / 5.0), 0)
+            centre = pts[anchors].mean(0) + (0.05 * width * np.sin(t / 5.0), 0)
             x0, y0 = int(centre[0] - pw / 2), int(centre[1] - ph / 2)
             xa, ya = max(x0, 0), max(y0, 0)
             region = frame[ya:y0 + ph, xa:x0 + pw]

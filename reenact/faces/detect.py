@@ -19,7 +19,7 @@ from .crop import (corner_boxes, crop_transforms, detector_box_from_landmarks, i
 from .landmarker import FaceDetection, Landmarker
 from .types import N_BLENDSHAPES, N_LANDMARKS, FaceTrack
 from .shots import each_shot, picture_signature, shot_ids, shot_starts
-from .visibility import mouth_visibility
+from .visibility import EYES, face_visibility
 
 log = logging.getLogger("reenact")
 
@@ -101,6 +101,8 @@ REREAD_BELOW = {"still": 0.9, "video": 1 / 3}
 # none of MediaPipe's reads, and by the whole-picture detector at one of these in 39 of 45 cases
 # (the statue's in 1 of 5).
 DESCREEN_SIGMAS = (2.0, 3.0, 4.0, 6.0, 8.0)
+# what a frame without a face shows of one (faces/visibility.py's signals): nothing measured
+_NOT_SHOWN = ((np.nan, np.nan), np.full((len(EYES), 2), np.nan, np.float32))
 
 
 def reread_window(box: np.ndarray, span: float, image_size: tuple[int, int],
@@ -343,11 +345,11 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
     """Landmarks of one face through a sequence of RGB frames, with smoothed square crops."""
     opts = options or FaceOptions()
     frames = progress(frames, total, f"landmarks {source_name}") if progress else frames
-    landmarks, blends, transforms, detected, mouth, pictures = [], [], [], [], [], []
+    landmarks, blends, transforms, detected, shown, pictures = [], [], [], [], [], []
     chosen: FaceDetection | None = None
     several_reported = False
     image_size = None
-    # the picture's signature and the mouth's signals measured beside MediaPipe, in a thread of
+    # the picture's signature and the mouth's and eyes' signals measured beside MediaPipe, in a thread of
     # their own (OpenCV releases the GIL): 2.4 ms of the face stage's 18 per 512 px frame
     with _FaceFinder(opts, video) as finder, ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") as beside:
         for frame in frames:
@@ -370,15 +372,15 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
                 blends.append(chosen.blendshapes)
                 transforms.append(chosen.transform)
                 detected.append(True)
-                mouth.append(beside.submit(mouth_visibility, frame, chosen.landmarks))
+                shown.append(beside.submit(face_visibility, frame, chosen.landmarks))
             else:
                 landmarks.append(np.zeros((N_LANDMARKS, 3), np.float32))
                 blends.append(np.zeros(N_BLENDSHAPES, np.float32))
                 transforms.append(np.eye(4, dtype=np.float32))
                 detected.append(False)
-                mouth.append(None)
+                shown.append(None)
         pictures = [signature.result() for signature in pictures]
-        mouth = [(np.nan, np.nan) if m is None else m.result() for m in mouth]
+        shown = [_NOT_SHOWN if m is None else m.result() for m in shown]
     if image_size is None:
         raise InputError(f"{source_name} has no frames")
     det = np.asarray(detected, bool)
@@ -389,7 +391,7 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
         log.warning("%s: a face in only %d scattered frame(s) (%s); taken for false detections and dropped",
                     source_name, int(brief.sum()), frame_list(np.flatnonzero(brief), 8))
         det = det & ~brief
-        mouth = [(np.nan, np.nan) if b else m for m, b in zip(mouth, brief)]
+        shown = [_NOT_SHOWN if b else m for m, b in zip(shown, brief)]
     if not det.any():
         raise NoFaceError(f"no face found in {source_name}; use a clearer, frontal, well-lit face "
                           "that fills a good part of the picture")
@@ -415,7 +417,8 @@ def detect_faces(frames: Iterable[np.ndarray], fps: float = 0.0, options: FaceOp
         landmarks=lms, blendshapes=bss, transforms=tfs, boxes=corner_boxes(boxes),
         crop_transforms=crop_transforms(boxes, opts.crop_size), detected=det,
         image_size=(int(image_size[0]), int(image_size[1])), crop_size=opts.crop_size, fps=float(fps),
-        mouth=np.asarray(mouth, np.float32), cuts=cuts,
+        mouth=np.asarray([m for m, _ in shown], np.float32), eyes=np.asarray([e for _, e in shown], np.float32),
+        cuts=cuts,
     )
 
 

@@ -34,6 +34,10 @@ class FaceTrack:
     # (T, 2) float32: detail and lip colour of the mouth as the frame shows it (faces/visibility.py;
     # NaN where no face was detected); None where no frames were seen (presets, older caches)
     mouth: np.ndarray | None = None
+    # (T, 2, 2) float32: each eye's (left, right) detail and dark contrast as the frame shows it
+    # (faces/visibility.py; NaN where no face was detected or the picture's edge cuts the eye);
+    # None where no frames were seen (presets, older caches)
+    eyes: np.ndarray | None = None
     # (T,) bool: the first frame of each shot after a cut in the picture (faces/shots.py); None
     # where no frames were seen or for a single image
     cuts: np.ndarray | None = None
@@ -68,7 +72,8 @@ class FaceTrack:
             landmarks=self.landmarks[index], blendshapes=self.blendshapes[index], transforms=self.transforms[index],
             boxes=self.boxes[index], crop_transforms=self.crop_transforms[index], detected=self.detected[index],
             image_size=self.image_size, crop_size=self.crop_size, fps=float(fps),
-            mouth=None if self.mouth is None else self.mouth[index], cuts=cuts,
+            mouth=None if self.mouth is None else self.mouth[index],
+            eyes=None if self.eyes is None else self.eyes[index], cuts=cuts,
             times=start + np.arange(len(index)) / float(fps),
         )
 
@@ -94,6 +99,7 @@ class FaceTrack:
                 crop_size=int(z["crop_size"]),
                 fps=float(z["fps"]),
                 mouth=z["mouth"] if "mouth" in z.files else None,
+                eyes=z["eyes"] if "eyes" in z.files else None,
                 cuts=z["cuts"].astype(bool) if "cuts" in z.files else None,
                 times=z["times"] if "times" in z.files else None,
             )

@@ -1,4 +1,4 @@
-"""How much of the mouth a frame really shows, measured while the face stage has the frame.
+"""How much of the mouth and the eyes a frame really shows, measured while the face stage has the frame.
 
 A hand over the mouth leaves MediaPipe confident of a closed, neutral mouth; the trackers
 (tracking/confidence.py) tell such frames by two cheap per-frame signals measured here, so that no
@@ -9,6 +9,14 @@ later stage has to decode the clip again:
 * lip colour: the median red chroma, (R - G) / (R + G + B), on the lips less that on the cheeks
   (lips are redder than skin; a hand is not, even when the creases between its fingers keep the
   mouth box full of edges).
+
+The eyes likewise (a hand over them leaves MediaPipe guessing lids and brows, and the
+portrait squinted or looked down through the cover), two signals an eye:
+
+* detail: the mean gradient magnitude in the eye's box over that in the face box (lashes, the
+  iris's rim, the lid's crease);
+* dark contrast: how far the box's darkest few percent fall under its middle, (p60 - p3) / p60
+  (a lash line stays dark even in a blink; a hand's creases are a fifth darker than it at most).
 
 It also measures how far each landmark lies inside the picture (`seen_share`): past the edge
 MediaPipe guesses the face, and the trackers lean on the points it sees.
@@ -30,28 +38,54 @@ EDGE_MARGIN = 0.04   # x the face's size: MediaPipe's points this near the pictu
 CUT_MARGIN = 0.15
 MOUTH_POINTS = (61, 291, 0, 17, 13, 14)   # MediaPipe: mouth corners, upper and lower lip (outer, inner)
 CHEEK_POINTS = (50, 280, 205, 425)
+EYES = ("left_eye", "right_eye")
+# An eye's box: EYE_BOX_WIDTH x its width across, and EYE_BOX_HEIGHT x its height (at least
+# EYE_BOX_SHUT x its width: a shut eye's lash line and crease stay inside) up and down.
+EYE_BOX_WIDTH, EYE_BOX_HEIGHT, EYE_BOX_SHUT = 0.6, 0.8, 0.35
+DARK_PERCENTILE, MIDDLE_PERCENTILE = 3, 60
 
 
-def mouth_visibility(frame: np.ndarray, points: np.ndarray) -> tuple[float, float]:
-    """(detail, lip colour) of the mouth at the landmarks `points` (N, 2+) of the RGB `frame`;
-    NaN for landmarks that are not finite."""
+def face_visibility(frame: np.ndarray, points: np.ndarray) -> tuple[tuple[float, float], np.ndarray]:
+    """What the RGB `frame` shows of the face at the landmarks `points` (N, 2+): the mouth's
+    (detail, lip colour), and each eye's (EYES order) detail and dark contrast, (2, 2). NaN for
+    landmarks that are not finite, and for an eye whose box the picture's edge cuts (the face
+    stage's `seen_share` deals with those)."""
     points = np.asarray(points, np.float64)[:, :2]
+    eyes = np.full((len(EYES), 2), np.nan, np.float32)
     if not np.isfinite(points).all():
-        return float("nan"), float("nan")
+        return (float("nan"), float("nan")), eyes
     # the face box (and a margin) only: a 4K frame costs what its face does
     h, w = frame.shape[:2]
     x0, y0 = np.clip(np.floor(points.min(0)).astype(int) - 2, 0, (w - 1, h - 1))
     x1, y1 = np.clip(np.ceil(points.max(0)).astype(int) + 3, (x0 + 1, y0 + 1), (w, h))
     face = np.ascontiguousarray(frame[y0:y1, x0:x1])
-    points = points - (x0, y0)
     grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
     magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    face_detail = max(_box_mean(magnitude, *(points.min(0) - (x0, y0)), *(points.max(0) - (x0, y0))), 1e-6)
+    for k, name in enumerate(EYES):
+        eye = points[list(contour(name))]
+        (ex0, ey0), (ex1, ey1) = eye.min(0), eye.max(0)
+        cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
+        half_w = (ex1 - ex0) * EYE_BOX_WIDTH
+        half_h = max(ey1 - ey0, (ex1 - ex0) * EYE_BOX_SHUT) * EYE_BOX_HEIGHT
+        if cx - half_w < 0 or cy - half_h < 0 or cx + half_w > w or cy + half_h > h or half_w < 1:
+            continue
+        box = (cx - half_w - x0, cy - half_h - y0, cx + half_w - x0, cy + half_h - y0)
+        shown = _box(grey, *box).astype(np.float32)
+        if shown.size:
+            dark, middle = np.percentile(shown, (DARK_PERCENTILE, MIDDLE_PERCENTILE))
+            eyes[k] = (_box_mean(magnitude, *box) / face_detail, (middle - dark) / max(middle, 1.0))
+    return _mouth(face, magnitude, face_detail, points - (x0, y0)), eyes
+
+
+def _mouth(face: np.ndarray, magnitude: np.ndarray, face_detail: float, points: np.ndarray) -> tuple[float, float]:
+    """(detail, lip colour) of the mouth in the face box `face` (RGB) and its gradient `magnitude`,
+    at `points` in the box's pixels."""
     mouth = points[list(MOUTH_POINTS)]
     (mx0, my0), (mx1, my1) = mouth.min(0), mouth.max(0)
     cx, cy = (mx0 + mx1) / 2, (my0 + my1) / 2
     half_w, half_h = (mx1 - mx0) * 0.65, max(my1 - my0, (mx1 - mx0) * 0.4) * 0.65
-    detail = (_box_mean(magnitude, cx - half_w, cy - half_h, cx + half_w, cy + half_h)
-              / max(_box_mean(magnitude, *points.min(0), *points.max(0)), 1e-6))
+    detail = _box_mean(magnitude, cx - half_w, cy - half_h, cx + half_w, cy + half_h) / face_detail
     # chroma over the lips and the cheek points only (the lower middle of the face box)
     r = max(2, int(0.04 * np.ptp(points[:, 0])))
     near = points[list(contour("lips_outer")) + list(CHEEK_POINTS)]
@@ -73,11 +107,15 @@ def _patch(image: np.ndarray, centre: np.ndarray, r: int) -> np.ndarray:
     return image[max(y - r, 0):y + r, max(x - r, 0):x + r]
 
 
-def _box_mean(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> float:
-    h, w = image.shape
+def _box(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    h, w = image.shape[:2]
     xa, xb = int(np.clip(x0, 0, w - 1)), int(np.clip(np.ceil(x1), 1, w))
     ya, yb = int(np.clip(y0, 0, h - 1)), int(np.clip(np.ceil(y1), 1, h))
-    part = image[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
+    return image[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
+
+
+def _box_mean(image: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> float:
+    part = _box(image, x0, y0, x1, y1)
     return float(part.mean()) if part.size else 0.0
 
 

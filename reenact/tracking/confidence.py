@@ -21,18 +21,27 @@ mouth on clean clips, so it uses the other signals only.
 
 Flagged frames keep the expression and jaw interpolated from the nearest good frames, with a
 warning that names them.
+
+A hand over the eyes leaves MediaPipe guessing the lids and brows too: a squint or a downcast
+look through the whole cover (d11 and d18 with a patch of cheek colour and finger creases over
+the eyes). The mesh tracker holds the upper face alone through frames that show neither eye
+(`covered_eyes`: an eye's detail and dark contrast both under EYE_SHOWN_RATIO x the shot's median,
+the other eye's detail dimmed too).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from functools import lru_cache
 from typing import Callable, Iterable
 
 import numpy as np
 
 from ..faces.types import FaceTrack
 from ..faces.shots import each_shot, shot_ids
-from ..faces.visibility import mouth_visibility
+from ..faces.topology import contour, load_canonical_face
+from ..faces.visibility import face_visibility
 from ..notes import frame_list
 from .types import HeadTrack
 
@@ -44,20 +53,41 @@ log = logging.getLogger("reenact")
 # differ from their skin (median contrast under LIP_COLOUR_MIN: greyscale film, heavy make-up) are
 # not judged by colour.
 LIP_COLOUR_RATIO, LIP_COLOUR_MIN = 0.35, 0.01
+# An eye is hidden when its detail and its dark contrast (faces/visibility.py) are both under this
+# share of the shot's median. Covered (a patch with finger creases across or along the eyes, on
+# the four shared clips): detail at most 0.43, contrast at most 0.42 of the median. Shown (the
+# shared and extra clips and their zoom, pan, shake, whip, tilt, turn, flip, wide, tall, hand
+# variants): detail down to 0.51 in d19's blinks, contrast down to 0.63; never both under 0.5.
+EYE_SHOWN_RATIO = 0.5
+# No shown eye of those clips was ever hidden by that rule, so the other eye needs only to be dimmed
+# (detail under this share) for the frame to count as covered: an ellipse of skin over d11's eyes
+# left one box crossed by its edge (contrast 0.61-0.77, detail 0.42-0.48). One eye alone hidden,
+# the other clear (a lock of hair, a hand over one eye), is not a covered frame.
+EYE_DIMMED_RATIO = 0.75
+# The part of the face held through covered eyes: all of it from the eyes up to UPPER_FACE_FULL of
+# the way down to the mouth, none of it from UPPER_FACE_NONE on (the lips and jaw still speak).
+UPPER_FACE_FULL, UPPER_FACE_NONE = 0.3, 0.6
+
+
+def with_visibility(face_track: FaceTrack, frames: Callable[[], Iterable[np.ndarray]] | None = None) -> FaceTrack:
+    """The track with what each frame shows of the mouth and the eyes (faces/visibility.py). The
+    face stage measures it while it has the frames; a track without it (an older cache) has it
+    measured from `frames` (a callable giving its RGB frames), or is returned as it is."""
+    if (face_track.mouth is not None and face_track.eyes is not None) or frames is None:
+        return face_track
+    shown = [face_visibility(frame, face_track.landmarks[t]) for t, frame in zip(range(len(face_track)), frames())]
+    return replace(face_track, mouth=np.asarray([m for m, _ in shown], np.float32).reshape(-1, 2),
+                   eyes=np.asarray([e for _, e in shown], np.float32).reshape(-1, 2, 2))
 
 
 def mouth_evidence(face_track: FaceTrack, frames: Callable[[], Iterable[np.ndarray]] | None = None
                    ) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-    """Two (T,) signals of a visible mouth (faces/visibility.py): its detail and its lips' colour.
-    The face stage measures them while it has the frames (`face_track.mouth`); a track without them
-    (an older cache) measures them from `frames` (a callable giving its RGB frames), or has none."""
-    if face_track.mouth is not None:
-        return face_track.mouth[:, 0].astype(np.float64), face_track.mouth[:, 1].astype(np.float64)
-    if frames is None:
+    """Two (T,) signals of a visible mouth (faces/visibility.py): its detail and its lips' colour,
+    from the track or measured from `frames` (`with_visibility`); none without either."""
+    mouth = with_visibility(face_track, frames).mouth
+    if mouth is None:
         return None, None
-    rows = [mouth_visibility(frame, face_track.landmarks[t]) for t, frame in zip(range(len(face_track)), frames())]
-    values = np.asarray(rows, np.float64).reshape(-1, 2)
-    return values[:, 0], values[:, 1]
+    return mouth[:, 0].astype(np.float64), mouth[:, 1].astype(np.float64)
 
 
 def unreliable_frames(residuals: np.ndarray | None, detected: np.ndarray, blendshapes: np.ndarray | None,
@@ -131,4 +161,59 @@ def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, residual_thr
         log.warning("tracking: %d frame(s) look occluded or unreliable; expression held through them: %s",
                     len(frames), frame_list(frames))
     meta = dict(track.meta, unreliable_frames=" ".join(str(int(f)) for f in np.flatnonzero(flagged)))
+    return HeadTrack(**{**track.__dict__, "params": params, "meta": meta})
+
+
+def covered_eyes(eyes: np.ndarray | None, shots: np.ndarray | None = None) -> np.ndarray | None:
+    """(T,) bool: frames that show neither eye, from each eye's (T, 2, 2) detail and dark contrast
+    (faces/visibility.py): one eye hidden (both signals under EYE_SHOWN_RATIO x its shot's
+    median) and the other hidden or dimmed (its detail under EYE_DIMMED_RATIO x the median: the
+    edge of a hand crossing its box keeps its contrast). An eye the picture's edge cuts (NaN) is
+    neither. None without signals."""
+    if eyes is None:
+        return None
+    eyes = np.asarray(eyes, np.float64)
+
+    def below(values: np.ndarray, share: float) -> np.ndarray:
+        return each_shot(lambda part: _below_median_share(part, share, len(part)), values, shots)
+
+    hidden = np.stack([below(eyes[:, k, 0], EYE_SHOWN_RATIO) & below(eyes[:, k, 1], EYE_SHOWN_RATIO)
+                       for k in range(eyes.shape[1])], axis=1)
+    dimmed = hidden | np.stack([below(eyes[:, k, 0], EYE_DIMMED_RATIO) for k in range(eyes.shape[1])], axis=1)
+    return (hidden[:, 0] & dimmed[:, 1]) | (hidden[:, 1] & dimmed[:, 0])
+
+
+@lru_cache(maxsize=1)
+def upper_face_share() -> np.ndarray:
+    """(478,) how much of each MediaPipe point belongs to the upper face (eyes, brows, irises, the
+    nose's bridge): 1 down to UPPER_FACE_FULL of the way from the eyes to the mouth, 0 from
+    UPPER_FACE_NONE on, linear between (canonical face, y up)."""
+    y = load_canonical_face()["vertices"][:, 1].astype(np.float64)
+    eyes = y[list(contour("left_eye")) + list(contour("right_eye"))].mean()
+    drop = eyes - y[[13, 14]].mean()
+    share = np.clip((y - (eyes - UPPER_FACE_NONE * drop)) / ((UPPER_FACE_NONE - UPPER_FACE_FULL) * drop), 0.0, 1.0)
+    share = np.concatenate([share, np.ones(478 - len(share))])     # the irises
+    share.setflags(write=False)
+    return share
+
+
+def hold_covered_eyes(track: HeadTrack, face_track: FaceTrack, key: str = "canonical") -> HeadTrack:
+    """The upper face of the per-point `key` parameters (T, 478, 3) held (interpolated) through
+    frames that show neither eye (`covered_eyes`), with a warning naming them; the mouth and jaw
+    still follow. Unchanged when no frame, or every frame, is covered."""
+    covered = covered_eyes(face_track.eyes, shot_ids(face_track.cuts))
+    if covered is None or len(covered) != len(track) or not covered.any() or covered.all():
+        return track
+    values = track.params[key]
+    share = upper_face_share()[: values.shape[1]]
+    upper = np.flatnonzero(share > 0)
+    params = dict(track.params)
+    params[key] = values.copy()
+    rows = np.flatnonzero(covered)
+    weight = share[upper][None, :, None]
+    held = hold_through(values[:, upper], covered)[rows]
+    params[key][rows[:, None], upper] = (weight * held + (1 - weight) * values[rows][:, upper]).astype(values.dtype)
+    log.warning("tracking: %d frame(s) show neither eye (a hand or something over them); eyes and brows held "
+                "through them: %s", len(rows), frame_list(rows))
+    meta = dict(track.meta, covered_eyes_frames=" ".join(str(int(f)) for f in rows))
     return HeadTrack(**{**track.__dict__, "params": params, "meta": meta})

@@ -24,7 +24,7 @@ from ..faces.visibility import CUT_MARGIN, in_picture, seen_share
 from ..io.memory import blocks
 from ..schema import MeshSettings
 from .completion import complete_from_blendshapes, complete_from_mirror, held_where_cut, pose_trust
-from .confidence import hold_unreliable_frames, mouth_evidence
+from .confidence import hold_covered_eyes, hold_unreliable_frames, mouth_evidence, with_visibility
 from .geometry import FLIP_YZ, matrix_to_rotvec, rotvec_to_matrix, similarity_procrustes, smooth_in_time
 from .types import HeadTrack
 
@@ -81,17 +81,21 @@ class MeshTracker:
     def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
               frames: Callable[[], Iterable[np.ndarray]] | None = None) -> HeadTrack:
         """The clip's pose and pose-free landmarks, the expression held through frames whose mouth
-        is covered (the face stage's mouth signals; a track without them measures them from
+        is covered and the upper face through frames that show neither eye (the face stage's
+        visibility signals; a track without them measures them from
         `frames`, a callable giving a fresh iterator over its RGB frames, when given)."""
         head = self._track(face_track, progress)
-        detail, lips = mouth_evidence(face_track, frames)
+        face_track = with_visibility(face_track, frames)
+        detail, lips = mouth_evidence(face_track)
         if detail is None or len(face_track) < 2:
             return head
         # A hand over the mouth leaves MediaPipe sure of a closed, neutral mouth. The landmark
         # residual is no signal here (a wide-open mouth raises it on clean clips); the mouth's
         # lost edges and the lips' lost colour are (tracking/confidence.py).
-        return hold_unreliable_frames(head, face_track, None, detail, self.settings.mouth_detail_ratio,
+        head = hold_unreliable_frames(head, face_track, None, detail, self.settings.mouth_detail_ratio,
                                       expression_keys=("canonical",), lips=lips)
+        # a hand over the eyes: the brows and lids held, the mouth still speaks
+        return hold_covered_eyes(head, face_track)
 
     def _track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None) -> HeadTrack:
         # Two passes, so that no (T, 478, 3) float64 working copy of a long clip exists (issue 15):

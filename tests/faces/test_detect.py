@@ -168,7 +168,7 @@ def test_a_false_face_in_a_clips_first_frame_gives_way_to_the_small_real_one(mon
         raise AssertionError("not a crop of a frame")
 
     monkeypatch.setattr(detect, "Landmarker", lambda max_faces=4, video=False, min_confidence=0.5: Stub(video))
-    monkeypatch.setattr(detect, "mouth_visibility", lambda frame, points: (1.0, 1.0))
+    monkeypatch.setattr(detect, "face_visibility", lambda frame, points: ((1.0, 1.0), np.ones((2, 2), np.float32)))
     with caplog.at_level(logging.WARNING, logger="reenact"):
         track = detect.detect_faces(frames, fps=25)
     assert not track.detected[0] and track.detected[1:].all()
@@ -236,6 +236,8 @@ def test_face_track_save_load_roundtrip(tmp_path, moving_track):
     # the mouth's visibility, measured while the frames were there, comes back too (NaN-equal)
     assert moving_track.mouth.shape == (len(moving_track), 2) and np.isfinite(moving_track.mouth).all()
     np.testing.assert_array_equal(back.mouth, moving_track.mouth)
+    assert moving_track.eyes.shape == (len(moving_track), 2, 2) and np.isfinite(moving_track.eyes).all()
+    np.testing.assert_array_equal(back.eyes, moving_track.eyes)
     # a track saved without it (a preset's, an older cache's) loads with none
     dataclasses.replace(moving_track, mouth=None).save(tmp_path / "old.npz")
     assert FaceTrack.load(tmp_path / "old.npz").mouth is None

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from reenact.tracking.confidence import hold_through, hold_unreliable_frames, mouth_evidence, unreliable_frames
+from reenact.tracking.confidence import (covered_eyes, hold_through, hold_unreliable_frames, mouth_evidence,
+                                        unreliable_frames, upper_face_share)
 from reenact.tracking.flame_tracker import clamp_jaw
 from reenact.tracking.types import HeadTrack
 from tests.portrait_helpers import SHARED_DATA, shared_data
@@ -36,26 +37,32 @@ def test_residual_outliers_and_filled_frames_are_flagged():
     assert not unreliable_frames(residuals.clip(max=2.6), np.ones(8, bool), None, 3.0).any()
 
 
-def _occlude_mouth(frames, landmarks, first: int, last: int, fingers: bool = False):
-    """Paste a hand-sized, skin-coloured, lightly textured patch over the mouth of frames first..last;
-    `fingers`: of the face's own cheek colour, with three dark creases between four fingers."""
+# where a patch goes: the landmarks it centres on, its width (x the face's) and height (x its width)
+COVER = {"mouth": ([13, 14, 61, 291], 0.6, 0.7), "eyes": ([33, 133, 362, 263], 1.1, 0.41)}
+
+
+def _occlude(frames, landmarks, first: int, last: int, fingers: bool = False, part: str = "mouth"):
+    """Paste a hand-sized, skin-coloured, lightly textured patch over the mouth (or the eyes: `part`)
+    of frames first..last; `fingers`: of the face's own cheek colour, with three dark creases
+    between four fingers, along the part."""
     out = []
     rng = np.random.default_rng(0)
+    anchors, across, high = COVER[part]
     for t, frame in enumerate(frames):
         frame = frame.copy()
         if first <= t <= last:
-            centre = landmarks[t, [13, 14, 61, 291], :2].mean(0)
-            width = (landmarks[t, :, 0].max() - landmarks[t, :, 0].min()) * 0.6
+            centre = landmarks[t, anchors, :2].mean(0)
+            width = (landmarks[t, :, 0].max() - landmarks[t, :, 0].min()) * across
             colour = (200, 160, 130)
             if fingers:
                 cheeks = np.round(landmarks[t, [50, 280], :2]).astype(int)
                 colour = 1.05 * np.median(frame[cheeks[:, 1], cheeks[:, 0]].astype(np.float64), 0)
-            patch = np.full((int(width * 0.7), int(width), 3), colour, np.float64)
+            patch = np.full((int(width * high), int(width), 3), colour, np.float64)
             for k in range(1, 4) if fingers else ():
                 y = int(patch.shape[0] * k / 4)
                 patch[y - 1:y + 2] *= 0.8
             patch = cv2.GaussianBlur((patch + rng.normal(0, 8, patch.shape)).clip(0, 255).astype(np.uint8), (5, 5), 0)
-            x0, y0 = int(centre[0] - width / 2), int(centre[1] - width * 0.35)
+            x0, y0 = int(centre[0] - width / 2), int(centre[1] - width * high / 2)
             region = frame[max(y0, 0):y0 + patch.shape[0], max(x0, 0):x0 + patch.shape[1]]
             region[:] = patch[:region.shape[0], :region.shape[1]]
         out.append(frame)
@@ -71,7 +78,7 @@ def test_a_hand_over_the_mouth_is_flagged_and_the_expression_held(caplog):
     frames = list(iter_frames(SHARED_DATA / "driving" / "d0.mp4", max_frames=30))
     opts = FaceOptions(crop_rule="landmarks")
     clean = detect_faces(frames, 25.0, opts)
-    covered = _occlude_mouth(frames, clean.landmarks, 10, 19)
+    covered = _occlude(frames, clean.landmarks, 10, 19)
     faces = detect_faces(covered, 25.0, opts)
     assert faces.detected.all()          # MediaPipe still reports a confident face: that is the problem
     mouth = mouth_evidence(faces)[0]
@@ -100,7 +107,7 @@ def test_the_flame_tracker_flags_a_covered_mouth_and_holds_its_expression(test_h
 
     frames = list(iter_frames(SHARED_DATA / "driving" / "d0.mp4", max_frames=30))
     opts = FaceOptions(crop_rule="landmarks")
-    covered = _occlude_mouth(frames, detect_faces(frames, 25.0, opts).landmarks, 10, 19)
+    covered = _occlude(frames, detect_faces(frames, 25.0, opts).landmarks, 10, 19)
     faces = detect_faces(covered, 25.0, opts)
     with caplog.at_level(logging.WARNING, logger="reenact"):
         track = FlameTracker(test_head, FlameFitSettings(device="cpu")).track(faces, frames=lambda: iter(covered))
@@ -128,7 +135,7 @@ def test_the_mesh_tracker_holds_the_expression_through_a_covered_mouth_and_leave
     frames = list(iter_frames(SHARED_DATA / "driving" / "d0.mp4", max_frames=30))
     opts = FaceOptions(crop_rule="landmarks")
     clean = detect_faces(frames, 25.0, opts)
-    covered = _occlude_mouth(frames, clean.landmarks, 10, 19)
+    covered = _occlude(frames, clean.landmarks, 10, 19)
     faces = detect_faces(covered, 25.0, opts)
     plain = MeshTracker().track(dataclasses.replace(faces, mouth=None))    # no mouth signals, no frames: as measured
     with caplog.at_level(logging.WARNING, logger="reenact"):
@@ -167,7 +174,7 @@ def test_fingers_over_the_mouth_keep_its_edges_but_not_the_lips_colour():
 
     frames = list(iter_frames(SHARED_DATA / "driving" / "d18.mp4", max_frames=30))
     opts = FaceOptions(crop_rule="landmarks")
-    covered = _occlude_mouth(frames, detect_faces(frames, 25.0, opts).landmarks, 10, 19, fingers=True)
+    covered = _occlude(frames, detect_faces(frames, 25.0, opts).landmarks, 10, 19, fingers=True)
     faces = detect_faces(covered, 25.0, opts)
     detail, lips = mouth_evidence(faces)
     by_detail = unreliable_frames(None, faces.detected, faces.blendshapes, 0.0, detail)
@@ -178,3 +185,52 @@ def test_fingers_over_the_mouth_keep_its_edges_but_not_the_lips_colour():
     grey = [np.repeat(f.mean(-1, keepdims=True).astype(np.uint8), 3, -1) for f in frames]
     _, grey_lips = mouth_evidence(detect_faces(grey, 25.0, opts))
     assert not unreliable_frames(None, np.ones(30, bool), None, 0.0, lips=grey_lips).any()
+
+
+def test_covered_eyes_need_one_eye_hidden_and_the_other_dimmed():
+    eyes = np.ones((12, 2, 2))                  # (frame, eye, [detail, dark contrast]) at their medians
+    eyes[2] = [[0.45, 0.8], [0.5, 0.85]]        # a blink: less detail, the lash line still dark
+    eyes[4] = [[0.3, 0.3], [0.45, 0.7]]         # a hand: one box all hand, the other crossed by its edge
+    eyes[5] = [[0.2, 0.2], [0.2, 0.25]]         # both wholly covered
+    eyes[7] = [[0.2, 0.2], [1.0, 1.0]]          # one eye alone hidden (a lock of hair), the other clear
+    eyes[9] = [[np.nan, np.nan], [0.2, 0.2]]    # one eye past the picture's edge: it says nothing
+    eyes[10] = [[0.3, 0.6], [0.3, 0.6]]         # both dim, their lash lines dark: a squint in shade
+    assert np.flatnonzero(covered_eyes(eyes)).tolist() == [4, 5]
+    assert covered_eyes(None) is None
+    # the share held: the brows, lids and irises wholly, the lips and chin not at all
+    share = upper_face_share()
+    assert share.shape == (478,) and (share[[105, 334, 159, 386, 468, 473]] == 1).all()
+    assert (share[[13, 14, 61, 291, 152]] == 0).all() and 0 < share[4] < 1      # the nose's tip between
+
+
+@pytest.mark.slow
+@shared_data
+def test_the_mesh_tracker_holds_brows_and_lids_through_a_hand_over_the_eyes_and_the_mouth_still_speaks(caplog):
+    """MediaPipe guesses lids and brows under a hand over the eyes (on d11: a squint); the upper face
+    of the pose-free landmarks is interpolated through those frames, the lips still follow."""
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.io.video import iter_frames
+    from reenact.tracking.mesh_tracker import MeshTracker
+
+    frames = list(iter_frames(SHARED_DATA / "driving" / "d11.mp4", max_frames=30))
+    opts = FaceOptions(crop_rule="landmarks")
+    clean = detect_faces(frames, 25.0, opts)
+    assert not covered_eyes(clean.eyes).any()
+    covered = _occlude(frames, clean.landmarks, 10, 19, fingers=True, part="eyes")
+    faces = detect_faces(covered, 25.0, opts)
+    assert faces.detected.all()          # MediaPipe still reports a confident face
+    assert np.flatnonzero(covered_eyes(faces.eyes)).tolist() == list(range(10, 20))
+    measured = MeshTracker().track(dataclasses.replace(faces, eyes=None)).params["canonical"]
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        held = MeshTracker().track(faces).params["canonical"]
+    assert "show neither eye" in caplog.text and "10, 11, 12, 13, 14, 15, 16, 17, 18, 19" in caplog.text
+    share = upper_face_share()
+    upper, lower = share == 1, share == 0
+    np.testing.assert_allclose(held[14][upper], (measured[9] + (measured[20] - measured[9]) * 5 / 11)[upper], atol=1e-5)
+    np.testing.assert_array_equal(held[:, lower], measured[:, lower])
+    np.testing.assert_array_equal(np.delete(held, range(10, 20), 0), np.delete(measured, range(10, 20), 0))
+    # the eyes' opening (upper lid to lower, both eyes): MediaPipe's squint under the hand, held open
+    opening = lambda c: (np.linalg.norm(c[:, 159] - c[:, 145], axis=-1) + np.linalg.norm(c[:, 386] - c[:, 374], axis=-1))
+    around = opening(measured[[9, 20]]).mean()
+    assert opening(measured[12:18]).mean() < 0.8 * around
+    assert opening(held[12:18]).min() > 0.9 * opening(measured[[9, 20]]).min()
