@@ -67,7 +67,8 @@ def _main_parser() -> argparse.ArgumentParser:
                    help=f"the motion: a video (an animated GIF, WebP or PNG too), a single image (its expression), "
                         f"or preset:{'|'.join(PRESETS)}")
     p.add_argument("--output", "-o", required=True, metavar="OUT.mp4",
-                   help="the video to write (.mp4), a folder for PNG frames, or an image for a still driving")
+                   help="the video to write (.mp4; an animated .gif or .webp plays without sound), a folder "
+                        "for PNG frames, or an image for a still driving")
     p.add_argument("--engine", choices=["auto", *available_generators()],
                    help="auto (default): diffusion when its weights and a GPU are present, else warp")
     _weights_options(p)

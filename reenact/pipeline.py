@@ -35,7 +35,7 @@ from .faces.presets import preset_track
 from .generate.base import DrivingView, Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
-from .io.images import (fit_megapixels, has_image_suffix, is_animated_picture, is_image_path, read_image,
+from .io.images import (fit_megapixels, is_animated_picture, is_image_path, read_image,
                         write_image)
 from .io.paths import atomic_path, check_output, require_input_file
 from .io.prefetch import prefetched
@@ -133,7 +133,7 @@ class Reenactor:
                              "a saved track drives `reenact guidance`")
         output = check_output(output, [source, *drive.inputs], overwrite)
         # output kind and suffix, and the sidecar: settled before any work (io/paths.py, io/writer.py)
-        output_format(output, still=drive.kind == "image")
+        out_kind = output_format(output, still=drive.kind == "image")
         check_output(_sidecar(output), [source, *drive.inputs], overwrite, kind="file")
         plan = make_plan(cfg, drive.kind, self.inventory)
         log.info(plan.line())
@@ -164,7 +164,7 @@ class Reenactor:
             aligned = align(src_head, drv_head, options)
             arrival = None
             if drive.kind == "image":  # a still: ease into its expression (an image out needs only the arrival)
-                arrival = _ease_weights(2 if has_image_suffix(output) else max(2, round(fps * run.still_seconds)))
+                arrival = _ease_weights(2 if out_kind == "image" else max(2, round(fps * run.still_seconds)))
                 aligned = _ease_in(aligned, arrival)
         # 5. generation, 6. writing (streamed: frames go to the writer as they are made)
         context = SourceContext(image=image, faces=src_faces, head=src_head,
@@ -172,8 +172,12 @@ class Reenactor:
                                                       float(run.max_megapixels), arrival, clock))
         frames = generator.frames(context, aligned, bool(run.pasteback), self.progress)
         audio = drive.path if (run.audio and drive.has_audio) else None
+        if audio is not None and out_kind == "animation":
+            log.info("%s holds no sound: the driving's audio is left out (write an .mp4 to keep it)", output.name)
+            audio = None
         # the frames made while the ones before are encoded (io/prefetch.py)
-        n = self._write(output, prefetched(timer.iterate("generate", frames), name="generate"), fps, audio, timer)
+        n = self._write(output, out_kind, prefetched(timer.iterate("generate", frames), name="generate"), fps, audio,
+                        timer)
         config_path = self._write_config(output, cfg, plan)
         log.info("wrote %s (%d frame(s))", output, n)
         return RunResult(output=output, frames=n, fps=fps, plan=plan, timings=dict(timer.seconds),
@@ -303,11 +307,11 @@ class Reenactor:
             cache.put(cache_key, kind, head.save)
         return head
 
-    def _write(self, output: Path, frames, fps: float, audio: Path | None, timer: _Timer) -> int:
+    def _write(self, output: Path, out_kind: str, frames, fps: float, audio: Path | None, timer: _Timer) -> int:
         from .io.writer import open_writer
 
         count = 0
-        if has_image_suffix(output):
+        if out_kind == "image":
             last = None
             for last in frames:
                 count += 1

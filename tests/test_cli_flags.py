@@ -222,6 +222,19 @@ def test_no_audio_drops_the_driving_audio(capfd, inputs, tmp_path):
     assert not probe_video(out).has_audio and probe_video(out).frame_count == FRAMES
 
 
+def test_an_animated_gif_out_plays_every_frame_and_says_its_sound_is_left_out(capfd, inputs, tmp_path):
+    """`-o meme.gif` from a clip with sound: an animated GIF of every frame, and one note that the
+    GIF holds no sound (the mp4 keeps it: the test above)."""
+    from PIL import Image
+
+    code, err, out = run(capfd, inputs, tmp_path, output="meme.gif")
+    assert code == 0, err
+    assert "meme.gif holds no sound" in err
+    with Image.open(out) as picture:
+        assert picture.format == "GIF" and picture.n_frames == FRAMES
+    assert len(list(iter_frames(out))) == FRAMES
+
+
 def test_no_cache_leaves_the_cache_untouched_and_retracks(capfd, inputs, tmp_path):
     cache = tmp_path / "cache"
     code, err, _ = run(capfd, inputs, tmp_path, "--no-cache", output="a.mp4")

@@ -101,13 +101,17 @@ def test_output_format_is_decided_before_work(tmp_path):
     assert output_format(tmp_path / "a.mp4") == "video"
     assert output_format(tmp_path / "frames") == "frames"
     assert output_format(tmp_path / "a.png", still=True) == "image"
-    with pytest.raises(OutputError, match=r"a\.mp4 for a video or a/ for a folder"):
+    with pytest.raises(OutputError, match=r"a\.mp4 for a video, a\.gif or \.webp for an animated picture, or a/ for a folder"):
         output_format(tmp_path / "a.png")
-    with pytest.raises(OutputError, match=r"unsupported output b\.avi: use a \.mp4, \.mov or \.m4v file"):
+    with pytest.raises(OutputError, match=r"unsupported output b\.avi: use a \.mp4, \.mov, \.m4v video, an animated \.gif or \.webp"):
         output_format(tmp_path / "b.avi")
     with pytest.raises(OutputError, match=r"a folder's name takes no dot \(frames_0_5\)"):
         output_format(tmp_path / "frames_0.5")
     assert output_format(tmp_path / "a.mov") == output_format(tmp_path / "a.M4V") == "video"   # as it says
+    # a GIF or WebP plays a clip; for a still driving it is the one picture
+    assert output_format(tmp_path / "a.gif") == output_format(tmp_path / "a.WebP") == "animation"
+    assert output_format(tmp_path / "a.gif", still=True) == output_format(tmp_path / "a.webp", still=True) == "image"
+
 
 
 def test_old_output_survives_a_failed_replacement(tmp_path):

@@ -83,6 +83,26 @@ def test_audio_is_carried_from_another_file(tmp_path):
     assert rms(carried) == pytest.approx(rms(original), rel=0.05)  # the tone at its level, not silence
 
 
+@pytest.mark.parametrize("suffix,fps,colour_error", [(".webp", 25, 2.5), (".gif", 30, 3.0)])
+def test_animated_outputs_play_their_frames_at_their_rate_and_loop(tmp_path, astronaut, suffix, fps, colour_error):
+    """A sticker or a meme out: an animated WebP or GIF, read back as a clip of its own. A GIF has
+    the 256 colours of its first frame, dithered: its colours hold once blurred as the eye sees them."""
+    import cv2
+    from PIL import Image
+
+    src = [np.ascontiguousarray(np.roll(astronaut[:201, :151], 3 * i, axis=1)) for i in range(12)]   # odd sides
+    path = write_video(tmp_path / f"out{suffix}", src, fps=fps)
+    assert [p.name for p in tmp_path.iterdir()] == [f"out{suffix}"]
+    with Image.open(path) as picture:
+        assert picture.n_frames == 12 and picture.info["loop"] == 0 and picture.size == (151, 201)
+    # a GIF's delays are in hundredths of a second: 30 frame/s alternate 30 and 40 ms, keeping time
+    assert is_video_path(path) and frame_times(path)[-1] == pytest.approx(11 / fps, abs=0.011)
+    back = list(iter_frames(path))
+    assert len(back) == 12
+    blur = lambda f: cv2.blur(f.astype(np.float32), (4, 4))
+    assert max(np.abs(blur(a) - blur(b)).mean() for a, b in zip(src, back)) < colour_error
+
+
 def test_png_sequence_output(tmp_path):
     write_video(tmp_path / "frames", gradient_frames(4), fps=25)
     names = [f"{i:05d}.png" for i in range(4)]
