@@ -165,8 +165,9 @@ def test_output_kind_mismatches_are_one_line(capsys, work):
     assert snapshot(work) == before and not leftovers(work)
 
 
-@pytest.mark.parametrize("output, pattern", [("out.png", r"use out\.mp4 for a video or out/ for a folder"),
-                                             ("out.avi", "unsupported output out.avi")])
+@pytest.mark.parametrize("output, pattern", [
+    ("out.png", r"use out\.mp4 for a video, out\.gif or \.webp for an animated picture, or out/ for a folder"),
+    ("out.avi", "unsupported output out.avi")])
 def test_wrong_output_suffix_fails_before_any_work(capsys, work, output, pattern):
     code, lines, err = cli(capsys, "-s", work / "in/face.png", "-d", work / "in/drive.mp4", "-o", work / output, "-q")
     assert_one_error(code, lines, err, 3, pattern)
