@@ -35,8 +35,7 @@ from .faces.presets import preset_track
 from .generate.base import DrivingView, Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
-from .io.images import (fit_megapixels, is_animated_picture, is_image_path, read_image,
-                        write_image)
+from .io.images import fit_megapixels, is_animated_picture, is_image_path, read_image, write_image
 from .io.paths import atomic_path, check_output, require_input_file
 from .io.prefetch import prefetched
 from .io.writer import output_format

@@ -51,9 +51,8 @@ def face_visibility(frame: np.ndarray, points: np.ndarray) -> tuple[tuple[float,
     landmarks that are not finite, and for an eye whose box the picture's edge cuts (the face
     stage's `seen_share` deals with those)."""
     points = np.asarray(points, np.float64)[:, :2]
-    eyes = np.full((len(EYES), 2), np.nan, np.float32)
     if not np.isfinite(points).all():
-        return (float("nan"), float("nan")), eyes
+        return (float("nan"), float("nan")), np.full((len(EYES), 2), np.nan, np.float32)
     # the face box (and a margin) only: a 4K frame costs what its face does
     h, w = frame.shape[:2]
     x0, y0 = np.clip(np.floor(points.min(0)).astype(int) - 2, 0, (w - 1, h - 1))
@@ -62,20 +61,29 @@ def face_visibility(frame: np.ndarray, points: np.ndarray) -> tuple[tuple[float,
     grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
     magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     face_detail = max(_box_mean(magnitude, *(points.min(0) - (x0, y0)), *(points.max(0) - (x0, y0))), 1e-6)
-    for k, name in enumerate(EYES):
-        eye = points[list(contour(name))]
-        (ex0, ey0), (ex1, ey1) = eye.min(0), eye.max(0)
-        cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
-        half_w = (ex1 - ex0) * EYE_BOX_WIDTH
-        half_h = max(ey1 - ey0, (ex1 - ex0) * EYE_BOX_SHUT) * EYE_BOX_HEIGHT
-        if cx - half_w < 0 or cy - half_h < 0 or cx + half_w > w or cy + half_h > h or half_w < 1:
-            continue
-        box = (cx - half_w - x0, cy - half_h - y0, cx + half_w - x0, cy + half_h - y0)
-        shown = _box(grey, *box).astype(np.float32)
-        if shown.size:
-            dark, middle = np.percentile(shown, (DARK_PERCENTILE, MIDDLE_PERCENTILE))
-            eyes[k] = (_box_mean(magnitude, *box) / face_detail, (middle - dark) / max(middle, 1.0))
+    eyes = np.array([_eye(grey, magnitude, face_detail, points[list(contour(name))], (x0, y0), (h, w))
+                     for name in EYES], np.float32)
     return _mouth(face, magnitude, face_detail, points - (x0, y0)), eyes
+
+
+def _eye(grey: np.ndarray, magnitude: np.ndarray, face_detail: float, eye: np.ndarray,
+         origin: tuple[int, int], picture: tuple[int, int]) -> tuple[float, float]:
+    """(detail, dark contrast) of one eye at its contour points `eye` (picture pixels) in the face
+    box's `grey` and gradient `magnitude` (the box starts at `origin` of a picture `picture` (h, w)
+    in size); NaN where the eye's box is not wholly in the picture."""
+    (ex0, ey0), (ex1, ey1) = eye.min(0), eye.max(0)
+    cx, cy = (ex0 + ex1) / 2, (ey0 + ey1) / 2
+    half_w = (ex1 - ex0) * EYE_BOX_WIDTH
+    half_h = max(ey1 - ey0, (ex1 - ex0) * EYE_BOX_SHUT) * EYE_BOX_HEIGHT
+    h, w = picture
+    if cx - half_w < 0 or cy - half_h < 0 or cx + half_w > w or cy + half_h > h or half_w < 1:
+        return float("nan"), float("nan")
+    box = (cx - half_w - origin[0], cy - half_h - origin[1], cx + half_w - origin[0], cy + half_h - origin[1])
+    shown = _box(grey, *box).astype(np.float32)
+    if not shown.size:
+        return float("nan"), float("nan")
+    dark, middle = np.percentile(shown, (DARK_PERCENTILE, MIDDLE_PERCENTILE))
+    return _box_mean(magnitude, *box) / face_detail, float((middle - dark) / max(middle, 1.0))
 
 
 def _mouth(face: np.ndarray, magnitude: np.ndarray, face_detail: float, points: np.ndarray) -> tuple[float, float]:

@@ -163,11 +163,8 @@ class WebpWriter(_EncodedWriter):
         stream = self.container.add_stream("libwebp_anim", rate=self.fps)
         stream.height, stream.width = height, width
         stream.pix_fmt = "bgra"
-        stream.options = {"quality": str(WEBP_QUALITY)}
+        stream.options = {"quality": str(WEBP_QUALITY)}      # the encoder takes the RGB frames to BGRA
         return stream
-
-    def _video_frame(self, frame: np.ndarray) -> av.VideoFrame:
-        return av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="bgra")
 
 
 class GifWriter(_EncodedWriter):
