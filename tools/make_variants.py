@@ -15,6 +15,7 @@ not transferred to the source's head):
     flip   mirrored left-right
     hand   a hand (a skin-coloured patch with finger creases) over the mouth for HAND_FRAMES
     eyehand  the same over both eyes, its creases along them (a hand held over the eyes)
+    oneeye   the same over one eye only (a hand over one eye; the other blinks and looks on)
     wide   the clip small in a landscape 1280x720 frame, off-centre (the rest its blurred border)
     tall   the clip in the upper third of a portrait 720x1280 phone frame (likewise)
     turn   the clip redrawn by reenact's warp engine from its own first frame, its head turned
@@ -41,14 +42,14 @@ import numpy as np
 
 
 DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "held", "flip", "hand", "turn", "tilt", "wide", "tall",
-                    "eyehand")
+                    "eyehand", "oneeye")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
 CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall")
 SOURCE_VARIANTS = ("grey", "padded", "soft", "faded", "small", "toon")
 # (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
 FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
 HAND_FRAMES = range(40, 71)   # the frames of a `hand` variant whose mouth is covered (the judge reads them)
-COVERED = {"hand": "mouth", "eyehand": "eyes"}   # the variants with a hand over a part of the face
+COVERED = {"hand": "mouth", "eyehand": "eyes", "oneeye": "eye"}   # the variants with a hand over a part of the face
 TURN_YAW = 35.0              # degrees each way of a `turn` variant: the issue's largest yaw
 WHIP_SWINGS = (24, 48, 72, 96)   # frames where a `whip` variant's swings start (out, back, out, back)
 WHIP_FRAMES = 6                  # frames each swing takes
@@ -201,12 +202,14 @@ def cover(clip: list[np.ndarray], seed: int, part: str) -> list[np.ndarray]:
     """The clip with a hand over the mouth or the eyes (`part`) in HAND_FRAMES: a patch of the
     face's own cheek colour with four finger creases, following the part (as a hand over a talking
     mouth would) and sliding a little. Over the mouth 0.6 face widths across and 0.7 of that high,
-    over the eyes 1.1 across and 0.41 of that high, its creases along them."""
+    over the eyes 1.1 across and 0.41 of that high, its creases along them, over one eye (`eye`:
+    the picture's left one) 0.5 across and 0.7 of that high."""
     from reenact.faces import FaceOptions, detect_faces
 
     track = detect_faces(clip, 25.0, FaceOptions(crop_rule="landmarks"))
     rng = np.random.default_rng(seed)
-    (across, high), anchors = {"mouth": ((0.6, 0.7), [13, 14, 61, 291]), "eyes": ((1.1, 0.41), [33, 133, 362, 263])}[part]
+    (across, high), anchors = {"mouth": ((0.6, 0.7), [13, 14, 61, 291]), "eyes": ((1.1, 0.41), [33, 133, 362, 263]),
+                         "eye": ((0.5, 0.7), [33, 133])}[part]
     out = []
     for t, frame in enumerate(clip):
         frame = frame.copy()

@@ -25,8 +25,10 @@ warning that names them.
 A hand over the eyes leaves MediaPipe guessing the lids and brows too: a squint or a downcast
 look through the whole cover (d11 and d18 with a patch of cheek colour and finger creases over
 the eyes). The mesh tracker holds the upper face alone through frames that show neither eye
-(`covered_eyes`: an eye's detail and dark contrast both under EYE_SHOWN_RATIO x the shot's median,
-the other eye's detail dimmed too).
+(`eye_cover`: an eye's detail and dark contrast both under EYE_SHOWN_RATIO x the shot's median,
+the other eye's detail dimmed too). A hand over one eye makes MediaPipe's hidden eye squint and
+its shown eye narrow or widen with it: there the upper face is held too, and the shown eye's own
+blinks, gaze and brows drive both sides.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ import numpy as np
 
 from ..faces.types import FaceTrack
 from ..faces.shots import each_shot, shot_ids
-from ..faces.topology import contour, load_canonical_face
-from ..faces.visibility import face_visibility
+from ..faces.detect import runs
+from ..faces.topology import MESH_POINTS, contour, load_canonical_face, mirror_partners
+from ..faces.visibility import EYES, face_visibility
 from ..notes import frame_list
 from .types import HeadTrack
 
@@ -55,14 +58,15 @@ log = logging.getLogger("reenact")
 LIP_COLOUR_RATIO, LIP_COLOUR_MIN = 0.35, 0.01
 # An eye is hidden when its detail and its dark contrast (faces/visibility.py) are both under this
 # share of the shot's median. Covered (a patch with finger creases across or along the eyes, on
-# the four shared clips): detail at most 0.43, contrast at most 0.42 of the median. Shown (the
+# the four shared clips): detail at most 0.43, contrast at most 0.42 of the median; over one eye
+# alone (tools/make_variants.py's `oneeye`): 0.45 and 0.41. Shown (the
 # shared and extra clips and their zoom, pan, shake, whip, tilt, turn, flip, wide, tall, hand
 # variants): detail down to 0.51 in d19's blinks, contrast down to 0.63; never both under 0.5.
 EYE_SHOWN_RATIO = 0.5
 # No shown eye of those clips was ever hidden by that rule, so the other eye needs only to be dimmed
 # (detail under this share) for the frame to count as covered: an ellipse of skin over d11's eyes
 # left one box crossed by its edge (contrast 0.61-0.77, detail 0.42-0.48). One eye alone hidden,
-# the other clear (a lock of hair, a hand over one eye), is not a covered frame.
+# the other clear (a lock of hair, a hand over one eye), is a frame that shows one eye.
 EYE_DIMMED_RATIO = 0.75
 # The part of the face held through covered eyes: all of it from the eyes up to UPPER_FACE_FULL of
 # the way down to the mouth, none of it from UPPER_FACE_NONE on (the lips and jaw still speak).
@@ -164,12 +168,21 @@ def hold_unreliable_frames(track: HeadTrack, face_track: FaceTrack, residual_thr
     return HeadTrack(**{**track.__dict__, "params": params, "meta": meta})
 
 
-def covered_eyes(eyes: np.ndarray | None, shots: np.ndarray | None = None) -> np.ndarray | None:
-    """(T,) bool: frames that show neither eye, from each eye's (T, 2, 2) detail and dark contrast
-    (faces/visibility.py): one eye hidden (both signals under EYE_SHOWN_RATIO x its shot's
-    median) and the other hidden or dimmed (its detail under EYE_DIMMED_RATIO x the median: the
-    edge of a hand crossing its box keeps its contrast). An eye the picture's edge cuts (NaN) is
-    neither. None without signals."""
+def eye_cover(eyes: np.ndarray | None, shots: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """What each frame shows of the eyes, from each eye's (T, 2, 2) detail and dark contrast
+    (faces/visibility.py): ((T,) bool, frames that show neither eye; (T,) int8, the eye (EYES
+    order) hidden alone, -1 where none is). An eye is hidden when both its signals are under
+    EYE_SHOWN_RATIO x its shot's median, dimmed when its detail is under EYE_DIMMED_RATIO x it.
+
+    - Both hidden: neither shown.
+    - One hidden, the other clear: that one alone.
+    - One hidden, the other dimmed: the edge of a hand crossing the other's box keeps its contrast
+      but not its detail, and so does a blink. A stretch of frames that hides the one eye is
+      taken as a whole: neither shown when the other is dimmed in at least half of it, else the
+      one alone (the other blinked).
+
+    An eye the picture's edge cuts (NaN) is neither hidden nor dimmed, nor one to show alone. None
+    without signals."""
     if eyes is None:
         return None
     eyes = np.asarray(eyes, np.float64)
@@ -179,8 +192,26 @@ def covered_eyes(eyes: np.ndarray | None, shots: np.ndarray | None = None) -> np
 
     hidden = np.stack([below(eyes[:, k, 0], EYE_SHOWN_RATIO) & below(eyes[:, k, 1], EYE_SHOWN_RATIO)
                        for k in range(eyes.shape[1])], axis=1)
-    dimmed = hidden | np.stack([below(eyes[:, k, 0], EYE_DIMMED_RATIO) for k in range(eyes.shape[1])], axis=1)
-    return (hidden[:, 0] & dimmed[:, 1]) | (hidden[:, 1] & dimmed[:, 0])
+    dimmed = np.stack([below(eyes[:, k, 0], EYE_DIMMED_RATIO) for k in range(eyes.shape[1])], axis=1)
+    neither = hidden.all(axis=1)
+    alone = np.full(len(eyes), -1, np.int8)
+    cuts = None if shots is None else np.r_[False, np.asarray(shots)[1:] != np.asarray(shots)[:-1]]
+    for k in range(eyes.shape[1]):
+        other = 1 - k
+        in_picture = np.isfinite(eyes[:, other]).all(axis=1)     # else it is no eye to follow
+        for start, length in runs(hidden[:, k] & ~hidden[:, other] & in_picture, cuts):
+            stretch = slice(start, start + length)
+            if dimmed[stretch, other].mean() >= 0.5:
+                neither[stretch] = True
+            else:
+                alone[stretch] = k
+    return neither, alone
+
+
+def covered_eyes(eyes: np.ndarray | None, shots: np.ndarray | None = None) -> np.ndarray | None:
+    """(T,) bool: frames that show neither eye (`eye_cover`); None without signals."""
+    cover = eye_cover(eyes, shots)
+    return None if cover is None else cover[0]
 
 
 @lru_cache(maxsize=1)
@@ -198,22 +229,82 @@ def upper_face_share() -> np.ndarray:
 
 
 def hold_covered_eyes(track: HeadTrack, face_track: FaceTrack, key: str = "canonical") -> HeadTrack:
-    """The upper face of the per-point `key` parameters (T, 478, 3) held (interpolated) through
-    frames that show neither eye (`covered_eyes`), with a warning naming them; the mouth and jaw
-    still follow. Unchanged when no frame, or every frame, is covered."""
-    covered = covered_eyes(face_track.eyes, shot_ids(face_track.cuts))
-    if covered is None or len(covered) != len(track) or not covered.any() or covered.all():
+    """The upper face of the per-point `key` parameters (T, 478, 3) through frames that hide an eye
+    (`eye_cover`), with a warning naming them; the mouth and jaw still follow. Through frames that
+    show neither eye it is held (interpolated from the frames around them). Through frames that
+    show one eye, both sides follow the eye shown (`_follow_shown_eye`): MediaPipe's guess of the
+    hidden eye squints, but the shown eye's blinks, gaze and brows are there. Unchanged when no
+    frame, or every frame, hides an eye."""
+    cover = eye_cover(face_track.eyes, shot_ids(face_track.cuts))
+    if cover is None or len(cover[0]) != len(track):
+        return track
+    neither, alone = cover
+    hiding = neither | (alone >= 0)
+    if not hiding.any() or hiding.all():
         return track
     values = track.params[key]
     share = upper_face_share()[: values.shape[1]]
     upper = np.flatnonzero(share > 0)
+    rows = np.flatnonzero(hiding)
+    target = hold_through(values[:, upper], hiding)[rows].astype(np.float64)
+    for eye in range(len(EYES)):
+        for start, length in runs(alone == eye):
+            at = np.searchsorted(rows, np.arange(start, start + length))
+            target[at] = _follow_shown_eye(values, upper, target[at], start, hiding, eye)
+    weight = share[upper][None, :, None]
     params = dict(track.params)
     params[key] = values.copy()
-    rows = np.flatnonzero(covered)
-    weight = share[upper][None, :, None]
-    held = hold_through(values[:, upper], covered)[rows]
-    params[key][rows[:, None], upper] = (weight * held + (1 - weight) * values[rows][:, upper]).astype(values.dtype)
-    log.warning("tracking: %d frame(s) show neither eye (a hand or something over them); eyes and brows held "
-                "through them: %s", len(rows), frame_list(rows))
-    meta = dict(track.meta, covered_eyes_frames=" ".join(str(int(f)) for f in rows))
+    params[key][rows[:, None], upper] = (weight * target + (1 - weight) * values[rows][:, upper]).astype(values.dtype)
+    meta = dict(track.meta)
+    if neither.any():
+        log.warning("tracking: %d frame(s) show neither eye (a hand or something over them); eyes and brows held "
+                    "through them: %s", int(neither.sum()), frame_list(np.flatnonzero(neither)))
+        meta["covered_eyes_frames"] = " ".join(str(int(f)) for f in np.flatnonzero(neither))
+    if (alone >= 0).any():
+        one = np.flatnonzero(alone >= 0)
+        log.warning("tracking: %d frame(s) show one eye only (a hand or hair over the other); both eyes and brows "
+                    "follow the one shown through them: %s", len(one), frame_list(one))
+        meta["one_eye_frames"] = " ".join(str(int(f)) for f in one)
     return HeadTrack(**{**track.__dict__, "params": params, "meta": meta})
+
+
+def _follow_shown_eye(values: np.ndarray, upper: np.ndarray, held: np.ndarray, start: int, hiding: np.ndarray,
+                      eye: int) -> np.ndarray:
+    """(F, U, 3) float64: the `upper` points of `values` (T, N, 3) over a stretch of F frames from
+    `start` that hides `eye` (EYES order) alone, as the eye shown moves; `held`: (F, U, 3), the
+    points interpolated from the frames around the stretch.
+
+    - The shown side less MediaPipe's pull on it: the hand arrives and leaves at once, so the
+      steps its points take into the stretch and out of it (against frames that show both eyes)
+      are the pull, and it changes linearly between them (a hand over one eye of d11: the shown
+      eye's lids 0.3 cm shut at once, 30 %). Where no such frame borders the stretch, the pull is
+      the shown side's median offset from `held` over it.
+    - The hidden side: held, plus the shown side's motion about its own held values, mirrored
+      across the face's middle (lids and brows move together).
+    - The hidden iris: held, plus the shown iris's mean motion (both eyes look the same way)."""
+    n_frames = len(held)
+    stop = start + n_frames
+    shown = values[start:stop][:, upper].astype(np.float64)
+    steps = [shown[0] - values[start - 1][upper] if start > 0 and not hiding[start - 1] else None,
+             shown[-1] - values[stop][upper] if stop < len(values) and not hiding[stop] else None]
+    if steps[0] is None and steps[1] is None:
+        pull = np.broadcast_to(np.median(shown - held, axis=0), shown.shape)
+    else:
+        first, last = (step if step is not None else other for step, other in zip(steps, steps[::-1]))
+        along = np.linspace(0.0, 1.0, n_frames)[:, None, None]
+        pull = (1 - along) * first + along * last
+    motion = shown - pull - held
+    vertices = load_canonical_face()["vertices"].astype(np.float64)
+    side = np.sign(vertices[list(contour(EYES[eye])), 0].mean())
+    in_upper = np.full(values.shape[1], -1)
+    in_upper[upper] = np.arange(len(upper))
+    mesh = upper[upper < MESH_POINTS]
+    hidden = mesh[np.sign(vertices[mesh, 0]) == side]
+    # the upper face's share depends on height alone, so each hidden point's partner is in it too
+    motion[:, in_upper[hidden]] = motion[:, in_upper[mirror_partners()[hidden]]] * (-1.0, 1.0, 1.0)
+    irises = upper[upper >= MESH_POINTS]
+    iris_side = np.sign(np.median(values[:, irises, 0], axis=0))     # the track's own irises
+    hidden_iris, shown_iris = (in_upper[irises[iris_side == s]] for s in (side, -side))
+    if len(hidden_iris) and len(shown_iris):
+        motion[:, hidden_iris] = motion[:, shown_iris].mean(axis=1, keepdims=True)
+    return held + motion

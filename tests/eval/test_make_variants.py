@@ -89,3 +89,15 @@ def test_the_toon_portrait_is_flat_colours_and_black_ink_and_its_face_is_found(a
     assert np.searchsorted(commonest, 0.99) + 1 <= make_variants.TOON_COLOURS + 1
     assert 0.03 < (made.max(-1) == 0).mean() < 0.3
     assert detect_faces([made], video=False).detected[0]
+
+
+def test_the_oneeye_variant_covers_one_eye_in_the_hand_frames_and_nothing_else(astronaut):
+    first = make_variants.HAND_FRAMES.start
+    clip = make_variants.cover([astronaut] * (first + 1), seed=0, part="eye")
+    assert np.array_equal(clip[first - 1], astronaut)             # before the hand: untouched
+    pts = detect_faces([astronaut], video=False).landmarks[0, :, :2]
+    changed = np.abs(clip[first].astype(int) - astronaut).max(-1) > 8
+    box = lambda points: changed[int(pts[points, 1].min()) - 2:int(pts[points, 1].max()) + 3,
+                                 int(pts[points, 0].min()) - 2:int(pts[points, 0].max()) + 3]
+    assert box([33, 133, 159, 145]).mean() > 0.9                  # the picture's left eye, covered
+    assert not box([362, 263, 386, 374]).any() and not box([61, 291, 0, 17]).any()   # the other eye, the mouth

@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from reenact.tracking.confidence import (covered_eyes, hold_through, hold_unreliable_frames, mouth_evidence,
-                                        unreliable_frames, upper_face_share)
+from reenact.faces.topology import load_canonical_face, mirror_partners
+from reenact.tracking.confidence import (covered_eyes, eye_cover, hold_covered_eyes, hold_through, hold_unreliable_frames,
+                                        mouth_evidence, unreliable_frames, upper_face_share)
+from reenact.tracking.geometry import FLIP_YZ
 from reenact.tracking.flame_tracker import clamp_jaw
 from reenact.tracking.types import HeadTrack
 from tests.portrait_helpers import SHARED_DATA, shared_data
@@ -38,7 +40,7 @@ def test_residual_outliers_and_filled_frames_are_flagged():
 
 
 # where a patch goes: the landmarks it centres on, its width (x the face's) and height (x its width)
-COVER = {"mouth": ([13, 14, 61, 291], 0.6, 0.7), "eyes": ([33, 133, 362, 263], 1.1, 0.41)}
+COVER = {"mouth": ([13, 14, 61, 291], 0.6, 0.7), "eyes": ([33, 133, 362, 263], 1.1, 0.41), "eye": ([33, 133], 0.55, 0.75)}
 
 
 def _occlude(frames, landmarks, first: int, last: int, fingers: bool = False, part: str = "mouth"):
@@ -196,7 +198,64 @@ def test_covered_eyes_need_one_eye_hidden_and_the_other_dimmed():
     eyes[9] = [[np.nan, np.nan], [0.2, 0.2]]    # one eye past the picture's edge: it says nothing
     eyes[10] = [[0.3, 0.6], [0.3, 0.6]]         # both dim, their lash lines dark: a squint in shade
     assert np.flatnonzero(covered_eyes(eyes)).tolist() == [4, 5]
-    assert covered_eyes(None) is None
+    assert covered_eyes(None) is None and eye_cover(None) is None
+    # the lock of hair's frame shows the other eye alone
+    assert eye_cover(eyes)[1].tolist() == [-1] * 7 + [0] + [-1] * 4
+
+
+def test_a_stretch_that_hides_one_eye_is_taken_whole_the_other_may_blink_in_it():
+    eyes = np.ones((40, 2, 2))
+    eyes[3:11, 1] = 0.25                        # a hand over the right eye for eight frames...
+    eyes[6] = [[0.55, 0.9], [0.25, 0.25]]       # ...while the left one blinks (less detail)
+    eyes[14:18] = [[0.45, 0.7], [0.2, 0.2]]     # a hand over both, one eye's box crossed by its edge
+    eyes[15, 0] = 0.9                           # ...its edge off the box for a frame
+    neither, alone = eye_cover(eyes)
+    assert np.flatnonzero(alone == 1).tolist() == list(range(3, 11)) and not (alone == 0).any()
+    assert np.flatnonzero(neither).tolist() == [14, 15, 16, 17]
+
+
+def _one_eye_track(n: int = 20):
+    """A still canonical face (with irises at the eyes' middles) that MediaPipe read under a hand over
+    the right eye in frames 6-13: the hidden side's lids shut by 0.3 cm and the shown side's by 0.1
+    (its pull on the shown eye), the shown eye blinking (0.5 cm) in frame 9 and looking right
+    (0.2 cm) in frames 10-11."""
+    from types import SimpleNamespace
+
+    from reenact.faces.topology import contour
+
+    mesh = load_canonical_face()["vertices"].astype(np.float64) @ FLIP_YZ
+    irises = [np.repeat(mesh[list(contour(eye))].mean(0, keepdims=True), 5, 0) for eye in ("right_eye", "left_eye")]
+    canonical = np.repeat(np.concatenate([mesh, *irises])[None], n, 0)           # 468-472 right, 473-477 left
+    rest = canonical.copy()
+    shown_lid, hidden_lid = 386, 159                                               # upper lids: left (x > 0), right
+    canonical[6:14, hidden_lid, 1] += 0.3
+    canonical[6:14, shown_lid, 1] += 0.1
+    canonical[9, shown_lid, 1] += 0.5
+    canonical[10:12, 473:478, 0] += 0.2
+    eyes = np.ones((n, 2, 2))
+    eyes[6:14, 1] = 0.2
+    track = HeadTrack("mesh", {"canonical": canonical.astype(np.float32)}, 25.0, (512, 512), 512,
+                      np.zeros((n, 2, 3), np.float32), np.ones(n, np.float32), {})
+    return track, SimpleNamespace(eyes=eyes, cuts=None), rest, (shown_lid, hidden_lid)
+
+
+def test_through_a_hand_over_one_eye_both_eyes_follow_the_one_shown(caplog):
+    track, faces, rest, (shown_lid, hidden_lid) = _one_eye_track()
+    assert mirror_partners()[shown_lid] == hidden_lid
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        held = hold_covered_eyes(track, faces).params["canonical"]
+    assert "8 frame(s) show one eye only" in caplog.text and "6, 7, 8, 9, 10, 11, 12, 13" in caplog.text
+    lids = held[:, [shown_lid, hidden_lid], 1] - rest[:, [shown_lid, hidden_lid], 1]
+    # MediaPipe's squint and its pull on the shown eye are gone; the shown eye's blink shuts both
+    np.testing.assert_allclose(lids[[6, 7, 8, 10, 13]], 0.0, atol=1e-5)
+    np.testing.assert_allclose(lids[9], [0.5, 0.5], atol=1e-5)
+    # both irises look right with the shown one
+    np.testing.assert_allclose(held[10, 468:478, 0] - rest[10, 468:478, 0], 0.2, atol=1e-5)
+    np.testing.assert_allclose(held[8, 468:478, 0] - rest[8, 468:478, 0], 0.0, atol=1e-5)
+    # the lower face and the frames that show both eyes are MediaPipe's
+    share = upper_face_share()
+    np.testing.assert_array_equal(held[:, share == 0], track.params["canonical"][:, share == 0])
+    np.testing.assert_array_equal(np.delete(held, range(6, 14), 0), np.delete(track.params["canonical"], range(6, 14), 0))
     # the share held: the brows, lids and irises wholly, the lips and chin not at all
     share = upper_face_share()
     assert share.shape == (478,) and (share[[105, 334, 159, 386, 468, 473]] == 1).all()
@@ -234,3 +293,32 @@ def test_the_mesh_tracker_holds_brows_and_lids_through_a_hand_over_the_eyes_and_
     around = opening(measured[[9, 20]]).mean()
     assert opening(measured[12:18]).mean() < 0.8 * around
     assert opening(held[12:18]).min() > 0.9 * opening(measured[[9, 20]]).min()
+
+
+@pytest.mark.slow
+@shared_data
+def test_the_mesh_tracker_opens_both_eyes_under_a_hand_over_one_of_them(caplog):
+    """Under a hand over one eye MediaPipe shuts that eye halfway and narrows the other (d11); both
+    follow the eye shown, about the level of the frames around the hand."""
+    from reenact.faces import FaceOptions, detect_faces
+    from reenact.io.video import iter_frames
+    from reenact.tracking.mesh_tracker import MeshTracker
+
+    frames = list(iter_frames(SHARED_DATA / "driving" / "d11.mp4", max_frames=30))
+    opts = FaceOptions(crop_rule="landmarks")
+    clean = detect_faces(frames, 25.0, opts)
+    assert (eye_cover(clean.eyes)[1] == -1).all()
+    faces = detect_faces(_occlude(frames, clean.landmarks, 10, 19, fingers=True, part="eye"), 25.0, opts)
+    neither, alone = eye_cover(faces.eyes)
+    assert not neither.any() and np.flatnonzero(alone == 1).tolist() == list(range(10, 20))
+    measured = MeshTracker().track(dataclasses.replace(faces, eyes=None)).params["canonical"]
+    with caplog.at_level(logging.WARNING, logger="reenact"):
+        held = MeshTracker().track(faces).params["canonical"]
+    assert "show one eye only" in caplog.text and "10, 11, 12, 13, 14, 15, 16, 17, 18, 19" in caplog.text
+    truth = MeshTracker().track(clean).params["canonical"]
+    opening = lambda c: np.stack([np.linalg.norm(c[:, 159] - c[:, 145], axis=-1),      # right eye, hidden
+                                  np.linalg.norm(c[:, 386] - c[:, 374], axis=-1)], 1)    # left eye, shown
+    assert (opening(measured[12:18]).mean(0) < [0.6, 0.9] * opening(truth[12:18]).mean(0)).all()
+    np.testing.assert_allclose(opening(held[12:18]).mean(0), opening(truth[12:18]).mean(0), rtol=0.1)
+    share = upper_face_share()
+    np.testing.assert_array_equal(held[:, share == 0], measured[:, share == 0])
