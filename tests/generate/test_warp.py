@@ -952,6 +952,22 @@ def test_ring_motion_is_smoothed_inside_the_rings_and_exact_at_their_edges():
     assert np.array_equal(map_y, ys)
 
 
+def test_a_wide_blur_of_the_map_is_taken_coarse_within_a_twentieth_of_a_cell():
+    """A 4K portrait's rings are smoothed over 40+ map cells; that blur runs on a coarser grid. Up to
+    BLUR_SIGMA_CELLS (every 512 px portrait) it is the exact Gaussian."""
+    import cv2
+
+    from reenact.generate.warp import BLUR_SIGMA_CELLS, _blurred
+
+    ys, xs = np.mgrid[:900, :700].astype(np.float32)
+    motion = np.abs(np.sin(xs / 97.0)) * 30 + np.abs(np.cos(ys / 61.0)) * 20     # kinked, 50 px of range
+    assert np.array_equal(_blurred(motion, BLUR_SIGMA_CELLS), cv2.GaussianBlur(motion, (0, 0), BLUR_SIGMA_CELLS))
+    for sigma in (20.0, 42.0):
+        exact = cv2.GaussianBlur(motion, (0, 0), sigma)
+        assert np.abs(_blurred(motion, sigma) - exact).max() < 0.05         # edges included
+        assert np.abs(exact - motion).max() > 1.0                          # a blur that does something
+
+
 def test_a_chin_read_past_its_neighbour_folds_no_ring_triangle(portrait):
     """A driving face half past the picture's edge (a pan) had its chin read sideways past the next
     point of the face oval, and the ring triangle between the two and the neck folded (s7 on
