@@ -40,7 +40,13 @@ LID_SHADE = 0.85     # the fill's tone under the lids: the white of the eye is s
 WHITE_BAND, MIN_WHITE_PIXELS, WHITE_OUTLIER, WHITE_EXPECTILE, WHITE_RIDGE = (1.1, 3.0), 12, 3.0, 0.95, 0.05
 WHITE_ROUNDS = 8
 GRAIN_SIGMA = 1.0    # px: the grain given to the fitted white is the picture's detail finer than this blur
-GRAIN_CLEAR = 3      # px: measured on the skin this far beyond the eye's opening
+GRAIN_CLEAR = 3      # px (x `pixel_scale`): measured on the skin this far beyond the eye's opening
+# The lengths in pixels below (the lids' margins, the fill's feather, the disc's edge) were set on
+# eyes of 4-15 px iris radii. A larger iris (a 2000 px portrait's: 20-40 px) has its lids' shadow
+# and its own edge as many pixels wider, and at those lengths the white filled where the iris was
+# took in the lids' shadow (a flat grey patch, its edge hard), and the moved iris kept a band of the
+# upper lid's shadow: they grow by `pixel_scale` past SCALE_FROM_RADIUS.
+SCALE_FROM_RADIUS = 15.0
 # What makes MediaPipe's iris disc a usable layer, measured on the opening's lightness between its
 # darkest and lightest tenth (the contrast, at least MIN_CONTRAST levels): the dark pixels (under
 # DARK of the way up) lie in the disc (IN_DISC of them, within 1.15 radii) and fill it (FILLED of
@@ -222,6 +228,18 @@ def drawn_lids(source: np.ndarray, pts: np.ndarray, ring: np.ndarray, radius: fl
     return reach
 
 
+def pixel_scale(radius: float) -> float:
+    """How many times a length in pixels tuned on small eyes an iris of `radius` px needs (1 up to
+    SCALE_FROM_RADIUS)."""
+    return max(1.0, radius / SCALE_FROM_RADIUS)
+
+
+def _square(half: float) -> np.ndarray:
+    """A square structuring element reaching `half` px (rounded, at least 1) each way."""
+    reach = max(1, int(round(half)))
+    return np.ones((2 * reach + 1,) * 2, np.uint8)
+
+
 def polygon_mask(shape: tuple[int, int], polygon: np.ndarray, origin) -> np.ndarray:
     """(H, W) float32 coverage (0..1, anti-aliased) of `polygon` (N, 2) in a box at `origin`."""
     mask = np.zeros(shape, np.uint8)
@@ -267,6 +285,22 @@ def _complete_disc(patch: np.ndarray, visible: np.ndarray, disc: np.ndarray, dis
     mirrored = mirror_from[oy, ox] & visible[oy, ox]
     out[ys[mirrored], xs[mirrored]] = patch[oy[mirrored], ox[mirrored]]
     return out
+
+
+def _faded_in(completed: np.ndarray, patch: np.ndarray, visible: np.ndarray, disc: np.ndarray,
+              reach: int) -> np.ndarray:
+    """`completed` with its filled pixels (`disc` less `visible`) faded in over `reach` px from the
+    visible iris: spread from the visible pixels at their edge, the completed colour beyond. The
+    completed band along a lid (IRIS_LID_CLEAR of the radius) is a flat colour, and at a large
+    iris's size its edge with the visible iris was a hard line across it whenever the gaze moved."""
+    hidden = (disc & ~visible).astype(np.uint8)
+    if not hidden.any() or not visible.any():
+        return completed
+    known = np.clip(np.where(visible[..., None], patch, completed) + 0.5, 0, 255).astype(np.uint8)
+    spread = cv2.inpaint(known, hidden, float(reach), cv2.INPAINT_TELEA).astype(np.float32)
+    away = cv2.distanceTransform((~visible).astype(np.uint8), cv2.DIST_L2, 3)
+    weight = np.clip(away / max(reach, 1), 0.0, 1.0)[..., None]
+    return np.where(hidden[..., None] > 0, weight * completed + (1.0 - weight) * spread, completed)
 
 
 def _in_front(pts: np.ndarray, depth: np.ndarray, ring: np.ndarray, corners: tuple[int, int]
@@ -342,7 +376,8 @@ def _white_fill(source: np.ndarray, ring: np.ndarray, iris: np.ndarray, radius: 
     opening = polygon_mask(box.shape[:2], ring, (bx0, by0)) > 0.99
     # a pixel off the lids only, the fit leaves out the rest of their lash line: a small eye's white
     # is a few pixels wide (s42's, at 11 px radii, the lighter side gone in the lids' margin)
-    core = cv2.erode(opening.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    scale = pixel_scale(radius)
+    core = cv2.erode(opening.astype(np.uint8), _square(scale)) > 0
     ys, xs = np.nonzero(core)
     far = np.hypot(xs + bx0 - iris[0], ys + by0 - iris[1]) / radius
     white = (far > WHITE_BAND[0]) & (far <= WHITE_BAND[1])
@@ -378,7 +413,7 @@ def _white_fill(source: np.ndarray, ring: np.ndarray, iris: np.ndarray, radius: 
     # spread about the tone (lid shadows too: the fill was sandpaper), not residuals copied pixel
     # by pixel (their lashes were dark specks)
     fine = np.abs(box.mean(-1) - cv2.GaussianBlur(box.mean(-1), (0, 0), GRAIN_SIGMA))
-    grown = cv2.dilate(opening.astype(np.uint8), np.ones((GRAIN_CLEAR * 2 + 1,) * 2, np.uint8)) > 0
+    grown = cv2.dilate(opening.astype(np.uint8), _square(GRAIN_CLEAR * scale)) > 0
     level = 1.4826 * float(np.median(fine[~grown])) if (~grown).any() else 0.0
     grain = grain_noise((size, size), level, seed, GRAIN_SIGMA)
     return np.clip(np.clip(model, low, high) + grain[..., None], 0.0, 255.0).astype(np.float32)
@@ -439,11 +474,12 @@ class EyeLayers:
         patch = source[y0:y0 + size, x0:x0 + size].astype(np.float32)
         opening = polygon_mask((size, size), outline, (x0, y0))
         # clear of the lids' edge: the lash line is not iris
-        inside = cv2.erode((opening > 0.99).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        scale = pixel_scale(radius)
+        inside = cv2.erode((opening > 0.99).astype(np.uint8), _square(scale)) > 0
         ys, xs = np.mgrid[:size, :size].astype(np.float32)
         local = iris - (x0, y0)
         distance = np.hypot(xs - local[0], ys - local[1])
-        alpha = np.clip(radius - distance + 0.5, 0.0, 1.0)
+        alpha = np.clip((radius - distance) / scale + 0.5, 0.0, 1.0)
         disc = alpha > 0.5
         if (inside & disc).sum() < MIN_VISIBLE * disc.sum() or not (
                 drawn or iris_found(patch, inside, distance, radius, partner)):
@@ -464,6 +500,8 @@ class EyeLayers:
         else:
             deep = cv2.erode(shown, np.ones((6 * clear + 1,) * 2, np.uint8)) > 0
             colour = _complete_disc(patch, visible, disc, distance, local, deep, radius / IRIS_MARGIN)
+            if scale > 1.0:
+                colour = _faded_in(colour, patch, visible, disc, clear)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
                           np.dstack([colour * alpha[..., None], alpha]).astype(np.float32), reach=lids)
@@ -484,9 +522,9 @@ class EyeLayers:
             work = np.where(middle[..., None] > 0, fitted, work)
         rim = (reach & (opening > 0) & ~core).astype(np.uint8)
         work = np.where(middle[..., None] > 0, work, np.clip(patch + 0.5, 0, 255)).astype(np.uint8)
-        work = cv2.inpaint(work, rim, 2, cv2.INPAINT_TELEA)
+        work = cv2.inpaint(work, rim, 2 * scale, cv2.INPAINT_TELEA)
         # feathered, so the fill's edge does not show against the white it was taken from
-        fill = cv2.GaussianBlur((middle | rim).astype(np.float32), (0, 0), 0.8)
+        fill = cv2.GaussianBlur((middle | rim).astype(np.float32), (0, 0), 0.8 * scale)
         work = np.clip(fill[..., None] * work + (1.0 - fill[..., None]) * patch + 0.5, 0, 255).astype(np.uint8)
         return layer, ((slice(y0, y0 + size), slice(x0, x0 + size)), work)
 

@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from portrait_helpers import SHARED_DATA, shared_data
 from reenact.faces import detect_faces
 from reenact.faces.topology import contour
 from reenact.generate.warp import WarpEngine, WarpOptions
@@ -541,3 +542,22 @@ def test_a_drawn_iris_hidden_under_its_lid_is_completed_in_the_lids_shadow():
         assert hidden.sum() > 5
         top = colour[hidden].mean(0)
         assert top[2] < 0.7 * IRIS_BLUE[2], top                                # in shadow (0.55 of the blue)
+
+
+@shared_data
+def test_a_large_iris_completed_under_its_lid_has_no_hard_line_across_it():
+    """s42 at four times its size (irises of 40 px radius): the band along the upper lid that the
+    layer completes (IRIS_LID_CLEAR of the radius) was a flat colour with a hard edge, a line across
+    the iris whenever the gaze moved (170 grey levels from one row to the next). It fades in from the
+    iris it continues."""
+    from reenact.io.images import read_image
+
+    image = cv2.resize(read_image(SHARED_DATA / "source" / "s42.jpg"), (2048, 2048), interpolation=cv2.INTER_LANCZOS4)
+    layers = EyeLayers(image, detect_faces([image], video=False).landmarks[0]).layers
+    assert len(layers) == 2
+    for layer in layers:
+        alpha = layer.rgba[..., 3]
+        lightness = (layer.rgba[..., :3] / np.maximum(alpha[..., None], 1e-6)).mean(-1)
+        inner = cv2.erode((alpha > 0.99).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        steps = np.abs(np.diff(lightness, axis=0))[inner[1:] & inner[:-1]]
+        assert steps.max() < 60          # the catchlight's soft edge: 45
