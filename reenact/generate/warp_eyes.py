@@ -47,6 +47,11 @@ GRAIN_CLEAR = 3      # px (x `pixel_scale`): measured on the skin this far beyon
 # took in the lids' shadow (a flat grey patch, its edge hard), and the moved iris kept a band of the
 # upper lid's shadow: they grow by `pixel_scale` past SCALE_FROM_RADIUS.
 SCALE_FROM_RADIUS = 15.0
+# A large eye's layers are clipped inside MediaPipe's contour and softly (`_large_opening`), by
+# these px per unit of `pixel_scale` past 1: s42 enlarged 4x (scale 2.7) driven by d19, looked at
+# with 0, 3 and 5 px in and 0, 0.8 and 1.2 px soft: the iris's bottom tucked under the lid without
+# a dark rim only at 5 and 1.2.
+LARGE_OPENING_IN, LARGE_OPENING_SOFT = 3.0, 0.7
 # What makes MediaPipe's iris disc a usable layer, measured on the opening's lightness between its
 # darkest and lightest tenth (the contrast, at least MIN_CONTRAST levels): the dark pixels (under
 # DARK of the way up) lie in the disc (IN_DISC of them, within 1.15 radii) and fill it (FILLED of
@@ -102,6 +107,7 @@ class IrisLayer:
     front_origin: np.ndarray | None = None   # (2,) source pixel of front[0, 0]
     front: np.ndarray | None = None          # (H, W) float32: around the eye, the source face in front of it (FRONT_DEPTH)
     reach: np.ndarray | None = None          # (2M, 2): a drawn eye's `halved` contour to its lash line (`drawn_lids`)
+    scale: float = 1.0                       # its `pixel_scale`
 
     def opening(self, points: np.ndarray, source_points: np.ndarray) -> np.ndarray:
         """(M, 2) the eye's opening at landmarks `points`: its contour; a drawn eye's (2M, 2), `halved`
@@ -285,6 +291,17 @@ def _complete_disc(patch: np.ndarray, visible: np.ndarray, disc: np.ndarray, dis
     mirrored = mirror_from[oy, ox] & visible[oy, ox]
     out[ys[mirrored], xs[mirrored]] = patch[oy[mirrored], ox[mirrored]]
     return out
+
+
+def _large_opening(opening: np.ndarray, scale: float) -> np.ndarray:
+    """A large eye's opening `opening` (coverage) as its layers are clipped to: LARGE_OPENING_IN px
+    in from MediaPipe's contour, softened over LARGE_OPENING_SOFT px, each per unit of `scale`
+    past 1. The contour lies out on the lids, and at a 2000 px portrait's size a moved iris was
+    drawn over the lower lid's rim with a hard dark edge."""
+    inward = int(round((scale - 1.0) * LARGE_OPENING_IN))
+    if inward > 0:
+        opening = cv2.erode(opening, _square(inward))
+    return cv2.GaussianBlur(opening, (0, 0), (scale - 1.0) * LARGE_OPENING_SOFT)
 
 
 def _faded_in(completed: np.ndarray, patch: np.ndarray, visible: np.ndarray, disc: np.ndarray,
@@ -504,7 +521,8 @@ class EyeLayers:
                 colour = _faded_in(colour, patch, visible, disc, clear)
         # premultiplied, so resampling never blends the lid beyond the disc into its edge
         layer = IrisLayer(centre, ring, corners, np.array([x0, y0], np.float64),
-                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32), reach=lids)
+                          np.dstack([colour * alpha[..., None], alpha]).astype(np.float32), reach=lids,
+                          scale=scale)
         # The eye without its iris: the disc (and a margin) filled from the white around it,
         # the lids beyond the opening standing in as shaded white so no lash or skin colour
         # bleeds into the middle; then the lids' margin (MediaPipe's contour lies a pixel or two
@@ -570,6 +588,8 @@ class EyeLayers:
             box_x = map_x[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0]
             box_y = map_y[by0 - ry0:by1 - ry0, bx0 - rx0:bx1 - rx0]
             opening = polygon_mask(shape, ring, (bx0, by0))
+            if layer.scale > 1.0 and layer.reach is None:    # a drawn opening ends at its lash line
+                opening = _large_opening(opening, layer.scale)
             if layer.front is not None:
                 # not where the map shows the nose: at a large turn its bridge is drawn over the
                 # far eye, and an iris drawn over the bridge was a dark blot on it

@@ -561,3 +561,20 @@ def test_a_large_iris_completed_under_its_lid_has_no_hard_line_across_it():
         inner = cv2.erode((alpha > 0.99).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         steps = np.abs(np.diff(lightness, axis=0))[inner[1:] & inner[:-1]]
         assert steps.max() < 60          # the catchlight's soft edge: 45
+
+
+def test_a_large_eyes_layers_are_clipped_inside_its_contour_and_softly():
+    """MediaPipe's contour lies out on the lids; at a 2000 px portrait's size a moved iris clipped to
+    it lay on the lower lid's rim with a hard dark edge. Past SCALE_FROM_RADIUS the clip moves in
+    and softens with the scale; up to it the opening is MediaPipe's, exactly."""
+    from reenact.generate.warp_eyes import LARGE_OPENING_IN, _large_opening
+
+    opening = np.zeros((80, 120), np.float32)
+    cv2.ellipse(opening, (60, 40), (50, 25), 0, 0, 360, 1.0, -1)
+    clipped = _large_opening(opening, 2.7)
+    row = clipped[40]                                      # across the middle: 10 .. 110 inside
+    inward = round(1.7 * LARGE_OPENING_IN)
+    assert row[:10 + inward - 1].max() < 0.5 and row[110 - inward + 1:].max() < 0.5
+    assert row[10 + inward + 5:110 - inward - 5].min() > 0.99
+    ramp = row[5:10 + inward + 3]
+    assert ((ramp > 0.05) & (ramp < 0.95)).sum() >= 2      # a soft edge, not a step
