@@ -27,8 +27,8 @@ look through the whole cover (d11 and d18 with a patch of cheek colour and finge
 the eyes). The mesh tracker holds the upper face alone through frames that show neither eye
 (`eye_cover`: an eye's detail and dark contrast both under EYE_SHOWN_RATIO x the shot's median,
 the other eye's detail dimmed too). A hand over one eye makes MediaPipe's hidden eye squint and
-its shown eye narrow or widen with it: there the upper face is held too, and the shown eye's own
-blinks, gaze and brows drive both sides.
+its shown eye narrow or widen with it: there both sides follow the shown eye's own blinks, gaze
+and brows, less that pull (`_follow_shown_eye`).
 """
 
 from __future__ import annotations
@@ -276,8 +276,8 @@ def _follow_shown_eye(values: np.ndarray, upper: np.ndarray, held: np.ndarray, s
 
     - The shown side less MediaPipe's pull on it: the hand arrives and leaves at once, so the
       steps its points take into the stretch and out of it (against frames that show both eyes)
-      are the pull, and it changes linearly between them (a hand over one eye of d11: the shown
-      eye's lids 0.3 cm shut at once, 30 %). Where no such frame borders the stretch, the pull is
+      are the pull (with that one frame's own motion), and it changes linearly between them (a
+      hand over one eye of d11: the shown eye's lids 0.3 cm shut at once, 30 %). Where no such frame borders the stretch, the pull is
       the shown side's median offset from `held` over it.
     - The hidden side: held, plus the shown side's motion about its own held values, mirrored
       across the face's middle (lids and brows move together).
