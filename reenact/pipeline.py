@@ -35,7 +35,7 @@ from .faces.presets import preset_track
 from .generate.base import DrivingView, Generator, SourceContext, make_generator
 from .geometry.align import AlignedMesh, AlignOptions, align
 from .inventory import Inventory
-from .io.images import fit_megapixels, is_animated_picture, is_image_path, read_image, write_image
+from .io.images import fit_megapixels, has_image_suffix, is_animated_picture, is_image_path, read_image, write_image
 from .io.paths import atomic_path, check_output, require_input_file
 from .io.prefetch import prefetched
 from .io.writer import output_format
@@ -356,11 +356,11 @@ class Reenactor:
 
 def _source_image(source: str | Path) -> Path:
     source = require_input_file(source, "source")
+    if not has_image_suffix(source):
+        raise InputError(f"--source must be an image (jpg, png, …); got {source.name}")
     if is_animated_picture(source):
         raise InputError(f"--source must be a still picture; {source.name} is animated: save the frame to "
                          "animate as PNG or JPEG")
-    if not is_image_path(source):
-        raise InputError(f"--source must be an image (jpg, png, …); got {source.name}")
     return source
 
 

@@ -208,8 +208,9 @@ def cover(clip: list[np.ndarray], seed: int, part: str) -> list[np.ndarray]:
 
     track = detect_faces(clip, 25.0, FaceOptions(crop_rule="landmarks"))
     rng = np.random.default_rng(seed)
-    (across, high), anchors = {"mouth": ((0.6, 0.7), [13, 14, 61, 291]), "eyes": ((1.1, 0.41), [33, 133, 362, 263]),
-                         "eye": ((0.5, 0.7), [33, 133])}[part]
+    (across, high), anchors = {"mouth": ((0.6, 0.7), [13, 14, 61, 291]),
+                               "eyes": ((1.1, 0.41), [33, 133, 362, 263]),
+                               "eye": ((0.5, 0.7), [33, 133])}[part]
     out = []
     for t, frame in enumerate(clip):
         frame = frame.copy()

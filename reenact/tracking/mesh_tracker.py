@@ -81,7 +81,7 @@ class MeshTracker:
     def track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None = None,
               frames: Callable[[], Iterable[np.ndarray]] | None = None) -> HeadTrack:
         """The clip's pose and pose-free landmarks, the expression held through frames whose mouth
-        is covered and the upper face through frames that show neither eye (the face stage's
+        is covered and the upper face through frames that hide an eye (the face stage's
         visibility signals; a track without them measures them from
         `frames`, a callable giving a fresh iterator over its RGB frames, when given)."""
         head = self._track(face_track, progress)
@@ -94,7 +94,8 @@ class MeshTracker:
         # lost edges and the lips' lost colour are (tracking/confidence.py).
         head = hold_unreliable_frames(head, face_track, None, detail, self.settings.mouth_detail_ratio,
                                       expression_keys=("canonical",), lips=lips)
-        # a hand over the eyes: the brows and lids held, the mouth still speaks
+        # a hand over the eyes: the brows and lids held; over one eye: both follow the other; the
+        # mouth still speaks
         return hold_covered_eyes(head, face_track)
 
     def _track(self, face_track: FaceTrack, progress: Callable[[int, int], None] | None) -> HeadTrack:
