@@ -8,7 +8,7 @@ from reenact.faces import detect_faces
 from reenact.faces.topology import INNER_LIP_PAIRS, contour
 from reenact.generate.base import DrivingView
 from reenact.generate.warp import WarpEngine, WarpOptions, _driving_mouths
-from reenact.generate.warp_mouth import MIN_DRIVING_MOUTH, driving_mouth_seen
+from reenact.generate.warp_mouth import MIN_DRIVING_MOUTH, driving_mouth_seen, resharpened
 
 INNER = list(contour("lips_inner"))
 
@@ -458,3 +458,26 @@ def test_a_faded_prints_drawn_mouth_is_no_darker_than_its_blacks(portrait):
     lightness = luminance(engine.render(target).astype(np.float64))[inside]
     assert np.percentile(lightness, 1) > black - 5                   # 16 without the lift
     assert np.median(lightness) < 0.8 * luminance(engine.mouth.colours["skin"])
+
+
+@pytest.mark.parametrize("enlargement", [4, 6])
+def test_a_small_driving_mouth_laid_out_large_gets_its_teeths_edges_back_without_halos(enlargement):
+    # Teeth over a dark cavity, with the lines between them, in a driving frame `enlargement` times
+    # smaller than the target's mouth (a wide shot's face, a low-resolution clip): enlarged, the
+    # teeth's edge against the cavity rose 40-85 levels a pixel where the crisp picture's rises 215;
+    # sharpened back it rises at least 1.5 times as steeply, within the enlarged picture's own range.
+    crisp = np.full((60, 240), 20, np.uint8)
+    crisp[:30] = 235
+    for x in range(12, 240, 24):
+        crisp[:30, x:x + 6] = 90
+    crisp = np.repeat(crisp[..., None], 3, 2)
+    small = cv2.resize(crisp, (240 // enlargement, 60 // enlargement), interpolation=cv2.INTER_AREA)
+    enlarged = cv2.resize(small, (240, 60), interpolation=cv2.INTER_CUBIC)
+    sharp = resharpened(enlarged, float(enlargement))
+
+    def edge_slope(image):      # the steepest step down a tooth's middle, across the teeth's edge
+        return np.abs(np.diff(image[20:40, 30:34, 0].astype(float), axis=0)).max()
+
+    assert edge_slope(sharp) >= 1.5 * edge_slope(enlarged)
+    assert sharp.min() >= enlarged.min() and sharp.max() <= enlarged.max()
+    assert np.array_equal(resharpened(enlarged, 1.2), enlarged)      # a mouth near its own size: as it is
