@@ -644,7 +644,7 @@ def pairs(data: Path, variants: Path | None, extra: list[str], full: bool = Fals
     if variants is not None and variants.is_dir():
         for c in clips:
             for j, kind in enumerate(("zoom", "pan", "shake", "cut", "open", "flip", "hand", "recut", "turn", "tilt",
-                                     "wide", "tall", "whip", "held", "eyehand", "oneeye")):   # new kinds last: the others keep their portraits
+                                     "wide", "tall", "whip", "held", "eyehand", "oneeye", "lowres")):   # new kinds last: the others keep their portraits
                 clip = variants / "driving" / f"{c.stem}-{kind}.mp4"
                 if not clip.is_file():
                     continue
@@ -740,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--only", nargs="*", default=[], help="judge only pairs whose name contains one of these")
     ap.add_argument("--groups", default="", help="comma-separated groups to judge (plain, zoom, pan, shake, cut, open,"
-                    " flip, hand, eyehand, oneeye, recut, grey, padded, soft, faded, small, toon, self, selfopen, selfblink, turn, tilt, wide, tall, whip, held); default all")
+                    " flip, hand, eyehand, oneeye, recut, grey, padded, soft, faded, small, toon, self, selfopen, selfblink, turn, tilt, wide, tall, whip, held, lowres); default all")
     ap.add_argument("--full", action="store_true", help="every portrait with every clip and every variant of it (default: two per clip, one per variant)")
     ap.add_argument("--set", nargs="*", default=[], help="config overrides for the job (key=value)")
     ap.add_argument("--summarise", nargs="*", type=Path, default=None,

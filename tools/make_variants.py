@@ -18,6 +18,8 @@ not transferred to the source's head):
     oneeye   the same over one eye only (a hand over one eye; the other blinks and looks on)
     wide   the clip small in a landscape 1280x720 frame, off-centre (the rest its blurred border)
     tall   the clip in the upper third of a portrait 720x1280 phone frame (likewise)
+    lowres the clip at a quarter of its size, compressed harder (LOWRES_CRF): a webcam's 128 px
+           picture, a far wide shot's face (its mouth a fifth of a portrait's)
     turn   the clip redrawn by reenact's warp engine from its own first frame, its head turned
            TURN_YAW to each side and back on top of its own motion (no shared clip turns past 11°)
 Source variants of each portrait: `grey` (greyscale in three channels), `padded` (the portrait
@@ -42,9 +44,9 @@ import numpy as np
 
 
 DRIVING_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "recut", "open", "held", "flip", "hand", "turn", "tilt", "wide", "tall",
-                    "eyehand", "oneeye")
+                    "eyehand", "oneeye", "lowres")
 # only the camera moved, or the frame around it changed: the plain clip is the truth
-CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall")
+CAMERA_VARIANTS = ("zoom", "pan", "shake", "whip", "cut", "tilt", "wide", "tall", "lowres")
 SOURCE_VARIANTS = ("grey", "padded", "soft", "faded", "small", "toon")
 # (canvas width, height, the clip's height as a share of the canvas's, its centre as shares of the canvas)
 FRAMED = {"wide": (1280, 720, 0.5, (0.62, 0.45)), "tall": (720, 1280, 0.42, (0.5, 0.3))}
@@ -57,6 +59,7 @@ WHIP_EXPOSURE = 0.5              # of a frame: how long each frame's shutter sta
 HELD_GAP = 0.08                  # inter-ocular distances between the inner lips' middles: apart
 HELD_FRAMES = 20                 # the shortest stretch a `held` variant is made of
 SMALL = (1920, 1080, 1 / 10, (0.62, 0.4))   # a `small` source's canvas, as FRAMED's: the portrait a tenth of it high
+LOWRES, LOWRES_CRF = 4, 28    # a `lowres` clip: this many times smaller, at this x264 quality
 TOON_COLOURS = 8              # flat colours of a `toon` source
 FRAMES = 120                  # frames of each variant (--frames); a `recut` cuts at half of what the clip has
 
@@ -185,6 +188,8 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
                 yield frame
             elif kind in FRAMED:
                 yield framed(frame, FRAMED[kind])
+            elif kind == "lowres":
+                yield lowres(frame)
             elif kind == "whip":    # the shutter open over sub-frame times: a fast swing smears
                 moments = t + WHIP_EXPOSURE * np.linspace(-0.5, 0.5, 9)
                 yield np.mean([cv2.warpAffine(frame, camera(kind, u, len(clip), (h, w), seed), (w, h),
@@ -195,7 +200,14 @@ def make_driving(path: Path, kind: str, out: Path, frames: int, seed: int, other
                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     fps = probe_video(path).fps or 25.0
-    return write_video(out, gen(), fps=fps, crf=18)
+    return write_video(out, gen(), fps=fps, crf=LOWRES_CRF if kind == "lowres" else 18)
+
+
+def lowres(frame: np.ndarray) -> np.ndarray:
+    """The frame LOWRES times smaller (each side even, as H.264's 4:2:0 needs)."""
+    h, w = frame.shape[:2]
+    size = (max(2, w // LOWRES // 2 * 2), max(2, h // LOWRES // 2 * 2))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
 def cover(clip: list[np.ndarray], seed: int, part: str) -> list[np.ndarray]:

@@ -101,3 +101,15 @@ def test_the_oneeye_variant_covers_one_eye_in_the_hand_frames_and_nothing_else(a
                                  int(pts[points, 0].min()) - 2:int(pts[points, 0].max()) + 3]
     assert box([33, 133, 159, 145]).mean() > 0.9                  # the picture's left eye, covered
     assert not box([362, 263, 386, 374]).any() and not box([61, 291, 0, 17]).any()   # the other eye, the mouth
+
+
+def test_the_lowres_variant_is_a_quarter_size_and_its_face_still_found_there(astronaut):
+    small = make_variants.lowres(astronaut)
+    assert small.shape == (128, 128, 3)                           # even sides, for H.264's 4:2:0
+    assert make_variants.lowres(astronaut[:510, :506]).shape[:2] == (126, 126)
+    full = detect_faces([astronaut], video=False).landmarks[0, :, :2]
+    found = detect_faces([small], video=False).landmarks[0, :, :2]
+    corners = [33, 133, 362, 263, 61, 291]
+    # where the full-size face's eye and mouth corners are, a quarter as far (within 2 small px)
+    assert np.abs(found[corners] - (full[corners] + 0.5) / 4 + 0.5).max() < 2.0
+    assert "lowres" in make_variants.CAMERA_VARIANTS              # judged against the plain clip it was made from
