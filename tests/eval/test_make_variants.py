@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from reenact.eval.estimators.head_pose import mediapipe_angles
 from reenact.faces import detect_faces

@@ -465,7 +465,8 @@ def test_a_small_driving_mouth_laid_out_large_gets_its_teeths_edges_back_without
     # Teeth over a dark cavity, with the lines between them, in a driving frame `enlargement` times
     # smaller than the target's mouth (a wide shot's face, a low-resolution clip): enlarged, the
     # teeth's edge against the cavity rose 40-85 levels a pixel where the crisp picture's rises 215;
-    # sharpened back it rises at least 1.5 times as steeply, within the enlarged picture's own range.
+    # sharpened back it rises at least 1.5 times as steeply, within the enlarged picture's own range,
+    # and steps as small as a compressed clip's blocks stay as they are.
     crisp = np.full((60, 240), 20, np.uint8)
     crisp[:30] = 235
     for x in range(12, 240, 24):
@@ -481,3 +482,11 @@ def test_a_small_driving_mouth_laid_out_large_gets_its_teeths_edges_back_without
     assert edge_slope(sharp) >= 1.5 * edge_slope(enlarged)
     assert sharp.min() >= enlarged.min() and sharp.max() <= enlarged.max()
     assert np.array_equal(resharpened(enlarged, 1.2), enlarged)      # a mouth near its own size: as it is
+    # a compressed clip's blocks over the cavity (8 levels up or down each driving pixel) are not
+    # sharpened into mottling (without the bound on small steps: 6.75 -> 8.8 levels of spread)
+    small = small.astype(int)
+    cavity_rows = slice(small.shape[0] // 2 + 1, None)
+    small[cavity_rows] += np.random.default_rng(0).choice([-8, 8], small[cavity_rows, :, :1].shape)
+    blocky = cv2.resize(np.clip(small, 0, 255).astype(np.uint8), (240, 60), interpolation=cv2.INTER_CUBIC)
+    spread = lambda image: image[40:56, :, 0].astype(float).std()     # noqa: E731
+    assert spread(resharpened(blocky, float(enlargement))) <= 1.02 * spread(blocky)
