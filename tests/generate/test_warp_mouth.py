@@ -490,3 +490,38 @@ def test_a_small_driving_mouth_laid_out_large_gets_its_teeths_edges_back_without
     blocky = cv2.resize(np.clip(small, 0, 255).astype(np.uint8), (240, 60), interpolation=cv2.INTER_CUBIC)
     spread = lambda image: image[40:56, :, 0].astype(float).std()     # noqa: E731
     assert spread(resharpened(blocky, float(enlargement))) <= 1.02 * spread(blocky)
+
+
+def _in_flat_colours(image: np.ndarray, colours: int = 8) -> np.ndarray:
+    """The picture drawn in its `colours` main colours (k-means), as a flat 2D cartoon is."""
+    pixels = image.reshape(-1, 3).astype(np.float32)
+    cv2.setRNGSeed(0)
+    _, labels, centres = cv2.kmeans(pixels, colours, None, (cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0), 1,
+                                    cv2.KMEANS_PP_CENTERS)
+    return centres[labels.ravel()].round().astype(np.uint8).reshape(image.shape)
+
+
+def test_a_flat_colour_cartoons_open_mouth_is_drawn_in_flat_colours_too(portrait):
+    # The same face as a photo and drawn in eight flat colours; the mouth opens wide. The photo's
+    # interior is shaded (a cavity darker under the teeth, soft teeth); the flat picture's is drawn
+    # in at most its cavity's, tongue's, teeth's and their highlight's colours, each a flat area (it
+    # was the photo's shading: 116 colours inside the opening drawn, 8 laid out).
+    from reenact.generate.warp_detail import FLAT_SHARE, flat_colours
+
+    image, pts = portrait
+    flat = _in_flat_colours(image)
+    assert flat_colours(image, pts) < 0.5 < FLAT_SHARE <= flat_colours(flat, pts)
+    target = _opened(pts, 30.0)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(target[INNER, :2]).astype(np.int32)], 1)
+    inside = cv2.erode(mask, np.ones((7, 7), np.uint8)) > 0          # off the opening's soft edge
+    assert inside.sum() > 300
+    counts = {}
+    for name, source in (("photo", image), ("flat", flat)):
+        for layout in ("drawn", "driving"):
+            engine = WarpEngine(source, pts, WarpOptions(mouth_interior="drawn", interior_layout=layout))
+            driving = (_driving_frame(source, target, (245, 245, 245), (15, 10, 10)), target) if layout == "driving" else None
+            out = engine.render(target, driving)
+            counts[name, layout] = len(np.unique(out[inside].reshape(-1, 3), axis=0))
+    assert counts["photo", "drawn"] > 30, counts
+    assert counts["flat", "drawn"] <= 4 and counts["flat", "driving"] <= 4, counts
