@@ -178,7 +178,7 @@ _FLAT_SAMPLES = 20000    # face pixels the palette is fitted on at most (a fixed
 def flat_colours(image: np.ndarray, points: np.ndarray) -> float:
     """The share of the face's pixels (inside the landmarks' hull; `image` RGB uint8) that lie within
     FLAT_TOLERANCE of its FLAT_PALETTE main colours: near 1 for a picture drawn in flat colours,
-    0.2-0.8 for a photo or a painting; 0 for a face under 8 px."""
+    0.2-0.8 for a photo or a painting; 0 for a face of under 64 px or a one-channel picture."""
     pts = np.asarray(points, np.float64)[:, :2]
     hull = cv2.convexHull(np.round(pts).astype(np.int32))
     mask = np.zeros(image.shape[:2], np.uint8)
@@ -192,4 +192,3 @@ def flat_colours(image: np.ndarray, points: np.ndarray) -> float:
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5)
     _, labels, centres = cv2.kmeans(lab, FLAT_PALETTE, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
     return float((np.linalg.norm(lab - centres[labels.ravel()], axis=1) <= FLAT_TOLERANCE).mean())
-

@@ -16,7 +16,8 @@ teeth. The upper and lower lips then cover whatever lies outside the opening.
 
 Painted, it is blurred to the source's softness, kept within its blacks and given its grain
 (`MouthInterior._as_source`), so it sits in an enlarged, soft-focus, faded or grainy picture as the
-face around it does.
+face around it does; in a picture drawn in flat colours (a 2D cartoon) it is drawn in flat colours.
+A driving mouth much smaller than the target's has its enlarged edges sharpened back (`resharpened`).
 
 Levels come from real open mouths of talking clips (inner-lip profiles of the shared and extra
 driving clips, relative to each face's skin and lips): teeth about as light as the skin, the
@@ -233,6 +234,7 @@ def resharpened(seen: np.ndarray, enlargement: float) -> np.ndarray:
 
 
 FLAT_SPECK = 3    # px: a flat-colour interior's specks under this are taken by the area around them
+
 
 # Lips darker than this share of the skin's lightness are taken as hidden (ramping between the two):
 # a moustache measured 0.41, real lips 0.60-0.88
