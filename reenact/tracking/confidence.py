@@ -277,8 +277,8 @@ def _follow_shown_eye(values: np.ndarray, upper: np.ndarray, held: np.ndarray, s
     - The shown side less MediaPipe's pull on it: the hand arrives and leaves at once, so the
       steps its points take into the stretch and out of it (against frames that show both eyes)
       are the pull (with that one frame's own motion), and it changes linearly between them (a
-      hand over one eye of d11: the shown eye's lids 0.3 cm shut at once, 30 %). Where no such frame borders the stretch, the pull is
-      the shown side's median offset from `held` over it.
+      hand over one eye of d11: the shown eye's lids 0.3 cm shut at once, 30 %). Where no such
+      frame borders the stretch, the pull is the shown side's median offset from `held` over it.
     - The hidden side: held, plus the shown side's motion about its own held values, mirrored
       across the face's middle (lids and brows move together).
     - The hidden iris: held, plus the shown iris's mean motion (both eyes look the same way)."""
